@@ -1,0 +1,86 @@
+import { App } from "./app.js";
+import { createLogger, type Logger } from "./log.js";
+import { loadConfigFile } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+
+export interface RunOptions {
+  configPath: string;
+  /** Called after start, before signals are awaited (the demo starts its emulator here). */
+  onStarted?: (app: App) => Promise<void> | void;
+  beforeStop?: () => Promise<void>;
+  transformConfig?: (config: Config) => Config;
+}
+
+/**
+ * Runs the box until SIGTERM/SIGINT: load and check the config (nothing starts on a bad
+ * one), start everything, stop within 2 s on a signal with every output safe. An uncaught
+ * error drives the outputs safe first, then logs and exits non-zero.
+ */
+export async function runService(options: RunOptions): Promise<number> {
+  const loaded = await loadConfigFile(options.configPath);
+  if (!loaded.ok) {
+    console.error(`${options.configPath}: ${loaded.problems.length} problem(s); nothing started`);
+    for (const problem of loaded.problems) console.error(`  ${problem.path}: ${problem.message}`);
+    return 1;
+  }
+  const config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
+  const log = createLogger({ level: config.log.level });
+  let app: App;
+  try {
+    app = new App({ config, log });
+  } catch (error) {
+    log.fatal({ err: error }, "cannot build the app");
+    return 1;
+  }
+  installCrashHandlers(app, log);
+  try {
+    await app.start();
+  } catch (error) {
+    log.fatal({ err: error }, "start failed");
+    await app.stop().catch(() => undefined);
+    return 1;
+  }
+  const { host, port } = app.http.address();
+  log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
+  console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
+  await options.onStarted?.(app);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "stopping");
+      // Hard bound: whatever hangs, the process is gone within 2 s with outputs safe.
+      const hard = setTimeout(() => {
+        app.gpio.allOutputsSafe();
+        log.error("stop took longer than 2 s; exiting");
+        process.exit(1);
+      }, 1900);
+      hard.unref();
+      void (async () => {
+        await options.beforeStop?.().catch((error: unknown) => log.warn({ err: error }, "before-stop hook failed"));
+        await app.stop();
+        const outputs = app.simGpio?.outputs();
+        log.info({ outputs }, "stopped; outputs safe");
+        clearTimeout(hard);
+        resolve(0);
+      })();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+function installCrashHandlers(app: App, log: Logger): void {
+  const crash = (kind: string) => (error: unknown) => {
+    try {
+      app.gpio.allOutputsSafe();
+    } finally {
+      log.fatal({ err: error, kind }, "crashed; outputs driven safe");
+      process.exit(70);
+    }
+  };
+  process.on("uncaughtException", crash("uncaughtException"));
+  process.on("unhandledRejection", crash("unhandledRejection"));
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { UsageError, type CliCommand } from "./cli/command.js";
+import { commands } from "./cli/commands.js";
+import { VERSION } from "./version.js";
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.usage.length));
+  return [
+    `lanekeeper ${VERSION} — parking-lane controller`,
+    "",
+    "Usage:",
+    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    `  ${"lanekeeper --version".padEnd(width)}  print the version`,
+  ].join("\n");
+}
+
+function pick(argv: string[]): { command: CliCommand; rest: string[] } | undefined {
+  // Longest name first so "config check" wins over a hypothetical "config".
+  const sorted = [...commands].sort((a, b) => b.name.split(" ").length - a.name.split(" ").length);
+  for (const command of sorted) {
+    const words = command.name.split(" ");
+    if (words.every((word, i) => argv[i] === word)) return { command, rest: argv.slice(words.length) };
+  }
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    console.log(usage());
+    return 0;
+  }
+  if (argv[0] === "--version") {
+    console.log(VERSION);
+    return 0;
+  }
+  const args = argv.length === 0 || argv[0]?.startsWith("-") ? ["run", ...argv] : argv;
+  const picked = pick(args);
+  if (!picked) {
+    console.error(`unknown command: ${args.join(" ")}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await picked.command.run(picked.rest);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`${(error as Error).message}\n\nUsage: ${picked.command.usage}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

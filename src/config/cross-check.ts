@@ -1,0 +1,78 @@
+import type { ConfigProblem } from "./load.js";
+
+/**
+ * Checks that span several parts of the config (pin conflicts, references between sections).
+ * Runs on the raw document even when the schema found mistakes elsewhere, so a file with ten
+ * mistakes reports all ten at once; every access is defensive for that reason.
+ */
+export function crossCheckConfig(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const doc = asRecord(raw);
+  if (!doc) return problems;
+  const serial = asRecord(doc.serial) ?? {};
+  const lanes = Array.isArray(doc.lanes) ? doc.lanes : [];
+  const laneIds = new Map<string, number>();
+  const usedLines = new Map<number, string>();
+
+  lanes.forEach((laneRaw, index) => {
+    const lane = asRecord(laneRaw);
+    if (!lane) return;
+    const at = `lanes[${index}]`;
+    if (typeof lane.id === "string") {
+      const first = laneIds.get(lane.id);
+      if (first !== undefined) problems.push({ path: `${at}.id`, message: `duplicate lane id "${lane.id}" (also lanes[${first}])` });
+      else laneIds.set(lane.id, index);
+    }
+    for (const group of ["inputs", "outputs"] as const) {
+      const lines = asRecord(lane[group]) ?? {};
+      for (const [name, specRaw] of Object.entries(lines)) {
+        const line = asRecord(specRaw)?.line;
+        if (typeof line !== "number") continue;
+        const here = `${at}.${group}.${name}`;
+        const other = usedLines.get(line);
+        if (other) problems.push({ path: `${here}.line`, message: `GPIO line ${line} is already used by ${other}` });
+        else usedLines.set(line, here);
+      }
+    }
+    const inputs = asRecord(lane.inputs);
+    const outputs = asRecord(lane.outputs);
+    if (inputs) {
+      for (const required of ["loopA", "loopB"]) {
+        if (!(required in inputs)) problems.push({ path: `${at}.inputs.${required}`, message: `input ${required} is required` });
+      }
+      if (lane.direction === "in" && "cashConfirm" in inputs) problems.push({ path: `${at}.inputs.cashConfirm`, message: "cashConfirm is only for exit lanes" });
+    }
+    if (outputs && !("relayOpen" in outputs)) problems.push({ path: `${at}.outputs.relayOpen`, message: "output relayOpen is required" });
+    for (const kind of ["camera", "scanner", "display"] as const) {
+      const name = lane[kind];
+      if (typeof name !== "string" || (kind === "camera" && name === "http")) continue;
+      const device = asRecord(serial[name]);
+      if (!device) problems.push({ path: `${at}.${kind}`, message: `no serial device named "${name}"` });
+      else if (typeof device.kind === "string" && device.kind !== kind) problems.push({ path: `${at}.${kind}`, message: `serial device "${name}" is a ${device.kind}, not a ${kind}` });
+    }
+    const timers = asRecord(lane.timers);
+    if (timers && typeof timers.travelTimeoutMs === "number" && timers.travelTimeoutMs <= (typeof timers.travelTimeMs === "number" ? timers.travelTimeMs : 3000)) {
+      problems.push({ path: `${at}.timers.travelTimeoutMs`, message: "must be longer than travelTimeMs" });
+    }
+  });
+
+  const fees = asRecord(doc.fees);
+  const tariffs = asRecord(fees?.tariffs);
+  if (fees && typeof fees.tariff === "string" && tariffs && !(fees.tariff in tariffs)) {
+    problems.push({ path: "fees.tariff", message: `no tariff named "${fees.tariff}" in fees.tariffs` });
+  }
+
+  const serialPaths = new Map<string, string>();
+  for (const [name, deviceRaw] of Object.entries(serial)) {
+    const path = asRecord(deviceRaw)?.path;
+    if (typeof path !== "string") continue;
+    const other = serialPaths.get(path);
+    if (other) problems.push({ path: `serial.${name}.path`, message: `${path} is already used by serial.${other}` });
+    else serialPaths.set(path, name);
+  }
+  return problems;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}

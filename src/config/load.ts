@@ -1,0 +1,91 @@
+import { readFile } from "node:fs/promises";
+import type { z } from "zod";
+import { configSchema, type Config } from "./schema.js";
+import { migrateConfig } from "./migrate.js";
+import { crossCheckConfig } from "./cross-check.js";
+
+export interface ConfigProblem {
+  /** JSON path of the offending value, e.g. `lanes[0].timers.recloseMs`; `(root)` for the file. */
+  path: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: Config; migratedFrom?: number } | { ok: false; problems: ConfigProblem[] };
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else if (typeof part === "string" && /^[A-Za-z_$][\w$]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(String(part))}]`;
+  }
+  return out || "(root)";
+}
+
+/** Turns schema issues into one plain problem per mistake, unknown keys one by one. */
+export function problemsFromIssues(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) problems.push({ path: formatPath([...issue.path, key]), message: "unknown key (a typo?)" });
+    } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      problems.push({ path: formatPath(issue.path), message: issue.message });
+    } else {
+      problems.push({ path: formatPath(issue.path), message: plainMessage(issue) });
+    }
+  }
+  return problems;
+}
+
+function plainMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && issue.input === undefined) return `is required (${issue.expected})`;
+  return issue.message;
+}
+
+/** Validates an already parsed document (file contents, an MQTT config push, a USB stick). */
+export function validateConfig(raw: unknown): ConfigResult {
+  const migrated = migrateConfig(raw);
+  if (!migrated.ok) return { ok: false, problems: [{ path: "version", message: migrated.message }] };
+  const result = configSchema.safeParse(migrated.raw);
+  const problems = [...(result.success ? [] : problemsFromIssues(result.error.issues)), ...crossCheckConfig(migrated.raw)];
+  if (!result.success || problems.length > 0) return { ok: false, problems };
+  return migrated.migratedFrom === undefined
+    ? { ok: true, config: result.data }
+    : { ok: true, config: result.data, migratedFrom: migrated.migratedFrom };
+}
+
+export async function loadConfigFile(file: string): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(error);
+    return { ok: false, problems: [{ path: "(root)", message: `cannot read ${file}: ${why}` }] };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, problems: [{ path: "(root)", message: `${file} is not valid JSON: ${(error as Error).message}` }] };
+  }
+  return validateConfig(raw);
+}
+
+const secretKeys = new Set(["key", "password", "token", "cameraKey", "keyFile"]);
+
+/** A deep copy with every secret replaced, for logs, dumps and reports. */
+export function redactConfig<T>(value: T): T {
+  return redactValue(value, "") as T;
+}
+
+function redactValue(value: unknown, key: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, ""));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, k);
+    return out;
+  }
+  if (secretKeys.has(key) && typeof value === "string" && value !== "" && key !== "keyFile") return "HIDDEN";
+  return value;
+}
