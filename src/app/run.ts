@@ -33,6 +33,14 @@ export async function runService(options: RunOptions): Promise<number> {
     return 1;
   }
   installCrashHandlers(app, log);
+
+  // Signals are handled from before the start, so a stop request during start-up is honoured
+  // as soon as the start has finished instead of killing the process with relays mid-pulse.
+  let signalled: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => (signalled = signal);
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+
   try {
     await app.start();
   } catch (error) {
@@ -67,8 +75,8 @@ export async function runService(options: RunOptions): Promise<number> {
         resolve(0);
       })();
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    onSignal = stop;
+    if (signalled) stop(signalled);
   });
 }
 
