@@ -147,7 +147,7 @@ export class HttpServer implements Component {
       route.keys.forEach((key, i) => (params[key] = decodeURIComponent(match[i + 1] ?? "")));
       const ctx = this.context(req, res, url, params, route);
       try {
-        this.authorise(req, route.options.access);
+        this.authorise(req, url, route.options.access);
         await route.handler(ctx);
       } catch (error) {
         this.fail(ctx, route, error);
@@ -175,14 +175,16 @@ export class HttpServer implements Component {
     else ctx.res.end();
   }
 
-  private authorise(req: IncomingMessage, access: Access): void {
+  private authorise(req: IncomingMessage, url: URL, access: Access): void {
     if (access === "open") return;
     if (access === "read") {
       const loopback = isLoopback(req.socket.remoteAddress);
       if (this.options.openReads === "anywhere" || (this.options.openReads === "loopback" && loopback)) return;
     }
     const header = req.headers.authorization ?? "";
-    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    // EventSource cannot set headers, so reads (GET) may carry the token as a query parameter.
+    const fromQuery = req.method === "GET" ? (url.searchParams.get("access_token") ?? "") : "";
+    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : fromQuery;
     if (!presented || !safeEqual(presented, this.options.token)) {
       throw new ApiError(401, "E_AUTH", "a valid bearer token is required");
     }
