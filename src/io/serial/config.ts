@@ -1,11 +1,10 @@
 import { z } from "zod";
+import { cameraOptionsSchema } from "../camera/config.js";
+import { scannerOptionsSchema } from "../scanner/config.js";
+import { displayOptionsSchema, signOptionsSchema } from "../display/config.js";
 
-/**
- * A serial device: the plate camera's line output, the scanner gun, the LED/voice board.
- * A device is real when it has a `path`, simulated otherwise (architecture.md §2).
- */
-export const serialDeviceSchema = z.strictObject({
-  kind: z.enum(["camera", "scanner", "display"]),
+/** Port settings shared by every serial device. */
+const portShape = {
   /** Prefer /dev/serial/by-id/... : ttyUSB numbers change across reboots. */
   path: z.string().startsWith("/").optional(),
   baudRate: z.int().positive().default(9600),
@@ -14,7 +13,25 @@ export const serialDeviceSchema = z.strictObject({
   stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
   /** A device that has sent nothing for this long is reported as silent. */
   silenceTimeoutS: z.int().min(1).default(600),
-  /** Device-specific protocol options (line template, encoding, display address...). */
-  options: z.record(z.string(), z.unknown()).default({}),
-});
+};
+
+/**
+ * A serial device: the plate camera's line output, the scanner gun, the LED/voice board, the
+ * remaining-spaces sign. A device is real when it has a `path`, simulated otherwise
+ * (architecture.md §2). `options` is typed by `kind`, so a typo in an option is reported.
+ */
+export const serialDeviceSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("camera"), ...portShape, options: cameraOptionsSchema.prefault({}) }),
+  z.strictObject({ kind: z.literal("scanner"), ...portShape, options: scannerOptionsSchema.prefault({}) }),
+  z.strictObject({ kind: z.literal("display"), ...portShape, options: displayOptionsSchema.prefault({}) }),
+  z.strictObject({ kind: z.literal("sign"), ...portShape, options: signOptionsSchema.prefault({}) }),
+]);
 export type SerialDeviceConfig = z.infer<typeof serialDeviceSchema>;
+export type SerialDeviceKind = SerialDeviceConfig["kind"];
+export type CameraDeviceConfig = Extract<SerialDeviceConfig, { kind: "camera" }>;
+export type ScannerDeviceConfig = Extract<SerialDeviceConfig, { kind: "scanner" }>;
+export type DisplayDeviceConfig = Extract<SerialDeviceConfig, { kind: "display" }>;
+export type SignDeviceConfig = Extract<SerialDeviceConfig, { kind: "sign" }>;
+
+/** The port settings of any device (what the serial link needs). */
+export type SerialPortSettings = Pick<SerialDeviceConfig, "path" | "baudRate" | "dataBits" | "parity" | "stopBits" | "silenceTimeoutS">;
