@@ -2,6 +2,8 @@ import { App } from "./app.js";
 import { createLogger, type Logger } from "./log.js";
 import { loadConfigFile } from "../config/load.js";
 import type { Config } from "../config/schema.js";
+import { createSystemIntegration } from "../system/integration.js";
+import { systemClock } from "./clock.js";
 
 export interface RunOptions {
   configPath: string;
@@ -41,16 +43,22 @@ export async function runService(options: RunOptions): Promise<number> {
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));
 
+  // systemd: watchdog pings from this event loop, READY once lanes, store and API are up.
+  const system = createSystemIntegration({ log: log.child({ sub: "system" }), clock: systemClock, config: config.system });
+  app.addStatus("system", () => system.health());
   try {
+    await system.start();
     await app.start();
   } catch (error) {
     log.fatal({ err: error }, "start failed");
     await app.stop().catch(() => undefined);
+    await system.stop().catch(() => undefined);
     return 1;
   }
   const { host, port } = app.http.address();
   log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
   console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
+  await system.ready(`${config.lanes.length} lane(s) up, API on ${host}:${port}`);
   await options.onStarted?.(app);
 
   return new Promise<number>((resolve) => {
@@ -68,7 +76,9 @@ export async function runService(options: RunOptions): Promise<number> {
       hard.unref();
       void (async () => {
         await options.beforeStop?.().catch((error: unknown) => log.warn({ err: error }, "before-stop hook failed"));
+        await system.stopping();
         await app.stop();
+        await system.stop();
         const outputs = app.simGpio?.outputs();
         log.info({ outputs }, "stopped; outputs safe");
         clearTimeout(hard);

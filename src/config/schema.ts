@@ -3,6 +3,7 @@ import { tariffSchema } from "../core/fees/tariff-schema.js";
 import { platformConfigSchema } from "../platform/config.js";
 import { mqttConfigSchema } from "../fleet/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
+import { systemConfigSchema } from "../system/config.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
@@ -54,6 +55,8 @@ const laneTimersSchema = z.strictObject({
   travelTimeMs: z.int().min(100).max(60_000).default(3000),
   /** With limit switches: a travel that has not reached its limit by then is a fault. */
   travelTimeoutMs: z.int().min(200).max(120_000).default(8000),
+  /** An allowed car that left loopA and has not reached loopB within this time backed out. */
+  backoutGraceMs: z.int().min(500).max(60_000).default(5000),
 });
 
 const laneSchema = z.strictObject({
@@ -123,6 +126,7 @@ export const configSchema = z.strictObject({
     mqtt: mqttConfigSchema.optional(),
     api: apiSchema,
     store: storeSchema,
+    system: systemConfigSchema,
     log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).prefault({}),
   });
 
