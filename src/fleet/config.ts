@@ -4,6 +4,7 @@ import { z } from "zod";
 export const mqttConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
   url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL"),
+  /** 5 = MQTT 5, falling back to 3.1.1 when the broker refuses the protocol version; 4 = 3.1.1 only. */
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
   username: z.string().optional(),
   password: z.string().optional(),
@@ -12,5 +13,13 @@ export const mqttConfigSchema = z.strictObject({
   keyFile: z.string().optional(),
   topicRoot: z.string().regex(/^[^#+]+$/, "must not contain MQTT wildcards").default("lanekeeper/v1"),
   healthIntervalS: z.int().min(5).max(86_400).default(60),
+  /** MQTT keepalive; the broker declares the box lost (will message) after 1.5 × this. */
+  keepaliveS: z.int().min(5).max(3600).default(30),
+  /** QoS 1 events kept on disk while offline; beyond this the oldest are dropped and counted. */
+  spoolMaxEvents: z.int().min(10).max(1_000_000).default(10_000),
+  /** MQTT 5 message expiry of events: a backend offline longer than this does not get them late. */
+  eventExpiryS: z.int().min(1).max(30 * 86_400).default(7 * 86_400),
+  /** Off only for a lab broker with a self-signed certificate and no CA file at hand. */
+  rejectUnauthorized: z.boolean().default(true),
 });
 export type MqttConfig = z.infer<typeof mqttConfigSchema>;

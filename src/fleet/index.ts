@@ -1,0 +1,18 @@
+/** The fleet link's public surface (architecture.md §7, issue 9). */
+export {
+  FleetLink,
+  type FleetLinkOptions,
+  type FleetLinkState,
+  type FleetStats,
+  type ConnectFn,
+  type ConfigDesiredHandler,
+  type JobHandler,
+  type PlatformRequestHandler,
+} from "./fleet-link.js";
+export { registerBuiltinCommands, logLevels, type BuiltinCommandHooks, type LogLevelName } from "./builtin-commands.js";
+export { MAX_PAYLOAD_BYTES, type CommandContext, type CommandHandler, type CommandOptions } from "./commands.js";
+export { mqttConfigSchema, type MqttConfig } from "./config.js";
+export { FleetError, FleetErrorCodes, type FleetErrorCode } from "./errors.js";
+export { backoffCeilingMs, backoffDelayMs, defaultBackoff, type BackoffPolicy } from "./backoff.js";
+export { fleetTopics, type FleetTopics } from "./topics.js";
+export * from "./payloads.js";
