@@ -1,5 +1,151 @@
 import { z } from "zod";
 
+/**
+ * Section-4 interfaces (cloud → lot) by our internal id. The names the document states are
+ * [DOC]; every other one is [OURS] (docs/protocol.md) and configurable, since the vendor's
+ * real names are missing from the text we have (platform-api.md §6).
+ */
+export const section4ServiceIds = [
+  "queryParkFee", // 4.1 [DOC]
+  "payNotify", // 4.2 [OURS]
+  "unlicensedReq", // 4.3 [DOC]
+  "queryMonthlyRent", // 4.4 [DOC]
+  "monthlyPayNotify", // 4.5 [OURS]
+  "queryInPark", // 4.6 [OURS]
+  "issueCoupon", // 4.7 [OURS]
+  "queryFreeSpace", // 4.8 [OURS]
+  "queryBlacklist", // 4.9.1 [OURS]
+  "addBlacklist", // 4.9.2 [OURS]
+  "deleteBlacklist", // 4.9.3 [OURS]
+  "queryCarGroupPage", // 4.10.1 [OURS]
+  "addCarGroup", // 4.10.2 [OURS]
+  "editCarGroup", // 4.10.3 [OURS]
+  "deleteCarGroup", // 4.10.4 [OURS]
+  "rechargeCarGroup", // 4.10.5 [OURS]
+  "queryCarPage", // 4.11.1 [DOC]
+  "addCar", // 4.11.2 [DOC]
+  "editCar", // 4.11.3 [DOC]
+  "deleteCar", // 4.11.4 [OURS]
+  "changeCarNum", // 4.11.5 [OURS]
+  "rechargeCar", // 4.11.6 [OURS]
+  "freezeCar", // 4.11.7 [OURS]
+  "unfreezeCar", // 4.11.8 [OURS]
+  "clearCar", // 4.11.9 [OURS]
+  "refundCar", // 4.11.10 [OURS]
+  "remoteDev", // 4.12 [DOC]
+  "queryParkRecordPage", // 4.13.1 [OURS]
+  "editParkRecord", // 4.13.2 [OURS]
+  "deleteParkRecord", // 4.13.3 [OURS]
+  "addParkRecord", // 4.13.4 [OURS]
+] as const;
+export type Section4ServiceId = (typeof section4ServiceIds)[number];
+
+/** Section-3 pushes (lot → cloud) by our internal id. */
+export const section3ServiceIds = ["enterNotify", "leaveNotify", "preLeaveNotify", "preEnterNotify"] as const;
+export type Section3ServiceId = (typeof section3ServiceIds)[number];
+
+const serviceNameSchema = z.string().min(1).max(30);
+
+const section4NamesSchema = z
+  .strictObject(Object.fromEntries(section4ServiceIds.map((id) => [id, serviceNameSchema.default(id)])) as {
+    [K in Section4ServiceId]: z.ZodDefault<typeof serviceNameSchema>;
+  })
+  .prefault({})
+  .refine((names) => new Set(Object.values(names)).size === section4ServiceIds.length, {
+    message: "two section-4 interfaces share one serviceName",
+  });
+
+/**
+ * Our answer codes for section-4 rejections. The vendor's table (doc section 5) is missing,
+ * so these are placeholders (platform-api.md §10), listed in docs/protocol.md, overridable.
+ */
+export const defaultReturnCodes = {
+  success: 200,
+  badJson: 4001,
+  badContentType: 4002,
+  tooLarge: 4003,
+  badEnvelope: 4004,
+  unknownService: 4005,
+  badSign: 4006,
+  staleTimestamp: 4007,
+  wrongPid: 4008,
+  wrongParkCode: 4009,
+  badBizContent: 4010,
+  forbidden: 4030,
+  denied: 4031,
+  notFound: 4040,
+  noVehicle: 4041,
+  conflict: 4090,
+  expired: 4100,
+  laneInvalid: 4220,
+  lotFull: 4230,
+  busy: 4290,
+  internal: 5000,
+  unavailable: 5030,
+} as const;
+export type ReturnCodeName = keyof typeof defaultReturnCodes;
+export type ReturnCodes = Record<ReturnCodeName, number>;
+
+const returnCodesSchema = z
+  .strictObject(
+    Object.fromEntries(Object.entries(defaultReturnCodes).map(([name, code]) => [name, z.int().default(code)])) as {
+      [K in ReturnCodeName]: z.ZodDefault<z.ZodInt>;
+    },
+  )
+  .prefault({})
+  .refine((codes) => Object.entries(codes).every(([name, code]) => name === "success" || code !== codes.success), {
+    message: "an error code must differ from the success code",
+  });
+
+/**
+ * Dictionaries whose appendix (doc section 6) is missing: our values, all configurable
+ * (platform-api.md §11, §12).
+ */
+const dictionariesSchema = z
+  .strictObject({
+    /** Main vehicle types (carType) that are monthly-rent cars [INFERRED: 8]. */
+    monthlyCarTypes: z.array(z.int()).default([8]),
+    /** Main vehicle types that are stored-value cars [OURS: 7; vendor value missing]. */
+    storedValueCarTypes: z.array(z.int()).default([7]),
+    /** Temporary (pay-per-stay) car type and concrete type [INFERRED: 9 / 91]. */
+    temporaryCarType: z.int().default(9),
+    temporaryCarSubType: z.int().default(91),
+    /** Pay types of the 3.3 response and of leaveNotify (issue 6): 0 none, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
+    payTypes: z
+      .strictObject({
+        none: z.int().default(0),
+        wechat: z.int().default(1),
+        alipay: z.int().default(2),
+        balance: z.int().default(3),
+        cash: z.int().default(4),
+      })
+      .prefault({}),
+    /** leaveNotify releaseType [OURS]: 0 normal, 1 free, 2 abnormal, 3 manual. */
+    releaseTypes: z
+      .strictObject({
+        normal: z.int().default(0),
+        free: z.int().default(1),
+        abnormal: z.int().default(2),
+        manual: z.int().default(3),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+/** The built-in cloud stand-in (`lanekeeper emulator`, `npm start`). */
+const emulatorSchema = z
+  .strictObject({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.int().min(0).max(65_535).default(8090),
+    /** Plates whose pre-exit bill the "cloud" collects at once (frictionless payment). */
+    frictionlessPlates: z.array(z.string().min(1)).default([]),
+    /** payType the emulator answers for frictionless and scanner payments (1 WeChat). */
+    payType: z.int().default(1),
+    /** Timestamp window of the emulator's own check; 0 turns the check off. */
+    timestampWindowS: z.int().min(0).max(86_400).default(300),
+  })
+  .prefault({});
+
 /** The cloud platform link: credentials, URLs, service names, deadlines (platform-api.md §12). */
 export const platformConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -8,14 +154,21 @@ export const platformConfigSchema = z.strictObject({
   pathStyle: z.enum(["single", "per-service"]).default("single"),
   /** Used with pathStyle "per-service"; `{service}` is replaced by the serviceName. */
   pathTemplate: z.string().default("/api/{service}"),
+  /** Explicit path (or absolute URL) for one serviceName; wins over pathStyle. */
+  servicePaths: z.record(z.string(), z.string().min(1)).default({}),
   pid: z.string().min(1).max(20),
   key: z.string().min(1),
+  /**
+   * How bizContent goes on the wire: a nested object (most of the document's examples) or a
+   * JSON string (4.12's example). Either way the signed text is the same (platform-api.md §12 q2).
+   */
+  bizContentForm: z.enum(["object", "string"]).default("object"),
   serviceNames: z
     .strictObject({
-      enterNotify: z.string().min(1).default("enterNotify"),
-      leaveNotify: z.string().min(1).default("leaveNotify"),
-      preLeaveNotify: z.string().min(1).default("preLeaveNotify"),
-      preEnterNotify: z.string().min(1).default("preEnterNotify"),
+      enterNotify: serviceNameSchema.default("enterNotify"),
+      leaveNotify: serviceNameSchema.default("leaveNotify"),
+      preLeaveNotify: serviceNameSchema.default("preLeaveNotify"),
+      preEnterNotify: serviceNameSchema.default("preEnterNotify"),
     })
     .prefault({}),
   deadlines: z
@@ -25,12 +178,33 @@ export const platformConfigSchema = z.strictObject({
       reportMs: z.int().min(100).max(120_000).default(5000),
     })
     .prefault({}),
+  /** Connection reuse towards the cloud (undici pool). */
+  client: z
+    .strictObject({
+      connections: z.int().min(1).max(64).default(4),
+      keepAliveTimeoutMs: z.int().min(100).max(600_000).default(30_000),
+    })
+    .prefault({}),
   /** Section-4 requests from the cloud (open interfaces). */
   server: z
     .strictObject({
       path: z.string().startsWith("/").default("/platform"),
       timestampWindowS: z.int().min(1).max(86_400).default(300),
+      /** false: a request outside the window is logged and answered anyway (platform-api.md §5). */
+      rejectStaleTimestamps: z.boolean().default(true),
+      bodyLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+      /** Largest page a paged query returns; larger requests are clamped. */
+      maxPageSize: z.int().min(1).max(10_000).default(100),
+      /** 4.11.9 "clear all vehicles" is destructive: off unless switched on here. */
+      allowClearAllVehicles: z.boolean().default(false),
+      /** Coupons (4.7) a single stay may hold. */
+      maxCouponsPerStay: z.int().min(1).max(100).default(1),
+      serviceNames: section4NamesSchema,
+      returnCodes: returnCodesSchema,
     })
     .prefault({}),
+  dictionaries: dictionariesSchema,
+  emulator: emulatorSchema,
 });
 export type PlatformConfig = z.infer<typeof platformConfigSchema>;
+export type PlatformConfigInput = z.input<typeof platformConfigSchema>;

@@ -1,0 +1,159 @@
+import { z } from "zod";
+
+/**
+ * Wire conventions of the platform document (platform-api.md §3.3): date-times as
+ * `YYYY-MM-DD HH:mm:ss` in the lot's zone, fees in integer fen, fixed-car money in yuan, and
+ * lenient readers for what the cloud sends (numbers as strings, names in any case).
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+function localParts(ms: number, timeZone: string): [number, number, number, number, number, number] {
+  const parts: Record<string, number> = {};
+  for (const part of formatter(timeZone).formatToParts(ms)) if (part.type !== "literal") parts[part.type] = Number(part.value);
+  return [parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!, parts.second!];
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
+
+/** Epoch ms → `YYYY-MM-DD HH:mm:ss` in `timeZone` (the lot's zone, default Asia/Shanghai). */
+export function formatWireTime(ms: number, timeZone: string): string {
+  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
+  return `${pad(y, 4)}-${pad(mo)}-${pad(d)} ${pad(h)}:${pad(mi)}:${pad(s)}`;
+}
+
+/** The same in the compact form record numbers use: `YYYYMMDDHHmmssSSS`. */
+export function compactWireTime(ms: number, timeZone: string): string {
+  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
+  return `${pad(y, 4)}${pad(mo)}${pad(d)}${pad(h)}${pad(mi)}${pad(s)}${pad(((ms % 1000) + 1000) % 1000, 3)}`;
+}
+
+function offsetMs(ms: number, timeZone: string): number {
+  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
+  return Date.UTC(y, mo - 1, d, h, mi, s) - (ms - (((ms % 1000) + 1000) % 1000));
+}
+
+const wireTimePattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
+
+/** `YYYY-MM-DD HH:mm:ss` in `timeZone` → epoch ms; undefined for text that is not a real time. */
+export function parseWireTime(text: string, timeZone: string): number | undefined {
+  const m = wireTimePattern.exec(text.trim());
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
+  let ms = asUtc - offsetMs(asUtc, timeZone);
+  ms = asUtc - offsetMs(ms, timeZone);
+  // Rejects 2023-02-30 and hours that do not exist in the zone.
+  return formatWireTime(ms, timeZone) === `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}` ? ms : undefined;
+}
+
+/** Yuan (a double on the wire, 4.11) → integer fen inside. */
+export function yuanToFen(yuan: number): number {
+  // Shift the decimal point in the text, not in binary: 1.005 * 100 is 100.49999…
+  const text = String(yuan);
+  return text.includes("e") ? Math.round(yuan * 100) : Math.round(Number(`${text}e2`));
+}
+
+/** Integer fen → yuan as a JSON number (`20050` → `200.5`). */
+export function fenToYuan(fen: number): number {
+  return fen / 100;
+}
+
+/** Integer fen → yuan text with two decimals, as 4.4's `price` ("200.50"). */
+export function fenToYuanText(fen: number): string {
+  return (fen / 100).toFixed(2);
+}
+
+/** Masks a payment credential for logs: first 4 and last 4 characters (3.3 sweepAuthCode). */
+export function maskSecret(value: string): string {
+  if (value.length <= 8) return "*".repeat(value.length);
+  return `${value.slice(0, 4)}${"*".repeat(value.length - 8)}${value.slice(-4)}`;
+}
+
+// ---- lenient readers for section-4 bizContent (platform-api.md §3.3 "Receiving") ----
+
+const numericText = /^\s*-?\d+(\.\d+)?\s*$/;
+
+const toNumber = (v: unknown): unknown => (typeof v === "string" && numericText.test(v) ? Number(v) : v);
+const blankToUndefined = (v: unknown): unknown => (v === "" || v === null ? undefined : v);
+
+/** An integer; a numeric string is coerced (the document's own examples send `"page":"1"`). */
+export const wInt = () => z.preprocess(toNumber, z.int());
+/** An optional integer; `""` and null count as absent. */
+export const wIntOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.int().optional());
+/** A number (money as a double); numeric strings are coerced. */
+export const wNum = () => z.preprocess(toNumber, z.number());
+export const wNumOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.number().optional());
+/** A string; a number is taken as its text (`"channelid": 2`). */
+export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string());
+/** A required non-empty string. */
+export const wStrReq = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().trim().min(1, "must not be empty"));
+export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), z.string().optional());
+
+const canonicalKey = (name: string): string => name.toLowerCase().replace(/_/g, "");
+
+/**
+ * Renames received keys to the schema's spelling when they match case-insensitively and
+ * ignoring underscores: `channelId` → `channelid`, `pay_scene` → `payScene` (both occur in
+ * the document). The first spelling wins; unknown keys pass through untouched.
+ */
+export function normalizeKeys(input: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const wanted = new Map(names.map((name) => [canonicalKey(name), name]));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    const target = wanted.get(canonicalKey(key)) ?? key;
+    if (target === "__proto__") continue;
+    if (!Object.hasOwn(out, target)) out[target] = value;
+  }
+  return out;
+}
+
+export interface BizProblem {
+  path: string;
+  message: string;
+}
+
+/** Parses bizContent leniently against a schema; returns every problem at once. */
+export function readBiz<S extends z.ZodObject>(
+  schema: S,
+  biz: Record<string, unknown>,
+): { ok: true; value: z.infer<S> } | { ok: false; problems: BizProblem[] } {
+  const normalized = normalizeKeys(biz, Object.keys(schema.shape));
+  const result = schema.safeParse(normalized);
+  if (result.success) return { ok: true, value: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => ({
+      path: issue.path.map(String).join(".") || "(bizContent)",
+      message: issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined ? "is required" : issue.message,
+    })),
+  };
+}
+
+/** Declared String(n) lengths exceeded: warn, never reject (the document's own examples exceed them). */
+export function overLength(value: Record<string, unknown>, limits: Readonly<Record<string, number>>): string[] {
+  const warnings: string[] = [];
+  for (const [name, max] of Object.entries(limits)) {
+    const v = value[name];
+    if (typeof v === "string" && [...v].length > max) warnings.push(`${name} has ${[...v].length} characters (declared ${max})`);
+  }
+  return warnings;
+}

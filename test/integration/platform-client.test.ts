@@ -1,0 +1,302 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { FakeClock, systemClock } from "../../src/app/clock.js";
+import { redactedPaths } from "../../src/app/log.js";
+import { createPlatformClient, type PlatformClient } from "../../src/platform/client.js";
+import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
+import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import type { EnterNotifyBiz, LeaveNotifyBiz, PreLeaveNotifyBiz } from "../../src/platform/section3.js";
+
+/** A logger whose lines the test can read (to prove secrets never reach it). */
+function capturingLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { log: pino({ level: "debug", redact: { paths: redactedPaths, censor: "HIDDEN" } }, stream), lines };
+}
+
+async function setup(overrides: Partial<PlatformConfigInput> = {}, clock = systemClock) {
+  const emulator = await startEmulator({ frictionlessPlates: ["粤A00001"] });
+  const config = platformConfigSchema.parse({ baseUrl: emulator.url, pid: demoCredentials.pid, key: demoCredentials.key, ...overrides });
+  const { log, lines } = capturingLogger();
+  const client = createPlatformClient({ config, clock, log });
+  return { emulator, client, lines, config };
+}
+
+async function teardown(emulator: Emulator, client: PlatformClient): Promise<void> {
+  await client.close();
+  await emulator.stop();
+}
+
+const enter: EnterNotifyBiz = {
+  parkCode: "TEST/1P1",
+  recordNo: "in1_20231114200000000",
+  plateNum: "粤B12345",
+  plateColor: 0,
+  carType: 9,
+  carSubType: 91,
+  enterTime: "2023-11-14 20:00:00",
+  inChannelid: "1",
+};
+
+const bill = (plateNum: string, plateId: string, extra: Partial<PreLeaveNotifyBiz> = {}): PreLeaveNotifyBiz => ({
+  parkCode: "TEST/1P1",
+  recordNo: "in1_20231114200000000",
+  plateNum,
+  carType: 9,
+  carSubType: 91,
+  enterTime: "2023-11-14 20:00:00",
+  leaveTime: "2023-11-14 22:13:20",
+  payableFee: 500,
+  discountFee: 100,
+  paidFee: 400,
+  outChannelid: "2",
+  sweepCode: 0,
+  plateId,
+  ...extra,
+});
+
+test("success: enterNotify is signed, verified, received exactly once, canonical, and answered 200", async () => {
+  const { emulator, client } = await setup();
+  try {
+    const result = await client.enterNotify(enter);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.ok && result.code, 200);
+    const [push] = emulator.received({ service: "enterNotify", recordNo: enter.recordNo });
+    assert.ok(push);
+    assert.equal(push.count, 1);
+    assert.equal(push.canonical, true);
+    assert.equal(push.bizText, '{"carSubType":91,"carType":9,"enterTime":"2023-11-14 20:00:00","inChannelid":"1","parkCode":"TEST/1P1","plateColor":0,"plateNum":"粤B12345","recordNo":"in1_20231114200000000"}');
+    assert.equal(emulator.rejected().length, 0);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("business code 0: a bill for an ordinary plate is 'awaiting payment'", async () => {
+  const { emulator, client } = await setup();
+  try {
+    const result = await client.preLeaveNotify(bill("粤B12345", "EX1"));
+    assert.equal(result.ok, false);
+    assert.equal(!result.ok && result.kind, "business-code");
+    assert.equal(!result.ok && result.code, 0);
+    assert.equal(!result.ok && result.msg, "待支付");
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("frictionless plate and scanner code: 200 with payType, payTime and orderNo", async () => {
+  const { emulator, client } = await setup();
+  try {
+    const frictionless = await client.preLeaveNotify(bill("粤A00001", "EX2"));
+    assert.equal(frictionless.ok, true);
+    assert.ok(frictionless.ok && frictionless.data);
+    assert.equal(frictionless.ok && frictionless.data?.payType, 1);
+    assert.match(frictionless.ok ? frictionless.data!.orderNo : "", /^TC\d{14}\d{5}$/);
+    assert.match(frictionless.ok ? frictionless.data!.payTime : "", /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    const scanned = await client.preLeaveNotify(bill("粤B12345", "EX3", { sweepCode: 1, sweepAuthCode: "134567890123456789", discountFee: 0, paidFee: 500 }));
+    assert.equal(scanned.ok, true, JSON.stringify(scanned));
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("refused: the emulator closes its socket; the call fails fast as 'refused', and works again after", async () => {
+  const { emulator, client } = await setup();
+  try {
+    assert.equal((await client.enterNotify(enter)).ok, true);
+    await emulator.setFaults({ refuse: true });
+    const begun = performance.now();
+    const result = await client.enterNotify({ ...enter, recordNo: "R-refused" });
+    const took = performance.now() - begun;
+    assert.equal(!result.ok && result.kind, "refused", JSON.stringify(result));
+    assert.ok(took < 1000, `refusal took ${took} ms`);
+    await emulator.clearFaults();
+    assert.equal((await client.enterNotify({ ...enter, recordNo: "R-after" })).ok, true);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("hang past the deadline: the call returns at the deadline ± 50 ms as 'timeout'", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await emulator.setFaults({ hang: true });
+    for (const deadlineMs of [200, 400]) {
+      const begun = performance.now();
+      const result = await client.preLeaveNotify(bill("粤B12345", `EX-hang-${deadlineMs}`), { deadlineMs });
+      const took = performance.now() - begun;
+      assert.equal(!result.ok && result.kind, "timeout");
+      assert.ok(Math.abs(took - deadlineMs) <= 50, `returned after ${took.toFixed(1)} ms for a ${deadlineMs} ms deadline`);
+    }
+    assert.equal(emulator.received().length, 0);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("a slow answer inside the deadline succeeds; beyond it times out", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await emulator.setFaults({ delayMs: 100 });
+    assert.equal((await client.enterNotify(enter, { deadlineMs: 1000 })).ok, true);
+    const late = await client.enterNotify({ ...enter, recordNo: "R-late" }, { deadlineMs: 50 });
+    assert.equal(!late.ok && late.kind, "timeout");
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("HTTP 500 is 'http-status' with the status; malformed JSON is 'bad-response'", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await emulator.setFaults({ httpStatus: 500 });
+    const failed = await client.enterNotify(enter);
+    assert.equal(!failed.ok && failed.kind, "http-status");
+    assert.equal(!failed.ok && failed.status, 500);
+    await emulator.setFaults({ malformed: true });
+    const malformed = await client.enterNotify(enter);
+    assert.equal(!malformed.ok && malformed.kind, "bad-response");
+    assert.equal(emulator.received().length, 0, "a faulted push is not counted as delivered");
+    await emulator.clearFaults();
+    assert.equal((await client.enterNotify(enter)).ok, true);
+    assert.deepEqual(client.stats(), { calls: 3, ok: 1, failures: { refused: 0, timeout: 0, "http-status": 1, "bad-response": 1, "business-code": 0 } });
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("a poisoned recordNo gets a business error while other records pass", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await emulator.setFaults({ rules: [{ recordNo: "R-poison", action: { kind: "business", code: 500, msg: "记录异常" } }] });
+    const poisoned = await client.enterNotify({ ...enter, recordNo: "R-poison" });
+    assert.equal(!poisoned.ok && poisoned.kind, "business-code");
+    assert.equal(!poisoned.ok && poisoned.code, 500);
+    assert.equal((await client.enterNotify({ ...enter, recordNo: "R-fine" })).ok, true);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("retries with the same recordNo are de-duplicated and counted; exit reports must repeat the entry time", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await client.enterNotify(enter);
+    await client.enterNotify(enter);
+    const [push] = emulator.received({ service: "enterNotify" });
+    assert.equal(push?.count, 2);
+    assert.equal(emulator.duplicates(), 1);
+    const leave: LeaveNotifyBiz = {
+      parkCode: "TEST/1P1",
+      recordNo: enter.recordNo,
+      plateNum: enter.plateNum,
+      carType: 9,
+      carSubType: 91,
+      enterTime: "2023-11-14 20:00:01",
+      leaveTime: "2023-11-14 22:15:00",
+      payableFee: 500,
+      discountFee: 0,
+      prepaidFee: 0,
+      paidFee: 500,
+      payType: 4,
+      payTime: "2023-11-14 22:14:50",
+      orderNo: "",
+      outChannelid: "2",
+      releaseType: 0,
+      operator: "",
+    };
+    const mismatched = await client.leaveNotify(leave);
+    assert.equal(!mismatched.ok && mismatched.kind, "business-code");
+    assert.match(!mismatched.ok ? (mismatched.msg ?? "") : "", /differs from the entry report/);
+    assert.equal((await client.leaveNotify({ ...leave, enterTime: enter.enterTime })).ok, true);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("keep-alive: twenty calls in a row reuse their connections", async () => {
+  // undici's pool may open a second socket while the first is being released, so with the
+  // default pool the count is at most 2; with a pool of one it is exactly 1.
+  for (const [connections, most] of [[4, 2], [1, 1]] as const) {
+    const { emulator, client } = await setup({ client: { connections } });
+    try {
+      for (let i = 0; i < 20; i++) assert.equal((await client.enterNotify({ ...enter, recordNo: `R-${i}` })).ok, true);
+      assert.ok(emulator.connections() >= 1 && emulator.connections() <= most, `${emulator.connections()} connections for 20 calls`);
+    } finally {
+      await teardown(emulator, client);
+    }
+  }
+});
+
+test("per-service paths and renamed services reach the emulator as configured", async () => {
+  const { emulator, client } = await setup({ pathStyle: "per-service", pathTemplate: "/api/{service}", serviceNames: { enterNotify: "carInNotify" } as never });
+  try {
+    assert.equal(client.urlFor("carInNotify"), `${emulator.url}api/carInNotify`);
+    // The emulator was started with the default names, so it refuses the renamed service...
+    const renamed = await client.enterNotify(enter);
+    assert.equal(!renamed.ok && renamed.kind, "business-code");
+    assert.match(emulator.rejected().at(-1)?.msg ?? "", /unknown serviceName carInNotify/);
+    // ...and accepts a literal serviceName at its per-service path.
+    assert.equal((await client.call("enterNotify", { ...enter })).ok, false, "id enterNotify maps to carInNotify");
+    const direct = await client.call("preEnterNotify", {
+      parkCode: "TEST/1P1",
+      recordNo: "PE1",
+      plateNum: "粤B12345",
+      plateColor: 0,
+      carType: 9,
+      carSubType: 91,
+      inChannelid: "1",
+      arriveTime: "2023-11-14 20:00:00",
+      reason: "confirm-required",
+    });
+    assert.equal(direct.ok, true, JSON.stringify(direct));
+    assert.equal(emulator.received({ service: "preEnterNotify" })[0]?.path, "/api/preEnterNotify");
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("wrong key → sign error; a box clock far off → stale timestamp; neither is recorded as delivered", async () => {
+  const wrongKey = await setup({ key: "00000000000000000000000000000000" });
+  try {
+    const r = await wrongKey.client.enterNotify(enter);
+    assert.equal(!r.ok && r.kind, "business-code");
+    assert.equal(wrongKey.emulator.rejected()[0]?.reason, "bad sign");
+  } finally {
+    await teardown(wrongKey.emulator, wrongKey.client);
+  }
+  const skewed = await setup({}, new FakeClock(Date.now() - 3_600_000));
+  try {
+    const r = await skewed.client.enterNotify(enter);
+    assert.equal(!r.ok && r.kind, "business-code");
+    assert.equal(skewed.emulator.rejected()[0]?.reason, "stale timestamp");
+    assert.equal(skewed.emulator.received().length, 0);
+  } finally {
+    await teardown(skewed.emulator, skewed.client);
+  }
+});
+
+test("the client never logs the key or a full sweepAuthCode", async () => {
+  const { emulator, client, lines } = await setup();
+  try {
+    await emulator.setFaults({ httpStatus: 500 });
+    await client.preLeaveNotify(bill("粤B12345", "EX-log", { sweepCode: 1, sweepAuthCode: "134567890123456789" }));
+    await emulator.clearFaults();
+    await client.preLeaveNotify(bill("粤B12345", "EX-log2", { sweepCode: 1, sweepAuthCode: "134567890123456789" }));
+    const text = lines.join("");
+    assert.ok(lines.length >= 2, "calls are logged");
+    assert.ok(!text.includes(demoCredentials.key));
+    assert.ok(!text.includes("134567890123456789"));
+    assert.match(text, /1345\*+6789/);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
