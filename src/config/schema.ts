@@ -4,6 +4,7 @@ import { platformConfigSchema } from "../platform/config.js";
 import { mqttConfigSchema } from "../fleet/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
 import { systemConfigSchema } from "../system/config.js";
+import { updateConfigSchema } from "../update/config.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
@@ -127,6 +128,7 @@ export const configSchema = z.strictObject({
     api: apiSchema,
     store: storeSchema,
     system: systemConfigSchema,
+    update: updateConfigSchema.prefault({}),
     log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).prefault({}),
   });
 

@@ -1,0 +1,53 @@
+/**
+ * Stable codes for every way an update or a bundle check can fail. They travel in the job
+ * status (`jobs/<jobId>/status`, architecture.md §7) so a fleet console can group failures
+ * without parsing prose; the message says the specific reason.
+ */
+export const UpdateErrorCode = {
+  JobInvalid: "E_JOB_INVALID",
+  JobExpired: "E_JOB_EXPIRED",
+  Downgrade: "E_DOWNGRADE",
+  Busy: "E_BUSY",
+  LanesBusy: "E_LANES_BUSY",
+  Download: "E_DOWNLOAD",
+  Size: "E_SIZE",
+  Hash: "E_HASH",
+  BundleFormat: "E_BUNDLE_FORMAT",
+  ManifestInvalid: "E_MANIFEST_INVALID",
+  Signature: "E_SIGNATURE",
+  UnknownKey: "E_UNKNOWN_KEY",
+  FileHash: "E_FILE_HASH",
+  FileMissing: "E_FILE_MISSING",
+  FileExtra: "E_FILE_EXTRA",
+  UnsafePath: "E_UNSAFE_PATH",
+  Incompatible: "E_INCOMPATIBLE",
+  Unpack: "E_UNPACK",
+  Switch: "E_SWITCH",
+  Restart: "E_RESTART",
+  Unhealthy: "E_UNHEALTHY",
+  Interrupted: "E_INTERRUPTED",
+  Rollback: "E_ROLLBACK",
+  Aborted: "E_ABORTED",
+} as const;
+export type UpdateErrorCode = (typeof UpdateErrorCode)[keyof typeof UpdateErrorCode];
+
+export class UpdateError extends Error {
+  override readonly name = "UpdateError";
+  constructor(
+    readonly code: UpdateErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isUpdateError(error: unknown): error is UpdateError {
+  return error instanceof UpdateError;
+}
+
+/** The code and a one-line reason for any thrown value (status messages carry both). */
+export function describeError(error: unknown, fallback: UpdateErrorCode): { code: UpdateErrorCode; reason: string } {
+  if (error instanceof UpdateError) return { code: error.code, reason: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: fallback, reason: message };
+}
