@@ -1,0 +1,771 @@
+import { DAY_MS, MINUTE_MS, instantsAtLocalMinute, isValidTimeZone, localDayNumber, zoneOffsetMs } from "../time/zone.js";
+import { BillError } from "./errors.js";
+import { fixedCarFreeIntervals, fixedCarSchema } from "./fixed-car.js";
+import { billExtrasSchema, type BillExtras, type Coupon, type Prepayment, type PreviousStay, type Stay } from "./stay.js";
+import { checkTariffSemantics, pricingFor, vehicleTypes, type Pricing, type Tariff, type VehicleType } from "./tariff-schema.js";
+
+/**
+ * The fee engine (architecture.md §6, domain.md §5). Pure: no clock, no IO; the same tariff,
+ * stay and extras give the same bill on any host in any zone. Amounts are integer fen.
+ *
+ * How a bill is made, in order (docs/tariffs.md says the same for operators):
+ * 1. The stay is cut into billing parts: the part up to the first in-lot payment, and after a
+ *    payment whose grace ran out, a part that starts again from the first period without free
+ *    minutes. A fixed car's free intervals are cut out too; what is left is temporary parking.
+ * 2. Each part runs the scale, restarting every 24 h or at local midnight when the tariff says so:
+ *    free minutes, then segment by segment (day/night) the first period and the units, with the
+ *    tariff's rounding and boundary rule.
+ * 3. Caps, in this order: per segment occurrence, the percent bands (new-energy relief), per day,
+ *    then the re-entry cap across stays of one plate. payableFee is the sum of the breakdown.
+ * 4. Coupons give discountFee; prepayments are subtracted; paidFee is what is still due now.
+ */
+
+export type FreeReason =
+  /** Within the free minutes (or the free minutes not billed because the switch is off). */
+  | "free-minutes"
+  /** A started part unit not charged because the segment rounds down. */
+  | "part-unit"
+  /** Inside a fixed car's validity and time windows. */
+  | "fixed-car"
+  /** Leaving within the grace after an in-lot payment. */
+  | "post-payment-grace";
+
+export interface CapApplied {
+  kind: "segment" | "day" | "reentry";
+  capFen: number;
+}
+
+/** One line of the bill an operator can explain to a driver. */
+export interface BillPiece {
+  kind: "first-period" | "units" | "flat" | "free";
+  segment?: string;
+  fromMs: number;
+  toMs: number;
+  units?: number;
+  unitMinutes?: number;
+  unitPriceFen?: number;
+  /** units × unit price, before caps and percent bands. */
+  grossFen: number;
+  /** The percent band that applied (50 = half price). */
+  percent?: number;
+  /** Caps that reduced this piece. */
+  caps?: CapApplied[];
+  /** What this piece adds to payableFee. */
+  feeFen: number;
+  reason?: FreeReason;
+  /** Charged because the car stayed past the grace after an in-lot payment. */
+  afterPayment?: true;
+}
+
+export interface DiscountLine {
+  /** Position in `extras.coupons`. */
+  index: number;
+  coupon: Coupon;
+  discountFen: number;
+  applied: boolean;
+  note?: string;
+}
+
+export interface Bill {
+  /** What the stay costs (the platform's payableFee), after caps. */
+  payableFee: number;
+  /** What the coupons took off. */
+  discountFee: number;
+  /** Still due now: payable − discount − prepaid, never below 0 (the platform's paidFee). */
+  paidFee: number;
+  /** Sum of the prepayments. */
+  prepaidFee: number;
+  breakdown: BillPiece[];
+  discounts: DiscountLine[];
+}
+
+interface NormalisedExtras {
+  prepayments: Prepayment[];
+  coupons: Coupon[];
+  previousStays: PreviousStay[];
+}
+
+/** Bills one stay. Throws BillError (never a silent zero) for input it cannot bill. */
+export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill {
+  const ctx = prepare(tariff, stay);
+  const ex = normaliseExtras(extras, stay);
+  const prepaidFee = ex.prepayments.reduce((sum, p) => sum + p.feeFen, 0);
+  const base = payableOf(ctx, stay.enterAtMs, stay.leaveAtMs, ex.prepayments, ex.previousStays);
+
+  const discounts: DiscountLine[] = [];
+  let remaining = base.payableFee;
+  const honoured = ex.coupons.slice(0, tariff.coupons.maxPerStay);
+  ex.coupons.slice(honoured.length).forEach((coupon, i) =>
+    discounts.push({ index: honoured.length + i, coupon, discountFen: 0, applied: false, note: `at most ${tariff.coupons.maxPerStay} coupon(s) per stay` }),
+  );
+  // Minutes first (they change the stay), then free, percent, amount: each works on what the
+  // previous left, so the result does not depend on how coupons of different kinds are ordered.
+  const order: Array<Coupon["kind"]> = ["minutes", "free", "percent", "amount"];
+  let startMinutes = 0;
+  let endMinutes = 0;
+  for (const kind of order) {
+    honoured.forEach((coupon, index) => {
+      if (coupon.kind !== kind) return;
+      let discountFen = 0;
+      if (coupon.kind === "minutes") {
+        if (coupon.from === "start") startMinutes += coupon.minutes;
+        else endMinutes += coupon.minutes;
+        const enter = stay.enterAtMs + startMinutes * MINUTE_MS;
+        const leave = stay.leaveAtMs - endMinutes * MINUTE_MS;
+        const shorter = leave > enter ? payableOf(ctx, enter, leave, clampPrepayments(ex.prepayments, enter, leave), ex.previousStays).payableFee : 0;
+        discountFen = remaining - Math.min(remaining, shorter);
+      } else if (coupon.kind === "free") {
+        discountFen = remaining;
+      } else if (coupon.kind === "percent") {
+        discountFen = Math.floor((remaining * coupon.percent) / 100);
+      } else {
+        discountFen = Math.min(coupon.fen, remaining);
+      }
+      remaining -= discountFen;
+      discounts.push({ index, coupon, discountFen, applied: true });
+    });
+  }
+  discounts.sort((a, b) => a.index - b.index);
+  return {
+    payableFee: base.payableFee,
+    discountFee: base.payableFee - remaining,
+    paidFee: Math.max(0, remaining - prepaidFee),
+    prepaidFee,
+    breakdown: base.breakdown,
+    discounts,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation and compilation
+
+interface CompiledSegment {
+  index: number;
+  name: string;
+  startMin: number;
+  lengthMin: number;
+  firstPeriod: { ms: number; flatFen: number | undefined; unitMs: number; unitPriceFen: number } | undefined;
+  unitMs: number;
+  unitPriceFen: number;
+  rounding: "up" | "down";
+  capFen: number | undefined;
+  flatFen: number | undefined;
+}
+
+interface CompiledPricing {
+  pricing: Pricing;
+  /** Sorted by start minute. */
+  segments: CompiledSegment[];
+  /** One segment covering the whole day: no boundaries. */
+  single: boolean;
+}
+
+interface Ctx {
+  tariff: Tariff;
+  stay: Stay;
+  tz: string;
+  compiled: CompiledPricing;
+  graceMs: number;
+}
+
+// Compiled once per tariff object and vehicle type. Tariffs are treated as immutable values:
+// a new config makes new tariff objects.
+const compiledCache = new WeakMap<Tariff, Map<VehicleType, CompiledPricing>>();
+
+function prepare(tariff: Tariff, stay: Stay): Ctx {
+  if (!stay || typeof stay !== "object") throw new BillError("invalid-stay", "a stay object is required", "stay");
+  for (const key of ["enterAtMs", "leaveAtMs"] as const) {
+    if (!Number.isSafeInteger(stay[key])) throw new BillError("invalid-instant", `must be whole epoch milliseconds, got ${String(stay[key])}`, `stay.${key}`);
+  }
+  if (!(vehicleTypes as readonly string[]).includes(stay.vehicleType)) {
+    throw new BillError("unknown-vehicle-type", `unknown vehicle type ${JSON.stringify(stay.vehicleType)}; expected one of ${vehicleTypes.join(", ")}`, "stay.vehicleType");
+  }
+  if (!isValidTimeZone(stay.timeZone)) throw new BillError("invalid-time-zone", `${JSON.stringify(stay.timeZone)} is not an IANA time zone`, "stay.timeZone");
+  if (stay.leaveAtMs < stay.enterAtMs) {
+    throw new BillError("exit-before-entry", `the exit (${stay.leaveAtMs}) is before the entry (${stay.enterAtMs})`, "stay.leaveAtMs");
+  }
+  if (stay.fixedCar !== undefined) {
+    const parsed = fixedCarSchema.safeParse(stay.fixedCar);
+    if (!parsed.success) throw extrasError(parsed.error.issues, "stay.fixedCar");
+  }
+  const compiled = compile(tariff, stay.vehicleType);
+  if (stay.leaveAtMs - stay.enterAtMs > tariff.maxStayDays * DAY_MS) {
+    throw new BillError("stay-too-long", `a stay of ${((stay.leaveAtMs - stay.enterAtMs) / DAY_MS).toFixed(1)} days is longer than maxStayDays (${tariff.maxStayDays})`, "stay.leaveAtMs");
+  }
+  return { tariff, stay, tz: stay.timeZone, compiled, graceMs: tariff.postPayment.graceMinutes * MINUTE_MS };
+}
+
+function compile(tariff: Tariff, vehicleType: VehicleType): CompiledPricing {
+  let byType = compiledCache.get(tariff);
+  if (!byType) {
+    if (!tariff || typeof tariff !== "object" || !Array.isArray(tariff.segments) || !tariff.coupons || !tariff.postPayment) {
+      throw new BillError("invalid-tariff", "the tariff is not a parsed tariff (validate it with tariffSchema first)", "tariff");
+    }
+    const problems = checkTariffSemantics(tariff);
+    if (problems.length > 0) {
+      const first = problems[0]!;
+      throw new BillError("invalid-tariff", `${problems.length} problem(s), first: ${first.path.join(".")}: ${first.message}`, "tariff");
+    }
+    byType = new Map();
+    compiledCache.set(tariff, byType);
+  }
+  let compiled = byType.get(vehicleType);
+  if (!compiled) {
+    const pricing = pricingFor(tariff, vehicleType);
+    if (pricing.segments.length === 0) throw new BillError("invalid-tariff", "the tariff has no segments", "tariff.segments");
+    const segments = pricing.segments
+      .map((seg, index): CompiledSegment => {
+        const startMin = minuteOf(seg.from);
+        const endMin = seg.to === "24:00" ? 1440 : minuteOf(seg.to);
+        const fp = seg.firstPeriod;
+        return {
+          index,
+          name: seg.name,
+          startMin,
+          lengthMin: (((endMin - startMin) % 1440) + 1440) % 1440 || 1440,
+          firstPeriod: fp
+            ? { ms: fp.minutes * MINUTE_MS, flatFen: fp.priceFen, unitMs: (fp.unitMinutes ?? fp.minutes) * MINUTE_MS, unitPriceFen: fp.unitPriceFen ?? 0 }
+            : undefined,
+          unitMs: (seg.unitMinutes ?? 1440) * MINUTE_MS,
+          unitPriceFen: seg.unitPriceFen ?? 0,
+          rounding: seg.rounding,
+          capFen: seg.capFen,
+          flatFen: seg.flatFen,
+        };
+      })
+      .sort((a, b) => a.startMin - b.startMin);
+    compiled = { pricing, segments, single: segments.length === 1 };
+    byType.set(vehicleType, compiled);
+  }
+  return compiled;
+}
+
+function minuteOf(hhmm: string): number {
+  return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+}
+
+function normaliseExtras(extras: BillExtras, stay: Stay): NormalisedExtras {
+  const empty = !extras || ((extras.prepayments?.length ?? 0) === 0 && (extras.coupons?.length ?? 0) === 0 && (extras.previousStays?.length ?? 0) === 0);
+  if (empty) {
+    if (extras !== undefined && (typeof extras !== "object" || extras === null)) throw new BillError("invalid-extras", "must be an object", "extras");
+    return { prepayments: [], coupons: [], previousStays: [] };
+  }
+  const parsed = billExtrasSchema.safeParse(extras);
+  if (!parsed.success) throw extrasError(parsed.error.issues, "extras");
+  parsed.data.prepayments.forEach((p, i) => {
+    if (p.atMs < stay.enterAtMs || p.atMs > stay.leaveAtMs) {
+      throw new BillError("prepayment-outside-stay", `paid at ${p.atMs}, outside the stay ${stay.enterAtMs}..${stay.leaveAtMs}`, `extras.prepayments[${i}].atMs`);
+    }
+  });
+  const prepayments = [...parsed.data.prepayments].sort((a, b) => a.atMs - b.atMs);
+  return { prepayments, coupons: parsed.data.coupons, previousStays: parsed.data.previousStays };
+}
+
+function extrasError(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, root: string): BillError {
+  const pathOf = (issue: { path: PropertyKey[] }): string => `${root}${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
+  const first = issues[0];
+  return new BillError("invalid-extras", issues.map((issue) => `${pathOf(issue)}: ${issue.message}`).join("; "), first ? pathOf(first) : root);
+}
+
+function clampPrepayments(prepayments: readonly Prepayment[], enter: number, leave: number): Prepayment[] {
+  return prepayments.map((p) => ({ feeFen: p.feeFen, atMs: Math.min(leave, Math.max(enter, p.atMs)) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payable: parts → scale → caps
+
+interface Part {
+  fromMs: number;
+  toMs: number;
+  /** The free minutes apply (only the part that starts at the entry). */
+  free: boolean;
+  afterPayment: boolean;
+}
+
+interface Charge {
+  kind: "first-period" | "units" | "flat";
+  segment: string;
+  occurrence: number;
+  capFen: number | undefined;
+  startMs: number;
+  endMs: number;
+  unitMs: number;
+  count: number;
+  unitPriceFen: number;
+  /** Flat charges are one block: never split, dated by their start. */
+  block: boolean;
+  afterPayment: boolean;
+  /** count × unit price. */
+  grossFen: number;
+  /** After caps and percent (filled in by payableOf). */
+  feeFen: number;
+  // Always present (undefined until set): a property added later would change the object's
+  // shape and make every access in the cap loops slow.
+  percent: number | undefined;
+  caps: CapApplied[] | undefined;
+}
+
+interface WalkState {
+  charges: Charge[];
+  free: BillPiece[];
+  occurrence: number;
+}
+
+function payableOf(
+  ctx: Ctx,
+  enterMs: number,
+  leaveMs: number,
+  prepayments: readonly Prepayment[],
+  previousStays: readonly PreviousStay[],
+): { payableFee: number; breakdown: BillPiece[] } {
+  const state: WalkState = { charges: [], free: [], occurrence: 0 };
+  let parts = billingParts(ctx, enterMs, leaveMs, prepayments, state.free);
+  if (ctx.stay.fixedCar) parts = withoutFixedCarTime(ctx, parts, enterMs, leaveMs, state.free);
+  for (const part of parts) billPart(ctx, part, state);
+
+  const pricing = ctx.compiled.pricing;
+  const cuts = cutInstants(ctx, pricing, enterMs, leaveMs, previousStays);
+  const pieces: Charge[] = [];
+  for (const charge of state.charges) splitCharge(charge, cuts.all, pieces);
+
+  // 1. Segment caps, per occurrence of a segment.
+  const usedBySegment = new Map<number, number>();
+  for (const piece of pieces) {
+    if (piece.capFen === undefined) continue;
+    const used = usedBySegment.get(piece.occurrence) ?? 0;
+    const fee = Math.min(piece.feeFen, Math.max(0, piece.capFen - used));
+    if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "segment", capFen: piece.capFen });
+    piece.feeFen = fee;
+    usedBySegment.set(piece.occurrence, used + fee);
+  }
+  // 2. Percent bands (new-energy relief), by the minute after the entry where a unit starts.
+  const bands = pricing.percentBands;
+  if (bands.length > 0) {
+    for (const piece of pieces) {
+      const minute = (piece.startMs - enterMs) / MINUTE_MS;
+      for (const band of bands) {
+        if (minute < band.fromMinutes || (band.toMinutes !== undefined && minute >= band.toMinutes)) continue;
+        piece.percent = band.percent;
+        // Rounded down to whole fen, in the driver's favour.
+        piece.feeFen = Math.floor((piece.feeFen * band.percent) / 100);
+        break;
+      }
+    }
+  }
+  // 3. Daily cap, per day (24 h from the entry, or natural day) in which a unit starts.
+  if (pricing.dailyCap) {
+    const cap = pricing.dailyCap.capFen;
+    const usedByDay = new Map<number, number>();
+    for (const piece of pieces) {
+      const day = dayIndex(cuts.dayStarts, piece.startMs);
+      const used = usedByDay.get(day) ?? 0;
+      const fee = Math.min(piece.feeFen, Math.max(0, cap - used));
+      if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "day", capFen: cap });
+      piece.feeFen = fee;
+      usedByDay.set(day, used + fee);
+    }
+  }
+  // 4. Re-entry cap: what earlier stays in the window paid counts against it.
+  if (pricing.reentryCap && cuts.reentryEndMs !== undefined) {
+    const cap = pricing.reentryCap.capFen;
+    let room = Math.max(0, cap - cuts.reentryPaidFen);
+    for (const piece of pieces) {
+      if (piece.startMs >= cuts.reentryEndMs) continue;
+      const fee = Math.min(piece.feeFen, room);
+      if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "reentry", capFen: cap });
+      piece.feeFen = fee;
+      room -= fee;
+    }
+  }
+
+  let payableFee = 0;
+  const breakdown: BillPiece[] = [];
+  for (const piece of pieces) {
+    payableFee += piece.feeFen;
+    const line: BillPiece = {
+      kind: piece.kind,
+      segment: piece.segment,
+      fromMs: piece.startMs,
+      toMs: piece.endMs,
+      units: piece.count,
+      ...(piece.kind === "flat" ? {} : { unitMinutes: piece.unitMs / MINUTE_MS }),
+      unitPriceFen: piece.unitPriceFen,
+      grossFen: piece.grossFen,
+      feeFen: piece.feeFen,
+    };
+    if (piece.percent !== undefined) line.percent = piece.percent;
+    if (piece.caps) line.caps = piece.caps;
+    if (piece.afterPayment) line.afterPayment = true;
+    breakdown.push(line);
+  }
+  if (state.free.length > 0) {
+    for (const free of state.free) breakdown.push(free);
+    breakdown.sort(byTime);
+  }
+  return { payableFee, breakdown };
+}
+
+/** Time order; a free line before a charge that starts at the same instant. */
+function byTime(a: BillPiece, b: BillPiece): number {
+  return a.fromMs - b.fromMs || (a.kind === "free" ? -1 : 0) - (b.kind === "free" ? -1 : 0);
+}
+
+/** The stay cut at in-lot payments (domain.md §5 post-payment grace). */
+function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: readonly Prepayment[], free: BillPiece[]): Part[] {
+  if (prepayments.length === 0) return [{ fromMs: enterMs, toMs: leaveMs, free: true, afterPayment: false }];
+  const graceMs = ctx.graceMs;
+  const fromGraceEnd = ctx.tariff.postPayment.restartFrom === "grace-end";
+  const parts: Part[] = [{ fromMs: enterMs, toMs: prepayments[0]!.atMs, free: true, afterPayment: false }];
+  let anchor = prepayments[0]!.atMs;
+  const until = (endMs: number): void => {
+    if (endMs > anchor + graceMs) {
+      // Past the grace: billing starts again from the first period, without free minutes.
+      const restartMs = fromGraceEnd ? anchor + graceMs : anchor;
+      if (restartMs > anchor) free.push(freePiece(anchor, restartMs, "post-payment-grace"));
+      parts.push({ fromMs: restartMs, toMs: endMs, free: false, afterPayment: true });
+    } else if (endMs > anchor) {
+      free.push(freePiece(anchor, endMs, "post-payment-grace"));
+    }
+  };
+  for (const payment of prepayments.slice(1)) {
+    until(payment.atMs);
+    anchor = payment.atMs;
+  }
+  until(leaveMs);
+  return parts.filter((p) => p.toMs > p.fromMs);
+}
+
+/** Cuts a fixed car's free time out of the parts; each remaining piece is priced on its own. */
+function withoutFixedCarTime(ctx: Ctx, parts: Part[], enterMs: number, leaveMs: number, free: BillPiece[]): Part[] {
+  const car = ctx.stay.fixedCar!;
+  const freeSpans = fixedCarFreeIntervals(car, enterMs, leaveMs, ctx.tz, { graceDays: ctx.tariff.fixedCars.graceDays });
+  if (freeSpans.length === 0) return parts;
+  for (const [a, b] of freeSpans) free.push(freePiece(a, b, "fixed-car"));
+  const out: Part[] = [];
+  for (const part of parts) {
+    let cursor = part.fromMs;
+    let first = true;
+    for (const [a, b] of freeSpans) {
+      if (b <= cursor || a >= part.toMs) continue;
+      if (a > cursor) out.push({ ...part, fromMs: cursor, toMs: a, free: part.free && first });
+      first = false;
+      cursor = Math.max(cursor, b);
+    }
+    if (cursor < part.toMs) out.push({ ...part, fromMs: cursor, toMs: part.toMs, free: part.free && first });
+  }
+  return out;
+}
+
+/** One part: scale runs (restarts), free minutes, then the segment walk. */
+function billPart(ctx: Ctx, part: Part, state: WalkState): void {
+  const { free } = ctx.compiled.pricing;
+  const freeMs = free.minutes * MINUTE_MS;
+  const runs = scaleRuns(ctx, part.fromMs, part.toMs);
+  runs.forEach(([runStart, runEnd], k) => {
+    let billStart = runStart;
+    if (part.free && freeMs > 0 && (k === 0 || free.againEachDay)) {
+      if (runEnd - runStart <= freeMs) {
+        if (runEnd > runStart) state.free.push(freePiece(runStart, runEnd, "free-minutes"));
+        return;
+      }
+      if (!free.billedOnceExceeded) {
+        state.free.push(freePiece(runStart, runStart + freeMs, "free-minutes"));
+        billStart = runStart + freeMs;
+      }
+    }
+    walkSegments(ctx, part, billStart, runEnd, state);
+  });
+}
+
+/** Where the scale starts again from the first period (tariff `restart`). */
+function scaleRuns(ctx: Ctx, fromMs: number, toMs: number): Array<[number, number]> {
+  const restart = ctx.compiled.pricing.restart;
+  if (toMs <= fromMs) return [];
+  if (restart === "never") return [[fromMs, toMs]];
+  const runs: Array<[number, number]> = [];
+  if (restart === "every-24h") {
+    for (let start = fromMs; start < toMs; start += DAY_MS) runs.push([start, Math.min(toMs, start + DAY_MS)]);
+    return runs;
+  }
+  let start = fromMs;
+  for (const midnight of midnightsBetween(fromMs, toMs, ctx.tz)) {
+    runs.push([start, midnight]);
+    start = midnight;
+  }
+  runs.push([start, toMs]);
+  return runs;
+}
+
+/**
+ * Walks [startMs, runEnd) segment occurrence by segment occurrence. A segment's first period is
+ * charged in the first occurrence of that segment in the run; later occurrences start with
+ * units. The run end acts like the end of the stay (its part unit is rounded).
+ */
+function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, state: WalkState): void {
+  const { segments, single } = ctx.compiled;
+  const finishUnit = ctx.compiled.pricing.boundary === "finish-unit";
+  const firstPeriodUsed = new Set<number>();
+  const occ: Occurrence = { seg: segments[0]!, id: 0, afterPayment: part.afterPayment, runEnd, finishUnit };
+  let t = startMs;
+  let guard = 0;
+  while (t < runEnd) {
+    if (++guard > 100_000) throw new BillError("invalid-tariff", "the segment walk did not advance", "tariff.segments");
+    let endMs = Number.POSITIVE_INFINITY;
+    if (single) occ.seg = segments[0]!;
+    else {
+      const found = occurrenceAt(segments, t, ctx.tz);
+      occ.seg = found.seg;
+      endMs = found.endMs;
+    }
+    const seg = occ.seg;
+    occ.id = ++state.occurrence;
+    const limit = Math.min(endMs, runEnd);
+    const atEnd = runEnd <= endMs;
+
+    if (seg.flatFen !== undefined) {
+      pushCharge(state, occ, "flat", t, 1, limit - t, seg.flatFen, limit, true);
+      t = limit;
+      continue;
+    }
+    let cursor = t;
+    const fp = seg.firstPeriod;
+    if (fp && !firstPeriodUsed.has(seg.index)) {
+      firstPeriodUsed.add(seg.index);
+      const fpEnd = cursor + fp.ms;
+      if (fp.flatFen !== undefined) {
+        // One price for the whole first period, charged in full once it has started.
+        pushCharge(state, occ, "first-period", cursor, 1, fp.ms, fp.flatFen, Math.min(fpEnd, limit), true);
+        if (fpEnd >= limit) {
+          if (atEnd) return;
+          t = finishUnit ? Math.min(fpEnd, runEnd) : limit;
+          continue;
+        }
+        cursor = fpEnd;
+      } else {
+        const to = Math.min(fpEnd, limit);
+        const next = chargeUnits(state, occ, "first-period", cursor, to, fp.unitMs, fp.unitPriceFen, atEnd && to === limit);
+        if (next === undefined) return;
+        if (to === limit || next > fpEnd) {
+          t = next;
+          continue;
+        }
+        cursor = fpEnd;
+      }
+    }
+    const next = chargeUnits(state, occ, "units", cursor, limit, seg.unitMs, seg.unitPriceFen, atEnd);
+    if (next === undefined) return;
+    t = next;
+  }
+}
+
+/** The segment occurrence being walked. */
+interface Occurrence {
+  seg: CompiledSegment;
+  id: number;
+  afterPayment: boolean;
+  runEnd: number;
+  finishUnit: boolean;
+}
+
+function pushCharge(
+  state: WalkState,
+  occ: Occurrence,
+  kind: Charge["kind"],
+  startMs: number,
+  count: number,
+  unitMs: number,
+  unitPriceFen: number,
+  endMs: number,
+  block: boolean,
+): void {
+  if (count <= 0) return;
+  state.charges.push({
+    kind,
+    segment: occ.seg.name,
+    occurrence: occ.id,
+    capFen: occ.seg.capFen,
+    startMs,
+    endMs,
+    unitMs,
+    count,
+    unitPriceFen,
+    block,
+    afterPayment: occ.afterPayment,
+    grossFen: count * unitPriceFen,
+    feeFen: count * unitPriceFen,
+    percent: undefined,
+    caps: undefined,
+  });
+}
+
+/**
+ * Units from `cursor` to `to` (the end of the stay or run when `endsHere`, else a segment
+ * boundary). Returns where the next occurrence starts, or undefined when the run is done.
+ */
+function chargeUnits(
+  state: WalkState,
+  occ: Occurrence,
+  kind: Charge["kind"],
+  cursor: number,
+  to: number,
+  unitMs: number,
+  priceFen: number,
+  endsHere: boolean,
+): number | undefined {
+  const span = to - cursor;
+  const full = Math.floor(span / unitMs);
+  const rest = span - full * unitMs;
+  if (rest === 0) {
+    pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, to, false);
+    return endsHere ? undefined : to;
+  }
+  const roundUp = occ.seg.rounding === "up";
+  if (endsHere || !occ.finishUnit) {
+    // The stay (or run) ends here, or the boundary splits the unit: round the part unit.
+    if (roundUp) pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, to, false);
+    else {
+      pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, cursor + full * unitMs, false);
+      state.free.push(freePiece(cursor + full * unitMs, to, "part-unit", occ.seg.name));
+    }
+    return endsHere ? undefined : to;
+  }
+  // finish-unit: the unit under way at the boundary is finished at this segment's rate and
+  // length; the next segment starts where it ends (Beijing's boundary rule, domain.md §5).
+  const carriedEnd = cursor + (full + 1) * unitMs;
+  if (carriedEnd <= occ.runEnd) {
+    pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, carriedEnd, false);
+    return carriedEnd < occ.runEnd ? carriedEnd : undefined;
+  }
+  // The stay ends inside the finished unit: it is the stay's last part unit.
+  if (roundUp) pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, occ.runEnd, false);
+  else {
+    pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, cursor + full * unitMs, false);
+    state.free.push(freePiece(cursor + full * unitMs, occ.runEnd, "part-unit", occ.seg.name));
+  }
+  return undefined;
+}
+
+/** The segment in force at `t` and the instant its occurrence ends. */
+function occurrenceAt(segments: readonly CompiledSegment[], t: number, tz: string): { seg: CompiledSegment; endMs: number } {
+  const local = t + zoneOffsetMs(t, tz);
+  const day = Math.floor(local / DAY_MS);
+  const minute = Math.floor((local - day * DAY_MS) / MINUTE_MS);
+  let seg = segments[segments.length - 1]!;
+  for (const candidate of segments) {
+    if (candidate.startMin <= minute) seg = candidate;
+    else break;
+  }
+  // A segment that spans midnight and is seen after midnight started the day before.
+  const startDay = minute >= seg.startMin ? day : day - 1;
+  const instants = instantsAtLocalMinute(startDay, seg.startMin + seg.lengthMin, tz);
+  let endMs: number | undefined;
+  for (const instant of instants) {
+    if (instant > t) {
+      endMs = instant;
+      break;
+    }
+  }
+  // Only a DST change can leave no later instant; a minute's progress keeps the walk moving.
+  return { seg, endMs: endMs ?? t + MINUTE_MS };
+}
+
+/** Local midnights strictly inside (fromMs, toMs). */
+function midnightsBetween(fromMs: number, toMs: number, tz: string): number[] {
+  const out: number[] = [];
+  for (let day = localDayNumber(fromMs, tz) + 1; ; day++) {
+    const midnight = instantsAtLocalMinute(day, 0, tz)[0]!;
+    if (midnight >= toMs) return out;
+    if (midnight > fromMs) out.push(midnight);
+  }
+}
+
+interface Cuts {
+  /** Every instant where a unit run is split for accounting. */
+  all: number[];
+  /** Start of each cap day after the first (sorted). */
+  dayStarts: number[];
+  reentryEndMs: number | undefined;
+  reentryPaidFen: number;
+}
+
+function cutInstants(ctx: Ctx, pricing: Pricing, enterMs: number, leaveMs: number, previousStays: readonly PreviousStay[]): Cuts {
+  const all: number[] = [];
+  for (const band of pricing.percentBands) {
+    all.push(enterMs + band.fromMinutes * MINUTE_MS);
+    if (band.toMinutes !== undefined) all.push(enterMs + band.toMinutes * MINUTE_MS);
+  }
+  let dayStarts: number[] = [];
+  if (pricing.dailyCap) {
+    if (pricing.dailyCap.basis === "natural-day") dayStarts = midnightsBetween(enterMs, leaveMs, ctx.tz);
+    else for (let start = enterMs + DAY_MS; start < leaveMs; start += DAY_MS) dayStarts.push(start);
+    all.push(...dayStarts);
+  }
+  let reentryEndMs: number | undefined;
+  let reentryPaidFen = 0;
+  if (pricing.reentryCap) {
+    const windowMs = pricing.reentryCap.windowHours * 3_600_000;
+    let windowStart = enterMs;
+    for (const previous of previousStays) {
+      if (previous.enterAtMs < enterMs && previous.enterAtMs >= enterMs - windowMs) {
+        reentryPaidFen += previous.payableFee;
+        windowStart = Math.min(windowStart, previous.enterAtMs);
+      }
+    }
+    reentryEndMs = windowStart + windowMs;
+    all.push(reentryEndMs);
+  }
+  all.sort((a, b) => a - b);
+  return { all, dayStarts, reentryEndMs, reentryPaidFen };
+}
+
+function dayIndex(dayStarts: readonly number[], ms: number): number {
+  let index = 0;
+  while (index < dayStarts.length && dayStarts[index]! <= ms) index++;
+  return index;
+}
+
+/** Splits a unit run at the given instants, by where each unit starts; appends to `out`. */
+function splitCharge(charge: Charge, cuts: readonly number[], out: Charge[]): void {
+  if (charge.block || charge.count <= 1 || cuts.length === 0) {
+    out.push(charge);
+    return;
+  }
+  let rest = charge;
+  for (const cut of cuts) {
+    if (cut <= rest.startMs) continue;
+    const lastStart = rest.startMs + (rest.count - 1) * rest.unitMs;
+    if (cut > lastStart) break;
+    const before = Math.ceil((cut - rest.startMs) / rest.unitMs);
+    const splitAt = rest.startMs + before * rest.unitMs;
+    out.push(slice(rest, rest.startMs, before, splitAt));
+    rest = slice(rest, splitAt, rest.count - before, rest.endMs);
+  }
+  out.push(rest);
+}
+
+/** `count` units of `charge` from `startMs` (same fields, same shape). */
+function slice(charge: Charge, startMs: number, count: number, endMs: number): Charge {
+  return {
+    kind: charge.kind,
+    segment: charge.segment,
+    occurrence: charge.occurrence,
+    capFen: charge.capFen,
+    startMs,
+    endMs,
+    unitMs: charge.unitMs,
+    count,
+    unitPriceFen: charge.unitPriceFen,
+    block: charge.block,
+    afterPayment: charge.afterPayment,
+    grossFen: count * charge.unitPriceFen,
+    feeFen: count * charge.unitPriceFen,
+    percent: undefined,
+    caps: undefined,
+  };
+}
+
+function freePiece(fromMs: number, toMs: number, reason: FreeReason, segment?: string): BillPiece {
+  const piece: BillPiece = { kind: "free", fromMs, toMs, grossFen: 0, feeFen: 0, reason };
+  if (segment !== undefined) piece.segment = segment;
+  return piece;
+}
