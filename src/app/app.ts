@@ -1,13 +1,29 @@
+import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "./log.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Lifecycle, type Component } from "./lifecycle.js";
+import { EventBus } from "./event-bus.js";
 import type { Gpio } from "../io/gpio/gpio.js";
 import { SimGpio } from "../io/gpio/sim-gpio.js";
+import { OnoffGpio } from "../io/gpio/onoff-gpio.js";
 import { gpioLinesFromConfig } from "../io/gpio/lines.js";
+import { LaneDevices } from "../io/lane-devices.js";
+import { registerCameraPushRoute, type CameraPushReceiver } from "../io/camera/http-push.js";
+import { registerSimDeviceRoutes } from "../io/sim-device-routes.js";
 import { HttpServer } from "../api/http-server.js";
 import { registerCoreRoutes } from "../api/core-routes.js";
 import { registerSimRoutes } from "../api/sim-routes.js";
+import { registerLaneRoutes } from "../api/lane-routes.js";
+import { registerPanelRoutes } from "../api/panel-routes.js";
+import { LotStore, lotStoreOptionsFromConfig } from "../store/lot-store.js";
+import { Outbox } from "../outbox/outbox.js";
+import { platformOutboxSender } from "../outbox/platform-sender.js";
+import { registerOutboxRoutes } from "../outbox/routes.js";
+import { createPlatformClient, type PlatformClient } from "../platform/client.js";
+import { createOpenInterfaceHandler, registerPlatformRoute } from "../platform/server.js";
+import { LaneService } from "../lane/lane-service.js";
+import { createStoreLotPorts } from "./store-ports.js";
 import { VERSION } from "../version.js";
 
 export interface AppOptions {
@@ -24,8 +40,8 @@ export type StatusSection = () => unknown;
 
 /**
  * The composition root: the only place that knows both the pure core and the adapters. It
- * picks real or simulated parts from the configuration (never from NODE_ENV) and starts and
- * stops them in order.
+ * picks real or simulated parts from the configuration (never from NODE_ENV), wires them,
+ * and starts and stops them in order.
  */
 export class App {
   readonly config: Config;
@@ -34,48 +50,141 @@ export class App {
   readonly gpio: Gpio;
   readonly simGpio: SimGpio | undefined;
   readonly http: HttpServer;
+  readonly bus: EventBus;
+  readonly store: LotStore;
+  readonly outbox: Outbox;
+  readonly platform: PlatformClient;
+  readonly devices: LaneDevices;
+  readonly lanes: LaneService;
+  readonly cameraPush: CameraPushReceiver;
   readonly bootAtMs: number;
   private readonly lifecycle: Lifecycle;
   private readonly statusSections = new Map<string, StatusSection>();
   private ready = false;
 
   constructor(options: AppOptions) {
-    this.config = options.config;
-    this.log = options.log;
+    const { config, log } = options;
+    this.config = config;
+    this.log = log;
     this.clock = options.clock ?? systemClock;
-    this.bootAtMs = this.clock.now();
-    this.lifecycle = new Lifecycle(this.log.child({ sub: "lifecycle" }));
+    const clock = this.clock;
+    this.bootAtMs = clock.now();
+    this.lifecycle = new Lifecycle(log.child({ sub: "lifecycle" }));
+    this.bus = new EventBus((error, event) => log.error({ err: error, event: event.type }, "event listener failed"));
 
-    const lines = gpioLinesFromConfig(this.config);
+    // Every lane event is one log line (journald keeps them); presence edges only at debug.
+    const eventLog = log.child({ sub: "event" });
+    this.bus.on((event) => {
+      if (event.type === "presence") eventLog.debug(event, event.type);
+      else eventLog.info(event, event.type);
+    });
+
+    const lines = gpioLinesFromConfig(config);
     if (options.gpio) {
       this.gpio = options.gpio;
       this.simGpio = options.gpio instanceof SimGpio ? options.gpio : undefined;
-    } else if (this.config.hardware.gpio === "sim") {
-      this.simGpio = new SimGpio(lines, this.clock);
+    } else if (config.hardware.gpio === "sim") {
+      this.simGpio = new SimGpio(lines, clock);
       this.gpio = this.simGpio;
     } else {
-      throw new Error("the onoff GPIO adapter is not available in this build; use hardware.gpio \"sim\"");
+      this.simGpio = undefined;
+      this.gpio = new OnoffGpio(lines, clock, log.child({ sub: "gpio" }), {
+        sysfsRoot: config.hardware.sysfsRoot,
+        ...(config.hardware.chipLabel === undefined ? {} : { chipLabel: config.hardware.chipLabel }),
+      });
     }
 
+    this.store = new LotStore(lotStoreOptionsFromConfig(config.store, { clock, log: log.child({ sub: "store" }) }));
+    this.platform = createPlatformClient({ config: config.platform, clock, log: log.child({ sub: "platform" }) });
+    this.outbox = new Outbox({
+      dir: config.store.dir,
+      clock,
+      log: log.child({ sub: "outbox" }),
+      sender: platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }),
+    });
+    this.devices = new LaneDevices(config, clock, log);
+    this.lanes = new LaneService({
+      config,
+      gpio: this.gpio,
+      clock,
+      log,
+      bus: this.bus,
+      store: this.store,
+      outbox: this.outbox,
+      platform: this.platform,
+      displays: this.devices.displays,
+    });
+    for (const [laneId, camera] of this.devices.cameras) camera.onRead((read) => this.lanes.plateRead(laneId, read));
+    for (const [laneId, scanner] of this.devices.scanners) scanner.onCode(({ code }) => this.lanes.scannerCode(laneId, code));
+
     this.http = new HttpServer(
-      {
-        host: this.config.api.host,
-        port: options.apiPort ?? this.config.api.port,
-        token: this.config.api.token,
-        openReads: this.config.api.openReads,
-      },
-      this.log.child({ sub: "api" }),
+      { host: config.api.host, port: options.apiPort ?? config.api.port, token: config.api.token, openReads: config.api.openReads },
+      log.child({ sub: "api" }),
     );
+    this.cameraPush = registerCameraPushRoute(this.http, {
+      lanes: config.lanes.filter((lane) => lane.camera === "http").map((lane) => lane.id),
+      ...(config.api.cameraKey === undefined ? {} : { cameraKey: config.api.cameraKey }),
+      onRead: (laneId, read) => this.lanes.plateRead(laneId, read),
+      onHistory: (laneId, read) => void this.store.appendEvent({ type: "camera-offline-read", laneId, plate: read.plate, atMs: read.atMs }).catch(() => undefined),
+      clock,
+      log: log.child({ sub: "camera" }),
+    });
+
+    const ports = createStoreLotPorts(this.store, this.lanes.lanePort(), { clock, log: log.child({ sub: "platform" }), timeZone: config.lot.timeZone });
+    const platformHandler = createOpenInterfaceHandler({ config, ports, clock, log: log.child({ sub: "platform" }) });
+    this.openInterface = platformHandler;
+    registerPlatformRoute(this.http, platformHandler);
+
+    registerCoreRoutes(this.http, this);
+    registerLaneRoutes(this.http, this);
+    registerOutboxRoutes(this.http, this.outbox);
+    registerPanelRoutes(this.http, { status: () => this.status(), onChange: (listener) => this.bus.onChange(listener) });
+    if (this.simGpio) {
+      registerSimRoutes(this.http, this.simGpio);
+      registerSimDeviceRoutes(this.http, { ...this.devices.simFeeds(config, this.cameraPush), displays: this.devices.displays, clock });
+    }
+
+    this.addStatus("lot", () => ({
+      name: config.lot.name,
+      parkCode: config.lot.parkCode,
+      timeZone: config.lot.timeZone,
+      totalSpaces: config.lot.totalSpaces,
+      freeSpaces: this.lanes.freeSpaces(),
+      inPark: this.store.inParkCount(),
+    }));
+    this.addStatus("lanes", () => this.lanes.status());
+    this.addStatus("outbox", () => this.outbox.status());
+    this.addStatus("links", () => ({
+      platform: { state: this.outbox.status().link === "up" ? "up" : "down", ...this.platform.stats() },
+      serial: this.devices.status(),
+      cameraPush: this.cameraPush.status(),
+    }));
+    this.addStatus("store", () => {
+      const status = this.store.status();
+      return { inPark: status.inPark, alarms: status.alarms, warnings: status.warnings, history: status.history };
+    });
+    this.addStatus("platformServer", () => platformHandler.stats());
+    this.addStatus("events", () => this.bus.last(50));
 
     this.lifecycle.add(component("gpio", () => this.gpio.start(), () => this.gpio.stop()));
+    this.lifecycle.add(this.store);
+    this.lifecycle.add(this.outbox);
+    for (const device of this.devices.components()) this.lifecycle.add(device);
+    this.lifecycle.add(this.lanes);
+    this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
     this.lifecycle.add(this.http);
-    registerCoreRoutes(this.http, this);
-    if (this.simGpio) registerSimRoutes(this.http, this.simGpio);
   }
+
+  readonly openInterface: ReturnType<typeof createOpenInterfaceHandler>;
 
   /** Adds a named section to /api/status and the health report. */
   addStatus(name: string, section: StatusSection): void {
     this.statusSections.set(name, section);
+  }
+
+  /** Adds a component that starts after the core parts (and stops before them). */
+  addComponent(component: Component): void {
+    this.lifecycle.add(component);
   }
 
   isReady(): boolean {
@@ -88,6 +197,7 @@ export class App {
       version: VERSION,
       uptimeS: Math.round((this.clock.now() - this.bootAtMs) / 1000),
       gpio: this.gpio.kind,
+      sim: this.simGpio !== undefined,
     };
     for (const [name, section] of this.statusSections) {
       try {
@@ -103,6 +213,7 @@ export class App {
   async start(): Promise<void> {
     await this.lifecycle.start();
     this.ready = true;
+    this.bus.changed();
   }
 
   async stop(): Promise<void> {
@@ -116,3 +227,5 @@ export class App {
 export function component(name: string, start: () => Promise<void>, stop: () => Promise<void>): Component {
   return { name, start, stop };
 }
+
+export const fleetStateDir = (config: Config): string => join(config.store.dir, "fleet");

@@ -10,6 +10,9 @@ export interface RunOptions {
   /** Called after start, before signals are awaited (the demo starts its emulator here). */
   onStarted?: (app: App) => Promise<void> | void;
   beforeStop?: () => Promise<void>;
+  /** Called after the config is loaded, before the app is built (the demo starts its emulator). */
+  beforeStart?: (config: Config) => Promise<void>;
+  afterStop?: () => Promise<void>;
   transformConfig?: (config: Config) => Config;
 }
 
@@ -27,11 +30,18 @@ export async function runService(options: RunOptions): Promise<number> {
   }
   const config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
   const log = createLogger({ level: config.log.level });
+  try {
+    await options.beforeStart?.(config);
+  } catch (error) {
+    console.error(`cannot start: ${(error as Error).message}`);
+    return 1;
+  }
   let app: App;
   try {
     app = new App({ config, log });
   } catch (error) {
     log.fatal({ err: error }, "cannot build the app");
+    await options.afterStop?.().catch(() => undefined);
     return 1;
   }
   installCrashHandlers(app, log);
@@ -53,6 +63,7 @@ export async function runService(options: RunOptions): Promise<number> {
     log.fatal({ err: error }, "start failed");
     await app.stop().catch(() => undefined);
     await system.stop().catch(() => undefined);
+    await options.afterStop?.().catch(() => undefined);
     return 1;
   }
   const { host, port } = app.http.address();
@@ -79,6 +90,7 @@ export async function runService(options: RunOptions): Promise<number> {
         await system.stopping();
         await app.stop();
         await system.stop();
+        await options.afterStop?.().catch((error: unknown) => log.warn({ err: error }, "after-stop hook failed"));
         const outputs = app.simGpio?.outputs();
         log.info({ outputs }, "stopped; outputs safe");
         clearTimeout(hard);

@@ -1,0 +1,221 @@
+import type { App } from "../app/app.js";
+import type { Emulator } from "../platform/emulator/emulator.js";
+import { feedSimCamera, feedSimScanner, type SimCameraFeed, type SimScannerFeed } from "../io/sim-device-routes.js";
+import { lineKey } from "../io/gpio/lines.js";
+import { formatWireTime } from "../platform/wire.js";
+
+/** The demo's cast: each plate shows one path through the lanes. */
+export const demoPlates = {
+  temporary: "粤A10001",
+  monthly: "粤B88888",
+  frictionless: "粤B12345",
+  scanner: "粤A20002",
+  cash: "粤A30003",
+  blacklisted: "粤C66666",
+  unlicensed: "K7Q2M9X",
+} as const;
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Cars that arrive on their own in the demo lot (issue 8: "a newcomer watching the log or
+ * /api/status sees every path within a minute"). It drives the simulated loops, the camera and
+ * the scanner through the same code paths as the real devices, and plays the attendant and
+ * the cloud (through the platform emulator) where a path needs them.
+ */
+export class DemoTraffic {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly cameras: Map<string, SimCameraFeed>;
+  private readonly scanners: Map<string, SimScannerFeed>;
+  private readonly entryLane: string;
+  private readonly exitLane: string;
+
+  constructor(
+    private readonly app: App,
+    private readonly emulator: Emulator,
+    private readonly options: { pauseMs?: number; say?: (line: string) => void } = {},
+  ) {
+    const feeds = app.devices.simFeeds(app.config, app.cameraPush);
+    this.cameras = feeds.cameras;
+    this.scanners = feeds.scanners;
+    this.entryLane = app.config.lanes.find((l) => l.direction === "in")?.id ?? "";
+    this.exitLane = app.config.lanes.find((l) => l.direction === "out")?.id ?? "";
+  }
+
+  /** Registers the demo's monthly car and blacklisted car, and parks the cars that will leave. */
+  async seed(): Promise<void> {
+    const { store, clock, config } = this.app;
+    const now = clock.now();
+    if (store.vehiclesByPlate(demoPlates.monthly).length === 0) {
+      await store.upsertVehicle({ carNum: demoPlates.monthly, owner: "张三", carTypeCode: 81, timeStartMs: now - 30 * 24 * HOUR_MS, timeEndMs: now + 200 * 24 * HOUR_MS });
+    }
+    if (store.blacklistFor(demoPlates.blacklisted, now).length === 0) {
+      await store.addBlacklist({ carNum: demoPlates.blacklisted, remark: "demo: unpaid fees", operator: "demo" });
+    }
+    this.emulator.setPlate(demoPlates.frictionless, "frictionless");
+    void config;
+  }
+
+  start(): void {
+    if (this.running || !this.entryLane || !this.exitLane) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop?.catch(() => undefined);
+  }
+
+  private say(line: string): void {
+    this.options.say?.(line);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.cycle();
+      } catch (error) {
+        if (this.running) this.say(`demo traffic: ${(error as Error).message}`);
+      }
+      await this.sleep(this.options.pauseMs ?? 5000);
+    }
+  }
+
+  /** One round of every path, about 45 s. */
+  async cycle(): Promise<void> {
+    const { entryLane: inLane, exitLane: outLane } = this;
+    await this.parkEarlier([demoPlates.frictionless, demoPlates.scanner, demoPlates.cash], 2.5 * HOUR_MS);
+
+    this.say(`demo: temporary car ${demoPlates.temporary} enters`);
+    await this.drive(inLane, demoPlates.temporary);
+    this.say(`demo: monthly car ${demoPlates.monthly} enters`);
+    await this.drive(inLane, demoPlates.monthly);
+
+    this.say(`demo: blacklisted car ${demoPlates.blacklisted} is refused and backs out`);
+    await this.arrive(inLane, demoPlates.blacklisted);
+    await this.sleep(1500);
+    await this.set(inLane, "loopA", 0);
+    await this.sleep(1500);
+
+    this.say(`demo: unlicensed car scans the entry QR code (${demoPlates.unlicensed})`);
+    await this.set(inLane, "loopA", 1);
+    await this.sleep(400);
+    const lane = this.app.config.lanes.find((l) => l.id === inLane)!;
+    await this.emulator.callBox(this.boxPlatformUrl(), "unlicensedReq", {
+      parkCode: this.app.config.lot.parkCode,
+      plateNum: demoPlates.unlicensed,
+      channelid: lane.channelId,
+      requestTime: formatWireTime(this.app.clock.now(), this.app.config.lot.timeZone),
+    });
+    await this.passThrough(inLane);
+
+    this.say(`demo: ${demoPlates.frictionless} leaves, paid frictionless by the platform`);
+    await this.drive(outLane, demoPlates.frictionless);
+
+    this.say(`demo: ${demoPlates.scanner} leaves, pays by showing a payment code to the scanner`);
+    await this.arrive(outLane, demoPlates.scanner);
+    await this.waitFor(() => this.awaiting(outLane), 5000);
+    await this.sleep(800);
+    const scanner = this.scanners.get(outLane);
+    if (scanner) feedSimScanner(scanner, "134567890123456789");
+    await this.passThrough(outLane);
+
+    this.say(`demo: ${demoPlates.cash} leaves, pays cash to the attendant`);
+    await this.arrive(outLane, demoPlates.cash);
+    await this.waitFor(() => this.awaiting(outLane), 5000);
+    await this.sleep(1500);
+    if (this.app.config.lanes.find((l) => l.id === outLane)?.inputs.cashConfirm) {
+      await this.set(outLane, "cashConfirm", 1);
+      await this.sleep(200);
+      await this.set(outLane, "cashConfirm", 0);
+    } else {
+      this.app.lanes.command(outLane, "cash-paid", "demo-attendant", "cash");
+    }
+    await this.passThrough(outLane);
+
+    this.say(`demo: ${demoPlates.temporary} and ${demoPlates.monthly} leave (within the free time / monthly)`);
+    await this.drive(outLane, demoPlates.temporary);
+    await this.drive(outLane, demoPlates.monthly);
+    await this.drive(outLane, demoPlates.unlicensed);
+  }
+
+  /** Cars that "came in hours ago", so their exits have something to pay. */
+  private async parkEarlier(plates: readonly string[], agoMs: number): Promise<void> {
+    const { store, clock } = this.app;
+    for (const plate of plates) {
+      if (store.findInParkByPlate(plate).length > 0) continue;
+      const enterAtMs = clock.now() - agoMs;
+      await store.addInPark({
+        recordNo: `${this.entryLane}_DEMO${String(enterAtMs).slice(-9)}${plates.indexOf(plate)}`,
+        plate,
+        laneId: this.entryLane,
+        enterAtMs,
+        vehicleType: "temporary",
+        carType: this.app.config.platform.dictionaries.temporaryCarType,
+        carSubType: this.app.config.platform.dictionaries.temporaryCarSubType,
+        source: "camera",
+        entryReport: "none",
+      });
+    }
+  }
+
+  private boxPlatformUrl(): string {
+    const { port } = this.app.http.address();
+    return `http://127.0.0.1:${port}${this.app.config.platform.server.path}`;
+  }
+
+  private async drive(laneId: string, plate: string): Promise<void> {
+    await this.arrive(laneId, plate);
+    await this.passThrough(laneId);
+  }
+
+  private async arrive(laneId: string, plate: string): Promise<void> {
+    await this.set(laneId, "loopA", 1);
+    await this.sleep(300);
+    const camera = this.cameras.get(laneId);
+    if (camera) feedSimCamera(camera, laneId, { plate, confidence: 96 }, this.app.clock);
+  }
+
+  /** Waits for the arm to open, then drives over the safety loop and away. */
+  private async passThrough(laneId: string): Promise<void> {
+    const opened = await this.waitFor(() => this.barrier(laneId) === "open", 8000);
+    if (!opened) {
+      await this.set(laneId, "loopA", 0);
+      return;
+    }
+    await this.set(laneId, "loopB", 1);
+    await this.sleep(600);
+    await this.set(laneId, "loopA", 0);
+    await this.sleep(900);
+    await this.set(laneId, "loopB", 0);
+    await this.waitFor(() => this.barrier(laneId) === "closed", 8000);
+    await this.sleep(500);
+  }
+
+  private barrier(laneId: string): string | undefined {
+    return this.app.lanes.runners.get(laneId)?.snapshot().barrier;
+  }
+
+  private awaiting(laneId: string): boolean {
+    return this.app.lanes.runners.get(laneId)?.snapshot().pending.some((tx) => tx.phase === "awaitingPayment") ?? false;
+  }
+
+  private async set(laneId: string, input: string, level: 0 | 1): Promise<void> {
+    this.app.simGpio?.setInput(lineKey(laneId, input), level);
+  }
+
+  private async waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.running && Date.now() < until) {
+      if (check()) return true;
+      await this.sleep(100);
+    }
+    return check();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}

@@ -1,0 +1,54 @@
+import { z } from "zod";
+
+/**
+ * The lot's decision policy (architecture.md §3.2–§3.3): what the lanes decide locally and
+ * when they ask the platform. Every key has a default, so a config without it works.
+ */
+export const policyConfigSchema = z
+  .strictObject({
+    entry: z
+      .strictObject({
+        /** Ask the platform first (preEnterNotify, then remoteDev decides) for no car, temporary cars only, or every car. */
+        confirmWithPlatform: z.enum(["never", "temporary", "all"]).default("never"),
+        /** What happens when the platform has not decided within `platform.deadlines.preEnterMs` + this. */
+        confirmWaitMs: z.int().min(0).max(120_000).default(15_000),
+        confirmDefault: z.enum(["allow", "deny"]).default("allow"),
+        /** A plate already in the lot enters again: replace the old stay, or refuse and call the attendant. */
+        duplicateEntry: z.enum(["replace", "deny"]).default("replace"),
+        /** A plate-less read (`_无_`) or a car with no read: call the attendant (unlicensed cars scan the QR code). */
+        noPlate: z.enum(["attendant", "deny"]).default("attendant"),
+      })
+      .prefault({}),
+    exit: z
+      .strictObject({
+        /** No in-park record for the plate: charge a flat amount, or call the attendant. */
+        noRecord: z
+          .strictObject({
+            mode: z.enum(["charge", "attendant"]).default("charge"),
+            amountFen: z.int().min(0).default(1000),
+          })
+          .prefault({}),
+        fuzzy: z
+          .strictObject({
+            /** Characters that may differ (first and last fixed); 0 turns fuzzy matching off. */
+            maxDifferences: z.int().min(0).max(2).default(1),
+            ignoreProvince: z.boolean().default(true),
+            misreads: z.boolean().default(true),
+          })
+          .prefault({}),
+        /** Also push a zero bill with preLeaveNotify (some platforms want every exit). */
+        pushZeroBill: z.boolean().default(false),
+        /** A stay longer than this is flagged and billed to this length (a clock jump, a lost record). */
+        maxStayDays: z.int().min(1).max(3650).default(90),
+      })
+      .prefault({}),
+    /** Fixed (monthly) cars: grace days after expiry before they pay as temporary cars. */
+    fixedCarGraceDays: z.int().min(0).max(366).default(0),
+    /** Vehicle type billed when nothing says otherwise (small, large, nev). */
+    defaultVehicleType: z.enum(["small", "large", "nev"]).default("small"),
+    /** Unlicensed-car requests repeated within this window get the same answer (domain.md §7). */
+    unlicensedRepeatMs: z.int().min(0).max(120_000).default(10_000),
+  })
+  .prefault({});
+
+export type PolicyConfig = z.infer<typeof policyConfigSchema>;

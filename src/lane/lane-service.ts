@@ -1,0 +1,1058 @@
+import type { Clock, TimerHandle } from "../app/clock.js";
+import type { Component } from "../app/lifecycle.js";
+import type { Logger } from "../app/log.js";
+import type { EventBus } from "../app/event-bus.js";
+import type { Config, LaneConfig } from "../config/schema.js";
+import type { Gpio } from "../io/gpio/gpio.js";
+import type { LaneDisplay } from "../io/display/lane-display.js";
+import type { LaneMessage } from "../io/display/messages.js";
+import type { PlateRead } from "../io/camera/plate-read.js";
+import type { LotStore } from "../store/lot-store.js";
+import type { InParkRecord } from "../store/records.js";
+import type { Outbox } from "../outbox/outbox.js";
+import type { PlatformClient } from "../platform/client.js";
+import type { PlatformResult } from "../platform/client.js";
+import type { FeeQuery, FeeQuote, LaneAnswer, LanePort, PaymentRecord, RemoteControl, UnlicensedEntry } from "../platform/ports.js";
+import { formatWireTime, parseWireTime } from "../platform/wire.js";
+import { matchPlate, normalisePlate } from "../core/plates/index.js";
+import { bill as computeBill, classifyFixedCar, type Bill, type FixedCar, type Tariff, type VehicleType } from "../core/fees/index.js";
+import { clampStay } from "../core/time/stay-clamp.js";
+import type { RequestDecisionEffect, LaneEvent as CoreLaneEvent, DisplayEffect, LaneDecision } from "../core/lane/index.js";
+import { LaneRunner } from "./lane-runner.js";
+import { RecordNumbers, platformPlateColor } from "./numbers.js";
+
+/** How a stay was settled at the exit (leaveNotify `releaseType`, `payType`). */
+export interface Settlement {
+  /** 0 normal, 1 free, 2 abnormal, 3 manual (issue 6's leaveNotify dictionary). */
+  releaseType: 0 | 1 | 2 | 3;
+  /** 0 nothing collected, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
+  payType: number;
+  /** Collected at the exit, fen. */
+  paidFen: number;
+  orderNo: string;
+  payTimeMs: number | null;
+  operator: string;
+  path: PaymentPath;
+}
+
+export type PaymentPath =
+  | "free"
+  | "prepaid"
+  | "platform"
+  | "scanner"
+  | "cash"
+  | "cash-fallback"
+  | "remote"
+  | "remote-free"
+  | "manual"
+  | "attendant"
+  | "awaiting-payment";
+
+interface ExitCtx {
+  laneId: string;
+  txId: string;
+  plate: string;
+  atMs: number;
+  record: InParkRecord | undefined;
+  matchedBy: "exact" | "fuzzy" | "none";
+  bill: Bill | undefined;
+  dueFen: number;
+  carType: number;
+  carSubType: number;
+  plateId: string | undefined;
+  phase: "deciding" | "awaiting" | "settled" | "held";
+  path: PaymentPath;
+  settlement: Settlement | undefined;
+}
+
+interface EntryCtx {
+  laneId: string;
+  txId: string;
+  plate: string;
+  source: string;
+  recordNo: string | undefined;
+  phase: "deciding" | "confirming" | "allowed" | "denied";
+  /** Resolves a pending platform confirmation (remoteDev on the pre-entry recordNo). */
+  confirm?: ((verdict: "allow" | "deny", operator: string) => void) | undefined;
+}
+
+interface LaneView {
+  display: { kind: string; lines: string[] } | undefined;
+}
+
+export interface LaneServiceDeps {
+  config: Config;
+  gpio: Gpio;
+  clock: Clock;
+  log: Logger;
+  bus: EventBus;
+  store: LotStore;
+  outbox: Outbox;
+  platform: PlatformClient;
+  displays: ReadonlyMap<string, LaneDisplay>;
+}
+
+export type LaneCommand = "open" | "close" | "cash-paid" | "cancel";
+
+export type CommandResult = { ok: true; detail: string } | { ok: false; code: "E_LANE_UNKNOWN" | "E_NO_VEHICLE" | "E_NOT_EXIT" | "E_BAD_COMMAND"; message: string };
+
+/** Events that are too frequent or too minor for the history segments. */
+const notArchived = new Set(["presence", "input-ignored", "plate-ignored", "duplicate-read", "close-deferred"]);
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The lanes as one product (architecture.md §3): runs one LaneRunner per lane and plugs the
+ * decision policy into it — lists, fees, the platform's pre-leave bill, every payment path,
+ * the attendant — with the write order the safety rules need: a record is durable before the
+ * barrier moves for it, and a report is queued durably before the stay leaves the in-park set.
+ */
+export class LaneService implements Component {
+  readonly name = "lanes";
+  readonly runners = new Map<string, LaneRunner>();
+  private readonly lanes = new Map<string, LaneConfig>();
+  private readonly exits = new Map<string, ExitCtx>();
+  private readonly entries = new Map<string, EntryCtx>();
+  private readonly byPlateId = new Map<string, ExitCtx>();
+  private readonly pendingEntries = new Map<string, EntryCtx>();
+  private readonly views = new Map<string, LaneView>();
+  private readonly unlicensedAnswers = new Map<string, { atMs: number; answer: Promise<LaneAnswer<{ recordNo: string }>> }>();
+  private readonly unlicensedWaiters = new Map<string, (answer: LaneAnswer<{ recordNo: string }>) => void>();
+  private readonly numbers: RecordNumbers;
+  private readonly tariff: Tariff;
+  private readonly log: Logger;
+  private readonly timers = new Set<TimerHandle>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: LaneServiceDeps) {
+    const { config } = deps;
+    this.log = deps.log.child({ sub: "lane" });
+    this.numbers = new RecordNumbers(config.lot.timeZone, () => deps.store.nextCounter("orderNo"));
+    this.tariff = config.fees.tariffs[config.fees.tariff] as Tariff;
+    for (const lane of config.lanes) {
+      this.lanes.set(lane.id, lane);
+      this.views.set(lane.id, { display: undefined });
+      this.runners.set(
+        lane.id,
+        new LaneRunner(lane, deps.gpio, deps.clock, this.log.child({ laneId: lane.id }), {
+          onRequestDecision: (request) => this.track(this.decide(request)),
+          onEvent: (event) => this.onCoreEvent(event),
+          onDisplay: (effect) => this.onCoreDisplay(effect),
+          onStep: () => deps.bus.changed(),
+        }),
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    for (const runner of this.runners.values()) runner.start();
+    // Stays that entered but whose entry report was never queued (a stop between the open and
+    // the passage): the car most likely went in, so report it now.
+    for (const record of this.deps.store.listInPark((r) => r.entryReport === "none").items) {
+      await this.queueEntryReport(record).catch((error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "entry report not queued"));
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const runner of this.runners.values()) runner.stop();
+    for (const timer of this.timers) this.deps.clock.clearTimeout(timer);
+    this.timers.clear();
+    // Let decisions already writing to the store finish (bounded by the lifecycle's timeout).
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** No lane has a vehicle mid-transaction (updates wait for this). */
+  lanesIdle(): boolean {
+    return [...this.runners.values()].every((runner) => runner.isIdle());
+  }
+
+  // ---- inputs from the devices ------------------------------------------------------------
+
+  plateRead(laneId: string, read: PlateRead): void {
+    const runner = this.runners.get(laneId);
+    if (!runner) return;
+    if (read.offline) return;
+    runner.feed({
+      kind: "plate",
+      plate: read.noPlate ? "" : read.plate,
+      ...(read.color === undefined ? {} : { color: read.color }),
+      ...(read.confidence === undefined ? {} : { confidence: read.confidence }),
+      atMs: read.atMs,
+      source: read.source,
+    });
+  }
+
+  /** A payment code read by the lane's scanner gun: bill again with sweepCode = 1. */
+  scannerCode(laneId: string, code: string): void {
+    const ctx = this.awaitingExit(laneId);
+    if (!ctx) {
+      this.emit({ type: "scan-ignored", laneId, reason: "no car awaiting payment" });
+      return;
+    }
+    this.track(this.payByScanner(ctx, code));
+  }
+
+  // ---- attendant and remote commands -------------------------------------------------------
+
+  command(laneId: string, command: string, operator: string, reason: string): CommandResult {
+    const runner = this.runners.get(laneId);
+    const lane = this.lanes.get(laneId);
+    if (!runner || !lane) return { ok: false, code: "E_LANE_UNKNOWN", message: `no lane ${laneId}` };
+    const atMs = this.deps.clock.now();
+    this.emit({ type: "attendant-command", laneId, command, operator, reason });
+    switch (command) {
+      case "open": {
+        const ctx = this.awaitingExit(laneId);
+        if (ctx) {
+          this.track(this.settle(ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason));
+          return { ok: true, detail: `released ${ctx.plate} by hand` };
+        }
+        runner.feed({ kind: "open", reason: `manual: ${reason}`, operator, atMs });
+        return { ok: true, detail: "opening" };
+      }
+      case "close":
+        runner.feed({ kind: "close", reason: `manual: ${reason}`, operator, atMs });
+        return { ok: true, detail: "closing once the safety loop is clear" };
+      case "cash-paid": {
+        if (lane.direction !== "out") return { ok: false, code: "E_NOT_EXIT", message: `${laneId} is not an exit lane` };
+        const ctx = this.awaitingExit(laneId);
+        if (!ctx) return { ok: false, code: "E_NO_VEHICLE", message: "no car is awaiting payment on this lane" };
+        this.track(this.payCash(ctx, operator, reason));
+        return { ok: true, detail: `cash ${ctx.dueFen} fen for ${ctx.plate}` };
+      }
+      case "cancel": {
+        const tx = runner.currentTx();
+        if (!tx) return { ok: false, code: "E_NO_VEHICLE", message: "no transaction on this lane" };
+        runner.feed({ kind: "cancel", txId: tx.txId, atMs, reason, operator });
+        return { ok: true, detail: `cancelled ${tx.plate ?? tx.txId}` };
+      }
+      default:
+        return { ok: false, code: "E_BAD_COMMAND", message: `unknown command ${command}` };
+    }
+  }
+
+  // ---- the platform's open interfaces (section 4) -------------------------------------------
+
+  lanePort(): LanePort {
+    return {
+      feeQuery: (query) => this.feeQuery(query),
+      unlicensedEntry: (entry) => this.unlicensedEntry(entry),
+      remoteControl: (command) => this.remoteControl(command),
+      freeSpaces: async () => ({ total: this.deps.config.lot.totalSpaces, free: this.freeSpaces() }),
+      paymentNotified: (payment) => this.paymentNotified(payment),
+    };
+  }
+
+  freeSpaces(): number {
+    return Math.max(0, this.deps.config.lot.totalSpaces - this.deps.store.inParkCount());
+  }
+
+  // ---- status -------------------------------------------------------------------------------
+
+  status(): Array<Record<string, unknown>> {
+    return [...this.runners.values()].map((runner) => {
+      const snap = runner.snapshot();
+      const lane = this.lanes.get(runner.laneId)!;
+      const exit = [...this.exits.values()].find((c) => c.laneId === runner.laneId && c.phase !== "settled") ??
+        [...this.exits.values()].find((c) => c.laneId === runner.laneId);
+      const entry = [...this.entries.values()].find((c) => c.laneId === runner.laneId);
+      const tx = snap.pending[0];
+      return {
+        id: lane.id,
+        name: lane.name ?? lane.id,
+        direction: lane.direction,
+        barrier: snap.barrier,
+        loops: { loopA: snap.loopA, loopB: snap.loopB },
+        detectorFaults: snap.detectorFaults,
+        phase: tx?.phase ?? "idle",
+        pending: snap.pending,
+        vehicle: exit
+          ? { plate: exit.plate, recordNo: exit.record?.recordNo, dueFen: exit.dueFen, payableFen: exit.bill?.payableFee ?? exit.dueFen, paymentPath: exit.settlement?.path ?? exit.path, plateId: exit.plateId }
+          : entry
+            ? { plate: entry.plate, recordNo: entry.recordNo, paymentPath: entry.phase }
+            : tx?.plate
+              ? { plate: tx.plate }
+              : null,
+        display: this.views.get(lane.id)?.display,
+      };
+    });
+  }
+
+  // ---- decisions ----------------------------------------------------------------------------
+
+  private async decide(request: RequestDecisionEffect): Promise<void> {
+    try {
+      if (request.direction === "in") await this.decideEntry(request);
+      else await this.decideExit(request);
+    } catch (error) {
+      // A store that refuses a write, a bug: the car is not let through on a guess. The
+      // attendant sees why and can open by hand (which is audited).
+      this.log.error({ err: error, laneId: request.laneId, plate: request.plate }, "decision failed");
+      this.emit({ type: "decision-failed", laneId: request.laneId, plate: request.plate, reason: String((error as Error)?.message ?? error) });
+      this.show(request.laneId, { kind: "attendantCalled", plate: request.plate });
+      this.feedDecision(request, { verdict: "deny", reason: "internal-error" });
+      this.entries.delete(request.txId);
+      this.exits.delete(request.txId);
+    }
+  }
+
+  private feedDecision(request: { laneId: string; txId: string }, decision: LaneDecision): void {
+    this.runners.get(request.laneId)?.feed({ kind: "decision", txId: request.txId, decision, atMs: this.deps.clock.now() });
+  }
+
+  private async decideEntry(request: RequestDecisionEffect): Promise<void> {
+    const { store, config, clock } = this.deps;
+    const policy = config.policy.entry;
+    const plate = request.plate;
+    const ctx: EntryCtx = { laneId: request.laneId, txId: request.txId, plate, source: request.source, recordNo: undefined, phase: "deciding" };
+    this.entries.set(request.txId, ctx);
+    const atMs = request.atMs;
+    const deny = (reason: string, message: LaneMessage): void => {
+      ctx.phase = "denied";
+      this.show(request.laneId, message);
+      this.emit({ type: "entry-denied", laneId: request.laneId, plate, reason });
+      this.feedDecision(request, { verdict: "deny", reason });
+      this.answerUnlicensed(plate, request.laneId, { ok: false, reason: reason === "lot-full" ? "lot-full" : "denied", msg: `entry refused: ${reason}` });
+    };
+
+    if (!plate) return deny("no-plate", { kind: "attendantCalled" });
+    if (store.blacklistFor(plate, atMs).some((entry) => entry.denyIn)) return deny("blacklisted", { kind: "denied", plate });
+    const already = store.findInParkByPlate(plate);
+    if (already.length > 0 && policy.duplicateEntry === "deny") return deny("already-in-park", { kind: "attendantCalled", plate });
+
+    const fixed = request.source === "unlicensed" ? undefined : this.fixedCarFor(plate, atMs);
+    const carClass = fixed?.pass === "free" && !fixed.groupFull ? "fixed" : "temporary";
+    if (carClass === "temporary" && this.freeSpaces() <= 0) return deny("lot-full", { kind: "lotFull", plate });
+    const { carType, carSubType } = fixed && carClass === "fixed" ? fixed : this.temporaryTypes();
+
+    const recordNo = this.numbers.recordNo(request.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
+    ctx.recordNo = recordNo;
+
+    const confirm = policy.confirmWithPlatform === "all" || (policy.confirmWithPlatform === "temporary" && carClass === "temporary");
+    if (confirm) {
+      const verdict = await this.confirmEntry(ctx, request, recordNo, carType, carSubType);
+      if (!this.entries.has(request.txId)) return;
+      if (verdict === "deny") return deny("platform-refused", { kind: "denied", plate });
+    }
+    if (!this.entries.has(request.txId)) return;
+
+    // Durable first: the record exists on disk before the barrier moves for it.
+    await store.addInPark({
+      recordNo,
+      plate,
+      plateColor: platformPlateColor(request.color),
+      laneId: request.laneId,
+      enterAtMs: atMs,
+      vehicleType: request.source === "unlicensed" ? "unlicensed" : carClass === "fixed" ? "monthly" : "temporary",
+      carType,
+      carSubType,
+      source: request.source === "unlicensed" ? "unlicensed" : "camera",
+      entryReport: "none",
+      extra: {
+        plateRaw: request.plateRaw,
+        ...(fixed?.groupKey ? { groupKey: fixed.groupKey } : {}),
+        ...(request.confidence === undefined ? {} : { confidence: request.confidence }),
+      },
+    });
+    if (!this.entries.has(request.txId)) {
+      // The car backed out while the record was being written.
+      await store.cancelStay(recordNo, { reason: "backed-out" });
+      return;
+    }
+    for (const old of already) {
+      await store.cancelStay(old.recordNo, { reason: "re-entry", atMs }).catch((error: unknown) => this.log.warn({ err: error, recordNo: old.recordNo }, "old stay not closed"));
+      this.emit({ type: "stay-replaced", laneId: request.laneId, plate, recordNo: old.recordNo, reason: "re-entry" });
+    }
+    ctx.phase = "allowed";
+    this.feedDecision(request, { verdict: "allow", reason: carClass === "fixed" ? "fixed-car" : "temporary", recordNo });
+    if (carClass === "fixed" && fixed) this.show(request.laneId, { kind: "monthly", plate, daysLeft: fixed.daysLeft });
+    else this.show(request.laneId, { kind: "welcome", plate });
+    this.emit({ type: "entry-allowed", laneId: request.laneId, plate, recordNo, reason: carClass });
+    this.answerUnlicensed(plate, request.laneId, { ok: true, value: { recordNo } });
+  }
+
+  /** Pre-entry push (3.4), then wait for the platform's remoteDev on its recordNo. */
+  private async confirmEntry(ctx: EntryCtx, request: RequestDecisionEffect, recordNo: string, carType: number, carSubType: number): Promise<"allow" | "deny"> {
+    const { config, platform, clock } = this.deps;
+    ctx.phase = "confirming";
+    this.pendingEntries.set(recordNo, ctx);
+    try {
+      const waitForRemote = new Promise<"allow" | "deny">((resolve) => {
+        ctx.confirm = (verdict) => resolve(verdict);
+        this.after(config.platform.deadlines.preEnterMs + config.policy.entry.confirmWaitMs, () => resolve(config.policy.entry.confirmDefault));
+      });
+      const result = await platform.preEnterNotify(
+        {
+          parkCode: config.lot.parkCode,
+          recordNo,
+          plateNum: request.plate,
+          plateColor: platformPlateColor(request.color),
+          carType,
+          carSubType,
+          inChannelid: this.lanes.get(request.laneId)!.channelId,
+          arriveTime: formatWireTime(request.atMs, config.lot.timeZone),
+          reason: "confirm",
+        },
+        { deadlineMs: config.platform.deadlines.preEnterMs },
+      );
+      if (!result.ok && result.kind !== "business-code") {
+        this.emit({ type: "entry-confirm-unreachable", laneId: request.laneId, plate: request.plate, reason: result.kind });
+        return config.policy.entry.confirmDefault;
+      }
+      return await waitForRemote;
+    } finally {
+      this.pendingEntries.delete(recordNo);
+      ctx.confirm = undefined;
+      ctx.phase = "deciding";
+      void clock;
+    }
+  }
+
+  private async decideExit(request: RequestDecisionEffect): Promise<void> {
+    const { store, config } = this.deps;
+    const atMs = request.atMs;
+    const ctx: ExitCtx = {
+      laneId: request.laneId,
+      txId: request.txId,
+      plate: request.plate,
+      atMs,
+      record: undefined,
+      matchedBy: "none",
+      bill: undefined,
+      dueFen: 0,
+      ...this.temporaryTypes(),
+      plateId: undefined,
+      phase: "deciding",
+      path: "awaiting-payment",
+      settlement: undefined,
+    };
+    this.exits.set(request.txId, ctx);
+
+    if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
+      ctx.phase = "held";
+      this.show(request.laneId, { kind: "denied", plate: request.plate });
+      this.emit({ type: "blacklisted-at-exit", laneId: request.laneId, plate: request.plate, alarm: true });
+      this.feedDecision(request, { verdict: "deny", reason: "blacklisted" });
+      return;
+    }
+
+    const found = this.findStay(request.plate, request.laneId);
+    ctx.record = found.record;
+    ctx.matchedBy = found.by;
+    if (found.by === "fuzzy") this.emit({ type: "plate-fuzzy-matched", laneId: request.laneId, plate: request.plate, recordNo: found.record?.recordNo, matched: found.record?.plate });
+
+    if (!ctx.record) {
+      const rule = config.policy.exit.noRecord;
+      this.emit({ type: "no-entry-record", laneId: request.laneId, plate: request.plate, reason: rule.mode, ...(found.ambiguous ? { candidates: found.ambiguous } : {}) });
+      if (rule.mode === "attendant" || !request.plate) {
+        ctx.phase = "awaiting";
+        ctx.path = "attendant";
+        this.show(request.laneId, { kind: "attendantCalled", ...(request.plate ? { plate: request.plate } : {}) });
+        this.feedDecision(request, { verdict: "await", reason: "no-entry-record" });
+        return;
+      }
+      // Charge the flat amount: a stay is made for it so the exit report has a recordNo.
+      const recordNo = this.numbers.recordNo(request.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
+      ctx.record = await store.addInPark({
+        recordNo,
+        plate: request.plate,
+        plateColor: platformPlateColor(request.color),
+        laneId: request.laneId,
+        enterAtMs: atMs,
+        vehicleType: "temporary",
+        carType: ctx.carType,
+        carSubType: ctx.carSubType,
+        source: "manual",
+        entryReport: "none",
+        extra: { noEntryRecord: true },
+      });
+      ctx.dueFen = rule.amountFen;
+      ctx.bill = { payableFee: rule.amountFen, discountFee: 0, paidFee: rule.amountFen, prepaidFee: 0, breakdown: [], discounts: [] };
+    } else {
+      const record = ctx.record;
+      if (record.carType !== undefined) ctx.carType = record.carType;
+      if (record.carSubType !== undefined) ctx.carSubType = record.carSubType;
+      ctx.bill = await this.billFor(record, atMs, request.laneId);
+      ctx.dueFen = ctx.bill.paidFee;
+      const fixed = this.fixedCarFor(record.plate, atMs);
+      if (fixed?.pass === "free" && ctx.dueFen === 0) {
+        ctx.carType = fixed.carType;
+        ctx.carSubType = fixed.carSubType;
+      }
+    }
+    await this.billAtExit(ctx, request);
+  }
+
+  /** The exit bill is known: open for nothing due, or start every payment path at once. */
+  private async billAtExit(ctx: ExitCtx, request: RequestDecisionEffect): Promise<void> {
+    const { store, config, platform } = this.deps;
+    const record = ctx.record!;
+    const bill = ctx.bill!;
+    if (ctx.dueFen === 0) {
+      const path: PaymentPath = bill.prepaidFee > 0 ? "prepaid" : "free";
+      if (config.policy.exit.pushZeroBill) {
+        ctx.plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
+        void platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+      }
+      await this.settle(ctx, { releaseType: 0, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path }, path);
+      return;
+    }
+
+    ctx.plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
+    this.byPlateId.set(ctx.plateId, ctx);
+    // The bill is durable with its plateId before anyone can pay it (payNotify, remoteDev).
+    await store.updateInPark(record.recordNo, {
+      pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
+    });
+    if (!this.exits.has(ctx.txId)) return;
+    ctx.phase = "awaiting";
+    ctx.path = "platform";
+    this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
+    this.emit({ type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId: ctx.plateId });
+    // Await first: the scanner, the attendant's cash button and the platform's notices can all
+    // settle from now on, while the pre-leave bill is in flight.
+    this.feedDecision(request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
+
+    const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    if (ctx.phase !== "awaiting") return;
+    this.afterPreLeave(ctx, result, "platform");
+  }
+
+  private afterPreLeave(ctx: ExitCtx, result: PlatformResult<unknown>, path: "platform" | "scanner"): void {
+    if (result.ok) {
+      const data = (result.data ?? {}) as { payType?: unknown; payTime?: unknown; orderNo?: unknown };
+      const payTimeMs = typeof data.payTime === "string" ? this.parseTime(data.payTime) : this.deps.clock.now();
+      void this.track(
+        this.settle(
+          ctx,
+          {
+            releaseType: 0,
+            payType: Number(data.payType ?? (path === "scanner" ? 1 : 0)) || 0,
+            paidFen: ctx.dueFen,
+            orderNo: typeof data.orderNo === "string" ? data.orderNo : "",
+            payTimeMs: payTimeMs ?? this.deps.clock.now(),
+            operator: "",
+            path,
+          },
+          path,
+        ),
+      );
+      return;
+    }
+    if (result.kind === "business-code") {
+      ctx.path = "awaiting-payment";
+      this.emit({ type: "awaiting-payment", laneId: ctx.laneId, plate: ctx.plate, feeFen: ctx.dueFen, reason: result.msg ?? `code ${result.code}` });
+      this.deps.bus.changed();
+      return;
+    }
+    // Refused, timed out, HTTP error, garbage: the platform cannot take the payment now. Cash
+    // at once (architecture.md §3.3); the bill is reported later with pay type cash.
+    if (path === "scanner") {
+      this.emit({ type: "scan-failed", laneId: ctx.laneId, plate: ctx.plate, reason: result.kind });
+    }
+    ctx.path = "cash-fallback";
+    this.show(ctx.laneId, { kind: "payCash", plate: ctx.plate, feeFen: ctx.dueFen });
+    this.emit({ type: "cash-fallback", laneId: ctx.laneId, plate: ctx.plate, feeFen: ctx.dueFen, reason: result.kind });
+    this.deps.bus.changed();
+  }
+
+  private preLeaveBiz(ctx: ExitCtx, sweep: { code?: string }): Parameters<PlatformClient["preLeaveNotify"]>[0] {
+    const { config } = this.deps;
+    const record = ctx.record!;
+    const bill = ctx.bill!;
+    return {
+      parkCode: config.lot.parkCode,
+      recordNo: record.recordNo,
+      plateNum: record.plate || ctx.plate,
+      carType: ctx.carType,
+      carSubType: ctx.carSubType,
+      enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
+      leaveTime: formatWireTime(ctx.atMs, config.lot.timeZone),
+      payableFee: bill.payableFee,
+      discountFee: bill.discountFee,
+      paidFee: ctx.dueFen,
+      outChannelid: this.lanes.get(ctx.laneId)!.channelId,
+      sweepCode: sweep.code ? 1 : 0,
+      ...(sweep.code ? { sweepAuthCode: sweep.code } : {}),
+      plateId: ctx.plateId!,
+    } as Parameters<PlatformClient["preLeaveNotify"]>[0];
+  }
+
+  private async payByScanner(ctx: ExitCtx, code: string): Promise<void> {
+    const { config, platform, store } = this.deps;
+    // A new bill for the same car gets a new plateId (platform-api.md §7, 3.3).
+    if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
+    ctx.plateId = this.numbers.plateId(ctx.laneId, this.deps.clock.now());
+    this.byPlateId.set(ctx.plateId, ctx);
+    await store.updateInPark(ctx.record!.recordNo, {
+      pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: ctx.bill!.payableFee, discountFen: ctx.bill!.discountFee, dueFen: ctx.dueFen },
+    });
+    this.emit({ type: "scan", laneId: ctx.laneId, plate: ctx.plate, plateId: ctx.plateId, code: `****${code.slice(-4)}` });
+    const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, { code }), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    if (ctx.phase !== "awaiting") return;
+    if (!result.ok && result.kind === "business-code") {
+      this.emit({ type: "scan-refused", laneId: ctx.laneId, plate: ctx.plate, reason: result.msg ?? `code ${result.code}` });
+      this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
+      return;
+    }
+    this.afterPreLeave(ctx, result, "scanner");
+  }
+
+  private async payCash(ctx: ExitCtx, operator: string, reason: string): Promise<void> {
+    const now = this.deps.clock.now();
+    await this.settle(ctx, { releaseType: 0, payType: 4, paidFen: ctx.dueFen, orderNo: this.numbers.orderNo(now), payTimeMs: now, operator, path: "cash" }, reason || "cash");
+  }
+
+  /**
+   * The stay is paid (or released): write how, durably, then let the machine open. The exit
+   * report goes out after the passage.
+   */
+  private async settle(ctx: ExitCtx, settlement: Settlement, reason: string): Promise<void> {
+    if (ctx.phase === "settled" || !this.exits.has(ctx.txId)) return;
+    ctx.phase = "settled";
+    ctx.settlement = settlement;
+    if (ctx.record) {
+      const fresh = this.deps.store.getInPark(ctx.record.recordNo);
+      if (fresh) {
+        ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
+      }
+    }
+    if (!this.exits.has(ctx.txId)) return;
+    const runner = this.runners.get(ctx.laneId);
+    const decisionPending = runner?.snapshot().pending.some((tx) => tx.txId === ctx.txId && tx.phase === "deciding");
+    if (decisionPending) this.feedDecision(ctx, { verdict: "allow", reason: settlement.path });
+    else runner?.feed({ kind: "settle", txId: ctx.txId, reason: settlement.path, atMs: this.deps.clock.now(), data: { operator: settlement.operator } });
+    this.show(ctx.laneId, { kind: "paid", plate: ctx.plate });
+    this.emit({
+      type: "payment",
+      laneId: ctx.laneId,
+      plate: ctx.plate,
+      recordNo: ctx.record?.recordNo,
+      feeFen: settlement.paidFen,
+      dueFen: ctx.dueFen,
+      path: settlement.path,
+      reason,
+      ...(settlement.operator ? { operator: settlement.operator } : {}),
+    });
+  }
+
+  private async billFor(record: InParkRecord, atMs: number, laneId: string): Promise<Bill> {
+    const { config, store } = this.deps;
+    const clamped = clampStay(record.enterAtMs, atMs, { maxStayMs: config.policy.exit.maxStayDays * DAY_MS });
+    if (clamped.flagged) this.emit({ type: "stay-clamped", laneId, plate: record.plate, recordNo: record.recordNo, reason: clamped.flagged });
+    const leaveAtMs = record.enterAtMs + clamped.durationMs;
+    const fixed = this.fixedCarRecord(record.plate);
+    const previous = (await store.recentStays(record.plate, { limit: 10 }).catch(() => []))
+      .filter((stay) => stay.exit.leaveAtMs > atMs - DAY_MS && stay.recordNo !== record.recordNo)
+      .map((stay) => ({ enterAtMs: Math.min(stay.enterAtMs, stay.exit.leaveAtMs), leaveAtMs: stay.exit.leaveAtMs, payableFee: stay.exit.payableFen }));
+    const vehicleType = (["small", "large", "nev"] as const).includes(record.extra?.vehicleClass as VehicleType)
+      ? (record.extra!.vehicleClass as VehicleType)
+      : record.plateColor === 4
+        ? "nev"
+        : config.policy.defaultVehicleType;
+    return computeBill(
+      this.tariff,
+      {
+        enterAtMs: record.enterAtMs,
+        leaveAtMs,
+        vehicleType: this.tariffHas(vehicleType) ? vehicleType : config.policy.defaultVehicleType,
+        timeZone: config.lot.timeZone,
+        plate: record.plate,
+        ...(fixed ? { fixedCar: fixed } : {}),
+      },
+      {
+        prepayments: record.prepayments.map((p) => ({ feeFen: p.amountFen, atMs: p.payAtMs })),
+        coupons: record.coupons.map((c) =>
+          c.kind === "amount"
+            ? { kind: "amount" as const, fen: Math.round(c.value) }
+            : c.kind === "minutes"
+              ? { kind: "minutes" as const, minutes: Math.round(c.value), from: (c.extra?.from === "end" ? "end" : "start") as "start" | "end" }
+              : c.kind === "percent"
+                ? { kind: "percent" as const, percent: Math.min(100, Math.round(c.value)) }
+                : { kind: "free" as const },
+        ),
+        previousStays: previous,
+      },
+    );
+  }
+
+  private tariffHas(vehicleType: VehicleType): boolean {
+    const pricing = (this.tariff as { vehicles?: Record<string, unknown> }).vehicles;
+    return !pricing || vehicleType in pricing || vehicleType === this.deps.config.policy.defaultVehicleType;
+  }
+
+  private fixedCarRecord(plate: string): FixedCar | undefined {
+    const vehicle = this.deps.store.vehiclesByPlate(plate).find((v) => v.state === 1 && !v.frozen);
+    if (!vehicle) return undefined;
+    return {
+      ...(vehicle.timeStartMs === null ? {} : { validFromMs: vehicle.timeStartMs }),
+      validUntilMs: vehicle.timeEndMs ?? Date.UTC(9999, 0, 1),
+      graceDays: this.deps.config.policy.fixedCarGraceDays,
+    };
+  }
+
+  /** A registered car's standing now: free or temporary, with its types and group. */
+  private fixedCarFor(
+    plate: string,
+    atMs: number,
+  ): { pass: "free" | "temporary"; carType: number; carSubType: number; daysLeft: number; groupKey: string | undefined; groupFull: boolean } | undefined {
+    const { store, config } = this.deps;
+    const vehicle = store.vehiclesByPlate(plate).find((v) => v.state === 1 && !v.frozen);
+    const fixedCar = this.fixedCarRecord(plate);
+    if (!vehicle || !fixedCar) return undefined;
+    const status = classifyFixedCar(fixedCar, atMs, config.lot.timeZone, { graceDays: config.policy.fixedCarGraceDays });
+    const groupKey = vehicle.carGroupUuid || (vehicle.carGroupID > 0 ? `#${vehicle.carGroupID}` : undefined);
+    let groupFull = false;
+    if (groupKey) {
+      const group = store.getCarGroup(vehicle.carGroupUuid ? { carGroupUuid: vehicle.carGroupUuid } : { carGroupID: vehicle.carGroupID });
+      if (group?.spaces !== null && group?.spaces !== undefined) {
+        // N spaces shared by M cars: beyond N of the group's cars in the lot, the next pays.
+        const inside = store.listInPark((r) => r.extra?.groupKey === groupKey && r.vehicleType === "monthly").items.length;
+        groupFull = inside >= group.spaces;
+      }
+    }
+    const daysLeft = Math.max(0, Math.floor(((vehicle.timeEndMs ?? atMs) - atMs) / DAY_MS));
+    return { pass: status.pass, carType: Math.floor(vehicle.carTypeCode / 10), carSubType: vehicle.carTypeCode, daysLeft, groupKey, groupFull };
+  }
+
+  private temporaryTypes(): { carType: number; carSubType: number } {
+    const dictionaries = this.deps.config.platform.dictionaries;
+    return { carType: dictionaries.temporaryCarType, carSubType: dictionaries.temporaryCarSubType };
+  }
+
+  /** Exact match first, then the fuzzy rule (misreads, one character, province). */
+  private findStay(plate: string, laneId: string): { record: InParkRecord | undefined; by: ExitCtx["matchedBy"]; ambiguous?: string[] } {
+    const { store, config } = this.deps;
+    if (!plate) return { record: undefined, by: "none" };
+    const exact = store.findInParkByPlate(plate).concat(store.findInParkByPlate(`无${plate}`));
+    if (exact.length > 0) return { record: exact.sort((a, b) => b.enterAtMs - a.enterAtMs)[0], by: "exact" };
+    const fuzzy = config.policy.exit.fuzzy;
+    if (fuzzy.maxDifferences === 0 && !fuzzy.ignoreProvince && !fuzzy.misreads) return { record: undefined, by: "none" };
+    const candidates = store.listInPark().items.map((r) => normalisePlate(r.plate)).filter((p) => p.length > 0);
+    const match = matchPlate(plate, candidates, {
+      maxDifferences: fuzzy.maxDifferences,
+      ignoreProvince: fuzzy.ignoreProvince,
+      ...(fuzzy.misreads ? {} : { misreadPairs: [] }),
+    });
+    if (match.kind === "exact" || match.kind === "fuzzy") {
+      const record = store.listInPark((r) => normalisePlate(r.plate) === match.plate).items[0];
+      return { record, by: "fuzzy" };
+    }
+    if (match.kind === "ambiguous") {
+      const plates = match.candidates.map((c) => c.plate);
+      this.log.warn({ laneId, plate, candidates: plates }, "ambiguous fuzzy plate match; treated as no record");
+      return { record: undefined, by: "none", ambiguous: plates };
+    }
+    return { record: undefined, by: "none" };
+  }
+
+  private awaitingExit(laneId: string): ExitCtx | undefined {
+    return [...this.exits.values()].find((ctx) => ctx.laneId === laneId && ctx.phase === "awaiting");
+  }
+
+  // ---- section-4 calls ----------------------------------------------------------------------
+
+  private async feeQuery(query: FeeQuery): Promise<LaneAnswer<FeeQuote>> {
+    const now = this.deps.clock.now();
+    let record: InParkRecord | undefined;
+    let laneId = query.laneId;
+    if (query.payScene === 1) {
+      const ctx = laneId ? [...this.exits.values()].find((c) => c.laneId === laneId && c.record && c.phase !== "settled") : undefined;
+      if (!ctx?.record) return { ok: false, reason: "no-vehicle", msg: "no vehicle is waiting at that exit" };
+      if (ctx.plateId) return { ok: true, value: this.quote(ctx.record, ctx.bill!, ctx.atMs, ctx, query.channelId) };
+      record = ctx.record;
+    } else {
+      if (query.recordNo) record = this.deps.store.getInPark(query.recordNo);
+      if (!record && query.plateNum) {
+        const plate = normalisePlate(query.plateNum.replace(/^无/, ""));
+        record = this.deps.store.findInParkByPlate(plate).concat(this.deps.store.findInParkByPlate(`无${plate}`), this.deps.store.findInParkByPlate(query.plateNum))[0];
+      }
+      if (!record) return { ok: false, reason: "not-found", msg: "no such stay in the car park" };
+      laneId ??= record.laneId;
+    }
+    const bill = await this.billFor(record, now, laneId ?? record.laneId);
+    return { ok: true, value: this.quote(record, bill, now, undefined, query.channelId) };
+  }
+
+  private quote(record: InParkRecord, bill: Bill, atMs: number, ctx: ExitCtx | undefined, channelId: string | undefined): FeeQuote {
+    return {
+      recordNo: record.recordNo,
+      plateNum: record.plate,
+      enterTimeMs: record.enterAtMs,
+      leaveTimeMs: atMs,
+      payableFee: bill.payableFee,
+      discountFee: bill.discountFee,
+      paidFee: ctx ? ctx.dueFen : bill.paidFee,
+      carType: record.carType ?? this.temporaryTypes().carType,
+      carSubType: record.carSubType ?? this.temporaryTypes().carSubType,
+      ...(channelId ? { channelId } : {}),
+    };
+  }
+
+  private async unlicensedEntry(entry: UnlicensedEntry): Promise<LaneAnswer<{ recordNo: string }>> {
+    const lane = this.lanes.get(entry.laneId);
+    const runner = this.runners.get(entry.laneId);
+    if (!lane || !runner || lane.direction !== "in") return { ok: false, reason: "lane-invalid", msg: `${entry.channelId} is not an entry lane` };
+    const plate = normalisePlate(entry.plateNum);
+    const key = `${entry.laneId}:${plate}`;
+    const now = this.deps.clock.now();
+    const repeat = this.unlicensedAnswers.get(key);
+    // A second scan within the window is the same request: same answer, no second stay.
+    if (repeat && now - repeat.atMs < this.deps.config.policy.unlicensedRepeatMs) return repeat.answer;
+    if (!runner.snapshot().loopA) return { ok: false, reason: "no-vehicle", msg: "no vehicle on the entry lane" };
+    const answer = new Promise<LaneAnswer<{ recordNo: string }>>((resolve) => {
+      this.unlicensedWaiters.set(key, resolve);
+      this.after(5000, () => {
+        if (this.unlicensedWaiters.get(key) === resolve) {
+          this.unlicensedWaiters.delete(key);
+          resolve({ ok: false, reason: "busy", msg: "the lane did not decide in time" });
+        }
+      });
+    });
+    this.unlicensedAnswers.set(key, { atMs: now, answer });
+    runner.feed({ kind: "plate", plate, atMs: now, source: "unlicensed" });
+    return answer;
+  }
+
+  private answerUnlicensed(plate: string, laneId: string, answer: LaneAnswer<{ recordNo: string }>): void {
+    const key = `${laneId}:${plate}`;
+    const waiter = this.unlicensedWaiters.get(key);
+    if (!waiter) return;
+    this.unlicensedWaiters.delete(key);
+    waiter(answer);
+  }
+
+  private async remoteControl(command: RemoteControl): Promise<LaneAnswer> {
+    const runner = this.runners.get(command.laneId);
+    if (!runner) return { ok: false, reason: "lane-invalid", msg: `no lane for channel ${command.channelId}` };
+    const atMs = this.deps.clock.now();
+    this.emit({ type: "remote-control", laneId: command.laneId, operator: command.operator, remoteType: command.type, cmd: command.cmd, plateId: command.plateId, openGateCase: command.openGateCase });
+    const entry = this.pendingEntries.get(command.plateId);
+    if (entry) {
+      if (entry.laneId !== command.laneId) return { ok: false, reason: "lane-invalid", msg: "that entry is pending on another lane" };
+      entry.confirm?.(command.type === 1 ? "deny" : "allow", command.operator);
+      return { ok: true, value: undefined, msg: "操作成功" };
+    }
+    const exit = this.byPlateId.get(command.plateId);
+    if (exit) {
+      if (exit.laneId !== command.laneId) return { ok: false, reason: "lane-invalid", msg: "that bill belongs to another lane" };
+      if (exit.phase !== "awaiting" || !this.exits.has(exit.txId)) return { ok: false, reason: "expired", msg: "the vehicle is no longer waiting" };
+      if (command.type === 1) {
+        this.emit({ type: "remote-cancel", laneId: exit.laneId, plate: exit.plate, operator: command.operator });
+        return { ok: true, value: undefined, msg: "操作成功" };
+      }
+      const free = command.type === 2;
+      await this.settle(
+        exit,
+        {
+          releaseType: free ? (command.openGateCase && command.openGateCase > 1 ? 2 : 1) : 0,
+          payType: 0,
+          paidFen: 0,
+          orderNo: "",
+          payTimeMs: free ? null : atMs,
+          operator: command.operator,
+          path: free ? "remote-free" : "remote",
+        },
+        free ? `free release (case ${command.openGateCase ?? "?"})` : "remote release",
+      );
+      return { ok: true, value: undefined, msg: "操作成功" };
+    }
+    if (command.cmd === 1) {
+      runner.feed({ kind: "open", reason: `remote manual raise (case ${command.openGateCase ?? "?"})`, operator: command.operator, atMs });
+      return { ok: true, value: undefined, msg: "操作成功" };
+    }
+    return { ok: false, reason: "not-found", msg: "unknown or expired plateId" };
+  }
+
+  private async paymentNotified(payment: PaymentRecord): Promise<void> {
+    const exit =
+      (payment.plateId ? this.byPlateId.get(payment.plateId) : undefined) ??
+      [...this.exits.values()].find((c) => c.phase === "awaiting" && c.record && c.record.recordNo === payment.recordNo);
+    if (!exit || exit.phase !== "awaiting") {
+      this.emit({ type: "prepayment", plate: payment.plateNum, recordNo: payment.recordNo, feeFen: payment.amountFen });
+      return;
+    }
+    await this.settle(
+      exit,
+      { releaseType: 0, payType: payment.payType, paidFen: payment.amountFen, orderNo: payment.orderNo, payTimeMs: payment.payTimeMs, operator: "", path: "platform" },
+      "payment notice",
+    );
+  }
+
+  // ---- events from the lane machines ---------------------------------------------------------
+
+  private onCoreEvent(event: CoreLaneEvent): void {
+    const { type, laneId, txId } = event;
+    if (type === "cashConfirmPressed") {
+      const ctx = this.awaitingExit(laneId);
+      if (ctx) this.track(this.payCash(ctx, "booth-button", "cash"));
+    }
+    const entry = txId ? this.entries.get(txId) : undefined;
+    const exit = txId ? this.exits.get(txId) : undefined;
+    if (type === "passed") {
+      if (entry) this.track(this.entryPassed(entry));
+      if (exit) this.track(this.exitPassed(exit));
+    } else if (type === "backedOut" || type === "cancelled" || type === "expired" || type === "tailgated") {
+      if (entry) this.track(this.entryAbandoned(entry, type));
+      if (exit) this.exitAbandoned(exit, type);
+    }
+    const { kind: _kind, ...fields } = event;
+    this.emit({ ...fields, type: kebab(type) });
+  }
+
+  private onCoreDisplay(effect: DisplayEffect): void {
+    // The machine's own messages cover what the policy does not: a car waiting with no read.
+    if (effect.message === "plateTimeout") this.show(effect.laneId, { kind: "attendantCalled" });
+  }
+
+  private async entryPassed(ctx: EntryCtx): Promise<void> {
+    this.entries.delete(ctx.txId);
+    if (!ctx.recordNo) return;
+    const record = this.deps.store.getInPark(ctx.recordNo);
+    if (record) await this.queueEntryReport(record);
+    this.emit({ type: "vehicle-entered", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.recordNo });
+  }
+
+  private async entryAbandoned(ctx: EntryCtx, why: string): Promise<void> {
+    this.entries.delete(ctx.txId);
+    if (ctx.recordNo) this.pendingEntries.delete(ctx.recordNo);
+    ctx.confirm?.("deny", "");
+    if (ctx.recordNo && ctx.phase === "allowed" && this.deps.store.getInPark(ctx.recordNo)) {
+      await this.deps.store.cancelStay(ctx.recordNo, { reason: kebab(why) });
+    }
+    this.answerUnlicensed(ctx.plate, ctx.laneId, { ok: false, reason: "no-vehicle", msg: "the vehicle left the lane" });
+  }
+
+  private exitAbandoned(ctx: ExitCtx, why: string): void {
+    this.exits.delete(ctx.txId);
+    if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
+    // The stay stays in the lot with its bill; a later read at an exit bills it again.
+    if (ctx.record && this.deps.store.getInPark(ctx.record.recordNo)) {
+      void this.deps.store.updateInPark(ctx.record.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
+    }
+    this.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
+  }
+
+  private async queueEntryReport(record: InParkRecord): Promise<void> {
+    const { config, outbox, store } = this.deps;
+    const lane = this.lanes.get(record.laneId);
+    await outbox.enqueue({
+      recordNo: record.recordNo,
+      kind: "enter",
+      service: config.platform.serviceNames.enterNotify,
+      biz: {
+        parkCode: config.lot.parkCode,
+        recordNo: record.recordNo,
+        plateNum: record.plate,
+        plateColor: record.plateColor ?? 9,
+        carType: record.carType ?? this.temporaryTypes().carType,
+        carSubType: record.carSubType ?? this.temporaryTypes().carSubType,
+        enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
+        inChannelid: lane?.channelId ?? record.laneId,
+      },
+    });
+    if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" }, { durable: false });
+  }
+
+  private async exitPassed(ctx: ExitCtx): Promise<void> {
+    this.exits.delete(ctx.txId);
+    if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
+    const { config, outbox, store } = this.deps;
+    const record = ctx.record ? (store.getInPark(ctx.record.recordNo) ?? ctx.record) : undefined;
+    if (!record) {
+      this.emit({ type: "vehicle-left", laneId: ctx.laneId, plate: ctx.plate, reason: "no record" });
+      return;
+    }
+    const settlement = ctx.settlement ?? { releaseType: 3 as const, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path: "manual" as const };
+    const bill = ctx.bill ?? { payableFee: 0, discountFee: 0, paidFee: 0, prepaidFee: 0, breakdown: [], discounts: [] };
+    const leaveAtMs = ctx.atMs;
+    // The entry report goes first when it never went out: the platform then sees the stay
+    // in order, and the exit report alone would still let it rebuild the stay.
+    if (record.entryReport === "none") await this.queueEntryReport(record);
+    const paidFen = settlement.paidFen;
+    await outbox.enqueue({
+      recordNo: record.recordNo,
+      kind: "leave",
+      service: config.platform.serviceNames.leaveNotify,
+      biz: {
+        parkCode: config.lot.parkCode,
+        recordNo: record.recordNo,
+        plateNum: record.plate || ctx.plate,
+        carType: ctx.carType,
+        carSubType: ctx.carSubType,
+        enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
+        leaveTime: formatWireTime(leaveAtMs, config.lot.timeZone),
+        payableFee: bill.payableFee,
+        discountFee: bill.discountFee,
+        prepaidFee: bill.prepaidFee,
+        paidFee: paidFen,
+        payType: paidFen > 0 ? settlement.payType : 0,
+        payTime: settlement.payTimeMs === null ? "" : formatWireTime(settlement.payTimeMs, config.lot.timeZone),
+        orderNo: settlement.orderNo,
+        outChannelid: this.lanes.get(ctx.laneId)!.channelId,
+        releaseType: settlement.releaseType,
+        operator: settlement.operator,
+      },
+    });
+    await store.finishStay(record.recordNo, {
+      laneId: ctx.laneId,
+      leaveAtMs,
+      payableFen: bill.payableFee,
+      discountFen: bill.discountFee,
+      prepaidFen: bill.prepaidFee,
+      paidFen,
+      ...(settlement.payType ? { payType: String(settlement.payType) } : {}),
+      ...(settlement.orderNo ? { orderNo: settlement.orderNo } : {}),
+      reason: settlement.path === "cash-fallback" ? "cash-fallback" : settlement.releaseType === 3 ? "manual" : settlement.releaseType > 0 ? "free" : "normal",
+      ...(settlement.operator ? { operator: settlement.operator } : {}),
+      ...(ctx.matchedBy === "fuzzy" ? { exitPlate: ctx.plate } : {}),
+    });
+    this.emit({ type: "vehicle-left", laneId: ctx.laneId, plate: record.plate, recordNo: record.recordNo, feeFen: paidFen, path: settlement.path });
+  }
+
+  // ---- small helpers -----------------------------------------------------------------------
+
+  private show(laneId: string, message: LaneMessage): void {
+    const display = this.deps.displays.get(laneId);
+    const view = this.views.get(laneId);
+    if (view) view.display = { kind: message.kind, lines: [] };
+    if (!display) return;
+    void display.show(message).then(() => {
+      const last = display.shown().at(-1) as { lines?: string[] } | undefined;
+      if (view && last?.lines) view.display = { kind: message.kind, lines: last.lines };
+      this.deps.bus.changed();
+    });
+  }
+
+  private emit(event: { type: string; laneId?: string; [key: string]: unknown }): void {
+    const full = { ...event, atMs: typeof event.atMs === "number" ? event.atMs : this.deps.clock.now() };
+    this.deps.bus.emit(full);
+    if (!notArchived.has(event.type)) {
+      void this.deps.store.appendEvent(full).catch((error: unknown) => this.log.warn({ err: error }, "event not archived"));
+    }
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const handle = this.deps.clock.setTimeout(() => {
+      this.timers.delete(handle);
+      fn();
+    }, ms);
+    this.timers.add(handle);
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    void promise
+      .catch((error: unknown) => this.log.error({ err: error }, "lane task failed"))
+      .finally(() => this.inFlight.delete(promise));
+    return promise;
+  }
+
+  private parseTime(text: string): number | null {
+    return parseWireTime(text, this.deps.config.lot.timeZone) ?? null;
+  }
+}
+
+function kebab(type: string): string {
+  return type.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
