@@ -1,0 +1,660 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
+import type { Component } from "../app/lifecycle.js";
+import type { Logger } from "../app/log.js";
+import { AppendLog } from "../store/append-log.js";
+import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm, type StoreWarning } from "../store/errors.js";
+import { prepareStoreDir } from "../store/store-dir.js";
+import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from "./backoff.js";
+
+/*
+ * Why a journal and not a lowdb document: a lowdb write rewrites the whole document, so
+ * with a backlog of N reports every enqueue would rewrite N entries — during a long outage
+ * the cost of each new report (and the wear on the SD card) would grow with the backlog,
+ * exactly when the box is busiest queueing. The journal appends one line per change
+ * (`add`, `done`, `park`, `unpark`, `discard`): an enqueue is one append and one
+ * fdatasync (shared by concurrent enqueues), whatever the depth. The journal is compacted
+ * (atomically replaced by the live entries: temp → fsync → rename → fsync dir) once it
+ * holds mostly delivered entries. Attempt counts are not journaled: after a restart every
+ * entry is retried at once, which is what a restart should do anyway.
+ *
+ * Only `add` is fsynced before enqueue resolves. Losing a `done` in a crash re-sends an
+ * already delivered report, which the platform de-duplicates by its key (domain.md §6);
+ * losing a `park` retries a parked report once more. Neither loses a report.
+ */
+
+export type OutboxKind = "enter" | "leave" | "preEnter" | "payment" | (string & {});
+
+export interface OutboxEntry {
+  /** Idempotency key: `<recordNo>:<kind>` unless the caller gave one. */
+  key: string;
+  recordNo: string;
+  kind: OutboxKind;
+  /** The platform serviceName (e.g. enterNotify). */
+  service: string;
+  /** The bizContent to send. A leave report must carry what the platform needs to rebuild
+   * the stay (enterTime, plate, recordNo), since its entry report may never have arrived. */
+  biz: Record<string, unknown>;
+  createdAtMs: number;
+  /** Enqueue order; delivery order within a record. */
+  seq: number;
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastError?: string;
+  lastErrorAtMs?: number;
+  lastErrorKind?: "transient" | "permanent";
+  parked?: { reason: string; atMs: number };
+}
+
+export type SendResult = { ok: true } | { ok: false; retry: "transient" | "permanent"; reason: string };
+
+/**
+ * Delivers one report. The platform client maps its outcomes: `code = 200` → ok; another
+ * business code → permanent (parked); refused, timeout, HTTP status → transient. A throw is
+ * treated as transient.
+ */
+export type OutboxSender = (entry: Readonly<OutboxEntry>) => Promise<SendResult>;
+
+export interface EnqueueInput {
+  recordNo: string;
+  kind: OutboxKind;
+  service: string;
+  biz: Record<string, unknown>;
+  /** Defaults to `<recordNo>:<kind>`; give one for kinds that repeat within a stay. */
+  key?: string;
+}
+
+export interface EnqueueResult {
+  key: string;
+  /** On disk (journal fsynced). False: held in memory, alarm raised, persisting retried. */
+  durable: boolean;
+  /** The key was already queued; nothing new was added. */
+  duplicate: boolean;
+}
+
+export interface OutboxStatus {
+  /** Entries waiting for delivery (parked ones not counted). */
+  depth: number;
+  /** Age of the oldest waiting entry, 0 when none. */
+  oldestAgeMs: number;
+  parked: number;
+  inFlight: number;
+  delivered: number;
+  sendAttempts: number;
+  lastError: { key: string; reason: string; atMs: number } | null;
+  /** "probing": the platform looks down; one report at a time tests the link. */
+  link: "up" | "probing";
+  /** Entries accepted while the disk refused writes, not yet on disk. */
+  unpersisted: number;
+  alarm: StoreAlarm | null;
+  journalBytes: number;
+  warnings: StoreWarning[];
+}
+
+export interface OutboxOptions {
+  /** The store directory; the journal is `<dir>/outbox.journal`. */
+  dir: string;
+  clock?: Clock;
+  log?: Logger;
+  sender?: OutboxSender;
+  /** Random source for the jitter, [0, 1). */
+  random?: () => number;
+  /** Reports in flight at once while draining. Default 8. */
+  maxInFlight?: number;
+  backoff?: BackoffPolicy;
+  /** Consecutive transient failures after which the link counts as down. Default 3. */
+  probeAfterFailures?: number;
+  /** Retry period for persisting entries while the disk refuses writes. Default 5 s. */
+  persistRetryMs?: number;
+  /** Compact once the journal has this many lines and 4× more than live entries. Default 2000. */
+  compactMinOps?: number;
+  minFreeBytes?: number;
+}
+
+const entryRecordSchema = z.object({
+  key: z.string().min(1),
+  recordNo: z.string(),
+  kind: z.string().min(1),
+  service: z.string().min(1),
+  biz: z.record(z.string(), z.unknown()),
+  createdAtMs: z.number(),
+  seq: z.number().int(),
+});
+const journalLineSchema = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("add"), e: entryRecordSchema }),
+  z.object({ op: z.literal("done"), key: z.string() }),
+  z.object({ op: z.literal("discard"), key: z.string(), reason: z.string().optional() }),
+  z.object({ op: z.literal("park"), key: z.string(), reason: z.string(), atMs: z.number() }),
+  z.object({ op: z.literal("unpark"), key: z.string() }),
+]);
+type JournalLine = z.infer<typeof journalLineSchema>;
+
+const enqueueSchema = z.object({
+  recordNo: z.string().min(1).max(64),
+  kind: z.string().min(1).max(32),
+  service: z.string().min(1).max(64),
+  biz: z.record(z.string(), z.unknown()),
+  key: z.string().min(1).max(160).optional(),
+});
+
+/**
+ * The durable offline queue of reports to the platform (architecture.md §5, issue 7 item 4).
+ *
+ * Order: per record, entries go out in enqueue order and one at a time (an exit never
+ * before its entry); different records flow independently, up to `maxInFlight` at once.
+ * A parked entry does NOT block the later entries of its record: the exit report carries
+ * enough to rebuild the stay (domain.md §6), and holding the exit behind an entry the
+ * platform keeps refusing would lose the lot's revenue report too. If the parked entry is
+ * retried later it arrives after the exit; the platform de-duplicates by key.
+ *
+ * Retries: each transient failure backs the entry off (capped exponential, full jitter).
+ * After `probeAfterFailures` consecutive transient failures the link counts as down: one
+ * report at a time probes it on its own backoff instead of every entry hammering a dead
+ * server; the first success reopens the link and makes every entry due at once, so the
+ * backlog drains at full speed after an outage. Live lane calls (preLeaveNotify) never go
+ * through here, so they never wait behind the backlog; the in-flight bound keeps the
+ * drain from taking every socket.
+ */
+export class Outbox implements Component {
+  readonly name = "outbox";
+  private readonly clock: Clock;
+  private readonly log: Logger | undefined;
+  private readonly random: () => number;
+  private readonly maxInFlight: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly probeAfterFailures: number;
+  private readonly persistRetryMs: number;
+  private readonly compactMinOps: number;
+  private readonly journalPath: string;
+  private sender: OutboxSender | undefined;
+  private journal: AppendLog | undefined;
+  private readonly entries = new Map<string, OutboxEntry>();
+  private readonly byRecord = new Map<string, OutboxEntry[]>();
+  private readonly inFlight = new Set<string>();
+  private readonly unpersistedKeys = new Set<string>();
+  /** Journal lines not yet written because the disk refused; written in order on recovery. */
+  private backlog: string[] = [];
+  private persistAlarm: StoreAlarm | null = null;
+  private persistTimer: TimerHandle | undefined;
+  private pumpTimer: TimerHandle | undefined;
+  private pumpTimerDueMs = Infinity;
+  private consecutiveFailures = 0;
+  private linkRetryAtMs = 0;
+  private delivered = 0;
+  private sendAttempts = 0;
+  private lastErrorInfo: OutboxStatus["lastError"] = null;
+  private nextSeq = 1;
+  private journalOps = 0;
+  private compacting = false;
+  private running = false;
+  private readonly warningList: StoreWarning[] = [];
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: OutboxOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log;
+    this.random = options.random ?? Math.random;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 8);
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.probeAfterFailures = Math.max(1, options.probeAfterFailures ?? 3);
+    this.persistRetryMs = options.persistRetryMs ?? 5000;
+    this.compactMinOps = options.compactMinOps ?? 2000;
+    this.journalPath = join(options.dir, "outbox.journal");
+    this.sender = options.sender;
+  }
+
+  /** Plugs the platform client in (the integrator does this once at wiring time). */
+  setSender(sender: OutboxSender): void {
+    this.sender = sender;
+    this.pump();
+  }
+
+  async start(): Promise<void> {
+    await prepareStoreDir(this.options.dir, this.options.minFreeBytes !== undefined ? { minFreeBytes: this.options.minFreeBytes } : {});
+    const opened = await AppendLog.open(this.journalPath, this.log ? { log: this.log } : {});
+    this.journal = opened.log;
+    if (opened.repairedBytes > 0) {
+      this.warn("torn-tail", `cut ${opened.repairedBytes} bytes of a journal line interrupted by a crash (never acknowledged)`);
+    }
+    let text: string;
+    try {
+      text = await readFile(this.journalPath, "utf8");
+    } catch (error) {
+      throw storeErrorFromFs(error, this.journalPath, "reading the outbox journal");
+    }
+    this.replay(text);
+    this.running = true;
+    this.log?.info({ depth: this.entries.size, parked: this.parkedCount() }, "outbox loaded");
+    this.pump();
+  }
+
+  /**
+   * Stops sending (reports in flight finish on their own; a result that arrives after stop
+   * still updates memory, and an undelivered `done` only means one harmless re-send), writes
+   * what it can and closes the journal.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
+    if (this.persistTimer) this.clock.clearTimeout(this.persistTimer);
+    this.pumpTimer = undefined;
+    this.persistTimer = undefined;
+    const journal = this.journal;
+    this.journal = undefined;
+    if (!journal) return;
+    try {
+      if (this.backlog.length > 0) await journal.append(this.backlog.join(""), true).then(() => (this.backlog = []));
+      await journal.sync();
+    } catch (error) {
+      this.log?.error({ err: error, unpersisted: this.unpersistedKeys.size }, "outbox: could not persist everything at stop");
+    }
+    await journal.close().catch(() => undefined);
+  }
+
+  /**
+   * Queues a report. Resolves after its `add` line is fsynced (`durable: true`). If the disk
+   * refuses, the entry is kept in memory and still delivered, an alarm shows in status and
+   * persisting is retried (`durable: false`); enqueue never rejects for a disk problem.
+   * Rejects only for invalid input (E_STORE_INVALID) or when stopped (E_STORE_CLOSED).
+   */
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    if (!this.running) throw new StoreError(StoreErrorCode.Closed, "the outbox is not started", this.journalPath);
+    const parsed = enqueueSchema.safeParse(input);
+    if (!parsed.success) {
+      throw new StoreError(StoreErrorCode.Invalid, `outbox entry: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    const key = parsed.data.key ?? `${parsed.data.recordNo}:${parsed.data.kind}`;
+    const existing = this.entries.get(key);
+    if (existing) return { key, durable: !this.unpersistedKeys.has(key), duplicate: true };
+    const now = this.clock.now();
+    const entry: OutboxEntry = {
+      key,
+      recordNo: parsed.data.recordNo,
+      kind: parsed.data.kind,
+      service: parsed.data.service,
+      biz: parsed.data.biz,
+      createdAtMs: now,
+      seq: this.nextSeq++,
+      attempts: 0,
+      nextAttemptAtMs: now,
+    };
+    // The `add` line is queued (synchronously, below) before any later line about this
+    // entry can be, so the journal's order is right even if a concurrent pump sends the
+    // report before the fsync completes.
+    const line = this.line({ op: "add", e: { key, recordNo: entry.recordNo, kind: entry.kind, service: entry.service, biz: entry.biz, createdAtMs: now, seq: entry.seq } });
+    this.insert(entry);
+    const durable = await this.writeLines([line], true, [key]);
+    this.pump();
+    return { key, durable, duplicate: false };
+  }
+
+  /** Makes parked entries due again: one key, or every parked entry with "all". Returns how many. */
+  async retryParked(keyOrAll: string): Promise<number> {
+    const targets = keyOrAll === "all" ? [...this.entries.values()].filter((e) => e.parked) : [this.entries.get(keyOrAll)].filter((e): e is OutboxEntry => !!e?.parked);
+    if (targets.length === 0) return 0;
+    const now = this.clock.now();
+    for (const entry of targets) {
+      delete entry.parked;
+      entry.attempts = 0;
+      entry.nextAttemptAtMs = now;
+    }
+    await this.writeLines(targets.map((e) => this.line({ op: "unpark", key: e.key })), false);
+    this.log?.info({ count: targets.length, key: keyOrAll }, "outbox: parked entries retried");
+    this.pump();
+    return targets.length;
+  }
+
+  /** Drops an entry on purpose (an operator's decision, logged); returns whether it existed. */
+  async discard(key: string, reason = "discarded by operator"): Promise<boolean> {
+    const entry = this.entries.get(key);
+    if (!entry || this.inFlight.has(key)) return false;
+    this.remove(entry);
+    await this.writeLines([this.line({ op: "discard", key, reason })], true);
+    this.log?.warn({ key, reason }, "outbox entry discarded");
+    return true;
+  }
+
+  /** A snapshot of the entries (oldest first), for the API and the CLI. */
+  list(filter: { parked?: boolean; recordNo?: string; limit?: number } = {}): OutboxEntry[] {
+    const out: OutboxEntry[] = [];
+    for (const entry of [...this.entries.values()].sort((a, b) => a.seq - b.seq)) {
+      if (filter.parked !== undefined && !!entry.parked !== filter.parked) continue;
+      if (filter.recordNo !== undefined && entry.recordNo !== filter.recordNo) continue;
+      out.push(structuredClone(entry));
+      if (filter.limit !== undefined && out.length >= filter.limit) break;
+    }
+    return out;
+  }
+
+  get(key: string): OutboxEntry | undefined {
+    const entry = this.entries.get(key);
+    return entry ? structuredClone(entry) : undefined;
+  }
+
+  status(): OutboxStatus {
+    let depth = 0;
+    let parked = 0;
+    let oldest = Infinity;
+    for (const entry of this.entries.values()) {
+      if (entry.parked) parked++;
+      else {
+        depth++;
+        oldest = Math.min(oldest, entry.createdAtMs);
+      }
+    }
+    return {
+      depth,
+      oldestAgeMs: depth > 0 ? Math.max(0, this.clock.now() - oldest) : 0,
+      parked,
+      inFlight: this.inFlight.size,
+      delivered: this.delivered,
+      sendAttempts: this.sendAttempts,
+      lastError: this.lastErrorInfo,
+      link: this.consecutiveFailures >= this.probeAfterFailures ? "probing" : "up",
+      unpersisted: this.unpersistedKeys.size,
+      alarm: this.persistAlarm,
+      journalBytes: this.journal?.sizeBytes ?? 0,
+      warnings: [...this.warningList],
+    };
+  }
+
+  /** Resolves when nothing is in flight (tests and benches wait on it between clock steps). */
+  whenIdle(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Re-evaluates what is due now (e.g. after the platform link came back by other means). */
+  kick(): void {
+    this.pump();
+  }
+
+  // ---- delivery -----------------------------------------------------------------------
+
+  private pump(): void {
+    if (!this.running || !this.sender) return;
+    const now = this.clock.now();
+    const probing = this.consecutiveFailures >= this.probeAfterFailures;
+    if (probing) {
+      if (this.inFlight.size > 0) return;
+      if (now < this.linkRetryAtMs) {
+        this.schedulePump(this.linkRetryAtMs);
+        return;
+      }
+      // The probe: the waiting head whose own retry is soonest, so an entry that keeps
+      // failing on its own does not monopolise the probes.
+      let probe: OutboxEntry | undefined;
+      for (const list of this.byRecord.values()) {
+        const head = this.headOf(list);
+        if (head && (!probe || head.nextAttemptAtMs < probe.nextAttemptAtMs)) probe = head;
+      }
+      if (probe) this.send(probe);
+      return;
+    }
+    let nextDue = Infinity;
+    for (const list of this.byRecord.values()) {
+      if (this.inFlight.size >= this.maxInFlight) return;
+      const head = this.headOf(list);
+      if (!head || this.inFlight.has(head.key)) continue;
+      if (head.nextAttemptAtMs > now) {
+        nextDue = Math.min(nextDue, head.nextAttemptAtMs);
+        continue;
+      }
+      this.send(head);
+    }
+    if (nextDue !== Infinity) this.schedulePump(nextDue);
+  }
+
+  /** The first entry of a record that is not parked (parked entries do not block). */
+  private headOf(list: readonly OutboxEntry[]): OutboxEntry | undefined {
+    for (const entry of list) if (!entry.parked) return entry;
+    return undefined;
+  }
+
+  private schedulePump(atMs: number): void {
+    if (this.pumpTimer && this.pumpTimerDueMs <= atMs) return;
+    if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
+    this.pumpTimerDueMs = atMs;
+    this.pumpTimer = this.clock.setTimeout(() => {
+      this.pumpTimer = undefined;
+      this.pumpTimerDueMs = Infinity;
+      this.pump();
+    }, Math.max(0, atMs - this.clock.now()));
+  }
+
+  private send(entry: OutboxEntry): void {
+    const sender = this.sender;
+    if (!sender) return;
+    this.inFlight.add(entry.key);
+    entry.attempts++;
+    this.sendAttempts++;
+    let outcome: Promise<SendResult>;
+    try {
+      outcome = sender(entry);
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome
+      .catch((error: unknown): SendResult => ({ ok: false, retry: "transient", reason: error instanceof Error ? error.message : String(error) }))
+      .then((result) => this.settle(entry, result))
+      .catch((error: unknown) => this.log?.error({ err: error, key: entry.key }, "outbox: settling a send failed"))
+      .finally(() => {
+        this.inFlight.delete(entry.key);
+        if (this.inFlight.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+        this.pump();
+      });
+  }
+
+  private settle(entry: OutboxEntry, result: SendResult): void {
+    const now = this.clock.now();
+    if (!this.entries.has(entry.key)) return;
+    if (result.ok) {
+      if (this.consecutiveFailures >= this.probeAfterFailures) {
+        this.log?.info({ failures: this.consecutiveFailures }, "outbox: platform reachable again; draining");
+        // Everything that waited out the outage is due now: drain at full speed.
+        for (const e of this.entries.values()) if (e.lastErrorKind === "transient") e.nextAttemptAtMs = now;
+      }
+      this.consecutiveFailures = 0;
+      this.remove(entry);
+      this.delivered++;
+      void this.writeLines([this.line({ op: "done", key: entry.key })], false);
+      return;
+    }
+    entry.lastError = result.reason;
+    entry.lastErrorAtMs = now;
+    entry.lastErrorKind = result.retry;
+    this.lastErrorInfo = { key: entry.key, reason: result.reason, atMs: now };
+    if (result.retry === "permanent") {
+      // A business refusal will not change by retrying: park it so it cannot block anything.
+      entry.parked = { reason: result.reason, atMs: now };
+      this.log?.warn({ key: entry.key, reason: result.reason }, "outbox: report refused by the platform; parked");
+      void this.writeLines([this.line({ op: "park", key: entry.key, reason: result.reason, atMs: now })], false);
+      return;
+    }
+    entry.nextAttemptAtMs = now + backoffDelayMs(entry.attempts, this.backoff, this.random);
+    this.consecutiveFailures++;
+    if (this.consecutiveFailures >= this.probeAfterFailures) {
+      const linkAttempt = this.consecutiveFailures - this.probeAfterFailures + 1;
+      this.linkRetryAtMs = now + backoffDelayMs(linkAttempt, this.backoff, this.random);
+      if (linkAttempt === 1) this.log?.warn({ reason: result.reason }, "outbox: platform unreachable; probing with backoff");
+    }
+  }
+
+  // ---- memory -------------------------------------------------------------------------
+
+  private insert(entry: OutboxEntry): void {
+    this.entries.set(entry.key, entry);
+    const list = this.byRecord.get(entry.recordNo);
+    if (list) {
+      list.push(entry);
+      list.sort((a, b) => a.seq - b.seq);
+    } else this.byRecord.set(entry.recordNo, [entry]);
+  }
+
+  private remove(entry: OutboxEntry): void {
+    this.entries.delete(entry.key);
+    this.unpersistedKeys.delete(entry.key);
+    const list = this.byRecord.get(entry.recordNo);
+    if (!list) return;
+    const index = list.indexOf(entry);
+    if (index >= 0) list.splice(index, 1);
+    if (list.length === 0) this.byRecord.delete(entry.recordNo);
+  }
+
+  private parkedCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.parked) n++;
+    return n;
+  }
+
+  // ---- journal ------------------------------------------------------------------------
+
+  private line(op: JournalLine): string {
+    return JSON.stringify(op) + "\n";
+  }
+
+  private replay(text: string): void {
+    const now = this.clock.now();
+    let bad = 0;
+    let ops = 0;
+    for (const raw of text.split("\n")) {
+      if (!raw) continue;
+      ops++;
+      let parsed: JournalLine;
+      try {
+        const result = journalLineSchema.safeParse(JSON.parse(raw));
+        if (!result.success) throw new Error(result.error.message);
+        parsed = result.data;
+      } catch {
+        bad++;
+        continue;
+      }
+      switch (parsed.op) {
+        case "add": {
+          if (this.entries.has(parsed.e.key)) break;
+          this.insert({ ...parsed.e, attempts: 0, nextAttemptAtMs: now });
+          this.nextSeq = Math.max(this.nextSeq, parsed.e.seq + 1);
+          break;
+        }
+        case "done":
+        case "discard": {
+          const entry = this.entries.get(parsed.key);
+          if (entry) this.remove(entry);
+          break;
+        }
+        case "park": {
+          const entry = this.entries.get(parsed.key);
+          if (entry) entry.parked = { reason: parsed.reason, atMs: parsed.atMs };
+          break;
+        }
+        case "unpark": {
+          const entry = this.entries.get(parsed.key);
+          if (entry) delete entry.parked;
+          break;
+        }
+      }
+    }
+    this.journalOps = ops;
+    if (bad > 0) this.warn("bad-line", `${bad} unreadable journal line(s) skipped`);
+  }
+
+  /**
+   * Appends journal lines. Returns whether they are on disk. On failure (or while earlier
+   * lines still wait) the lines join the in-memory backlog, in order, and a retry is
+   * scheduled; `keys` are the entries whose `add` is among them (shown as unpersisted).
+   */
+  private async writeLines(lines: string[], durable: boolean, keys: string[] = []): Promise<boolean> {
+    const journal = this.journal;
+    if (!journal || this.backlog.length > 0) {
+      this.holdInMemory(lines, keys);
+      return false;
+    }
+    try {
+      await journal.append(lines.join(""), durable);
+    } catch (error) {
+      this.holdInMemory(lines, keys);
+      this.raisePersistAlarm(storeErrorFromFs(error, this.journalPath, "appending to the outbox journal"));
+      return false;
+    }
+    this.journalOps += lines.length;
+    this.maybeCompact();
+    return true;
+  }
+
+  private holdInMemory(lines: string[], keys: string[]): void {
+    this.backlog.push(...lines);
+    for (const key of keys) this.unpersistedKeys.add(key);
+    this.schedulePersistRetry();
+  }
+
+  private raisePersistAlarm(error: StoreError): void {
+    if (this.persistAlarm) return;
+    this.persistAlarm = { code: error.code, message: `${error.message}; reports are kept in memory and still delivered`, sinceMs: this.clock.now() };
+    this.log?.error({ code: error.code, err: error }, "outbox: cannot write the journal; holding reports in memory");
+  }
+
+  private schedulePersistRetry(): void {
+    if (this.persistTimer || !this.running) return;
+    this.persistTimer = this.clock.setTimeout(() => {
+      this.persistTimer = undefined;
+      void this.flushBacklog();
+    }, this.persistRetryMs);
+  }
+
+  private async flushBacklog(): Promise<void> {
+    const journal = this.journal;
+    if (!journal || this.backlog.length === 0) return;
+    const lines = this.backlog;
+    try {
+      await journal.append(lines.join(""), true);
+    } catch (error) {
+      this.raisePersistAlarm(storeErrorFromFs(error, this.journalPath, "appending to the outbox journal"));
+      this.schedulePersistRetry();
+      return;
+    }
+    // Lines that arrived while this write was in flight stay for the next round.
+    this.backlog = this.backlog.slice(lines.length);
+    this.journalOps += lines.length;
+    if (this.backlog.length === 0) {
+      this.unpersistedKeys.clear();
+      if (this.persistAlarm) {
+        this.log?.info({ sinceMs: this.persistAlarm.sinceMs }, "outbox: journal writable again; held reports persisted");
+        this.persistAlarm = null;
+      }
+    } else {
+      void this.flushBacklog();
+    }
+  }
+
+  private maybeCompact(): void {
+    if (this.compacting || !this.journal || this.backlog.length > 0) return;
+    if (this.journalOps < this.compactMinOps || this.journalOps < 4 * this.entries.size) return;
+    this.compacting = true;
+    const live = [...this.entries.values()].sort((a, b) => a.seq - b.seq);
+    const lines: string[] = [];
+    for (const e of live) {
+      lines.push(this.line({ op: "add", e: { key: e.key, recordNo: e.recordNo, kind: e.kind, service: e.service, biz: e.biz, createdAtMs: e.createdAtMs, seq: e.seq } }));
+      if (e.parked) lines.push(this.line({ op: "park", key: e.key, reason: e.parked.reason, atMs: e.parked.atMs }));
+    }
+    const journal = this.journal;
+    journal
+      .replace(lines.join(""))
+      .then(() => {
+        this.journalOps = lines.length;
+        this.log?.debug({ live: live.length }, "outbox journal compacted");
+      })
+      .catch((error: unknown) => this.log?.warn({ err: error }, "outbox journal compaction failed; will retry later"))
+      .finally(() => {
+        this.compacting = false;
+      });
+  }
+
+  private warn(code: string, detail: string): void {
+    const warning = { atMs: this.clock.now(), code, file: this.journalPath, detail };
+    this.warningList.push(warning);
+    this.log?.warn(warning, "outbox");
+  }
+}

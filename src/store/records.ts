@@ -1,0 +1,251 @@
+import { z } from "zod";
+
+/*
+ * The lot's data shapes, one zod schema each (types are inferred from them). Inside the box
+ * money is integer fen and time is epoch milliseconds (architecture.md §4); the platform's
+ * yuan doubles and "YYYY-MM-DD HH:mm:ss" strings are converted by the platform handlers.
+ * Field names follow the platform where a field is an identity the platform uses (recordNo,
+ * uuId, carNum, carTypeCode, carGroupID, carGroupUuid), with a unit suffix where the unit
+ * differs from the wire (balance → balanceFen, timeEnd → timeEndMs).
+ *
+ * Every object carries an optional `extra` map so an integrator can keep a field the vendor
+ * adds later without a schema change; the schemas strip anything else.
+ */
+
+const extra = z.record(z.string(), z.unknown()).optional();
+const ms = z.number().int();
+const fen = z.int();
+
+/** A payment received for a stay (platform payment notice 4.2, scanner gun, cash). */
+export const paymentSchema = z.object({
+  /** The platform's order or transaction number: the idempotency key. */
+  orderNo: z.string().min(1).max(64),
+  recordNo: z.string().max(64).optional(),
+  plate: z.string().max(32).optional(),
+  amountFen: fen.min(0),
+  payAtMs: ms,
+  /** Pay type and channel as the platform names them (platform-api.md §11.2/11.3). */
+  payType: z.string().max(32).optional(),
+  payChannel: z.string().max(32).optional(),
+  /** platform | scanner | cash | manual */
+  source: z.string().max(32).default("platform"),
+  receivedAtMs: ms,
+  extra,
+});
+export type Payment = z.infer<typeof paymentSchema>;
+export type PaymentInput = z.input<typeof paymentSchema>;
+
+/** A prepayment applied to a stay (copied from the payment when it names the stay). */
+export const prepaymentSchema = z.object({
+  orderNo: z.string().min(1).max(64),
+  amountFen: fen.min(0),
+  payAtMs: ms,
+  payType: z.string().max(32).optional(),
+  payChannel: z.string().max(32).optional(),
+});
+export type Prepayment = z.infer<typeof prepaymentSchema>;
+
+/** A coupon granted to a stay (platform 4.7). `value`: fen, minutes or percent by kind. */
+export const couponSchema = z.object({
+  couponId: z.string().min(1).max(64),
+  kind: z.enum(["amount", "minutes", "free", "percent"]),
+  value: z.number().min(0),
+  grantedAtMs: ms,
+  source: z.string().max(32).optional(),
+  extra,
+});
+export type Coupon = z.infer<typeof couponSchema>;
+
+/** The bill pushed with preLeaveNotify while the car waits at the exit (platform §3.3). */
+export const pendingExitSchema = z.object({
+  laneId: z.string().min(1),
+  /** The pre-exit event handle the platform quotes back in remoteDev (4.12). */
+  plateId: z.string().min(1).max(64),
+  atMs: ms,
+  payableFen: fen.min(0),
+  discountFen: fen.min(0),
+  /** Still to pay now (the platform's `paidFee`). */
+  dueFen: fen.min(0),
+  orderNo: z.string().max(64).optional(),
+  extra,
+});
+export type PendingExit = z.infer<typeof pendingExitSchema>;
+
+/** Delivery state of the stay's entry report (3.1) as the outbox last told us. */
+export const entryReportStates = ["none", "queued", "delivered", "parked"] as const;
+export type EntryReportState = (typeof entryReportStates)[number];
+
+/**
+ * One in-park record: a stay that has entered and not left. `recordNo` is the stay's key
+ * everywhere (`<laneId>_<YYYYMMDDHHmmssSSS>`, architecture.md §4).
+ */
+export const inParkRecordSchema = z.object({
+  recordNo: z.string().min(1).max(64),
+  /** As read (or the unlicensed car's virtual plate); may be "" when unread. */
+  plate: z.string().max(32),
+  /** Plate colour code (platform-api.md §11.4). */
+  plateColor: z.int().min(0).max(99).optional(),
+  laneId: z.string().min(1).max(32),
+  enterAtMs: ms,
+  /** temporary | monthly | stored-value | free | visitor | unlicensed (the lane decides). */
+  vehicleType: z.string().min(1).max(32).default("temporary"),
+  /** Platform vehicle type and concrete type (§11.1). */
+  carType: z.int().optional(),
+  carSubType: z.int().optional(),
+  /** camera | unlicensed | manual | platform */
+  source: z.string().max(32).optional(),
+  entryReport: z.enum(entryReportStates).default("queued"),
+  prepayments: z.array(prepaymentSchema).default([]),
+  coupons: z.array(couponSchema).default([]),
+  pendingExit: pendingExitSchema.optional(),
+  extra,
+});
+export type InParkRecord = z.infer<typeof inParkRecordSchema>;
+export type InParkRecordInput = z.input<typeof inParkRecordSchema>;
+
+/** How a stay ended. */
+export const exitInfoSchema = z.object({
+  laneId: z.string().max(32),
+  leaveAtMs: ms,
+  payableFen: fen.min(0).default(0),
+  discountFen: fen.min(0).default(0),
+  /** Prepaid amounts counted against this bill. */
+  prepaidFen: fen.min(0).default(0),
+  /** Collected at the exit. */
+  paidFen: fen.min(0).default(0),
+  payType: z.string().max(32).optional(),
+  orderNo: z.string().max(64).optional(),
+  /** normal | cash-fallback | free | manual | cancelled | platform-delete | correction */
+  reason: z.string().max(32).default("normal"),
+  operator: z.string().max(64).optional(),
+  /** The plate read at the exit when it differs from the entry read (fuzzy match). */
+  exitPlate: z.string().max(32).optional(),
+  extra,
+});
+export type ExitInfo = z.infer<typeof exitInfoSchema>;
+export type ExitInfoInput = z.input<typeof exitInfoSchema>;
+
+export const finishedStaySchema = inParkRecordSchema.extend({ exit: exitInfoSchema, finishedAtMs: ms });
+export type FinishedStay = z.infer<typeof finishedStaySchema>;
+
+/**
+ * A fixed (registered) vehicle: the platform's addCar/editCar fields (platform-api.md
+ * §4.11.2–3). Key: `uuId` (the platform's preferred id; generated when the platform sent
+ * none); `id` is the local auto-increment number the platform also uses.
+ */
+export const vehicleSchema = z.object({
+  id: z.int().min(1),
+  uuId: z.string().min(1).max(64),
+  carNum: z.string().min(1).max(32),
+  owner: z.string().max(64).default(""),
+  region: z.string().max(64).default(""),
+  code: z.string().max(64).default(""),
+  virtualCardNum: z.string().max(64).default(""),
+  /** Concrete vehicle type (sub type, e.g. 81), not the main type. */
+  carTypeCode: z.int(),
+  carGroupID: z.int().min(0).default(0),
+  carGroupUuid: z.string().max(64).default(""),
+  carGroup: z.string().max(64).default(""),
+  balanceFen: fen.default(0),
+  /** Monthly rent (the platform's carMMoney). */
+  carMMoneyFen: fen.min(0).default(0),
+  /** Validity (the platform's timeStart/timeEnd); null = open-ended. */
+  timeStartMs: ms.nullable().default(null),
+  timeEndMs: ms.nullable().default(null),
+  tel: z.string().max(64).default(""),
+  color: z.string().max(64).default(""),
+  carSpaceNum: z.string().max(64).default(""),
+  remark: z.string().max(256).default(""),
+  /** 0 = disabled, 1 = enabled. */
+  state: z.union([z.literal(0), z.literal(1)]).default(1),
+  frozen: z.boolean().default(false),
+  refundFen: fen.optional(),
+  createdAtMs: ms,
+  updatedAtMs: ms,
+  extra,
+});
+export type Vehicle = z.infer<typeof vehicleSchema>;
+/** What a caller supplies: id/uuId optional (assigned when new), timestamps by the store. */
+export type VehicleInput = Omit<z.input<typeof vehicleSchema>, "id" | "uuId" | "createdAtMs" | "updatedAtMs"> & {
+  id?: number;
+  uuId?: string;
+};
+
+/** A car group / space group (platform-api.md §4.10: carGroupID secondary, carGroupUuid preferred). */
+export const carGroupSchema = z.object({
+  carGroupID: z.int().min(1),
+  carGroupUuid: z.string().min(1).max(64),
+  name: z.string().max(64).default(""),
+  /** Spaces the group may occupy at once; null = no limit. */
+  spaces: z.int().min(0).nullable().default(null),
+  remark: z.string().max(256).default(""),
+  createdAtMs: ms,
+  updatedAtMs: ms,
+  extra,
+});
+export type CarGroup = z.infer<typeof carGroupSchema>;
+export type CarGroupInput = Omit<z.input<typeof carGroupSchema>, "carGroupID" | "carGroupUuid" | "createdAtMs" | "updatedAtMs"> & {
+  carGroupID?: number;
+  carGroupUuid?: string;
+};
+
+/** A blacklist entry: the [SIBLING] MQTT model (platform-api.md §4.9). */
+export const blacklistEntrySchema = z.object({
+  id: z.int().min(1),
+  uuid: z.string().min(1).max(64),
+  carNum: z.string().min(1).max(32),
+  /** 0 = traffic-restriction blacklist, 1 = coupon blacklist. */
+  type: z.union([z.literal(0), z.literal(1)]).default(0),
+  /** The `duration` validity limit; null = until removed. */
+  untilMs: ms.nullable().default(null),
+  operator: z.string().max(64).default(""),
+  remark: z.string().max(256).default(""),
+  denyIn: z.boolean().default(true),
+  denyOut: z.boolean().default(true),
+  inNotify: z.boolean().default(false),
+  createdAtMs: ms,
+  updatedAtMs: ms,
+  extra,
+});
+export type BlacklistEntry = z.infer<typeof blacklistEntrySchema>;
+export type BlacklistInput = Omit<z.input<typeof blacklistEntrySchema>, "id" | "uuid" | "createdAtMs" | "updatedAtMs"> & {
+  id?: number;
+  uuid?: string;
+};
+
+// ---- the documents --------------------------------------------------------------------
+
+export const INPARK_DOC_VERSION = 1;
+/** `inpark.json`: what changes with every car. Kept small: it is rewritten on every change. */
+export const inParkDocSchema = z.object({
+  version: z.literal(INPARK_DOC_VERSION),
+  /** The last journal change this snapshot holds (DurableDoc journal mode). */
+  seq: z.int().min(0).default(0),
+  inPark: z.record(z.string(), inParkRecordSchema),
+  /** Stays whose exit is durable here and whose history line may not be yet (see finishStay). */
+  finishing: z.record(z.string(), finishedStaySchema),
+  payments: z.record(z.string(), paymentSchema),
+});
+export type InParkDoc = z.infer<typeof inParkDocSchema>;
+
+export const LISTS_DOC_VERSION = 1;
+/** `lists.json`: registered vehicles, car groups, blacklist; changed by platform commands. */
+export const listsDocSchema = z.object({
+  version: z.literal(LISTS_DOC_VERSION),
+  seq: z.int().min(0).default(0),
+  vehicles: z.record(z.string(), vehicleSchema),
+  carGroups: z.record(z.string(), carGroupSchema),
+  blacklist: z.record(z.string(), blacklistEntrySchema),
+  nextId: z.object({ vehicle: z.int().min(1), carGroup: z.int().min(1), blacklist: z.int().min(1) }),
+});
+export type ListsDoc = z.infer<typeof listsDocSchema>;
+
+export const SETTINGS_DOC_VERSION = 1;
+/** `settings.json`: batched, non-critical state. */
+export const settingsDocSchema = z.object({
+  version: z.literal(SETTINGS_DOC_VERSION),
+  counters: z.record(z.string(), z.int().min(0)),
+  lastSeen: z.record(z.string(), ms),
+  values: z.record(z.string(), z.unknown()),
+});
+export type SettingsDoc = z.infer<typeof settingsDocSchema>;
