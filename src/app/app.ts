@@ -130,7 +130,12 @@ export class App {
       log: log.child({ sub: "camera" }),
     });
 
-    const ports = createStoreLotPorts(this.store, this.lanes.lanePort(), { clock, log: log.child({ sub: "platform" }), timeZone: config.lot.timeZone });
+    const ports = createStoreLotPorts(this.store, this.lanes.lanePort(), {
+      clock,
+      log: log.child({ sub: "platform" }),
+      timeZone: config.lot.timeZone,
+      lanes: config.lanes,
+    });
     const platformHandler = createOpenInterfaceHandler({ config, ports, clock, log: log.child({ sub: "platform" }) });
     this.openInterface = platformHandler;
     registerPlatformRoute(this.http, platformHandler);

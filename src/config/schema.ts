@@ -5,6 +5,7 @@ import { mqttConfigSchema } from "../fleet/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
 import { systemConfigSchema } from "../system/config.js";
 import { updateConfigSchema } from "../update/config.js";
+import { policyConfigSchema } from "../lane/config.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
@@ -127,6 +128,7 @@ export const configSchema = z.strictObject({
     mqtt: mqttConfigSchema.optional(),
     api: apiSchema,
     store: storeSchema,
+    policy: policyConfigSchema,
     system: systemConfigSchema,
     update: updateConfigSchema.prefault({}),
     log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).prefault({}),

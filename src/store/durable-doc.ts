@@ -152,7 +152,9 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
 
   /** Sets `data[map][key] = value` and records the change for the next commit. */
   set<K extends MapKey<T>>(map: K, key: string, value: MapItem<T, K>): void {
-    (this.low.data[map] as Record<string, unknown>)[key] = value;
+    // defineProperty, not assignment: a key such as "__proto__" must be stored as data, not
+    // replace the map's prototype (the write would be acknowledged and lost).
+    Object.defineProperty(this.low.data[map] as Record<string, unknown>, key, { value, enumerable: true, writable: true, configurable: true });
     if (this.journalMode) this.pendingOps.push([map, key, value]);
   }
 
@@ -446,7 +448,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
         for (const [map, key, ...value] of entry.o) {
           const target = (this.low.data as Record<string, unknown>)[map];
           if (typeof target !== "object" || target === null) continue;
-          if (value.length > 0) (target as Record<string, unknown>)[key] = value[0];
+          if (value.length > 0) Object.defineProperty(target as Record<string, unknown>, key, { value: value[0], enumerable: true, writable: true, configurable: true });
           else delete (target as Record<string, unknown>)[key];
         }
         this.seq = Math.max(this.seq, entry.s);
