@@ -24,6 +24,8 @@ import { createPlatformClient, type PlatformClient } from "../platform/client.js
 import { createOpenInterfaceHandler, registerPlatformRoute } from "../platform/server.js";
 import { LaneService } from "../lane/lane-service.js";
 import { createStoreLotPorts } from "./store-ports.js";
+import { createFleet, type FleetWiringOptions } from "./fleet-wiring.js";
+import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
 
 export interface AppOptions {
@@ -34,6 +36,8 @@ export interface AppOptions {
   apiPort?: number;
   /** Replaces the GPIO adapter (tests hand in an instrumented one). */
   gpio?: Gpio;
+  /** How the fleet link restarts the service, sets the log level and finds the config file. */
+  fleet?: FleetWiringOptions;
 }
 
 export type StatusSection = () => unknown;
@@ -57,6 +61,7 @@ export class App {
   readonly devices: LaneDevices;
   readonly lanes: LaneService;
   readonly cameraPush: CameraPushReceiver;
+  readonly fleet: FleetLink | undefined;
   readonly bootAtMs: number;
   private readonly lifecycle: Lifecycle;
   private readonly statusSections = new Map<string, StatusSection>();
@@ -175,6 +180,9 @@ export class App {
     this.lifecycle.add(this.store);
     this.lifecycle.add(this.outbox);
     for (const device of this.devices.components()) this.lifecycle.add(device);
+    this.fleet = createFleet(this, options.fleet ?? { restart: () => undefined, setLogLevel: (level) => (log.level = level) });
+    // The fleet link starts before the lanes so their first events already have a boot number.
+    if (this.fleet) this.lifecycle.add(this.fleet);
     this.lifecycle.add(this.lanes);
     this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
     this.lifecycle.add(this.http);

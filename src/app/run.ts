@@ -4,6 +4,11 @@ import { loadConfigFile } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createSystemIntegration } from "../system/integration.js";
 import { systemClock } from "./clock.js";
+import { UpdateAgent } from "../update/agent.js";
+import { agentOptionsFromConfig } from "../update/setup.js";
+import { toFleetJobStatus } from "../update/job.js";
+import { createHealthProbe } from "../update/health.js";
+import { VERSION } from "../version.js";
 
 export interface RunOptions {
   configPath: string;
@@ -36,9 +41,29 @@ export async function runService(options: RunOptions): Promise<number> {
     console.error(`cannot start: ${(error as Error).message}`);
     return 1;
   }
+  // systemd: watchdog pings from this event loop, READY once lanes, store and API are up.
+  const system = createSystemIntegration({ log: log.child({ sub: "system" }), clock: systemClock, config: config.system });
   let app: App;
   try {
-    app = new App({ config, log });
+    app = new App({
+      config,
+      log,
+      fleet: {
+        configPath: options.configPath,
+        // Exiting is the restart: systemd's Restart=always starts the new config or version.
+        restart: (reason) => {
+          log.warn({ reason }, "restart requested");
+          process.kill(process.pid, "SIGTERM");
+        },
+        setLogLevel: (level) => {
+          log.level = level;
+        },
+        clockSynced: () => {
+          const synced = system.health().clock.synced;
+          return synced === "unknown" ? null : synced;
+        },
+      },
+    });
   } catch (error) {
     log.fatal({ err: error }, "cannot build the app");
     await options.afterStop?.().catch(() => undefined);
@@ -53,9 +78,9 @@ export async function runService(options: RunOptions): Promise<number> {
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));
 
-  // systemd: watchdog pings from this event loop, READY once lanes, store and API are up.
-  const system = createSystemIntegration({ log: log.child({ sub: "system" }), clock: systemClock, config: config.system });
   app.addStatus("system", () => system.health());
+  app.addStatus("clock", () => system.health().clock);
+  const update = createUpdate(app, log);
   try {
     await system.start();
     await app.start();
@@ -70,6 +95,20 @@ export async function runService(options: RunOptions): Promise<number> {
   log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
   console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
   await system.ready(`${config.lanes.length} lane(s) up, API on ${host}:${port}`);
+  // Every boot: a release switched by an update proves itself healthy here, or is rolled back.
+  if (update) {
+    void update
+      .resumeAfterBoot(
+        createHealthProbe({
+          lanesUp: () => app.isReady(),
+          storeLoaded: () => app.store.status().alarms.length === 0,
+          ...(config.platform.enabled ? { platformReachable: () => app.outbox.status().link === "up" } : {}),
+          ...(app.fleet ? { mqttConnected: () => app.fleet!.state === "connected" } : {}),
+          requires: config.update.healthRequires,
+        }),
+      )
+      .catch((error: unknown) => log.error({ err: error }, "update boot check failed"));
+  }
   await options.onStarted?.(app);
 
   return new Promise<number>((resolve) => {
@@ -88,6 +127,7 @@ export async function runService(options: RunOptions): Promise<number> {
       void (async () => {
         await options.beforeStop?.().catch((error: unknown) => log.warn({ err: error }, "before-stop hook failed"));
         await system.stopping();
+        await update?.stop();
         await app.stop();
         await system.stop();
         await options.afterStop?.().catch((error: unknown) => log.warn({ err: error }, "after-stop hook failed"));
@@ -100,6 +140,26 @@ export async function runService(options: RunOptions): Promise<number> {
     onSignal = stop;
     if (signalled) stop(signalled);
   });
+}
+
+/** The remote-update agent, when the box has a fleet link to receive jobs on. */
+function createUpdate(app: App, log: Logger): UpdateAgent | undefined {
+  const { config } = app;
+  if (!config.update.enabled || !app.fleet) return undefined;
+  const fleet = app.fleet;
+  const updateLog = log.child({ sub: "update" });
+  const agent = new UpdateAgent({
+    ...agentOptionsFromConfig(config.update, updateLog),
+    runningVersion: VERSION,
+    clock: app.clock,
+    log: updateLog,
+    report: (status) => void fleet.publishJobStatus(status.jobId, toFleetJobStatus(status)),
+    lanesIdle: () => app.lanes.lanesIdle(),
+  });
+  // Not awaited: a job runs for minutes; its steps are reported on jobs/<id>/status.
+  fleet.onJob((jobId, job) => void agent.handleJob(jobId, job));
+  app.addStatus("update", () => agent.snapshot());
+  return agent;
 }
 
 function installCrashHandlers(app: App, log: Logger): void {
