@@ -17,6 +17,15 @@ test("the service starts, answers healthz, and stops on SIGTERM within 2 s with 
   const [, url] = await running.waitFor(/local API on (http:\/\/[^\s]+)/);
   const health = await fetch(`${url}/healthz`);
   assert.equal(health.status, 200);
+  // Energise a relay (the attendant's open: a 500 ms pulse) and stop in the middle of it.
+  const opened = await fetch(`${url}/api/lanes/in1/commands`, {
+    method: "POST",
+    headers: { authorization: "Bearer demo-token-change-me-0001", "content-type": "application/json" },
+    body: JSON.stringify({ command: "open", operator: "test", reason: "stop during a pulse" }),
+  });
+  assert.equal(opened.status, 200);
+  const outputs = (await (await fetch(`${url}/api/sim/outputs`)).json()) as { outputs: Record<string, number> };
+  assert.equal(outputs.outputs["in1.relayOpen"], 1, "the relay is energised when the stop begins");
 
   const begun = performance.now();
   running.child.kill("SIGTERM");
