@@ -4,13 +4,13 @@ import { commands } from "./cli/commands.js";
 import { VERSION } from "./version.js";
 
 function usage(): string {
-  const width = Math.max(...commands.map((c) => c.usage.length));
   return [
     `lanekeeper ${VERSION} — parking-lane controller`,
     "",
     "Usage:",
-    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
-    `  ${"lanekeeper --version".padEnd(width)}  print the version`,
+    ...commands.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
+    "  lanekeeper --version",
+    "      print the version",
   ].join("\n");
 }
 

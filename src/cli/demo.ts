@@ -29,7 +29,7 @@ export const demoCommand: CliCommand = {
         // The cloud side of the demo: a real HTTP server on the platform URL of the config.
         const port = Number(new URL(config.platform.baseUrl).port || 80);
         emulator = await startEmulator(emulatorOptionsFromConfig(config.platform, { timeZone: config.lot.timeZone, port }));
-        console.log(`platform emulator on ${emulator.url} (GET ${emulator.url}/_emulator/received shows what the lot reported)`);
+        console.log(`platform emulator on ${emulator.url} (GET ${emulator.url.replace(/\/$/, "")}/_emulator/received shows what the lot reported)`);
       },
       onStarted: async (app) => {
         traffic = new DemoTraffic(app, emulator!, { say: (line) => app.log.info({ sub: "demo" }, line) });
