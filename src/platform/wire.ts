@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
+import { localDateTime } from "../core/time/zone.js";
 
 /**
  * Wire conventions of the platform document (platform-api.md §3.3): date-times as
@@ -6,63 +8,15 @@ import { z } from "zod";
  * lenient readers for what the cloud sends (numbers as strings, names in any case).
  */
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-function localParts(ms: number, timeZone: string): [number, number, number, number, number, number] {
-  const parts: Record<string, number> = {};
-  for (const part of formatter(timeZone).formatToParts(ms)) if (part.type !== "literal") parts[part.type] = Number(part.value);
-  return [parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!, parts.second!];
-}
-
 const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
 
-/** Epoch ms → `YYYY-MM-DD HH:mm:ss` in `timeZone` (the lot's zone, default Asia/Shanghai). */
-export function formatWireTime(ms: number, timeZone: string): string {
-  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
-  return `${pad(y, 4)}-${pad(mo)}-${pad(d)} ${pad(h)}:${pad(mi)}:${pad(s)}`;
-}
+// One implementation of the lot's wall-clock time for the whole box (src/core/time).
+export { formatWireTime, parseWireTime };
 
-/** The same in the compact form record numbers use: `YYYYMMDDHHmmssSSS`. */
+/** The compact form record numbers use: `YYYYMMDDHHmmssSSS` in `timeZone`. */
 export function compactWireTime(ms: number, timeZone: string): string {
-  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
-  return `${pad(y, 4)}${pad(mo)}${pad(d)}${pad(h)}${pad(mi)}${pad(s)}${pad(((ms % 1000) + 1000) % 1000, 3)}`;
-}
-
-function offsetMs(ms: number, timeZone: string): number {
-  const [y, mo, d, h, mi, s] = localParts(ms, timeZone);
-  return Date.UTC(y, mo - 1, d, h, mi, s) - (ms - (((ms % 1000) + 1000) % 1000));
-}
-
-const wireTimePattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
-
-/** `YYYY-MM-DD HH:mm:ss` in `timeZone` → epoch ms; undefined for text that is not a real time. */
-export function parseWireTime(text: string, timeZone: string): number | undefined {
-  const m = wireTimePattern.exec(text.trim());
-  if (!m) return undefined;
-  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
-  let ms = asUtc - offsetMs(asUtc, timeZone);
-  ms = asUtc - offsetMs(ms, timeZone);
-  // Rejects 2023-02-30 and hours that do not exist in the zone.
-  return formatWireTime(ms, timeZone) === `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}` ? ms : undefined;
+  const t = localDateTime(ms, timeZone);
+  return `${pad(t.year, 4)}${pad(t.month)}${pad(t.day)}${pad(t.hour)}${pad(t.minute)}${pad(t.second)}${pad(((ms % 1000) + 1000) % 1000, 3)}`;
 }
 
 /** Yuan (a double on the wire, 4.11) → integer fen inside. */

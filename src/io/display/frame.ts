@@ -1,5 +1,6 @@
 import { displayColors, type DisplayColor } from "./config.js";
 import { decodeGbk, fitGbk } from "./gbk.js";
+import { localDateTime } from "../../core/time/zone.js";
 
 /**
  * The 0x64 frame family of the lane's LED and voice board (domain.md §4):
@@ -275,36 +276,8 @@ export function interpretFrame(frame: RawFrame): DisplayCommand {
   }
 }
 
-const partFormatters = new Map<string, Intl.DateTimeFormat>();
-
 /** The lot's local wall-clock time for the board's clock (0x05), from epoch ms. */
 export function localTime(atMs: number, timeZone: string): LocalTime {
-  let format = partFormatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric",
-    });
-    partFormatters.set(timeZone, format);
-  }
-  const parts: Record<string, number> = {};
-  for (const part of format.formatToParts(new Date(atMs))) if (part.type !== "literal") parts[part.type] = Number(part.value);
-  const year = parts.year ?? 1970;
-  const month = parts.month ?? 1;
-  const day = parts.day ?? 1;
-  return {
-    year,
-    month,
-    day,
-    weekday: new Date(Date.UTC(year, month - 1, day)).getUTCDay() + 1,
-    hour: parts.hour ?? 0,
-    minute: parts.minute ?? 0,
-    second: parts.second ?? 0,
-  };
+  const t = localDateTime(atMs, timeZone);
+  return { ...t, weekday: new Date(Date.UTC(t.year, t.month - 1, t.day)).getUTCDay() + 1 };
 }
