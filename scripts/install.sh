@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs lanekeeper on a lane box (architecture.md §9): versioned releases under
-# /opt/lanekeeper/releases/<version>, an atomically switched `current` link, the systemd units,
-# the udev rules, a dedicated `lanekeeper` user in the gpio and dialout groups.
+# /opt/lanekeeper/releases/<version>, an atomically switched `current` link, the boot guard in
+# /opt/lanekeeper/bin (outside every release), the systemd units, the udev rules, a dedicated
+# `lanekeeper` user in the gpio and dialout groups.
 #
 # Idempotent: a second run with the same build changes nothing (no file is rewritten, no
 # mtime moves). With --destdir (or DESTDIR=) everything is staged under that directory and the
@@ -215,9 +216,13 @@ if [ -z "$VERSION" ]; then
   VERSION="$("$NODE_BIN" -p "require(process.argv[1]).version" "$SRC/package.json")" || die "cannot read the version from $SRC/package.json"
 fi
 [[ "$VERSION" =~ ^[0-9A-Za-z][0-9A-Za-z._+-]*$ ]] || die "release name '$VERSION' must be letters, digits, . _ + -"
+# The boot guard comes with this script (a --from tree need not carry scripts/).
+GUARD_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/boot-guard.sh"
+[ -f "$GUARD_SRC" ] || GUARD_SRC="$SRC/scripts/boot-guard.sh"
+[ -f "$GUARD_SRC" ] || die "boot-guard.sh is missing beside install.sh: the unit's ExecStartPre= needs it"
 
 # What makes a release: the code, the lock file standing for node_modules, the shipped units.
-release_payload=(dist package.json package-lock.json systemd hw config scripts/install.sh)
+release_payload=(dist package.json package-lock.json systemd hw config scripts/install.sh scripts/boot-guard.sh)
 source_hash() {
   (
     cd "$SRC"
@@ -253,6 +258,9 @@ OWNER="$SERVICE_USER:$SERVICE_USER"
 # over MQTT); /etc/lanekeeper is setgid so files it writes stay readable by the group.
 ensure_dir "$PREFIX" 755 "$OWNER"
 ensure_dir "$PREFIX/releases" 755 "$OWNER"
+# The boot guard's home: root's, not the service user's, and outside releases/, so neither an
+# update nor a broken release can change the code that rolls a broken release back.
+ensure_dir "$PREFIX/bin" 755 "root:root"
 ensure_dir "$ETC_DIR" 2770 "root:$SERVICE_USER"
 ensure_dir "$STATE_DIR" 750 "$OWNER"
 
@@ -297,6 +305,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 render "$SRC/systemd/$UNIT" >"$tmp/$UNIT"
 render "$SRC/systemd/$PROVISION_UNIT" >"$tmp/$PROVISION_UNIT"
+render "$GUARD_SRC" >"$tmp/boot-guard"
 printf '#!/bin/sh\n# lanekeeper command (installed by scripts/install.sh)\nexec %s %s/current/dist/cli.js "$@"\n' "$NODE_BIN" "$PREFIX" >"$tmp/lanekeeper"
 before=$CHANGED
 CHANGED=0
@@ -310,6 +319,7 @@ for rules in "$SRC"/hw/udev/*.rules; do
 done
 rules_changed=$CHANGED
 install_file "$tmp/lanekeeper" "$BIN_LINK" 755
+install_file "$tmp/boot-guard" "$PREFIX/bin/boot-guard" 755
 if [ -f "$SRC/config/demo.json" ]; then install_file "$SRC/config/demo.json" "$ETC_DIR/lanekeeper.example.json" 640; fi
 if [ "$before" = 1 ] || [ "$units_changed" = 1 ] || [ "$rules_changed" = 1 ]; then CHANGED=1; fi
 

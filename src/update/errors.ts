@@ -25,6 +25,8 @@ export const UpdateErrorCode = {
   Switch: "E_SWITCH",
   Restart: "E_RESTART",
   Unhealthy: "E_UNHEALTHY",
+  /** The new release kept dying before its health window; the boot guard switched back. */
+  BootFailed: "E_BOOT_FAILED",
   Interrupted: "E_INTERRUPTED",
   Rollback: "E_ROLLBACK",
   Aborted: "E_ABORTED",

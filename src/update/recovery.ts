@@ -81,6 +81,17 @@ export function planBoot(active: ActiveJob | null, facts: BootFacts): BootPlan {
       }
       return elsewhere();
     case "rolling-back":
+      if (onOld && active.bootGuard) {
+        // The boot guard (scripts/boot-guard.sh) switched back before this process started:
+        // the new release died at start, before its own agent could report anything.
+        return {
+          kind: "finish",
+          status: "rolled-back",
+          code: UpdateErrorCode.BootFailed,
+          reason: `new version failed to start ${active.bootGuard.failedBoots} times; the boot guard switched back from ${active.job.version} to ${active.fromVersion}`,
+          switchBack: !facts.currentIsPrevious,
+        };
+      }
       if (onOld) {
         return {
           kind: "finish",

@@ -35,6 +35,12 @@ const activeJobSchema = z.object({
   rollbackBoots: z.int().min(0),
   code: z.string().optional(),
   reason: z.string().optional(),
+  /**
+   * Written by the boot guard (scripts/boot-guard.sh, outside the releases) when the new release
+   * failed to start `failedBoots` times before committing and `current` was switched back. The
+   * guard also sets step "rolling-back", code and reason, so the job ends as a rollback either way.
+   */
+  bootGuard: z.object({ failedBoots: z.int().min(1), maxBoots: z.int().min(1), at: z.number() }).optional(),
   startedAt: z.number(),
   updatedAt: z.number(),
 });

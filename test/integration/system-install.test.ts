@@ -22,6 +22,7 @@ function builtTree(version: string): string {
   mkdirSync(join(src, "scripts"));
   cpSync(join(repo, "scripts/install.sh"), join(src, "scripts/install.sh"));
   cpSync(join(repo, "scripts/uninstall.sh"), join(src, "scripts/uninstall.sh"));
+  cpSync(join(repo, "scripts/boot-guard.sh"), join(src, "scripts/boot-guard.sh"));
   mkdirSync(join(src, "config"));
   cpSync(join(repo, "config/demo.json"), join(src, "config/demo.json"));
   mkdirSync(join(src, "dist"));
@@ -83,6 +84,19 @@ test("installs the expected tree into a temp root, touching nothing outside it",
   assert.doesNotMatch(unit, new RegExp(root));
   const provision = readFileSync(join(root, "etc/systemd/system/lanekeeper-provision@.service"), "utf8");
   assert.match(provision, /^ExecStart=\S+ \/opt\/lanekeeper\/current\/dist\/cli\.js provision \/run\/lanekeeper\/usb\/%I$/m);
+  // The boot guard sits outside every release, where the unit's ExecStartPre= looks for it.
+  const guard = join(opt, "bin/boot-guard");
+  assert.equal(lstatSync(guard).mode & 0o777, 0o755);
+  assert.match(unit, new RegExp(`^ExecStartPre=-/opt/lanekeeper/bin/boot-guard --node ${node.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} --root /opt/lanekeeper$`, "m"));
+  assert.match(unit, /^Environment=LANEKEEPER_BOOT_GUARD_MAX_BOOTS=3$/m);
+  assert.match(readFileSync(guard, "utf8"), /^ROOT=\/opt\/lanekeeper$/m);
+  assert.match(run.out, /installed \/opt\/lanekeeper\/bin\/boot-guard/);
+  // It runs from there (against the staged root): no update recorded, nothing to do, exit 0.
+  const guarded = spawnSync("sh", [guard, "--node", node, "--root", opt], { encoding: "utf8" });
+  assert.equal(guarded.status, 0, guarded.stderr);
+  assert.equal(guarded.stdout, "");
+  assert.equal(readlinkSync(join(opt, "current")), "releases/1.2.3");
+
   const wrapper = readFileSync(join(root, "usr/local/bin/lanekeeper"), "utf8");
   assert.match(wrapper, /exec \S+ \/opt\/lanekeeper\/current\/dist\/cli\.js "\$@"/);
   assert.equal(lstatSync(join(root, "usr/local/bin/lanekeeper")).mode & 0o111, 0o111);
@@ -138,6 +152,8 @@ test("--prefix moves the app and the units follow", () => {
   const unit = readFileSync(join(root, "etc/systemd/system/lanekeeper.service"), "utf8");
   assert.match(unit, /^ExecStart=\S+ \/srv\/lk\/current\/dist\/cli\.js run/m);
   assert.match(unit, /^ReadWritePaths=.*\/srv\/lk\b/m);
+  assert.match(unit, /^ExecStartPre=-\/srv\/lk\/bin\/boot-guard --node \S+ --root \/srv\/lk$/m);
+  assert.match(readFileSync(join(root, "srv/lk/bin/boot-guard"), "utf8"), /^ROOT=\/srv\/lk$/m);
   assert.doesNotMatch(unit.split("\n").filter((l) => !l.startsWith("#")).join("\n"), /\/opt\/lanekeeper/);
 });
 
@@ -227,6 +243,7 @@ test("--from installs another built tree (one without scripts/ or config/) with 
   const result = spawnSync("bash", [join(repo, "scripts/install.sh"), "--destdir", root, "--node", node, "--from", src], { encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr + result.stdout);
   assert.equal(readlinkSync(join(root, "opt/lanekeeper/current")), "releases/3.1.0");
+  assert.ok(existsSync(join(root, "opt/lanekeeper/bin/boot-guard")), "the guard comes from beside install.sh, not from the tree");
   assert.ok(!existsSync(join(root, "etc/lanekeeper/lanekeeper.example.json")), "no example without config/demo.json");
   const again = spawnSync("bash", [join(repo, "scripts/install.sh"), "--destdir", root, "--node", node, "--from", src], { encoding: "utf8" });
   assert.match(again.stdout, /nothing changed/);

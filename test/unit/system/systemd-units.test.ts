@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readFileSync, readdirSync, writeFileSync, chmodSync } from "node:fs";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "../../helpers/demo-config.js";
@@ -112,6 +112,9 @@ test("lanekeeper.service: notify + watchdog, never gives up, hardened without lo
   assert.equal(one(service, "Restart"), "always");
   assert.equal(one(unit, "StartLimitIntervalSec"), "0", "start limits must not leave the box dead");
   assert.equal(one(service, "ExecStart"), "/usr/bin/node /opt/lanekeeper/current/dist/cli.js run --config /etc/lanekeeper/lanekeeper.json");
+  // The boot guard runs before every start, from outside the releases, and cannot block it.
+  assert.equal(one(service, "ExecStartPre"), "-/opt/lanekeeper/bin/boot-guard --node /usr/bin/node --root /opt/lanekeeper");
+  assert.ok(words(service, "Environment").includes("LANEKEEPER_BOOT_GUARD_MAX_BOOTS=3"));
   assert.equal(one(service, "KillSignal"), "SIGTERM");
   assert.equal(one(service, "TimeoutStopSec"), "5s");
   assert.equal(one(service, "User"), "lanekeeper");
@@ -193,4 +196,69 @@ test("every udev rules file parses, uses known keys, and its GOTOs land", () => 
   assert.notDeepEqual(lintUdevRules('KERNEL=="x", GOTO="nowhere"'), []);
   assert.notDeepEqual(lintUdevRules('KERNEL=="x" SYMLINK+="y"'), []);
   assert.notDeepEqual(lintUdevRules('KERNLE=="x"'), []);
+});
+
+/**
+ * The ExecStartPre= line with the box's paths rewritten into a temp root: /opt/lanekeeper ->
+ * <tmp>/opt/lanekeeper holding the repository's scripts/boot-guard.sh as bin/boot-guard (what
+ * scripts/install.sh puts there), /usr/bin/node -> this Node.
+ */
+function guardRoot(): { prefix: string; edit: (text: string) => string } {
+  const prefix = join(tempDir("lk-guard-unit-"), "opt/lanekeeper");
+  mkdirSync(join(prefix, "bin"), { recursive: true });
+  copyFileSync(join(root, "scripts/boot-guard.sh"), join(prefix, "bin/boot-guard"));
+  chmodSync(join(prefix, "bin/boot-guard"), 0o755);
+  const edit = (text: string): string => text.replaceAll("/opt/lanekeeper", prefix).replaceAll("/usr/bin/node ", `${process.execPath} `);
+  return { prefix, edit };
+}
+
+test("the boot guard ExecStartPre: verify finds the installed guard in a temp root, and misses a missing one", { skip: analyzeMissing }, () => {
+  const { prefix, edit } = guardRoot();
+  // "-" (failure ignored) also stops verify from checking the program, so check it without.
+  const strict = (text: string): string => edit(text).replace(/^ExecStartPre=-/m, "ExecStartPre=");
+  const staged = stagedUnit("systemd/lanekeeper.service", strict);
+  assert.equal(staged.stubbed.includes(join(prefix, "bin/boot-guard")), false, "the real guard, not a stub");
+  const result = verify(staged.path);
+  assert.equal(result.stderr, "");
+  assert.equal(result.status, 0);
+  rmSync(join(prefix, "bin/boot-guard"));
+  const dir = tempDir("lk-units-");
+  const path = join(dir, "lanekeeper.service");
+  writeFileSync(path, strict(readFileSync(join(root, "systemd/lanekeeper.service"), "utf8")).replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath}`));
+  const missing = verify(path);
+  assert.match(missing.stderr, /boot-guard is not executable/);
+});
+
+test("the boot guard ExecStartPre command line runs as written: counts an uncommitted start, always exits 0", () => {
+  const { prefix, edit } = guardRoot();
+  const text = edit(readFileSync(join(root, "systemd/lanekeeper.service"), "utf8"));
+  const service = section(text, "Service");
+  const line = service.get("ExecStartPre")?.at(-1) ?? "";
+  const [program, ...args] = line.replace(/^-/, "").split(/\s+/);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  for (const assignment of (service.get("Environment") ?? []).flatMap((v) => v.split(/\s+/))) {
+    const eq = assignment.indexOf("=");
+    env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  const run = (): { status: number | null; stdout: string } => {
+    const result = spawnSync(program!, args, { encoding: "utf8", env });
+    return { status: result.status, stdout: result.stdout + result.stderr };
+  };
+
+  // A fresh box: no update state. Nothing said, nothing written, start allowed.
+  const fresh = run();
+  assert.equal(fresh.status, 0);
+  assert.equal(fresh.stdout, "");
+
+  // An update switched to 0.2.0 and restarting: the first start is counted against the unit's limit.
+  for (const version of ["0.1.0", "0.2.0"]) mkdirSync(join(prefix, "releases", version), { recursive: true });
+  symlinkSync("releases/0.2.0", join(prefix, "current"));
+  const job = { v: 1, version: "0.2.0", url: "http://127.0.0.1/b.tar", sha256: "a".repeat(64), size: 1, expiresAt: 0, allowDowngrade: false };
+  const active = { jobId: "j1", job, step: "restarting", fromVersion: "0.1.0", previousTarget: "releases/0.1.0", healthBoots: 0, rollbackBoots: 0, startedAt: 0, updatedAt: 0 };
+  writeFileSync(join(prefix, "update-state.json"), JSON.stringify({ v: 1, active, history: [] }));
+  const counted = run();
+  assert.equal(counted.status, 0);
+  assert.match(counted.stdout, /start 1 of at most 3 of uncommitted version 0\.2\.0/);
+  assert.doesNotMatch(counted.stdout, /unknown argument|needs a value/);
+  assert.ok(existsSync(join(prefix, "update-boot-guard.json")));
 });

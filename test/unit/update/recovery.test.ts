@@ -75,3 +75,32 @@ test("a box that comes up on some third version abandons the job without touchin
     assert.equal(plan.kind === "finish" && plan.code, "E_INTERRUPTED", step);
   }
 });
+
+test("the boot guard's mark: the old version ends the job rolled back with the guard's reason", () => {
+  const marked = active("rolling-back", {
+    code: "E_BOOT_FAILED",
+    reason: "new version failed to start 3 times",
+    bootGuard: { failedBoots: 3, maxBoots: 3, at: NOW },
+  });
+  const done = planBoot(marked, facts("0.1.0", "old"));
+  assert.deepEqual(done, {
+    kind: "finish",
+    status: "rolled-back",
+    code: "E_BOOT_FAILED",
+    reason: "new version failed to start 3 times; the boot guard switched back from 0.2.0 to 0.1.0",
+    switchBack: false,
+  });
+  // The guard marked the job but the power went before it switched the link: the old code can
+  // only be running if something else switched; the agent still ends the job and puts it right.
+  const notSwitched = planBoot(marked, facts("0.1.0", "new"));
+  assert.equal(notSwitched.kind === "finish" && notSwitched.switchBack, true);
+  assert.equal(notSwitched.kind === "finish" && notSwitched.code, "E_BOOT_FAILED");
+  // The new release somehow running with the mark (the switch did not take): the agent retries
+  // the rollback itself, and gives up after its bound like any other rollback.
+  assert.equal(planBoot(marked, facts("0.2.0", "new")).kind, "retry-rollback");
+  const stuck = planBoot({ ...marked, rollbackBoots: 3 }, facts("0.2.0", "new"));
+  assert.equal(stuck.kind === "finish" && stuck.code, "E_ROLLBACK");
+  // Without the mark the same step keeps the agent's own code and reason.
+  const own = planBoot(active("rolling-back", { code: "E_UNHEALTHY", reason: "lanes not up" }), facts("0.1.0", "old"));
+  assert.equal(own.kind === "finish" && own.code, "E_UNHEALTHY");
+});
