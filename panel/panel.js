@@ -1,95 +1,176 @@
-// The local panel: live lane state over server-sent events, attendant actions with the
-// bearer token, and (in sim mode) controls that drive the simulated hardware.
-const I18N = {
-  zh: {
-    title: "车道控制器", disconnected: "未连接", connected: "已连接", login: "登录", logout: "退出",
-    health: "链路与队列", events: "最近事件", loopA: "前地感", loopB: "安全地感", barrier: "道闸",
-    phase: "状态", plate: "车牌", bill: "应缴", payment: "支付方式", cashPaid: "现金已收", open: "开闸",
-    close: "落闸", cancel: "取消", sim: "模拟", toggleA: "前地感 开/关", toggleB: "安全地感 开/关",
-    sendPlate: "识别车牌", scan: "扫码", reasonPh: "原因", in: "入口", out: "出口",
-    outbox: "待上报", parked: "搁置", oldest: "最早", platform: "平台", mqtt: "MQTT", clockSync: "时钟同步",
-    free: "空余车位", yes: "是", no: "否", unknown: "未知", needLogin: "请先登录（令牌）", done: "已执行",
-    refused: "被拒绝", uptime: "运行时间",
-    closed: "已落杆", opening: "抬杆中", open: "已抬杆", closing: "落杆中", fault: "故障",
-  },
-  en: {
-    title: "Lane controller", disconnected: "disconnected", connected: "live", login: "Log in", logout: "Log out",
-    health: "Links and queue", events: "Recent events", loopA: "Arming loop", loopB: "Safety loop", barrier: "Barrier",
-    phase: "Phase", plate: "Plate", bill: "Due", payment: "Payment", cashPaid: "Cash received", open: "Open",
-    close: "Close", cancel: "Cancel", sim: "Simulator", toggleA: "Toggle arming loop", toggleB: "Toggle safety loop",
-    sendPlate: "Send plate", scan: "Scan code", reasonPh: "reason", in: "entry", out: "exit",
-    outbox: "Outbox", parked: "parked", oldest: "oldest", platform: "Platform", mqtt: "MQTT", clockSync: "Clock synced",
-    free: "Free spaces", yes: "yes", no: "no", unknown: "unknown", needLogin: "Log in with the token first", done: "done",
-    refused: "refused", uptime: "Uptime",
-    closed: "closed", opening: "opening", open: "open", closing: "closing", fault: "FAULT",
-  },
-};
+// The local panel (issue 12): live lane state over server-sent events, attendant actions with
+// the bearer token, and in sim mode the controls that drive the simulated hardware.
+import { yuan, lotTime, duration, describeEvent, quietEvents } from "./format.js";
+import { translator } from "./i18n.js";
 
-let lang = sessionStorage.getItem("lk.lang") ?? "zh";
-let status = null;
-const t = (key) => I18N[lang][key] ?? key;
 const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+// The language is a preference of this computer; the token lives only as long as the tab
+// (sessionStorage), so a booth PC left open overnight does not keep it after the tab closes.
+let lang = localStorage.getItem("lk.lang") === "en" ? "en" : "zh";
+let t = translator(lang);
+const ui = (key) => t("ui", key);
+
+let status = null;
+let statusAt = 0;
+/** Counters a person (or a test) can read from the console: no request storms, reconnects. */
+const diag = { statusEvents: 0, connects: 0, reconnects: 0, actions: 0, refused: 0 };
+window.lkPanel = diag;
 
 function auth() {
-  return { token: sessionStorage.getItem("lk.token"), operator: sessionStorage.getItem("lk.operator") };
+  return { token: sessionStorage.getItem("lk.token") ?? "", operator: sessionStorage.getItem("lk.operator") ?? "" };
 }
 
-export function yuan(fen) {
-  return typeof fen === "number" ? `${(fen / 100).toFixed(2)} 元` : "—";
-}
-
-function localTime(ms) {
-  if (!ms) return "";
-  const zone = status?.lot?.timeZone ?? "Asia/Shanghai";
-  return new Intl.DateTimeFormat("zh-CN", { timeZone: zone, hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(ms));
-}
-
-function toast(text) {
-  const el = $("#toast");
-  el.textContent = text;
-  el.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove("show"), 2500);
-}
+// ---- language --------------------------------------------------------------------------------
 
 function applyLanguage() {
+  t = translator(lang);
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  $("#lang").textContent = lang === "zh" ? "English" : "中文";
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  $("#lang").textContent = ui("language");
+  for (const el of $$("[data-i18n]")) el.textContent = label(el.dataset.i18n);
+  for (const el of $$("[data-i18n-placeholder]")) el.placeholder = label(el.dataset.i18nPlaceholder);
+  setConn($("#conn").dataset.state);
   if (status) render(status);
 }
+
+function label(path) {
+  const dot = path.indexOf(".");
+  return t(path.slice(0, dot), path.slice(dot + 1));
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+function notice(text) {
+  const el = $("#notice");
+  el.hidden = !text;
+  el.textContent = text ?? "";
+}
+
+function authMessage(text, state = "") {
+  const el = $("#auth-msg");
+  el.textContent = text ?? "";
+  el.dataset.state = state;
+}
+
+function laneResult(card, text, outcome) {
+  const el = $(".result", card);
+  el.textContent = text;
+  el.dataset.outcome = outcome;
+  el.title = "";
+}
+
+// ---- authentication ------------------------------------------------------------------------------
 
 function renderAuth() {
   const { token, operator } = auth();
   $("#login").hidden = Boolean(token);
   $("#logout").hidden = !token;
   $("#who").hidden = !token;
-  $("#who").textContent = operator ?? "";
+  $("#who-name").textContent = operator;
+  if (!token && operator) $("#operator").value = operator;
+  document.body.dataset.auth = token ? "in" : "out";
 }
 
-async function post(path, body) {
+async function login(event) {
+  event.preventDefault();
+  const operator = $("#operator").value.trim();
+  const token = $("#token").value;
+  if (!operator || !token) return authMessage(ui("needLogin"), "error");
+  let res;
+  try {
+    res = await fetch("/api/panel/session", { headers: { authorization: `Bearer ${token}` }, cache: "no-store" });
+  } catch (error) {
+    return authMessage(`${ui("cannotCheck")}: ${error.message}`, "error");
+  }
+  if (res.status === 401) return authMessage(ui("wrongToken"), "error");
+  if (!res.ok) return authMessage(`${ui("cannotCheck")}: HTTP ${res.status}`, "error");
+  sessionStorage.setItem("lk.operator", operator);
+  sessionStorage.setItem("lk.token", token);
+  $("#token").value = "";
+  authMessage("");
+  renderAuth();
+  connect();
+}
+
+function logout() {
+  sessionStorage.removeItem("lk.token");
+  renderAuth();
+  connect();
+}
+
+// ---- actions -----------------------------------------------------------------------------------
+
+/**
+ * Sends an action. Without a token the request still goes out, bare: the box is the one that
+ * decides, and the page shows its refusal (a page-only check would prove nothing).
+ */
+async function post(path, body, card, doneText = ui("done")) {
   const { token } = auth();
-  if (!token) {
-    toast(t("needLogin"));
+  diag.actions++;
+  let res;
+  try {
+    res = await fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (error) {
+    laneResult(card, `${ui("failed")}: ${error.message}`, "error");
     return undefined;
   }
-  const res = await fetch(path, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
   const payload = await res.json().catch(() => ({}));
   if (!res.ok) {
-    toast(`${t("refused")}: ${payload?.error?.message ?? res.status}`);
+    diag.refused++;
+    const why = payload?.error?.message ?? `HTTP ${res.status}`;
     if (res.status === 401) {
+      // A token the box no longer takes (changed, or never given): forget it and ask again.
       sessionStorage.removeItem("lk.token");
       renderAuth();
+      authMessage(ui("needLogin"), "error");
+      laneResult(card, `${ui("refused")} (401): ${why}. ${ui("needLogin")}`, "refused");
+    } else {
+      laneResult(card, `${ui("refused")} (${res.status}): ${why}`, "refused");
     }
     return undefined;
   }
-  toast(t("done"));
+  laneResult(card, doneText, "ok");
+  // The box's own words (English, for support) stay one hover away.
+  $(".result", card).title = payload?.detail ?? "";
   return payload;
+}
+
+function laneOf(laneId) {
+  return status?.lanes?.find((lane) => lane.id === laneId);
+}
+
+async function command(card, laneId, name) {
+  const reasonInput = $(".reason", card);
+  const typed = reasonInput.value.trim();
+  const lane = laneOf(laneId);
+  // Opening for a car that still owes money releases it unpaid (a manual release in the
+  // exit report): the audit trail needs a real reason, not the button's name.
+  if (name === "open" && lane?.phase === "awaitingPayment" && !typed) {
+    laneResult(card, ui("reasonNeeded"), "refused");
+    reasonInput.focus();
+    return;
+  }
+  const reason = typed || t("command", name);
+  const result = await post(`/api/lanes/${encodeURIComponent(laneId)}/commands`, { command: name, operator: auth().operator || "panel", reason }, card, `${ui("done")}: ${t("command", name)}`);
+  if (result) reasonInput.value = "";
+}
+
+/** Levels the page set for the simulated loops, kept briefly so a quick second click toggles back. */
+const simLevels = new Map();
+
+async function toggleLoop(card, laneId, name) {
+  const key = `${laneId}.${name}`;
+  const local = simLevels.get(key);
+  const current = local && Date.now() - local.atMs < 1500 ? local.level : laneOf(laneId)?.loops?.[name] ? 1 : 0;
+  const level = current ? 0 : 1;
+  const ok = await post(`/api/sim/inputs/${encodeURIComponent(laneId)}/${name}`, { level }, card);
+  if (ok) simLevels.set(key, { level, atMs: Date.now() });
 }
 
 function laneCard(lane) {
@@ -98,113 +179,304 @@ function laneCard(lane) {
   card = $("#lane-template").content.firstElementChild.cloneNode(true);
   card.id = `lane-${lane.id}`;
   card.dataset.lane = lane.id;
-  for (const button of card.querySelectorAll("[data-command]")) {
-    button.addEventListener("click", () => {
-      const reason = $(".reason", card).value || button.dataset.command;
-      void post(`/api/lanes/${lane.id}/commands`, { command: button.dataset.command, operator: auth().operator ?? "panel", reason });
+  for (const button of $$("[data-command]", card)) {
+    button.addEventListener("click", async () => {
+      // One press, one request: a double click must not pay twice or release twice.
+      if (button.dataset.busy) return;
+      button.dataset.busy = "1";
+      button.disabled = true;
+      try {
+        await command(card, lane.id, button.dataset.command);
+      } finally {
+        delete button.dataset.busy;
+        button.disabled = false;
+        const current = laneOf(lane.id);
+        if (current && status) renderLane(current, status);
+      }
     });
   }
-  for (const button of card.querySelectorAll("[data-sim-input]")) {
-    button.addEventListener("click", () => {
-      const name = button.dataset.simInput;
-      const current = status?.lanes?.find((l) => l.id === lane.id)?.loops?.[name] ? 1 : 0;
-      void post(`/api/sim/inputs/${lane.id}/${name}`, { level: current ? 0 : 1 });
-    });
+  for (const button of $$("[data-sim-input]", card)) {
+    button.addEventListener("click", () => void toggleLoop(card, lane.id, button.dataset.simInput));
   }
-  $("[data-sim=camera]", card).addEventListener("click", () => {
+  const sendPlate = () => {
     const plate = $(".sim-plate", card).value.trim();
-    if (plate) void post(`/api/sim/camera/${lane.id}`, { plate });
-  });
-  $("[data-sim=scanner]", card).addEventListener("click", () => {
+    if (plate) void post(`/api/sim/camera/${encodeURIComponent(lane.id)}`, { plate }, card);
+  };
+  const scan = () => {
     const code = $(".sim-code", card).value.trim();
-    if (code) void post(`/api/sim/scanner/${lane.id}`, { code });
-  });
+    if (code) void post(`/api/sim/scanner/${encodeURIComponent(lane.id)}`, { code }, card);
+  };
+  $("[data-sim=camera]", card).addEventListener("click", sendPlate);
+  $("[data-sim=scanner]", card).addEventListener("click", scan);
+  $(".sim-plate", card).addEventListener("keydown", (e) => e.key === "Enter" && sendPlate());
+  $(".sim-code", card).addEventListener("keydown", (e) => e.key === "Enter" && scan());
+  for (const el of $$("[data-i18n]", card)) el.textContent = label(el.dataset.i18n);
+  for (const el of $$("[data-i18n-placeholder]", card)) el.placeholder = label(el.dataset.i18nPlaceholder);
   $("#lanes").append(card);
   return card;
 }
 
+// ---- rendering -----------------------------------------------------------------------------------
+
+function zone() {
+  return status?.lot?.timeZone ?? "Asia/Shanghai";
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function renderLane(lane, s) {
+  const card = laneCard(lane);
+  setText($(".lane-name", card), lane.name ?? lane.id);
+  setText($(".lane-dir", card), t("direction", lane.direction));
+  setText($(".lane-id", card), lane.name && lane.name !== lane.id ? lane.id : "");
+  for (const name of ["loopA", "loopB"]) {
+    const on = Boolean(lane.loops?.[name]);
+    const el = $(`.${name}`, card);
+    el.dataset.state = on ? "occupied" : "clear";
+    setText(el, on ? ui("occupied") : ui("clear"));
+    const toggle = $(`[data-sim-input=${name}]`, card);
+    toggle.setAttribute("aria-pressed", String(on));
+    setText(toggle, `${ui(name)}: ${on ? ui("release") : ui("press")}`);
+  }
+  const barrier = $(".barrier", card);
+  barrier.dataset.state = lane.barrier ?? "";
+  setText(barrier, t("barrier", lane.barrier));
+  const phase = $(".phase", card);
+  phase.dataset.state = lane.phase ?? "idle";
+  setText(phase, t("phase", lane.phase ?? "idle"));
+  const faults = lane.detectorFaults ?? [];
+  $(".faults", card).hidden = faults.length === 0;
+  setText($(".faults", card), faults.length ? `${ui("detectorFault")}: ${faults.map((f) => ui(String(f))).join(", ")}` : "");
+
+  const vehicle = lane.vehicle;
+  setText($(".plate", card), vehicle?.plate || "—");
+  const fee = $(".fee", card);
+  fee.dataset.fen = typeof vehicle?.dueFen === "number" ? String(vehicle.dueFen) : "";
+  setText(fee, typeof vehicle?.dueFen === "number" ? yuan(vehicle.dueFen) : "—");
+  setText($(".path-label", card), lane.direction === "in" ? ui("entry") : ui("payment"));
+  const pay = $(".pay", card);
+  pay.dataset.path = vehicle?.paymentPath ?? "";
+  setText(pay, vehicle?.paymentPath ? t("path", vehicle.paymentPath) : "—");
+  setText($(".display-line", card), (lane.display?.lines ?? []).join("  |  "));
+
+  for (const el of $$(".exit-only", card)) el.hidden = lane.direction !== "out";
+  $("[data-command=cash-paid]", card).disabled = lane.phase !== "awaitingPayment";
+  $(".sim", card).hidden = !s.sim;
+  const serial = Object.values(s.links?.serial ?? {});
+  const hasScanner = serial.some((d) => d?.kind === "scanner" && d?.laneId === lane.id);
+  $(".scanner-only", card).hidden = !hasScanner;
+  card.dataset.phase = lane.phase ?? "idle";
+}
+
+function linkState(value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "object" && typeof value.state === "string") return value.state;
+  if (typeof value === "object" && typeof value.connected === "number") return value.connected ? "up" : "down";
+  return undefined;
+}
+
+function linkText(state) {
+  if (state === undefined) return ui("notConfigured");
+  if (state === "up" || state === "connected") return ui("up");
+  if (state === "probing") return ui("probing");
+  return `${ui("downLink")} (${state})`;
+}
+
+function renderHealth(s) {
+  const rows = [];
+  const add = (key, name, value, state = "") => rows.push({ key, name, value, state });
+  add("spaces", ui("free"), `${s.lot?.freeSpaces ?? "?"} / ${s.lot?.totalSpaces ?? "?"}`);
+  add("in-park", ui("inPark"), String(s.lot?.inPark ?? s.store?.inPark ?? "?"));
+  const ob = s.outbox ?? {};
+  const oldest = ob.oldestAgeMs ? `, ${ui("oldest")} ${duration(ob.oldestAgeMs)}` : "";
+  add("outbox", ui("outbox"), `${ob.depth ?? 0} (${ui("parked")} ${ob.parked ?? 0}${oldest}) · ${linkText(ob.link)}`, ob.link === "up" && !ob.parked ? "ok" : "warn");
+  const platform = linkState(s.links?.platform);
+  const failures = Object.values(s.links?.platform?.failures ?? {}).reduce((a, b) => a + (Number(b) || 0), 0);
+  add("platform", ui("platform"), `${linkText(platform)} · ${s.links?.platform?.ok ?? 0}/${s.links?.platform?.calls ?? 0} ok${failures ? `, ${failures} ✗` : ""}`, platform === "up" ? "ok" : "bad");
+  const mqtt = linkState(s.links?.mqtt) ?? linkState(s.fleet);
+  add("mqtt", ui("mqtt"), linkText(mqtt), mqtt === undefined ? "" : mqtt === "up" || mqtt === "connected" ? "ok" : "bad");
+  const devices = Object.values(s.links?.serial ?? {});
+  if (devices.length) {
+    const down = devices.filter((d) => d?.link?.state !== "up").map((d) => d.device);
+    add("serial", ui("serial"), `${devices.length - down.length}/${devices.length} ${ui("up")}${down.length ? ` · ${down.join(", ")}` : ""}`, down.length ? "bad" : "ok");
+  }
+  const alarms = s.store?.alarms?.length ?? 0;
+  const warnings = s.store?.warnings?.length ?? 0;
+  add("store", ui("store"), alarms || warnings ? `${ui("alarms")} ${alarms}, ${ui("warnings")} ${warnings}` : ui("ok"), alarms ? "bad" : warnings ? "warn" : "ok");
+  add("uptime", ui("uptime"), duration((s.uptimeS ?? 0) * 1000));
+  add("version", ui("version"), String(s.version ?? "?"));
+  $("#health").replaceChildren(
+    ...rows.flatMap(({ key, name, value, state }) => {
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      dd.dataset.key = key;
+      if (state) dd.dataset.state = state;
+      return [dt, dd];
+    }),
+  );
+}
+
+function renderEvents(s) {
+  const lanes = new Map((s.lanes ?? []).map((lane) => [lane.id, lane.name ?? lane.id]));
+  const shown = (s.events ?? []).filter((e) => !quietEvents.has(e.type)).slice(-30).reverse();
+  const items = shown.map((e) => {
+    const li = document.createElement("li");
+    li.dataset.type = e.type;
+    if (e.laneId) li.dataset.lane = e.laneId;
+    li.textContent = describeEvent(e, { label: t, zone: zone(), lanes });
+    return li;
+  });
+  if (items.length === 0) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = ui("noEvents");
+    items.push(li);
+  }
+  $("#events").replaceChildren(...items);
+}
+
+function renderClock() {
+  const s = status;
+  if (!s) return;
+  const el = $("#box-time");
+  if (typeof s.nowMs === "number") {
+    // The box's clock, moved on locally between status events (no request per second).
+    const boxNow = s.nowMs + (Date.now() - statusAt);
+    const offsetMs = s.nowMs - statusAt;
+    const off = Math.abs(offsetMs) > 5000 ? ` · ${ui("offset")} ${duration(Math.abs(offsetMs))}` : "";
+    setText(el, `${ui("boxTime")} ${lotTime(boxNow, zone())} (${zone()})${off}`);
+    el.dataset.ms = String(boxNow);
+    el.className = `pill ${off ? "warn" : ""}`;
+  }
+}
+
 function render(s) {
   status = s;
-  $("#device").textContent = `${s.lot?.name ?? ""} · ${s.deviceId}`;
-  $("#version").textContent = `v${s.version}`;
-  const synced = s.clock?.synced;
-  $("#clock").textContent = `${t("clockSync")}: ${synced === true ? t("yes") : synced === false ? t("no") : t("unknown")}`;
-  $("#clock").className = `pill ${synced === true ? "ok" : synced === false ? "bad" : ""}`;
+  setText($("#device"), `${s.lot?.name ?? ""} · ${s.deviceId ?? ""}`);
+  setText($("#version"), `v${s.version ?? "?"}`);
+  setText($("#footer-version"), `v${s.version ?? "?"} · ${s.deviceId ?? ""}`);
+  const clock = s.system?.clock;
+  const synced = clock?.synced;
+  const sync = $("#clock-sync");
+  sync.dataset.state = synced === true ? "synced" : synced === false ? "unsynced" : "unknown";
+  sync.className = `pill ${synced === true ? "ok" : synced === false ? "bad" : "warn"}`;
+  setText(sync, synced === true ? ui("clockSynced") : synced === false ? ui("clockUnsynced") : ui("clockUnknown"));
+  sync.title = clock ? `${clock.source ?? ""} ${clock.detail ?? ""}`.trim() : "";
+  const seen = new Set();
   for (const lane of s.lanes ?? []) {
-    const card = laneCard(lane);
-    $(".lane-name", card).textContent = lane.name ?? lane.id;
-    $(".lane-dir", card).textContent = t(lane.direction);
-    $(".loopA", card).classList.toggle("on", Boolean(lane.loops?.loopA));
-    $(".loopB", card).classList.toggle("on", Boolean(lane.loops?.loopB));
-    $(".barrier", card).textContent = t(lane.barrier);
-    $(".phase", card).textContent = lane.phase ?? "";
-    const vehicle = lane.vehicle;
-    $(".plate", card).textContent = vehicle?.plate ?? "—";
-    $(".fee", card).textContent = vehicle ? yuan(vehicle.dueFen) : "—";
-    $(".pay", card).textContent = vehicle?.paymentPath ?? "—";
-    $(".display-line", card).textContent = (lane.display?.lines ?? []).join(" | ");
-    for (const el of card.querySelectorAll(".exit-only")) el.hidden = lane.direction !== "out";
-    $(".sim", card).hidden = !s.sim;
+    renderLane(lane, s);
+    seen.add(`lane-${lane.id}`);
   }
-  const health = [
-    [t("free"), `${s.lot?.freeSpaces ?? "?"} / ${s.lot?.totalSpaces ?? "?"}`],
-    [t("outbox"), `${s.outbox?.depth ?? 0} (${t("parked")} ${s.outbox?.parked ?? 0}${s.outbox?.oldestAgeMs ? `, ${t("oldest")} ${Math.round(s.outbox.oldestAgeMs / 1000)} s` : ""})`],
-    [t("platform"), s.links?.platform?.state ?? "—"],
-    [t("mqtt"), s.links?.mqtt?.state ?? "—"],
-    [t("uptime"), `${s.uptimeS ?? 0} s`],
-  ];
-  $("#health").replaceChildren(...health.flatMap(([k, v]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = k;
-    const dd = document.createElement("dd");
-    dd.textContent = v;
-    return [dt, dd];
-  }));
-  $("#events").replaceChildren(...(s.events ?? []).slice(-30).reverse().map((e) => {
-    const li = document.createElement("li");
-    const money = typeof e.feeFen === "number" ? ` ${yuan(e.feeFen)}` : "";
-    li.textContent = `${localTime(e.atMs)} ${e.laneId ?? ""} ${e.type}${e.plate ? ` ${e.plate}` : ""}${money}${e.reason ? ` (${e.reason})` : ""}`;
-    return li;
-  }));
+  for (const card of $$(".lane")) if (!seen.has(card.id)) card.remove();
+  renderHealth(s);
+  renderEvents(s);
+  renderClock();
+}
+
+// ---- the live stream -------------------------------------------------------------------------------
+
+let source;
+let retryTimer;
+let retryMs = 1000;
+let lastMessageAt = 0;
+
+function setConn(state) {
+  const el = $("#conn");
+  el.dataset.state = state;
+  el.textContent = ui(state === "live" ? "live" : state === "reconnecting" ? "reconnecting" : state === "connecting" ? "connecting" : "down");
+  el.className = `pill ${state === "live" ? "ok" : state === "down" ? "bad" : "warn"}`;
 }
 
 function connect() {
+  clearTimeout(retryTimer);
+  source?.close();
   const { token } = auth();
-  const source = new EventSource(token ? `/api/stream?access_token=${encodeURIComponent(token)}` : "/api/stream");
-  source.addEventListener("status", (event) => render(JSON.parse(event.data)));
-  source.addEventListener("open", () => {
-    $("#conn").textContent = t("connected");
-    $("#conn").className = "pill ok";
-    $("#conn").dataset.state = "live";
+  diag.connects++;
+  lastMessageAt = Date.now();
+  const url = token ? `/api/stream?access_token=${encodeURIComponent(token)}` : "/api/stream";
+  const es = new EventSource(url);
+  source = es;
+  es.addEventListener("status", (event) => {
+    if (es !== source) return;
+    diag.statusEvents++;
+    lastMessageAt = Date.now();
+    statusAt = Date.now();
+    retryMs = 1000;
+    setConn("live");
+    notice("");
+    delete document.body.dataset.read;
+    render(JSON.parse(event.data));
   });
-  source.addEventListener("error", () => {
-    // EventSource reconnects by itself (the server sends a retry hint); show the gap meanwhile.
-    $("#conn").textContent = t("disconnected");
-    $("#conn").className = "pill bad";
-    $("#conn").dataset.state = "down";
+  es.addEventListener("error", () => {
+    if (es !== source) return;
+    if (es.readyState === EventSource.CLOSED) {
+      // A refusal (401, 503) or a bad reply closes an EventSource for good; a dropped
+      // connection (server restart) is retried by the browser after the server's retry hint.
+      setConn("down");
+      void explainClosed();
+      scheduleReconnect();
+    } else {
+      setConn("reconnecting");
+    }
   });
-  return source;
 }
+
+function scheduleReconnect() {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => {
+    diag.reconnects++;
+    connect();
+  }, retryMs);
+  retryMs = Math.min(retryMs * 2, 15_000);
+}
+
+/** Why did the stream close? One request, only after a refusal. */
+async function explainClosed() {
+  const { token } = auth();
+  try {
+    const res = await fetch("/api/status", { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: "no-store" });
+    if (res.status === 401) {
+      if (token) {
+        sessionStorage.removeItem("lk.token");
+        renderAuth();
+      }
+      // Nothing to read until someone logs in (which reconnects): stop knocking.
+      clearTimeout(retryTimer);
+      notice(ui("readNeedsLogin"));
+      document.body.dataset.read = "login-required";
+    } else if (res.status === 503) {
+      notice(ui("tooManyPanels"));
+    }
+  } catch {
+    // The box is away; the reconnect loop carries on.
+  }
+}
+
+// The server sends a status at least every 10 s; silence for much longer means a half-open
+// connection (a box that rebooted behind a switch), which EventSource alone would not notice.
+setInterval(() => {
+  if (source && source.readyState !== EventSource.CLOSED && Date.now() - lastMessageAt > 35_000) {
+    diag.reconnects++;
+    setConn("reconnecting");
+    connect();
+  }
+  renderClock();
+}, 1000);
 
 $("#lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
-  sessionStorage.setItem("lk.lang", lang);
+  localStorage.setItem("lk.lang", lang);
   applyLanguage();
 });
-$("#login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  sessionStorage.setItem("lk.operator", $("#operator").value.trim());
-  sessionStorage.setItem("lk.token", $("#token").value);
-  $("#token").value = "";
-  renderAuth();
-  stream.close();
-  stream = connect();
-});
-$("#logout").addEventListener("click", () => {
-  sessionStorage.removeItem("lk.token");
-  renderAuth();
-});
+$("#login").addEventListener("submit", (event) => void login(event));
+$("#logout").addEventListener("click", logout);
 
 renderAuth();
 applyLanguage();
-let stream = connect();
+setConn("connecting");
+connect();

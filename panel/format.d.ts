@@ -1,0 +1,9 @@
+// Types for panel/format.js (plain JavaScript served to the browser as is), for the tests.
+export function yuan(fen: unknown): string;
+export function lotTime(ms: unknown, zone: string, options?: { date?: boolean }): string;
+export function duration(ms: unknown): string;
+export const quietEvents: ReadonlySet<string>;
+export function describeEvent(
+  event: { type: string; atMs?: number; laneId?: string; plate?: string; feeFen?: number; path?: string; operator?: string; reason?: string; command?: string },
+  options: { label: (group: string, key: string) => string; zone: string; lanes?: ReadonlyMap<string, string> },
+): string;
