@@ -70,8 +70,15 @@ export function createFleet(app: App, options: FleetWiringOptions): FleetLink | 
 
   app.bus.on((event) => {
     if (event.type === "presence") return;
-    const { type, ...data } = event;
+    // The bus's own seq counts unpublished events too; the link numbers what it publishes.
+    const { type, seq: _busSeq, ...data } = event;
     fleet.publishEvent(type, data);
+  });
+  // Retained; the link re-sends it after every reconnect.
+  fleet.publishInfo({
+    hardware: { gpio: config.hardware.gpio, arch: process.arch, node: process.version },
+    lanes: config.lanes.map((lane) => ({ id: lane.id, direction: lane.direction, ...(lane.name ? { name: lane.name } : {}) })),
+    capabilities: [],
   });
   let laneStateTimer: ReturnType<typeof clock.setTimeout> | undefined;
   app.bus.onChange(() => {
