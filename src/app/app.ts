@@ -18,6 +18,7 @@ import { registerLaneRoutes } from "../api/lane-routes.js";
 import { registerPanelRoutes } from "../api/panel-routes.js";
 import { LotStore, lotStoreOptionsFromConfig } from "../store/lot-store.js";
 import { Outbox } from "../outbox/outbox.js";
+import type { BackoffPolicy } from "../outbox/backoff.js";
 import { platformOutboxSender } from "../outbox/platform-sender.js";
 import { registerOutboxRoutes } from "../outbox/routes.js";
 import { createPlatformClient, type PlatformClient } from "../platform/client.js";
@@ -36,6 +37,8 @@ export interface AppOptions {
   apiPort?: number;
   /** Replaces the GPIO adapter (tests hand in an instrumented one). */
   gpio?: Gpio;
+  /** Outbox retry pacing (tests shorten the outage probing; default DEFAULT_BACKOFF). */
+  outboxBackoff?: BackoffPolicy;
   /** How the fleet link restarts the service, sets the log level and finds the config file. */
   fleet?: FleetWiringOptions;
 }
@@ -106,6 +109,7 @@ export class App {
       clock,
       log: log.child({ sub: "outbox" }),
       sender: platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }),
+      ...(options.outboxBackoff ? { backoff: options.outboxBackoff } : {}),
     });
     this.devices = new LaneDevices(config, clock, log);
     this.lanes = new LaneService({
@@ -166,6 +170,7 @@ export class App {
     this.addStatus("outbox", () => this.outbox.status());
     this.addStatus("links", () => ({
       platform: { state: this.outbox.status().link === "up" ? "up" : "down", ...this.platform.stats() },
+      mqtt: this.fleet ? { state: this.fleet.state } : { state: "not configured" },
       serial: this.devices.status(),
       cameraPush: this.cameraPush.status(),
     }));

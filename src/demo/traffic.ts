@@ -26,6 +26,7 @@ const HOUR_MS = 3_600_000;
 export class DemoTraffic {
   private running = false;
   private loop: Promise<void> | undefined;
+  private readonly sleepers = new Set<() => void>();
   private readonly cameras: Map<string, SimCameraFeed>;
   private readonly scanners: Map<string, SimScannerFeed>;
   private readonly entryLane: string;
@@ -34,7 +35,8 @@ export class DemoTraffic {
   constructor(
     private readonly app: App,
     private readonly emulator: Emulator,
-    private readonly options: { pauseMs?: number; say?: (line: string) => void } = {},
+    /** `pace` scales every pause of a car (1 = the demo's own speed; tests run faster). */
+    private readonly options: { pauseMs?: number; pace?: number; say?: (line: string) => void } = {},
   ) {
     const feeds = app.devices.simFeeds(app.config, app.cameraPush);
     this.cameras = feeds.cameras;
@@ -63,8 +65,13 @@ export class DemoTraffic {
     this.loop = this.run();
   }
 
+  /**
+   * Stops the cars and resolves once the current step is abandoned: every wait wakes up at once
+   * (the service must be down within 2 s of a signal, and a cycle is ~45 s of sleeps).
+   */
   async stop(): Promise<void> {
     this.running = false;
+    for (const wake of [...this.sleepers]) wake();
     await this.loop?.catch(() => undefined);
   }
 
@@ -76,10 +83,12 @@ export class DemoTraffic {
     while (this.running) {
       try {
         await this.cycle();
+        await this.sleep(this.options.pauseMs ?? 5000);
       } catch (error) {
+        if (error instanceof TrafficStopped) return;
         if (this.running) this.say(`demo traffic: ${(error as Error).message}`);
+        await this.sleep(this.options.pauseMs ?? 5000).catch(() => undefined);
       }
-      await this.sleep(this.options.pauseMs ?? 5000);
     }
   }
 
@@ -203,6 +212,8 @@ export class DemoTraffic {
   }
 
   private async set(laneId: string, input: string, level: 0 | 1): Promise<void> {
+    // A stopped demo drives nothing more (the service is shutting down around it).
+    if (!this.running) throw new TrafficStopped();
     this.app.simGpio?.setInput(lineKey(laneId, input), level);
   }
 
@@ -215,7 +226,26 @@ export class DemoTraffic {
     return check();
   }
 
+  /** Sleeps `ms`; rejects with TrafficStopped as soon as the demo is stopped. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+    if (!this.running) return Promise.reject(new TrafficStopped());
+    return new Promise((resolve, reject) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        reject(new TrafficStopped());
+      };
+      const timer = setTimeout(() => {
+        this.sleepers.delete(wake);
+        resolve();
+      }, ms * (this.options.pace ?? 1));
+      this.sleepers.add(wake);
+    });
+  }
+}
+
+class TrafficStopped extends Error {
+  constructor() {
+    super("demo traffic stopped");
   }
 }

@@ -74,6 +74,8 @@ interface EntryCtx {
   phase: "deciding" | "confirming" | "allowed" | "denied";
   /** Resolves a pending platform confirmation (remoteDev on the pre-entry recordNo). */
   confirm?: ((verdict: "allow" | "deny", operator: string) => void) | undefined;
+  /** The record an attendant's open is writing for a refused car (the passage waits for it). */
+  written?: Promise<unknown> | undefined;
 }
 
 interface LaneView {
@@ -148,7 +150,8 @@ export class LaneService implements Component {
     for (const runner of this.runners.values()) runner.start();
     // Stays that entered but whose entry report was never queued (a stop between the open and
     // the passage): the car most likely went in, so report it now.
-    for (const record of this.deps.store.listInPark((r) => r.entryReport === "none").items) {
+    // A stay the platform added itself (4.13.4, source "platform") is known to it already.
+    for (const record of this.deps.store.listInPark((r) => r.entryReport === "none" && r.source !== "platform").items) {
       await this.queueEntryReport(record).catch((error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "entry report not queued"));
     }
   }
@@ -351,6 +354,8 @@ export class LaneService implements Component {
       extra: {
         plateRaw: request.plateRaw,
         ...(fixed?.groupKey ? { groupKey: fixed.groupKey } : {}),
+        // Its group's spaces were all taken: this stay pays as a temporary car's, whatever its card says.
+        ...(fixed?.pass === "free" && fixed.groupFull ? { groupOverflow: true } : {}),
         ...(request.confidence === undefined ? {} : { confidence: request.confidence }),
       },
     });
@@ -428,18 +433,24 @@ export class LaneService implements Component {
     };
     this.exits.set(request.txId, ctx);
 
-    if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
-      ctx.phase = "held";
-      this.show(request.laneId, { kind: "denied", plate: request.plate });
-      this.emit({ type: "blacklisted-at-exit", laneId: request.laneId, plate: request.plate, alarm: true });
-      this.feedDecision(request, { verdict: "deny", reason: "blacklisted" });
-      return;
-    }
-
     const found = this.findStay(request.plate, request.laneId);
     ctx.record = found.record;
     ctx.matchedBy = found.by;
     if (found.by === "fuzzy") this.emit({ type: "plate-fuzzy-matched", laneId: request.laneId, plate: request.plate, recordNo: found.record?.recordNo, matched: found.record?.plate });
+
+    if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
+      // Held with its stay attached (architecture.md §3.3 step 2): an attendant who releases
+      // it by hand finishes that stay and reports it, with the bill it would have paid.
+      ctx.phase = "held";
+      this.show(request.laneId, { kind: "denied", plate: request.plate });
+      this.emit({ type: "blacklisted-at-exit", laneId: request.laneId, plate: request.plate, recordNo: ctx.record?.recordNo, alarm: true });
+      this.feedDecision(request, { verdict: "deny", reason: "blacklisted" });
+      if (ctx.record) {
+        ctx.bill = await this.billFor(ctx.record, atMs, request.laneId);
+        ctx.dueFen = ctx.bill.paidFee;
+      }
+      return;
+    }
 
     if (!ctx.record) {
       const rule = config.policy.exit.noRecord;
@@ -475,7 +486,7 @@ export class LaneService implements Component {
       ctx.bill = await this.billFor(record, atMs, request.laneId);
       ctx.dueFen = ctx.bill.paidFee;
       const fixed = this.fixedCarFor(record.plate, atMs);
-      if (fixed?.pass === "free" && ctx.dueFen === 0) {
+      if (fixed?.pass === "free" && ctx.dueFen === 0 && record.extra?.groupOverflow !== true) {
         ctx.carType = fixed.carType;
         ctx.carSubType = fixed.carSubType;
       }
@@ -504,7 +515,8 @@ export class LaneService implements Component {
     await store.updateInPark(record.recordNo, {
       pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
     });
-    if (!this.exits.has(ctx.txId)) return;
+    // Gone, or released by hand (the manualOpen button) while the bill was being written.
+    if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
     ctx.phase = "awaiting";
     ctx.path = "platform";
     this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
@@ -641,7 +653,9 @@ export class LaneService implements Component {
     const clamped = clampStay(record.enterAtMs, atMs, { maxStayMs: config.policy.exit.maxStayDays * DAY_MS });
     if (clamped.flagged) this.emit({ type: "stay-clamped", laneId, plate: record.plate, recordNo: record.recordNo, reason: clamped.flagged });
     const leaveAtMs = record.enterAtMs + clamped.durationMs;
-    const fixed = this.fixedCarRecord(record.plate);
+    // A group car that entered beyond its group's spaces pays as a temporary car (issue 8):
+    // its card must not make the stay free at the exit.
+    const fixed = record.extra?.groupOverflow === true ? undefined : this.fixedCarRecord(record.plate);
     const previous = (await store.recentStays(record.plate, { limit: 10 }).catch(() => []))
       .filter((stay) => stay.exit.leaveAtMs > atMs - DAY_MS && stay.recordNo !== record.recordNo)
       .map((stay) => ({ enterAtMs: Math.min(stay.enterAtMs, stay.exit.leaveAtMs), leaveAtMs: stay.exit.leaveAtMs, payableFee: stay.exit.payableFen }));
@@ -768,10 +782,34 @@ export class LaneService implements Component {
         record = this.deps.store.findInParkByPlate(plate).concat(this.deps.store.findInParkByPlate(`无${plate}`), this.deps.store.findInParkByPlate(query.plateNum))[0];
       }
       if (!record) return { ok: false, reason: "not-found", msg: "no such stay in the car park" };
+      if (query.payScene === 2 && laneId) {
+        // Flow 6 (platform-api.md §9): the driver of an unlicensed car scanned the exit lane's
+        // code. The camera cannot read a virtual plate, so the stay is handed to the car waiting
+        // there unread; the lane then bills it as in flow 4 (pre-leave push, payment, open).
+        const ctx = this.attachUnlicensedExit(laneId, record);
+        if (ctx?.plateId && ctx.bill) return { ok: true, value: this.quote(ctx.record!, ctx.bill, ctx.atMs, ctx, query.channelId) };
+      }
       laneId ??= record.laneId;
     }
     const bill = await this.billFor(record, now, laneId ?? record.laneId);
     return { ok: true, value: this.quote(record, bill, now, undefined, query.channelId) };
+  }
+
+  /**
+   * The exit transaction of an unlicensed stay at `laneId`: the one already running for it, or
+   * a new one when a vehicle waits on loopA with no plate read (its virtual plate is fed in as
+   * the read, so the lane machine decides it like any other car).
+   */
+  private attachUnlicensedExit(laneId: string, record: InParkRecord): ExitCtx | undefined {
+    const running = [...this.exits.values()].find((c) => c.laneId === laneId && c.record?.recordNo === record.recordNo && c.phase !== "settled");
+    if (running) return running;
+    const runner = this.runners.get(laneId);
+    if (!runner || this.lanes.get(laneId)?.direction !== "out") return undefined;
+    const waiting = runner.snapshot().pending.find((tx) => tx.phase === "waiting" && tx.plate === null && !tx.manual);
+    if (!runner.snapshot().loopA || !waiting) return undefined;
+    this.emit({ type: "unlicensed-exit", laneId, plate: record.plate, recordNo: record.recordNo });
+    runner.feed({ kind: "plate", plate: record.plate, atMs: this.deps.clock.now(), source: "unlicensed" });
+    return undefined;
   }
 
   private quote(record: InParkRecord, bill: Bill, atMs: number, ctx: ExitCtx | undefined, channelId: string | undefined): FeeQuote {
@@ -889,6 +927,14 @@ export class LaneService implements Component {
     }
     const entry = txId ? this.entries.get(txId) : undefined;
     const exit = txId ? this.exits.get(txId) : undefined;
+    if (type === "manualOpen") {
+      // The machine already opened for the car (the manualOpen button, or an API open of a car
+      // the policy refused or held): the policy records who let it through and why.
+      const operator = event.operator ?? "button";
+      const reason = event.reason ?? "manual";
+      if (exit) this.track(this.manualRelease(exit, operator, reason));
+      if (entry) this.track(this.manualEntry(entry, operator, reason, event.atMs));
+    }
     if (type === "passed") {
       if (entry) this.track(this.entryPassed(entry));
       if (exit) this.track(this.exitPassed(exit));
@@ -905,8 +951,57 @@ export class LaneService implements Component {
     if (effect.message === "plateTimeout") this.show(effect.laneId, { kind: "attendantCalled" });
   }
 
+  /**
+   * An exit released by hand while billed, held or still deciding: settled as a manual release
+   * (leaveNotify releaseType 3, nothing collected) with the operator, durably as `settle` does.
+   */
+  private async manualRelease(ctx: ExitCtx, operator: string, reason: string): Promise<void> {
+    if (ctx.phase === "settled") return;
+    const settlement: Settlement = { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" };
+    ctx.phase = "settled";
+    ctx.settlement = settlement;
+    this.emit({ type: "payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: 0, dueFen: ctx.dueFen, path: "manual", reason, operator });
+    const fresh = ctx.record ? this.deps.store.getInPark(ctx.record.recordNo) : undefined;
+    if (fresh) ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
+  }
+
+  /**
+   * An attendant let a refused car in (lot full, blacklisted, platform refused): it gets a stay
+   * like any other, so its exit finds a record and the platform hears of it. The arm is
+   * already moving (the machine opened), so the record follows the open here; a pending
+   * platform confirmation is answered by the attendant's open instead.
+   */
+  private async manualEntry(ctx: EntryCtx, operator: string, reason: string, atMs: number): Promise<void> {
+    if (ctx.phase === "confirming") {
+      ctx.confirm?.("allow", operator);
+      return;
+    }
+    if (ctx.phase !== "denied" || !ctx.plate) return;
+    const { store } = this.deps;
+    const recordNo = ctx.recordNo ?? this.numbers.recordNo(ctx.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
+    ctx.recordNo = recordNo;
+    ctx.phase = "allowed";
+    const { carType, carSubType } = this.temporaryTypes();
+    const written = store.addInPark({
+      recordNo,
+      plate: ctx.plate,
+      laneId: ctx.laneId,
+      enterAtMs: atMs,
+      vehicleType: "temporary",
+      carType,
+      carSubType,
+      source: "manual",
+      entryReport: "none",
+      extra: { manual: { operator, reason } },
+    });
+    ctx.written = written.catch(() => undefined);
+    await written;
+    this.emit({ type: "entry-allowed", laneId: ctx.laneId, plate: ctx.plate, recordNo, reason: "manual", operator });
+  }
+
   private async entryPassed(ctx: EntryCtx): Promise<void> {
     this.entries.delete(ctx.txId);
+    await ctx.written;
     if (!ctx.recordNo) return;
     const record = this.deps.store.getInPark(ctx.recordNo);
     if (record) await this.queueEntryReport(record);
@@ -951,7 +1046,9 @@ export class LaneService implements Component {
         inChannelid: lane?.channelId ?? record.laneId,
       },
     });
-    if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" }, { durable: false });
+    // Durably: start() re-queues every stay still marked "none", so a batched mark lost in a
+    // crash would send the entry report a second time after it was delivered.
+    if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" });
   }
 
   private async exitPassed(ctx: ExitCtx): Promise<void> {
@@ -968,7 +1065,7 @@ export class LaneService implements Component {
     const leaveAtMs = ctx.atMs;
     // The entry report goes first when it never went out: the platform then sees the stay
     // in order, and the exit report alone would still let it rebuild the stay.
-    if (record.entryReport === "none") await this.queueEntryReport(record);
+    if (record.entryReport === "none" && record.source !== "platform") await this.queueEntryReport(record);
     const paidFen = settlement.paidFen;
     await outbox.enqueue({
       recordNo: record.recordNo,

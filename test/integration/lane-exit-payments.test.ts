@@ -1,0 +1,270 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LotHarness, sleep } from "../helpers/lot-harness.js";
+import type { ReceivedPush } from "../../src/platform/emulator/emulator.js";
+
+/*
+ * Exit lane payment paths (architecture.md §3.3, platform-api.md §9 flow 4): the bill, the
+ * pre-leave push and every way a stay gets settled, each ending in one exit report that says
+ * how it was settled.
+ */
+
+const HOUR_MS = 3_600_000;
+/** 2.5 h under the demo tariff: 5 yuan the first hour, 1 yuan per started hour after. */
+const STAY_MS = 2.5 * HOUR_MS;
+const FEE_FEN = 700;
+
+async function leaveReport(lot: LotHarness, recordNo: string): Promise<{ enter: ReceivedPush; leave: ReceivedPush }> {
+  const leave = await lot.emulator.waitFor({ service: "leaveNotify", recordNo });
+  const enter = await lot.emulator.waitFor({ service: "enterNotify", recordNo });
+  assert.ok(enter.seq < leave.seq, "the entry report reached the platform before the exit report");
+  assert.equal(leave.biz.enterTime, enter.biz.enterTime, "the exit report's enterTime is the entry report's");
+  assert.equal(leave.biz.outChannelid, "2");
+  return { enter, leave };
+}
+
+test("a car that drove in and out within the free time: opens at once, reported with nothing paid", async () => {
+  const lot = await LotHarness.create();
+  try {
+    await lot.drive("in1", "粤A70001");
+    const stay = lot.stayOf("粤A70001")!;
+    await lot.emulator.waitFor({ service: "enterNotify", recordNo: stay.recordNo });
+    await lot.drive("out1", "粤A70001");
+    const payment = await lot.waitForEvent("payment", { plate: "粤A70001" });
+    assert.equal(payment.path, "free");
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.paidFee, 0);
+    assert.equal(leave.biz.payType, 0);
+    assert.equal(leave.biz.releaseType, 0);
+    assert.equal(lot.emulator.received({ service: "preLeaveNotify" }).length, 0, "no bill pushed for nothing due");
+    await lot.waitForEvent("vehicle-left", { plate: "粤A70001" });
+    assert.equal(lot.stayOf("粤A70001"), undefined);
+    const history = await lot.app.store.recentStays("粤A70001");
+    assert.equal(history[0]?.exit.reason, "normal");
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("frictionless: the platform collects the pre-leave bill (code 200) and the arm opens", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤B12345", STAY_MS);
+    lot.emulator.setPlate("粤B12345", "frictionless");
+    await lot.arrive("out1", "粤B12345");
+    const due = await lot.waitForEvent("fee-due", { plate: "粤B12345" });
+    assert.equal(due.feeFen, FEE_FEN);
+    await lot.pass("out1");
+    const pre = lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
+    assert.equal(pre.length, 1);
+    assert.equal(pre[0]!.biz.paidFee, FEE_FEN);
+    assert.equal(pre[0]!.biz.plateId, due.plateId);
+    assert.equal(pre[0]!.biz.sweepCode, 0);
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.paidFee, FEE_FEN);
+    assert.equal(leave.biz.payableFee, FEE_FEN);
+    assert.equal(leave.biz.payType, 1, "the pay type the platform answered");
+    assert.equal(leave.biz.releaseType, 0);
+    const answered = (pre[0]!.answer.data as { orderNo: string }).orderNo;
+    assert.equal(leave.biz.orderNo, answered);
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("awaiting payment, then the platform's payment notice (4.2) quoting the plateId opens", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤A71001", STAY_MS);
+    await lot.arrive("out1", "粤A71001");
+    await lot.awaitingPayment("out1");
+    const due = await lot.waitForEvent("fee-due", { plate: "粤A71001" });
+    await lot.waitForEvent("awaiting-payment", { plate: "粤A71001" });
+    await sleep(100);
+    assert.equal(lot.barrier("out1"), "closed");
+    assert.ok(lot.displayHistory("out1").some((line) => line.includes("7")), "the fee is shown");
+    const notice = await lot.callBox("payNotify", {
+      recordNo: stay.recordNo,
+      plateNum: "粤A71001",
+      orderNo: "PAY-71001",
+      payType: 2,
+      payFee: FEE_FEN,
+      payTime: lot.wireTime(Date.now()),
+      payScene: 1,
+      outChannelid: "2",
+      plateId: due.plateId,
+    });
+    assert.equal((notice.body as { code: number }).code, 200, notice.bodyText);
+    await lot.pass("out1");
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.payType, 2);
+    assert.equal(leave.biz.paidFee, FEE_FEN);
+    assert.equal(leave.biz.orderNo, "PAY-71001");
+    assert.equal(leave.biz.releaseType, 0);
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("remoteDev type 0 (paid) and type 2 (free, openGateCase) release the waiting car and are audited", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const paid = await lot.park("粤A72001", STAY_MS);
+    const free = await lot.park("粤A72002", STAY_MS);
+
+    await lot.arrive("out1", "粤A72001");
+    await lot.awaitingPayment("out1");
+    const due1 = await lot.waitForEvent("fee-due", { plate: "粤A72001" });
+    const r1 = await lot.callBox("remoteDev", { channelid: "2", type: 0, plateId: due1.plateId, operator: "cloud-ops" });
+    assert.equal((r1.body as { code: number }).code, 200, r1.bodyText);
+    await lot.pass("out1");
+
+    await lot.arrive("out1", "粤A72002");
+    await lot.awaitingPayment("out1");
+    const due2 = await lot.waitForEvent("fee-due", { plate: "粤A72002" });
+    // A stale plateId (the first car's) is refused and opens nothing.
+    const stale = await lot.callBox("remoteDev", { channelid: "2", type: 0, plateId: due1.plateId, operator: "cloud-ops" });
+    assert.notEqual((stale.body as { code: number }).code, 200);
+    await sleep(100);
+    assert.equal(lot.barrier("out1"), "closed");
+    const r2 = await lot.callBox("remoteDev", { channelid: "2", type: 2, plateId: due2.plateId, operator: "duty-manager", openGateCase: 1 });
+    assert.equal((r2.body as { code: number }).code, 200, r2.bodyText);
+    await lot.pass("out1");
+
+    const audit = lot.find("remote-control");
+    assert.ok(audit.some((e) => e.plateId === due1.plateId && e.operator === "cloud-ops" && e.remoteType === 0));
+    assert.ok(audit.some((e) => e.plateId === due2.plateId && e.operator === "duty-manager" && e.remoteType === 2 && e.openGateCase === 1));
+    const l1 = (await leaveReport(lot, paid.recordNo)).leave;
+    assert.equal(l1.biz.releaseType, 0);
+    assert.equal(l1.biz.operator, "cloud-ops");
+    const l2 = (await leaveReport(lot, free.recordNo)).leave;
+    assert.equal(l2.biz.releaseType, 1, "free release");
+    assert.equal(l2.biz.paidFee, 0);
+    assert.equal(l2.biz.operator, "duty-manager");
+    // The audit is also in the store's history.
+    await lot.waitForEvent("vehicle-left", { plate: "粤A72002" });
+    const stays = await lot.app.store.recentStays("粤A72002");
+    assert.equal(stays[0]?.exit.operator, "duty-manager");
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("a scanner-gun code: preLeaveNotify again with sweepCode 1 and the code; 200 opens", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤A73001", STAY_MS);
+    await lot.arrive("out1", "粤A73001");
+    await lot.awaitingPayment("out1");
+    await lot.waitForEvent("awaiting-payment", { plate: "粤A73001" });
+    lot.scan("out1", "134567890123456789");
+    await lot.pass("out1");
+    const pushes = lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
+    assert.equal(pushes.length, 2);
+    const sweep = pushes.find((p) => p.biz.sweepCode === 1)!;
+    assert.equal(sweep.biz.sweepAuthCode, "134567890123456789");
+    assert.notEqual(sweep.biz.plateId, pushes.find((p) => p.biz.sweepCode === 0)!.biz.plateId, "a new bill, a new plateId");
+    const payment = await lot.waitForEvent("payment", { plate: "粤A73001" });
+    assert.equal(payment.path, "scanner");
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.paidFee, FEE_FEN);
+    assert.equal(leave.biz.payType, 1);
+    assert.equal(leave.biz.orderNo, (sweep.answer.data as { orderNo: string }).orderNo);
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("cash: the attendant's cashConfirm button, and POST /api/lanes/out1/commands cash-paid", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const a = await lot.park("粤A74001", STAY_MS);
+    const b = await lot.park("粤A74002", STAY_MS);
+
+    await lot.arrive("out1", "粤A74001");
+    await lot.awaitingPayment("out1");
+    await lot.press("out1", "cashConfirm");
+    await lot.pass("out1");
+
+    await lot.arrive("out1", "粤A74002");
+    await lot.awaitingPayment("out1");
+    const noToken = await lot.api("POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "王五" }, null);
+    assert.equal(noToken.status, 401);
+    await sleep(50);
+    assert.equal(lot.barrier("out1"), "closed");
+    const paid = await lot.api("POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "王五", reason: "cash at booth" });
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    await lot.pass("out1");
+    // Nobody waiting: a cash confirmation changes nothing.
+    const nobody = await lot.api("POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "王五" });
+    assert.equal(nobody.status, 409);
+
+    const la = (await leaveReport(lot, a.recordNo)).leave;
+    assert.equal(la.biz.payType, 4);
+    assert.equal(la.biz.paidFee, FEE_FEN);
+    assert.equal(la.biz.operator, "booth-button");
+    assert.match(String(la.biz.orderNo), /^TC\d{19}$/);
+    const lb = (await leaveReport(lot, b.recordNo)).leave;
+    assert.equal(lb.biz.payType, 4);
+    assert.equal(lb.biz.operator, "王五");
+    assert.notEqual(la.biz.orderNo, lb.biz.orderNo);
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("in-lot prepayment (queryParkFee scene 0, payNotify scene 0) is honoured at the exit: no fee, report shows it prepaid", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤A75001", STAY_MS);
+    const quote = await lot.callBox("queryParkFee", { payScene: 0, plateNum: "粤A75001" });
+    const data = (quote.body as { code: number; data: Record<string, unknown> }).data;
+    assert.equal((quote.body as { code: number }).code, 200, quote.bodyText);
+    assert.equal(data.recordNo, stay.recordNo);
+    assert.equal(data.payableFee, FEE_FEN);
+    assert.equal(data.paidFee, FEE_FEN);
+    const notice = await lot.callBox("payNotify", {
+      recordNo: stay.recordNo,
+      plateNum: "粤A75001",
+      orderNo: "PRE-75001",
+      payType: 1,
+      payFee: FEE_FEN,
+      payTime: lot.wireTime(Date.now()),
+      payScene: 0,
+    });
+    assert.equal((notice.body as { code: number }).code, 200, notice.bodyText);
+    const after = await lot.callBox("queryParkFee", { payScene: 0, plateNum: "粤A75001" });
+    assert.equal((after.body as { data: { paidFee: number } }).data.paidFee, 0, "nothing more to pay within the grace time");
+
+    await lot.drive("out1", "粤A75001");
+    const payment = await lot.waitForEvent("payment", { plate: "粤A75001" });
+    assert.equal(payment.path, "prepaid");
+    assert.equal(lot.find("fee-due", { plate: "粤A75001" }).length, 0);
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.prepaidFee, FEE_FEN);
+    assert.equal(leave.biz.paidFee, 0);
+    assert.equal(leave.biz.releaseType, 0);
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("a coupon the platform issues (4.7) counts on the next bill at the exit", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤A76001", STAY_MS);
+    const coupon = await lot.callBox("issueCoupon", { couponNo: "CP-76001", recordNo: stay.recordNo, couponType: 1, value: 300, operator: "mall" });
+    assert.equal((coupon.body as { code: number }).code, 200, coupon.bodyText);
+    await lot.arrive("out1", "粤A76001");
+    const due = await lot.waitForEvent("fee-due", { plate: "粤A76001" });
+    assert.equal(due.feeFen, FEE_FEN - 300);
+    await lot.press("out1", "cashConfirm");
+    await lot.pass("out1");
+    const leave = await lot.emulator.waitFor({ service: "leaveNotify", recordNo: stay.recordNo });
+    assert.equal(leave.biz.payableFee, FEE_FEN);
+    assert.equal(leave.biz.discountFee, 300);
+    assert.equal(leave.biz.paidFee, FEE_FEN - 300);
+  } finally {
+    await lot.stop();
+  }
+});

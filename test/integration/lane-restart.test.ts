@@ -1,0 +1,202 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { demoRaw, tempDir, writeConfigFile } from "../helpers/demo-config.js";
+import { startCli, type RunningChild } from "../helpers/child.js";
+import { shortTimers, sleep } from "../helpers/lot-harness.js";
+import { startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+
+/*
+ * The box killed mid-transaction and restarted (issue 8): a real child process
+ * (`lanekeeper run`) on a store dir that survives it, the platform emulator in this process,
+ * the car driven through the child's local API (/api/sim/...). After SIGKILL and a restart on
+ * the same store: every relay output is off, the stay is still there, and the platform hears
+ * every report exactly once.
+ */
+
+const TOKEN = "demo-token-change-me-0001";
+
+interface Box {
+  running: RunningChild;
+  url: string;
+}
+
+function childConfig(emulator: Emulator, storeDir: string): string {
+  const raw = demoRaw() as Record<string, any>;
+  shortTimers(raw);
+  raw.api.port = 0;
+  raw.store.dir = storeDir;
+  raw.platform.baseUrl = emulator.url;
+  raw.log = { level: "info" };
+  // No free time: a car that just came in has something to pay at the exit.
+  raw.fees.tariffs.standard.free = { minutes: 0 };
+  return writeConfigFile(raw);
+}
+
+async function boot(configPath: string): Promise<Box> {
+  const running = startCli(["run", "--config", configPath]);
+  const [, url] = await running.waitFor(/local API on (http:\/\/[^\s]+)/, 20_000);
+  return { running, url: url! };
+}
+
+async function call(box: Box, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${box.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const payload = (await response.json()) as unknown;
+  if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(payload)}`);
+  return payload;
+}
+
+const input = (box: Box, laneId: string, name: string, level: 0 | 1) => call(box, "POST", `/api/sim/inputs/${laneId}/${name}`, { level });
+const read = (box: Box, laneId: string, plate: string) => call(box, "POST", `/api/sim/camera/${laneId}`, { plate, confidence: 95 });
+
+async function lane(box: Box, laneId: string): Promise<any> {
+  const status = await call(box, "GET", "/api/status");
+  return (status.lanes as Array<{ id: string }>).find((l) => l.id === laneId);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function drivePast(box: Box, laneId: string): Promise<void> {
+  await until(`${laneId} open`, async () => (await lane(box, laneId)).barrier === "open");
+  await input(box, laneId, "loopB", 1);
+  await sleep(100);
+  await input(box, laneId, "loopA", 0);
+  await sleep(100);
+  await input(box, laneId, "loopB", 0);
+  await until(`${laneId} closed`, async () => (await lane(box, laneId)).barrier === "closed");
+}
+
+async function kill(box: Box): Promise<void> {
+  box.running.child.kill("SIGKILL");
+  const { signal } = await box.running.exited;
+  assert.equal(signal, "SIGKILL");
+}
+
+async function assertSafeAfterRestart(box: Box): Promise<void> {
+  const sim = await call(box, "GET", "/api/sim/outputs");
+  for (const [key, level] of Object.entries(sim.outputs as Record<string, number>)) assert.equal(level, 0, `${key} is ${level} after the restart`);
+  assert.equal((sim.history as Array<{ level: number }>).filter((h) => h.level === 1).length, 0, "nothing was switched on at start-up");
+  for (const laneId of ["in1", "out1"]) assert.equal((await lane(box, laneId)).barrier, "closed");
+}
+
+function assertEachOnce(emulator: Emulator): void {
+  assert.equal(emulator.duplicates(), 0, `reports delivered more than once: ${JSON.stringify(emulator.received().filter((p) => p.count > 1).map((p) => p.idempotencyKey))}`);
+  assert.equal(emulator.rejected().length, 0, JSON.stringify(emulator.rejected()));
+}
+
+test("killed while a car awaits payment at the exit: after the restart the stay is there, relays are off, the car pays and each report went out once", async () => {
+  const emulator = await startEmulator();
+  const storeDir = tempDir("lk-restart-");
+  const configPath = childConfig(emulator, storeDir);
+  let box = await boot(configPath);
+  try {
+    await input(box, "in1", "loopA", 1);
+    await sleep(80);
+    await read(box, "in1", "粤A99001");
+    await drivePast(box, "in1");
+    const enter = await emulator.waitFor({ service: "enterNotify", plateNum: "粤A99001" });
+    const recordNo = String(enter.biz.recordNo);
+
+    await input(box, "out1", "loopA", 1);
+    await sleep(80);
+    await read(box, "out1", "粤A99001");
+    await until("awaiting payment", async () => (await lane(box, "out1")).phase === "awaitingPayment");
+    const pre = await emulator.waitFor({ service: "preLeaveNotify", recordNo });
+    await kill(box);
+
+    box = await boot(configPath);
+    await assertSafeAfterRestart(box);
+    const records = await call(box, "GET", `/api/records?plate=${encodeURIComponent("粤A99001")}`);
+    assert.equal(records.inPark.length, 1, "the stay is not lost");
+    assert.equal(records.inPark[0].recordNo, recordNo);
+    assert.equal(records.inPark[0].pendingExit?.plateId, pre.biz.plateId, "the bill that was pending is on record");
+
+    // The car is still there: the lane sees it again, bills it, the attendant takes cash.
+    await input(box, "out1", "loopA", 1);
+    await sleep(80);
+    await read(box, "out1", "粤A99001");
+    await until("awaiting payment again", async () => (await lane(box, "out1")).phase === "awaitingPayment");
+    await call(box, "POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "booth", reason: "cash" });
+    await drivePast(box, "out1");
+    const leave = await emulator.waitFor({ service: "leaveNotify", recordNo });
+    assert.equal(leave.biz.payType, 4);
+    assert.equal(leave.biz.enterTime, enter.biz.enterTime);
+    await sleep(300);
+    assert.equal(emulator.received({ service: "enterNotify" }).length, 1);
+    assert.equal(emulator.received({ service: "leaveNotify" }).length, 1);
+    assertEachOnce(emulator);
+  } finally {
+    box.running.child.kill("SIGKILL");
+    await box.running.exited;
+    await emulator.stop();
+    await rm(storeDir, { recursive: true, force: true });
+    await rm(dirname(configPath), { recursive: true, force: true });
+  }
+});
+
+test("killed right after an entry decision, then right after an entry report went out: stays kept, each reported once, relays off, the cars can leave", async () => {
+  const emulator = await startEmulator();
+  const storeDir = tempDir("lk-restart-");
+  const configPath = childConfig(emulator, storeDir);
+  let box = await boot(configPath);
+  try {
+    await input(box, "in1", "loopA", 1);
+    await sleep(80);
+    await read(box, "in1", "粤A99002");
+    await until("entry decided", async () => ["opening", "open"].includes((await lane(box, "in1")).barrier));
+    await kill(box);
+
+    box = await boot(configPath);
+    await assertSafeAfterRestart(box);
+    const records = await call(box, "GET", `/api/records?plate=${encodeURIComponent("粤A99002")}`);
+    assert.equal(records.inPark.length, 1, "the stay is not lost");
+    const recordNo = records.inPark[0].recordNo as string;
+    // It most likely went in: the entry report goes out now, once.
+    const enter = await emulator.waitFor({ service: "enterNotify", recordNo });
+    assert.equal(enter.biz.plateNum, "粤A99002");
+
+    // A second car passes; the box dies the moment its entry report was delivered.
+    await input(box, "in1", "loopA", 1);
+    await sleep(80);
+    await read(box, "in1", "粤A99003");
+    await drivePast(box, "in1");
+    const enter3 = await emulator.waitFor({ service: "enterNotify", plateNum: "粤A99003" });
+    await kill(box);
+    box = await boot(configPath);
+    await assertSafeAfterRestart(box);
+    const status = await call(box, "GET", "/api/status");
+    assert.equal(status.lot.inPark, 2);
+
+    for (const [plate, entered] of [["粤A99002", enter], ["粤A99003", enter3]] as const) {
+      await input(box, "out1", "loopA", 1);
+      await sleep(80);
+      await read(box, "out1", plate);
+      await until(`${plate} awaiting payment`, async () => (await lane(box, "out1")).phase === "awaitingPayment");
+      await call(box, "POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "booth", reason: "cash" });
+      await drivePast(box, "out1");
+      const leave = await emulator.waitFor({ service: "leaveNotify", recordNo: String(entered.biz.recordNo) });
+      assert.equal(leave.biz.enterTime, entered.biz.enterTime);
+    }
+    await sleep(300);
+    assert.equal(emulator.received({ service: "enterNotify" }).length, 2);
+    assert.equal(emulator.received({ service: "leaveNotify" }).length, 2);
+    assertEachOnce(emulator);
+  } finally {
+    box.running.child.kill("SIGKILL");
+    await box.running.exited;
+    await emulator.stop();
+    await rm(storeDir, { recursive: true, force: true });
+    await rm(dirname(configPath), { recursive: true, force: true });
+  }
+});
