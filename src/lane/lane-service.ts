@@ -834,6 +834,10 @@ export class LaneService implements Component {
     const plate = normalisePlate(entry.plateNum);
     const key = `${entry.laneId}:${plate}`;
     const now = this.deps.clock.now();
+    // Answers are only needed for the repeat window; forget older ones so the map stays small.
+    for (const [oldKey, old] of this.unlicensedAnswers) {
+      if (now - old.atMs >= this.deps.config.policy.unlicensedRepeatMs) this.unlicensedAnswers.delete(oldKey);
+    }
     const repeat = this.unlicensedAnswers.get(key);
     // A second scan within the window is the same request: same answer, no second stay.
     if (repeat && now - repeat.atMs < this.deps.config.policy.unlicensedRepeatMs) return repeat.answer;
