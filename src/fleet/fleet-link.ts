@@ -1,6 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connect as mqttConnect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import { z } from "zod";
 import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
 import type { Component } from "../app/lifecycle.js";
@@ -162,7 +162,8 @@ export class FleetLink implements Component {
   private readonly backoff: BackoffPolicy;
   private readonly stableAfterMs: number;
   private readonly recentEventsSize: number;
-  private readonly connectFn: ConnectFn;
+  /** mqtt.js is loaded in start(): a box without a broker never pays its ~10 MB. */
+  private connectFn: ConnectFn | undefined;
   private readonly connectTimeoutMs: number;
   private readonly offlineAnswersMax: number;
   private readonly healthSource: FleetLinkOptions["healthSource"];
@@ -215,7 +216,7 @@ export class FleetLink implements Component {
     this.backoff = options.backoff ?? defaultBackoff;
     this.stableAfterMs = options.stableAfterMs ?? 60_000;
     this.recentEventsSize = options.recentEventsSize ?? 200;
-    this.connectFn = options.connect ?? mqttConnect;
+    this.connectFn = options.connect;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.offlineAnswersMax = options.offlineAnswersMax ?? 500;
     this.healthSource = options.healthSource;
@@ -234,6 +235,7 @@ export class FleetLink implements Component {
 
   async start(): Promise<void> {
     if (this.running) return;
+    this.connectFn ??= (await import("mqtt")).connect;
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     const boot = ((await this.bootFile.read())?.boot ?? 0) + 1;
     await this.bootFile.write({ boot });
@@ -486,7 +488,7 @@ export class FleetLink implements Component {
     if (!this.running || this.connSeq !== id) return;
     let client: MqttClient;
     try {
-      client = this.connectFn(this.config.url, options);
+      client = this.connectFn!(this.config.url, options);
     } catch (error) {
       this.log.error({ err: error }, "MQTT client could not be created");
       this.count("connectSetupErrors");

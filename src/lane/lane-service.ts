@@ -63,6 +63,8 @@ interface ExitCtx {
   phase: "deciding" | "awaiting" | "settled" | "held";
   path: PaymentPath;
   settlement: Settlement | undefined;
+  /** The durable write of the pending bill, still in flight or done. */
+  pendingWrite?: Promise<void> | undefined;
 }
 
 interface EntryCtx {
@@ -125,6 +127,7 @@ export class LaneService implements Component {
   private readonly log: Logger;
   private readonly timers = new Set<TimerHandle>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly recentExits = new Map<string, Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }>>();
 
   constructor(private readonly deps: LaneServiceDeps) {
     const { config } = deps;
@@ -148,6 +151,13 @@ export class LaneService implements Component {
 
   async start(): Promise<void> {
     for (const runner of this.runners.values()) runner.start();
+    // The re-entry cap needs the stays that left in the last 24 h. They are kept in memory so
+    // a bill never scans history (whose cost grows with it); filled once from history here.
+    this.track(
+      this.deps.store.recentFinished(5000).then((stays) => {
+        for (const stay of stays) this.rememberExit(stay.plate, stay.recordNo, stay.enterAtMs, stay.exit.leaveAtMs, stay.exit.payableFen);
+      }),
+    );
     // Stays that entered but whose entry report was never queued (a stop between the open and
     // the passage): the car most likely went in, so report it now.
     // A stay the platform added itself (4.13.4, source "platform") is known to it already.
@@ -511,11 +521,20 @@ export class LaneService implements Component {
 
     ctx.plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
     this.byPlateId.set(ctx.plateId, ctx);
-    // The bill is durable with its plateId before anyone can pay it (payNotify, remoteDev).
-    await store.updateInPark(record.recordNo, {
-      pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
-    });
-    // Gone, or released by hand (the manualOpen button) while the bill was being written.
+    // The bill with its plateId is written while the pre-leave bill is in flight: the two
+    // overlap, so the car waits for the slower of them, not for both. A settlement waits for
+    // this write before its own (settle), so the record never moves backwards on disk.
+    ctx.pendingWrite = store
+      .updateInPark(record.recordNo, {
+        pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
+      })
+      .then(
+        () => undefined,
+        // Disk trouble: the store keeps the change in memory and retries (an alarm shows); the
+        // lane goes on deciding.
+        (error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable"),
+      );
+    // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
     if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
     ctx.phase = "awaiting";
     ctx.path = "platform";
@@ -623,6 +642,7 @@ export class LaneService implements Component {
     if (ctx.phase === "settled" || !this.exits.has(ctx.txId)) return;
     ctx.phase = "settled";
     ctx.settlement = settlement;
+    await ctx.pendingWrite;
     if (ctx.record) {
       const fresh = this.deps.store.getInPark(ctx.record.recordNo);
       if (fresh) {
@@ -648,6 +668,28 @@ export class LaneService implements Component {
     });
   }
 
+  /** Stays of this plate that left within the last 24 h (the re-entry cap's window). */
+  private recentExitsOf(plate: string, atMs: number): Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }> {
+    const key = normalisePlate(plate);
+    const kept = (this.recentExits.get(key) ?? []).filter((stay) => stay.leaveAtMs > atMs - DAY_MS);
+    if (kept.length > 0) this.recentExits.set(key, kept);
+    else this.recentExits.delete(key);
+    return kept.map((stay) => ({ ...stay, enterAtMs: Math.min(stay.enterAtMs, stay.leaveAtMs) }));
+  }
+
+  private rememberExit(plate: string, recordNo: string, enterAtMs: number, leaveAtMs: number, payableFee: number): void {
+    if (!plate) return;
+    const key = normalisePlate(plate);
+    const list = (this.recentExits.get(key) ?? []).filter((stay) => stay.recordNo !== recordNo && stay.leaveAtMs > leaveAtMs - DAY_MS);
+    list.push({ recordNo, enterAtMs, leaveAtMs, payableFee });
+    this.recentExits.set(key, list);
+    // Bounded: a day of a busy lot is a few thousand plates; prune the oldest beyond that.
+    if (this.recentExits.size > 20_000) {
+      const oldest = this.recentExits.keys().next().value;
+      if (oldest !== undefined) this.recentExits.delete(oldest);
+    }
+  }
+
   private async billFor(record: InParkRecord, atMs: number, laneId: string): Promise<Bill> {
     const { config, store } = this.deps;
     const clamped = clampStay(record.enterAtMs, atMs, { maxStayMs: config.policy.exit.maxStayDays * DAY_MS });
@@ -656,9 +698,7 @@ export class LaneService implements Component {
     // A group car that entered beyond its group's spaces pays as a temporary car (issue 8):
     // its card must not make the stay free at the exit.
     const fixed = record.extra?.groupOverflow === true ? undefined : this.fixedCarRecord(record.plate);
-    const previous = (await store.recentStays(record.plate, { limit: 10 }).catch(() => []))
-      .filter((stay) => stay.exit.leaveAtMs > atMs - DAY_MS && stay.recordNo !== record.recordNo)
-      .map((stay) => ({ enterAtMs: Math.min(stay.enterAtMs, stay.exit.leaveAtMs), leaveAtMs: stay.exit.leaveAtMs, payableFee: stay.exit.payableFen }));
+    const previous = this.recentExitsOf(record.plate, atMs).filter((stay) => stay.recordNo !== record.recordNo);
     const vehicleType = (["small", "large", "nev"] as const).includes(record.extra?.vehicleClass as VehicleType)
       ? (record.extra!.vehicleClass as VehicleType)
       : record.plateColor === 4
@@ -1095,6 +1135,7 @@ export class LaneService implements Component {
         operator: settlement.operator,
       },
     });
+    this.rememberExit(record.plate, record.recordNo, record.enterAtMs, leaveAtMs, bill.payableFee);
     await store.finishStay(record.recordNo, {
       laneId: ctx.laneId,
       leaveAtMs,
