@@ -177,6 +177,9 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       elapsedMs: result.elapsedMs,
     };
     if (result.ok) log.debug(context, "platform call ok");
+    // A business code is an answer (e.g. 0 "awaiting payment" to a pre-leave bill), not a
+    // fault of the link: info, so the warnings stay meaningful.
+    else if (result.kind === "business-code") log.info({ ...context, kind: result.kind, code: result.code, msg: result.msg }, "platform answered with a business code");
     else log.warn({ ...context, kind: result.kind, code: result.code, msg: result.msg, status: result.status, detail: result.detail }, "platform call failed");
     return result;
   }
