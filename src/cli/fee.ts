@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { bill, BillError, type Coupon, type Prepayment, type VehicleType } from "../core/fees/index.js";
 import { formatFen } from "../core/fees/money.js";
@@ -8,6 +7,7 @@ import { validateTariff } from "../core/fees/validate-tariff.js";
 import { isValidTimeZone } from "../core/time/zone.js";
 import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
 import { UsageError, type CliCommand } from "./command.js";
+import { readJsonFile } from "../config/load.js";
 
 const DEFAULT_ZONE = "Asia/Shanghai";
 
@@ -90,20 +90,9 @@ type Loaded =
   | { ok: false; problems: Array<{ path: string; message: string }> };
 
 async function loadTariff(file: string, name: string | undefined): Promise<Loaded> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(error);
-    return { ok: false, problems: [{ path: "(root)", message: `cannot read ${file}: ${why}` }] };
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, problems: [{ path: "(root)", message: `not valid JSON: ${(error as Error).message}` }] };
-  }
+  const read = await readJsonFile(file);
+  if (!read.ok) return read;
+  const raw = read.raw;
   const doc = asRecord(raw);
   // A whole config has a `fees` section; a bare tariff never does (its schema has no such key).
   const fees = asRecord(doc?.fees);

@@ -54,7 +54,8 @@ export function validateConfig(raw: unknown): ConfigResult {
     : { ok: true, config: result.data, migratedFrom: migrated.migratedFrom };
 }
 
-export async function loadConfigFile(file: string): Promise<ConfigResult> {
+/** Reads and parses a JSON file; a missing, unreadable or non-JSON file is one plain problem. */
+export async function readJsonFile(file: string): Promise<{ ok: true; raw: unknown } | { ok: false; problems: ConfigProblem[] }> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -63,13 +64,16 @@ export async function loadConfigFile(file: string): Promise<ConfigResult> {
     const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(error);
     return { ok: false, problems: [{ path: "(root)", message: `cannot read ${file}: ${why}` }] };
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return { ok: true, raw: JSON.parse(text) };
   } catch (error) {
     return { ok: false, problems: [{ path: "(root)", message: `${file} is not valid JSON: ${(error as Error).message}` }] };
   }
-  return validateConfig(raw);
+}
+
+export async function loadConfigFile(file: string): Promise<ConfigResult> {
+  const read = await readJsonFile(file);
+  return read.ok ? validateConfig(read.raw) : read;
 }
 
 const secretKeys = new Set(["key", "password", "token", "cameraKey", "keyFile"]);
