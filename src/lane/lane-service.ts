@@ -63,8 +63,14 @@ interface ExitCtx {
   phase: "deciding" | "awaiting" | "settled" | "held";
   path: PaymentPath;
   settlement: Settlement | undefined;
-  /** The durable write of the pending bill, still in flight or done. */
+  /** The durable write of the pending bill (or of a stay made at release), still in flight or done. */
   pendingWrite?: Promise<void> | undefined;
+  /** The plate colour of the exit read, for a stay made here. */
+  plateColor?: number | undefined;
+  /** The stay was made at this exit for a car with no entry record (undone if it backs out). */
+  madeStay?: boolean | undefined;
+  /** A payment notice for this stay that came while the bill was still being made. */
+  earlyPayment?: PaymentRecord | undefined;
 }
 
 interface EntryCtx {
@@ -440,6 +446,7 @@ export class LaneService implements Component {
       phase: "deciding",
       path: "awaiting-payment",
       settlement: undefined,
+      plateColor: platformPlateColor(request.color),
     };
     this.exits.set(request.txId, ctx);
 
@@ -509,6 +516,13 @@ export class LaneService implements Component {
     const { store, config, platform } = this.deps;
     const record = ctx.record!;
     const bill = ctx.bill!;
+    // A payment notice that came while this bill was being made (quoting only the recordNo):
+    // it settles the exit now, unless the bill already counted it as a prepayment.
+    const early = ctx.earlyPayment;
+    if (early && !record.prepayments.some((p) => p.orderNo === early.orderNo)) {
+      await this.settle(ctx, this.paymentSettlement(early), "payment notice");
+      return;
+    }
     if (ctx.dueFen === 0) {
       const path: PaymentPath = bill.prepaidFee > 0 ? "prepaid" : "free";
       if (config.policy.exit.pushZeroBill) {
@@ -631,6 +645,12 @@ export class LaneService implements Component {
 
   private async payCash(ctx: ExitCtx, operator: string, reason: string): Promise<void> {
     const now = this.deps.clock.now();
+    if (!ctx.record && ctx.path === "attendant") {
+      // No entry record and nothing billed: the attendant's confirmation is a manual release
+      // (leaveNotify releaseType 3 with the operator), not a cash payment of nothing.
+      await this.settle(ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason || "attendant release");
+      return;
+    }
     await this.settle(ctx, { releaseType: 0, payType: 4, paidFen: ctx.dueFen, orderNo: this.numbers.orderNo(now), payTimeMs: now, operator, path: "cash" }, reason || "cash");
   }
 
@@ -643,7 +663,18 @@ export class LaneService implements Component {
     ctx.phase = "settled";
     ctx.settlement = settlement;
     await ctx.pendingWrite;
-    if (ctx.record) {
+    if (!ctx.record && ctx.path === "attendant") {
+      const write = this.stayForUnrecorded(ctx, settlement);
+      ctx.pendingWrite = write.catch(() => undefined);
+      try {
+        await write;
+      } catch (error) {
+        // Not durable: the barrier stays down and the car waits, so the attendant can try again.
+        ctx.phase = "awaiting";
+        ctx.settlement = undefined;
+        throw error;
+      }
+    } else if (ctx.record) {
       const fresh = this.deps.store.getInPark(ctx.record.recordNo);
       if (fresh) {
         ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
@@ -949,16 +980,52 @@ export class LaneService implements Component {
   private async paymentNotified(payment: PaymentRecord): Promise<void> {
     const exit =
       (payment.plateId ? this.byPlateId.get(payment.plateId) : undefined) ??
-      [...this.exits.values()].find((c) => c.phase === "awaiting" && c.record && c.record.recordNo === payment.recordNo);
+      [...this.exits.values()].find((c) => (c.phase === "awaiting" || c.phase === "deciding") && c.record && c.record.recordNo === payment.recordNo);
+    if (exit?.phase === "deciding") {
+      // The exit's bill is still being made (a notice may quote only the recordNo, 4.2): kept
+      // on the exit and applied by billAtExit once the bill is known, so the car does not wait.
+      // (No event of its own: the "payment" event follows when the exit settles with it.)
+      exit.earlyPayment ??= payment;
+      this.log.info({ laneId: exit.laneId, recordNo: payment.recordNo, orderNo: payment.orderNo }, "payment notice while the exit is deciding; applied once billed");
+      return;
+    }
     if (!exit || exit.phase !== "awaiting") {
       this.emit({ type: "prepayment", plate: payment.plateNum, recordNo: payment.recordNo, feeFen: payment.amountFen });
       return;
     }
-    await this.settle(
-      exit,
-      { releaseType: 0, payType: payment.payType, paidFen: payment.amountFen, orderNo: payment.orderNo, payTimeMs: payment.payTimeMs, operator: "", path: "platform" },
-      "payment notice",
-    );
+    await this.settle(exit, this.paymentSettlement(payment), "payment notice");
+  }
+
+  private paymentSettlement(payment: PaymentRecord): Settlement {
+    return { releaseType: 0, payType: payment.payType, paidFen: payment.amountFen, orderNo: payment.orderNo, payTimeMs: payment.payTimeMs, operator: "", path: "platform" };
+  }
+
+  /**
+   * A car with no in-park record (noRecord.mode "attendant") released by the attendant: it
+   * gets a stay like the "charge" mode makes (entered at the exit read, source manual), durably,
+   * so the passage finishes it and the platform hears of the exit with releaseType 3 and the
+   * operator instead of the car leaving unreported. A car with no plate read gets none.
+   */
+  private async stayForUnrecorded(ctx: ExitCtx, settlement: Settlement): Promise<void> {
+    if (ctx.record || !ctx.plate) return;
+    const { store } = this.deps;
+    const recordNo = this.numbers.recordNo(ctx.laneId, ctx.atMs, (candidate) => store.getInPark(candidate) !== undefined);
+    ctx.madeStay = true;
+    ctx.record = await store.addInPark({
+      recordNo,
+      plate: ctx.plate,
+      ...(ctx.plateColor === undefined ? {} : { plateColor: ctx.plateColor }),
+      laneId: ctx.laneId,
+      enterAtMs: ctx.atMs,
+      vehicleType: "temporary",
+      carType: ctx.carType,
+      carSubType: ctx.carSubType,
+      source: "manual",
+      entryReport: "none",
+      extra: { noEntryRecord: true, settlement },
+    });
+    // Logged, not a new event type: the "payment" and "vehicle-left" events carry its recordNo.
+    this.log.info({ laneId: ctx.laneId, plate: ctx.plate, recordNo, operator: settlement.operator }, "stay made at the exit for a car with no entry record");
   }
 
   // ---- events from the lane machines ---------------------------------------------------------
@@ -1005,6 +1072,13 @@ export class LaneService implements Component {
     ctx.phase = "settled";
     ctx.settlement = settlement;
     this.emit({ type: "payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: 0, dueFen: ctx.dueFen, path: "manual", reason, operator });
+    if (!ctx.record && ctx.path === "attendant") {
+      // The arm is already moving (the machine opened): the stay follows, and the passage
+      // waits for it (exitPassed awaits pendingWrite).
+      ctx.pendingWrite = this.stayForUnrecorded(ctx, settlement).catch((error: unknown) => this.log.error({ err: error, plate: ctx.plate }, "stay for a car with no entry record not written"));
+      await ctx.pendingWrite;
+      return;
+    }
     const fresh = ctx.record ? this.deps.store.getInPark(ctx.record.recordNo) : undefined;
     if (fresh) ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
   }
@@ -1065,6 +1139,20 @@ export class LaneService implements Component {
   private exitAbandoned(ctx: ExitCtx, why: string): void {
     this.exits.delete(ctx.txId);
     if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
+    if (ctx.madeStay) {
+      // The stay was only made to report this exit; the car did not leave, so it goes (once
+      // its write, which may still be in flight, is done).
+      void this.track(
+        Promise.resolve(ctx.pendingWrite)
+          .then(() => {
+            const recordNo = ctx.record?.recordNo;
+            return recordNo && this.deps.store.getInPark(recordNo) ? this.deps.store.cancelStay(recordNo, { reason: kebab(why) }) : undefined;
+          })
+          .catch((error: unknown) => this.log.warn({ err: error, plate: ctx.plate }, "stay made at the exit not cancelled")),
+      );
+      this.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
+      return;
+    }
     // The stay stays in the lot with its bill; a later read at an exit bills it again.
     if (ctx.record && this.deps.store.getInPark(ctx.record.recordNo)) {
       void this.deps.store.updateInPark(ctx.record.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
@@ -1098,6 +1186,8 @@ export class LaneService implements Component {
   private async exitPassed(ctx: ExitCtx): Promise<void> {
     this.exits.delete(ctx.txId);
     if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
+    // A stay made for a car released by the button may still be on its way to disk.
+    await ctx.pendingWrite;
     const { config, outbox, store } = this.deps;
     const record = ctx.record ? (store.getInPark(ctx.record.recordNo) ?? ctx.record) : undefined;
     if (!record) {
