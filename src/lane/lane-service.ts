@@ -1250,8 +1250,9 @@ export class LaneService implements Component {
     if (view) view.display = { kind: message.kind, lines: [] };
     if (!display) return;
     void display.show(message).then(() => {
-      const last = display.shown().at(-1) as { lines?: string[] } | undefined;
-      if (view && last?.lines) view.display = { kind: message.kind, lines: last.lines };
+      // What the board was last sent, real or simulated (no copy of the simulator's history).
+      const last = display.status().lastShown;
+      if (view && last) view.display = { kind: message.kind, lines: last.lines };
       this.deps.bus.changed();
     });
   }
