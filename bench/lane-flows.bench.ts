@@ -8,7 +8,9 @@
  *    (budget: p99 ≤ 1 fsync + 2 ms), with the fsyncs each decision waited for;
  *  - lane-exit-platform-200: plate read at the exit → relayOpen written with the emulator
  *    answering 200, minus a bare undici POST of the same signed preLeaveNotify envelope to the
- *    same emulator in the same run (budget: p99 overhead ≤ 2 ms), with where the time goes;
+ *    same emulator in the same run (budget: p99 overhead ≤ 2 ms), with where the time goes
+ *    (the pending bill's one durable write runs beside the call; the platform's answer is
+ *    written after the open, so nothing is written between the answer and the relay);
  *  - lane-exit-cash-fallback: emulator refusing connections → plate read at the exit → the
  *    lane display shows the payCash message (budget ≤ 50 ms);
  *  - process-start / process-start-baseline: `node dist/cli.js run` from spawn to the "local
@@ -407,7 +409,7 @@ try {
     const history0 = await historyBytes();
     const total: number[] = [];
     const bareMs: number[] = [];
-    const legs = { readToWrite1: [] as number[], write1: [] as number[], write1ToHttp: [] as number[], http: [] as number[], httpToWrite2: [] as number[], write2: [] as number[], write2ToRelay: [] as number[] };
+    const legs = { readToWrite: [] as number[], write: [] as number[], readToHttp: [] as number[], http: [] as number[], writeAfterAnswer: [] as number[], answerToRelay: [] as number[] };
     const perExitOverhead: number[] = [];
     const scanMs: number[] = [];
     const rawInterleaved: number[] = [];
@@ -447,8 +449,9 @@ try {
       if (i >= WARMUP) {
         const http = laneHttp;
         const inside = windowOps(ops, t0, at.ms);
+        // The pending bill's write starts before the call and overlaps it; nothing is written
+        // between the answer and the open (the answer is written after it).
         const before = inside.filter((op) => op.startMs < http.startMs);
-        const after = inside.filter((op) => op.startMs >= http.endMs);
         total.push(at.ms - t0);
         bareMs.push(b);
         const scan = historyScan.startMs >= t0 ? historyScan.endMs - historyScan.startMs : 0;
@@ -456,18 +459,15 @@ try {
         scanMs.push(scan);
         withoutScan.push(at.ms - t0 - (http.endMs - http.startMs) - scan);
         durableOps.push(inside.length);
-        if (before.length > 0 && after.length > 0) {
-          const w1s = Math.min(...before.map((op) => op.startMs));
-          const w1e = Math.max(...before.map((op) => op.endMs));
-          const w2s = Math.min(...after.map((op) => op.startMs));
-          const w2e = Math.max(...after.map((op) => op.endMs));
-          legs.readToWrite1.push(w1s - t0);
-          legs.write1.push(w1e - w1s);
-          legs.write1ToHttp.push(http.startMs - w1e);
+        if (before.length > 0) {
+          const ws = Math.min(...before.map((op) => op.startMs));
+          const we = Math.max(...before.map((op) => op.endMs));
+          legs.readToWrite.push(ws - t0);
+          legs.write.push(we - ws);
+          legs.readToHttp.push(http.startMs - t0);
           legs.http.push(http.endMs - http.startMs);
-          legs.httpToWrite2.push(w2s - http.endMs);
-          legs.write2.push(w2e - w2s);
-          legs.write2ToRelay.push(at.ms - w2e);
+          legs.writeAfterAnswer.push(Math.max(0, we - http.endMs));
+          legs.answerToRelay.push(at.ms - http.endMs);
         }
       }
       await pass("out1");
@@ -506,14 +506,13 @@ try {
       durableWritesPerExitMedian: percentile(durableOps, 50),
       durableWritesPerExitMax: Math.max(...durableOps),
       legs: {
-        readToPendingExitWriteMs: leg(legs.readToWrite1),
+        readToPendingExitWriteMs: leg(legs.readToWrite),
         ofWhichHistoryScanMs: leg(scanMs),
-        pendingExitWriteMs: leg(legs.write1),
-        writeToPreLeaveCallMs: leg(legs.write1ToHttp),
+        pendingExitWriteMs: leg(legs.write),
+        readToPreLeaveCallMs: leg(legs.readToHttp),
         preLeaveCallMs: leg(legs.http),
-        answerToSettlementWriteMs: leg(legs.httpToWrite2),
-        settlementWriteMs: leg(legs.write2),
-        settlementWriteToRelayMs: leg(legs.write2ToRelay),
+        pendingWriteStillRunningAfterAnswerMs: leg(legs.writeAfterAnswer),
+        answerToRelayMs: leg(legs.answerToRelay),
       },
       historyBytesAtStart: history0,
       historyBytesAtEnd: history1,

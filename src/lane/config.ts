@@ -40,6 +40,12 @@ export const policyConfigSchema = z
         pushZeroBill: z.boolean().default(false),
         /** A stay longer than this is flagged and billed to this length (a clock jump, a lost record). */
         maxStayDays: z.int().min(1).max(3650).default(90),
+        /**
+         * A stay found paid (or released) at start whose car was not seen leaving (a stop between
+         * the open and the passage): held this long for the car to be read at an exit, then
+         * finished as left at its bill's time and reported.
+         */
+        settledHoldMs: z.int().min(1000).max(86_400_000).default(900_000),
       })
       .prefault({}),
     /** Fixed (monthly) cars: grace days after expiry before they pay as temporary cars. */

@@ -35,6 +35,21 @@ export interface Settlement {
   path: PaymentPath;
 }
 
+/**
+ * A settlement as the stay keeps it (`extra.settlement`): how it was settled, when, where and
+ * the bill it paid, so a car read again after a restart or a back-out is not billed twice, and
+ * a stay whose car left during a stop can still be reported as it was settled.
+ */
+export interface StoredSettlement extends Settlement {
+  settledAtMs: number;
+  laneId: string;
+  /** The exit read the bill was made for (the report's leaveTime if the car is not seen again). */
+  billAtMs: number;
+  payableFen: number;
+  discountFen: number;
+  prepaidFen: number;
+}
+
 export type PaymentPath =
   | "free"
   | "prepaid"
@@ -169,6 +184,13 @@ export class LaneService implements Component {
     // A stay the platform added itself (4.13.4, source "platform") is known to it already.
     for (const record of this.deps.store.listInPark((r) => r.entryReport === "none" && r.source !== "platform").items) {
       await this.queueEntryReport(record).catch((error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "entry report not queued"));
+    }
+    // Exits a stop cut short. A stay that holds its settlement was opened for (or about to be):
+    // it waits for its car to be read again, else it is finished as left. A stay with a bill
+    // the platform may have answered 200 (written after the open) asks the platform again.
+    for (const record of this.deps.store.listInPark((r) => r.pendingExit !== undefined || r.extra?.settlement !== undefined).items) {
+      if (storedSettlementOf(record)) this.holdSettled(record.recordNo);
+      else this.track(this.recoverPendingExit(record.recordNo, 0));
     }
   }
 
@@ -497,9 +519,22 @@ export class LaneService implements Component {
       ctx.dueFen = rule.amountFen;
       ctx.bill = { payableFee: rule.amountFen, discountFee: 0, paidFee: rule.amountFen, prepaidFee: 0, breakdown: [], discounts: [] };
     } else {
+      if (ctx.record.carType !== undefined) ctx.carType = ctx.record.carType;
+      if (ctx.record.carSubType !== undefined) ctx.carSubType = ctx.record.carSubType;
+      const earlier = await this.earlierSettlement(ctx.record, atMs);
+      ctx.record = earlier.record;
+      if (earlier.settlement) {
+        // Paid (or released) already — the open was cut short by a stop, or the car backed
+        // out after paying — and back within the grace: it leaves on that settlement, not a
+        // second bill.
+        const s = earlier.settlement;
+        ctx.bill = { payableFee: s.payableFen, discountFee: s.discountFen, paidFee: s.paidFen, prepaidFee: s.prepaidFen, breakdown: [], discounts: [] };
+        ctx.dueFen = s.paidFen;
+        this.emit({ type: "settled-earlier", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record.recordNo, path: s.path, settledAtMs: s.settledAtMs });
+        await this.settle(ctx, s, "settled earlier", { written: true });
+        return;
+      }
       const record = ctx.record;
-      if (record.carType !== undefined) ctx.carType = record.carType;
-      if (record.carSubType !== undefined) ctx.carSubType = record.carSubType;
       ctx.bill = await this.billFor(record, atMs, request.laneId);
       ctx.dueFen = ctx.bill.paidFee;
       const fixed = this.fixedCarFor(record.plate, atMs);
@@ -552,13 +587,16 @@ export class LaneService implements Component {
     if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
     ctx.phase = "awaiting";
     ctx.path = "platform";
+    // The bill goes out first and the board, the event and the machine's "await" are done
+    // while it is on the wire; none of them can be overtaken by the answer, which arrives on
+    // a later turn of the event loop. From here the scanner, the attendant's cash button and
+    // the platform's notices can all settle the exit.
+    const answer = platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
     this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
     this.emit({ type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId: ctx.plateId });
-    // Await first: the scanner, the attendant's cash button and the platform's notices can all
-    // settle from now on, while the pre-leave bill is in flight.
     this.feedDecision(request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
 
-    const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    const result = await answer;
     if (ctx.phase !== "awaiting") return;
     this.afterPreLeave(ctx, result, "platform");
   }
@@ -580,6 +618,10 @@ export class LaneService implements Component {
             path,
           },
           path,
+          // Frictionless (not a scanned code, whose credential is never kept): the platform
+          // holds this answer and gives it again for the same plateId, so it is written just
+          // after the open (see settle).
+          { openFirst: path === "platform" },
         ),
       );
       return;
@@ -657,12 +699,29 @@ export class LaneService implements Component {
   /**
    * The stay is paid (or released): write how, durably, then let the machine open. The exit
    * report goes out after the passage.
+   *
+   * `openFirst` is for the platform's code 200 to the pre-leave bill only. What the barrier
+   * moves for is that bill, and it is on disk before the open (pendingWrite); the answer is
+   * the platform's own record, which it gives again for the same plateId (platform-api.md §10:
+   * keyed by plateId), so a stop between the open and this write is recovered at the next
+   * start by asking again (recoverPendingExit). Every settlement only the box knows (cash, a
+   * hand release, a notice the platform will not repeat) is durable before the open.
+   * `written`: the stay already holds this settlement (one made before a restart).
    */
-  private async settle(ctx: ExitCtx, settlement: Settlement, reason: string): Promise<void> {
+  private async settle(ctx: ExitCtx, settlement: Settlement, reason: string, how: { openFirst?: boolean; written?: boolean } = {}): Promise<void> {
     if (ctx.phase === "settled" || !this.exits.has(ctx.txId)) return;
     ctx.phase = "settled";
     ctx.settlement = settlement;
     await ctx.pendingWrite;
+    if (how.openFirst && ctx.record) {
+      if (!this.exits.has(ctx.txId)) return;
+      this.release(ctx, settlement, reason);
+      ctx.pendingWrite = this.writeSettlement(ctx, settlement).catch((error: unknown) =>
+        this.log.error({ err: error, recordNo: ctx.record?.recordNo }, "platform settlement not yet durable (asked again at the next start)"),
+      );
+      await ctx.pendingWrite;
+      return;
+    }
     if (!ctx.record && ctx.path === "attendant") {
       const write = this.stayForUnrecorded(ctx, settlement);
       ctx.pendingWrite = write.catch(() => undefined);
@@ -674,13 +733,34 @@ export class LaneService implements Component {
         ctx.settlement = undefined;
         throw error;
       }
-    } else if (ctx.record) {
-      const fresh = this.deps.store.getInPark(ctx.record.recordNo);
-      if (fresh) {
-        ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
-      }
+    } else if (ctx.record && !how.written) {
+      await this.writeSettlement(ctx, settlement);
     }
     if (!this.exits.has(ctx.txId)) return;
+    this.release(ctx, settlement, reason);
+  }
+
+  /** Writes the settlement into the stay, durably (a no-op for a stay already gone). */
+  private async writeSettlement(ctx: ExitCtx, settlement: Settlement): Promise<void> {
+    const fresh = ctx.record ? this.deps.store.getInPark(ctx.record.recordNo) : undefined;
+    if (!fresh) return;
+    ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement: this.stored(ctx, settlement) } });
+  }
+
+  private stored(ctx: ExitCtx, settlement: Settlement): StoredSettlement {
+    return {
+      ...settlement,
+      settledAtMs: this.deps.clock.now(),
+      laneId: ctx.laneId,
+      billAtMs: ctx.atMs,
+      payableFen: ctx.bill?.payableFee ?? ctx.dueFen,
+      discountFen: ctx.bill?.discountFee ?? 0,
+      prepaidFen: ctx.bill?.prepaidFee ?? 0,
+    };
+  }
+
+  /** The settled exit opens: the machine is told, the board says paid, the event goes out. */
+  private release(ctx: ExitCtx, settlement: Settlement, reason: string): void {
     const runner = this.runners.get(ctx.laneId);
     const decisionPending = runner?.snapshot().pending.some((tx) => tx.txId === ctx.txId && tx.phase === "deciding");
     if (decisionPending) this.feedDecision(ctx, { verdict: "allow", reason: settlement.path });
@@ -1022,10 +1102,127 @@ export class LaneService implements Component {
       carSubType: ctx.carSubType,
       source: "manual",
       entryReport: "none",
-      extra: { noEntryRecord: true, settlement },
+      extra: { noEntryRecord: true, settlement: this.stored(ctx, settlement) },
     });
     // Logged, not a new event type: the "payment" and "vehicle-left" events carry its recordNo.
     this.log.info({ laneId: ctx.laneId, plate: ctx.plate, recordNo, operator: settlement.operator }, "stay made at the exit for a car with no entry record");
+  }
+
+  // ---- exits cut short by a stop -----------------------------------------------------------
+
+  /**
+   * The settlement a stay already holds, if the car is back within the tariff's post-payment
+   * grace. Past the grace, a collected amount becomes a prepayment of the stay (durably) and
+   * the car is billed again from there, as after an in-lot payment (domain.md §5).
+   */
+  private async earlierSettlement(record: InParkRecord, atMs: number): Promise<{ record: InParkRecord; settlement?: StoredSettlement }> {
+    const settlement = storedSettlementOf(record);
+    if (!settlement) return { record };
+    if (atMs - settlement.settledAtMs <= this.tariff.postPayment.graceMinutes * 60_000) return { record, settlement };
+    const { settlement: _expired, ...extra } = record.extra ?? {};
+    const prepayments =
+      settlement.paidFen > 0 && !record.prepayments.some((p) => p.orderNo === settlement.orderNo)
+        ? [...record.prepayments, { orderNo: settlement.orderNo || `${record.recordNo}-exit`, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) }]
+        : record.prepayments;
+    this.emit({ type: "settled-earlier-expired", laneId: settlement.laneId, plate: record.plate, recordNo: record.recordNo, path: settlement.path, settledAtMs: settlement.settledAtMs });
+    return { record: await this.deps.store.updateInPark(record.recordNo, { extra, prepayments }) };
+  }
+
+  /** A settled stay found at start: its car gets `settledHoldMs` to be read at an exit. */
+  private holdSettled(recordNo: string): void {
+    this.after(this.deps.config.policy.exit.settledHoldMs, () => void this.track(this.finishSettledLeftover(recordNo)));
+  }
+
+  /** The car of a settled stay was not seen since the start: it left during the stop. */
+  private async finishSettledLeftover(recordNo: string): Promise<void> {
+    const record = this.deps.store.getInPark(recordNo);
+    const settlement = record ? storedSettlementOf(record) : undefined;
+    if (!record || !settlement || this.exitInProgress(recordNo)) return;
+    const laneId = this.lanes.has(settlement.laneId) ? settlement.laneId : [...this.lanes.values()].find((l) => l.direction === "out")?.id;
+    if (!laneId) return;
+    const temporary = this.temporaryTypes();
+    const ctx: ExitCtx = {
+      laneId,
+      txId: `leftover-${recordNo}`,
+      plate: record.plate,
+      atMs: settlement.billAtMs,
+      record,
+      matchedBy: "exact",
+      bill: { payableFee: settlement.payableFen, discountFee: settlement.discountFen, paidFee: settlement.paidFen, prepaidFee: settlement.prepaidFen, breakdown: [], discounts: [] },
+      dueFen: settlement.paidFen,
+      carType: record.carType ?? temporary.carType,
+      carSubType: record.carSubType ?? temporary.carSubType,
+      plateId: undefined,
+      phase: "settled",
+      path: settlement.path,
+      settlement,
+    };
+    this.log.info({ recordNo, plate: record.plate, path: settlement.path }, "settled stay not seen since the start: finished as left at its bill's time");
+    this.emit({ type: "settled-stay-finished", laneId, plate: record.plate, recordNo, path: settlement.path, reason: "not seen since the start" });
+    await this.exitPassed(ctx);
+  }
+
+  /**
+   * A stay with a pre-leave bill and no settlement at start: the platform may have answered
+   * 200 and the barrier opened before the answer was written (settle, openFirst). The same
+   * bill, same plateId, is asked again; 200 settles the stay as the platform says (then held as
+   * any settled stay), another code leaves it as it is (the car did not pay that way), and no
+   * answer is asked again with backoff until the car is read again or the platform answers.
+   */
+  private async recoverPendingExit(recordNo: string, attempt: number): Promise<void> {
+    const { store, config, platform } = this.deps;
+    const record = store.getInPark(recordNo);
+    const pending = record?.pendingExit;
+    if (!record || !pending || storedSettlementOf(record) || this.exitInProgress(recordNo) || !this.lanes.has(pending.laneId)) return;
+    const temporary = this.temporaryTypes();
+    const ctx: ExitCtx = {
+      laneId: pending.laneId,
+      txId: `recover-${recordNo}`,
+      plate: record.plate,
+      atMs: pending.atMs,
+      record,
+      matchedBy: "exact",
+      bill: { payableFee: pending.payableFen, discountFee: pending.discountFen, paidFee: pending.dueFen, prepaidFee: Math.max(0, pending.payableFen - pending.discountFen - pending.dueFen), breakdown: [], discounts: [] },
+      dueFen: pending.dueFen,
+      carType: record.carType ?? temporary.carType,
+      carSubType: record.carSubType ?? temporary.carSubType,
+      plateId: pending.plateId,
+      phase: "awaiting",
+      path: "platform",
+      settlement: undefined,
+    };
+    const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    // The car was read again meanwhile (its new bill decides), or the stay went.
+    const now = store.getInPark(recordNo);
+    if (!now || now.pendingExit?.plateId !== pending.plateId || this.exitInProgress(recordNo)) return;
+    if (result.ok) {
+      const data = (result.data ?? {}) as { payType?: unknown; payTime?: unknown; orderNo?: unknown };
+      const settlement: Settlement = {
+        releaseType: 0,
+        payType: Number(data.payType ?? 0) || 0,
+        paidFen: pending.dueFen,
+        orderNo: typeof data.orderNo === "string" ? data.orderNo : "",
+        payTimeMs: (typeof data.payTime === "string" ? this.parseTime(data.payTime) : null) ?? this.deps.clock.now(),
+        operator: "",
+        path: "platform",
+      };
+      ctx.record = now;
+      await this.writeSettlement(ctx, settlement);
+      this.emit({ type: "payment-recovered", laneId: ctx.laneId, plate: record.plate, recordNo, plateId: pending.plateId, feeFen: pending.dueFen, path: "platform" });
+      this.holdSettled(recordNo);
+      return;
+    }
+    if (result.kind === "business-code") {
+      this.log.info({ recordNo, plateId: pending.plateId, code: result.code }, "bill pending at the stop is not paid on the platform");
+      return;
+    }
+    const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+    this.log.warn({ recordNo, plateId: pending.plateId, reason: result.kind, retryInMs: delayMs }, "bill pending at the stop: platform not reachable, asking again later");
+    this.after(delayMs, () => void this.track(this.recoverPendingExit(recordNo, attempt + 1)));
+  }
+
+  private exitInProgress(recordNo: string): boolean {
+    return [...this.exits.values()].some((c) => c.record?.recordNo === recordNo);
   }
 
   // ---- events from the lane machines ---------------------------------------------------------
@@ -1079,8 +1276,7 @@ export class LaneService implements Component {
       await ctx.pendingWrite;
       return;
     }
-    const fresh = ctx.record ? this.deps.store.getInPark(ctx.record.recordNo) : undefined;
-    if (fresh) ctx.record = await this.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
+    await this.writeSettlement(ctx, settlement);
   }
 
   /**
@@ -1288,4 +1484,30 @@ export class LaneService implements Component {
 
 function kebab(type: string): string {
   return type.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The settlement a stay holds (`extra.settlement`), read defensively: it is free-form extra. */
+export function storedSettlementOf(record: InParkRecord): StoredSettlement | undefined {
+  const raw = record.extra?.settlement as Partial<StoredSettlement> | undefined;
+  if (!raw || typeof raw !== "object") return undefined;
+  if (typeof raw.releaseType !== "number" || typeof raw.payType !== "number" || typeof raw.paidFen !== "number" || typeof raw.path !== "string") return undefined;
+  const num = (value: unknown, fallback: number): number => (typeof value === "number" && Number.isFinite(value) ? value : fallback);
+  // Written before these fields existed: the pending bill says the rest.
+  const pending = record.pendingExit;
+  const settledAtMs = num(raw.settledAtMs, num(raw.payTimeMs, num(pending?.atMs, record.enterAtMs)));
+  return {
+    releaseType: raw.releaseType as Settlement["releaseType"],
+    payType: raw.payType,
+    paidFen: raw.paidFen,
+    orderNo: typeof raw.orderNo === "string" ? raw.orderNo : "",
+    payTimeMs: typeof raw.payTimeMs === "number" ? raw.payTimeMs : null,
+    operator: typeof raw.operator === "string" ? raw.operator : "",
+    path: raw.path as PaymentPath,
+    settledAtMs,
+    laneId: typeof raw.laneId === "string" ? raw.laneId : (pending?.laneId ?? ""),
+    billAtMs: num(raw.billAtMs, num(pending?.atMs, settledAtMs)),
+    payableFen: num(raw.payableFen, num(pending?.payableFen, raw.paidFen)),
+    discountFen: num(raw.discountFen, num(pending?.discountFen, 0)),
+    prepaidFen: num(raw.prepaidFen, 0),
+  };
 }

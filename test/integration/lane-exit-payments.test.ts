@@ -51,9 +51,23 @@ test("frictionless: the platform collects the pre-leave bill (code 200) and the 
   try {
     const stay = await lot.park("粤B12345", STAY_MS);
     lot.emulator.setPlate("粤B12345", "frictionless");
+    // Write order: the bill the barrier moves for (its plateId) is on disk when the open relay
+    // is written; the platform's answer (its orderNo) follows the open, before the passage ends.
+    let billOnDiskAtOpen: boolean | undefined;
+    lot.gpio.onWrite = (key, level) => {
+      if (billOnDiskAtOpen === undefined && key === "out1.relayOpen" && level === 1) {
+        const plateId = lot.stayOf("粤B12345")?.pendingExit?.plateId;
+        billOnDiskAtOpen = plateId !== undefined && lot.onDisk(plateId);
+      }
+    };
     await lot.arrive("out1", "粤B12345");
     const due = await lot.waitForEvent("fee-due", { plate: "粤B12345" });
     assert.equal(due.feeFen, FEE_FEN);
+    await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
+    lot.gpio.onWrite = undefined;
+    assert.equal(billOnDiskAtOpen, true, "the pending bill was durable when the open relay was written");
+    const answeredOrderNo = (lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo })[0]!.answer.data as { orderNo: string }).orderNo;
+    await lot.until(() => lot.onDisk(answeredOrderNo), 2000, "the platform's answer written into the stay");
     await lot.pass("out1");
     const pre = lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
     assert.equal(pre.length, 1);
@@ -266,5 +280,60 @@ test("a coupon the platform issues (4.7) counts on the next bill at the exit", a
     assert.equal(leave.biz.paidFee, FEE_FEN - 300);
   } finally {
     await lot.stop();
+  }
+});
+
+test("paid, then backed out: back within the grace it leaves on that payment; past the grace it pays only for the time since", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const stay = await lot.park("粤B12346", STAY_MS);
+    lot.emulator.setPlate("粤B12346", "frictionless");
+    await lot.arrive("out1", "粤B12346");
+    await lot.waitForEvent("payment", { plate: "粤B12346", path: "platform" });
+    await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
+    await lot.backOut("out1");
+    await lot.until(() => lot.barrier("out1") === "closed", 4000, "out1 closed after the back-out");
+    assert.ok(lot.stayOf("粤B12346"), "the car is still in the lot");
+
+    await lot.drive("out1", "粤B12346");
+    const again = await lot.waitForEvent("settled-earlier", { plate: "粤B12346" });
+    assert.equal(again.path, "platform");
+    const pre = lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
+    assert.equal(pre.length, 1, "no second bill");
+    const { leave } = await leaveReport(lot, stay.recordNo);
+    assert.equal(leave.biz.paidFee, FEE_FEN);
+    assert.equal(leave.biz.payType, 1);
+    assert.equal(leave.biz.orderNo, (pre[0]!.answer.data as { orderNo: string }).orderNo);
+  } finally {
+    await lot.stop();
+  }
+
+  // No grace: the payment becomes a prepayment and the car is billed from it.
+  const strict = await LotHarness.create({ mutate: (raw) => (raw.fees.tariffs.standard.postPayment = { graceMinutes: 0 }) });
+  try {
+    const stay = await strict.park("粤B12347", STAY_MS);
+    strict.emulator.setPlate("粤B12347", "frictionless");
+    await strict.arrive("out1", "粤B12347");
+    await strict.waitForEvent("payment", { plate: "粤B12347", path: "platform" });
+    await strict.until(() => strict.barrier("out1") === "open", 4000, "out1 open");
+    await strict.backOut("out1");
+    await strict.until(() => strict.barrier("out1") === "closed", 4000, "out1 closed after the back-out");
+    await sleep(20);
+
+    await strict.arrive("out1", "粤B12347");
+    await strict.waitForEvent("settled-earlier-expired", { plate: "粤B12347" });
+    await strict.until(() => strict.find("fee-due", { plate: "粤B12347" }).length === 2, 4000, "a second bill");
+    const due = strict.find("fee-due", { plate: "粤B12347" })[1]!;
+    await strict.emulator.waitFor({ service: "preLeaveNotify", plateId: String(due.plateId) });
+    const pre = strict.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
+    assert.equal(pre.length, 2);
+    assert.notEqual(pre[1]!.biz.plateId, pre[0]!.biz.plateId, "a new bill, a new plateId");
+    assert.ok(Number(due.feeFen) > 0 && Number(due.feeFen) < FEE_FEN, `only the time since the payment is due (${String(due.feeFen)})`);
+    await strict.pass("out1");
+    const leave = await strict.emulator.waitFor({ service: "leaveNotify", recordNo: stay.recordNo });
+    assert.equal(leave.biz.prepaidFee, FEE_FEN, "the first payment counts as prepaid");
+    assert.equal(leave.biz.paidFee, due.feeFen);
+  } finally {
+    await strict.stop();
   }
 });
