@@ -148,6 +148,8 @@ export class LaneService implements Component {
   private readonly log: Logger;
   private readonly timers = new Set<TimerHandle>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly toArchive: Array<{ type: string; [key: string]: unknown }> = [];
+  private archiveTimer: NodeJS.Immediate | undefined;
   private readonly recentExits = new Map<string, Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }>>();
 
   constructor(private readonly deps: LaneServiceDeps) {
@@ -200,6 +202,7 @@ export class LaneService implements Component {
     this.timers.clear();
     // Let decisions already writing to the store finish (bounded by the lifecycle's timeout).
     await Promise.allSettled([...this.inFlight]);
+    this.archive();
   }
 
   /** No lane has a vehicle mid-transaction (updates wait for this). */
@@ -1456,8 +1459,18 @@ export class LaneService implements Component {
   private emit(event: { type: string; laneId?: string; [key: string]: unknown }): void {
     const full = { ...event, atMs: typeof event.atMs === "number" ? event.atMs : this.deps.clock.now() };
     this.deps.bus.emit(full);
-    if (!notArchived.has(event.type)) {
-      void this.deps.store.appendEvent(full).catch((error: unknown) => this.log.warn({ err: error }, "event not archived"));
+    if (notArchived.has(event.type)) return;
+    // Archived on the next turn of the event loop, in order: a decision's durable write and
+    // its platform call start first (the history line is not durable anyway).
+    this.toArchive.push(full);
+    this.archiveTimer ??= setImmediate(() => this.archive());
+  }
+
+  private archive(): void {
+    if (this.archiveTimer) clearImmediate(this.archiveTimer);
+    this.archiveTimer = undefined;
+    for (const event of this.toArchive.splice(0)) {
+      void this.deps.store.appendEvent(event).catch((error: unknown) => this.log.warn({ err: error }, "event not archived"));
     }
   }
 
