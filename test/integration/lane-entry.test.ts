@@ -237,6 +237,32 @@ test("platform confirmation with default allow: a platform that never answers le
   }
 });
 
+test("platform confirmation for temporary cars only: a valid monthly car enters without asking, a temporary car waits for remoteDev", async () => {
+  const lot = await LotHarness.create({ mutate: (raw) => (raw.policy.entry = { confirmWithPlatform: "temporary", confirmWaitMs: 700, confirmDefault: "deny" }) });
+  try {
+    const now = Date.now();
+    await lot.app.store.upsertVehicle({ carNum: "粤B42001", carTypeCode: 81, timeStartMs: now - HOUR_MS, timeEndMs: now + 30 * 24 * HOUR_MS });
+    await lot.arrive("in1", "粤B42001");
+    const monthly = await lot.waitForEvent("entry-allowed", { plate: "粤B42001" });
+    assert.equal(monthly.reason, "fixed");
+    await lot.pass("in1");
+    assert.equal(lot.emulator.received({ service: "preEnterNotify", plateNum: "粤B42001" }).length, 0, "a monthly car is not asked about");
+
+    await lot.arrive("in1", "粤A42002");
+    const pre = await lot.emulator.waitFor({ service: "preEnterNotify", plateNum: "粤A42002" });
+    await sleep(100);
+    assert.equal(lot.barrier("in1"), "closed", "the temporary car waits for the platform");
+    assert.equal(lot.find("entry-allowed", { plate: "粤A42002" }).length, 0);
+    const answer = await lot.callBox("remoteDev", { channelid: "1", type: 0, plateId: pre.biz.recordNo, operator: "cloud-ops" });
+    assert.equal((answer.body as { code: number }).code, 200, answer.bodyText);
+    await lot.pass("in1");
+    assert.equal(lot.stayOf("粤A42002")?.recordNo, pre.biz.recordNo);
+    await lot.emulator.waitFor({ service: "enterNotify", recordNo: String(pre.biz.recordNo) });
+  } finally {
+    await lot.stop();
+  }
+});
+
 test("a tailgating car gets no open of its own: one stay, one open pulse, one entry report", async () => {
   const lot = await LotHarness.create();
   try {
