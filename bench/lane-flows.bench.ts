@@ -679,6 +679,10 @@ try {
       }
     };
 
+    // The box runs `run` under systemd with the unit's NODE_OPTIONS (the young-generation size):
+    // measured the same way.
+    const unit = await readFile(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
+    const unitNodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
     type Start = { lineMs: number; healthzMs: number; mem: Awaited<ReturnType<typeof memory>> };
     const startOnce = async (n: number): Promise<Start> => {
       // A fixed free port, so /healthz can be polled from the spawn on, before the line.
@@ -689,7 +693,7 @@ try {
       checked(raw);
       await writeFile(configPath, JSON.stringify(raw));
       const t0 = performance.now();
-      const child = spawn(process.execPath, ["dist/cli.js", "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["dist/cli.js", "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: unitNodeOptions } });
       children.add(child);
       const exited = new Promise<void>((resolve) => child.once("exit", () => (children.delete(child), resolve())));
       let lineMs = NaN;
@@ -764,7 +768,8 @@ try {
     const startOk = max(healthz) <= 1000 && max(line) <= 1000;
     const rssOk = max(rss) <= 80;
     report("process-start", {
-      what: "node dist/cli.js run --config <demo config, temp store, emulator on loopback>: spawn → 'local API on' stdout line and spawn → first 200 from GET /healthz; VmRSS after 3 s idle",
+      what: "node dist/cli.js run --config <demo config, temp store, emulator on loopback>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' stdout line and spawn → first 200 from GET /healthz; VmRSS after 3 s idle",
+      nodeOptions: unitNodeOptions,
       starts: runs.length,
       readyLineMedianMs: round(med(line), 1),
       readyLineMaxMs: round(max(line), 1),

@@ -1,20 +1,22 @@
 #!/usr/bin/env node
-import { UsageError, type CliCommand } from "./cli/command.js";
-import { commands } from "./cli/commands.js";
+import { UsageError } from "./cli/command.js";
+import { commands, type CommandEntry } from "./cli/commands.js";
 import { VERSION } from "./version.js";
 
-function usage(): string {
+/** The full usage text: loads every command for its usage line (help and mistakes only). */
+async function usage(): Promise<string> {
+  const loaded = await Promise.all(commands.map((c) => c.load()));
   return [
     `lanekeeper ${VERSION} — parking-lane controller`,
     "",
     "Usage:",
-    ...commands.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
+    ...loaded.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     "  lanekeeper --version",
     "      print the version",
   ].join("\n");
 }
 
-function pick(argv: string[]): { command: CliCommand; rest: string[] } | undefined {
+function pick(argv: string[]): { command: CommandEntry; rest: string[] } | undefined {
   // Longest name first so "config check" wins over a hypothetical "config".
   const sorted = [...commands].sort((a, b) => b.name.split(" ").length - a.name.split(" ").length);
   for (const command of sorted) {
@@ -26,7 +28,7 @@ function pick(argv: string[]): { command: CliCommand; rest: string[] } | undefin
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    console.log(usage());
+    console.log(await usage());
     return 0;
   }
   if (argv[0] === "--version") {
@@ -36,14 +38,15 @@ async function main(argv: string[]): Promise<number> {
   const args = argv.length === 0 || argv[0]?.startsWith("-") ? ["run", ...argv] : argv;
   const picked = pick(args);
   if (!picked) {
-    console.error(`unknown command: ${args.join(" ")}\n\n${usage()}`);
+    console.error(`unknown command: ${args.join(" ")}\n\n${await usage()}`);
     return 2;
   }
+  const command = await picked.command.load();
   try {
-    return await picked.command.run(picked.rest);
+    return await command.run(picked.rest);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`${(error as Error).message}\n\nUsage: ${picked.command.usage}`);
+      console.error(`${(error as Error).message}\n\nUsage: ${command.usage}`);
       return 2;
     }
     throw error;

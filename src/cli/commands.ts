@@ -1,23 +1,24 @@
 import type { CliCommand } from "./command.js";
-import { runCommand } from "./run.js";
-import { demoCommand } from "./demo.js";
-import { configCheckCommand } from "./config-check.js";
-import { feeCommand } from "./fee.js";
-import { emulatorCommand } from "./emulator.js";
-import { signCommand } from "./sign.js";
-import { selftestCommand } from "./selftest.js";
-import { releaseVerifyCommand } from "./release.js";
-import { provisionCommand } from "./provision.js";
 
-/** Every subcommand; add one line per new command file in src/cli/. */
-export const commands: CliCommand[] = [
-  runCommand,
-  demoCommand,
-  configCheckCommand,
-  feeCommand,
-  emulatorCommand,
-  signCommand,
-  selftestCommand,
-  releaseVerifyCommand,
-  provisionCommand,
+/** A subcommand's name, and how to load it: only the command being run is imported. */
+export interface CommandEntry {
+  name: string;
+  load(): Promise<CliCommand>;
+}
+
+/**
+ * Every subcommand; add one line per new command file in src/cli/. Loaded on demand, so
+ * `lanekeeper run` does not carry the emulator, the release tools or the provisioning code
+ * (start-up time and idle memory on the box). A test checks each name against its module.
+ */
+export const commands: CommandEntry[] = [
+  { name: "run", load: async () => (await import("./run.js")).runCommand },
+  { name: "demo", load: async () => (await import("./demo.js")).demoCommand },
+  { name: "config check", load: async () => (await import("./config-check.js")).configCheckCommand },
+  { name: "fee", load: async () => (await import("./fee.js")).feeCommand },
+  { name: "emulator", load: async () => (await import("./emulator.js")).emulatorCommand },
+  { name: "sign", load: async () => (await import("./sign.js")).signCommand },
+  { name: "selftest", load: async () => (await import("./selftest.js")).selftestCommand },
+  { name: "release verify", load: async () => (await import("./release.js")).releaseVerifyCommand },
+  { name: "provision", load: async () => (await import("./provision.js")).provisionCommand },
 ];

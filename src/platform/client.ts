@@ -1,4 +1,5 @@
-import { Agent, request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { Agent, request } from "./undici-core.js";
 import type { Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
 import type { PlatformConfig, Section3ServiceId } from "./config.js";

@@ -283,17 +283,23 @@ test("a coupon the platform issues (4.7) counts on the next bill at the exit", a
   }
 });
 
+/** A parked car pays at out1 through the platform (frictionless), the arm opens, it backs out. */
+async function payThenBackOut(lot: LotHarness, plate: string) {
+  const stay = await lot.park(plate, STAY_MS);
+  lot.emulator.setPlate(plate, "frictionless");
+  await lot.arrive("out1", plate);
+  await lot.waitForEvent("payment", { plate, path: "platform" });
+  await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
+  await lot.backOut("out1");
+  await lot.until(() => lot.barrier("out1") === "closed", 4000, "out1 closed after the back-out");
+  assert.ok(lot.stayOf(plate), "the car is still in the lot");
+  return stay;
+}
+
 test("paid, then backed out: back within the grace it leaves on that payment; past the grace it pays only for the time since", async () => {
   const lot = await LotHarness.create();
   try {
-    const stay = await lot.park("粤B12346", STAY_MS);
-    lot.emulator.setPlate("粤B12346", "frictionless");
-    await lot.arrive("out1", "粤B12346");
-    await lot.waitForEvent("payment", { plate: "粤B12346", path: "platform" });
-    await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
-    await lot.backOut("out1");
-    await lot.until(() => lot.barrier("out1") === "closed", 4000, "out1 closed after the back-out");
-    assert.ok(lot.stayOf("粤B12346"), "the car is still in the lot");
+    const stay = await payThenBackOut(lot, "粤B12346");
 
     await lot.drive("out1", "粤B12346");
     const again = await lot.waitForEvent("settled-earlier", { plate: "粤B12346" });
@@ -311,13 +317,7 @@ test("paid, then backed out: back within the grace it leaves on that payment; pa
   // No grace: the payment becomes a prepayment and the car is billed from it.
   const strict = await LotHarness.create({ mutate: (raw) => (raw.fees.tariffs.standard.postPayment = { graceMinutes: 0 }) });
   try {
-    const stay = await strict.park("粤B12347", STAY_MS);
-    strict.emulator.setPlate("粤B12347", "frictionless");
-    await strict.arrive("out1", "粤B12347");
-    await strict.waitForEvent("payment", { plate: "粤B12347", path: "platform" });
-    await strict.until(() => strict.barrier("out1") === "open", 4000, "out1 open");
-    await strict.backOut("out1");
-    await strict.until(() => strict.barrier("out1") === "closed", 4000, "out1 closed after the back-out");
+    const stay = await payThenBackOut(strict, "粤B12347");
     await sleep(20);
 
     await strict.arrive("out1", "粤B12347");

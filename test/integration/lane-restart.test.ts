@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import { demoRaw, tempDir, writeConfigFile } from "../helpers/demo-config.js";
 import { startCli, type RunningChild } from "../helpers/child.js";
 import { LotHarness, shortTimers, sleep } from "../helpers/lot-harness.js";
-import { startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import { startEmulator, type Emulator, type ReceivedPush } from "../../src/platform/emulator/emulator.js";
 
 /*
  * The box killed mid-transaction and restarted (issue 8): a real child process
@@ -90,6 +90,36 @@ async function assertSafeAfterRestart(box: Box): Promise<void> {
   for (const laneId of ["in1", "out1"]) assert.equal((await lane(box, laneId)).barrier, "closed");
 }
 
+/** A child box on a fresh store and emulator; `restart` SIGKILLs it and boots it again. */
+async function withBox(body: (emulator: Emulator, first: Box, restart: (box: Box) => Promise<Box>) => Promise<void>): Promise<void> {
+  const emulator = await startEmulator();
+  const storeDir = tempDir("lk-restart-");
+  const configPath = childConfig(emulator, storeDir);
+  let current = await boot(configPath);
+  try {
+    await body(emulator, current, async (box) => {
+      await kill(box);
+      current = await boot(configPath);
+      return current;
+    });
+  } finally {
+    current.running.child.kill("SIGKILL");
+    await current.running.exited;
+    await emulator.stop();
+    await rm(storeDir, { recursive: true, force: true });
+    await rm(dirname(configPath), { recursive: true, force: true });
+  }
+}
+
+/** A car enters through in1; resolves with its entry report as the platform received it. */
+async function driveIn(box: Box, emulator: Emulator, plate: string): Promise<ReceivedPush> {
+  await input(box, "in1", "loopA", 1);
+  await sleep(80);
+  await read(box, "in1", plate);
+  await drivePast(box, "in1");
+  return emulator.waitFor({ service: "enterNotify", plateNum: plate });
+}
+
 /**
  * Every report (entry, exit) reached the platform once. A pre-leave bill may be sent again
  * with the same plateId after a restart (the box asks whether it was paid); that is a
@@ -101,17 +131,10 @@ function assertEachOnce(emulator: Emulator): void {
   assert.equal(emulator.rejected().length, 0, JSON.stringify(emulator.rejected()));
 }
 
-test("killed while a car awaits payment at the exit: after the restart the stay is there, relays are off, the car pays and each report went out once", async () => {
-  const emulator = await startEmulator();
-  const storeDir = tempDir("lk-restart-");
-  const configPath = childConfig(emulator, storeDir);
-  let box = await boot(configPath);
-  try {
-    await input(box, "in1", "loopA", 1);
-    await sleep(80);
-    await read(box, "in1", "粤A99001");
-    await drivePast(box, "in1");
-    const enter = await emulator.waitFor({ service: "enterNotify", plateNum: "粤A99001" });
+test("killed while a car awaits payment at the exit: after the restart the stay is there, relays are off, the car pays and each report went out once", () =>
+  withBox(async (emulator, first, restart) => {
+    let box = first;
+    const enter = await driveIn(box, emulator, "粤A99001");
     const recordNo = String(enter.biz.recordNo);
 
     await input(box, "out1", "loopA", 1);
@@ -119,9 +142,7 @@ test("killed while a car awaits payment at the exit: after the restart the stay 
     await read(box, "out1", "粤A99001");
     await until("awaiting payment", async () => (await lane(box, "out1")).phase === "awaitingPayment");
     const pre = await emulator.waitFor({ service: "preLeaveNotify", recordNo });
-    await kill(box);
-
-    box = await boot(configPath);
+    box = await restart(box);
     await assertSafeAfterRestart(box);
     // The bill pending at the kill is asked about again, same plateId: still unpaid.
     await until("the pending bill asked about again", async () => emulator.received({ service: "preLeaveNotify", plateId: String(pre.biz.plateId) })[0]!.count === 2);
@@ -144,28 +165,16 @@ test("killed while a car awaits payment at the exit: after the restart the stay 
     assert.equal(emulator.received({ service: "enterNotify" }).length, 1);
     assert.equal(emulator.received({ service: "leaveNotify" }).length, 1);
     assertEachOnce(emulator);
-  } finally {
-    box.running.child.kill("SIGKILL");
-    await box.running.exited;
-    await emulator.stop();
-    await rm(storeDir, { recursive: true, force: true });
-    await rm(dirname(configPath), { recursive: true, force: true });
-  }
-});
+  }));
 
-test("killed right after an entry decision, then right after an entry report went out: stays kept, each reported once, relays off, the cars can leave", async () => {
-  const emulator = await startEmulator();
-  const storeDir = tempDir("lk-restart-");
-  const configPath = childConfig(emulator, storeDir);
-  let box = await boot(configPath);
-  try {
+test("killed right after an entry decision, then right after an entry report went out: stays kept, each reported once, relays off, the cars can leave", () =>
+  withBox(async (emulator, first, restart) => {
+    let box = first;
     await input(box, "in1", "loopA", 1);
     await sleep(80);
     await read(box, "in1", "粤A99002");
     await until("entry decided", async () => ["opening", "open"].includes((await lane(box, "in1")).barrier));
-    await kill(box);
-
-    box = await boot(configPath);
+    box = await restart(box);
     await assertSafeAfterRestart(box);
     const records = await call(box, "GET", `/api/records?plate=${encodeURIComponent("粤A99002")}`);
     assert.equal(records.inPark.length, 1, "the stay is not lost");
@@ -175,13 +184,8 @@ test("killed right after an entry decision, then right after an entry report wen
     assert.equal(enter.biz.plateNum, "粤A99002");
 
     // A second car passes; the box dies the moment its entry report was delivered.
-    await input(box, "in1", "loopA", 1);
-    await sleep(80);
-    await read(box, "in1", "粤A99003");
-    await drivePast(box, "in1");
-    const enter3 = await emulator.waitFor({ service: "enterNotify", plateNum: "粤A99003" });
-    await kill(box);
-    box = await boot(configPath);
+    const enter3 = await driveIn(box, emulator, "粤A99003");
+    box = await restart(box);
     await assertSafeAfterRestart(box);
     const status = await call(box, "GET", "/api/status");
     assert.equal(status.lot.inPark, 2);
@@ -200,26 +204,12 @@ test("killed right after an entry decision, then right after an entry report wen
     assert.equal(emulator.received({ service: "enterNotify" }).length, 2);
     assert.equal(emulator.received({ service: "leaveNotify" }).length, 2);
     assertEachOnce(emulator);
-  } finally {
-    box.running.child.kill("SIGKILL");
-    await box.running.exited;
-    await emulator.stop();
-    await rm(storeDir, { recursive: true, force: true });
-    await rm(dirname(configPath), { recursive: true, force: true });
-  }
-});
+  }));
 
-test("killed the moment a frictionless exit opened: after the restart the car read again leaves on that payment, no second bill, reported once", async () => {
-  const emulator = await startEmulator();
-  const storeDir = tempDir("lk-restart-");
-  const configPath = childConfig(emulator, storeDir);
-  let box = await boot(configPath);
-  try {
-    await input(box, "in1", "loopA", 1);
-    await sleep(80);
-    await read(box, "in1", "粤A99004");
-    await drivePast(box, "in1");
-    const enter = await emulator.waitFor({ service: "enterNotify", plateNum: "粤A99004" });
+test("killed the moment a frictionless exit opened: after the restart the car read again leaves on that payment, no second bill, reported once", () =>
+  withBox(async (emulator, first, restart) => {
+    let box = first;
+    const enter = await driveIn(box, emulator, "粤A99004");
     const recordNo = String(enter.biz.recordNo);
 
     emulator.setPlate("粤A99004", "frictionless");
@@ -227,12 +217,10 @@ test("killed the moment a frictionless exit opened: after the restart the car re
     await sleep(80);
     await read(box, "out1", "粤A99004");
     await until("out1 opening", async () => ["opening", "open"].includes((await lane(box, "out1")).barrier), 5000);
-    await kill(box);
+    box = await restart(box);
     const pre = emulator.received({ service: "preLeaveNotify", recordNo });
     assert.equal(pre.length, 1);
     const orderNo = (pre[0]!.answer.data as { orderNo: string }).orderNo;
-
-    box = await boot(configPath);
     await assertSafeAfterRestart(box);
     // Whether the answer reached the disk before the kill or is asked for again, the stay ends
     // up holding the platform's payment.
@@ -253,14 +241,7 @@ test("killed the moment a frictionless exit opened: after the restart the car re
     await sleep(300);
     assert.equal(emulator.received({ service: "leaveNotify" }).length, 1);
     assertEachOnce(emulator);
-  } finally {
-    box.running.child.kill("SIGKILL");
-    await box.running.exited;
-    await emulator.stop();
-    await rm(storeDir, { recursive: true, force: true });
-    await rm(dirname(configPath), { recursive: true, force: true });
-  }
-});
+  }));
 
 test("bills pending at a stop are asked about again at start: paid ones settle (once the platform answers), a car not seen again is reported as left at its bill's time, one read again leaves on it", async () => {
   const HOUR_MS = 3_600_000;
