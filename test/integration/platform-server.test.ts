@@ -10,68 +10,9 @@ import { defaultReturnCodes, platformConfigSchema, section4ServiceIds, type Plat
 import { demoCredentials, startEmulator } from "../../src/platform/emulator/emulator.js";
 import { encodeEnvelope } from "../../src/platform/envelope.js";
 import { createMemoryLotPorts, type MemoryLotPorts } from "../../src/platform/memory-ports.js";
-import type { CarGroupRecord, InParkRecord, LanePort, VehicleRecord } from "../../src/platform/ports.js";
+import type { LanePort } from "../../src/platform/ports.js";
 import { createOpenInterfaceHandler, registerPlatformRoute, type OpenInterfaceHandler } from "../../src/platform/server.js";
-import { parseWireTime } from "../../src/platform/wire.js";
-
-const zone = "Asia/Shanghai";
-const t = (text: string): number => parseWireTime(text, zone)!;
-/** The box's "now": 2024-01-15 10:00:00 in Shanghai. */
-const nowMs = t("2024-01-15 10:00:00");
-
-const monthly: VehicleRecord = {
-  id: 5,
-  uuId: "C6B410C4FF634D13AAC544F4B4397418",
-  carNum: "粤B12345",
-  owner: "张三",
-  carTypeCode: 81,
-  carGroupId: 3,
-  carGroupUuid: "G0000000000000000000000000000003",
-  carGroup: "",
-  region: "A",
-  code: "M-01",
-  virtualCardNum: "",
-  tel: "13800000000",
-  color: "white",
-  carSpaceNum: "B2-017",
-  remark: "",
-  balanceFen: 0,
-  monthlyRentFen: 20050,
-  refundFen: 0,
-  validFromMs: t("2023-12-01 00:00:00"),
-  validToMs: t("2024-11-30 23:59:59"),
-  enabled: true,
-  frozen: false,
-  updatedAtMs: t("2023-12-01 09:00:00"),
-};
-const storedValue: VehicleRecord = { ...monthly, id: 2, uuId: "SV000000000000000000000000000002", carNum: "粤B77777", carTypeCode: 71, carGroupId: 0, carGroupUuid: "", balanceFen: 5000, monthlyRentFen: 0, validFromMs: null, validToMs: null };
-const group: CarGroupRecord = {
-  id: 3,
-  uuid: "G0000000000000000000000000000003",
-  name: "Tower B",
-  spaceCount: 2,
-  carTypeCode: 81,
-  validFromMs: null,
-  validToMs: t("2024-12-31 23:59:59"),
-  monthlyRentFen: 40000,
-  balanceFen: 0,
-  remark: "",
-  enabled: true,
-  updatedAtMs: nowMs,
-};
-const emptyGroup: CarGroupRecord = { ...group, id: 4, uuid: "G0000000000000000000000000000004", name: "Empty" };
-const stay: InParkRecord = {
-  recordNo: "in1_20240115080000000",
-  plateNum: "粤B88888",
-  plateColor: 0,
-  carType: 9,
-  carSubType: 91,
-  enterTimeMs: t("2024-01-15 08:00:00"),
-  inChannelId: "1",
-  source: "lane",
-  operator: "",
-  updatedAtMs: t("2024-01-15 08:00:00"),
-};
+import { emptyGroup, group, monthly, nowMs, stay, storedValue, t, zone } from "../helpers/section4-fixtures.js";
 
 interface Box {
   url: string;

@@ -11,11 +11,11 @@ import { HttpServer } from "../../src/api/http-server.js";
 import { defaultReturnCodes, platformConfigSchema, type PlatformConfigInput, type ReturnCodeName } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type BoxCallOptions, type Emulator } from "../../src/platform/emulator/emulator.js";
 import { createMemoryLotPorts } from "../../src/platform/memory-ports.js";
-import type { CarGroupRecord, InParkRecord, LanePort, LotPorts, VehicleRecord } from "../../src/platform/ports.js";
+import type { LanePort, LotPorts } from "../../src/platform/ports.js";
 import { createOpenInterfaceHandler, registerPlatformRoute, section4Services } from "../../src/platform/server.js";
-import { parseWireTime } from "../../src/platform/wire.js";
 import { LotStore } from "../../src/store/lot-store.js";
 import { freshDir } from "../helpers/store-fixtures.js";
+import { emptyGroup, group, monthly, nowMs, stay, storedValue, t, zone } from "../helpers/section4-fixtures.js";
 
 /*
  * The section-4 handler scenarios of the platform tests, run twice: against the in-memory
@@ -27,65 +27,8 @@ import { freshDir } from "../helpers/store-fixtures.js";
  * before the next request. Refused requests and queries leave the directory byte for byte.
  */
 
-const zone = "Asia/Shanghai";
-const t = (text: string): number => parseWireTime(text, zone)!;
-const nowMs = t("2024-01-15 10:00:00");
 const P = { parkCode: "TEST/1P1" };
 
-// Stamps are "now": the store stamps updatedAtMs with its clock (see src/app/store-ports.ts).
-const monthly: VehicleRecord = {
-  id: 5,
-  uuId: "C6B410C4FF634D13AAC544F4B4397418",
-  carNum: "粤B12345",
-  owner: "张三",
-  carTypeCode: 81,
-  carGroupId: 3,
-  carGroupUuid: "G0000000000000000000000000000003",
-  carGroup: "",
-  region: "A",
-  code: "M-01",
-  virtualCardNum: "",
-  tel: "13800000000",
-  color: "white",
-  carSpaceNum: "B2-017",
-  remark: "",
-  balanceFen: 0,
-  monthlyRentFen: 20050,
-  refundFen: 0,
-  validFromMs: t("2023-12-01 00:00:00"),
-  validToMs: t("2024-11-30 23:59:59"),
-  enabled: true,
-  frozen: false,
-  updatedAtMs: nowMs,
-};
-const storedValue: VehicleRecord = { ...monthly, id: 2, uuId: "5F000000000000000000000000000002", carNum: "粤B77777", carTypeCode: 71, carGroupId: 0, carGroupUuid: "", balanceFen: 5000, monthlyRentFen: 0, validFromMs: null, validToMs: null };
-const group: CarGroupRecord = {
-  id: 3,
-  uuid: "G0000000000000000000000000000003",
-  name: "Tower B",
-  spaceCount: 2,
-  carTypeCode: 81,
-  validFromMs: null,
-  validToMs: t("2024-12-31 23:59:59"),
-  monthlyRentFen: 40000,
-  balanceFen: 0,
-  remark: "",
-  enabled: true,
-  updatedAtMs: nowMs,
-};
-const emptyGroup: CarGroupRecord = { ...group, id: 4, uuid: "G0000000000000000000000000000004", name: "Empty" };
-const stay: InParkRecord = {
-  recordNo: "in1_20240115080000000",
-  plateNum: "粤B88888",
-  plateColor: 0,
-  carType: 9,
-  carSubType: 91,
-  enterTimeMs: t("2024-01-15 08:00:00"),
-  inChannelId: "1",
-  source: "lane",
-  operator: "",
-  updatedAtMs: t("2024-01-15 08:00:00"),
-};
 const lanes = [
   { id: "in1", channelId: "1", direction: "in" as const },
   { id: "out1", channelId: "2", direction: "out" as const },

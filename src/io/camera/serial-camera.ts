@@ -1,4 +1,5 @@
 import type { Logger } from "../../app/log.js";
+import { SerialLineDevice } from "../serial/line-device.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
 import type { CameraOptions } from "./config.js";
 import { CameraLineParser, formatCameraLine, type CameraLineCounts, type CameraLineFields, type CameraRejectReason } from "./line-parser.js";
@@ -19,50 +20,27 @@ export interface SerialCameraStatus {
   lastRejection?: { reason: CameraRejectReason; atMs: number };
 }
 
-/** Rejections are logged at most this often (a noisy line at 9600 baud is ~1000 lines/s). */
-const rejectLogIntervalMs = 10_000;
-
 /**
  * A plate camera printing reads on a serial line. Turns link bytes into `PlateRead`s for its
  * lane; a bad line is counted and logged (rate-limited) and never stops the next good one.
  */
-export class SerialCamera {
-  readonly name: string;
+export class SerialCamera extends SerialLineDevice<PlateRead, CameraRejectReason> {
   private readonly parser: CameraLineParser;
-  private readonly listeners = new Set<PlateReadListener>();
-  private readonly log: Logger;
-  private unsubscribe: (() => void) | undefined;
   private lastReadAtMs: number | null = null;
-  private lastRejection: { reason: CameraRejectReason; atMs: number } | undefined;
-  private lastRejectLogMs = -Infinity;
-  private rejectsSinceLog = 0;
 
   constructor(
-    readonly laneId: string,
-    readonly link: SerialLink,
+    laneId: string,
+    link: SerialLink,
     readonly options: CameraOptions,
     log: Logger,
   ) {
-    this.name = link.name;
+    super(laneId, link, log, "camera line");
     this.parser = new CameraLineParser(options);
-    this.log = log.child({ device: link.name, laneId });
   }
 
   /** Subscribes to reads; returns an unsubscribe function. */
   onRead(listener: PlateReadListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async start(): Promise<void> {
-    this.unsubscribe ??= this.link.onData((chunk, atMs) => this.receive(chunk, atMs));
-    await this.link.open();
-  }
-
-  async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    await this.link.close();
+    return this.listen(listener);
   }
 
   /** The bytes a camera with this configuration prints for a read (the simulator uses it). */
@@ -87,28 +65,16 @@ export class SerialCamera {
     return status;
   }
 
-  private receive(chunk: Buffer, atMs: number): void {
+  protected receive(chunk: Buffer, atMs: number): void {
     for (const result of this.parser.push(chunk, atMs)) {
       if (!result.ok) {
-        this.lastRejection = { reason: result.reason, atMs };
-        this.rejectsSinceLog++;
-        if (atMs - this.lastRejectLogMs >= rejectLogIntervalMs) {
-          this.log.warn({ reason: result.reason, detail: result.detail, rejectedSinceLastLog: this.rejectsSinceLog }, "camera line rejected");
-          this.lastRejectLogMs = atMs;
-          this.rejectsSinceLog = 0;
-        }
+        this.reject(result.reason, result.detail, atMs);
         continue;
       }
       const read: PlateRead = { ...result.read, laneId: this.laneId };
       this.lastReadAtMs = atMs;
       this.log.debug({ plate: read.plate, noPlate: read.noPlate === true }, "plate read");
-      for (const listener of this.listeners) {
-        try {
-          listener(read);
-        } catch (error) {
-          this.log.error({ err: error }, "plate read listener failed");
-        }
-      }
+      this.deliver(read, { plate: read.plate });
     }
   }
 }

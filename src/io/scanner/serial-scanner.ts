@@ -1,4 +1,5 @@
 import type { Logger } from "../../app/log.js";
+import { SerialLineDevice } from "../serial/line-device.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
 import { ScannerCodeParser, maskCode, type PaymentCode, type ScannerRejectReason } from "./code-parser.js";
 import type { ScannerOptions } from "./config.js";
@@ -22,42 +23,17 @@ export interface SerialScannerStatus {
  * The lane's payment-code scanner gun on a serial port (architecture.md §3.3 step 5). Emits
  * `PaymentCode`s for the lane's pending exit; codes are never logged in full.
  */
-export class SerialScanner {
-  readonly name: string;
+export class SerialScanner extends SerialLineDevice<PaymentCode, ScannerRejectReason> {
   private readonly parser: ScannerCodeParser;
-  private readonly listeners = new Set<PaymentCodeListener>();
-  private readonly log: Logger;
-  private unsubscribe: (() => void) | undefined;
   private lastCode: { masked: string; atMs: number } | undefined;
-  private lastRejection: { reason: ScannerRejectReason; atMs: number } | undefined;
-  private lastRejectLogMs = -Infinity;
-  private rejectsSinceLog = 0;
 
-  constructor(
-    readonly laneId: string,
-    readonly link: SerialLink,
-    options: ScannerOptions,
-    log: Logger,
-  ) {
-    this.name = link.name;
+  constructor(laneId: string, link: SerialLink, options: ScannerOptions, log: Logger) {
+    super(laneId, link, log, "scanner line");
     this.parser = new ScannerCodeParser(options);
-    this.log = log.child({ device: link.name, laneId });
   }
 
   onCode(listener: PaymentCodeListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async start(): Promise<void> {
-    this.unsubscribe ??= this.link.onData((chunk, atMs) => this.receive(chunk, atMs));
-    await this.link.open();
-  }
-
-  async stop(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    await this.link.close();
+    return this.listen(listener);
   }
 
   status(): SerialScannerStatus {
@@ -76,30 +52,17 @@ export class SerialScanner {
     return status;
   }
 
-  private receive(chunk: Buffer, atMs: number): void {
+  protected receive(chunk: Buffer, atMs: number): void {
     for (const result of this.parser.push(chunk, atMs)) {
       if (!result.ok) {
-        this.lastRejection = { reason: result.reason, atMs };
-        this.rejectsSinceLog++;
-        // Rate-limited: a scanner on a noisy line can produce garbage lines by the hundred.
-        if (atMs - this.lastRejectLogMs >= 10_000) {
-          this.log.warn({ reason: result.reason, detail: result.detail, rejectedSinceLastLog: this.rejectsSinceLog }, "scanner line rejected");
-          this.lastRejectLogMs = atMs;
-          this.rejectsSinceLog = 0;
-        }
+        this.reject(result.reason, result.detail, atMs);
         continue;
       }
       const code: PaymentCode = { ...result.code, laneId: this.laneId };
       const masked = maskCode(code.code);
       this.lastCode = { masked, atMs };
       this.log.info({ code: masked }, "payment code scanned");
-      for (const listener of this.listeners) {
-        try {
-          listener(code);
-        } catch (error) {
-          this.log.error({ err: error, code: masked }, "payment code listener failed");
-        }
-      }
+      this.deliver(code, { code: masked });
     }
   }
 }

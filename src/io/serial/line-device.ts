@@ -1,0 +1,71 @@
+import type { Logger } from "../../app/log.js";
+import type { SerialLink } from "./serial-link.js";
+
+/** Rejections are logged at most this often (a noisy line at 9600 baud is ~1000 lines/s). */
+const rejectLogIntervalMs = 10_000;
+
+/**
+ * What the lane's line-oriented serial devices (the plate camera, the scanner gun) share: the
+ * link's start and stop, the listeners of what they parse, and bad lines counted and logged
+ * rate-limited, so that one never stops the next good one. A subclass turns link bytes into
+ * items (`receive`) and hands each to `deliver` or `reject`.
+ */
+export abstract class SerialLineDevice<Item, Reason extends string> {
+  readonly name: string;
+  protected readonly log: Logger;
+  protected lastRejection: { reason: Reason; atMs: number } | undefined;
+  private readonly listeners = new Set<(item: Item) => void>();
+  private unsubscribe: (() => void) | undefined;
+  private lastRejectLogMs = -Infinity;
+  private rejectsSinceLog = 0;
+
+  constructor(
+    readonly laneId: string,
+    readonly link: SerialLink,
+    log: Logger,
+    /** What a rejected line is, for the log ("camera line"). */
+    private readonly lineName: string,
+  ) {
+    this.name = link.name;
+    this.log = log.child({ device: link.name, laneId });
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe ??= this.link.onData((chunk, atMs) => this.receive(chunk, atMs));
+    await this.link.open();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await this.link.close();
+  }
+
+  protected abstract receive(chunk: Buffer, atMs: number): void;
+
+  protected listen(listener: (item: Item) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Hands an item to every listener; one that throws is logged and the others still get it. */
+  protected deliver(item: Item, logFields: Record<string, unknown>): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(item);
+      } catch (error) {
+        this.log.error({ err: error, ...logFields }, `${this.lineName} listener failed`);
+      }
+    }
+  }
+
+  protected reject(reason: Reason, detail: string | undefined, atMs: number): void {
+    this.lastRejection = { reason, atMs };
+    this.rejectsSinceLog++;
+    if (atMs - this.lastRejectLogMs >= rejectLogIntervalMs) {
+      this.log.warn({ reason, detail, rejectedSinceLastLog: this.rejectsSinceLog }, `${this.lineName} rejected`);
+      this.lastRejectLogMs = atMs;
+      this.rejectsSinceLog = 0;
+    }
+  }
+}
