@@ -28,6 +28,13 @@ export interface LaneRunnerHooks {
   onDisplay(effect: DisplayEffect): void;
   /** Any input was stepped (the panel and MQTT lane state refresh from this). */
   onStep?(): void;
+  /**
+   * The manualOpen button was pressed: a promise holds the press (and the button's later
+   * edges) until it settles, so what the policy must write for the car the arm lifts for is
+   * durable first. Settled or failed, the press then goes through: the attendant's open is
+   * never lost to a disk fault.
+   */
+  beforeAttendantOpen?(operator: string, reason: string): Promise<void> | undefined;
 }
 
 /**
@@ -45,6 +52,8 @@ export class LaneRunner {
   private running = false;
   private stepping = false;
   private readonly queue: LaneInput[] = [];
+  private buttonGate: Promise<void> | undefined;
+  private readonly heldButtonEdges: LaneInput[] = [];
 
   constructor(
     readonly lane: LaneConfig,
@@ -64,7 +73,8 @@ export class LaneRunner {
     for (const name of inputNames) if (this.lane.inputs[name]) byKey.set(lineKey(this.laneId, name), name);
     this.unsubscribe = this.gpio.onEdge((edge: GpioEdge) => {
       const input = byKey.get(edge.key);
-      if (input) this.feed({ kind: "gpio", input, level: edge.level, atMs: edge.atMs });
+      if (input === "manualOpen") this.feedButton({ kind: "gpio", input, level: edge.level, atMs: edge.atMs });
+      else if (input) this.feed({ kind: "gpio", input, level: edge.level, atMs: edge.atMs });
     });
     // A car already standing on a loop at start-up counts from now.
     for (const [key, input] of byKey) {
@@ -105,6 +115,26 @@ export class LaneRunner {
       this.stepping = false;
     }
     this.hooks.onStep?.();
+  }
+
+  /** A manualOpen edge, held behind `beforeAttendantOpen` when a press needs a write first. */
+  private feedButton(input: LaneInput & { kind: "gpio" }): void {
+    if (this.buttonGate) {
+      this.heldButtonEdges.push(input);
+      return;
+    }
+    const gate = input.level === 1 ? this.hooks.beforeAttendantOpen?.("button", "manual") : undefined;
+    if (!gate) {
+      this.feed(input);
+      return;
+    }
+    this.heldButtonEdges.push(input);
+    this.buttonGate = gate
+      .catch((error: unknown) => this.log.error({ laneId: this.laneId, err: error }, "write before the attendant's open failed; opening anyway"))
+      .then(() => {
+        this.buttonGate = undefined;
+        for (const held of this.heldButtonEdges.splice(0)) this.feed(held);
+      });
   }
 
   snapshot(): LaneSnapshot {

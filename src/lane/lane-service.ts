@@ -148,6 +148,8 @@ export class LaneService implements Component {
   private readonly log: Logger;
   private readonly timers = new Set<TimerHandle>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Each lane decision still running, by txId (an attendant's open may wait for one). */
+  private readonly deciding = new Map<string, Promise<void>>();
   private readonly toArchive: Array<{ type: string; [key: string]: unknown }> = [];
   private archiveTimer: NodeJS.Immediate | undefined;
   private readonly recentExits = new Map<string, Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }>>();
@@ -163,7 +165,12 @@ export class LaneService implements Component {
       this.runners.set(
         lane.id,
         new LaneRunner(lane, deps.gpio, deps.clock, this.log.child({ laneId: lane.id }), {
-          onRequestDecision: (request) => this.track(this.decide(request)),
+          onRequestDecision: (request) => {
+            const deciding = this.track(this.decide(request));
+            this.deciding.set(request.txId, deciding);
+            void deciding.finally(() => this.deciding.delete(request.txId));
+          },
+          beforeAttendantOpen: (operator, reason) => this.prepareAttendantOpen(lane.id, operator, reason),
           onEvent: (event) => this.onCoreEvent(event),
           onDisplay: (effect) => this.onCoreDisplay(effect),
           onStep: () => deps.bus.changed(),
@@ -251,7 +258,10 @@ export class LaneService implements Component {
           this.track(this.settle(ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason));
           return { ok: true, detail: `released ${ctx.plate} by hand` };
         }
-        runner.feed({ kind: "open", reason: `manual: ${reason}`, operator, atMs });
+        const open = () => runner.feed({ kind: "open", reason: `manual: ${reason}`, operator, atMs });
+        const ready = this.prepareAttendantOpen(laneId, operator, reason);
+        if (!ready) open();
+        else this.track(ready.catch((error: unknown) => this.log.error({ err: error, laneId }, "write before the attendant's open failed; opening anyway")).then(open));
         return { ok: true, detail: "opening" };
       }
       case "close":
@@ -1283,10 +1293,34 @@ export class LaneService implements Component {
   }
 
   /**
+   * An attendant is about to lift the arm (the manualOpen button, an API open): whatever the
+   * car under it needs on disk is written first, so the record is durable before the barrier
+   * moves (architecture.md §5) — a refused entry gets its stay, a pending platform
+   * confirmation is answered "allow" and its record written, an exit is settled as a manual
+   * release. Undefined when nothing needs writing (the open goes at once).
+   */
+  private prepareAttendantOpen(laneId: string, operator: string, reason: string): Promise<void> | undefined {
+    const lane = this.lanes.get(laneId);
+    if (!lane) return undefined;
+    if (lane.direction === "out") {
+      const exit = [...this.exits.values()].find((c) => c.laneId === laneId && c.phase !== "settled");
+      return exit ? this.manualRelease(exit, operator, reason) : undefined;
+    }
+    const entry = [...this.entries.values()].find((c) => c.laneId === laneId && (c.phase === "denied" || c.phase === "confirming"));
+    if (!entry) return undefined;
+    if (entry.phase === "confirming") {
+      // The decision goes on as if the platform had allowed: its record, then "allow".
+      entry.confirm?.("allow", operator);
+      return this.deciding.get(entry.txId)?.then(() => undefined);
+    }
+    return this.manualEntry(entry, operator, reason, this.deps.clock.now());
+  }
+
+  /**
    * An attendant let a refused car in (lot full, blacklisted, platform refused): it gets a stay
-   * like any other, so its exit finds a record and the platform hears of it. The arm is
-   * already moving (the machine opened), so the record follows the open here; a pending
-   * platform confirmation is answered by the attendant's open instead.
+   * like any other, so its exit finds a record and the platform hears of it. Written before the
+   * open (prepareAttendantOpen); a pending platform confirmation is answered by the
+   * attendant's open instead.
    */
   private async manualEntry(ctx: EntryCtx, operator: string, reason: string, atMs: number): Promise<void> {
     if (ctx.phase === "confirming") {

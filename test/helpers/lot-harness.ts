@@ -72,6 +72,9 @@ export class LotHarness {
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
+  /** The arguments of every in-park store write the store acknowledged, as JSON, in order. */
+  readonly durableWrites: string[] = [];
+
   private constructor(
     readonly app: App,
     readonly emulator: Emulator,
@@ -79,6 +82,16 @@ export class LotHarness {
     private readonly ownsEmulator: boolean,
   ) {
     this.unsubscribe = app.bus.on((event) => this.events.push(event));
+    // The lanes call these on this very object: a resolved promise is a durable write.
+    const store = app.store as unknown as Record<"addInPark" | "updateInPark", (...args: unknown[]) => Promise<unknown>>;
+    for (const method of ["addInPark", "updateInPark"] as const) {
+      const original = store[method].bind(app.store);
+      store[method] = (...args: unknown[]) =>
+        original(...args).then((result) => {
+          this.durableWrites.push(JSON.stringify(args));
+          return result;
+        });
+    }
   }
 
   static async create(options: HarnessOptions = {}): Promise<LotHarness> {
@@ -293,6 +306,25 @@ export class LotHarness {
       if (readFileSync(path, "utf8").includes(text)) return true;
     }
     return false;
+  }
+
+  /**
+   * Watches the next open pulse of `laneId`: at the moment its relay is written, had a store
+   * write containing the text `probe()` names (looked up then) been acknowledged as durable
+   * (its promise resolved, i.e. after the fsync)? The returned function stops watching and
+   * answers (undefined: no open seen).
+   */
+  durableAtOpen(laneId: string, probe: () => string | undefined): () => boolean | undefined {
+    let seen: boolean | undefined;
+    this.gpio.onWrite = (key, level) => {
+      if (seen !== undefined || key !== `${laneId}.relayOpen` || level !== 1) return;
+      const text = probe();
+      seen = text !== undefined && this.durableWrites.some((write) => write.includes(text));
+    };
+    return () => {
+      this.gpio.onWrite = undefined;
+      return seen;
+    };
   }
 
   // ---- the cloud and the local API ----------------------------------------------------------

@@ -101,8 +101,11 @@ test("the manualOpen button at the exit releases the waiting car: audited, repor
     const stay = await lot.park("粤A97001", STAY_MS);
     await lot.arrive("out1", "粤A97001");
     await lot.awaitingPayment("out1");
+    // The release is written into the stay before the button's open reaches the relay.
+    const durable = lot.durableAtOpen("out1", () => '"releaseType":3');
     await lot.press("out1", "manualOpen");
     await lot.pass("out1");
+    assert.equal(durable(), true, "the manual release was on disk when the open relay was written");
     const manual = await lot.waitForEvent("manual-open", { laneId: "out1" });
     assert.equal(manual.plate, "粤A97001");
     const leave = await lot.emulator.waitFor({ service: "leaveNotify", recordNo: stay.recordNo });
@@ -124,11 +127,13 @@ test("an attendant lets a refused car in by hand (lot full): the car gets a stay
     await lot.park("粤A98000", HOUR_MS);
     await lot.arrive("in1", "粤A98001");
     assert.equal((await lot.waitForEvent("entry-denied", { plate: "粤A98001" })).reason, "lot-full");
+    const durable = lot.durableAtOpen("in1", () => lot.stayOf("粤A98001")?.recordNo);
     const opened = await lot.api("POST", "/api/lanes/in1/commands", { command: "open", operator: "op2", reason: "reserved guest" });
     assert.equal(opened.status, 200);
     await lot.pass("in1");
-    await lot.until(() => lot.stayOf("粤A98001") !== undefined, 2000, "a stay for the car let in by hand");
+    assert.equal(durable(), true, "the stay was on disk when the open relay was written");
     const stay = lot.stayOf("粤A98001")!;
+    assert.equal((stay.extra?.manual as { operator?: string } | undefined)?.operator, "op2");
     const report = await lot.emulator.waitFor({ service: "enterNotify", recordNo: stay.recordNo });
     assert.equal(report.biz.plateNum, "粤A98001");
   } finally {

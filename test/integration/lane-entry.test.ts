@@ -17,7 +17,8 @@ test("a temporary car: the in-park record is on disk when relayOpen goes high; t
     lot.gpio.onWrite = (key, level) => {
       if (key !== "in1.relayOpen" || level !== 1) return;
       const recordNo = lot.stayOf(plate)?.recordNo;
-      atOpen.push({ recordNo, onDisk: recordNo !== undefined && lot.onDisk(recordNo) });
+      // Acknowledged by the store (after its fsync), not merely in the page cache.
+      atOpen.push({ recordNo, onDisk: recordNo !== undefined && lot.durableWrites.some((write) => write.includes(recordNo)) });
     };
     const freeBefore = lot.app.lanes.freeSpaces();
     await lot.arrive("in1", plate);

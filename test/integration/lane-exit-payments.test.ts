@@ -53,19 +53,12 @@ test("frictionless: the platform collects the pre-leave bill (code 200) and the 
     lot.emulator.setPlate("粤B12345", "frictionless");
     // Write order: the bill the barrier moves for (its plateId) is on disk when the open relay
     // is written; the platform's answer (its orderNo) follows the open, before the passage ends.
-    let billOnDiskAtOpen: boolean | undefined;
-    lot.gpio.onWrite = (key, level) => {
-      if (billOnDiskAtOpen === undefined && key === "out1.relayOpen" && level === 1) {
-        const plateId = lot.stayOf("粤B12345")?.pendingExit?.plateId;
-        billOnDiskAtOpen = plateId !== undefined && lot.onDisk(plateId);
-      }
-    };
+    const billDurable = lot.durableAtOpen("out1", () => lot.stayOf("粤B12345")?.pendingExit?.plateId);
     await lot.arrive("out1", "粤B12345");
     const due = await lot.waitForEvent("fee-due", { plate: "粤B12345" });
     assert.equal(due.feeFen, FEE_FEN);
     await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
-    lot.gpio.onWrite = undefined;
-    assert.equal(billOnDiskAtOpen, true, "the pending bill was durable when the open relay was written");
+    assert.equal(billDurable(), true, "the pending bill was durable when the open relay was written");
     const answeredOrderNo = (lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo })[0]!.answer.data as { orderNo: string }).orderNo;
     await lot.until(() => lot.onDisk(answeredOrderNo), 2000, "the platform's answer written into the stay");
     await lot.pass("out1");

@@ -32,18 +32,11 @@ test("no entry record, attendant mode: the API open releases the car with a stay
     assert.equal(lot.stayOf("粤A60001"), undefined, "no stay before the attendant acts");
 
     // Durable before the barrier moves: at the moment the open relay is written, the stay is on disk.
-    let onDiskAtOpen: boolean | undefined;
-    lot.gpio.onWrite = (key, level) => {
-      if (onDiskAtOpen === undefined && key === "out1.relayOpen" && level === 1) {
-        const stay = lot.stayOf("粤A60001");
-        onDiskAtOpen = stay !== undefined && lot.onDisk(stay.recordNo);
-      }
-    };
+    const durable = lot.durableAtOpen("out1", () => lot.stayOf("粤A60001")?.recordNo);
     const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "李值班", reason: "no entry record" });
     assert.equal(opened.status, 200, JSON.stringify(opened.body));
     await lot.pass("out1");
-    lot.gpio.onWrite = undefined;
-    assert.equal(onDiskAtOpen, true, "the stay was durable when the open relay was written");
+    assert.equal(durable(), true, "the stay was durable when the open relay was written");
 
     const left = await lot.waitForEvent("vehicle-left", { plate: "粤A60001" });
     assert.equal(typeof left.recordNo, "string", "the car left with a recordNo");
@@ -186,8 +179,10 @@ test("no entry record, attendant mode: the manualOpen button releases the car; i
   try {
     await lot.arrive("out1", "粤A60003");
     await lot.waitForEvent("no-entry-record", { plate: "粤A60003" });
+    const durable = lot.durableAtOpen("out1", () => lot.stayOf("粤A60003")?.recordNo);
     await lot.press("out1", "manualOpen");
     await lot.pass("out1");
+    assert.equal(durable(), true, "the stay made for the car was on disk when the button's open reached the relay");
     const left = await lot.waitForEvent("vehicle-left", { plate: "粤A60003" });
     const recordNo = left.recordNo as string;
     assert.equal(typeof recordNo, "string", "the car left with a recordNo");
