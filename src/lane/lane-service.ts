@@ -258,10 +258,7 @@ export class LaneService implements Component {
           this.track(this.settle(ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason));
           return { ok: true, detail: `released ${ctx.plate} by hand` };
         }
-        const open = () => runner.feed({ kind: "open", reason: `manual: ${reason}`, operator, atMs });
-        const ready = this.prepareAttendantOpen(laneId, operator, reason);
-        if (!ready) open();
-        else this.track(ready.catch((error: unknown) => this.log.error({ err: error, laneId }, "write before the attendant's open failed; opening anyway")).then(open));
+        this.openByHand(laneId, `manual: ${reason}`, operator);
         return { ok: true, detail: "opening" };
       }
       case "close":
@@ -1064,7 +1061,7 @@ export class LaneService implements Component {
       return { ok: true, value: undefined, msg: "操作成功" };
     }
     if (command.cmd === 1) {
-      runner.feed({ kind: "open", reason: `remote manual raise (case ${command.openGateCase ?? "?"})`, operator: command.operator, atMs });
+      this.openByHand(command.laneId, `remote manual raise (case ${command.openGateCase ?? "?"})`, command.operator);
       return { ok: true, value: undefined, msg: "操作成功" };
     }
     return { ok: false, reason: "not-found", msg: "unknown or expired plateId" };
@@ -1290,6 +1287,16 @@ export class LaneService implements Component {
       return;
     }
     await this.writeSettlement(ctx, settlement);
+  }
+
+  /** An open by a person (API, fleet, the platform's manual raise): what it needs written first, then the open. */
+  private openByHand(laneId: string, reason: string, operator: string): void {
+    const runner = this.runners.get(laneId);
+    if (!runner) return;
+    const open = () => runner.feed({ kind: "open", reason, operator, atMs: this.deps.clock.now() });
+    const ready = this.prepareAttendantOpen(laneId, operator, reason);
+    if (!ready) open();
+    else this.track(ready.catch((error: unknown) => this.log.error({ err: error, laneId }, "write before the attendant's open failed; opening anyway")).then(open));
   }
 
   /**
