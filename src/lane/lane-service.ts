@@ -719,13 +719,24 @@ export class LaneService implements Component {
    * `written`: the stay already holds this settlement (one made before a restart).
    */
   private async settle(ctx: ExitCtx, settlement: Settlement, reason: string, how: { openFirst?: boolean; written?: boolean } = {}): Promise<void> {
-    if (ctx.phase === "settled" || !this.exits.has(ctx.txId)) return;
+    if (ctx.phase === "settled") return;
+    if (!this.exits.has(ctx.txId)) {
+      // The car backed off the lane while the platform's 200 was on its way: the money is
+      // taken, so the stay keeps it (its next exit leaves on it, not on a second bill).
+      if (how.openFirst && ctx.record && settlement.paidFen > 0) {
+        ctx.phase = "settled";
+        ctx.settlement = settlement;
+        await ctx.pendingWrite;
+        await this.writeSettlement(ctx, settlement);
+      }
+      return;
+    }
     ctx.phase = "settled";
     ctx.settlement = settlement;
     await ctx.pendingWrite;
     if (how.openFirst && ctx.record) {
-      if (!this.exits.has(ctx.txId)) return;
-      this.release(ctx, settlement, reason);
+      // Opened only while the car is still on the lane; the payment is written either way.
+      if (this.exits.has(ctx.txId)) this.release(ctx, settlement, reason);
       ctx.pendingWrite = this.writeSettlement(ctx, settlement).catch((error: unknown) =>
         this.log.error({ err: error, recordNo: ctx.record?.recordNo }, "platform settlement not yet durable (asked again at the next start)"),
       );

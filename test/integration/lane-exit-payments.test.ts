@@ -276,6 +276,10 @@ test("a coupon the platform issues (4.7) counts on the next bill at the exit", a
   }
 });
 
+function storedPath(lot: LotHarness, plate: string): unknown {
+  return (lot.stayOf(plate)?.extra?.settlement as { path?: unknown } | undefined)?.path;
+}
+
 /** A parked car pays at out1 through the platform (frictionless), the arm opens, it backs out. */
 async function payThenBackOut(lot: LotHarness, plate: string) {
   const stay = await lot.park(plate, STAY_MS);
@@ -305,6 +309,27 @@ test("paid, then backed out: back within the grace it leaves on that payment; pa
     assert.equal(leave.biz.orderNo, (pre[0]!.answer.data as { orderNo: string }).orderNo);
   } finally {
     await lot.stop();
+  }
+
+  // Backed off the lane while the platform's 200 was on its way: the payment is kept.
+  const slow = await LotHarness.create();
+  try {
+    const stay = await slow.park("粤B12348", STAY_MS);
+    slow.emulator.setPlate("粤B12348", "frictionless");
+    await slow.emulator.setFaults({ rules: [{ service: "preLeaveNotify", plate: "粤B12348", action: { kind: "delay", ms: 400 } }] });
+    await slow.arrive("out1", "粤B12348");
+    await slow.waitForEvent("fee-due", { plate: "粤B12348" });
+    await slow.backOut("out1");
+    await slow.until(() => storedPath(slow, "粤B12348") === "platform", 3000, "the payment kept on the stay");
+    assert.equal(slow.barrier("out1"), "closed", "nothing opened for a car no longer there");
+    await slow.emulator.clearFaults();
+    await slow.drive("out1", "粤B12348");
+    await slow.waitForEvent("settled-earlier", { plate: "粤B12348" });
+    assert.equal(slow.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo }).length, 1, "no second bill");
+    const leave = await slow.emulator.waitFor({ service: "leaveNotify", recordNo: stay.recordNo });
+    assert.equal(leave.biz.paidFee, FEE_FEN);
+  } finally {
+    await slow.stop();
   }
 
   // No grace: the payment becomes a prepayment and the car is billed from it.
