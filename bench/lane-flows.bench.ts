@@ -482,9 +482,9 @@ try {
       if (i >= WARMUP) {
         const http = laneHttp;
         const inside = windowOps(ops, t0, at.ms);
-        // The pending bill's write starts before the call and overlaps it; nothing is written
-        // between the answer and the open (the answer is written after it).
-        const before = inside.filter((op) => op.startMs < http.startMs);
+        // The pending bill's write starts just after the call is sent and overlaps it; nothing
+        // is written between the answer and the open (the answer is written after it).
+        const billWrite = inside.filter((op) => op.startMs < http.endMs);
         total.push(at.ms - t0);
         bareMs.push(b);
         const scan = historyScan.startMs >= t0 ? historyScan.endMs - historyScan.startMs : 0;
@@ -492,9 +492,9 @@ try {
         scanMs.push(scan);
         withoutScan.push(at.ms - t0 - (http.endMs - http.startMs) - scan);
         durableOps.push(inside.length);
-        if (before.length > 0) {
-          const ws = Math.min(...before.map((op) => op.startMs));
-          const we = Math.max(...before.map((op) => op.endMs));
+        if (billWrite.length > 0) {
+          const ws = Math.min(...billWrite.map((op) => op.startMs));
+          const we = Math.max(...billWrite.map((op) => op.endMs));
           legs.readToWrite.push(ws - t0);
           legs.write.push(we - ws);
           legs.readToHttp.push(http.startMs - t0);
@@ -569,7 +569,7 @@ try {
     const display = app.devices.displays.get("out1");
     const shownMs: number[] = [];
     const durableOps: number[] = [];
-    const legs = { readToWrite: [] as number[], scan: [] as number[], write: [] as number[], writeToCall: [] as number[], call: [] as number[], answerToShown: [] as number[] };
+    const legs = { readToWrite: [] as number[], scan: [] as number[], write: [] as number[], readToCall: [] as number[], call: [] as number[], answerToShown: [] as number[] };
     let notShown = 0;
     let wrongScreen = 0;
     for (let i = 0; i < REFUSED_EXITS + WARMUP; i++) {
@@ -598,7 +598,8 @@ try {
       if (!last || !last.lines.some((line) => line.includes("现金"))) wrongScreen++;
       if (i >= WARMUP) {
         const http = laneHttp;
-        const inside = windowOps(ops, t0, at.ms).filter((op) => op.startMs < http.startMs);
+        // The pending bill's write, started beside the call (the fallback does not wait for it).
+        const inside = windowOps(ops, t0, at.ms).filter((op) => op.startMs < http.endMs);
         shownMs.push(at.ms - t0);
         durableOps.push(inside.length);
         if (inside.length > 0) {
@@ -607,7 +608,7 @@ try {
           legs.readToWrite.push(ws - t0);
           legs.scan.push(historyScan.startMs >= t0 ? historyScan.endMs - historyScan.startMs : 0);
           legs.write.push(we - ws);
-          legs.writeToCall.push(http.startMs - we);
+          legs.readToCall.push(http.startMs - t0);
           legs.call.push(http.endMs - http.startMs);
           legs.answerToShown.push(at.ms - http.endMs);
         }
@@ -632,7 +633,7 @@ try {
         readToPendingExitWriteMs: leg(legs.readToWrite),
         ofWhichHistoryScanMs: leg(legs.scan),
         pendingExitWriteMs: leg(legs.write),
-        writeToPreLeaveCallMs: leg(legs.writeToCall),
+        readToPreLeaveCallMs: leg(legs.readToCall),
         refusedCallMs: leg(legs.call),
         refusalToShownMs: leg(legs.answerToShown),
       },

@@ -580,9 +580,17 @@ export class LaneService implements Component {
 
     ctx.plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
     this.byPlateId.set(ctx.plateId, ctx);
-    // The bill with its plateId is written while the pre-leave bill is in flight: the two
-    // overlap, so the car waits for the slower of them, not for both. A settlement waits for
-    // this write before its own (settle), so the record never moves backwards on disk.
+    // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
+    if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
+    ctx.phase = "awaiting";
+    ctx.path = "platform";
+    // The bill goes on the wire first. Its durable copy (with the plateId) is written while it
+    // is in flight: the two overlap, so the car waits for the slower of them, not for both, and
+    // a settlement waits for this write before its own (settle), so the record never moves
+    // backwards on disk. The board, the event and the machine's "await" follow; none of them
+    // can be overtaken by the answer, which arrives on a later turn of the event loop. From
+    // here the scanner, the attendant's cash button and the platform's notices can all settle.
+    const answer = platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
     ctx.pendingWrite = store
       .updateInPark(record.recordNo, {
         pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
@@ -593,15 +601,6 @@ export class LaneService implements Component {
         // lane goes on deciding.
         (error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable"),
       );
-    // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
-    if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
-    ctx.phase = "awaiting";
-    ctx.path = "platform";
-    // The bill goes out first and the board, the event and the machine's "await" are done
-    // while it is on the wire; none of them can be overtaken by the answer, which arrives on
-    // a later turn of the event loop. From here the scanner, the attendant's cash button and
-    // the platform's notices can all settle the exit.
-    const answer = platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
     this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
     this.emit({ type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId: ctx.plateId });
     this.feedDecision(request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
