@@ -9,8 +9,10 @@
  *  - lane-exit-platform-200: plate read at the exit → relayOpen written with the emulator
  *    answering 200, minus a bare undici POST of the same signed preLeaveNotify envelope to the
  *    same emulator in the same run (budget: p99 overhead ≤ 2 ms), with where the time goes
- *    (the pending bill's one durable write runs beside the call; the platform's answer is
- *    written after the open, so nothing is written between the answer and the relay);
+ *    (the bill goes on the wire first and its one durable write runs beside the call; the
+ *    platform's answer is written after the open, so nothing is written between the answer
+ *    and the relay; the call's time before its request is on the wire is timed for the lane
+ *    and the bare POST alike);
  *  - lane-exit-cash-fallback: emulator refusing connections → plate read at the exit → the
  *    lane display shows the payCash message (budget ≤ 50 ms);
  *  - process-start / process-start-baseline: `node dist/cli.js run` from spawn to the "local
@@ -26,6 +28,7 @@
  * (performance.now()). The bench reports; it never fails on a missed budget.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { subscribe } from "node:diagnostics_channel";
 import fs, { constants, existsSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -396,14 +399,27 @@ try {
     };
     // Signing counts in the bare figure: the lane's client signs too.
     const t0 = performance.now();
+    wire.sentMs = wire.answeredMs = NaN;
     const body = encodeEnvelope({ pid: config.platform.pid, key: config.platform.key, serviceName: config.platform.serviceNames.preLeaveNotify, timestamp: timestampText(clock.now()), biz }).bodyText;
     const res = await request(preLeaveUrl, { method: "POST", dispatcher: bare, headers: { "content-type": "application/json;charset=UTF-8" }, body });
     const text = await res.body.text();
     const ms = performance.now() - t0;
+    if (i >= WARMUP) {
+      bareWire.toWire.push(wire.sentMs - t0);
+      bareWire.onWire.push(wire.answeredMs - wire.sentMs);
+    }
     const code = (JSON.parse(text) as { code?: unknown }).code;
     if (res.statusCode !== 200 || Number(code) !== 200) throw new Error(`bare POST answered ${res.statusCode} ${text.slice(0, 200)}`);
     return ms;
   };
+
+  // When a request's bytes went to its socket and when its answer's headers came back, from
+  // undici's diagnostics channels (the lane's client and the bare POST alike): the part of a
+  // call spent before the request is on the wire is the caller's, the rest the platform's.
+  const wire = { sentMs: NaN, answeredMs: NaN };
+  subscribe("undici:client:sendHeaders", () => (wire.sentMs = performance.now()));
+  subscribe("undici:request:headers", () => (wire.answeredMs = performance.now()));
+  const bareWire = { toWire: [] as number[], onWire: [] as number[] };
 
   // When the lane's own preLeaveNotify call ran (the very client object the lanes hold).
   let laneHttp = { startMs: NaN, endMs: NaN };
@@ -442,7 +458,7 @@ try {
     const history0 = await historyBytes();
     const total: number[] = [];
     const bareMs: number[] = [];
-    const legs = { readToWrite: [] as number[], write: [] as number[], readToHttp: [] as number[], http: [] as number[], writeAfterAnswer: [] as number[], answerToRelay: [] as number[] };
+    const legs = { readToWrite: [] as number[], write: [] as number[], readToHttp: [] as number[], http: [] as number[], callToWire: [] as number[], onWire: [] as number[], writeAfterAnswer: [] as number[], answerToRelay: [] as number[] };
     const perExitOverhead: number[] = [];
     const scanMs: number[] = [];
     const rawInterleaved: number[] = [];
@@ -464,6 +480,7 @@ try {
       recording = ops;
       laneHttp = { startMs: NaN, endMs: NaN };
       historyScan = { startMs: NaN, endMs: NaN };
+      wire.sentMs = wire.answeredMs = NaN;
       const t0 = performance.now();
       lanes.plateRead("out1", { plate, atMs: clock.now(), source: "sim" });
       const at = await opened.catch(() => undefined);
@@ -499,6 +516,8 @@ try {
           legs.write.push(we - ws);
           legs.readToHttp.push(http.startMs - t0);
           legs.http.push(http.endMs - http.startMs);
+          legs.callToWire.push(wire.sentMs - http.startMs);
+          legs.onWire.push(wire.answeredMs - wire.sentMs);
           legs.writeAfterAnswer.push(Math.max(0, we - http.endMs));
           legs.answerToRelay.push(at.ms - http.endMs);
         }
@@ -544,9 +563,12 @@ try {
         pendingExitWriteMs: leg(legs.write),
         readToPreLeaveCallMs: leg(legs.readToHttp),
         preLeaveCallMs: leg(legs.http),
+        ofWhichCallToOnWireMs: leg(legs.callToWire),
+        ofWhichOnWireToAnswerHeadersMs: leg(legs.onWire),
         pendingWriteStillRunningAfterAnswerMs: leg(legs.writeAfterAnswer),
         answerToRelayMs: leg(legs.answerToRelay),
       },
+      bareLegs: { callToOnWireMs: leg(bareWire.toWire), onWireToAnswerHeadersMs: leg(bareWire.onWire) },
       historyBytesAtStart: history0,
       historyBytesAtEnd: history1,
       recentStaysUnknownPlateP50Ms: round(percentile(scan, 50)),

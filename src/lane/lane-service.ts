@@ -578,32 +578,46 @@ export class LaneService implements Component {
       return;
     }
 
-    ctx.plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
-    this.byPlateId.set(ctx.plateId, ctx);
+    const plateId = this.numbers.plateId(ctx.laneId, ctx.atMs);
+    ctx.plateId = plateId;
+    this.byPlateId.set(plateId, ctx);
     // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
     if (!this.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
     ctx.phase = "awaiting";
     ctx.path = "platform";
-    // The bill goes on the wire first. Its durable copy (with the plateId) is written while it
-    // is in flight: the two overlap, so the car waits for the slower of them, not for both, and
-    // a settlement waits for this write before its own (settle), so the record never moves
-    // backwards on disk. The board, the event and the machine's "await" follow; none of them
-    // can be overtaken by the answer, which arrives on a later turn of the event loop. From
-    // here the scanner, the attendant's cash button and the platform's notices can all settle.
+    // The bill goes on the wire first; everything else this decision does waits until it is.
+    // undici writes a request on a reused keep-alive connection from an immediate (it first
+    // lets bytes pending on the idle socket be read); the rest runs from the immediate queued
+    // after it, so neither the disk write's hand-off to the thread pool nor the board delays
+    // the request. The bill's durable copy (with the plateId) is then written while the bill
+    // is in flight: the car waits for the slower of the two, not for both, and a settlement
+    // waits for this write before its own (settle), so the record never moves backwards on
+    // disk. The board, the event and the machine's "await" follow; none of them can be
+    // overtaken by the answer, which arrives on a later turn of the event loop. From here the
+    // scanner, the attendant's cash button and the platform's notices can all settle.
     const answer = platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
-    ctx.pendingWrite = store
-      .updateInPark(record.recordNo, {
-        pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
-      })
-      .then(
-        () => undefined,
-        // Disk trouble: the store keeps the change in memory and retries (an alarm shows); the
-        // lane goes on deciding.
-        (error: unknown) => this.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable"),
-      );
-    this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
-    this.emit({ type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId: ctx.plateId });
-    this.feedDecision(request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
+    ctx.pendingWrite = new Promise<void>((written) => {
+      setImmediate(() => {
+        store
+          .updateInPark(record.recordNo, {
+            pendingExit: { laneId: ctx.laneId, plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
+          })
+          .then(
+            () => written(),
+            // Disk trouble: the store keeps the change in memory and retries (an alarm shows);
+            // the lane goes on deciding.
+            (error: unknown) => {
+              this.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable");
+              written();
+            },
+          );
+        // Settled (the cash button) or gone (backed off) in the meantime: nothing to show.
+        if (ctx.phase !== "awaiting" || !this.exits.has(ctx.txId)) return;
+        this.show(ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
+        this.emit({ type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId });
+        this.feedDecision(request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
+      });
+    });
 
     const result = await answer;
     if (ctx.phase !== "awaiting") return;
@@ -1511,10 +1525,11 @@ export class LaneService implements Component {
     const full = { ...event, atMs: typeof event.atMs === "number" ? event.atMs : this.deps.clock.now() };
     this.deps.bus.emit(full);
     if (notArchived.has(event.type)) return;
-    // Archived on the next turn of the event loop, in order: a decision's durable write and
-    // its platform call start first (the history line is not durable anyway).
+    // Archived two turns of the event loop later, in order (the history line is not durable
+    // anyway): a decision's durable write and its platform call go first, and the call is
+    // written to its socket from an immediate queued during the decision (billAtExit).
     this.toArchive.push(full);
-    this.archiveTimer ??= setImmediate(() => this.archive());
+    this.archiveTimer ??= setImmediate(() => (this.archiveTimer = setImmediate(() => this.archive())));
   }
 
   private archive(): void {

@@ -117,6 +117,11 @@ export class AppendLog {
     return { ...this.counters };
   }
 
+  /** A batch is queued or being written. */
+  get busy(): boolean {
+    return this.running || this.queue.length > 0;
+  }
+
   /** Resolves when no batch is queued or being written. */
   whenIdle(): Promise<void> {
     if (!this.running && this.queue.length === 0) return Promise.resolve();

@@ -268,6 +268,11 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     };
   }
 
+  /** A journal commit is queued or in flight: resolves when none is; undefined when idle. */
+  commitsInFlight(): Promise<void> | undefined {
+    return this.journal?.busy ? this.journal.whenIdle() : undefined;
+  }
+
   /** Writes everything (one last try if the disk is failing) and stops the timers. */
   async close(): Promise<void> {
     // From here no timer is set and no background snapshot starts.

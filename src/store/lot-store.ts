@@ -507,7 +507,16 @@ export class LotStore implements Component {
   async appendEvent(event: { type: string; laneId?: string; plate?: string; recordNo?: string; [key: string]: unknown }): Promise<void> {
     this.ensureOpen();
     const { type, ...rest } = event;
-    await this.history.append({ t: "event", atMs: this.clock.now(), type, ...rest }, false);
+    const atMs = this.clock.now();
+    // After the in-park commits in flight: an event line is not durable, and its write beside
+    // a decision's fsync would only slow that fsync (one car waits on it, nobody on the line).
+    const commits = this.inParkDoc.commitsInFlight();
+    if (commits) {
+      await commits;
+      // and after what the commit's waiters do next (a relay to write).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await this.history.append({ t: "event", atMs, type, ...rest }, false);
   }
 
   // ---- fixed vehicles -----------------------------------------------------------------

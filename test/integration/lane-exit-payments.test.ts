@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { LotHarness, sleep } from "../helpers/lot-harness.js";
 import type { ReceivedPush } from "../../src/platform/emulator/emulator.js";
 
@@ -74,6 +75,82 @@ test("frictionless: the platform collects the pre-leave bill (code 200) and the 
     assert.equal(leave.biz.releaseType, 0);
     const answered = (pre[0]!.answer.data as { orderNo: string }).orderNo;
     assert.equal(leave.biz.orderNo, answered);
+  } finally {
+    await lot.stop();
+  }
+});
+
+/**
+ * Calls `onSent` at the moment undici writes the pre-leave bill for `plate` to its socket
+ * (diagnostics channel "undici:client:sendHeaders", published just before the write).
+ * Returns the unsubscribe function.
+ */
+function whenBillSent(lot: LotHarness, plate: string, onSent: () => void): () => void {
+  const service = `"serviceName":${JSON.stringify(lot.app.config.platform.serviceNames.preLeaveNotify)}`;
+  let fired = false;
+  const listener = (message: unknown) => {
+    const body = String((message as { request: { body?: unknown } }).request.body ?? "");
+    if (fired || !body.includes(service) || !body.includes(plate)) return;
+    fired = true;
+    onSent();
+  };
+  subscribe("undici:client:sendHeaders", listener);
+  return () => unsubscribe("undici:client:sendHeaders", listener);
+}
+
+test("the pre-leave bill is on the wire before the exit writes its copy, shows the fee or tells anyone", async () => {
+  const lot = await LotHarness.create();
+  try {
+    // A warm keep-alive connection, as at any working exit: an entry report opens it.
+    await lot.drive("in1", "粤A70101");
+    await lot.emulator.waitFor({ service: "enterNotify", recordNo: lot.stayOf("粤A70101")!.recordNo });
+    const stay = await lot.park("粤B12346", STAY_MS);
+    lot.emulator.setPlate("粤B12346", "frictionless");
+    let atSend: { pendingExit: boolean; feeDue: boolean } | undefined;
+    const stop = whenBillSent(lot, "粤B12346", () => {
+      atSend = { pendingExit: lot.stayOf("粤B12346")?.pendingExit !== undefined, feeDue: lot.find("fee-due", { plate: "粤B12346" }).length > 0 };
+    });
+    try {
+      const billDurable = lot.durableAtOpen("out1", () => lot.stayOf("粤B12346")?.pendingExit?.plateId);
+      await lot.arrive("out1", "粤B12346");
+      await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open");
+      assert.deepEqual(atSend, { pendingExit: false, feeDue: false }, "nothing of this exit was done before its bill was sent");
+      assert.equal(billDurable(), true, "the pending bill was still durable before the open");
+      assert.equal((await lot.waitForEvent("fee-due", { plate: "粤B12346" })).recordNo, stay.recordNo);
+      await lot.pass("out1");
+      assert.equal((await leaveReport(lot, stay.recordNo)).leave.biz.paidFee, FEE_FEN);
+    } finally {
+      stop();
+    }
+  } finally {
+    await lot.stop();
+  }
+});
+
+test("cash confirmed while the bill is still leaving: paid once, the bill sent once, no fee announced after", async () => {
+  const lot = await LotHarness.create();
+  try {
+    await lot.drive("in1", "粤A70102");
+    await lot.emulator.waitFor({ service: "enterNotify", recordNo: lot.stayOf("粤A70102")!.recordNo });
+    const stay = await lot.park("粤B12347", STAY_MS);
+    let answer: { ok: boolean } | undefined;
+    const stop = whenBillSent(lot, "粤B12347", () => (answer = lot.app.lanes.command("out1", "cash-paid", "王五", "cash at booth")));
+    try {
+      await lot.arrive("out1", "粤B12347");
+      const payment = await lot.waitForEvent("payment", { plate: "粤B12347" });
+      assert.equal(answer?.ok, true, "the exit was awaiting payment when its bill was sent");
+      assert.equal(payment.path, "cash");
+      await lot.pass("out1");
+      const { leave } = await leaveReport(lot, stay.recordNo);
+      assert.equal(leave.biz.payType, 4);
+      assert.equal(leave.biz.paidFee, FEE_FEN);
+      assert.equal(leave.biz.operator, "王五");
+      const pre = lot.emulator.received({ service: "preLeaveNotify", recordNo: stay.recordNo });
+      assert.equal(pre.length, 1, "the bill was sent once");
+      assert.equal(lot.find("fee-due", { plate: "粤B12347" }).length, 0, "settled before the fee was announced: it is not announced");
+    } finally {
+      stop();
+    }
   } finally {
     await lot.stop();
   }

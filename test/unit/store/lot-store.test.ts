@@ -64,6 +64,23 @@ test("addInPark is durable when it resolves; duplicates and bad input change not
   });
 });
 
+test("an event line waits for the in-park commit in flight, then is archived in order", async () => {
+  await withStore(async (store) => {
+    let committed = false;
+    const commit = store.addInPark(stay(7)).then(() => (committed = true));
+    const seen: boolean[] = [];
+    const first = store.appendEvent({ type: "probe-a", recordNo: stay(7).recordNo }).then(() => seen.push(committed));
+    const second = store.appendEvent({ type: "probe-b", recordNo: stay(7).recordNo }).then(() => seen.push(committed));
+    await Promise.all([commit, first, second]);
+    assert.deepEqual(seen, [true, true], "neither event line was written beside the fsync of the stay");
+    const lines = await store.history.recent((line) => line.t === "event", { limit: 10 });
+    assert.deepEqual(lines.map((line) => line.type).reverse(), ["probe-a", "probe-b"]);
+    // Nothing in flight: archived at once.
+    await store.appendEvent({ type: "probe-c" });
+    assert.equal((await store.history.recent((line) => line.t === "event", { limit: 1 }))[0]?.type, "probe-c");
+  });
+});
+
 test("finishStay moves the stay to history and out of the in-park records, across a restart", async () => {
   await withStore(async (store, { reopen, clock }) => {
     await store.addInPark(stay(1));
