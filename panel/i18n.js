@@ -52,7 +52,7 @@ export const LABELS = {
       "camera-offline-read": "相机离线记录", prepayment: "场内预付", "remote-cancel": "远程取消", "stay-replaced": "停车记录替换",
       "scan-ignored": "忽略扫码", "entry-confirm-unreachable": "平台确认不可达",
       "settled-earlier": "已缴费再次出场", "settled-earlier-expired": "缴费已超时，补缴", "payment-recovered": "重启后确认已缴费",
-      "settled-stay-finished": "重启后补记出场",
+      "settled-stay-finished": "重启后补记出场", "settled-stay-resumed": "补记出场后恢复停车记录",
     },
   },
   en: {
@@ -105,7 +105,7 @@ export const LABELS = {
       "camera-offline-read": "camera offline read", prepayment: "prepaid in the lot", "remote-cancel": "remote cancel", "stay-replaced": "stay replaced",
       "scan-ignored": "scan ignored", "entry-confirm-unreachable": "platform confirmation unreachable",
       "settled-earlier": "paid earlier, leaving", "settled-earlier-expired": "paid earlier, grace over", "payment-recovered": "payment confirmed after restart",
-      "settled-stay-finished": "exit recorded after restart",
+      "settled-stay-finished": "exit recorded after restart", "settled-stay-resumed": "stay resumed after a recorded exit",
     },
   },
 };

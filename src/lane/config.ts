@@ -46,6 +46,12 @@ export const policyConfigSchema = z
          * finished as left at its bill's time and reported.
          */
         settledHoldMs: z.int().min(1000).max(86_400_000).default(900_000),
+        /**
+         * Such a stay's car read at an exit after all, within this long of its payment: the
+         * stay is resumed (what it paid counts as a prepayment) instead of the "no entry
+         * record" rule. 0 turns it off.
+         */
+        settledResumeMs: z.int().min(0).max(30 * 86_400_000).default(86_400_000),
       })
       .prefault({}),
     /** Fixed (monthly) cars: grace days after expiry before they pay as temporary cars. */

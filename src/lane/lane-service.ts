@@ -86,6 +86,8 @@ interface ExitCtx {
   madeStay?: boolean | undefined;
   /** A payment notice for this stay that came while the bill was still being made. */
   earlyPayment?: PaymentRecord | undefined;
+  /** A settled stay finished as left after a restart (its car was not read again in time). */
+  settledLeftover?: boolean | undefined;
 }
 
 interface EntryCtx {
@@ -485,6 +487,10 @@ export class LaneService implements Component {
     const found = this.findStay(request.plate, request.laneId);
     ctx.record = found.record;
     ctx.matchedBy = found.by;
+    if (!found.record && request.plate) {
+      ctx.record = await this.resumeSettledLeftover(request.plate, request.laneId, atMs);
+      if (ctx.record) ctx.matchedBy = "exact";
+    }
     if (found.by === "fuzzy") this.emit({ type: "plate-fuzzy-matched", laneId: request.laneId, plate: request.plate, recordNo: found.record?.recordNo, matched: found.record?.plate });
 
     if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
@@ -843,7 +849,8 @@ export class LaneService implements Component {
     // A group car that entered beyond its group's spaces pays as a temporary car (issue 8):
     // its card must not make the stay free at the exit.
     const fixed = record.extra?.groupOverflow === true ? undefined : this.fixedCarRecord(record.plate);
-    const previous = this.recentExitsOf(record.plate, atMs).filter((stay) => stay.recordNo !== record.recordNo);
+    // Not the stay this one resumes (resumeSettledLeftover): its time is this bill's time too.
+    const previous = this.recentExitsOf(record.plate, atMs).filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes);
     const vehicleType = (["small", "large", "nev"] as const).includes(record.extra?.vehicleClass as VehicleType)
       ? (record.extra!.vehicleClass as VehicleType)
       : record.plateColor === 4
@@ -1162,6 +1169,48 @@ export class LaneService implements Component {
     return { record: await this.deps.store.updateInPark(record.recordNo, { extra, prepayments }) };
   }
 
+  /**
+   * A car with no stay whose newest stay was finished as left after a restart (a settled
+   * leftover: not read again within `settledHoldMs`) had not left after all. That stay was
+   * reported, so it is resumed under a new recordNo: same entry, what it paid counted as a
+   * prepayment, so the car pays only for the time since (nothing within the post-payment
+   * grace) instead of meeting the "no entry record" rule. Only within `settledResumeMs` of
+   * the payment: a car away that long and back unseen is an unknown car again.
+   */
+  private async resumeSettledLeftover(plate: string, laneId: string, atMs: number): Promise<InParkRecord | undefined> {
+    const { store, config } = this.deps;
+    const windowMs = config.policy.exit.settledResumeMs;
+    if (windowMs === 0) return undefined;
+    const [newest] = await store.recentStays(plate, { limit: 1 });
+    if (!newest || newest.exit.extra?.settledLeftover !== true) return undefined;
+    const settlement = storedSettlementOf(newest);
+    if (!settlement || atMs - settlement.settledAtMs > windowMs) return undefined;
+    const orderNo = settlement.orderNo || `${newest.recordNo}-exit`;
+    const prepayments =
+      settlement.paidFen > 0 && !newest.prepayments.some((p) => p.orderNo === orderNo)
+        ? [...newest.prepayments, { orderNo, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) }]
+        : newest.prepayments;
+    const { settlement: _reported, ...extra } = newest.extra ?? {};
+    const recordNo = this.numbers.recordNo(laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
+    const record = await store.addInPark({
+      recordNo,
+      plate: newest.plate,
+      ...(newest.plateColor === undefined ? {} : { plateColor: newest.plateColor }),
+      laneId: newest.laneId,
+      enterAtMs: newest.enterAtMs,
+      vehicleType: newest.vehicleType,
+      ...(newest.carType === undefined ? {} : { carType: newest.carType }),
+      ...(newest.carSubType === undefined ? {} : { carSubType: newest.carSubType }),
+      source: "manual",
+      entryReport: "none",
+      prepayments,
+      coupons: newest.coupons,
+      extra: { ...extra, resumes: newest.recordNo },
+    });
+    this.emit({ type: "settled-stay-resumed", laneId, plate, recordNo, resumes: newest.recordNo, settledAtMs: settlement.settledAtMs, paidFen: settlement.paidFen });
+    return record;
+  }
+
   /** A settled stay found at start: its car gets `settledHoldMs` to be read at an exit. */
   private holdSettled(recordNo: string): void {
     this.after(this.deps.config.policy.exit.settledHoldMs, () => void this.track(this.finishSettledLeftover(recordNo)));
@@ -1190,6 +1239,7 @@ export class LaneService implements Component {
       phase: "settled",
       path: settlement.path,
       settlement,
+      settledLeftover: true,
     };
     this.log.info({ recordNo, plate: record.plate, path: settlement.path }, "settled stay not seen since the start: finished as left at its bill's time");
     this.emit({ type: "settled-stay-finished", laneId, plate: record.plate, recordNo, path: settlement.path, reason: "not seen since the start" });
@@ -1502,6 +1552,7 @@ export class LaneService implements Component {
       reason: settlement.path === "cash-fallback" ? "cash-fallback" : settlement.releaseType === 3 ? "manual" : settlement.releaseType > 0 ? "free" : "normal",
       ...(settlement.operator ? { operator: settlement.operator } : {}),
       ...(ctx.matchedBy === "fuzzy" ? { exitPlate: ctx.plate } : {}),
+      ...(ctx.settledLeftover ? { extra: { settledLeftover: true } } : {}),
     });
     this.emit({ type: "vehicle-left", laneId: ctx.laneId, plate: record.plate, recordNo: record.recordNo, feeFen: paidFen, path: settlement.path });
   }

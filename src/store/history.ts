@@ -217,10 +217,11 @@ export class History {
   }
 
   /** The newest lines for a plate (any kind), newest first; bounded as `recent`. */
-  recentByPlate(plate: string, options: { limit?: number; maxSegments?: number; maxBytes?: number } = {}): Promise<HistoryLine[]> {
+  recentByPlate(plate: string, options: { limit?: number; maxSegments?: number; maxBytes?: number; kind?: HistoryLine["t"] } = {}): Promise<HistoryLine[]> {
     // The plate as it appears inside the JSON text, so most lines are skipped unparsed.
     const needle = JSON.stringify(plate).slice(1, -1);
-    return this.recent((line) => line.plate === plate, { ...options, prefilter: needle });
+    const { kind, ...rest } = options;
+    return this.recent((line) => line.plate === plate && (kind === undefined || line.t === kind), { ...rest, prefilter: needle });
   }
 
   /**

@@ -493,7 +493,8 @@ export class LotStore implements Component {
   /** Finished stays of a plate, newest first, from the newest history segments (bounded). */
   async recentStays(plate: string, options: { limit?: number; maxSegments?: number } = {}): Promise<FinishedStay[]> {
     const limit = options.limit ?? 20;
-    const lines = await this.history.recentByPlate(plate, { limit: limit * 2, ...(options.maxSegments !== undefined ? { maxSegments: options.maxSegments } : {}) });
+    // Stay lines only: the plate's event lines are newer and would use up the limit.
+    const lines = await this.history.recentByPlate(plate, { kind: "stay", limit: limit * 2, ...(options.maxSegments !== undefined ? { maxSegments: options.maxSegments } : {}) });
     return dedupeStays(lines).slice(0, limit);
   }
 

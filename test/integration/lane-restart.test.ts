@@ -308,3 +308,67 @@ test("bills pending at a stop are asked about again at start: paid ones settle (
     await emulator.stop();
   }
 });
+
+test("a settled stay finished as left after a restart whose car is read at an exit after all: resumed, it pays only for the time since; one paid too long ago meets the no-record rule", async () => {
+  const HOUR_MS = 3_600_000;
+  const emulator = await startEmulator({ timeZone: "Asia/Shanghai" });
+  const storeDir = tempDir("lk-restart-");
+  const settledAt = { 粤A99021: Date.now() - HOUR_MS, 粤A99022: Date.now() - 2 * 24 * HOUR_MS };
+  const recordNos = new Map<string, string>();
+  const enteredAt = new Map<string, number>();
+  const first = await LotHarness.create({ storeDir, emulator });
+  try {
+    for (const [plate, atMs] of Object.entries(settledAt)) {
+      // Paid 700 on a bill made 2.5 h into the stay (30 min free, 5 yuan, then 1 yuan per
+      // started hour); the stop came between the open and the passage.
+      const stay = await first.park(plate, Date.now() - atMs + 2.5 * HOUR_MS, { entryReport: "delivered" });
+      await first.app.store.updateInPark(stay.recordNo, {
+        pendingExit: { laneId: "out1", plateId: `EXRESUME${plate.slice(-5)}out1`, atMs, payableFen: 700, discountFen: 0, dueFen: 700 },
+        extra: {
+          settlement: { releaseType: 0, payType: 1, paidFen: 700, orderNo: `PAID-${plate.slice(-5)}`, payTimeMs: atMs, operator: "", path: "platform", settledAtMs: atMs, laneId: "out1", billAtMs: atMs, payableFen: 700, discountFen: 0, prepaidFen: 0 },
+        },
+      });
+      recordNos.set(plate, stay.recordNo);
+      enteredAt.set(plate, stay.enterAtMs);
+    }
+  } finally {
+    await first.stop({ keepStore: true });
+  }
+  const lot = await LotHarness.create({ storeDir, emulator, mutate: (raw) => (raw.policy.exit = { settledHoldMs: 1000 }) });
+  try {
+    for (const plate of Object.keys(settledAt)) {
+      await lot.waitForEvent("settled-stay-finished", { plate }, 4000);
+      await lot.emulator.waitFor({ service: "leaveNotify", recordNo: recordNos.get(plate)! });
+    }
+
+    // 粤A99021 had not left: read at the exit an hour after paying (past the grace).
+    lot.emulator.setPlate("粤A99021", "frictionless");
+    await lot.drive("out1", "粤A99021");
+    const resumed = await lot.waitForEvent("settled-stay-resumed", { plate: "粤A99021" });
+    assert.equal(resumed.resumes, recordNos.get("粤A99021"));
+    assert.notEqual(resumed.recordNo, recordNos.get("粤A99021"), "a new recordNo: the old stay was reported");
+    assert.equal(lot.find("no-entry-record", { plate: "粤A99021" }).length, 0);
+    const recordNo = String(resumed.recordNo);
+    const pre = await lot.emulator.waitFor({ service: "preLeaveNotify", recordNo });
+    // Past the post-payment grace, billing restarts from the first period at the payment
+    // (domain.md §5): 7 yuan to the payment, then 5 + 1 for the hour and a second since.
+    assert.equal(pre.biz.payableFee, 1300);
+    assert.equal(pre.biz.paidFee, 600, "only the time since the payment is due");
+    const enter = await lot.emulator.waitFor({ service: "enterNotify", recordNo });
+    const leave = await lot.emulator.waitFor({ service: "leaveNotify", recordNo });
+    assert.ok(enter.seq < leave.seq);
+    assert.equal(enter.biz.enterTime, lot.wireTime(enteredAt.get("粤A99021")!), "the stay's own entry time");
+    assert.equal(leave.biz.payableFee, 1300);
+    assert.equal(leave.biz.prepaidFee, 700);
+    assert.equal(leave.biz.paidFee, 600);
+    assert.equal(lot.emulator.received({ service: "leaveNotify", recordNo: recordNos.get("粤A99021")! }).length, 1, "the old stay reported once");
+
+    // 粤A99022 paid two days ago (beyond settledResumeMs, 24 h): an unknown car again.
+    await lot.arrive("out1", "粤A99022");
+    await lot.waitForEvent("no-entry-record", { plate: "粤A99022" });
+    assert.equal(lot.find("settled-stay-resumed", { plate: "粤A99022" }).length, 0);
+  } finally {
+    await lot.stop();
+    await emulator.stop();
+  }
+});

@@ -81,6 +81,16 @@ test("an event line waits for the in-park commit in flight, then is archived in 
   });
 });
 
+test("recentStays counts stays, not the plate's newer event lines", async () => {
+  await withStore(async (store) => {
+    await store.addInPark(stay(8));
+    await store.finishStay(stay(8).recordNo, { laneId: "L2", leaveAtMs: T0 + 3_600_000, payableFen: 500, paidFen: 500 });
+    for (const type of ["vehicle-left", "plate-read", "no-entry-record"]) await store.appendEvent({ type, plate: stay(8).plate });
+    const [newest] = await store.recentStays(stay(8).plate, { limit: 1 });
+    assert.equal(newest?.recordNo, stay(8).recordNo);
+  });
+});
+
 test("finishStay moves the stay to history and out of the in-park records, across a restart", async () => {
   await withStore(async (store, { reopen, clock }) => {
     await store.addInPark(stay(1));
