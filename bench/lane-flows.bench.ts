@@ -13,6 +13,9 @@
  *    platform's answer is written after the open, so nothing is written between the answer
  *    and the relay; the call's time before its request is on the wire is timed for the lane
  *    and the bare POST alike);
+ *  - lane-exit-platform-200-delayed: the same over 1,000 exits with the emulator answering 5 ms
+ *    late (lane and bare POST alike): the overhead once the bill's write is over before the
+ *    answer, as with any platform that is not on the same machine;
  *  - lane-exit-cash-fallback: emulator refusing connections → plate read at the exit → the
  *    lane display shows the payCash message (budget ≤ 50 ms);
  *  - process-start / process-start-baseline: `node dist/cli.js run` from spawn to the "local
@@ -51,6 +54,8 @@ import { formatWireTime } from "../src/platform/wire.js";
 const ENTRIES = 1000;
 const EXITS = 1000;
 const REFUSED_EXITS = 100;
+const DELAYED_EXITS = 1000;
+const PLATFORM_DELAY_MS = 5;
 const WARMUP = 20;
 const STARTS = 5;
 const IDLE_MS = 3000;
@@ -182,7 +187,7 @@ async function startEmulatorProcess(pid: string, key: string) {
     url,
     setPlate: (plate: string, behaviour: "frictionless") => control("POST", "plates", { plate, behaviour }),
     // Refusing closes the listening socket; the answer to this call is sent first.
-    setFaults: (faults: { refuse: boolean }) => control("POST", "faults", faults),
+    setFaults: (faults: { refuse?: boolean; delayMs?: number }) => control("POST", "faults", faults),
     clearFaults: async () => {
       // While refusing, the control API is unreachable too: the process is asked by signal.
       child.kill("SIGUSR2");
@@ -453,9 +458,8 @@ try {
     };
   }
 
-  {
-    const load0 = loadavg()[0]!;
-    const history0 = await historyBytes();
+  /** `count` exits (after the warm-up) through out1, each next to a bare POST; plates `粤<series>…`. */
+  const runExits = async (count: number, series: string, seedBase: number) => {
     const total: number[] = [];
     const bareMs: number[] = [];
     const legs = { readToWrite: [] as number[], write: [] as number[], readToHttp: [] as number[], http: [] as number[], callToWire: [] as number[], onWire: [] as number[], writeAfterAnswer: [] as number[], answerToRelay: [] as number[] };
@@ -464,15 +468,17 @@ try {
     const rawInterleaved: number[] = [];
     const withoutScan: number[] = [];
     const durableOps: number[] = [];
+    bareWire.toWire.length = 0;
+    bareWire.onWire.length = 0;
     let notOpened = 0;
     let notFrictionless = 0;
-    for (let i = 0; i < EXITS + WARMUP; i++) {
-      const plate = `粤C${String(10_000 + i).padStart(5, "0")}`;
+    for (let i = 0; i < count + WARMUP; i++) {
+      const plate = `粤${series}${String(10_000 + i).padStart(5, "0")}`;
       await emulator.setPlate(plate, "frictionless");
-      const record = await seedStay(plate, i);
+      const record = await seedStay(plate, seedBase + i);
       await quiesce();
       rawInterleaved.push(measureRawFsync(storeDir, 1).p50);
-      const b = await barePost(plate, record.recordNo, record.enterAtMs, i);
+      const b = await barePost(plate, record.recordNo, record.enterAtMs, seedBase + i);
       await arrive("out1");
       const payment = nextEvent("payment", plate);
       const opened = gpio.next("out1.relayOpen");
@@ -499,8 +505,8 @@ try {
       if (i >= WARMUP) {
         const http = laneHttp;
         const inside = windowOps(ops, t0, at.ms);
-        // The pending bill's write starts just after the call is sent and overlaps it; nothing
-        // is written between the answer and the open (the answer is written after it).
+        // The pending bill's write starts just after the call is on the wire and overlaps it;
+        // nothing is written between the answer and the open (the answer is written after it).
         const billWrite = inside.filter((op) => op.startMs < http.endMs);
         total.push(at.ms - t0);
         bareMs.push(b);
@@ -524,7 +530,13 @@ try {
       }
       await pass("out1");
     }
-    await bare.close();
+    return { total, bareMs, legs, perExitOverhead, scanMs, rawInterleaved, withoutScan, durableOps, notOpened, notFrictionless };
+  };
+
+  {
+    const load0 = loadavg()[0]!;
+    const history0 = await historyBytes();
+    const { total, bareMs, legs, perExitOverhead, scanMs, rawInterleaved, withoutScan, durableOps, notOpened, notFrictionless } = await runExits(EXITS, "C", 0);
     await quiesce();
     // The history scan each exit bill does (LaneService.billFor → LotStore.recentStays), alone.
     const history1 = await historyBytes();
@@ -582,6 +594,42 @@ try {
       loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
     });
   }
+
+  // ---- 2b. the same with the platform answering after 5 ms ----------------------------------
+  // No cloud answers in half a millisecond: with the answer a few milliseconds away (the
+  // emulator's delay fault, for the lane's call and the bare POST alike), the bill's durable
+  // write is over before the answer comes and the overhead is the box's own work.
+  {
+    const load0 = loadavg()[0]!;
+    await emulator.setFaults({ delayMs: PLATFORM_DELAY_MS });
+    const run = await runExits(DELAYED_EXITS, "E", 500_000);
+    await emulator.clearFaults();
+    const t = stats(run.total);
+    const r = stats(run.bareMs);
+    report("lane-exit-platform-200-delayed", {
+      what: `as lane-exit-platform-200, the emulator answering ${PLATFORM_DELAY_MS} ms late (both the lane's call and the bare POST)`,
+      exits: run.total.length,
+      notOpened: run.notOpened,
+      notSettledByPlatform: run.notFrictionless,
+      totalP50Ms: round(t.p50),
+      totalP99Ms: round(t.p99),
+      bareP50Ms: round(r.p50),
+      bareP99Ms: round(r.p99),
+      overheadP50Ms: round(t.p50 - r.p50),
+      overheadP99Ms: round(t.p99 - r.p99),
+      legs: {
+        pendingExitWriteMs: leg(run.legs.write),
+        pendingWriteStillRunningAfterAnswerMs: leg(run.legs.writeAfterAnswer),
+        answerToRelayMs: leg(run.legs.answerToRelay),
+        ofWhichCallToOnWireMs: leg(run.legs.callToWire),
+      },
+      bareLegs: { callToOnWireMs: leg(bareWire.toWire) },
+      budgetP99Ms: 2,
+      withinBudget: t.p99 - r.p99 <= 2,
+      loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
+    });
+  }
+  await bare.close();
 
   // ---- 3. platform refusing connections → cash fallback shown ------------------------------
   {
