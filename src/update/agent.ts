@@ -64,7 +64,7 @@ export interface UpdateAgentOptions {
   maxRollbackBoots?: number;
   idleWaitMs?: number;
   idlePollMs?: number;
-  download?: Pick<DownloadOptions, "attempts" | "retryDelayMs" | "maxRetryDelayMs" | "headersTimeoutMs" | "stallTimeoutMs" | "dispatcher">;
+  download?: Pick<DownloadOptions, "attempts" | "retryDelayMs" | "maxRetryDelayMs" | "headersTimeoutMs" | "stallTimeoutMs" | "dispatcher" | "caFile">;
   /** fsync unpacked files (default true; tests on tmpfs may skip it). */
   fsync?: boolean;
   checkpoint?: (point: Checkpoint) => Promise<void> | void;

@@ -43,6 +43,8 @@ export const updateConfigSchema = z.strictObject({
       attempts: z.int().min(1).max(50).default(8),
       /** No byte for this long aborts the request (it is then resumed with Range). */
       stallTimeoutS: z.int().min(5).max(600).default(60),
+      /** PEM file of CA certificates trusted for https bundle URLs besides the system's (a private update server). */
+      caFile: z.string().min(1).optional(),
     })
     .prefault({}),
 });

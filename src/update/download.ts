@@ -1,4 +1,5 @@
-import { open, stat, truncate, type FileHandle } from "node:fs/promises";
+import { open, readFile, stat, truncate, type FileHandle } from "node:fs/promises";
+import { rootCertificates } from "node:tls";
 import type { Dispatcher } from "undici";
 import type { Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
@@ -24,6 +25,11 @@ export interface DownloadOptions {
   /** No byte for this long aborts the attempt (then resumed). */
   stallTimeoutMs?: number;
   dispatcher?: Dispatcher;
+  /**
+   * PEM file of CA certificates trusted for https URLs besides the system's (a private update
+   * server). Read when a download starts; unreadable, the download fails at once saying so.
+   */
+  caFile?: string;
   signal?: AbortSignal;
   onProgress?: (bytes: number, total: number) => void;
   /** Awaited after each chunk is written while the file is still incomplete (test hook). */
@@ -58,7 +64,50 @@ function parseContentRange(value: string | string[] | undefined): { start: numbe
   return { start: Number(match[1]), end: Number(match[2]), total: match[3] === "*" ? undefined : Number(match[3]) };
 }
 
+/**
+ * TLS failures no retry mends: the server's certificate does not chain to a trusted CA or does
+ * not name the host. An expired or not-yet-valid one is retried: on a box without a real-time
+ * clock it is often the box's date that is wrong until NTP has set it.
+ */
+const untrustedCertificate = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+]);
+
+/** The dispatcher for `options`: the caller's, or one trusting `caFile` as well as the system's CAs. */
+async function dispatcherFor(options: DownloadOptions): Promise<Dispatcher | undefined> {
+  if (options.dispatcher || !options.caFile || !options.url.startsWith("https:")) return options.dispatcher;
+  let pem: string;
+  try {
+    pem = await readFile(options.caFile, "utf8");
+  } catch (error) {
+    throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: no PEM certificate in it`);
+  }
+  const { Agent } = await import("undici");
+  return new Agent({ connect: { ca: [...rootCertificates, pem] } });
+}
+
 export async function downloadResumable(options: DownloadOptions): Promise<DownloadResult> {
+  const dispatcher = await dispatcherFor(options);
+  try {
+    return await downloadWith(dispatcher === options.dispatcher ? options : { ...options, ...(dispatcher ? { dispatcher } : {}) });
+  } finally {
+    if (dispatcher && dispatcher !== options.dispatcher) await dispatcher.close();
+  }
+}
+
+async function downloadWith(options: DownloadOptions): Promise<DownloadResult> {
   const attempts = options.attempts ?? 8;
   const retryDelayMs = options.retryDelayMs ?? 1000;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
@@ -80,6 +129,13 @@ export async function downloadResumable(options: DownloadOptions): Promise<Downl
     } catch (error) {
       if (error instanceof PermanentDownloadError) throw new UpdateError(error.code, error.message);
       if (options.signal?.aborted) throw new UpdateError(UpdateErrorCode.Aborted, "download aborted");
+      const tlsCode = (error as { code?: unknown }).code;
+      if (typeof tlsCode === "string" && untrustedCertificate.has(tlsCode)) {
+        throw new UpdateError(
+          UpdateErrorCode.Download,
+          `TLS: the server's certificate for ${redactUrl(options.url)} is not trusted (${tlsCode}: ${(error as Error).message}); a private server's CA goes in update.download.caFile`,
+        );
+      }
       lastError = (error as Error).message || String(error);
       const gained = (await currentSize(options.file)) > before;
       failures = gained ? 1 : failures + 1;

@@ -29,6 +29,10 @@ export function agentOptionsFromConfig(
     healthWindowMs: config.healthWindowS * 1000,
     idleWaitMs: config.idleWaitS * 1000,
     restartCommand: config.restartCommand,
-    download: { attempts: config.download.attempts, stallTimeoutMs: config.download.stallTimeoutS * 1000 },
+    download: {
+      attempts: config.download.attempts,
+      stallTimeoutMs: config.download.stallTimeoutS * 1000,
+      ...(config.download.caFile === undefined ? {} : { caFile: config.download.caFile }),
+    },
   };
 }

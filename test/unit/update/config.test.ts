@@ -44,3 +44,11 @@ test("trusted keys come from the config and the keys directory; unreadable files
   assert.equal(options.healthWindowMs, 30_000);
   assert.equal(options.root, "/opt/lanekeeper");
 });
+
+test("download.caFile reaches the agent's download options; absent, none is passed", () => {
+  const withCa = agentOptionsFromConfig(updateConfigSchema.parse({ download: { caFile: "/etc/lanekeeper/update-ca.pem" } }), silentLogger());
+  assert.equal(withCa.download?.caFile, "/etc/lanekeeper/update-ca.pem");
+  const without = agentOptionsFromConfig(updateConfigSchema.parse({}), silentLogger());
+  assert.equal(without.download !== undefined && "caFile" in without.download, false);
+  assert.equal(updateConfigSchema.safeParse({ download: { caFile: "" } }).success, false);
+});

@@ -8,6 +8,7 @@ import { silentLogger } from "../../../src/app/log.js";
 import { downloadResumable, redactUrl, type DownloadOptions } from "../../../src/update/download.js";
 import { UpdateError } from "../../../src/update/errors.js";
 import { BundleServer } from "../../helpers/bundle-server.js";
+import { haveOpenssl, makeTestCerts } from "../../helpers/test-certs.js";
 import { tempDir } from "../../helpers/update-fixtures.js";
 
 // The resumable download against a real HTTP server on 127.0.0.1 (architecture.md §8).
@@ -104,5 +105,46 @@ describe("resumable download", () => {
 
   test("URLs in messages lose their credentials and query", () => {
     assert.equal(redactUrl("https://user:pw@cdn.example/b.tar?X-Amz-Signature=abc"), "https://cdn.example/b.tar");
+  });
+});
+
+const skipTls = (await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)";
+
+describe("resumable download over https", { skip: skipTls }, () => {
+  let tlsServer: BundleServer;
+  let caFile: string;
+  before(async () => {
+    const certs = await makeTestCerts(work);
+    caFile = certs.caFile;
+    tlsServer = await new BundleServer({ cert: await readFile(certs.serverCertFile, "utf8"), key: await readFile(certs.serverKeyFile, "utf8") }).start();
+    tlsServer.files.set("b.tar", data);
+  });
+  after(async () => {
+    await tlsServer.close();
+  });
+
+  test("a private server's CA in caFile: the bundle comes over https, resumed after a drop", async () => {
+    tlsServer.cuts.push(60_000);
+    const file = join(work, `tls-${n++}.tar`);
+    const result = await downloadResumable(options({ url: tlsServer.url("b.tar"), file, caFile }));
+    assert.ok((await readFile(file)).equals(data));
+    assert.equal(result.requests, 2);
+    assert.equal(tlsServer.requests.at(-1)?.range, `bytes=${tlsServer.requests[0]!.bytesSent}-`);
+  });
+
+  test("no CA for it: fails at once, saying the certificate is not trusted and where a CA goes", async () => {
+    const before = tlsServer.requests.length;
+    await assert.rejects(
+      downloadResumable(options({ url: tlsServer.url("b.tar"), attempts: 5 })),
+      (error: UpdateError) => error.code === "E_DOWNLOAD" && /not trusted/.test(error.message) && /update\.download\.caFile/.test(error.message),
+    );
+    assert.equal(tlsServer.requests.length, before, "no request got through the handshake");
+  });
+
+  test("an unreadable or empty caFile is named in the error", async () => {
+    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: join(work, "missing-ca.pem") })), (error: UpdateError) => /missing-ca\.pem: cannot read it \(ENOENT\)/.test(error.message));
+    const empty = join(work, "empty-ca.pem");
+    await writeFile(empty, "not a certificate\n");
+    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: empty })), (error: UpdateError) => /empty-ca\.pem: no PEM certificate/.test(error.message));
   });
 });
