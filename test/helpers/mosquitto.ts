@@ -33,15 +33,27 @@ export interface Mosquitto {
   close(): Promise<void>;
 }
 
+export interface MosquittoOptions {
+  /**
+   * A TLS listener (mqtts://) with these PEM files; clients must present a certificate signed
+   * by `caFile`, and its CN becomes their username (`use_identity_as_username`).
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
+}
+
 /**
  * Starts `mosquitto -c <tmp conf>` as a plain child process on a free loopback port: no
  * persistence (a restart loses retained messages and sessions, like the aedes helper).
  */
-export async function startMosquitto(binary: string): Promise<Mosquitto> {
+export async function startMosquitto(binary: string, options: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), "mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
   const lines = [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "log_type warning", "log_type notice"];
+  if (options.tls) {
+    const { caFile, certFile, keyFile } = options.tls;
+    lines.push(`cafile ${caFile}`, `certfile ${certFile}`, `keyfile ${keyFile}`, "require_certificate true", "use_identity_as_username true");
+  }
   // Started as root, mosquitto 2 drops to the `mosquitto` user unless told otherwise.
   if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
   await writeFile(conf, `${lines.join("\n")}\n`);
@@ -50,7 +62,7 @@ export async function startMosquitto(binary: string): Promise<Mosquitto> {
 
   const handle: Mosquitto = {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     output: () => out,
     async start() {
       if (child) return;

@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as mqttConnect, type MqttClient } from "mqtt";
@@ -11,6 +11,7 @@ import { registerBuiltinCommands } from "../../src/fleet/builtin-commands.js";
 import { laneCommandArgsSchema, type EventPayload } from "../../src/fleet/index.js";
 import { findMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 import { MqttProbe, until } from "../helpers/mqtt-probe.js";
+import { haveOpenssl, makeTestCerts } from "../helpers/test-certs.js";
 
 /**
  * The fleet link against a real mosquitto (MQTT 5) started as a plain child process on a
@@ -267,4 +268,54 @@ test("MQTT 5: events spooled while mosquitto is down arrive in order after it re
     const ns = r.probe.messages.map((m) => m.json<EventPayload>().data.n);
     assert.deepEqual(ns, Array.from({ length: 25 }, (_, i) => i + 1));
   });
+});
+
+const skipTls = skip || ((await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)");
+
+test("MQTT 5 over TLS: mosquitto requires the box's client certificate and takes its CN as the username", { skip: skipTls }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "fleet-mosq-tls-"));
+  const certs = await makeTestCerts(dir);
+  const tlsBroker = await startMosquitto(binary!, { tls: { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile } });
+  const links: FleetLink[] = [];
+  const link = (files: { certFile?: string; keyFile?: string }, deviceId: string): FleetLink => {
+    const made = new FleetLink({
+      config: mqttConfigSchema.parse({ url: tlsBroker.url, protocolVersion: 5, topicRoot: root, caFile: certs.caFile, ...files }),
+      deviceId,
+      stateDir: join(dir, deviceId),
+      log: silentLogger(),
+      random: () => 0.05,
+      version: "2.0.0",
+    });
+    links.push(made);
+    return made;
+  };
+  // The probe is a client like any other here: it shows a certificate too.
+  const probe = await MqttProbe.connect(tlsBroker.url, {
+    protocolVersion: 5,
+    ca: await readFile(certs.caFile),
+    cert: await readFile(certs.clientCertFile),
+    key: await readFile(certs.clientKeyFile),
+  });
+  try {
+    // Retain-as-published: the live status message keeps its retain flag.
+    await probe.subscribe(`${root}/#`, { rap: true });
+    const box = link({ certFile: certs.clientCertFile, keyFile: certs.clientKeyFile }, "box-1");
+    await box.start();
+    await connected(box);
+    assert.equal(box.effectiveProtocolVersion, 5);
+    const online = await probe.waitFor((m) => m.topic === `${root}/box-1/status` && m.json().state === "online");
+    assert.equal(online.retain, true);
+
+    // Without a client certificate the handshake is refused: never connected, retried.
+    const anonymous = link({}, "box-2");
+    await anonymous.start();
+    await until(() => (anonymous.stats().connectAttempts ?? 0) >= 2, 5000, "a retry after the TLS refusal");
+    assert.notEqual(anonymous.state, "connected");
+    assert.equal(probe.messages.filter((m) => m.topic.startsWith(`${root}/box-2/`)).length, 0, "nothing of box-2 reached the broker");
+  } finally {
+    for (const made of links) await made.stop();
+    await probe.close();
+    await tlsBroker.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
