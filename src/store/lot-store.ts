@@ -211,6 +211,8 @@ function contains(haystack: string, needle: string | undefined): boolean {
 export class LotStore implements Component {
   readonly name = "store";
   readonly history: History;
+  /** The last event line waiting for an in-park commit before it is appended (appendEvent). */
+  private eventTail: Promise<void> | undefined;
   readonly inPark: Collection<InParkRecord, InParkRecordInput, InParkDoc>;
   readonly payments: Collection<Payment, PaymentInput, InParkDoc>;
   readonly vehicles: Collection<Vehicle, unknown, ListsDoc>;
@@ -363,6 +365,8 @@ export class LotStore implements Component {
     await this.inParkDoc.close();
     await this.listsDoc.close();
     await this.settingsDoc.close();
+    // Event lines still waiting for a commit go in before the history closes.
+    await this.eventTail?.catch(() => undefined);
     await this.history.close();
   }
 
@@ -511,13 +515,25 @@ export class LotStore implements Component {
     const atMs = this.clock.now();
     // After the in-park commits in flight: an event line is not durable, and its write beside
     // a decision's fsync would only slow that fsync (one car waits on it, nobody on the line).
+    // A line that comes while earlier ones wait queues behind them: the history keeps order.
     const commits = this.inParkDoc.commitsInFlight();
-    if (commits) {
-      await commits;
-      // and after what the commit's waiters do next (a relay to write).
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    await this.history.append({ t: "event", atMs, type, ...rest }, false);
+    const before = this.eventTail;
+    if (!commits && !before) return this.history.append({ t: "event", atMs, type, ...rest }, false);
+    const line = (async () => {
+      await before?.catch(() => undefined);
+      if (commits) {
+        await commits;
+        // and after what the commit's waiters do next (a relay to write).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      await this.history.append({ t: "event", atMs, type, ...rest }, false);
+    })();
+    this.eventTail = line;
+    const done = () => {
+      if (this.eventTail === line) this.eventTail = undefined;
+    };
+    line.then(done, done);
+    return line;
   }
 
   // ---- fixed vehicles -----------------------------------------------------------------

@@ -81,6 +81,26 @@ test("an event line waits for the in-park commit in flight, then is archived in 
   });
 });
 
+test("event lines keep their order behind a deferred one, and a deferred one is in before stop closes the history", async () => {
+  await withStore(async (store, { reopen }) => {
+    const commit = store.addInPark(stay(9));
+    const first = store.appendEvent({ type: "order-a" });
+    await commit;
+    // No commit in flight any more, but order-a is still on its way: order-b goes behind it.
+    const second = store.appendEvent({ type: "order-b" });
+    await Promise.all([first, second]);
+    const lines = await store.history.recent((line) => line.t === "event", { limit: 2 });
+    assert.deepEqual(lines.map((line) => line.type), ["order-b", "order-a"], "newest first");
+
+    void store.addInPark(stay(10));
+    const atStop = store.appendEvent({ type: "at-stop" });
+    await store.stop();
+    await atStop;
+    const reopened = await reopen();
+    assert.equal((await reopened.history.recent((line) => line.t === "event", { limit: 1 }))[0]?.type, "at-stop");
+  });
+});
+
 test("recentStays counts stays, not the plate's newer event lines", async () => {
   await withStore(async (store) => {
     await store.addInPark(stay(8));
