@@ -1181,7 +1181,9 @@ export class LaneService implements Component {
     const { store, config } = this.deps;
     const windowMs = config.policy.exit.settledResumeMs;
     if (windowMs === 0) return undefined;
-    const [newest] = await store.recentStays(plate, { limit: 1 });
+    // Only the history written within the window is read: this runs for every car with no
+    // stay, and a year of history on an SD card is slow to scan.
+    const [newest] = await store.recentStays(plate, { limit: 1, sinceMs: atMs - windowMs });
     if (!newest || newest.exit.extra?.settledLeftover !== true) return undefined;
     const settlement = storedSettlementOf(newest);
     if (!settlement || atMs - settlement.settledAtMs > windowMs) return undefined;

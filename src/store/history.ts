@@ -182,7 +182,7 @@ export class History {
    */
   async recent(
     match: (line: HistoryLine) => boolean,
-    options: { limit?: number; maxSegments?: number; maxBytes?: number; prefilter?: string } = {},
+    options: { limit?: number; maxSegments?: number; maxBytes?: number; prefilter?: string; sinceMs?: number } = {},
   ): Promise<HistoryLine[]> {
     const limit = options.limit ?? 50;
     const maxSegments = options.maxSegments ?? this.options.queryMaxSegments ?? 60;
@@ -190,7 +190,14 @@ export class History {
     await this.log?.whenIdle();
     const out: HistoryLine[] = [];
     let bytesRead = 0;
-    const segments = [...this.segmentList].reverse().slice(0, maxSegments);
+    // A segment is named by the UTC day it was started and rotates on the next day, so lines
+    // written at or after `sinceMs` are all in segments of that day or later (decided by names,
+    // like prune). Lines inside those segments are not filtered by time.
+    const fromDay = options.sinceMs === undefined ? undefined : utcDay(options.sinceMs);
+    const segments = [...this.segmentList]
+      .reverse()
+      .filter((segment) => fromDay === undefined || segment.day >= fromDay)
+      .slice(0, maxSegments);
     for (const segment of segments) {
       let text: string;
       try {
@@ -217,7 +224,7 @@ export class History {
   }
 
   /** The newest lines for a plate (any kind), newest first; bounded as `recent`. */
-  recentByPlate(plate: string, options: { limit?: number; maxSegments?: number; maxBytes?: number; kind?: HistoryLine["t"] } = {}): Promise<HistoryLine[]> {
+  recentByPlate(plate: string, options: { limit?: number; maxSegments?: number; maxBytes?: number; sinceMs?: number; kind?: HistoryLine["t"] } = {}): Promise<HistoryLine[]> {
     // The plate as it appears inside the JSON text, so most lines are skipped unparsed.
     const needle = JSON.stringify(plate).slice(1, -1);
     const { kind, ...rest } = options;

@@ -495,10 +495,15 @@ export class LotStore implements Component {
   }
 
   /** Finished stays of a plate, newest first, from the newest history segments (bounded). */
-  async recentStays(plate: string, options: { limit?: number; maxSegments?: number } = {}): Promise<FinishedStay[]> {
+  async recentStays(plate: string, options: { limit?: number; maxSegments?: number; sinceMs?: number } = {}): Promise<FinishedStay[]> {
     const limit = options.limit ?? 20;
     // Stay lines only: the plate's event lines are newer and would use up the limit.
-    const lines = await this.history.recentByPlate(plate, { kind: "stay", limit: limit * 2, ...(options.maxSegments !== undefined ? { maxSegments: options.maxSegments } : {}) });
+    const lines = await this.history.recentByPlate(plate, {
+      kind: "stay",
+      limit: limit * 2,
+      ...(options.maxSegments !== undefined ? { maxSegments: options.maxSegments } : {}),
+      ...(options.sinceMs !== undefined ? { sinceMs: options.sinceMs } : {}),
+    });
     return dedupeStays(lines).slice(0, limit);
   }
 

@@ -90,6 +90,10 @@ test("recentByPlate scans newest segments first and stops at its bounds", async 
       assert.equal(bounded.length, 20, "two segments of ten matches each");
       assert.ok(bounded.every((l) => l.recordNo!.startsWith("D4") || l.recordNo!.startsWith("D3")));
       assert.equal((await h.recentByPlate("粤B00000")).length, 0);
+      // Only segments of the UTC days since sinceMs are read (days 3 and 4 of 0..4).
+      const since = await h.recentByPlate("粤B12345", { limit: 100, sinceMs: T0 + 3 * DAY });
+      assert.equal(since.length, 20);
+      assert.ok(since.every((l) => l.recordNo!.startsWith("D4") || l.recordNo!.startsWith("D3")));
     },
     { segmentMaxBytes: 1024 * 1024 },
   );
