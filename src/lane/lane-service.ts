@@ -1122,13 +1122,16 @@ export class LaneService implements Component {
   }
 
   /**
-   * A car with no in-park record (noRecord.mode "attendant") released by the attendant: it
-   * gets a stay like the "charge" mode makes (entered at the exit read, source manual), durably,
-   * so the passage finishes it and the platform hears of the exit with releaseType 3 and the
-   * operator instead of the car leaving unreported. A car with no plate read gets none.
+   * A car with no in-park record (noRecord.mode "attendant", or no plate read) released by the
+   * attendant: it gets a stay like the "charge" mode makes (entered at the exit read, source
+   * manual), durably, so the passage finishes it and the platform hears of the exit with
+   * releaseType 3 and the operator instead of the car leaving unreported. A car with no plate
+   * read gets a virtual plate as unlicensed cars have (platform-api.md: 7 of [0-9A-Z] after a
+   * 无): a hand release with no trace in the cloud is the attendant fraud operators look for.
    */
   private async stayForUnrecorded(ctx: ExitCtx, settlement: Settlement): Promise<void> {
-    if (ctx.record || !ctx.plate) return;
+    if (ctx.record) return;
+    this.plateForRelease(ctx);
     const { store } = this.deps;
     const recordNo = this.numbers.recordNo(ctx.laneId, ctx.atMs, (candidate) => store.getInPark(candidate) !== undefined);
     ctx.madeStay = true;
@@ -1147,6 +1150,11 @@ export class LaneService implements Component {
     });
     // Logged, not a new event type: the "payment" and "vehicle-left" events carry its recordNo.
     this.log.info({ laneId: ctx.laneId, plate: ctx.plate, recordNo, operator: settlement.operator }, "stay made at the exit for a car with no entry record");
+  }
+
+  /** A car released with no plate read gets a virtual one (stayForUnrecorded), from its read time. */
+  private plateForRelease(ctx: ExitCtx): void {
+    if (!ctx.plate) ctx.plate = `无${(ctx.atMs % 36 ** 7).toString(36).toUpperCase().padStart(7, "0")}`;
   }
 
   // ---- exits cut short by a stop -----------------------------------------------------------
@@ -1354,6 +1362,7 @@ export class LaneService implements Component {
     const settlement: Settlement = { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" };
     ctx.phase = "settled";
     ctx.settlement = settlement;
+    if (!ctx.record && ctx.path === "attendant") this.plateForRelease(ctx);
     this.emit({ type: "payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: 0, dueFen: ctx.dueFen, path: "manual", reason, operator });
     if (!ctx.record && ctx.path === "attendant") {
       // The arm is already moving (the machine opened): the stay follows, and the passage
@@ -1386,7 +1395,7 @@ export class LaneService implements Component {
     const lane = this.lanes.get(laneId);
     if (!lane) return undefined;
     if (lane.direction === "out") {
-      const exit = [...this.exits.values()].find((c) => c.laneId === laneId && c.phase !== "settled");
+      const exit = [...this.exits.values()].find((c) => c.laneId === laneId && c.phase !== "settled") ?? this.unreadExit(laneId);
       return exit ? this.manualRelease(exit, operator, reason) : undefined;
     }
     const entry = [...this.entries.values()].find((c) => c.laneId === laneId && (c.phase === "denied" || c.phase === "confirming"));
@@ -1397,6 +1406,33 @@ export class LaneService implements Component {
       return this.deciding.get(entry.txId)?.then(() => undefined);
     }
     return this.manualEntry(entry, operator, reason, this.deps.clock.now());
+  }
+
+  /**
+   * The car on the exit's loop whose plate was never read (the camera gave up: plateTimeout)
+   * and so has no decision: an exit of its own, so an attendant's release makes its stay
+   * (under a virtual plate) and the passage reports it like any hand release.
+   */
+  private unreadExit(laneId: string): ExitCtx | undefined {
+    const tx = this.runners.get(laneId)?.currentTx();
+    if (!tx || tx.phase !== "waiting" || tx.plate !== null || this.exits.has(tx.txId)) return undefined;
+    const ctx: ExitCtx = {
+      laneId,
+      txId: tx.txId,
+      plate: "",
+      atMs: this.deps.clock.now(),
+      record: undefined,
+      matchedBy: "none",
+      bill: undefined,
+      dueFen: 0,
+      ...this.temporaryTypes(),
+      plateId: undefined,
+      phase: "awaiting",
+      path: "attendant",
+      settlement: undefined,
+    };
+    this.exits.set(tx.txId, ctx);
+    return ctx;
   }
 
   /**

@@ -218,3 +218,32 @@ test("no entry record, attendant mode: a car released by hand that backs out lea
     await lot.stop();
   }
 });
+
+test("no plate read at the exit: the attendant's release makes a stay under a virtual plate first, reported once as manual", async () => {
+  const lot = await LotHarness.create();
+  try {
+    // The camera reads nothing: the lane gives up on a plate and calls the attendant.
+    await lot.onLoopA("out1");
+    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
+    assert.equal(lot.barrier("out1"), "closed");
+    const durable = lot.durableAtOpen("out1", () => lot.find("payment", { laneId: "out1" })[0]?.plate as string | undefined);
+    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op7", reason: "camera blind" });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await lot.pass("out1");
+    assert.equal(durable(), true, "the stay was on disk when the open relay was written");
+    const left = await lot.waitForEvent("vehicle-left", { laneId: "out1" });
+    assert.match(String(left.plate), /^无[0-9A-Z]{7}$/, "a virtual plate, as unlicensed cars have");
+    const recordNo = String(left.recordNo);
+    const enter = await lot.emulator.waitFor({ service: "enterNotify", recordNo });
+    const leave = await lot.emulator.waitFor({ service: "leaveNotify", recordNo });
+    assert.ok(enter.seq < leave.seq);
+    assert.equal(leave.biz.plateNum, left.plate);
+    assert.equal(leave.biz.releaseType, 3);
+    assert.equal(leave.biz.operator, "op7");
+    assert.equal((await lot.waitForEvent("payment", { laneId: "out1" })).plate, left.plate, "the payment event names the same plate");
+    await lot.drained();
+    assert.equal(lot.emulator.received({ service: "leaveNotify", recordNo }).length, 1);
+  } finally {
+    await lot.stop();
+  }
+});
