@@ -247,3 +247,26 @@ test("no plate read at the exit: the attendant's release makes a stay under a vi
     await lot.stop();
   }
 });
+
+test("no plate read at the exit, released by hand, then backs out: the stay made for it is withdrawn, nothing reported", async () => {
+  const lot = await LotHarness.create();
+  try {
+    await lot.onLoopA("out1");
+    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
+    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op8", reason: "camera blind" });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await lot.until(() => lot.barrier("out1") === "open", 2000, "open");
+    const plate = String((await lot.waitForEvent("payment", { laneId: "out1" })).plate);
+    assert.match(plate, /^无[0-9A-Z]{7}$/);
+    const made = lot.stayOf(plate);
+    assert.ok(made, "a stay made for the released car");
+    await lot.backOut("out1");
+    await lot.until(() => lot.stayOf(plate) === undefined, 3000, "the stay made at the exit is withdrawn");
+    await lot.drained();
+    await sleep(150);
+    assert.equal(lot.emulator.received({ service: "leaveNotify", recordNo: made.recordNo }).length, 0);
+    assert.equal(lot.emulator.received({ service: "enterNotify", recordNo: made.recordNo }).length, 0);
+  } finally {
+    await lot.stop();
+  }
+});
