@@ -466,6 +466,9 @@ export class LaneService implements Component {
   private async decideExit(request: RequestDecisionEffect): Promise<void> {
     const { store, config } = this.deps;
     const atMs = request.atMs;
+    // Released by hand before any plate came (unreadExit) and the read came late, while the
+    // release was being written: the release stands; the attendant's open follows.
+    if (this.exits.get(request.txId)?.phase === "settled") return;
     const ctx: ExitCtx = {
       laneId: request.laneId,
       txId: request.txId,

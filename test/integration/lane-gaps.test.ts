@@ -270,3 +270,37 @@ test("no plate read at the exit, released by hand, then backs out: the stay made
     await lot.stop();
   }
 });
+
+test("no plate read at the exit: a read that comes while the hand release is being written changes nothing", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const inParkBefore = lot.app.store.inParkCount();
+    await lot.onLoopA("out1");
+    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
+    // Hold the release's write until the late read has been decided on.
+    const store = lot.app.store as unknown as { addInPark: (...args: unknown[]) => Promise<unknown> };
+    const addInPark = store.addInPark.bind(lot.app.store);
+    let releaseWrite!: () => void;
+    const released = new Promise<void>((resolve) => (releaseWrite = resolve));
+    store.addInPark = async (...args: unknown[]) => {
+      await released;
+      return addInPark(...args);
+    };
+    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op9", reason: "camera blind" });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    lot.read("out1", "粤A60099");
+    await lot.waitForEvent("plate-read", { plate: "粤A60099" });
+    await sleep(100);
+    store.addInPark = addInPark;
+    releaseWrite();
+    await lot.pass("out1");
+    const left = await lot.waitForEvent("vehicle-left", { laneId: "out1" });
+    assert.match(String(left.plate), /^无[0-9A-Z]{7}$/, "left as the hand release");
+    assert.equal(lot.find("no-entry-record", { plate: "粤A60099" }).length, 0, "the late read was not decided on");
+    assert.equal(lot.find("payment", { laneId: "out1" }).length, 1);
+    await lot.drained();
+    assert.equal(lot.app.store.inParkCount(), inParkBefore, "no stay left behind");
+  } finally {
+    await lot.stop();
+  }
+});
