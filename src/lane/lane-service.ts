@@ -469,22 +469,15 @@ export class LaneService implements Component {
     // Released by hand before any plate came (unreadExit) and the read came late, while the
     // release was being written: the release stands; the attendant's open follows.
     if (this.exits.get(request.txId)?.phase === "settled") return;
-    const ctx: ExitCtx = {
+    const ctx = this.newExit({
       laneId: request.laneId,
       txId: request.txId,
       plate: request.plate,
       atMs,
-      record: undefined,
-      matchedBy: "none",
-      bill: undefined,
-      dueFen: 0,
-      ...this.temporaryTypes(),
-      plateId: undefined,
       phase: "deciding",
       path: "awaiting-payment",
-      settlement: undefined,
       plateColor: platformPlateColor(request.color),
-    };
+    });
     this.exits.set(request.txId, ctx);
 
     const found = this.findStay(request.plate, request.laneId);
@@ -1236,8 +1229,7 @@ export class LaneService implements Component {
     if (!record || !settlement || this.exitInProgress(recordNo)) return;
     const laneId = this.lanes.has(settlement.laneId) ? settlement.laneId : [...this.lanes.values()].find((l) => l.direction === "out")?.id;
     if (!laneId) return;
-    const temporary = this.temporaryTypes();
-    const ctx: ExitCtx = {
+    const ctx = this.newExit({
       laneId,
       txId: `leftover-${recordNo}`,
       plate: record.plate,
@@ -1246,14 +1238,11 @@ export class LaneService implements Component {
       matchedBy: "exact",
       bill: { payableFee: settlement.payableFen, discountFee: settlement.discountFen, paidFee: settlement.paidFen, prepaidFee: settlement.prepaidFen, breakdown: [], discounts: [] },
       dueFen: settlement.paidFen,
-      carType: record.carType ?? temporary.carType,
-      carSubType: record.carSubType ?? temporary.carSubType,
-      plateId: undefined,
       phase: "settled",
       path: settlement.path,
       settlement,
       settledLeftover: true,
-    };
+    });
     this.log.info({ recordNo, plate: record.plate, path: settlement.path }, "settled stay not seen since the start: finished as left at its bill's time");
     this.emit({ type: "settled-stay-finished", laneId, plate: record.plate, recordNo, path: settlement.path, reason: "not seen since the start" });
     await this.exitPassed(ctx);
@@ -1271,8 +1260,7 @@ export class LaneService implements Component {
     const record = store.getInPark(recordNo);
     const pending = record?.pendingExit;
     if (!record || !pending || storedSettlementOf(record) || this.exitInProgress(recordNo) || !this.lanes.has(pending.laneId)) return;
-    const temporary = this.temporaryTypes();
-    const ctx: ExitCtx = {
+    const ctx = this.newExit({
       laneId: pending.laneId,
       txId: `recover-${recordNo}`,
       plate: record.plate,
@@ -1281,13 +1269,10 @@ export class LaneService implements Component {
       matchedBy: "exact",
       bill: { payableFee: pending.payableFen, discountFee: pending.discountFen, paidFee: pending.dueFen, prepaidFee: Math.max(0, pending.payableFen - pending.discountFen - pending.dueFen), breakdown: [], discounts: [] },
       dueFen: pending.dueFen,
-      carType: record.carType ?? temporary.carType,
-      carSubType: record.carSubType ?? temporary.carSubType,
       plateId: pending.plateId,
       phase: "awaiting",
       path: "platform",
-      settlement: undefined,
-    };
+    });
     const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
     // The car was read again meanwhile (its new bill decides), or the stay went.
     const now = store.getInPark(recordNo);
@@ -1411,6 +1396,22 @@ export class LaneService implements Component {
     return this.manualEntry(entry, operator, reason, this.deps.clock.now());
   }
 
+  /** A new exit: nothing matched, billed or settled unless `fields` say so; car types from its stay, else temporary. */
+  private newExit(fields: Pick<ExitCtx, "laneId" | "txId" | "plate" | "atMs" | "phase" | "path"> & Partial<ExitCtx>): ExitCtx {
+    const temporary = this.temporaryTypes();
+    return {
+      record: undefined,
+      matchedBy: "none",
+      bill: undefined,
+      dueFen: 0,
+      carType: fields.record?.carType ?? temporary.carType,
+      carSubType: fields.record?.carSubType ?? temporary.carSubType,
+      plateId: undefined,
+      settlement: undefined,
+      ...fields,
+    };
+  }
+
   /**
    * The car on the exit's loop whose plate was never read (the camera gave up: plateTimeout)
    * and so has no decision: an exit of its own, so an attendant's release makes its stay
@@ -1419,21 +1420,7 @@ export class LaneService implements Component {
   private unreadExit(laneId: string): ExitCtx | undefined {
     const tx = this.runners.get(laneId)?.currentTx();
     if (!tx || tx.phase !== "waiting" || tx.plate !== null || this.exits.has(tx.txId)) return undefined;
-    const ctx: ExitCtx = {
-      laneId,
-      txId: tx.txId,
-      plate: "",
-      atMs: this.deps.clock.now(),
-      record: undefined,
-      matchedBy: "none",
-      bill: undefined,
-      dueFen: 0,
-      ...this.temporaryTypes(),
-      plateId: undefined,
-      phase: "awaiting",
-      path: "attendant",
-      settlement: undefined,
-    };
+    const ctx = this.newExit({ laneId, txId: tx.txId, plate: "", atMs: this.deps.clock.now(), phase: "awaiting", path: "attendant" });
     this.exits.set(tx.txId, ctx);
     return ctx;
   }

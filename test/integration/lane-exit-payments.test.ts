@@ -98,12 +98,16 @@ function whenBillSent(lot: LotHarness, plate: string, onSent: () => void): () =>
   return () => unsubscribe("undici:client:sendHeaders", listener);
 }
 
+/** A warm keep-alive connection to the platform, as at any working exit: an entry report opens it. */
+async function warmConnection(lot: LotHarness, plate: string): Promise<void> {
+  await lot.drive("in1", plate);
+  await lot.emulator.waitFor({ service: "enterNotify", recordNo: lot.stayOf(plate)!.recordNo });
+}
+
 test("the pre-leave bill is on the wire before the exit writes its copy, shows the fee or tells anyone", async () => {
   const lot = await LotHarness.create();
   try {
-    // A warm keep-alive connection, as at any working exit: an entry report opens it.
-    await lot.drive("in1", "粤A70101");
-    await lot.emulator.waitFor({ service: "enterNotify", recordNo: lot.stayOf("粤A70101")!.recordNo });
+    await warmConnection(lot, "粤A70101");
     const stay = await lot.park("粤B12346", STAY_MS);
     lot.emulator.setPlate("粤B12346", "frictionless");
     let atSend: { pendingExit: boolean; feeDue: boolean } | undefined;
@@ -130,8 +134,7 @@ test("the pre-leave bill is on the wire before the exit writes its copy, shows t
 test("cash confirmed while the bill is still leaving: paid once, the bill sent once, no fee announced after", async () => {
   const lot = await LotHarness.create();
   try {
-    await lot.drive("in1", "粤A70102");
-    await lot.emulator.waitFor({ service: "enterNotify", recordNo: lot.stayOf("粤A70102")!.recordNo });
+    await warmConnection(lot, "粤A70102");
     const stay = await lot.park("粤B12347", STAY_MS);
     let answer: { ok: boolean } | undefined;
     const stop = whenBillSent(lot, "粤B12347", () => (answer = lot.app.lanes.command("out1", "cash-paid", "王五", "cash at booth")));

@@ -219,16 +219,25 @@ test("no entry record, attendant mode: a car released by hand that backs out lea
   }
 });
 
+/** A car on the lane's loop whose plate the camera never reads: the lane gives up and calls the attendant. */
+async function unreadCarAt(lot: LotHarness, laneId: string): Promise<void> {
+  await lot.onLoopA(laneId);
+  await lot.waitForEvent("plate-timeout", { laneId });
+}
+
+/** The attendant opens the lane through the local API. */
+async function openByApi(lot: LotHarness, laneId: string, operator: string): Promise<void> {
+  const opened = await lot.api("POST", `/api/lanes/${laneId}/commands`, { command: "open", operator, reason: "camera blind" });
+  assert.equal(opened.status, 200, JSON.stringify(opened.body));
+}
+
 test("no plate read at the exit: the attendant's release makes a stay under a virtual plate first, reported once as manual", async () => {
   const lot = await LotHarness.create();
   try {
-    // The camera reads nothing: the lane gives up on a plate and calls the attendant.
-    await lot.onLoopA("out1");
-    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
+    await unreadCarAt(lot, "out1");
     assert.equal(lot.barrier("out1"), "closed");
     const durable = lot.durableAtOpen("out1", () => lot.find("payment", { laneId: "out1" })[0]?.plate as string | undefined);
-    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op7", reason: "camera blind" });
-    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await openByApi(lot, "out1", "op7");
     await lot.pass("out1");
     assert.equal(durable(), true, "the stay was on disk when the open relay was written");
     const left = await lot.waitForEvent("vehicle-left", { laneId: "out1" });
@@ -251,10 +260,8 @@ test("no plate read at the exit: the attendant's release makes a stay under a vi
 test("no plate read at the exit, released by hand, then backs out: the stay made for it is withdrawn, nothing reported", async () => {
   const lot = await LotHarness.create();
   try {
-    await lot.onLoopA("out1");
-    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
-    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op8", reason: "camera blind" });
-    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await unreadCarAt(lot, "out1");
+    await openByApi(lot, "out1", "op8");
     await lot.until(() => lot.barrier("out1") === "open", 2000, "open");
     const plate = String((await lot.waitForEvent("payment", { laneId: "out1" })).plate);
     assert.match(plate, /^无[0-9A-Z]{7}$/);
@@ -275,8 +282,7 @@ test("no plate read at the exit: a read that comes while the hand release is bei
   const lot = await LotHarness.create();
   try {
     const inParkBefore = lot.app.store.inParkCount();
-    await lot.onLoopA("out1");
-    await lot.waitForEvent("plate-timeout", { laneId: "out1" });
+    await unreadCarAt(lot, "out1");
     // Hold the release's write until the late read has been decided on.
     const store = lot.app.store as unknown as { addInPark: (...args: unknown[]) => Promise<unknown> };
     const addInPark = store.addInPark.bind(lot.app.store);
@@ -286,8 +292,7 @@ test("no plate read at the exit: a read that comes while the hand release is bei
       await released;
       return addInPark(...args);
     };
-    const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "op9", reason: "camera blind" });
-    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    await openByApi(lot, "out1", "op9");
     lot.read("out1", "粤A60099");
     await lot.waitForEvent("plate-read", { plate: "粤A60099" });
     await sleep(100);
