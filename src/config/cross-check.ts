@@ -62,6 +62,15 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
     problems.push({ path: "fees.tariff", message: `no tariff named "${fees.tariff}" in fees.tariffs` });
   }
 
+  // A client certificate is useless without its key and the other way round.
+  for (const section of ["platform", "mqtt"] as const) {
+    const link = asRecord(doc[section]);
+    if (!link) continue;
+    const hasCert = typeof link.certFile === "string";
+    const hasKey = typeof link.keyFile === "string";
+    if (hasCert !== hasKey) problems.push({ path: `${section}.${hasCert ? "keyFile" : "certFile"}`, message: `${section}.certFile and ${section}.keyFile come as a pair; this one is missing` });
+  }
+
   const serialPaths = new Map<string, string>();
   for (const [name, deviceRaw] of Object.entries(serial)) {
     const path = asRecord(deviceRaw)?.path;

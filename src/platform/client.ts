@@ -2,6 +2,7 @@ import type { Dispatcher } from "undici";
 import { Agent, request } from "./undici-core.js";
 import type { Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
+import { readTlsFiles, untrustedCertificateCode } from "../app/tls.js";
 import type { PlatformConfig, Section3ServiceId } from "./config.js";
 import { encodeEnvelope, timestampText } from "./envelope.js";
 import type { EnterNotifyBiz, LeaveNotifyBiz, PreEnterNotifyBiz, PreLeaveNotifyBiz, PreLeavePaidData } from "./section3.js";
@@ -9,7 +10,8 @@ import { maskSecret } from "./wire.js";
 
 /**
  * How a call failed, so callers can choose (architecture.md §3.3, §5):
- * - `refused`: no connection, or it dropped before an answer → cash fallback / retry later;
+ * - `refused`: no connection, it dropped before an answer, or the server's certificate is not
+ *   trusted → cash fallback / retry later;
  * - `timeout`: the deadline passed → same, the cloud may still act on it;
  * - `http-status`: a non-2xx answer → transport failure, retry with backoff;
  * - `bad-response`: 2xx but not an envelope (not JSON, no code) → retry, log;
@@ -99,9 +101,15 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
   const { config, clock } = options;
   const log = options.log;
   const ownDispatcher = options.dispatcher === undefined;
+  const tls = ownDispatcher ? readTlsFiles("platform", config) : { connect: undefined, problems: [] };
+  // A missing or broken file must not keep the lanes down: they run offline (cash fallback,
+  // outbox) and every failed call says what is wrong.
+  for (const problem of tls.problems) log.error({ problem }, "platform TLS file not used");
+  const tlsHint = tls.problems.length > 0 ? ` (${tls.problems.join("; ")})` : "";
   const dispatcher =
     options.dispatcher ??
     new Agent({
+      ...(tls.connect ? { connect: tls.connect } : {}),
       connections: config.client.connections,
       keepAliveTimeout: config.client.keepAliveTimeoutMs,
       keepAliveMaxTimeout: config.client.keepAliveTimeoutMs,
@@ -164,7 +172,14 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
         result = { ok: false, kind: "timeout", detail: `no answer within ${deadlineMs} ms`, elapsedMs: elapsed() };
       } else {
         const code = (error as { code?: string }).code ?? (error as Error).name;
-        result = { ok: false, kind: "refused", detail: refusedCodes.has(code) ? code : `${code}: ${(error as Error).message}`, elapsedMs: elapsed() };
+        const untrusted = untrustedCertificateCode(error);
+        const detail =
+          untrusted !== undefined
+            ? `TLS ${untrusted}: the platform's certificate is not trusted (${(error as Error).message}); a private CA goes in platform.caFile${tlsHint}`
+            : refusedCodes.has(code)
+              ? code
+              : `${code}: ${(error as Error).message}`;
+        result = { ok: false, kind: "refused", detail, elapsedMs: elapsed() };
       }
     }
     if (result.ok) counts.ok++;

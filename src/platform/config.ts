@@ -159,6 +159,13 @@ export const platformConfigSchema = z.strictObject({
   pid: z.string().min(1).max(20),
   key: z.string().min(1),
   /**
+   * A private CA (PEM) trusted for an https baseUrl besides the system's CAs, and a client
+   * certificate with its key for a cloud that asks for one. Read once at start.
+   */
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /**
    * How bizContent goes on the wire: a nested object (most of the document's examples) or a
    * JSON string (4.12's example). Either way the signed text is the same (platform-api.md §12 q2).
    */

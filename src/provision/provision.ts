@@ -13,7 +13,8 @@ import { formatReport, scrubSecrets } from "./report.js";
 
 /**
  * USB provisioning (architecture.md §8, issue 10): a stick carries `lanekeeper.json` at its root
- * and optionally `platform.key`, `mqtt/ca.pem`, `mqtt/client.pem`, `mqtt/client.key` and
+ * and optionally `platform.key`, `mqtt/ca.pem`, `mqtt/client.pem`, `mqtt/client.key`, the same
+ * three under `platform/` (a cloud with a private CA or client certificates) and
  * `update-keys/*.pem`. Everything is read and checked first; only when all of it is valid is
  * anything written on the box, and the config file itself is replaced last (the commit point).
  * A report goes back to the stick either way.
@@ -24,9 +25,18 @@ export const stickFiles = {
   mqttCa: "mqtt/ca.pem",
   mqttCert: "mqtt/client.pem",
   mqttKey: "mqtt/client.key",
+  platformCa: "platform/ca.pem",
+  platformCert: "platform/client.pem",
+  platformClientKey: "platform/client.key",
   updateKeys: "update-keys",
   report: "lanekeeper-report.txt",
 } as const;
+
+/** Each TLS link's files on the stick and the config section they go to. */
+const linkCertificates = [
+  { section: "mqtt", label: "MQTT", ca: stickFiles.mqttCa, cert: stickFiles.mqttCert, key: stickFiles.mqttKey },
+  { section: "platform", label: "platform", ca: stickFiles.platformCa, cert: stickFiles.platformCert, key: stickFiles.platformClientKey },
+] as const;
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_FILE_BYTES = 256 * 1024;
@@ -171,46 +181,51 @@ export async function provisionFromStick(options: ProvisionOptions): Promise<Pro
     }
   }
 
-  const ca = await read(stickFiles.mqttCa);
-  const cert = await read(stickFiles.mqttCert);
-  const clientKey = await read(stickFiles.mqttKey);
-  if (ca !== undefined) {
-    try {
-      new X509Certificate(ca);
-    } catch {
-      problem(stickFiles.mqttCa, "is not a PEM certificate");
+  // A link's CA and client certificate (MQTT broker, cloud platform): checked, copied under
+  // content-addressed names, and the config pointed at them.
+  for (const link of linkCertificates) {
+    const ca = await read(link.ca);
+    const cert = await read(link.cert);
+    const clientKey = await read(link.key);
+    if (ca !== undefined) {
+      try {
+        new X509Certificate(ca);
+      } catch {
+        problem(link.ca, "is not a PEM certificate");
+      }
     }
-  }
-  if ((cert === undefined) !== (clientKey === undefined)) {
-    problem(cert === undefined ? stickFiles.mqttCert : stickFiles.mqttKey, `${stickFiles.mqttCert} and ${stickFiles.mqttKey} come as a pair; one is missing`);
-  } else if (cert !== undefined && clientKey !== undefined) {
-    let x509: X509Certificate | undefined;
-    try {
-      x509 = new X509Certificate(cert);
-    } catch {
-      problem(stickFiles.mqttCert, "is not a PEM certificate");
+    if ((cert === undefined) !== (clientKey === undefined)) {
+      problem(cert === undefined ? link.cert : link.key, `${link.cert} and ${link.key} come as a pair; one is missing`);
+    } else if (cert !== undefined && clientKey !== undefined) {
+      let x509: X509Certificate | undefined;
+      try {
+        x509 = new X509Certificate(cert);
+      } catch {
+        problem(link.cert, "is not a PEM certificate");
+      }
+      try {
+        const key = createPrivateKey(clientKey);
+        if (x509 && !x509.checkPrivateKey(key)) problem(link.key, `does not belong to the certificate in ${link.cert}`);
+      } catch {
+        problem(link.key, "is not a PEM private key (an encrypted key cannot be used unattended)");
+      }
     }
-    try {
-      const key = createPrivateKey(clientKey);
-      if (x509 && !x509.checkPrivateKey(key)) problem(stickFiles.mqttKey, `does not belong to the certificate in ${stickFiles.mqttCert}`);
-    } catch {
-      problem(stickFiles.mqttKey, "is not a PEM private key (an encrypted key cannot be used unattended)");
-    }
-  }
-  const mqttFiles: Array<[string | undefined, string, "caFile" | "certFile" | "keyFile", string, number]> = [
-    [ca, stickFiles.mqttCa, "caFile", "ca", 0o644],
-    [cert, stickFiles.mqttCert, "certFile", "client", 0o644],
-    [clientKey, stickFiles.mqttKey, "keyFile", "client", 0o600],
-  ];
-  if (mqttFiles.some(([content]) => content !== undefined)) {
-    if (doc && !isPlainObject(doc.mqtt)) problem("mqtt", "MQTT certificates are on the stick but lanekeeper.json has no mqtt section");
-    for (const [content, from, field, stem, mode] of mqttFiles) {
-      if (content === undefined) continue;
-      // Content-addressed names: the old config keeps pointing at the old files until the new
-      // config is renamed into place, so there is no moment where config and certs disagree.
-      const to = join(configDir, "mqtt", `${stem}-${shortHash(content)}${from.endsWith(".key") ? ".key" : ".pem"}`);
-      pending.push({ what: `MQTT ${field}`, from, to, content, mode });
-      if (doc && isPlainObject(doc.mqtt)) doc.mqtt[field] = to;
+    const files: Array<[string | undefined, string, "caFile" | "certFile" | "keyFile", string, number]> = [
+      [ca, link.ca, "caFile", "ca", 0o644],
+      [cert, link.cert, "certFile", "client", 0o644],
+      [clientKey, link.key, "keyFile", "client", 0o600],
+    ];
+    if (files.some(([content]) => content !== undefined)) {
+      const section = doc?.[link.section];
+      if (doc && !isPlainObject(section)) problem(link.section, `${link.label} certificates are on the stick but lanekeeper.json has no ${link.section} section`);
+      for (const [content, from, field, stem, mode] of files) {
+        if (content === undefined) continue;
+        // Content-addressed names: the old config keeps pointing at the old files until the new
+        // config is renamed into place, so there is no moment where config and certs disagree.
+        const to = join(configDir, link.section, `${stem}-${shortHash(content)}${from.endsWith(".key") ? ".key" : ".pem"}`);
+        pending.push({ what: `${link.label} ${field}`, from, to, content, mode });
+        if (isPlainObject(section)) section[field] = to;
+      }
     }
   }
 
@@ -304,7 +319,10 @@ export async function provisionFromStick(options: ProvisionOptions): Promise<Pro
     const report = scrubSecrets(formatReport({ status: "rejected", deviceId: boxDeviceId, host, at: now, stick, configPath: options.configPath, problems, changes: [], files: [] }), secrets);
     return finishReport({ ...base, status: "rejected", deviceId: boxDeviceId, changes: [], files: [], report }, log);
   }
-  await pruneMqttFiles(join(configDir, "mqtt"), [doc, await readJson(`${options.configPath}.prev`)]).catch((error: unknown) => log.warn({ err: error }, "old MQTT files not pruned"));
+  const previous = await readJson(`${options.configPath}.prev`);
+  for (const link of linkCertificates) {
+    await pruneLinkFiles(join(configDir, link.section), link.section, [doc, previous]).catch((error: unknown) => log.warn({ err: error, section: link.section }, "old certificate files not pruned"));
+  }
   log.info({ deviceId, changes: changes.length, files: files.filter((f) => f.changed).length }, "provisioning applied");
 
   let restarted = false;
@@ -348,13 +366,14 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
-/** Removes our content-addressed MQTT files that neither the config nor its `.prev` uses. */
-async function pruneMqttFiles(dir: string, docs: unknown[]): Promise<void> {
+/** Removes our content-addressed files of one link that neither the config nor its `.prev` uses. */
+async function pruneLinkFiles(dir: string, section: string, docs: unknown[]): Promise<void> {
   const used = new Set<string>();
   for (const doc of docs) {
-    if (isPlainObject(doc) && isPlainObject(doc.mqtt)) {
+    const link = isPlainObject(doc) ? doc[section] : undefined;
+    if (isPlainObject(link)) {
       for (const field of ["caFile", "certFile", "keyFile"]) {
-        const value = doc.mqtt[field];
+        const value = link[field];
         if (typeof value === "string") used.add(basename(value));
       }
     }

@@ -1,4 +1,6 @@
-import { connect } from "node:net";
+import { connect, isIP } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import type { TlsConnectOptions } from "../app/tls.js";
 
 /**
  * "Can this box reach that service at all": a TCP connect with a short timeout, nothing more.
@@ -76,5 +78,46 @@ export function tcpProbe(endpoint: Endpoint, timeoutMs: number): Promise<TcpProb
       const code = error.code ?? "EUNKNOWN";
       finish({ ok: false, code, error: explanations[code] ?? error.message });
     });
+  });
+}
+
+export interface TlsProbeResult {
+  ok: boolean;
+  ms: number;
+  /** The server certificate's subject CN and issuer CN, when the handshake got that far. */
+  subject?: string;
+  issuer?: string;
+  validTo?: string;
+  code?: string;
+  error?: string;
+}
+
+/**
+ * A TLS handshake with `endpoint`, verified as a real call would be (`connect`: CA list and
+ * client certificate); `servername` is the URL's host name.
+ */
+export function tlsProbe(endpoint: Endpoint, servername: string, connectOptions: TlsConnectOptions | undefined, timeoutMs: number): Promise<TlsProbeResult> {
+  const begun = performance.now();
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: endpoint.host, port: endpoint.port, ...(isIP(servername) ? {} : { servername }), ...connectOptions });
+    let done = false;
+    const finish = (result: Omit<TlsProbeResult, "ms">): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ms: Math.round(performance.now() - begun), ...result });
+    };
+    const timer = setTimeout(() => finish({ ok: false, code: "ETIMEDOUT", error: "no TLS handshake before the timeout" }), timeoutMs);
+    socket.once("secureConnect", () => {
+      const peer = socket.getPeerCertificate();
+      const names = { subject: String(peer.subject?.CN ?? "?"), issuer: String(peer.issuer?.CN ?? "?"), validTo: peer.valid_to };
+      // The server's certificate is verified (CA and host name) by now. Under TLS 1.3 a server
+      // that wanted a client certificate says so only after this point: a short grace for its alert.
+      const grace = setTimeout(() => finish({ ok: true, ...names }), Math.min(300, timeoutMs));
+      socket.once("close", () => clearTimeout(grace));
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => finish({ ok: false, code: error.code ?? "EUNKNOWN", error: error.message }));
+    socket.once("close", () => finish({ ok: false, code: "ECONNRESET", error: "the server closed the connection during the handshake" }));
   });
 }

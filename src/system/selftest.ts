@@ -11,7 +11,8 @@ import { resolveSysfsLines } from "../io/gpio/sysfs-resolver.js";
 import { createSerialLink } from "../io/serial/create-serial-link.js";
 import type { SerialLink } from "../io/serial/serial-link.js";
 import { checkClockSync, defaultClockSyncSources, type ClockSyncSource } from "./clock-sync.js";
-import { endpointFromUrl, tcpProbe } from "./reachability.js";
+import { readTlsFiles, untrustedCertificateCode } from "../app/tls.js";
+import { endpointFromUrl, tcpProbe, tlsProbe } from "./reachability.js";
 
 /**
  * The hardware self-test an installer runs on site (`lanekeeper selftest`): the resolved GPIO
@@ -337,7 +338,21 @@ async function checkReach(name: string, url: string, timeoutMs: number): Promise
 async function checkPlatform(options: SelftestOptions): Promise<SelftestCheck> {
   const platform = options.config.platform;
   if (!platform.enabled) return { name: "platform", status: "skip", detail: "platform.enabled is false" };
-  return checkReach("platform", platform.baseUrl, options.connectTimeoutMs ?? 3000);
+  const timeoutMs = options.connectTimeoutMs ?? 3000;
+  const reach = await checkReach("platform", platform.baseUrl, timeoutMs);
+  if (reach.status !== "ok" || !platform.baseUrl.startsWith("https:")) return reach;
+  // Reachable is not usable: the handshake the calls will make, with the configured CA and
+  // client certificate, tells a missing private CA from a wrong address.
+  const tls = readTlsFiles("platform", platform);
+  if (tls.problems.length > 0) return { name: "platform", status: "fail", detail: `${reach.detail}; ${tls.problems.join("; ")}` };
+  const endpoint = endpointFromUrl(platform.baseUrl);
+  if ("error" in endpoint) return reach;
+  const hostname = new URL(platform.baseUrl).hostname.replace(/^\[(.*)\]$/, "$1");
+  const probe = await tlsProbe(endpoint, hostname, tls.connect, timeoutMs);
+  if (probe.ok) return { name: "platform", status: "ok", detail: `${reach.detail}; TLS verified (${probe.subject}, issued by ${probe.issuer}, valid to ${probe.validTo})` };
+  const untrusted = untrustedCertificateCode(probe);
+  const hint = untrusted ? "; a private CA goes in platform.caFile" : probe.code === "CERT_HAS_EXPIRED" || probe.code === "CERT_NOT_YET_VALID" ? "; check the box's clock" : "";
+  return { name: "platform", status: "fail", detail: `${reach.detail}; TLS failed: ${probe.error} [${probe.code}]${hint}` };
 }
 
 async function checkBroker(options: SelftestOptions): Promise<SelftestCheck> {

@@ -1,8 +1,8 @@
 import { open, readFile, stat, truncate, type FileHandle } from "node:fs/promises";
-import { rootCertificates } from "node:tls";
 import type { Dispatcher } from "undici";
 import type { Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
+import { caListWith, hasPemCertificate, untrustedCertificateCode } from "../app/tls.js";
 import { UpdateError, UpdateErrorCode } from "./errors.js";
 
 /**
@@ -64,24 +64,6 @@ function parseContentRange(value: string | string[] | undefined): { start: numbe
   return { start: Number(match[1]), end: Number(match[2]), total: match[3] === "*" ? undefined : Number(match[3]) };
 }
 
-/**
- * TLS failures no retry mends: the server's certificate does not chain to a trusted CA or does
- * not name the host. An expired or not-yet-valid one is retried: on a box without a real-time
- * clock it is often the box's date that is wrong until NTP has set it.
- */
-const untrustedCertificate = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_REVOKED",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-]);
-
 /** The dispatcher for `options`: the caller's, or one trusting `caFile` as well as the system's CAs. */
 async function dispatcherFor(options: DownloadOptions): Promise<Dispatcher | undefined> {
   if (options.dispatcher || !options.caFile || !options.url.startsWith("https:")) return options.dispatcher;
@@ -91,11 +73,11 @@ async function dispatcherFor(options: DownloadOptions): Promise<Dispatcher | und
   } catch (error) {
     throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+  if (!hasPemCertificate(pem)) {
     throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: no PEM certificate in it`);
   }
   const { Agent } = await import("undici");
-  return new Agent({ connect: { ca: [...rootCertificates, pem] } });
+  return new Agent({ connect: { ca: caListWith(pem) } });
 }
 
 export async function downloadResumable(options: DownloadOptions): Promise<DownloadResult> {
@@ -129,8 +111,9 @@ async function downloadWith(options: DownloadOptions): Promise<DownloadResult> {
     } catch (error) {
       if (error instanceof PermanentDownloadError) throw new UpdateError(error.code, error.message);
       if (options.signal?.aborted) throw new UpdateError(UpdateErrorCode.Aborted, "download aborted");
-      const tlsCode = (error as { code?: unknown }).code;
-      if (typeof tlsCode === "string" && untrustedCertificate.has(tlsCode)) {
+      // No retry mends an untrusted certificate; an expired one may be the box's clock.
+      const tlsCode = untrustedCertificateCode(error);
+      if (tlsCode !== undefined) {
         throw new UpdateError(
           UpdateErrorCode.Download,
           `TLS: the server's certificate for ${redactUrl(options.url)} is not trusted (${tlsCode}: ${(error as Error).message}); a private server's CA goes in update.download.caFile`,

@@ -192,6 +192,34 @@ describe("USB provisioning", () => {
     assertNoSecrets(report);
   });
 
+  test("the platform's private CA and client certificate come from platform/ on the stick; a lone client.pem is refused", async () => {
+    const { stick, etc, configPath } = await setup();
+    await writeFile(configPath, JSON.stringify(demo, null, 2));
+    await writeStick(stick, config(), { platformKey: PLATFORM_KEY });
+    await mkdir(join(stick, "platform"), { recursive: true });
+    await copyFile(join(fixtures, "client.pem"), join(stick, "platform", "client.pem"));
+    const before = await snapshot(etc);
+
+    const lone = await provisionFromStick({ mountpoint: stick, configPath, restart: null });
+    assert.equal(lone.status, "rejected");
+    assert.deepEqual(await snapshot(etc), before, "nothing on the box changed");
+    assert.ok(lone.problems.some((p) => p.path === "platform/client.key" && /come as a pair/.test(p.message)), JSON.stringify(lone.problems));
+
+    await copyFile(join(fixtures, "ca.pem"), join(stick, "platform", "ca.pem"));
+    await copyFile(join(fixtures, "client.key"), join(stick, "platform", "client.key"));
+    const result = await provisionFromStick({ mountpoint: stick, configPath, restart: null });
+    assert.equal(result.status, "applied", result.report);
+    const applied = JSON.parse(await readFile(configPath, "utf8")) as Record<string, any>;
+    for (const field of ["caFile", "certFile", "keyFile"]) {
+      assert.ok(applied.platform[field].startsWith(join(etc, "platform")), field);
+      assert.ok((await stat(applied.platform[field])).isFile());
+    }
+    assert.equal(await readFile(applied.platform.caFile, "utf8"), await readFile(join(fixtures, "ca.pem"), "utf8"));
+    assert.equal((await stat(applied.platform.keyFile)).mode & 0o777, 0o600);
+    assert.equal(applied.mqtt.caFile, undefined, "the platform's files do not touch the mqtt section");
+    assertNoSecrets(result.report);
+  });
+
   test("broken JSON is reported without echoing the file (it may hold secrets), and a missing file is named", async () => {
     const { stick, configPath } = await setup();
     await writeFile(join(stick, "lanekeeper.json"), `{"platform": {"key": "${PLATFORM_KEY}" oops }`);

@@ -2,10 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:net";
+import { readFile } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { join } from "node:path";
 import { demoRaw, tempDir, writeConfigFile } from "../helpers/demo-config.js";
 import { runCli } from "../helpers/child.js";
+import { haveOpenssl, makeTestCerts } from "../helpers/test-certs.js";
 
 /**
  * `lanekeeper selftest` in a real child process against the demo config with simulated GPIO:
@@ -138,6 +141,41 @@ test("a store that is a file and a serial path that does not exist are failures 
   } finally {
     platform.close();
   }
+});
+
+const skipTls = (await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)";
+
+test("an https platform: the handshake is checked with the configured CA and client certificate", { skip: skipTls }, async (t) => {
+  const dir = tempDir("lk-selftest-tls-");
+  const certs = await makeTestCerts(dir);
+  const [cert, key, ca] = await Promise.all([readFile(certs.serverCertFile, "utf8"), readFile(certs.serverKeyFile, "utf8"), readFile(certs.caFile, "utf8")]);
+  const platformLine = (stdout: string) => stdout.split("\n").find((l) => /^\s*(ok|FAIL|warn) +platform /.test(l)) ?? stdout;
+  const run = async (server: HttpsServer, platform: Record<string, unknown>) => {
+    const file = configWith((raw) => Object.assign(raw.platform, { baseUrl: `https://127.0.0.1:${(server.address() as { port: number }).port}/`, ...platform }));
+    return runCli(["selftest", "--config", file, "--listen-s", "0", "--timeout-ms", "2000"]);
+  };
+  const plain = createHttpsServer({ cert, key }, (_req, res) => res.end("{}"));
+  const wantsClient = createHttpsServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true }, (_req, res) => res.end("{}"));
+  for (const server of [plain, wantsClient]) await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    plain.close();
+    wantsClient.close();
+  });
+
+  const untrusted = await run(plain, {});
+  assert.equal(untrusted.code, 1, untrusted.stdout);
+  assert.match(platformLine(untrusted.stdout), /FAIL +platform .*reachable .*TLS failed: .*\[[A-Z_]+\]; a private CA goes in platform\.caFile/);
+
+  const trusted = await run(plain, { caFile: certs.caFile });
+  assert.match(platformLine(trusted.stdout), /ok +platform .*TLS verified \(127\.0\.0\.1, issued by lanekeeper-test-ca/);
+
+  const noClientCert = await run(wantsClient, { caFile: certs.caFile });
+  assert.match(platformLine(noClientCert.stdout), /FAIL +platform .*TLS failed/);
+  const withClientCert = await run(wantsClient, { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile });
+  assert.match(platformLine(withClientCert.stdout), /ok +platform .*TLS verified/);
+
+  const missingCa = await run(plain, { caFile: join(dir, "absent.pem") });
+  assert.match(platformLine(missingCa.stdout), /FAIL +platform .*platform\.caFile .*absent\.pem: cannot read it \(ENOENT\)/);
 });
 
 test("usage errors: an input or unknown line to pulse, a bad number; a bad config is exit 1", async () => {

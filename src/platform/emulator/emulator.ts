@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { request } from "undici";
 import { systemClock, type Clock } from "../../app/clock.js";
@@ -52,6 +53,11 @@ export interface EmulatorOptions {
   timeZone?: string;
   clock?: Clock;
   log?: Logger;
+  /**
+   * Serve https with this certificate and key (PEM), as a real cloud does; with `clientCa`
+   * the emulator also demands a client certificate issued by that CA.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
 }
 
 export interface EmulatorAnswer {
@@ -200,7 +206,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let listening = false;
   let stopped = false;
 
-  const server: Server = createServer((req, res) => void dispatch(req, res));
+  const handler = (req: IncomingMessage, res: ServerResponse): void => void dispatch(req, res);
+  const tls = options.tls;
+  const server: Server = tls
+    ? createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+    : createServer(handler);
   server.keepAliveTimeout = 5000;
   let connectionCount = 0;
   server.on("connection", (socket) => {
@@ -211,7 +221,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let port = options.port ?? 0;
   await listen();
   port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+  const url = `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
   log.info({ url, pid }, "platform emulator listening");
 
   async function listen(): Promise<void> {

@@ -75,6 +75,21 @@ test("GPIO conflicts across lanes, missing required lines and input misuse are c
   assert.ok(paths.some((p) => p.startsWith("lanes[0].inputs.relayOpen")), paths.join());
 });
 
+test("a client certificate without its key (or a key without its certificate) is a problem with its path", () => {
+  const raw = demoRaw() as Record<string, any>;
+  raw.platform.certFile = "/etc/lanekeeper/platform/client.pem";
+  raw.mqtt = { url: "mqtts://broker.example:8883", keyFile: "/etc/lanekeeper/mqtt/client.key" };
+  const result = validateConfig(raw);
+  assert.equal(result.ok, false);
+  const paths = result.ok ? [] : result.problems.map((p) => p.path);
+  assert.ok(paths.includes("platform.keyFile"), paths.join());
+  assert.ok(paths.includes("mqtt.certFile"), paths.join());
+  raw.platform.keyFile = "/etc/lanekeeper/platform/client.key";
+  raw.mqtt.certFile = "/etc/lanekeeper/mqtt/client.pem";
+  const fixed = validateConfig(raw);
+  assert.ok(fixed.ok, JSON.stringify(!fixed.ok && fixed.problems));
+});
+
 test("a config from the future is refused, not guessed at", () => {
   const raw = demoRaw();
   raw.version = 99;
