@@ -46,6 +46,7 @@ export interface TlsConnectOptions {
   ca?: string[];
   cert?: string;
   key?: string;
+  rejectUnauthorized?: boolean;
 }
 
 /**

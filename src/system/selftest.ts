@@ -11,7 +11,7 @@ import { resolveSysfsLines } from "../io/gpio/sysfs-resolver.js";
 import { createSerialLink } from "../io/serial/create-serial-link.js";
 import type { SerialLink } from "../io/serial/serial-link.js";
 import { checkClockSync, defaultClockSyncSources, type ClockSyncSource } from "./clock-sync.js";
-import { readTlsFiles, untrustedCertificateCode } from "../app/tls.js";
+import { readTlsFiles, untrustedCertificateCode, type TlsFiles } from "../app/tls.js";
 import { endpointFromUrl, tcpProbe, tlsProbe } from "./reachability.js";
 
 /**
@@ -338,28 +338,36 @@ async function checkReach(name: string, url: string, timeoutMs: number): Promise
 async function checkPlatform(options: SelftestOptions): Promise<SelftestCheck> {
   const platform = options.config.platform;
   if (!platform.enabled) return { name: "platform", status: "skip", detail: "platform.enabled is false" };
-  const timeoutMs = options.connectTimeoutMs ?? 3000;
-  const reach = await checkReach("platform", platform.baseUrl, timeoutMs);
-  if (reach.status !== "ok" || !platform.baseUrl.startsWith("https:")) return reach;
-  // Reachable is not usable: the handshake the calls will make, with the configured CA and
-  // client certificate, tells a missing private CA from a wrong address.
-  const tls = readTlsFiles("platform", platform);
-  if (tls.problems.length > 0) return { name: "platform", status: "fail", detail: `${reach.detail}; ${tls.problems.join("; ")}` };
-  const endpoint = endpointFromUrl(platform.baseUrl);
-  if ("error" in endpoint) return reach;
-  const hostname = new URL(platform.baseUrl).hostname.replace(/^\[(.*)\]$/, "$1");
-  const probe = await tlsProbe(endpoint, hostname, tls.connect, timeoutMs);
-  if (probe.ok) return { name: "platform", status: "ok", detail: `${reach.detail}; TLS verified (${probe.subject}, issued by ${probe.issuer}, valid to ${probe.validTo})` };
-  const untrusted = untrustedCertificateCode(probe);
-  const hint = untrusted ? "; a private CA goes in platform.caFile" : probe.code === "CERT_HAS_EXPIRED" || probe.code === "CERT_NOT_YET_VALID" ? "; check the box's clock" : "";
-  return { name: "platform", status: "fail", detail: `${reach.detail}; TLS failed: ${probe.error} [${probe.code}]${hint}` };
+  return checkLink("platform", platform.baseUrl, platform, true, options.connectTimeoutMs ?? 3000);
 }
 
 async function checkBroker(options: SelftestOptions): Promise<SelftestCheck> {
   const mqtt = options.config.mqtt;
   if (!mqtt) return { name: "mqtt", status: "skip", detail: "no mqtt section (fleet management off)" };
   if (!mqtt.enabled) return { name: "mqtt", status: "skip", detail: "mqtt.enabled is false" };
-  return checkReach("mqtt", mqtt.url, options.connectTimeoutMs ?? 3000);
+  return checkLink("mqtt", mqtt.url, mqtt, mqtt.rejectUnauthorized, options.connectTimeoutMs ?? 3000);
+}
+
+/**
+ * Reachable is not usable: over TLS, the handshake the link will make, with its configured CA
+ * and client certificate, tells a missing private CA from a wrong address.
+ */
+async function checkLink(name: "platform" | "mqtt", url: string, files: TlsFiles, verify: boolean, timeoutMs: number): Promise<SelftestCheck> {
+  const reach = await checkReach(name, url, timeoutMs);
+  if (reach.status !== "ok" || !/^(https|mqtts|ssl|wss):/.test(url)) return reach;
+  const tls = readTlsFiles(name, files);
+  if (tls.problems.length > 0) return { name, status: "fail", detail: `${reach.detail}; ${tls.problems.join("; ")}` };
+  const endpoint = endpointFromUrl(url);
+  if ("error" in endpoint) return reach;
+  const hostname = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+  const probe = await tlsProbe(endpoint, hostname, { ...tls.connect, rejectUnauthorized: verify }, timeoutMs);
+  if (probe.ok) {
+    const what = verify ? "TLS verified" : `TLS handshake (NOT verified: ${name}.rejectUnauthorized is false)`;
+    return { name, status: verify ? "ok" : "warn", detail: `${reach.detail}; ${what} (${probe.subject}, issued by ${probe.issuer}, valid to ${probe.validTo})` };
+  }
+  const untrusted = untrustedCertificateCode(probe);
+  const hint = untrusted ? `; a private CA goes in ${name}.caFile` : probe.code === "CERT_HAS_EXPIRED" || probe.code === "CERT_NOT_YET_VALID" ? "; check the box's clock" : "";
+  return { name, status: "fail", detail: `${reach.detail}; TLS failed: ${probe.error} [${probe.code}]${hint}` };
 }
 
 async function checkClock(options: SelftestOptions): Promise<SelftestCheck> {

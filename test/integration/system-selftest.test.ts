@@ -145,11 +145,11 @@ test("a store that is a file and a serial path that does not exist are failures 
 
 const skipTls = (await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)";
 
-test("an https platform: the handshake is checked with the configured CA and client certificate", { skip: skipTls }, async (t) => {
+test("an https platform and an mqtts broker: the handshake is checked with the configured CA and client certificate", { skip: skipTls }, async (t) => {
   const dir = tempDir("lk-selftest-tls-");
   const certs = await makeTestCerts(dir);
   const [cert, key, ca] = await Promise.all([readFile(certs.serverCertFile, "utf8"), readFile(certs.serverKeyFile, "utf8"), readFile(certs.caFile, "utf8")]);
-  const platformLine = (stdout: string) => stdout.split("\n").find((l) => /^\s*(ok|FAIL|warn) +platform /.test(l)) ?? stdout;
+  const platformLine = (stdout: string) => stdout.split("\n").find((l) => /^\s*(ok|FAIL|WARN) +platform /.test(l)) ?? stdout;
   const run = async (server: HttpsServer, platform: Record<string, unknown>) => {
     const file = configWith((raw) => Object.assign(raw.platform, { baseUrl: `https://127.0.0.1:${(server.address() as { port: number }).port}/`, ...platform }));
     return runCli(["selftest", "--config", file, "--listen-s", "0", "--timeout-ms", "2000"]);
@@ -176,6 +176,21 @@ test("an https platform: the handshake is checked with the configured CA and cli
 
   const missingCa = await run(plain, { caFile: join(dir, "absent.pem") });
   assert.match(platformLine(missingCa.stdout), /FAIL +platform .*platform\.caFile .*absent\.pem: cannot read it \(ENOENT\)/);
+
+  // The broker's link alike (mqtts://): verified with mqtt.caFile; unverified is a warning.
+  const brokerLine = (stdout: string) => stdout.split("\n").find((l) => /^\s*(ok|FAIL|WARN) +mqtt /.test(l)) ?? stdout;
+  const brokerUrl = `mqtts://127.0.0.1:${(plain.address() as { port: number }).port}`;
+  const withBroker = async (mqtt: Record<string, unknown>) => {
+    const file = configWith((raw) => {
+      raw.platform.baseUrl = `https://127.0.0.1:${(plain.address() as { port: number }).port}/`;
+      raw.platform.caFile = certs.caFile;
+      raw.mqtt = { url: brokerUrl, ...mqtt };
+    });
+    return runCli(["selftest", "--config", file, "--listen-s", "0", "--timeout-ms", "2000"]);
+  };
+  assert.match(brokerLine((await withBroker({})).stdout), /FAIL +mqtt .*TLS failed: .*a private CA goes in mqtt\.caFile/);
+  assert.match(brokerLine((await withBroker({ caFile: certs.caFile })).stdout), /ok +mqtt .*TLS verified/);
+  assert.match(brokerLine((await withBroker({ rejectUnauthorized: false })).stdout), /WARN +mqtt .*NOT verified: mqtt\.rejectUnauthorized is false/);
 });
 
 test("usage errors: an input or unknown line to pulse, a bad number; a bad config is exit 1", async () => {
