@@ -846,7 +846,10 @@ export class LaneService implements Component {
     // its card must not make the stay free at the exit.
     const fixed = record.extra?.groupOverflow === true ? undefined : this.fixedCarRecord(record.plate);
     // Not the stay this one resumes (resumeSettledLeftover): its time is this bill's time too.
-    const previous = this.recentExitsOf(record.plate, atMs).filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes);
+    const previous = this.recentExitsOf(record.plate, atMs)
+      .filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes)
+      // The fee core takes only what prices a stay (its schema is strict).
+      .map(({ enterAtMs, leaveAtMs, payableFee }) => ({ enterAtMs, leaveAtMs, payableFee }));
     const vehicleType = (["small", "large", "nev"] as const).includes(record.extra?.vehicleClass as VehicleType)
       ? (record.extra!.vehicleClass as VehicleType)
       : record.plateColor === 4

@@ -435,3 +435,43 @@ test("paid, then backed out: back within the grace it leaves on that payment; pa
     await strict.stop();
   }
 });
+
+test("a car that leaves twice in a day: the second bill counts the first stay under the re-entry cap", async () => {
+  // Every started hour costs from the first minute, and the plate's stays within 24 h cost
+  // 6 yuan together at most: the second short stay pays what the first left of the cap.
+  const lot = await LotHarness.create({
+    mutate: (raw) => {
+      raw.fees.tariffs.standard.free = { minutes: 0 };
+      raw.fees.tariffs.standard.reentryCap = { capFen: 600, windowHours: 24 };
+      // The same plate at the same lane twice within seconds: not a camera's repeated read here.
+      for (const lane of raw.lanes) lane.timers.dedupeWindowMs = 0;
+    },
+  });
+  try {
+    const plate = "粤B24680";
+    lot.emulator.setPlate(plate, "frictionless");
+    const first = await lot.park(plate, 20 * 60_000);
+    await lot.arrive("out1", plate);
+    assert.equal((await lot.waitForEvent("fee-due", { recordNo: first.recordNo })).feeFen, 500);
+    await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open for the first stay");
+    await lot.pass("out1");
+    await lot.waitForEvent("vehicle-left", { recordNo: first.recordNo });
+
+    // Back in through the entry lane (a real entry: the plate has no stay in the lot now).
+    await lot.arrive("in1", plate);
+    await lot.pass("in1");
+    await lot.until(() => lot.stayOf(plate) !== undefined, 2000, "the second stay recorded");
+    const second = lot.stayOf(plate)!;
+    assert.notEqual(second.recordNo, first.recordNo);
+    await lot.arrive("out1", plate);
+    const due = await lot.waitForEvent("fee-due", { recordNo: second.recordNo });
+    assert.equal(due.feeFen, 100, "500 for the started hour, capped at 600 − the 500 the first stay cost");
+    await lot.until(() => lot.barrier("out1") === "open", 4000, "out1 open for the second stay");
+    await lot.pass("out1");
+    assert.equal(lot.find("decided", { reason: "internal-error" }).length, 0);
+    const { leave } = await leaveReport(lot, second.recordNo);
+    assert.equal(leave.biz.payableFee, 100);
+  } finally {
+    await lot.stop();
+  }
+});
