@@ -128,6 +128,13 @@ const notArchived = new Set(["presence", "input-ignored", "plate-ignored", "dupl
 
 const DAY_MS = 86_400_000;
 
+/** The longest re-entry window of the tariff and its vehicle overrides; a day at least. */
+function reentryWindowMs(tariff: Tariff): number {
+  const overrides = Object.values((tariff as { vehicles?: Record<string, { reentryCap?: { windowHours: number } } | undefined> }).vehicles ?? {});
+  const hours = [tariff.reentryCap?.windowHours, ...overrides.map((pricing) => pricing?.reentryCap?.windowHours)].filter((h): h is number => typeof h === "number");
+  return Math.max(DAY_MS, ...hours.map((h) => h * 3_600_000));
+}
+
 /**
  * The lanes as one product (architecture.md §3): runs one LaneRunner per lane and plugs the
  * decision policy into it — lists, fees, the platform's pre-leave bill, every payment path,
@@ -147,6 +154,8 @@ export class LaneService implements Component {
   private readonly unlicensedWaiters = new Map<string, (answer: LaneAnswer<{ recordNo: string }>) => void>();
   private readonly numbers: RecordNumbers;
   private readonly tariff: Tariff;
+  /** How long a finished stay can still count toward the plate's next bill (the re-entry cap). */
+  private readonly reentryWindowMs: number;
   private readonly log: Logger;
   private readonly timers = new Set<TimerHandle>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -161,6 +170,7 @@ export class LaneService implements Component {
     this.log = deps.log.child({ sub: "lane" });
     this.numbers = new RecordNumbers(config.lot.timeZone, () => deps.store.nextCounter("orderNo"));
     this.tariff = config.fees.tariffs[config.fees.tariff] as Tariff;
+    this.reentryWindowMs = reentryWindowMs(this.tariff);
     for (const lane of config.lanes) {
       this.lanes.set(lane.id, lane);
       this.views.set(lane.id, { display: undefined });
@@ -183,7 +193,7 @@ export class LaneService implements Component {
 
   async start(): Promise<void> {
     for (const runner of this.runners.values()) runner.start();
-    // The re-entry cap needs the stays that left in the last 24 h. They are kept in memory so
+    // The re-entry cap needs the stays that left within its window. They are kept in memory so
     // a bill never scans history (whose cost grows with it); filled once from history here.
     this.track(
       this.deps.store.recentFinished(5000).then((stays) => {
@@ -818,7 +828,7 @@ export class LaneService implements Component {
   /** Stays of this plate that left within the last 24 h (the re-entry cap's window). */
   private recentExitsOf(plate: string, atMs: number): Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }> {
     const key = normalisePlate(plate);
-    const kept = (this.recentExits.get(key) ?? []).filter((stay) => stay.leaveAtMs > atMs - DAY_MS);
+    const kept = (this.recentExits.get(key) ?? []).filter((stay) => stay.leaveAtMs > atMs - this.reentryWindowMs);
     if (kept.length > 0) this.recentExits.set(key, kept);
     else this.recentExits.delete(key);
     return kept.map((stay) => ({ ...stay, enterAtMs: Math.min(stay.enterAtMs, stay.leaveAtMs) }));
@@ -827,7 +837,7 @@ export class LaneService implements Component {
   private rememberExit(plate: string, recordNo: string, enterAtMs: number, leaveAtMs: number, payableFee: number): void {
     if (!plate) return;
     const key = normalisePlate(plate);
-    const list = (this.recentExits.get(key) ?? []).filter((stay) => stay.recordNo !== recordNo && stay.leaveAtMs > leaveAtMs - DAY_MS);
+    const list = (this.recentExits.get(key) ?? []).filter((stay) => stay.recordNo !== recordNo && stay.leaveAtMs > leaveAtMs - this.reentryWindowMs);
     list.push({ recordNo, enterAtMs, leaveAtMs, payableFee });
     this.recentExits.set(key, list);
     // Bounded: a day of a busy lot is a few thousand plates; prune the oldest beyond that.

@@ -372,3 +372,38 @@ test("a settled stay finished as left after a restart whose car is read at an ex
     await emulator.stop();
   }
 });
+
+test("a re-entry cap window longer than a day: a stay that left 30 h ago still counts toward the cap after a restart", async () => {
+  const HOUR_MS = 3_600_000;
+  const plate = "粤A48001";
+  const emulator = await startEmulator({ timeZone: "Asia/Shanghai" });
+  const storeDir = tempDir("lk-restart-");
+  // Every started hour costs from the first minute; a plate's stays within 48 h cost 6 yuan at most.
+  const tariff = (raw: Record<string, any>) => {
+    raw.fees.tariffs.standard.free = { minutes: 0 };
+    raw.fees.tariffs.standard.reentryCap = { capFen: 600, windowHours: 48 };
+  };
+  try {
+    const first = await LotHarness.create({ storeDir, emulator, mutate: tariff });
+    try {
+      const old = await first.park(plate, 31 * HOUR_MS, { entryReport: "delivered" });
+      await first.app.store.finishStay(old.recordNo, { laneId: "out1", leaveAtMs: Date.now() - 30 * HOUR_MS, payableFen: 500, paidFen: 500 });
+    } finally {
+      await first.stop({ keepStore: true });
+    }
+    emulator.setPlate(plate, "frictionless");
+    const lot = await LotHarness.create({ storeDir, emulator, mutate: tariff });
+    try {
+      const stay = await lot.park(plate, 10 * 60_000);
+      await lot.arrive("out1", plate);
+      const due = await lot.waitForEvent("fee-due", { recordNo: stay.recordNo });
+      assert.equal(due.feeFen, 100, "500 for the started hour, capped at 600 − the 500 of the stay 30 h ago");
+      await lot.pass("out1");
+    } finally {
+      await lot.stop();
+    }
+  } finally {
+    await emulator.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  }
+});
