@@ -27,6 +27,8 @@ const STEPS = 160;
 const PLATES = ["粤S10001", "粤S10002", "粤S10003", "粤S10004", "粤S10005", "粤S10006", "粤S10007", "粤S10008", "粤S10009", "粤S10010"];
 const REENTRY_CAP_FEN = 1500;
 const BLACKLISTED = "粤S66666";
+/** A monthly car among the pool: registered for the whole run, it never pays. */
+const MONTHLY = "粤S10010";
 
 /** A small seeded generator (mulberry32): the same seed gives the same days. */
 function random(seed: number): () => number {
@@ -40,7 +42,7 @@ function random(seed: number): () => number {
   };
 }
 
-type PayWay = "frictionless" | "cash" | "platform-down";
+type PayWay = "frictionless" | "scanner" | "cash" | "platform-down";
 
 test("days of random traffic: every stay reported once, each car paid what it was shown, no decision failed, the lot holds the parked cars", async (t) => {
   const seed = Number(process.env.LK_SOAK_SEED ?? 20261126);
@@ -67,6 +69,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   };
   let app = await startApp();
   await app.store.addBlacklist({ carNum: BLACKLISTED, remark: "unpaid fees" });
+  await app.store.upsertVehicle({ carNum: MONTHLY, owner: "soak", carTypeCode: 81, timeStartMs: clock.now() - 24 * HOUR_MS, timeEndMs: clock.now() + 90 * 24 * HOUR_MS });
   t.after(async () => {
     await app.stop().catch(() => undefined);
     await rm(config.store.dir, { recursive: true, force: true });
@@ -147,7 +150,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
     } else if (ready.length > 0) {
       const [plate, stay] = pick(ready);
-      const ways: PayWay[] = ["frictionless", "cash", "platform-down"];
+      const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down"];
       // The first paying exits take each way once, whatever the seed.
       const paying = exits.filter((e) => e.way !== "free").length;
       const way = paying < ways.length ? ways[paying]! : pick(ways);
@@ -160,11 +163,19 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       const due = find("fee-due", { recordNo: stay.recordNo }).at(-1);
       // A bill the platform does not collect (it answers "awaiting", or it is down): the
       // attendant takes cash.
-      if (decided.verdict === "await" && way !== "frictionless") {
+      if (decided.verdict === "await" && way === "scanner") {
+        // The driver shows a payment code: the bill goes again with it, the platform collects.
+        await until(() => find("fee-due", { recordNo: stay.recordNo }).length > 0, "the bill shown");
+        app.lanes.scannerCode("out1", "134567890123456789");
+      } else if (decided.verdict === "await" && way !== "frictionless") {
         const result = app.lanes.command("out1", "cash-paid", "soak-attendant", "cash at the booth");
         assert.ok(result.ok, `seed ${seed}: cash-paid for ${plate}: ${JSON.stringify(result)}`);
       }
       await pass("out1");
+      if (due) {
+        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash" }[way];
+        assert.equal(find("settled", { plate }).at(-1)?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
+      }
       if (way === "platform-down") await emulator.clearFaults();
       exits.push({ plate, recordNo: stay.recordNo, way: due ? way : "free", dueFen: Number(due?.feeFen ?? 0) });
       parked.delete(plate);
@@ -180,7 +191,9 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   for (const exit of exits) visits.set(exit.plate, (visits.get(exit.plate) ?? 0) + 1);
   assert.ok(Math.max(...visits.values()) >= 3, `seed ${seed}: plates come back (${JSON.stringify([...visits])})`);
   assert.ok(exits.some((e) => e.way === "free"), `seed ${seed}: a free exit`);
-  assert.ok(exits.some((e) => e.way === "cash") && exits.some((e) => e.way === "frictionless") && exits.some((e) => e.way === "platform-down"), `seed ${seed}: every way to pay was taken`);
+  for (const way of ["frictionless", "scanner", "cash", "platform-down"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
+  assert.ok(exits.some((e) => e.plate === MONTHLY), `seed ${seed}: the monthly car came and went`);
+  for (const exit of exits.filter((e) => e.plate === MONTHLY)) assert.equal(exit.way, "free", `seed ${seed}: the monthly car never pays (${exit.recordNo})`);
   assert.equal(find("decided", { reason: "internal-error" }).length, 0, `seed ${seed}: no decision failed`);
 
   for (const exit of exits) {
