@@ -91,11 +91,14 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     const recent = events.slice(-12).map((e) => `${e.type}${e.plate ? ` ${String(e.plate)}` : ""}${e.reason ? ` (${String(e.reason)})` : ""}`);
     throw new Error(`seed ${seed}: gave up waiting for ${what}; last events: ${recent.join(", ")}`);
   };
-  const arrive = async (laneId: string, plate: string) => {
+  /** The car drives onto loopA and its plate is read; `atRead` runs at the read's instant. */
+  const arrive = async (laneId: string, plate: string, atRead?: () => Promise<void>) => {
     gpio.setInput(`${laneId}.loopA`, 1);
     await clock.advance(onMs);
+    await atRead?.();
     app.lanes.plateRead(laneId, { plate, atMs: clock.now(), source: "sim" });
   };
+  const boxUrl = () => `http://127.0.0.1:${app.http.address().port}${config.platform.server.path}`;
   const pass = async (laneId: string) => {
     await until(() => barrier(laneId) === "open", `${laneId} open`);
     await clock.advance(moveMs);
@@ -156,11 +159,17 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       const way = paying < ways.length ? ways[paying]! : pick(ways);
       emulator.setPlate(plate, way === "frictionless" ? "frictionless" : "awaiting");
       if (way === "platform-down") await emulator.setFaults({ refuse: true });
-      await arrive("out1", plate);
+      // What the cloud is told the car owes (queryParkFee by plate) at the very instant of the read.
+      let quoted: { code: number; data?: { payableFee?: number } } | undefined;
+      await arrive("out1", plate, async () => {
+        quoted = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as typeof quoted;
+      });
       await until(() => find("decided", { laneId: "out1", plate }).length > exits.filter((e) => e.plate === plate).length, `a decision for ${plate}`);
       const decided = find("decided", { laneId: "out1", plate }).at(-1)!;
       assert.notEqual(decided.reason, "internal-error", `seed ${seed}: ${plate} refused by a fault (${JSON.stringify(decided)})`);
       const due = find("fee-due", { recordNo: stay.recordNo }).at(-1);
+      if (due) assert.equal(quoted?.data?.payableFee, due.feeFen, `seed ${seed}: ${plate} quoted ${JSON.stringify(quoted)} to the cloud, billed ${String(due.feeFen)} at the exit`);
+      else assert.ok(!(quoted?.code === 200 && Number(quoted.data?.payableFee) > 0), `seed ${seed}: ${plate} left free but was quoted ${JSON.stringify(quoted)}`);
       // A bill the platform does not collect (it answers "awaiting", or it is down): the
       // attendant takes cash.
       if (decided.verdict === "await" && way === "scanner") {
