@@ -42,7 +42,7 @@ function random(seed: number): () => number {
   };
 }
 
-type PayWay = "frictionless" | "scanner" | "cash" | "platform-down";
+type PayWay = "frictionless" | "scanner" | "cash" | "platform-down" | "platform-hangs";
 
 test("days of random traffic: every stay reported once, each car paid what it was shown, no decision failed, the lot holds the parked cars", async (t) => {
   const seed = Number(process.env.LK_SOAK_SEED ?? 20261126);
@@ -56,6 +56,8 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   const config = testConfig((raw) => {
     shortTimers(raw);
     raw.platform.baseUrl = emulator.url;
+    // (Platform deadlines run on real time; short ones keep the hanging platform's exits quick.)
+    raw.platform.deadlines = { preLeaveMs: 300, preEnterMs: 300, reportMs: 300 };
     raw.fees.tariffs.standard.reentryCap = { capFen: REENTRY_CAP_FEN, windowHours: 24 };
     for (const lane of raw.lanes) lane.timers = { ...lane.timers, dedupeWindowMs: 0 };
   });
@@ -153,12 +155,14 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
     } else if (ready.length > 0) {
       const [plate, stay] = pick(ready);
-      const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down"];
+      const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down", "platform-hangs"];
       // The first paying exits take each way once, whatever the seed.
       const paying = exits.filter((e) => e.way !== "free").length;
       const way = paying < ways.length ? ways[paying]! : pick(ways);
       emulator.setPlate(plate, way === "frictionless" ? "frictionless" : "awaiting");
       if (way === "platform-down") await emulator.setFaults({ refuse: true });
+      // A platform that takes the bill and never answers: the exit is decided at the deadline.
+      if (way === "platform-hangs") await emulator.setFaults({ hang: true });
       // What the cloud is told the car owes (queryParkFee by plate) at the very instant of the read.
       let quoted: { code: number; data?: { payableFee?: number } } | undefined;
       await arrive("out1", plate, async () => {
@@ -176,16 +180,27 @@ test("days of random traffic: every stay reported once, each car paid what it wa
         // The driver shows a payment code: the bill goes again with it, the platform collects.
         await until(() => find("fee-due", { recordNo: stay.recordNo }).length > 0, "the bill shown");
         app.lanes.scannerCode("out1", "134567890123456789");
+      } else if (decided.verdict === "await" && (way === "platform-down" || way === "platform-hangs")) {
+        // The attendant is asked for cash once the platform has failed (at once when it is
+        // down, at the deadline when it hangs), and takes it.
+        // (Positions in the list, not seq: a restart starts the bus's numbers again.)
+        const decidedAt = events.lastIndexOf(decided);
+        const thisExit = () => events.slice(decidedAt).filter((e) => e.type === "cash-fallback" && e.plate === plate);
+        await until(() => thisExit().length > 0, "the cash fallback");
+        const fallback = thisExit()[0]!;
+        assert.equal(fallback.reason, way === "platform-down" ? "refused" : "timeout", `seed ${seed}: ${plate}'s fallback reason`);
+        const result = app.lanes.command("out1", "cash-paid", "soak-attendant", "cash after the platform failed");
+        assert.ok(result.ok, `seed ${seed}: cash-paid for ${plate}: ${JSON.stringify(result)}`);
       } else if (decided.verdict === "await" && way !== "frictionless") {
         const result = app.lanes.command("out1", "cash-paid", "soak-attendant", "cash at the booth");
         assert.ok(result.ok, `seed ${seed}: cash-paid for ${plate}: ${JSON.stringify(result)}`);
       }
       await pass("out1");
       if (due) {
-        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash" }[way];
+        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash" }[way];
         assert.equal(find("settled", { plate }).at(-1)?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
       }
-      if (way === "platform-down") await emulator.clearFaults();
+      if (way === "platform-down" || way === "platform-hangs") await emulator.clearFaults();
       exits.push({ plate, recordNo: stay.recordNo, way: due ? way : "free", dueFen: Number(due?.feeFen ?? 0) });
       parked.delete(plate);
     }
@@ -200,7 +215,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   for (const exit of exits) visits.set(exit.plate, (visits.get(exit.plate) ?? 0) + 1);
   assert.ok(Math.max(...visits.values()) >= 3, `seed ${seed}: plates come back (${JSON.stringify([...visits])})`);
   assert.ok(exits.some((e) => e.way === "free"), `seed ${seed}: a free exit`);
-  for (const way of ["frictionless", "scanner", "cash", "platform-down"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
+  for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
   assert.ok(exits.some((e) => e.plate === MONTHLY), `seed ${seed}: the monthly car came and went`);
   for (const exit of exits.filter((e) => e.plate === MONTHLY)) assert.equal(exit.way, "free", `seed ${seed}: the monthly car never pays (${exit.recordNo})`);
   assert.equal(find("decided", { reason: "internal-error" }).length, 0, `seed ${seed}: no decision failed`);
