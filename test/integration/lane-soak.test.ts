@@ -8,6 +8,7 @@ import { silentLogger } from "../../src/app/log.js";
 import { SimGpio } from "../../src/io/gpio/sim-gpio.js";
 import { gpioLinesFromConfig } from "../../src/io/gpio/lines.js";
 import { startEmulator } from "../../src/platform/emulator/emulator.js";
+import { formatWireTime } from "../../src/platform/wire.js";
 import { testConfig } from "../helpers/demo-config.js";
 import { shortTimers } from "../helpers/lot-harness.js";
 
@@ -42,7 +43,7 @@ function random(seed: number): () => number {
   };
 }
 
-type PayWay = "frictionless" | "scanner" | "cash" | "platform-down" | "platform-hangs";
+type PayWay = "frictionless" | "scanner" | "cash" | "platform-down" | "platform-hangs" | "prepaid";
 
 test("days of random traffic: every stay reported once, each car paid what it was shown, no decision failed, the lot holds the parked cars", async (t) => {
   const seed = Number(process.env.LK_SOAK_SEED ?? 20261126);
@@ -114,7 +115,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   };
 
   const parked = new Map<string, { recordNo: string; leaveAfterMs: number; short: boolean }>();
-  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number }> = [];
+  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number; prepaidFen: number }> = [];
   let refused = 0;
   for (let step = 0; step < STEPS; step++) {
     // Time passes between cars: minutes mostly, now and then most of a day.
@@ -155,16 +156,38 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
     } else if (ready.length > 0) {
       const [plate, stay] = pick(ready);
-      const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down", "platform-hangs"];
+      const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"];
       // The first paying exits take each way once, whatever the seed.
       const paying = exits.filter((e) => e.way !== "free").length;
       const way = paying < ways.length ? ways[paying]! : pick(ways);
       emulator.setPlate(plate, way === "frictionless" ? "frictionless" : "awaiting");
+      let prepaidFen = 0;
+      if (way === "prepaid") {
+        // Paid at a pay station in the lot (the cloud asks the fee, then notifies the payment),
+        // then a walk to the car: within the post-payment grace or past it.
+        const quote = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as { code: number; data?: { paidFee?: number; recordNo?: string } };
+        const owed = Number(quote.data?.paidFee ?? 0);
+        if (quote.code === 200 && owed > 0) {
+          const notice = await emulator.callBox(boxUrl(), "payNotify", {
+            parkCode: config.lot.parkCode,
+            recordNo: stay.recordNo,
+            plateNum: plate,
+            orderNo: `PRE-${step}`,
+            payType: 1,
+            payFee: owed,
+            payTime: formatWireTime(clock.now(), config.lot.timeZone),
+            payScene: 0,
+          });
+          assert.equal((notice.body as { code: number }).code, 200, `seed ${seed}: payNotify for ${plate}: ${notice.bodyText}`);
+          prepaidFen = owed;
+          clock.jump(Math.floor(rand() * 40 * MINUTE_MS));
+        }
+      }
       if (way === "platform-down") await emulator.setFaults({ refuse: true });
       // A platform that takes the bill and never answers: the exit is decided at the deadline.
       if (way === "platform-hangs") await emulator.setFaults({ hang: true });
       // What the cloud is told the car owes (queryParkFee by plate) at the very instant of the read.
-      let quoted: { code: number; data?: { payableFee?: number } } | undefined;
+      let quoted: { code: number; data?: { paidFee?: number } } | undefined;
       await arrive("out1", plate, async () => {
         quoted = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as typeof quoted;
       });
@@ -172,8 +195,8 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       const decided = find("decided", { laneId: "out1", plate }).at(-1)!;
       assert.notEqual(decided.reason, "internal-error", `seed ${seed}: ${plate} refused by a fault (${JSON.stringify(decided)})`);
       const due = find("fee-due", { recordNo: stay.recordNo }).at(-1);
-      if (due) assert.equal(quoted?.data?.payableFee, due.feeFen, `seed ${seed}: ${plate} quoted ${JSON.stringify(quoted)} to the cloud, billed ${String(due.feeFen)} at the exit`);
-      else assert.ok(!(quoted?.code === 200 && Number(quoted.data?.payableFee) > 0), `seed ${seed}: ${plate} left free but was quoted ${JSON.stringify(quoted)}`);
+      if (due) assert.equal(quoted?.data?.paidFee, due.feeFen, `seed ${seed}: ${plate} quoted ${JSON.stringify(quoted)} to the cloud, billed ${String(due.feeFen)} at the exit`);
+      else assert.ok(!(quoted?.code === 200 && Number(quoted.data?.paidFee) > 0), `seed ${seed}: ${plate} left without paying but was quoted ${JSON.stringify(quoted)}`);
       // A bill the platform does not collect (it answers "awaiting", or it is down): the
       // attendant takes cash.
       if (decided.verdict === "await" && way === "scanner") {
@@ -197,11 +220,11 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       }
       await pass("out1");
       if (due) {
-        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash" }[way];
+        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash", prepaid: "cash" }[way];
         assert.equal(find("settled", { plate }).at(-1)?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
       }
       if (way === "platform-down" || way === "platform-hangs") await emulator.clearFaults();
-      exits.push({ plate, recordNo: stay.recordNo, way: due ? way : "free", dueFen: Number(due?.feeFen ?? 0) });
+      exits.push({ plate, recordNo: stay.recordNo, way: due || prepaidFen > 0 ? way : "free", dueFen: Number(due?.feeFen ?? 0), prepaidFen });
       parked.delete(plate);
     }
   }
@@ -210,12 +233,13 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   await emulator.clearFaults();
   await until(() => app.outbox.status().depth === 0 && app.outbox.status().inFlight === 0, "the outbox drained");
 
+  t.diagnostic(`exits ${exits.length}: ${JSON.stringify(Object.fromEntries(["free", "frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"].map((w) => [w, exits.filter((e) => e.way === w).length])))}; prepaid and then nothing due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen === 0).length}, something due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen > 0).length}`);
   assert.ok(exits.length > 40, `seed ${seed}: enough exits to mean something (${exits.length})`);
   const visits = new Map<string, number>();
   for (const exit of exits) visits.set(exit.plate, (visits.get(exit.plate) ?? 0) + 1);
   assert.ok(Math.max(...visits.values()) >= 3, `seed ${seed}: plates come back (${JSON.stringify([...visits])})`);
   assert.ok(exits.some((e) => e.way === "free"), `seed ${seed}: a free exit`);
-  for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
+  for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
   assert.ok(exits.some((e) => e.plate === MONTHLY), `seed ${seed}: the monthly car came and went`);
   for (const exit of exits.filter((e) => e.plate === MONTHLY)) assert.equal(exit.way, "free", `seed ${seed}: the monthly car never pays (${exit.recordNo})`);
   assert.equal(find("decided", { reason: "internal-error" }).length, 0, `seed ${seed}: no decision failed`);
@@ -225,8 +249,9 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     const leave = emulator.received({ service: "leaveNotify", recordNo: exit.recordNo });
     assert.equal(enter.length, 1, `seed ${seed}: one entry report for ${exit.plate} ${exit.recordNo}`);
     assert.equal(leave.length, 1, `seed ${seed}: one exit report for ${exit.plate} ${exit.recordNo}`);
-    const biz = leave[0]!.biz as { payableFee: number; paidFee: number };
+    const biz = leave[0]!.biz as { payableFee: number; paidFee: number; prepaidFee?: number };
     assert.equal(biz.paidFee, exit.dueFen, `seed ${seed}: ${exit.recordNo} paid what was shown as due`);
+    assert.equal(Number(biz.prepaidFee ?? 0), exit.prepaidFen, `seed ${seed}: ${exit.recordNo} reported what it prepaid`);
     assert.ok(biz.payableFee >= biz.paidFee, `seed ${seed}: ${exit.recordNo} paid more than it owed`);
   }
   assert.ok(refused >= 3, "the blacklisted car came");
