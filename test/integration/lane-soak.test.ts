@@ -111,12 +111,23 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     await clock.advance(offMs);
     gpio.setInput(`${laneId}.loopB`, 0);
     await clock.advance(offMs);
-    await until(() => barrier(laneId) === "closed" && app.lanes.lanesIdle(), `${laneId} closed and idle`);
+    await until(() => barrier(laneId) === "closed" && app.lanes.runners.get(laneId)!.isIdle(), `${laneId} closed and idle`);
   };
 
   const parked = new Map<string, { recordNo: string; leaveAfterMs: number; short: boolean }>();
+  /** A car that just drove in: its stay, and when it means to leave. */
+  const parkedNow = (plate: string) => {
+    const stay = app.store.findInParkByPlate(plate)[0];
+    assert.ok(stay, `seed ${seed}: ${plate} entered and has a stay`);
+    // Most stays are hours; some are within the free half hour, some over a day.
+    // (The first car stays within the free time: every seed takes that path.)
+    const r = parked.size === 0 && exits.length === 0 ? 0 : rand();
+    const stayMs = r < 0.2 ? Math.floor(rand() * 25 * MINUTE_MS) : r < 0.9 ? Math.floor(rand() * 8 * HOUR_MS) : 24 * HOUR_MS + Math.floor(rand() * 8 * HOUR_MS);
+    parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
+  };
   const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number; prepaidFen: number }> = [];
   let refused = 0;
+  let together = 0;
   for (let step = 0; step < STEPS; step++) {
     // Time passes between cars: minutes mostly, now and then most of a day.
     // A car that came for a few minutes leaves when it planned to (within the free time);
@@ -147,13 +158,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       const plate = pick(absent);
       await arrive("in1", plate);
       await pass("in1");
-      const stay = app.store.findInParkByPlate(plate)[0];
-      assert.ok(stay, `seed ${seed}: ${plate} entered and has a stay`);
-      // Most stays are hours; some are within the free half hour, some over a day.
-      // (The first car stays within the free time: every seed takes that path.)
-      const r = parked.size === 0 && exits.length === 0 ? 0 : rand();
-      const stayMs = r < 0.2 ? Math.floor(rand() * 25 * MINUTE_MS) : r < 0.9 ? Math.floor(rand() * 8 * HOUR_MS) : 24 * HOUR_MS + Math.floor(rand() * 8 * HOUR_MS);
-      parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
+      parkedNow(plate);
     } else if (ready.length > 0) {
       const [plate, stay] = pick(ready);
       const ways: PayWay[] = ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"];
@@ -188,9 +193,17 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       if (way === "platform-hangs") await emulator.setFaults({ hang: true });
       // What the cloud is told the car owes (queryParkFee by plate) at the very instant of the read.
       let quoted: { code: number; data?: { paidFee?: number } } | undefined;
+      // Now and then a car comes in at the same moment: both lanes decide, write and report at once.
+      const companion = rand() < 0.3 ? absent[0] : undefined;
+      if (companion) await arrive("in1", companion);
       await arrive("out1", plate, async () => {
         quoted = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as typeof quoted;
       });
+      if (companion) {
+        await pass("in1");
+        parkedNow(companion);
+        together++;
+      }
       await until(() => find("decided", { laneId: "out1", plate }).length > exits.filter((e) => e.plate === plate).length, `a decision for ${plate}`);
       const decided = find("decided", { laneId: "out1", plate }).at(-1)!;
       assert.notEqual(decided.reason, "internal-error", `seed ${seed}: ${plate} refused by a fault (${JSON.stringify(decided)})`);
@@ -255,6 +268,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     assert.ok(biz.payableFee >= biz.paidFee, `seed ${seed}: ${exit.recordNo} paid more than it owed`);
   }
   assert.ok(refused >= 3, "the blacklisted car came");
+  assert.ok(together >= 5, `seed ${seed}: cars came in while others left (${together})`);
   assert.equal(emulator.received({ plateNum: BLACKLISTED }).length, 0, "a refused car leaves no stay to report");
 
   // The lot holds exactly the cars still parked; its free-space count agrees.
