@@ -15,8 +15,9 @@ import { shortTimers } from "../helpers/lot-harness.js";
 /**
  * Days of traffic through the real composition on a fake clock: a small pool of plates comes
  * and goes many times (the same plate several times a day, stays from minutes to more than a
- * day), paying every way there is (nothing due, frictionless, cash at the booth, cash because
- * the platform is down). Bugs that need history to show (a plate's second exit, a re-entry
+ * day), paying every way there is (nothing due, frictionless, a scanner code, cash at the
+ * booth, cash because the platform is down or hangs, prepaid in the lot), with shop coupons,
+ * drivers who back out at the fee and come back, and cars entering while others leave. Bugs that need history to show (a plate's second exit, a re-entry
  * window, a report per stay) surface here; a restart halfway and a blacklisted car now and then
  * come in between. The checks are on what the lot and the cloud hold at the end, not on the
  * path each car took.
@@ -45,7 +46,7 @@ function random(seed: number): () => number {
 
 type PayWay = "frictionless" | "scanner" | "cash" | "platform-down" | "platform-hangs" | "prepaid";
 
-test("days of random traffic: every stay reported once, each car paid what it was shown, no decision failed, the lot holds the parked cars", async (t) => {
+test("days of random traffic: every stay reported once, each car paid what it was shown and the amounts add up, no decision failed, the lot holds the parked cars", async (t) => {
   const seed = Number(process.env.LK_SOAK_SEED ?? 20261126);
   t.diagnostic(`seed ${seed} (LK_SOAK_SEED to replay)`);
   const rand = random(seed);
@@ -125,7 +126,9 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     const stayMs = r < 0.2 ? Math.floor(rand() * 25 * MINUTE_MS) : r < 0.9 ? Math.floor(rand() * 8 * HOUR_MS) : 24 * HOUR_MS + Math.floor(rand() * 8 * HOUR_MS);
     parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
   };
-  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number; prepaidFen: number }> = [];
+  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number; prepaidFen: number; couponFen: number }> = [];
+  let backOuts = 0;
+  const coupons = new Map<string, number>();
   let refused = 0;
   let together = 0;
   for (let step = 0; step < STEPS; step++) {
@@ -188,6 +191,17 @@ test("days of random traffic: every stay reported once, each car paid what it wa
           clock.jump(Math.floor(rand() * 40 * MINUTE_MS));
         }
       }
+      // Now and then the shop the driver visited gives a 3-yuan coupon through the cloud.
+      // (One per stay: the lot's maxCouponsPerStay; a car that backed out may hold one already.)
+      const holds = app.store.getInPark(stay.recordNo)?.coupons.length ?? 0;
+      if (holds === 0 && way !== "prepaid" && (coupons.size === 0 || rand() < 0.15)) {
+        const couponFen = 300;
+        coupons.set(stay.recordNo, couponFen);
+        const coupon = await emulator.callBox(boxUrl(), "issueCoupon", { parkCode: config.lot.parkCode, couponNo: `CP-${seed}-${step}`, recordNo: stay.recordNo, couponType: 1, value: couponFen, operator: "mall" });
+        assert.equal((coupon.body as { code: number }).code, 200, `seed ${seed}: issueCoupon for ${plate}: ${coupon.bodyText}`);
+      }
+      // Some who would pay cash see the fee and back out instead; they come back later.
+      const backsOut = way === "cash" && (backOuts === 0 || rand() < 0.3);
       if (way === "platform-down") await emulator.setFaults({ refuse: true });
       // A platform that takes the bill and never answers: the exit is decided at the deadline.
       if (way === "platform-hangs") await emulator.setFaults({ hang: true });
@@ -196,6 +210,9 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       // Now and then a car comes in at the same moment: both lanes decide, write and report at once.
       const companion = rand() < 0.3 ? absent[0] : undefined;
       if (companion) await arrive("in1", companion);
+      const mark = events.length;
+      /** Events of this visit to the exit (positions, not seq: a restart numbers them anew). */
+      const since = (type: string, filter: Record<string, unknown> = {}) => events.slice(mark).filter((e) => e.type === type && Object.entries(filter).every(([k, v]) => e[k] === v));
       await arrive("out1", plate, async () => {
         quoted = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as typeof quoted;
       });
@@ -204,26 +221,32 @@ test("days of random traffic: every stay reported once, each car paid what it wa
         parkedNow(companion);
         together++;
       }
-      await until(() => find("decided", { laneId: "out1", plate }).length > exits.filter((e) => e.plate === plate).length, `a decision for ${plate}`);
-      const decided = find("decided", { laneId: "out1", plate }).at(-1)!;
+      await until(() => since("decided", { laneId: "out1", plate }).length > 0, `a decision for ${plate}`);
+      const decided = since("decided", { laneId: "out1", plate })[0]!;
       assert.notEqual(decided.reason, "internal-error", `seed ${seed}: ${plate} refused by a fault (${JSON.stringify(decided)})`);
-      const due = find("fee-due", { recordNo: stay.recordNo }).at(-1);
+      if (decided.verdict === "await") await until(() => since("fee-due", { recordNo: stay.recordNo }).length > 0, `${plate}'s bill shown`);
+      const due = since("fee-due", { recordNo: stay.recordNo })[0];
       if (due) assert.equal(quoted?.data?.paidFee, due.feeFen, `seed ${seed}: ${plate} quoted ${JSON.stringify(quoted)} to the cloud, billed ${String(due.feeFen)} at the exit`);
       else assert.ok(!(quoted?.code === 200 && Number(quoted.data?.paidFee) > 0), `seed ${seed}: ${plate} left without paying but was quoted ${JSON.stringify(quoted)}`);
+      if (backsOut && decided.verdict === "await") {
+        gpio.setInput("out1.loopA", 0);
+        await clock.advance(offMs);
+        await until(() => barrier("out1") === "closed" && app.lanes.runners.get("out1")!.isIdle(), "out1 idle after the back-out");
+        assert.ok(app.store.getInPark(stay.recordNo), `seed ${seed}: ${plate}'s stay is still in the lot after backing out`);
+        stay.leaveAfterMs = clock.now() + Math.floor(rand() * 60 * MINUTE_MS);
+        backOuts++;
+        continue;
+      }
       // A bill the platform does not collect (it answers "awaiting", or it is down): the
       // attendant takes cash.
       if (decided.verdict === "await" && way === "scanner") {
         // The driver shows a payment code: the bill goes again with it, the platform collects.
-        await until(() => find("fee-due", { recordNo: stay.recordNo }).length > 0, "the bill shown");
         app.lanes.scannerCode("out1", "134567890123456789");
       } else if (decided.verdict === "await" && (way === "platform-down" || way === "platform-hangs")) {
         // The attendant is asked for cash once the platform has failed (at once when it is
         // down, at the deadline when it hangs), and takes it.
-        // (Positions in the list, not seq: a restart starts the bus's numbers again.)
-        const decidedAt = events.lastIndexOf(decided);
-        const thisExit = () => events.slice(decidedAt).filter((e) => e.type === "cash-fallback" && e.plate === plate);
-        await until(() => thisExit().length > 0, "the cash fallback");
-        const fallback = thisExit()[0]!;
+        await until(() => since("cash-fallback", { plate }).length > 0, "the cash fallback");
+        const fallback = since("cash-fallback", { plate })[0]!;
         assert.equal(fallback.reason, way === "platform-down" ? "refused" : "timeout", `seed ${seed}: ${plate}'s fallback reason`);
         const result = app.lanes.command("out1", "cash-paid", "soak-attendant", "cash after the platform failed");
         assert.ok(result.ok, `seed ${seed}: cash-paid for ${plate}: ${JSON.stringify(result)}`);
@@ -234,10 +257,10 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       await pass("out1");
       if (due) {
         const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash", prepaid: "cash" }[way];
-        assert.equal(find("settled", { plate }).at(-1)?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
+        assert.equal(since("settled", { plate })[0]?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
       }
       if (way === "platform-down" || way === "platform-hangs") await emulator.clearFaults();
-      exits.push({ plate, recordNo: stay.recordNo, way: due || prepaidFen > 0 ? way : "free", dueFen: Number(due?.feeFen ?? 0), prepaidFen });
+      exits.push({ plate, recordNo: stay.recordNo, way: due || prepaidFen > 0 ? way : "free", dueFen: Number(due?.feeFen ?? 0), prepaidFen, couponFen: coupons.get(stay.recordNo) ?? 0 });
       parked.delete(plate);
     }
   }
@@ -262,12 +285,15 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     const leave = emulator.received({ service: "leaveNotify", recordNo: exit.recordNo });
     assert.equal(enter.length, 1, `seed ${seed}: one entry report for ${exit.plate} ${exit.recordNo}`);
     assert.equal(leave.length, 1, `seed ${seed}: one exit report for ${exit.plate} ${exit.recordNo}`);
-    const biz = leave[0]!.biz as { payableFee: number; paidFee: number; prepaidFee?: number };
+    const biz = leave[0]!.biz as { payableFee: number; paidFee: number; discountFee: number; prepaidFee?: number };
     assert.equal(biz.paidFee, exit.dueFen, `seed ${seed}: ${exit.recordNo} paid what was shown as due`);
     assert.equal(Number(biz.prepaidFee ?? 0), exit.prepaidFen, `seed ${seed}: ${exit.recordNo} reported what it prepaid`);
+    if (exit.couponFen > 0) assert.equal(biz.discountFee, Math.min(exit.couponFen, biz.payableFee), `seed ${seed}: ${exit.recordNo}'s coupon counted`);
+    assert.equal(biz.paidFee + biz.discountFee + Number(biz.prepaidFee ?? 0), biz.payableFee, `seed ${seed}: ${exit.recordNo} adds up (${JSON.stringify(biz)})`);
     assert.ok(biz.payableFee >= biz.paidFee, `seed ${seed}: ${exit.recordNo} paid more than it owed`);
   }
   assert.ok(refused >= 3, "the blacklisted car came");
+  assert.ok(backOuts > 0 && exits.some((e) => e.couponFen > 0), `seed ${seed}: a car backed out (${backOuts}) and a coupon was used`);
   assert.ok(together >= 5, `seed ${seed}: cars came in while others left (${together})`);
   assert.equal(emulator.received({ plateNum: BLACKLISTED }).length, 0, "a refused car leaves no stay to report");
 
