@@ -17,10 +17,10 @@ import { shortTimers } from "../helpers/lot-harness.js";
  * and goes many times (the same plate several times a day, stays from minutes to more than a
  * day), paying every way there is (nothing due, frictionless, a scanner code, cash at the
  * booth, cash because the platform is down or hangs, prepaid in the lot), with shop coupons,
- * drivers who back out at the fee and come back, and cars entering while others leave. Bugs that need history to show (a plate's second exit, a re-entry
- * window, a report per stay) surface here; a restart halfway and a blacklisted car now and then
- * come in between. The checks are on what the lot and the cloud hold at the end, not on the
- * path each car took.
+ * drivers who back out at the fee and come back, and cars entering while others leave; a
+ * restart halfway and a blacklisted car now and then come in between. Bugs that need history
+ * to show (a plate's second exit, a re-entry window, a report per stay) surface here. The
+ * checks are on what the lot and the cloud hold at the end, not on the path each car took.
  */
 
 const MINUTE_MS = 60_000;
