@@ -16,9 +16,9 @@ import { shortTimers } from "../helpers/lot-harness.js";
  * Days of traffic through the real composition on a fake clock: a small pool of plates comes
  * and goes many times (the same plate several times a day, stays from minutes to more than a
  * day), paying every way there is (nothing due, frictionless, a scanner code, cash at the
- * booth, cash because the platform is down or hangs, prepaid in the lot), with shop coupons,
- * drivers who back out at the fee and come back, and cars entering while others leave; a
- * restart halfway and a blacklisted car now and then come in between. Bugs that need history
+ * booth, cash because the platform is down or hangs, prepaid in the lot, a car without plates
+ * through the QR codes), with shop coupons, drivers who back out at the fee and come back,
+ * and cars entering while others leave; a restart halfway and a blacklisted car now and then come in between. Bugs that need history
  * to show (a plate's second exit, a re-entry window, a report per stay) surface here. The
  * checks are on what the lot and the cloud hold at the end, not on the path each car took.
  */
@@ -126,8 +126,9 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     const stayMs = r < 0.2 ? Math.floor(rand() * 25 * MINUTE_MS) : r < 0.9 ? Math.floor(rand() * 8 * HOUR_MS) : 24 * HOUR_MS + Math.floor(rand() * 8 * HOUR_MS);
     parked.set(plate, { recordNo: stay.recordNo, leaveAfterMs: clock.now() + stayMs, short: stayMs < 25 * MINUTE_MS });
   };
-  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free"; dueFen: number; prepaidFen: number; couponFen: number }> = [];
+  const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free" | "unlicensed"; dueFen: number; prepaidFen: number; couponFen: number }> = [];
   let backOuts = 0;
+  let unlicensed: { plate: string; recordNo: string; leaveAfterMs: number } | undefined;
   const coupons = new Map<string, number>();
   let refused = 0;
   let together = 0;
@@ -154,6 +155,40 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       gpio.setInput("in1.loopA", 0);
       await clock.advance(offMs);
       await until(() => app.lanes.lanesIdle() && barrier("in1") === "closed", "in1 idle after the refusal");
+    }
+    if (!quick && unlicensed === undefined && rand() < 0.06) {
+      // A car without plates: the camera reads nothing, the driver scans the entry QR code and
+      // the cloud asks the box to let it in under a virtual plate (unlicensedReq).
+      const plate = `K7Q${String(step).padStart(4, "0")}`;
+      gpio.setInput("in1.loopA", 1);
+      await clock.advance(onMs);
+      app.lanes.plateRead("in1", { plate: "", atMs: clock.now(), source: "sim" });
+      const answer = await emulator.callBox(boxUrl(), "unlicensedReq", { parkCode: config.lot.parkCode, plateNum: plate, channelid: lane("in1").channelId, requestTime: formatWireTime(clock.now(), config.lot.timeZone) });
+      assert.equal((answer.body as { code: number }).code, 200, `seed ${seed}: unlicensedReq ${plate}: ${answer.bodyText}`);
+      await pass("in1");
+      const stay = app.store.findInParkByPlate(plate)[0];
+      assert.ok(stay, `seed ${seed}: the unlicensed car ${plate} has a stay`);
+      unlicensed = { plate, recordNo: stay.recordNo, leaveAfterMs: clock.now() + Math.floor(rand() * 6 * HOUR_MS) };
+      continue;
+    }
+    if (!quick && unlicensed !== undefined && unlicensed.leaveAfterMs <= clock.now() && rand() < 0.5) {
+      // At the exit the camera reads nothing again; the driver scans the exit QR code, the cloud
+      // asks the fee for the car at that lane (queryParkFee scene 2) and notifies the payment.
+      const { plate, recordNo } = unlicensed;
+      gpio.setInput("out1.loopA", 1);
+      await clock.advance(onMs);
+      app.lanes.plateRead("out1", { plate: "", atMs: clock.now(), source: "sim" });
+      const quote = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 2, plateNum: `无${plate}`, recordNo, outChannelid: lane("out1").channelId })).body as { code: number; msg: string; data?: { paidFee?: number } };
+      assert.equal(quote.code, 200, `seed ${seed}: queryParkFee scene 2 for ${plate}: ${quote.msg}`);
+      const owed = Number(quote.data?.paidFee ?? 0);
+      if (owed > 0) {
+        const notice = await emulator.callBox(boxUrl(), "payNotify", { parkCode: config.lot.parkCode, recordNo, plateNum: `无${plate}`, orderNo: `UL-${step}`, payType: 1, payFee: owed, payTime: formatWireTime(clock.now(), config.lot.timeZone), payScene: 2, outChannelid: lane("out1").channelId });
+        assert.equal((notice.body as { code: number }).code, 200, `seed ${seed}: payNotify scene 2 for ${plate}: ${notice.bodyText}`);
+      }
+      await pass("out1");
+      exits.push({ plate, recordNo, way: owed > 0 ? "unlicensed" : "free", dueFen: owed, prepaidFen: 0, couponFen: 0 });
+      unlicensed = undefined;
+      continue;
     }
     const ready = quick ? [quick] : [...parked].filter(([, stay]) => stay.leaveAfterMs <= clock.now());
     const absent = PLATES.filter((p) => !parked.has(p));
@@ -269,7 +304,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   await emulator.clearFaults();
   await until(() => app.outbox.status().depth === 0 && app.outbox.status().inFlight === 0, "the outbox drained");
 
-  t.diagnostic(`exits ${exits.length}: ${JSON.stringify(Object.fromEntries(["free", "frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"].map((w) => [w, exits.filter((e) => e.way === w).length])))}; prepaid and then nothing due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen === 0).length}, something due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen > 0).length}`);
+  t.diagnostic(`exits ${exits.length}: ${JSON.stringify(Object.fromEntries(["free", "frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid", "unlicensed"].map((w) => [w, exits.filter((e) => e.way === w).length])))}; prepaid and then nothing due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen === 0).length}, something due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen > 0).length}`);
   assert.ok(exits.length > 40, `seed ${seed}: enough exits to mean something (${exits.length})`);
   const visits = new Map<string, number>();
   for (const exit of exits) visits.set(exit.plate, (visits.get(exit.plate) ?? 0) + 1);
@@ -277,6 +312,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   assert.ok(exits.some((e) => e.way === "free"), `seed ${seed}: a free exit`);
   for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
   assert.ok(exits.some((e) => e.plate === MONTHLY), `seed ${seed}: the monthly car came and went`);
+  assert.ok(exits.some((e) => e.way === "unlicensed" || e.plate.startsWith("K7Q")), `seed ${seed}: a car without plates came and went`);
   for (const exit of exits.filter((e) => e.plate === MONTHLY)) assert.equal(exit.way, "free", `seed ${seed}: the monthly car never pays (${exit.recordNo})`);
   assert.equal(find("decided", { reason: "internal-error" }).length, 0, `seed ${seed}: no decision failed`);
 
@@ -299,6 +335,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
 
   // The lot holds exactly the cars still parked; its free-space count agrees.
   const inPark = new Set(app.store.listInPark(undefined, { page: 1, pageSize: 1000 }).items.map((r) => r.plate));
-  assert.deepEqual([...inPark].sort(), [...parked.keys()].sort(), `seed ${seed}: in-park records are the parked cars`);
-  assert.equal(app.lanes.freeSpaces(), config.lot.totalSpaces - parked.size);
+  const stillParked = [...parked.keys(), ...(unlicensed ? [unlicensed.plate] : [])];
+  assert.deepEqual([...inPark].sort(), stillParked.sort(), `seed ${seed}: in-park records are the parked cars`);
+  assert.equal(app.lanes.freeSpaces(), config.lot.totalSpaces - stillParked.length);
 });
