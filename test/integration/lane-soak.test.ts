@@ -17,8 +17,8 @@ import { shortTimers } from "../helpers/lot-harness.js";
  * and goes many times (the same plate several times a day, stays from minutes to more than a
  * day), paying every way there is (nothing due, frictionless, a scanner code, cash at the
  * booth, cash because the platform is down or hangs, prepaid in the lot, a car without plates
- * through the QR codes), with shop coupons, drivers who back out at the fee and come back,
- * and cars entering while others leave; a restart halfway and a blacklisted car now and then
+ * through the QR codes), with shop coupons, exit misreads left to the fuzzy rule, drivers who
+ * back out at the fee and come back, and cars entering while others leave; a restart halfway and a blacklisted car now and then
  * come in between. Bugs that need history to show (a plate's second exit, a re-entry window,
  * a report per stay) surface here. The checks are on what the lot and the cloud hold at the
  * end, not on the path each car took.
@@ -129,6 +129,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   };
   const exits: Array<{ plate: string; recordNo: string; way: PayWay | "free" | "unlicensed"; dueFen: number; prepaidFen: number; couponFen: number }> = [];
   let backOuts = 0;
+  let misreads = 0;
   let unlicensed: { plate: string; recordNo: string; leaveAfterMs: number } | undefined;
   const coupons = new Map<string, number>();
   let refused = 0;
@@ -249,7 +250,11 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       const mark = events.length;
       /** Events of this visit to the exit (positions, not seq: a restart numbers them anew). */
       const since = (type: string, filter: Record<string, unknown> = {}) => events.slice(mark).filter((e) => e.type === type && Object.entries(filter).every(([k, v]) => e[k] === v));
-      await arrive("out1", plate, async () => {
+      // Now and then the exit camera misreads the plate (1 read as I, or the province): the
+      // fuzzy rule must still find this car's stay and no other.
+      const readAs = rand() < 0.15 ? (rand() < 0.5 ? `${plate.slice(0, 2)}I${plate.slice(3)}` : `鄂${plate.slice(1)}`) : plate;
+      if (readAs !== plate) misreads++;
+      await arrive("out1", readAs, async () => {
         quoted = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as typeof quoted;
       });
       if (companion) {
@@ -257,11 +262,12 @@ test("days of random traffic: every stay reported once, each car paid what it wa
         parkedNow(companion);
         together++;
       }
-      await until(() => since("decided", { laneId: "out1", plate }).length > 0, `a decision for ${plate}`);
-      const decided = since("decided", { laneId: "out1", plate })[0]!;
+      await until(() => since("decided", { laneId: "out1" }).length > 0, `a decision for ${plate}`);
+      const decided = since("decided", { laneId: "out1" })[0]!;
       assert.notEqual(decided.reason, "internal-error", `seed ${seed}: ${plate} refused by a fault (${JSON.stringify(decided)})`);
       if (decided.verdict === "await") await until(() => since("fee-due", { recordNo: stay.recordNo }).length > 0, `${plate}'s bill shown`);
       const due = since("fee-due", { recordNo: stay.recordNo })[0];
+      if (readAs !== plate) assert.equal(since("plate-fuzzy-matched", { laneId: "out1" })[0]?.recordNo, stay.recordNo, `seed ${seed}: ${readAs} matched to ${plate}'s stay`);
       if (due) assert.equal(quoted?.data?.paidFee, due.feeFen, `seed ${seed}: ${plate} quoted ${JSON.stringify(quoted)} to the cloud, billed ${String(due.feeFen)} at the exit`);
       else assert.ok(!(quoted?.code === 200 && Number(quoted.data?.paidFee) > 0), `seed ${seed}: ${plate} left without paying but was quoted ${JSON.stringify(quoted)}`);
       if (backsOut && decided.verdict === "await") {
@@ -281,8 +287,8 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       } else if (decided.verdict === "await" && (way === "platform-down" || way === "platform-hangs")) {
         // The attendant is asked for cash once the platform has failed (at once when it is
         // down, at the deadline when it hangs), and takes it.
-        await until(() => since("cash-fallback", { plate }).length > 0, "the cash fallback");
-        const fallback = since("cash-fallback", { plate })[0]!;
+        await until(() => since("cash-fallback", { laneId: "out1" }).length > 0, "the cash fallback");
+        const fallback = since("cash-fallback", { laneId: "out1" })[0]!;
         assert.equal(fallback.reason, way === "platform-down" ? "refused" : "timeout", `seed ${seed}: ${plate}'s fallback reason`);
         const result = app.lanes.command("out1", "cash-paid", "soak-attendant", "cash after the platform failed");
         assert.ok(result.ok, `seed ${seed}: cash-paid for ${plate}: ${JSON.stringify(result)}`);
@@ -293,7 +299,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       await pass("out1");
       if (due) {
         const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash", prepaid: "cash" }[way];
-        assert.equal(since("settled", { plate })[0]?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
+        assert.equal(since("settled", { laneId: "out1" })[0]?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
       }
       if (way === "platform-down" || way === "platform-hangs") await emulator.clearFaults();
       exits.push({ plate, recordNo: stay.recordNo, way: due || prepaidFen > 0 ? way : "free", dueFen: Number(due?.feeFen ?? 0), prepaidFen, couponFen: coupons.get(stay.recordNo) ?? 0 });
@@ -330,6 +336,7 @@ test("days of random traffic: every stay reported once, each car paid what it wa
     assert.ok(biz.payableFee >= biz.paidFee, `seed ${seed}: ${exit.recordNo} paid more than it owed`);
   }
   assert.ok(refused >= 3, "the blacklisted car came");
+  assert.ok(misreads > 0, `seed ${seed}: the exit camera misread now and then`);
   assert.ok(backOuts > 0 && exits.some((e) => e.couponFen > 0), `seed ${seed}: a car backed out (${backOuts}) and a coupon was used`);
   assert.ok(together >= 5, `seed ${seed}: cars came in while others left (${together})`);
   assert.equal(emulator.received({ plateNum: BLACKLISTED }).length, 0, "a refused car leaves no stay to report");
