@@ -18,10 +18,10 @@ import { shortTimers } from "../helpers/lot-harness.js";
  * day), paying every way there is (nothing due, frictionless, a scanner code, cash at the
  * booth, cash because the platform is down or hangs, prepaid in the lot, a car without plates
  * through the QR codes), with shop coupons, exit misreads left to the fuzzy rule, drivers who
- * back out at the fee and come back, and cars entering while others leave; a restart halfway and a blacklisted car now and then
- * come in between. Bugs that need history to show (a plate's second exit, a re-entry window,
- * a report per stay) surface here. The checks are on what the lot and the cloud hold at the
- * end, not on the path each car took.
+ * back out at the fee and come back, and cars entering while others leave; a restart halfway
+ * and a blacklisted car now and then come in between. Bugs that need history to show (a
+ * plate's second exit, a re-entry window, a report per stay) surface here. The checks are on
+ * what the lot and the cloud hold at the end, not on the path each car took.
  */
 
 const MINUTE_MS = 60_000;
