@@ -359,8 +359,7 @@ async function checkLink(name: "platform" | "mqtt", url: string, files: TlsFiles
   if (tls.problems.length > 0) return { name, status: "fail", detail: `${reach.detail}; ${tls.problems.join("; ")}` };
   const endpoint = endpointFromUrl(url);
   if ("error" in endpoint) return reach;
-  const hostname = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
-  const probe = await tlsProbe(endpoint, hostname, { ...tls.connect, rejectUnauthorized: verify }, timeoutMs);
+  const probe = await tlsProbe(endpoint, endpoint.host, { ...tls.connect, rejectUnauthorized: verify }, timeoutMs);
   if (probe.ok) {
     const what = verify ? "TLS verified" : `TLS handshake (NOT verified: ${name}.rejectUnauthorized is false)`;
     return { name, status: verify ? "ok" : "warn", detail: `${reach.detail}; ${what} (${probe.subject}, issued by ${probe.issuer}, valid to ${probe.validTo})` };

@@ -212,14 +212,5 @@ export async function crashRounds(options: CrashOptions): Promise<{ ack: Acknowl
   return { ack, results };
 }
 
-/** A small seedable PRNG (mulberry32) so a failing kill sequence can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Seeded so a failing kill sequence can be replayed. */
+export { seededRandom } from "./seeded-random.js";

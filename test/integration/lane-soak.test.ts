@@ -11,6 +11,7 @@ import { startEmulator } from "../../src/platform/emulator/emulator.js";
 import { formatWireTime } from "../../src/platform/wire.js";
 import { testConfig } from "../helpers/demo-config.js";
 import { shortTimers } from "../helpers/lot-harness.js";
+import { seededRandom } from "../helpers/seeded-random.js";
 
 /**
  * Days of traffic through the real composition on a fake clock: a small pool of plates comes
@@ -34,24 +35,12 @@ const BLACKLISTED = "粤S66666";
 /** A monthly car among the pool: registered for the whole run, it never pays. */
 const MONTHLY = "粤S10010";
 
-/** A small seeded generator (mulberry32): the same seed gives the same days. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 type PayWay = "frictionless" | "scanner" | "cash" | "platform-down" | "platform-hangs" | "prepaid" | "attendant-opens";
 
 test("days of random traffic: every stay reported once, each car paid what it was shown and the amounts add up, no decision failed, the lot holds the parked cars", async (t) => {
   const seed = Number(process.env.LK_SOAK_SEED ?? 20261126);
   t.diagnostic(`seed ${seed} (LK_SOAK_SEED to replay)`);
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
 
   const clock = new FakeClock(Date.UTC(2026, 10, 2, 0, 0, 0));

@@ -1,25 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { FakeClock, systemClock } from "../../src/app/clock.js";
-import { redactedPaths } from "../../src/app/log.js";
 import { createPlatformClient, type PlatformClient } from "../../src/platform/client.js";
 import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
-import type { EnterNotifyBiz, LeaveNotifyBiz, PreLeaveNotifyBiz } from "../../src/platform/section3.js";
-
-/** A logger whose lines the test can read (to prove secrets never reach it). */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { log: pino({ level: "debug", redact: { paths: redactedPaths, censor: "HIDDEN" } }, stream), lines };
-}
+import type { LeaveNotifyBiz, PreLeaveNotifyBiz } from "../../src/platform/section3.js";
+import { capturingLogger, sampleEnter as enter } from "../helpers/platform-fixtures.js";
 
 async function setup(overrides: Partial<PlatformConfigInput> = {}, clock = systemClock) {
   const emulator = await startEmulator({ frictionlessPlates: ["粤A00001"] });
@@ -33,17 +19,6 @@ async function teardown(emulator: Emulator, client: PlatformClient): Promise<voi
   await client.close();
   await emulator.stop();
 }
-
-const enter: EnterNotifyBiz = {
-  parkCode: "TEST/1P1",
-  recordNo: "in1_20231114200000000",
-  plateNum: "粤B12345",
-  plateColor: 0,
-  carType: 9,
-  carSubType: 91,
-  enterTime: "2023-11-14 20:00:00",
-  inChannelid: "1",
-};
 
 const bill = (plateNum: string, plateId: string, extra: Partial<PreLeaveNotifyBiz> = {}): PreLeaveNotifyBiz => ({
   parkCode: "TEST/1P1",

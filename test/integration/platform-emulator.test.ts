@@ -3,17 +3,7 @@ import assert from "node:assert/strict";
 import { request } from "undici";
 import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
 import { encodeEnvelope, timestampText } from "../../src/platform/envelope.js";
-
-const enter = {
-  parkCode: "TEST/1P1",
-  recordNo: "in1_20231114200000000",
-  plateNum: "粤B12345",
-  plateColor: 0,
-  carType: 9,
-  carSubType: 91,
-  enterTime: "2023-11-14 20:00:00",
-  inChannelid: "1",
-};
+import { sampleEnter as enter } from "../helpers/platform-fixtures.js";
 
 async function push(emulator: Emulator, serviceName: string, biz: Record<string, unknown>, options: { key?: string; pid?: string; timestampS?: number } = {}) {
   const body = encodeEnvelope({

@@ -3,37 +3,13 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { systemClock } from "../../src/app/clock.js";
 import { createPlatformClient } from "../../src/platform/client.js";
 import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type EmulatorOptions } from "../../src/platform/emulator/emulator.js";
-import type { EnterNotifyBiz } from "../../src/platform/section3.js";
 import { LotHarness } from "../helpers/lot-harness.js";
+import { capturingLogger, sampleEnter as enter } from "../helpers/platform-fixtures.js";
 import { haveOpenssl, makeTestCerts, type TestCerts } from "../helpers/test-certs.js";
-
-const enter: EnterNotifyBiz = {
-  parkCode: "TEST/1P1",
-  recordNo: "in1_20231114200000000",
-  plateNum: "粤B12345",
-  plateColor: 0,
-  carType: 9,
-  carSubType: 91,
-  enterTime: "2023-11-14 20:00:00",
-  inChannelid: "1",
-};
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), lines };
-}
 
 /** An https emulator and a client configured with `files`; the client's log lines for reading. */
 async function callOverTls(certs: TestCerts, files: Partial<PlatformConfigInput>, tls: Partial<NonNullable<EmulatorOptions["tls"]>> = {}) {

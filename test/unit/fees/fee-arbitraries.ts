@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { tariffSchema, type Tariff, type TariffInput } from "../../../src/core/fees/tariff-schema.js";
 import type { BillExtras, Coupon, Stay } from "../../../src/core/fees/stay.js";
 import type { FixedCar } from "../../../src/core/fees/fixed-car.js";
+import { seededRandom } from "../../helpers/seeded-random.js";
 
 /**
  * Generators for the fee properties: tariffs covering every rule family of the format (both
@@ -25,17 +26,6 @@ const hhmm = (minute: number): string => `${String(Math.floor(minute / 60)).padS
 // extras). The pool is built from a fixed seed, the same on every run and in every host zone.
 const POOL_SIZE = 1500;
 
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type Rng = () => number;
 const int = (rng: Rng, min: number, max: number): number => min + Math.floor(rng() * (max - min + 1));
@@ -107,7 +97,7 @@ function pricing(rng: Rng, options: SegmentOptions = {}, maxSegments = 3): Recor
 
 /** A tariff using any mix of the rule families (the seed decides). */
 export function randomTariffInput(seed: number): TariffInput {
-  const rng = prng(seed);
+  const rng = seededRandom(seed);
   const vehicles: Record<string, unknown> = {};
   if (chance(rng, 0.4)) vehicles.nev = pricing(rng);
   if (chance(rng, 0.3)) vehicles.large = { segments: segments(rng) };
@@ -139,7 +129,7 @@ export const tariffArb: fc.Arbitrary<Tariff> = fc.integer({ min: 0, max: POOL_SI
 
 /** Tariffs with exactly one segment, which has a cap (for an independent segment-cap bound). */
 export const cappedSingleSegmentTariffArb: fc.Arbitrary<Tariff> = fc.integer({ min: 0, max: 299 }).map((i) => {
-  cappedPool ??= Array.from({ length: 300 }, (_, k) => parseTariff(pricing(prng(0xcab + k), { capAlways: true }, 1) as TariffInput));
+  cappedPool ??= Array.from({ length: 300 }, (_, k) => parseTariff(pricing(seededRandom(0xcab + k), { capAlways: true }, 1) as TariffInput));
   return cappedPool[i]!;
 });
 
