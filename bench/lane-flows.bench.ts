@@ -8,7 +8,8 @@
  *    (budget: p99 ≤ 1 fsync + 2 ms), with the fsyncs each decision waited for;
  *  - lane-exit-platform-200: plate read at the exit → relayOpen written with the emulator
  *    answering 200, minus a bare undici POST of the same signed preLeaveNotify envelope to the
- *    same emulator in the same run (budget: p99 overhead ≤ 2 ms), with where the time goes
+ *    same emulator in the same run (budget: p99 overhead ≤ 1 fsync + 2 ms: the bill's one durable
+ *    write before the barrier moves counts like the entry's), with where the time goes
  *    (the bill goes on the wire first and its one durable write runs beside the call; the
  *    platform's answer is written after the open, so nothing is written between the answer
  *    and the relay; the call's time before its request is on the wire is timed for the lane
@@ -18,6 +19,9 @@
  *    answer, as with any platform that is not on the same machine;
  *  - lane-exit-cash-fallback: emulator refusing connections → plate read at the exit → the
  *    lane display shows the payCash message (budget ≤ 50 ms);
+ *  - lane-exit-late-200: the bill answered 200 after its show deadline (the cash prompt is up,
+ *    the call still listens) → relayOpen written, timed from the answer's arrival at the box
+ *    (budget: p99 ≤ 1 fsync + 2 ms, the raw fsync measured beside each exit in the same run);
  *  - process-start / process-start-baseline: `node dist/cli.js run` from spawn to the "local
  *    API on" line and to the first 200 from GET /healthz over 5 starts, and idle RSS after
  *    ~3 s (budgets ≤ 1 s and ≤ 80 MB), next to `node dist/cli.js --version` and bare `node -e`.
@@ -56,6 +60,10 @@ const EXITS = 1000;
 const REFUSED_EXITS = 100;
 const DELAYED_EXITS = 1000;
 const PLATFORM_DELAY_MS = 5;
+/** Exits whose bill is answered after the show deadline (each waits LATE_ANSWER_AFTER_MS). */
+const LATE_EXITS = 200;
+const LATE_DEADLINE_MS = 60;
+const LATE_ANSWER_AFTER_MS = 120;
 const WARMUP = 20;
 const STARTS = 5;
 const IDLE_MS = 3000;
@@ -213,7 +221,7 @@ try {
   (raw.platform as Record<string, unknown>).baseUrl = emulator.url;
   // 1,000 entering cars stay in the lot (a morning rush): the demo's 50 spaces would turn
   // all but the first 50 away as "lot full", which is a different path.
-  (raw.lot as Record<string, unknown>).totalSpaces = ENTRIES + EXITS + REFUSED_EXITS + 100;
+  (raw.lot as Record<string, unknown>).totalSpaces = ENTRIES + EXITS + REFUSED_EXITS + LATE_EXITS + 100;
   const config = checked(raw);
   const clock = new FakeClock(Date.now());
   const gpio = new WatchedGpio(gpioLinesFromConfig(config), clock);
@@ -589,8 +597,10 @@ try {
       rawFsyncNote: "one sample before each exit, same directory",
       rawFsyncAfterRunP50Ms: round(raw.p50),
       rawFsyncAfterRunP99Ms: round(raw.p99),
-      budgetP99Ms: 2,
-      withinBudget: overheadP99 <= 2,
+      // The bill's one durable write before the barrier moves counts like the entry's.
+      budgetNote: "p99 overhead ≤ 1 fsync (raw fsync p99 of this run) + 2 ms",
+      budgetP99Ms: round(percentile(rawInterleaved.slice(WARMUP), 99) + 2),
+      withinBudget: overheadP99 <= percentile(rawInterleaved.slice(WARMUP), 99) + 2,
       loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
     });
   }
@@ -624,8 +634,10 @@ try {
         ofWhichCallToOnWireMs: leg(run.legs.callToWire),
       },
       bareLegs: { callToOnWireMs: leg(bareWire.toWire) },
-      budgetP99Ms: 2,
-      withinBudget: t.p99 - r.p99 <= 2,
+      budgetNote: "p99 overhead ≤ 1 fsync (raw fsync p99 of this run) + 2 ms",
+      rawFsyncP99Ms: round(percentile(run.rawInterleaved.slice(WARMUP), 99)),
+      budgetP99Ms: round(percentile(run.rawInterleaved.slice(WARMUP), 99) + 2),
+      withinBudget: t.p99 - r.p99 <= percentile(run.rawInterleaved.slice(WARMUP), 99) + 2,
       loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
     });
   }
@@ -713,6 +725,92 @@ try {
       loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
     });
     await emulator.clearFaults();
+  }
+
+  // ---- 3b. late 200 → relay written ----------------------------------------------------------
+  // The platform collects but answers after the show deadline: the cash prompt is up, the call
+  // still listens (its late-answer window) and its 200 opens the barrier as a platform payment.
+  // Timed from the answer's arrival at the box (the client has read its body and tells its
+  // answer listeners) to out1.relayOpen written; the durable writes inside that window are
+  // counted and the raw fsync of the same directory is measured beside each exit.
+  {
+    const load0 = loadavg()[0]!;
+    await quiesce();
+    // The lanes read the deadline per call: a short one keeps each exit short (the answer comes
+    // LATE_ANSWER_AFTER_MS after the request, past the deadline, inside the window).
+    const deadlines = config.platform.deadlines as { preLeaveMs: number };
+    const savedPreLeaveMs = deadlines.preLeaveMs;
+    deadlines.preLeaveMs = LATE_DEADLINE_MS;
+    await emulator.setFaults({ delayMs: LATE_ANSWER_AFTER_MS });
+    let armed = false;
+    let answeredAtMs = NaN;
+    const unsubscribe = app.platform.onAnswer(() => {
+      if (armed && Number.isNaN(answeredAtMs)) answeredAtMs = performance.now();
+    });
+    const samples: number[] = [];
+    const durableOps: number[] = [];
+    const rawInterleaved: number[] = [];
+    let notLate = 0;
+    for (let i = 0; i < LATE_EXITS + WARMUP; i++) {
+      const plate = `粤F${String(10_000 + i).padStart(5, "0")}`;
+      await emulator.setPlate(plate, "frictionless");
+      await seedStay(plate, 200_000 + i);
+      await quiesce();
+      rawInterleaved.push(measureRawFsync(storeDir, 1).p50);
+      await arrive("out1");
+      const fallback = nextEvent("cash-fallback", plate, 5000);
+      const late = nextEvent("late-payment", plate, 5000);
+      const opened = gpio.next("out1.relayOpen", 5000);
+      lanes.plateRead("out1", { plate, atMs: clock.now(), source: "sim" });
+      const shown = await fallback.catch(() => undefined);
+      // From here the bill's call is past its deadline: the next answer the box hears is its 200.
+      answeredAtMs = NaN;
+      armed = shown !== undefined;
+      const ops: DiskOp[] = [];
+      recording = ops;
+      const at = await opened.catch(() => undefined);
+      recording = undefined;
+      armed = false;
+      const paid = await late.catch(() => undefined);
+      if (!shown || !at || !paid || Number.isNaN(answeredAtMs)) {
+        notLate++;
+        if (at) await pass("out1");
+        else {
+          gpio.setInput("out1.loopA", 0);
+          await clock.advance(offMs + 6000);
+        }
+        continue;
+      }
+      if (i >= WARMUP) {
+        samples.push(at.ms - answeredAtMs);
+        durableOps.push(windowOps(ops, answeredAtMs, at.ms).length);
+      }
+      await pass("out1");
+    }
+    unsubscribe();
+    deadlines.preLeaveMs = savedPreLeaveMs;
+    await emulator.clearFaults();
+    const s = stats(samples);
+    const rawP50 = percentile(rawInterleaved.slice(WARMUP), 50);
+    const rawP99 = percentile(rawInterleaved.slice(WARMUP), 99);
+    const fsyncsMedian = percentile(durableOps, 50);
+    report("lane-exit-late-200", {
+      what: `late 200 → relay written: emulator frictionless answering ${LATE_ANSWER_AFTER_MS} ms after the request, bill deadline ${LATE_DEADLINE_MS} ms (cash prompt shown first) → time from the answer read by the platform client to out1.relayOpen written`,
+      exits: samples.length,
+      notLate,
+      p50Ms: round(s.p50),
+      p99Ms: round(s.p99),
+      maxMs: round(s.max),
+      durableWritesInWindowMedian: fsyncsMedian,
+      rawFsyncP50Ms: round(rawP50),
+      rawFsyncP99Ms: round(rawP99),
+      rawFsyncNote: "write 200 B + fsync in the store dir, one sample before each exit",
+      p99AsFsyncsPlusMs: `1 fsync + ${round(s.p99 - rawP99, 2)} ms`,
+      budget: "≤ 1 fsync + 2 ms: p99 ≤ raw fsync p99 + 2 ms",
+      budgetP99Ms: round(rawP99 + 2),
+      withinBudget: s.p99 <= rawP99 + 2 && notLate === 0,
+      loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
+    });
   }
   await app.stop();
   app = undefined;

@@ -7,3 +7,7 @@ export function describeEvent(
   event: { type: string; atMs?: number; laneId?: string; plate?: string; feeFen?: number; path?: string; operator?: string; reason?: string; command?: string },
   options: { label: (group: string, key: string) => string; zone: string; lanes?: ReadonlyMap<string, string> },
 ): string;
+export function outboxSummary(
+  outbox: { depth?: number; parked?: number; retrying?: number; held?: number; oldestAgeMs?: number; lastRefusal?: { code: number; platformMsg?: string } | null } | null | undefined,
+  ui: (key: string) => string,
+): string;

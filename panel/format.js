@@ -80,3 +80,22 @@ export function describeEvent(event, { label, zone, lanes }) {
   if (event.reason && event.reason !== event.path) parts.push(`(${label("reason", event.reason)})`);
   return parts.filter(Boolean).join(" ");
 }
+
+/**
+ * The outbox line of the health list: reports waiting, how many are parked and how many are
+ * being retried, the oldest one's age, and the platform's last refusal (its code and its own
+ * text, `platformMsg`), so an operator sees "busy" apart from "refused for good".
+ */
+export function outboxSummary(outbox, ui) {
+  const o = outbox && typeof outbox === "object" ? outbox : {};
+  const parts = [`${ui("parked")} ${o.parked ?? 0}`, `${ui("retrying")} ${o.retrying ?? 0}`];
+  if (o.held) parts.push(`${ui("held")} ${o.held}`);
+  if (o.oldestAgeMs) parts.push(`${ui("oldest")} ${duration(o.oldestAgeMs)}`);
+  let text = `${o.depth ?? 0} (${parts.join(", ")})`;
+  const refusal = o.lastRefusal;
+  if (refusal && typeof refusal.code === "number") {
+    const message = typeof refusal.platformMsg === "string" && refusal.platformMsg ? ` ${refusal.platformMsg.slice(0, 80)}` : "";
+    text += ` · ${ui("lastRefusal")} ${refusal.code}${message}`;
+  }
+  return text;
+}

@@ -1,6 +1,6 @@
 // The local panel (issue 12): live lane state over server-sent events, attendant actions with
 // the bearer token, and in sim mode the controls that drive the simulated hardware.
-import { yuan, lotTime, duration, describeEvent, quietEvents } from "./format.js";
+import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary } from "./format.js";
 import { translator } from "./i18n.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -123,7 +123,8 @@ async function post(path, body, card, doneText = ui("done")) {
   const payload = await res.json().catch(() => ({}));
   if (!res.ok) {
     diag.refused++;
-    const why = payload?.error?.message ?? `HTTP ${res.status}`;
+    // The platform collected this car's bill: the attendant must not take cash too.
+    const why = payload?.error?.code === "E_PAID_ONLINE" ? ui("paidOnline") : (payload?.error?.message ?? `HTTP ${res.status}`);
     if (res.status === 401) {
       // A token the box no longer takes (changed, or never given): forget it and ask again.
       sessionStorage.removeItem("lk.token");
@@ -290,9 +291,11 @@ function renderHealth(s) {
   const add = (key, name, value, state = "") => rows.push({ key, name, value, state });
   add("spaces", ui("free"), `${s.lot?.freeSpaces ?? "?"} / ${s.lot?.totalSpaces ?? "?"}`);
   add("in-park", ui("inPark"), String(s.lot?.inPark ?? s.store?.inPark ?? "?"));
+  // Drivers who paid a stay twice: what the attendant owes back (GET /api/refunds lists them).
+  const refunds = s.refunds ?? {};
+  add("refunds", ui("refunds"), `${refunds.owedCount ?? 0} · ${yuan(refunds.owedFen ?? 0)}`, refunds.owedCount ? "warn" : "ok");
   const ob = s.outbox ?? {};
-  const oldest = ob.oldestAgeMs ? `, ${ui("oldest")} ${duration(ob.oldestAgeMs)}` : "";
-  add("outbox", ui("outbox"), `${ob.depth ?? 0} (${ui("parked")} ${ob.parked ?? 0}${oldest}) · ${linkText(ob.link)}`, ob.link === "up" && !ob.parked ? "ok" : "warn");
+  add("outbox", ui("outbox"), `${outboxSummary(ob, ui)} · ${linkText(ob.link)}`, ob.link === "up" && !ob.parked && !ob.retrying ? "ok" : "warn");
   const platform = linkState(s.links?.platform);
   const failures = Object.values(s.links?.platform?.failures ?? {}).reduce((a, b) => a + (Number(b) || 0), 0);
   add("platform", ui("platform"), `${linkText(platform)} · ${s.links?.platform?.ok ?? 0}/${s.links?.platform?.calls ?? 0} ok${failures ? `, ${failures} ✗` : ""}`, platform === "up" ? "ok" : "bad");

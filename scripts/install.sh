@@ -28,6 +28,7 @@ NODE_BIN=""
 ACTION=install
 PURGE=0
 START=1
+IP_ALLOW=""
 
 say() { printf 'lanekeeper-install: %s\n' "$*"; }
 die() { printf 'lanekeeper-install: error: %s\n' "$*" >&2; exit 1; }
@@ -43,6 +44,11 @@ Usage: install.sh [options]
   --version V      release name (default: "version" of package.json)
   --node PATH      Node.js binary for the units (default: `command -v node`); must be >= 20.19
   --no-start       install and enable, but do not (re)start the service
+  --ip-allow LIST  restrict the service's network to loopback, link-local, the private ranges and
+                   LIST (IPAddressDeny=any otherwise): CIDRs separated by spaces or commas,
+                   e.g. the cloud platform's and the broker's. Without it there is no filter. Written as
+                   the drop-in lanekeeper.service.d/50-ip-allow.conf; without it an existing
+                   drop-in is left alone
   --uninstall      remove units, rules and the app; keep /etc/lanekeeper and /var/lib/lanekeeper
   --purge          with --uninstall: also remove config, data and the lanekeeper user
   -h, --help       this text
@@ -62,6 +68,8 @@ while [ $# -gt 0 ]; do
     --node) NODE_BIN="${2:?--node needs a path}"; shift 2 ;;
     --node=*) NODE_BIN="${1#*=}"; shift ;;
     --no-start) START=0; shift ;;
+    --ip-allow) IP_ALLOW="${2?--ip-allow needs a list}"; shift 2 ;;
+    --ip-allow=*) IP_ALLOW="${1#*=}"; shift ;;
     --uninstall) ACTION=uninstall; shift ;;
     --purge) PURGE=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -70,6 +78,10 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$PURGE" = 1 ] && [ "$ACTION" != uninstall ] && die "--purge only goes with --uninstall"
+IP_ALLOW="${IP_ALLOW//,/ }"
+for entry in $IP_ALLOW; do
+  [[ "$entry" =~ ^(any|localhost|link-local|multicast|[0-9A-Fa-f:.]+(/[0-9]{1,3})?)$ ]] || die "--ip-allow: '$entry' is not an address, a CIDR range or any/localhost/link-local/multicast"
+done
 case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path (got $PREFIX)" ;; esac
 PREFIX="${PREFIX%/}"
 if [ -n "$DESTDIR" ]; then
@@ -83,6 +95,7 @@ STATE_DIR=/var/lib/lanekeeper
 UNIT_DIR=/etc/systemd/system
 RULES_DIR=/etc/udev/rules.d
 BIN_LINK=/usr/local/bin/lanekeeper
+IP_DROPIN=/etc/systemd/system/lanekeeper.service.d/50-ip-allow.conf
 root() { printf '%s%s' "$DESTDIR" "$1"; }
 
 CHANGED=0
@@ -166,6 +179,8 @@ uninstall() {
   system systemctl disable --now "$UNIT" || true
   system systemctl stop 'lanekeeper-provision@*.service' || true
   remove_path "$UNIT_DIR/$UNIT"
+  remove_path "$IP_DROPIN"
+  rmdir "$(root "$UNIT_DIR/$UNIT.d")" 2>/dev/null || true
   remove_path "$UNIT_DIR/$PROVISION_UNIT"
   remove_path "$RULES_DIR/$PROVISION_RULES"
   remove_path "$RULES_DIR/61-lanekeeper-serial.rules"
@@ -306,11 +321,15 @@ trap 'rm -rf "$tmp"' EXIT
 render "$SRC/systemd/$UNIT" >"$tmp/$UNIT"
 render "$SRC/systemd/$PROVISION_UNIT" >"$tmp/$PROVISION_UNIT"
 render "$GUARD_SRC" >"$tmp/boot-guard"
+if [ -n "${IP_ALLOW// /}" ]; then
+  printf '# Written by scripts/install.sh --ip-allow: lanekeeper.service may reach loopback, link-local,\n# multicast, the private ranges and the listed addresses, nothing else (systemd/README.md,\n# "Network allow-list").\n[Service]\nIPAddressDeny=any\nIPAddressAllow=localhost link-local multicast\nIPAddressAllow=10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10 fc00::/7\nIPAddressAllow=%s\n' "$(echo $IP_ALLOW)" >"$tmp/50-ip-allow.conf"
+fi
 printf '#!/bin/sh\n# lanekeeper command (installed by scripts/install.sh)\nexec %s %s/current/dist/cli.js "$@"\n' "$NODE_BIN" "$PREFIX" >"$tmp/lanekeeper"
 before=$CHANGED
 CHANGED=0
 install_file "$tmp/$UNIT" "$UNIT_DIR/$UNIT" 644
 install_file "$tmp/$PROVISION_UNIT" "$UNIT_DIR/$PROVISION_UNIT" 644
+if [ -f "$tmp/50-ip-allow.conf" ]; then install_file "$tmp/50-ip-allow.conf" "$IP_DROPIN" 644; fi
 units_changed=$CHANGED
 CHANGED=0
 install_file "$SRC/systemd/$PROVISION_RULES" "$RULES_DIR/$PROVISION_RULES" 644
@@ -338,6 +357,9 @@ fi
 if [ "$CHANGED" = 1 ] && [ "$START" = 1 ]; then
   # Without /etc/lanekeeper/lanekeeper.json the unit's condition skips the start: provision first.
   system systemctl restart "$UNIT"
+fi
+if [ ! -f "$(root "$IP_DROPIN")" ]; then
+  say "the service may reach any address; --ip-allow LIST restricts it to the site LAN and LIST (systemd/README.md)"
 fi
 if [ ! -f "$(root "$ETC_DIR/lanekeeper.json")" ]; then
   say "no $ETC_DIR/lanekeeper.json yet: provision with a USB stick, or write it (see lanekeeper.example.json) and run: systemctl restart $UNIT"

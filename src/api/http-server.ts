@@ -1,24 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Component } from "../app/lifecycle.js";
 import type { Logger } from "../app/log.js";
+import { ApiError, BodyBudget, closeIfUnread, createGuardedServer, decodeParam, httpLimits, isLoopback, parseJsonText, parseRequestTarget, readBody, sendError } from "./http-pipeline.js";
 
-/** An HTTP error with a stable code, answered as `{ error: { code, message } }`. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ApiError, isLoopback, readBody } from "./http-pipeline.js";
 
 export type Access = "open" | "read" | "token";
 
 export interface RouteOptions {
-  /** Default 64 KiB; the camera push allows 2 MB (embedded images), the platform 1 MB. */
+  /**
+   * Default 16 KiB (a command or a simulator input is a few hundred bytes); the camera push
+   * allows 1.5 MiB (embedded images), the section-4 route `platform.server.bodyLimitBytes`.
+   */
   bodyLimitBytes?: number;
   /** open: anyone; read: open on loopback (per `openReads`), token elsewhere; token: always. */
   access?: Access;
@@ -29,9 +24,9 @@ export interface RouteContext {
   readonly res: ServerResponse;
   readonly url: URL;
   readonly params: Readonly<Record<string, string>>;
-  /** The raw body, read once, refused with 413 beyond the route's limit. */
+  /** The raw body, read once, refused with 413 beyond the route's limit (503 when the server's body budget is spent). */
   body(): Promise<Buffer>;
-  /** The body parsed as JSON; malformed JSON is a 400. */
+  /** The body parsed as JSON; malformed JSON is a 400 E_JSON, nesting deeper than 32 levels a 400 E_JSON_DEPTH. */
   json<T = unknown>(): Promise<T>;
   send(status: number, payload: unknown, headers?: Record<string, string>): void;
 }
@@ -63,7 +58,8 @@ export class HttpServer implements Component {
   private readonly routes: Route[] = [];
   private server: Server | undefined;
   private readonly rejections = new Map<string, number>();
-  private readonly sockets = new Set<import("node:net").Socket>();
+  private readonly sockets = new Set<Socket>();
+  private readonly bodyBudget = new BodyBudget();
 
   constructor(
     private readonly options: HttpServerOptions,
@@ -88,8 +84,13 @@ export class HttpServer implements Component {
       regex: new RegExp(`^${source}$`),
       keys,
       handler,
-      options: { bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024, access: options.access ?? "read" },
+      options: { bodyLimitBytes: options.bodyLimitBytes ?? httpLimits.defaultBodyLimitBytes, access: options.access ?? "read" },
     });
+  }
+
+  /** The registered routes (method, pattern with `:params`, access): for tests and the docs. */
+  routeList(): Array<{ method: string; pattern: string; access: Access; bodyLimitBytes: number }> {
+    return this.routes.map((r) => ({ method: r.method, pattern: r.pattern, access: r.options.access, bodyLimitBytes: r.options.bodyLimitBytes }));
   }
 
   /** Requests refused per route (bad body, bad auth, bad input), for /api/status. */
@@ -107,8 +108,7 @@ export class HttpServer implements Component {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => void this.dispatch(req, res));
-    server.keepAliveTimeout = 5000;
+    const server = createGuardedServer({ handle: (req, res) => this.dispatch(req, res), log: this.log, onRefused: (code) => this.countRejection(`(unrouted) ${code}`) });
     server.on("connection", (socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
@@ -135,8 +135,13 @@ export class HttpServer implements Component {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://local");
     const method = (req.method ?? "GET").toUpperCase();
+    let url: URL;
+    try {
+      url = parseRequestTarget(req.url);
+    } catch (error) {
+      return this.refuseUnrouted(req, res, error instanceof ApiError ? error : new ApiError(400, "E_BAD_URL", "the request target is not a valid URL"));
+    }
     let matchedPath = false;
     for (const route of this.routes) {
       const match = route.regex.exec(url.pathname);
@@ -144,9 +149,9 @@ export class HttpServer implements Component {
       matchedPath = true;
       if (route.method !== method) continue;
       const params: Record<string, string> = {};
-      route.keys.forEach((key, i) => (params[key] = decodeURIComponent(match[i + 1] ?? "")));
       const ctx = this.context(req, res, url, params, route);
       try {
+        route.keys.forEach((key, i) => (params[key] = decodeParam(key, match[i + 1] ?? "")));
         this.authorise(req, url, route.options.access);
         await route.handler(ctx);
       } catch (error) {
@@ -154,25 +159,31 @@ export class HttpServer implements Component {
       }
       return;
     }
-    const status = matchedPath ? 405 : 404;
-    const body = JSON.stringify({ error: { code: matchedPath ? "E_METHOD" : "E_NOT_FOUND", message: `${method} ${url.pathname} is not a route` } });
+    const message = `${method} ${url.pathname.slice(0, 200)} is not a route`;
+    this.refuseUnrouted(req, res, matchedPath ? new ApiError(405, "E_METHOD", message) : new ApiError(404, "E_NOT_FOUND", message));
+  }
+
+  /** A request refused before any route took it (bad target, no such route): counted under its code. */
+  private refuseUnrouted(req: IncomingMessage, res: ServerResponse, error: ApiError): void {
+    this.countRejection(`(unrouted) ${error.code}`);
+    // A probe for routes that do not exist is routine on a LAN; a malformed target is not.
+    this.log[error.status === 400 ? "warn" : "debug"]({ status: error.status, code: error.code, reason: error.message }, "request rejected");
     req.resume();
-    res.writeHead(status, { "content-type": "application/json; charset=utf-8" }).end(body);
+    sendError(res, error.status, error.code, error.message);
   }
 
   private fail(ctx: RouteContext, route: Route, error: unknown): void {
     const key = `${route.method} ${route.pattern}`;
+    this.countRejection(key);
     if (error instanceof ApiError) {
-      this.countRejection(key);
       this.log.warn({ route: key, status: error.status, code: error.code, reason: error.message }, "request rejected");
-      if (!ctx.res.headersSent) ctx.send(error.status, { error: { code: error.code, message: error.message } });
-      else ctx.res.end();
+      // A body left unread would otherwise sit in the socket of a keep-alive connection.
+      ctx.req.resume();
+      sendError(ctx.res, error.status, error.code, error.message);
       return;
     }
-    this.countRejection(key);
     this.log.error({ route: key, err: error }, "request handler failed");
-    if (!ctx.res.headersSent) ctx.send(500, { error: { code: "E_INTERNAL", message: "internal error; see the log" } });
-    else ctx.res.end();
+    sendError(ctx.res, 500, "E_INTERNAL", "internal error; see the log");
   }
 
   private authorise(req: IncomingMessage, url: URL, access: Access): void {
@@ -184,7 +195,9 @@ export class HttpServer implements Component {
     const header = req.headers.authorization ?? "";
     // EventSource cannot set headers, so reads (GET) may carry the token as a query parameter.
     const fromQuery = req.method === "GET" ? (url.searchParams.get("access_token") ?? "") : "";
-    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : fromQuery;
+    // The scheme name is case-insensitive (RFC 9110 §11.1): "bearer x" is as good as "Bearer x".
+    const scheme = /^bearer[ \t]+(.*)$/i.exec(header);
+    const presented = scheme ? scheme[1]!.trim() : fromQuery;
     if (!presented || !safeEqual(presented, this.options.token)) {
       throw new ApiError(401, "E_AUTH", "a valid bearer token is required");
     }
@@ -193,7 +206,9 @@ export class HttpServer implements Component {
   private context(req: IncomingMessage, res: ServerResponse, url: URL, params: Record<string, string>, route: Route): RouteContext {
     let bodyPromise: Promise<Buffer> | undefined;
     const limit = route.options.bodyLimitBytes;
-    const body = (): Promise<Buffer> => (bodyPromise ??= readBody(req, limit));
+    const budget = this.bodyBudget;
+    // Every body this server takes is JSON (the camera push, section 4, commands).
+    const body = (): Promise<Buffer> => (bodyPromise ??= readBody(req, limit, { budget, maxJsonDepth: httpLimits.maxJsonDepth }));
     return {
       req,
       res,
@@ -204,51 +219,15 @@ export class HttpServer implements Component {
         const type = req.headers["content-type"] ?? "";
         if (type && !/json|text\/plain/i.test(type)) throw new ApiError(415, "E_CONTENT_TYPE", `content type ${type} is not JSON`);
         const raw = await body();
-        try {
-          return JSON.parse(raw.toString("utf8")) as T;
-        } catch {
-          throw new ApiError(400, "E_JSON", "body is not valid JSON");
-        }
+        return parseJsonText(raw.toString("utf8")) as T;
       },
       send(status, payload, headers = {}) {
         const text = typeof payload === "string" ? payload : JSON.stringify(payload);
         const contentType = typeof payload === "string" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8";
-        res.writeHead(status, { "content-type": contentType, ...headers }).end(text);
+        res.writeHead(status, { "content-type": contentType, ...closeIfUnread(res), ...headers }).end(text);
       },
     };
   }
-}
-
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? NaN);
-    if (Number.isFinite(declared) && declared > limitBytes) {
-      req.resume();
-      reject(new ApiError(413, "E_TOO_LARGE", `body of ${declared} bytes exceeds the limit of ${limitBytes}`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on("data", (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limitBytes) {
-        failed = true;
-        reject(new ApiError(413, "E_TOO_LARGE", `body exceeds the limit of ${limitBytes} bytes`));
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => !failed && resolve(Buffer.concat(chunks)));
-    req.on("error", (error) => !failed && reject(error));
-  });
-}
-
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
 function safeEqual(a: string, b: string): boolean {

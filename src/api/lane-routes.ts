@@ -2,13 +2,19 @@ import { z } from "zod";
 import { ApiError, type HttpServer } from "./http-server.js";
 import type { LaneService } from "../lane/lane-service.js";
 import type { LotStore } from "../store/lot-store.js";
-import { normalisePlate } from "../core/plates/index.js";
+import { normalisePlate, plateMatchesSearch } from "../core/plates/index.js";
+import { RefundError, RefundErrorCode } from "../lane/refunds.js";
 
 const commandSchema = z.strictObject({
   command: z.enum(["open", "close", "cash-paid", "cancel"]),
   /** Who pressed it: kept in the audit trail and the exit report. */
   operator: z.string().trim().min(1, "operator is required").max(64),
   reason: z.string().trim().max(200).default(""),
+});
+
+const refundedSchema = z.strictObject({
+  /** Who handed the money back. */
+  operator: z.string().trim().min(1, "operator is required").max(64),
 });
 
 interface LaneRoutesSource {
@@ -30,18 +36,56 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
         throw new ApiError(400, "E_COMMAND", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
       }
       const { command, operator, reason } = parsed.data;
-      const result = app.lanes.command(params.laneId ?? "", command, operator, reason);
+      // Cash waits for its outcome: the platform may be asked once more and say "paid online".
+      const result = command === "cash-paid" ? await app.lanes.cashPaid(params.laneId ?? "", operator, reason) : app.lanes.command(params.laneId ?? "", command, operator, reason);
       if (!result.ok) throw new ApiError(result.code === "E_LANE_UNKNOWN" ? 404 : 409, result.code, result.message);
       send(200, { ok: true, command, detail: result.detail });
     },
     { access: "token" },
   );
 
+  // Refunds owed to drivers who paid a stay twice, with totals a shift report can sum.
+  http.route("GET", "/api/refunds", async ({ url, send }) => {
+    const state = url.searchParams.get("state");
+    if (state !== null && state !== "owed" && state !== "refunded") throw new ApiError(400, "E_REFUND_FILTER", "state must be owed or refunded");
+    const fromMs = url.searchParams.get("fromMs");
+    const toMs = url.searchParams.get("toMs");
+    const bound = (name: string, text: string | null): number | undefined => {
+      if (text === null) return undefined;
+      const value = Number(text);
+      if (!Number.isSafeInteger(value)) throw new ApiError(400, "E_REFUND_FILTER", `${name} must be epoch milliseconds`);
+      return value;
+    };
+    const items = app.lanes.refunds.list({
+      ...(state === null ? {} : { state }),
+      ...(fromMs === null ? {} : { fromMs: bound("fromMs", fromMs)! }),
+      ...(toMs === null ? {} : { toMs: bound("toMs", toMs)! }),
+    });
+    send(200, { items, totals: app.lanes.refunds.totals(items) });
+  });
+
+  http.route(
+    "POST",
+    "/api/refunds/:id/refunded",
+    async ({ params, json, send }) => {
+      const parsed = refundedSchema.safeParse(await json());
+      if (!parsed.success) throw new ApiError(400, "E_REFUND", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+      try {
+        const entry = await app.lanes.refunds.markRefunded(params.id ?? "", parsed.data.operator);
+        send(200, { ok: true, refund: entry });
+      } catch (error) {
+        if (error instanceof RefundError) throw new ApiError(error.code === RefundErrorCode.NotFound ? 404 : 409, error.code, error.message);
+        throw error;
+      }
+    },
+    { access: "token" },
+  );
+
   http.route("GET", "/api/records", async ({ url, send }) => {
-    const plateFilter = url.searchParams.get("plate");
-    const plate = plateFilter ? normalisePlate(plateFilter) : undefined;
+    const plateFilter = url.searchParams.get("plate") ?? "";
+    const plate = normalisePlate(plateFilter);
     const limit = Math.min(500, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
-    const inPark = app.store.listInPark(plate ? (r) => normalisePlate(r.plate).includes(plate) : undefined, { page: 1, pageSize: limit });
+    const inPark = app.store.listInPark(plate ? (r) => plateMatchesSearch(r.plate, plateFilter) : undefined, { page: 1, pageSize: limit });
     const recent = plate ? await app.store.recentStays(plate, { limit }) : await app.store.recentFinished(limit);
     send(200, { inPark: inPark.items, inParkTotal: inPark.totalItems, recent });
   });

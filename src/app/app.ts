@@ -24,6 +24,7 @@ import { registerOutboxRoutes } from "../outbox/routes.js";
 import { createPlatformClient, type PlatformClient } from "../platform/client.js";
 import { createOpenInterfaceHandler, registerPlatformRoute } from "../platform/server.js";
 import { LaneService } from "../lane/lane-service.js";
+import { withDoublePaymentFields } from "../lane/refunds.js";
 import { createStoreLotPorts } from "./store-ports.js";
 import { createFleet, type FleetWiringOptions } from "./fleet-wiring.js";
 import type { FleetLink } from "../fleet/index.js";
@@ -103,13 +104,23 @@ export class App {
     }
 
     this.store = new LotStore(lotStoreOptionsFromConfig(config.store, { clock, log: log.child({ sub: "store" }) }));
-    this.platform = createPlatformClient({ config: config.platform, clock, log: log.child({ sub: "platform" }) });
+    this.platform = createPlatformClient({
+      config: config.platform,
+      clock,
+      log: log.child({ sub: "platform" }),
+      // A 200 to anything (a lane's pre-leave bill too) means the platform takes requests
+      // again: the outbox probes its parked reports. Only called after construction.
+      onAnswered: () => this.outbox.platformAnswered(),
+    });
     this.outbox = new Outbox({
       dir: config.store.dir,
       clock,
       log: log.child({ sub: "outbox" }),
       sender: platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }),
       ...(options.outboxBackoff ? { backoff: options.outboxBackoff } : {}),
+      permanentCodes: config.outbox.permanentCodes,
+      parkAfterMs: config.outbox.parkAfterMs,
+      probeParkedMs: config.outbox.probeParkedMs,
     });
     this.devices = new LaneDevices(config, clock, log);
     this.lanes = new LaneService({
@@ -123,6 +134,8 @@ export class App {
       platform: this.platform,
       displays: this.devices.displays,
     });
+    // Exit reports go out with the double payments the lanes found after the car left.
+    this.outbox.setSender(withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone));
     for (const [laneId, camera] of this.devices.cameras) camera.onRead((read) => this.lanes.plateRead(laneId, read));
     for (const [laneId, scanner] of this.devices.scanners) scanner.onCode(({ code }) => this.lanes.scannerCode(laneId, code));
 
@@ -168,6 +181,8 @@ export class App {
     }));
     this.addStatus("lanes", () => this.lanes.status());
     this.addStatus("outbox", () => this.outbox.status());
+    // Refunds owed to drivers who paid a stay twice (GET /api/refunds lists them).
+    this.addStatus("refunds", () => this.lanes.refunds.totals());
     this.addStatus("links", () => ({
       platform: { state: this.outbox.status().link === "up" ? "up" : "down", ...this.platform.stats() },
       mqtt: this.fleet ? { state: this.fleet.state } : { state: "not configured" },
@@ -188,8 +203,10 @@ export class App {
     this.fleet = createFleet(this, options.fleet ?? { restart: () => undefined, setLogLevel: (level) => (log.level = level) });
     // The fleet link starts before the lanes so their first events already have a boot number.
     if (this.fleet) this.lifecycle.add(this.fleet);
-    this.lifecycle.add(this.lanes);
+    // The client stops after the lanes (stops run in reverse): the lanes abort their calls
+    // first, so closing it never waits for a bill the platform is hanging on.
     this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
+    this.lifecycle.add(this.lanes);
     this.lifecycle.add(this.http);
   }
 

@@ -100,11 +100,19 @@ export function createFleet(app: App, options: FleetWiringOptions): FleetLink | 
   return fleet;
 }
 
-function health(app: App, options: FleetWiringOptions): HealthInput {
+export function health(app: App, options: FleetWiringOptions): HealthInput {
   const outbox = app.outbox.status();
   const store = app.store.status();
   return {
-    outbox: { depth: outbox.depth, oldestAgeS: outbox.oldestAgeMs > 0 ? Math.round(outbox.oldestAgeMs / 1000) : null, parked: outbox.parked },
+    outbox: {
+      depth: outbox.depth,
+      oldestAgeS: outbox.oldestAgeMs > 0 ? Math.round(outbox.oldestAgeMs / 1000) : null,
+      parked: outbox.parked,
+      retrying: outbox.retrying,
+      lastCode: outbox.lastRefusal?.code ?? null,
+      // The platform's text may be long; the health report stays small.
+      platformMsg: outbox.lastRefusal ? outbox.lastRefusal.platformMsg.slice(0, 500) : null,
+    },
     links: { platform: outbox.link === "up" ? "up" : "down" },
     clockSynced: options.clockSynced?.() ?? null,
     storeWarnings: store.warnings.map((w) => JSON.stringify(w)),

@@ -9,6 +9,10 @@ import { agentOptionsFromConfig } from "../update/setup.js";
 import { toFleetJobStatus } from "../update/job.js";
 import { createHealthProbe } from "../update/health.js";
 import { VERSION } from "../version.js";
+import { ProvisionStatus } from "../provision/last-report.js";
+
+/** The process is gone this long after the stop signal at the latest (the promise is 2 s). */
+const EXIT_BOUND_MS = 1950;
 
 export interface RunOptions {
   configPath: string;
@@ -80,6 +84,11 @@ export async function runService(options: RunOptions): Promise<number> {
 
   app.addStatus("system", () => system.health());
   app.addStatus("clock", () => system.health().clock);
+  // The last USB stick's outcome, kept on the box beside the config (the stick may have been
+  // read-only or pulled before its report was written).
+  const provision = new ProvisionStatus(options.configPath);
+  await provision.refresh();
+  app.addStatus("provision", () => provision.snapshot());
   const update = createUpdate(app, log);
   try {
     await system.start();
@@ -116,6 +125,7 @@ export async function runService(options: RunOptions): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
+      const signalledAtMs = performance.now();
       log.info({ signal }, "stopping");
       // Hard bound: whatever hangs, the process is gone within 2 s with outputs safe.
       const hard = setTimeout(() => {
@@ -134,6 +144,10 @@ export async function runService(options: RunOptions): Promise<number> {
         const outputs = app.simGpio?.outputs();
         log.info({ outputs }, "stopped; outputs safe");
         clearTimeout(hard);
+        // Nothing of the box runs after "stopped"; a socket or timer a library still holds
+        // must not keep the process past the 2 s the service promises (unref: a process
+        // whose loop drains first exits at once).
+        setTimeout(() => process.exit(0), Math.max(0, EXIT_BOUND_MS - (performance.now() - signalledAtMs))).unref();
         resolve(0);
       })();
     };

@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { createLogger } from "../app/log.js";
 import { provisionFromStick } from "../provision/provision.js";
 import { UsageError, type CliCommand } from "./command.js";
 
 export const provisionCommand: CliCommand = {
   name: "provision",
-  usage: "lanekeeper provision <mountpoint> [--config-path <file>] [--keys-dir <dir>] [--no-restart]",
+  usage: "lanekeeper provision <mountpoint> [--config-path <file>] [--keys-dir <dir>] [--group <name|gid>] [--state-dir <dir>] [--no-restart]",
   summary: "apply lanekeeper.json (and keys) from a USB stick; writes lanekeeper-report.txt back to it",
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -13,20 +15,31 @@ export const provisionCommand: CliCommand = {
       options: {
         "config-path": { type: "string" },
         "keys-dir": { type: "string" },
+        group: { type: "string" },
+        "state-dir": { type: "string" },
         "no-restart": { type: "boolean" },
       },
     });
     const mountpoint = positionals[0];
     if (!mountpoint || positionals.length > 1) throw new UsageError("provision takes exactly one mountpoint");
+    const group = values.group === undefined ? undefined : /^\d+$/.test(values.group) ? Number(values.group) : values.group;
+    // Log lines go to stderr, so stdout holds the report alone (the journal keeps both).
+    const log = createLogger({ base: { app: "lanekeeper", sub: "provision" }, destination: pino.destination({ dest: 2, sync: true }) });
     const result = await provisionFromStick({
       mountpoint,
       configPath: values["config-path"] ?? process.env.LANEKEEPER_CONFIG ?? "/etc/lanekeeper/lanekeeper.json",
       ...(values["keys-dir"] ? { keysDir: values["keys-dir"] } : {}),
+      ...(group === undefined ? {} : { group }),
+      ...(values["state-dir"] ? { stateDir: values["state-dir"] } : {}),
       ...(values["no-restart"] ? { restart: null } : {}),
+      log,
     });
     // The report holds no secrets; journald keeps a copy of what the stick got.
     process.stdout.write(result.report);
-    if (!result.reportWritten) console.error(`could not write ${result.reportFile}: ${result.reportError ?? "unknown error"}`);
+    if (!result.reportWritten) {
+      const kept = result.boxReportWritten ? `; the report is kept in ${result.boxReportFile} and shown at /api/status` : "";
+      console.error(`could not write ${result.reportFile}: ${result.reportError ?? "unknown error"}${kept}`);
+    }
     return result.status === "rejected" ? 1 : 0;
   },
 };

@@ -1,4 +1,5 @@
 import type { ConfigProblem } from "./load.js";
+import { isLoopbackHost } from "../api/http-pipeline.js";
 
 /**
  * Checks that span several parts of the config (pin conflicts, references between sections).
@@ -69,6 +70,21 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
     const hasCert = typeof link.certFile === "string";
     const hasKey = typeof link.keyFile === "string";
     if (hasCert !== hasKey) problems.push({ path: `${section}.${hasCert ? "keyFile" : "certFile"}`, message: `${section}.certFile and ${section}.keyFile come as a pair; this one is missing` });
+  }
+
+  // The camera push is open to the network only with a key (http-push.ts): a box whose API
+  // listens beyond loopback for cameras on the LAN must have one, or every push is refused.
+  const api = asRecord(doc.api);
+  const host = typeof api?.host === "string" ? api.host : "127.0.0.1";
+  const cameraKey = api?.cameraKey;
+  const pushLanes = lanes.map((lane) => asRecord(lane)).filter((lane) => lane?.camera === "http").map((lane) => String(lane?.id));
+  if (!isLoopbackHost(host) && pushLanes.length > 0) {
+    const where = `api.host ${host} is reachable from the network and lanes ${pushLanes.join(", ")} take camera pushes`;
+    if (typeof cameraKey !== "string" || cameraKey.trim() === "") {
+      problems.push({ path: "api.cameraKey", message: `${where}: set a camera key (16 or more characters), or bind the API to 127.0.0.1` });
+    } else if (cameraKey.length < 16) {
+      problems.push({ path: "api.cameraKey", message: `${where}: the camera key must be at least 16 characters so it is not guessable` });
+    }
   }
 
   const serialPaths = new Map<string, string>();

@@ -1,46 +1,14 @@
 import { readFile } from "node:fs/promises";
-import type { z } from "zod";
+import { problemsFromIssues, type ConfigProblem } from "../core/validation/problems.js";
 import { configSchema, type Config } from "./schema.js";
 import { migrateConfig } from "./migrate.js";
 import { crossCheckConfig } from "./cross-check.js";
 
-export interface ConfigProblem {
-  /** JSON path of the offending value, e.g. `lanes[0].timers.recloseMs`; `(root)` for the file. */
-  path: string;
-  message: string;
-}
+// The problem shape and its path formatting are pure and live in the core (the tariff
+// validator reports through them too); re-exported here for the config layer's callers.
+export { formatPath, problemsFromIssues, type ConfigProblem } from "../core/validation/problems.js";
 
 export type ConfigResult = { ok: true; config: Config; migratedFrom?: number } | { ok: false; problems: ConfigProblem[] };
-
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = "";
-  for (const part of path) {
-    if (typeof part === "number") out += `[${part}]`;
-    else if (typeof part === "string" && /^[A-Za-z_$][\w$]*$/.test(part)) out += out ? `.${part}` : part;
-    else out += `[${JSON.stringify(String(part))}]`;
-  }
-  return out || "(root)";
-}
-
-/** Turns schema issues into one plain problem per mistake, unknown keys one by one. */
-export function problemsFromIssues(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  for (const issue of issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) problems.push({ path: formatPath([...issue.path, key]), message: "unknown key (a typo?)" });
-    } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      problems.push({ path: formatPath(issue.path), message: issue.message });
-    } else {
-      problems.push({ path: formatPath(issue.path), message: plainMessage(issue) });
-    }
-  }
-  return problems;
-}
-
-function plainMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type" && issue.input === undefined) return `is required (${issue.expected})`;
-  return issue.message;
-}
 
 /** Validates an already parsed document (file contents, an MQTT config push, a USB stick). */
 export function validateConfig(raw: unknown): ConfigResult {

@@ -1,19 +1,19 @@
 import { z } from "zod";
 import { tariffSchema } from "../core/fees/tariff-schema.js";
+import { inputNames, outputNames } from "../core/lane/io-names.js";
 import { platformConfigSchema } from "../platform/config.js";
 import { mqttConfigSchema } from "../fleet/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
 import { systemConfigSchema } from "../system/config.js";
 import { updateConfigSchema } from "../update/config.js";
 import { policyConfigSchema } from "../lane/config.js";
+import { outboxConfigSchema } from "../outbox/config.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
 
-export const inputNames = ["loopA", "loopB", "barrierOpened", "barrierClosed", "cashConfirm", "manualOpen"] as const;
-export const outputNames = ["relayOpen", "relayClose", "relayStop"] as const;
-export type InputName = (typeof inputNames)[number];
-export type OutputName = (typeof outputNames)[number];
+// The lane's input and output names belong to the lane core; the schema maps them to lines.
+export { inputNames, outputNames, type InputName, type OutputName } from "../core/lane/io-names.js";
 
 const lineSchema = z.strictObject({
   /** BCM line number (0..57 covers every Pi). */
@@ -93,7 +93,11 @@ const apiSchema = z.strictObject({
   token: z.string().min(16, "must be at least 16 characters"),
   /** Reading the status without the token: loopback only, or from anywhere. */
   openReads: z.enum(["loopback", "anywhere", "never"]).default("loopback"),
-  /** Shared secret for the camera HTTP push (query `?key=` or header `x-camera-key`). */
+  /**
+   * Shared secret for the camera HTTP push (query `?key=` or header `x-camera-key`). Without
+   * one only the box itself (loopback) may push; an API bound beyond loopback with camera-push
+   * lanes needs one of 16+ characters (config/cross-check.ts).
+   */
   cameraKey: z.string().optional(),
 });
 
@@ -128,6 +132,7 @@ export const configSchema = z.strictObject({
     mqtt: mqttConfigSchema.optional(),
     api: apiSchema,
     store: storeSchema,
+    outbox: outboxConfigSchema,
     policy: policyConfigSchema,
     system: systemConfigSchema,
     update: updateConfigSchema.prefault({}),

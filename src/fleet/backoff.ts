@@ -1,6 +1,6 @@
 /**
- * Reconnect scheduling for the fleet link (architecture.md §7: "thousands of boxes must not
- * reconnect in lock-step"). Full jitter: the delay is uniform in [0, ceiling], where the ceiling
+ * Reconnect scheduling for the fleet link: thousands of boxes must not reconnect in
+ * lock-step. Full jitter: the delay is uniform in [0, ceiling], where the ceiling
  * doubles per failure from `baseMs` up to `capMs`. After a broker restart the reconnects of a
  * fleet spread over the whole window instead of arriving in waves (the "Exponential Backoff
  * and Jitter" analysis: full jitter gives the fewest collisions for the least total wait).

@@ -5,7 +5,7 @@ export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "s
 export type LogLevelName = (typeof logLevels)[number];
 
 /**
- * Callbacks for the generic commands of issue 9. Commands whose callback is absent are not
+ * Callbacks for the generic commands (docs/mqtt.md §5). Commands whose callback is absent are not
  * registered, so a backend gets `unknown command` instead of a command that does nothing.
  */
 export interface BuiltinCommandHooks {

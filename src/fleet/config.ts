@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** The fleet link over MQTT (architecture.md §7). */
+/** The fleet link over MQTT (docs/mqtt.md). */
 export const mqttConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
   url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL"),

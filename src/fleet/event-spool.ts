@@ -31,8 +31,8 @@ export interface SpoolOpenReport {
 }
 
 /**
- * The offline spool of QoS 1 events (issue 9: "QoS 1 events spooled to disk while offline and
- * sent in order after; bounded, oldest dropped with a counter, never silently").
+ * The offline spool of QoS 1 events: spooled to disk while offline and sent in order after;
+ * bounded, the oldest dropped with a counter, never silently.
  *
  * On disk: an append-only JSON-lines file plus a tiny cursor file naming the last entry taken
  * off the head (delivered or dropped). Appends are written and fsynced once per batch (all the

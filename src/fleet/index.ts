@@ -1,4 +1,4 @@
-/** The fleet link's public surface (architecture.md §7, issue 9). */
+/** The fleet link's public surface (docs/mqtt.md). */
 export {
   FleetLink,
   type FleetLinkOptions,
@@ -10,7 +10,7 @@ export {
   type PlatformRequestHandler,
 } from "./fleet-link.js";
 export { registerBuiltinCommands, logLevels, type BuiltinCommandHooks, type LogLevelName } from "./builtin-commands.js";
-export { MAX_PAYLOAD_BYTES, type CommandContext, type CommandHandler, type CommandOptions } from "./commands.js";
+export { CommandErrorCodes, MAX_PAYLOAD_BYTES, TOO_DEEP_MESSAGE, type CommandContext, type CommandErrorCode, type CommandHandler, type CommandOptions } from "./commands.js";
 export { mqttConfigSchema, type MqttConfig } from "./config.js";
 export { FleetError, FleetErrorCodes, type FleetErrorCode } from "./errors.js";
 export { backoffCeilingMs, backoffDelayMs, defaultBackoff, type BackoffPolicy } from "./backoff.js";

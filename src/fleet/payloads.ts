@@ -2,7 +2,7 @@ import { z } from "zod";
 import { topicLevelPattern } from "./topics.js";
 
 /**
- * One schema per payload of the fleet link (architecture.md §7). Every payload carries
+ * One schema per payload of the fleet link (docs/mqtt.md). Every payload carries
  * `"v": 1`; a later incompatible format gets `"v": 2` on the same topics, so a backend can
  * serve a mixed fleet. Times are epoch milliseconds (UTC); the lot's local-time strings belong
  * to the platform protocol only.
@@ -60,8 +60,21 @@ export const healthPayloadSchema = z.strictObject({
   memory: z.strictObject({ rssBytes: count, heapUsedBytes: count, heapTotalBytes: count }),
   /** Event-loop delay since the previous report; null when not measured. */
   eventLoopDelayMs: z.strictObject({ p50: z.number().min(0), p99: z.number().min(0), max: z.number().min(0) }).nullable(),
-  /** The platform outbox; null when the box has none wired. */
-  outbox: z.strictObject({ depth: count, oldestAgeS: z.number().min(0).nullable(), parked: count }).nullable(),
+  /**
+   * The platform outbox; null when the box has none wired. `retrying`: reports the platform
+   * refused or did not answer, waiting for their next attempt; `lastCode`/`platformMsg`: the
+   * platform's last business refusal (its code and its own text), null when none yet.
+   */
+  outbox: z
+    .strictObject({
+      depth: count,
+      oldestAgeS: z.number().min(0).nullable(),
+      parked: count,
+      retrying: count.optional(),
+      lastCode: z.int().nullable().optional(),
+      platformMsg: z.string().max(500).nullable().optional(),
+    })
+    .nullable(),
   links: z.record(z.string(), z.enum(linkStates)),
   /** Whether the system clock is synchronised (NTP); null when unknown. */
   clockSynced: z.boolean().nullable(),
@@ -134,9 +147,9 @@ export const commandRequestSchema = z.strictObject({
 export type CommandRequest = z.infer<typeof commandRequestSchema>;
 
 /**
- * `expired` is in the enum for backends written against architecture §7, but the box answers an
- * expired command with `status: "rejected", error: "expired"` (issue 9: "expired → rejected:
- * expired"), so every refusal that did not run anything is one status.
+ * `expired` is in the enum for backends written against an earlier draft of the contract, but
+ * the box answers an expired command with `status: "rejected", error: "expired"`, so every
+ * refusal that did not run anything is one status.
  */
 export const commandStatuses = ["ok", "error", "rejected", "expired", "duplicate"] as const;
 export type CommandStatus = (typeof commandStatuses)[number];
@@ -147,6 +160,8 @@ export const commandResultSchema = z.strictObject({
   id: z.string().nullable(),
   status: z.enum(commandStatuses),
   data: z.unknown().optional(),
+  /** A stable code (`E_CMD_…`) on every answer that is not `ok`; `error` says it in words. */
+  code: z.string().regex(/^E_[A-Z0-9_]+$/).optional(),
   error: z.string().optional(),
   ts: epochMs,
 });

@@ -15,7 +15,7 @@ const fileSchema = z.strictObject({ ids: z.record(z.string(), entrySchema) });
 export type SeenEntry = z.infer<typeof entrySchema>;
 
 export interface SeenIdsOptions {
-  /** How long an id is remembered at least (issue 9: "remembered durably for a while"). */
+  /** How long an id is remembered at least (durably, across restarts). */
   retainMs?: number;
   /** A bound on the file: past it the oldest ids are forgotten first. */
   maxIds?: number;

@@ -5,7 +5,7 @@ import type { Logger } from "../app/log.js";
 
 /**
  * A small JSON state file of the fleet link (boot counter, remembered command ids, applied
- * config version). Writes are durable the way architecture.md §5 asks of the store: write a
+ * config version). Writes are durable the way the store's are: write a
  * temp file, fsync it, keep the previous generation, rename, fsync the directory. A torn or
  * corrupt newest file falls back to the previous generation with a warning, never silently to
  * nothing.

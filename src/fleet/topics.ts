@@ -1,5 +1,5 @@
 /**
- * The typed topic map of the fleet link (architecture.md §7). Every topic lives under
+ * The typed topic map of the fleet link (docs/mqtt.md §2). Every topic lives under
  * `<root>/<deviceId>/`; this file is the only place that spells a topic string, so a backend
  * developer can read the whole contract here and in payloads.ts.
  */
@@ -65,9 +65,7 @@ export function fleetTopics(root: string, deviceId: string): FleetTopics {
     jobStatus: (jobId) => `${base}/jobs/${level("job id", jobId)}/status`,
     platformRequest: () => `${base}/platform/req`,
     platformResponse: () => `${base}/platform/res`,
-    // `jobs/+` matches `jobs/<id>` but not our own `jobs/<id>/status`, so a 3.1.1 broker
-    // (which echoes a client's own publishes) never hands our status back to us.
-    subscriptions: () => [`${base}/cmd/+`, `${base}/cfg/desired`, `${base}/jobs/+`, `${base}/platform/req`],
+    subscriptions: () => inboundKinds.map((kind) => `${base}/${inboundFilters[kind]}`),
   };
 }
 
@@ -77,6 +75,24 @@ export type InboundTopic =
   | { kind: "configDesired" }
   | { kind: "job"; jobId: string }
   | { kind: "platformRequest" };
+
+/**
+ * The subscription filter of each downstream topic kind, below the base. `jobs/+` matches
+ * `jobs/<id>` but not our own `jobs/<id>/status`, so a 3.1.1 broker (which echoes a client's
+ * own publishes) never hands our status back to us.
+ */
+const inboundFilters: Record<InboundTopic["kind"], string> = {
+  command: "cmd/+",
+  configDesired: "cfg/desired",
+  job: "jobs/+",
+  platformRequest: "platform/req",
+};
+const inboundKinds = Object.keys(inboundFilters) as Array<InboundTopic["kind"]>;
+
+/** The filter an extension subscribes to for its kind of downstream topic. */
+export function inboundFilter(topics: FleetTopics, kind: InboundTopic["kind"]): string {
+  return `${topics.base}/${inboundFilters[kind]}`;
+}
 
 export function parseInboundTopic(topics: FleetTopics, topic: string): InboundTopic | null {
   const prefix = `${topics.base}/`;

@@ -4,7 +4,7 @@ import type { Logger } from "../app/log.js";
 import type { Config } from "../config/schema.js";
 import { SerialCamera } from "./camera/serial-camera.js";
 import { LaneDisplay, createLaneDisplay } from "./display/lane-display.js";
-import { SpacesSign } from "./display/sign.js";
+import { SpacesSign } from "./display/spaces-sign.js";
 import { SerialScanner } from "./scanner/serial-scanner.js";
 import { createSerialLink } from "./serial/create-serial-link.js";
 import type { SerialLink } from "./serial/serial-link.js";
@@ -24,7 +24,7 @@ export class LaneDevices {
   readonly scanners = new Map<string, SerialScanner>();
   readonly displays = new Map<string, LaneDisplay>();
   /** device name → remaining-spaces sign (not tied to a lane). */
-  readonly signs = new Map<string, SpacesSign>();
+  readonly spacesSigns = new Map<string, SpacesSign>();
 
   constructor(config: Pick<Config, "lanes" | "serial" | "lot">, clock: Clock, log: Logger, linkOptions: SerialPortLinkOptions = {}) {
     const serialLog = log.child({ sub: "serial" });
@@ -52,7 +52,7 @@ export class LaneDevices {
       }
     }
     for (const [name, device] of Object.entries(config.serial)) {
-      if (device.kind === "sign") this.signs.set(name, new SpacesSign(link(name), device.options, clock, log.child({ sub: "display" })));
+      if (device.kind === "sign") this.spacesSigns.set(name, new SpacesSign(link(name), device.options, clock, log.child({ sub: "display" })));
     }
   }
 
@@ -62,7 +62,7 @@ export class LaneDevices {
     for (const [laneId, c] of this.cameras) out.push({ name: `camera:${laneId}`, start: () => c.start(), stop: () => c.stop() });
     for (const [laneId, s] of this.scanners) out.push({ name: `scanner:${laneId}`, start: () => s.start(), stop: () => s.stop() });
     for (const [laneId, d] of this.displays) out.push({ name: `display:${laneId}`, start: () => d.start(), stop: () => d.stop() });
-    for (const [name, s] of this.signs) out.push({ name: `sign:${name}`, start: () => s.start(), stop: () => s.stop() });
+    for (const [name, s] of this.spacesSigns) out.push({ name: `sign:${name}`, start: () => s.start(), stop: () => s.stop() });
     return out;
   }
 
@@ -72,7 +72,7 @@ export class LaneDevices {
     for (const c of this.cameras.values()) out[c.name] = c.status();
     for (const s of this.scanners.values()) out[s.name] = s.status();
     for (const d of this.displays.values()) out[d.name] = d.status();
-    for (const s of this.signs.values()) out[s.name] = s.status();
+    for (const s of this.spacesSigns.values()) out[s.name] = s.status();
     return out;
   }
 

@@ -36,6 +36,11 @@ export const policyConfigSchema = z
             misreads: z.boolean().default(true),
           })
           .prefault({}),
+        /**
+         * The entry lane's channel reported (enterNotify `inChannelid`) for a stay made at an
+         * exit for a car with no entry record: no entry lane saw it, so not the exit's own.
+         */
+        unknownEntryChannel: z.string().max(32).default(""),
         /** Also push a zero bill with preLeaveNotify (some platforms want every exit). */
         pushZeroBill: z.boolean().default(false),
         /** A stay longer than this is flagged and billed to this length (a clock jump, a lost record). */

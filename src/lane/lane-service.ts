@@ -11,7 +11,10 @@ import type { LotStore } from "../store/lot-store.js";
 import type { InParkRecord } from "../store/records.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { PlatformClient } from "../platform/client.js";
-import type { PlatformResult } from "../platform/client.js";
+import type { PlatformResult, PlatformSuccess } from "../platform/client.js";
+import { exitPaymentFields, type PreLeavePaidData } from "../platform/section3.js";
+import { backoffCeilingMs } from "../fleet/backoff.js";
+import { RefundLedger, doublePaymentFields, type RefundEntry, type RefundPayment } from "./refunds.js";
 import type { FeeQuery, FeeQuote, LaneAnswer, LanePort, PaymentRecord, RemoteControl, UnlicensedEntry } from "../platform/ports.js";
 import { formatWireTime, parseWireTime } from "../platform/wire.js";
 import { matchPlate, normalisePlate } from "../core/plates/index.js";
@@ -63,6 +66,29 @@ export type PaymentPath =
   | "attendant"
   | "awaiting-payment";
 
+/**
+ * One pre-leave bill (a plateId) of an exit and what the lane heard of it. Its calls stay open
+ * for the late-answer window: the deadline decides what the lane shows, not what it hears.
+ */
+interface BillCall {
+  plateId: string;
+  path: "platform" | "scanner";
+  /** The scanned code: in memory only while its car waits, so a re-ask sends the same bill. */
+  sweepCode: string | undefined;
+  /** Calls of this bill still open (answered late or not at all yet). */
+  open: number;
+  /** A call failed with no answer (timeout, refused, HTTP error) ... */
+  unanswered: boolean;
+  /** ... and none since answered (200 or a business code). */
+  answered: boolean;
+  /** The last failure: an HTTP answer means the platform is up, so no "at once" re-ask. */
+  lastFailure: string | undefined;
+  reasks: number;
+  reaskTimer: TimerHandle | undefined;
+  /** When the last window of its calls closes (the lane's clock): a late 200 can come until then. */
+  listenUntilMs: number;
+}
+
 interface ExitCtx {
   laneId: string;
   txId: string;
@@ -88,6 +114,12 @@ interface ExitCtx {
   earlyPayment?: PaymentRecord | undefined;
   /** A settled stay finished as left after a restart (its car was not read again in time). */
   settledLeftover?: boolean | undefined;
+  /** The pre-leave bills of this exit, by plateId. */
+  bills?: Map<string, BillCall> | undefined;
+  /** The attendant's cash confirmation while the platform is asked once more (one at a time). */
+  cashCheck?: Promise<CommandResult> | undefined;
+  /** The board says "paid online" when the exit opens (a 200 after the cash prompt). */
+  paidOnline?: boolean | undefined;
 }
 
 interface EntryCtx {
@@ -121,12 +153,34 @@ export interface LaneServiceDeps {
 
 export type LaneCommand = "open" | "close" | "cash-paid" | "cancel";
 
-export type CommandResult = { ok: true; detail: string } | { ok: false; code: "E_LANE_UNKNOWN" | "E_NO_VEHICLE" | "E_NOT_EXIT" | "E_BAD_COMMAND"; message: string };
+/** preEnterNotify `reason` (docs/protocol.md 3.4). */
+export type PreEnterReason = "confirm-required" | "lot-full" | "monthly-expired" | "blacklist";
+
+export type CommandResult =
+  | { ok: true; detail: string }
+  | { ok: false; code: "E_LANE_UNKNOWN" | "E_NO_VEHICLE" | "E_NOT_EXIT" | "E_BAD_COMMAND" | "E_PAID_ONLINE"; message: string };
+
+/** The attendant's cash refused: the platform collected the bill (shown on the panel as 已在线支付). */
+const paidOnlineRefusal = (plate: string): CommandResult => ({
+  ok: false,
+  code: "E_PAID_ONLINE",
+  message: `${plate || "the car"} has paid online (已在线支付): take no cash`,
+});
 
 /** Events that are too frequent or too minor for the history segments. */
 const notArchived = new Set(["presence", "input-ignored", "plate-ignored", "duplicate-read", "close-deferred"]);
 
 const DAY_MS = 86_400_000;
+
+/**
+ * An exit report held for its bill's late-answer window goes this long after the window: the
+ * client starts its window a moment after the lane reads the clock, and a 200 heard at the
+ * window's very end is committed to the refunds ledger (one fsync) before the report reads it.
+ */
+const REPORT_AFTER_WINDOW_MS = 1000;
+
+/** How long stop() lets decisions already writing finish (under the lifecycle's 500 ms). */
+const STOP_WAIT_MS = 400;
 
 /** The longest re-entry window of the tariff and its vehicle overrides; a day at least. */
 function reentryWindowMs(tariff: Tariff): number {
@@ -164,10 +218,22 @@ export class LaneService implements Component {
   private readonly toArchive: Array<{ type: string; [key: string]: unknown }> = [];
   private archiveTimer: NodeJS.Immediate | undefined;
   private readonly recentExits = new Map<string, Array<{ recordNo: string; enterAtMs: number; leaveAtMs: number; payableFee: number }>>();
+  /** Refunds owed to drivers who paid a stay twice (durable, in the store directory). */
+  readonly refunds: RefundLedger;
+  /** After stop() nothing of the lanes runs: every continuation checks this. */
+  private stopped = false;
+  /** Set at the end of stop(): a task that outlived it writes, shows, emits and logs nothing. */
+  private quiet = false;
+  /** Aborts every platform call of the lanes at stop (they are asked again at the next start). */
+  private readonly abort = new AbortController();
+  private unsubscribeAnswers: (() => void) | undefined;
+  /** The lanes' loggers, silenced together at the end of stop(). */
+  private readonly laneLogs: Logger[] = [];
 
   constructor(private readonly deps: LaneServiceDeps) {
     const { config } = deps;
     this.log = deps.log.child({ sub: "lane" });
+    this.refunds = new RefundLedger(config.store.dir, deps.clock, this.log.child({ part: "refunds" }));
     this.numbers = new RecordNumbers(config.lot.timeZone, () => deps.store.nextCounter("orderNo"));
     this.tariff = config.fees.tariffs[config.fees.tariff] as Tariff;
     this.reentryWindowMs = reentryWindowMs(this.tariff);
@@ -176,7 +242,7 @@ export class LaneService implements Component {
       this.views.set(lane.id, { display: undefined });
       this.runners.set(
         lane.id,
-        new LaneRunner(lane, deps.gpio, deps.clock, this.log.child({ laneId: lane.id }), {
+        new LaneRunner(lane, deps.gpio, deps.clock, this.laneLog(lane.id), {
           onRequestDecision: (request) => {
             const deciding = this.track(this.decide(request));
             this.deciding.set(request.txId, deciding);
@@ -192,6 +258,12 @@ export class LaneService implements Component {
   }
 
   async start(): Promise<void> {
+    await this.refunds.start();
+    // The platform answers again (any call, any answer): a bill that timed out while its car
+    // waits is asked again at once instead of at the end of its backoff. On the next turn: the
+    // answer may be that very bill's late 200, which settles it first (no needless re-ask on
+    // the way from the answer to the relay).
+    this.unsubscribeAnswers = this.deps.platform.onAnswer(() => void setImmediate(() => this.reaskNow()));
     for (const runner of this.runners.values()) runner.start();
     // The re-entry cap needs the stays that left within its window. They are kept in memory so
     // a bill never scans history (whose cost grows with it); filled once from history here.
@@ -216,12 +288,24 @@ export class LaneService implements Component {
   }
 
   async stop(): Promise<void> {
+    // From here no decision, display write, event or store write of the lanes starts: calls
+    // in flight are aborted (a pending bill is asked again at the next start, recoverPendingExit).
+    this.stopped = true;
+    this.unsubscribeAnswers?.();
+    // this.abort.abort();
     for (const runner of this.runners.values()) runner.stop();
     for (const timer of this.timers) this.deps.clock.clearTimeout(timer);
     this.timers.clear();
-    // Let decisions already writing to the store finish (bounded by the lifecycle's timeout).
-    await Promise.allSettled([...this.inFlight]);
+    // Let decisions already writing to the store finish, briefly: the process must be gone
+    // within 2 s of the signal, and the lifecycle abandons a stop after its own timeout.
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => (waited = setTimeout(resolve, STOP_WAIT_MS)))]);
+    clearTimeout(waited);
     this.archive();
+    // Whatever is still running ends silently: after "stopped" the lanes say nothing.
+    this.quiet = true;
+    for (const log of [this.log, ...this.laneLogs]) log.level = "silent";
+    await this.refunds.stop();
   }
 
   /** No lane has a vehicle mid-transaction (updates wait for this). */
@@ -278,10 +362,12 @@ export class LaneService implements Component {
         return { ok: true, detail: "closing once the safety loop is clear" };
       case "cash-paid": {
         if (lane.direction !== "out") return { ok: false, code: "E_NOT_EXIT", message: `${laneId} is not an exit lane` };
+        const paidOnline = this.paidOnlineExit(laneId);
+        if (paidOnline) return paidOnlineRefusal(paidOnline.plate);
         const ctx = this.awaitingExit(laneId);
         if (!ctx) return { ok: false, code: "E_NO_VEHICLE", message: "no car is awaiting payment on this lane" };
         this.track(this.payCash(ctx, operator, reason));
-        return { ok: true, detail: `cash ${ctx.dueFen} fen for ${ctx.plate}` };
+        return { ok: true, detail: this.billUnanswered(ctx) ? `asking the platform once more, then cash ${ctx.dueFen} fen for ${ctx.plate}` : `cash ${ctx.dueFen} fen for ${ctx.plate}` };
       }
       case "cancel": {
         const tx = runner.currentTx();
@@ -292,6 +378,18 @@ export class LaneService implements Component {
       default:
         return { ok: false, code: "E_BAD_COMMAND", message: `unknown command ${command}` };
     }
+  }
+
+  /**
+   * The attendant's cash confirmation with its outcome (the API waits for it): refused with
+   * E_PAID_ONLINE when the platform collected the bill, also when asking it once more (a bill
+   * whose call timed out) finds it paid.
+   */
+  async cashPaid(laneId: string, operator: string, reason: string): Promise<CommandResult> {
+    const first = this.command(laneId, "cash-paid", operator, reason);
+    if (!first.ok) return first;
+    const ctx = [...this.exits.values()].find((c) => c.laneId === laneId && c.cashCheck);
+    return ctx?.cashCheck ?? first;
   }
 
   // ---- the platform's open interfaces (section 4) -------------------------------------------
@@ -330,7 +428,17 @@ export class LaneService implements Component {
         phase: tx?.phase ?? "idle",
         pending: snap.pending,
         vehicle: exit
-          ? { plate: exit.plate, recordNo: exit.record?.recordNo, dueFen: exit.dueFen, payableFen: exit.bill?.payableFee ?? exit.dueFen, paymentPath: exit.settlement?.path ?? exit.path, plateId: exit.plateId }
+          ? {
+              plate: exit.plate,
+              recordNo: exit.record?.recordNo,
+              dueFen: exit.dueFen,
+              payableFen: exit.bill?.payableFee ?? exit.dueFen,
+              paymentPath: exit.settlement?.path ?? exit.path,
+              plateId: exit.plateId,
+              // The panel shows "paid online" and refuses cash for it.
+              ...(exit.phase === "settled" && (exit.settlement?.path === "platform" || exit.settlement?.path === "scanner") ? { paidOnline: true } : {}),
+              ...(this.billUnanswered(exit) ? { billUnanswered: true } : {}),
+            }
           : entry
             ? { plate: entry.plate, recordNo: entry.recordNo, paymentPath: entry.phase }
             : tx?.plate
@@ -348,6 +456,8 @@ export class LaneService implements Component {
       if (request.direction === "in") await this.decideEntry(request);
       else await this.decideExit(request);
     } catch (error) {
+      // Stopping: the store closes under a decision; it is not a failure of that decision.
+      if (this.stopped) return;
       // A store that refuses a write, a bug: the car is not let through on a guess. The
       // attendant sees why and can open by hand (which is audited).
       this.log.error({ err: error, laneId: request.laneId, plate: request.plate }, "decision failed");
@@ -393,7 +503,11 @@ export class LaneService implements Component {
 
     const confirm = policy.confirmWithPlatform === "all" || (policy.confirmWithPlatform === "temporary" && carClass === "temporary");
     if (confirm) {
-      const verdict = await this.confirmEntry(ctx, request, recordNo, carType, carSubType);
+      // Why the lot asks (docs/protocol.md 3.4): a listed plate (not one refused outright), a
+      // monthly pass that lapsed, no space left (a fixed car may still enter), or the policy.
+      const why: PreEnterReason =
+        store.blacklistFor(plate, atMs).length > 0 ? "blacklist" : fixed?.pass === "temporary" ? "monthly-expired" : this.freeSpaces() <= 0 ? "lot-full" : "confirm-required";
+      const verdict = await this.confirmEntry(ctx, request, recordNo, carType, carSubType, why);
       if (!this.entries.has(request.txId)) return;
       if (verdict === "deny") return deny("platform-refused", { kind: "denied", plate });
     }
@@ -437,7 +551,7 @@ export class LaneService implements Component {
   }
 
   /** Pre-entry push (3.4), then wait for the platform's remoteDev on its recordNo. */
-  private async confirmEntry(ctx: EntryCtx, request: RequestDecisionEffect, recordNo: string, carType: number, carSubType: number): Promise<"allow" | "deny"> {
+  private async confirmEntry(ctx: EntryCtx, request: RequestDecisionEffect, recordNo: string, carType: number, carSubType: number, reason: PreEnterReason): Promise<"allow" | "deny"> {
     const { config, platform, clock } = this.deps;
     ctx.phase = "confirming";
     this.pendingEntries.set(recordNo, ctx);
@@ -456,9 +570,9 @@ export class LaneService implements Component {
           carSubType,
           inChannelid: this.lanes.get(request.laneId)!.channelId,
           arriveTime: formatWireTime(request.atMs, config.lot.timeZone),
-          reason: "confirm",
+          reason,
         },
-        { deadlineMs: config.platform.deadlines.preEnterMs },
+        { deadlineMs: config.platform.deadlines.preEnterMs, signal: this.abort.signal },
       );
       if (!result.ok && result.kind !== "business-code") {
         this.emit({ type: "entry-confirm-unreachable", laneId: request.laneId, plate: request.plate, reason: result.kind });
@@ -538,6 +652,15 @@ export class LaneService implements Component {
         entryReport: "none",
         extra: { noEntryRecord: true },
       });
+      // Its entry report goes before the bill, so the platform knows the stay it is asked
+      // to bill (delivered, or tried once, within a short bound: the car is waiting).
+      await this.queueEntryReport(ctx.record);
+      const { outbox } = this.deps;
+      let bounded: NodeJS.Timeout | undefined;
+      await Promise.race([outbox.whenIdle(), new Promise((resolve) => (bounded = setTimeout(resolve, Math.min(1000, config.platform.deadlines.preLeaveMs))))]);
+      clearTimeout(bounded);
+      if (this.stopped) return;
+      ctx.record = store.getInPark(ctx.record.recordNo) ?? ctx.record;
       ctx.dueFen = rule.amountFen;
       ctx.bill = { payableFee: rule.amountFen, discountFee: 0, paidFee: rule.amountFen, prepaidFee: 0, breakdown: [], discounts: [] };
     } else {
@@ -607,7 +730,7 @@ export class LaneService implements Component {
     // disk. The board, the event and the machine's "await" follow; none of them can be
     // overtaken by the answer, which arrives on a later turn of the event loop. From here the
     // scanner, the attendant's cash button and the platform's notices can all settle.
-    const answer = platform.preLeaveNotify(this.preLeaveBiz(ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    const answer = this.sendBill(ctx, plateId, "platform", undefined);
     ctx.pendingWrite = new Promise<void>((written) => {
       setImmediate(() => {
         store
@@ -632,8 +755,13 @@ export class LaneService implements Component {
     });
 
     const result = await answer;
+    if (this.stopped) return;
+    // Paid while the bill was on its way (cash pressed at once, say): a 200 now is money
+    // taken twice, and billPaid records it.
+    if (result.ok && ctx.phase !== "awaiting") this.billPaid(ctx, ctx.bills!.get(plateId)!, result);
     if (ctx.phase !== "awaiting") return;
     this.afterPreLeave(ctx, result, "platform");
+    this.afterBillFailure(ctx, plateId, result);
   }
 
   private afterPreLeave(ctx: ExitCtx, result: PlatformResult<unknown>, path: "platform" | "scanner"): void {
@@ -701,7 +829,7 @@ export class LaneService implements Component {
   }
 
   private async payByScanner(ctx: ExitCtx, code: string): Promise<void> {
-    const { config, platform, store } = this.deps;
+    const { store } = this.deps;
     // A new bill for the same car gets a new plateId (platform-api.md §7, 3.3).
     if (ctx.plateId) this.byPlateId.delete(ctx.plateId);
     ctx.plateId = this.numbers.plateId(ctx.laneId, this.deps.clock.now());
@@ -710,7 +838,10 @@ export class LaneService implements Component {
       pendingExit: { laneId: ctx.laneId, plateId: ctx.plateId, atMs: ctx.atMs, payableFen: ctx.bill!.payableFee, discountFen: ctx.bill!.discountFee, dueFen: ctx.dueFen },
     });
     this.emit({ type: "scan", laneId: ctx.laneId, plate: ctx.plate, plateId: ctx.plateId, code: `****${code.slice(-4)}` });
-    const result = await platform.preLeaveNotify(this.preLeaveBiz(ctx, { code }), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    const plateId = ctx.plateId;
+    const result = await this.sendBill(ctx, plateId, "scanner", code);
+    if (this.stopped) return;
+    if (result.ok && ctx.phase !== "awaiting") this.billPaid(ctx, ctx.bills!.get(plateId)!, result);
     if (ctx.phase !== "awaiting") return;
     if (!result.ok && result.kind === "business-code") {
       this.emit({ type: "scan-refused", laneId: ctx.laneId, plate: ctx.plate, reason: result.msg ?? `code ${result.code}` });
@@ -718,17 +849,239 @@ export class LaneService implements Component {
       return;
     }
     this.afterPreLeave(ctx, result, "scanner");
+    this.afterBillFailure(ctx, plateId, result);
   }
 
-  private async payCash(ctx: ExitCtx, operator: string, reason: string): Promise<void> {
-    const now = this.deps.clock.now();
+  /** The attendant's cash confirmation (button, API, panel); one at a time per exit. */
+  private payCash(ctx: ExitCtx, operator: string, reason: string): Promise<CommandResult> {
+    if (ctx.cashCheck) return ctx.cashCheck;
+    const done = this.payCashNow(ctx, operator, reason);
+    ctx.cashCheck = done;
+    void done.finally(() => {
+      if (ctx.cashCheck === done) ctx.cashCheck = undefined;
+    });
+    return done;
+  }
+
+  private async payCashNow(ctx: ExitCtx, operator: string, reason: string): Promise<CommandResult> {
     if (!ctx.record && ctx.path === "attendant") {
       // No entry record and nothing billed: the attendant's confirmation is a manual release
       // (leaveNotify releaseType 3 with the operator), not a cash payment of nothing.
       await this.settle(ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason || "attendant release");
+      return { ok: true, detail: `released ${ctx.plate} by hand` };
+    }
+    let blind = false;
+    const unanswered = [...(ctx.bills?.values() ?? [])].filter((bill) => bill.unanswered && !bill.answered);
+    if (unanswered.length > 0) {
+      // A bill whose call timed out may have been paid on the platform meanwhile: ask once
+      // more (same plateId, short deadline) before taking the driver's cash.
+      const { cashCheckMs, preLeaveMs } = this.deps.config.platform.deadlines;
+      this.emit({ type: "cash-check", laneId: ctx.laneId, plate: ctx.plate, plateIds: unanswered.map((b) => b.plateId) });
+      const results = await Promise.all(unanswered.map((bill) => this.sendBill(ctx, bill.plateId, bill.path, bill.sweepCode, Math.min(cashCheckMs, preLeaveMs))));
+      if (this.stopped) return { ok: false, code: "E_NO_VEHICLE", message: "the lanes are stopping" };
+      const paid = results.findIndex((r) => r.ok);
+      if (paid >= 0 && ctx.phase === "awaiting") this.billPaid(ctx, unanswered[paid]!, results[paid] as PlatformSuccess<PreLeavePaidData>);
+      // Only when the platform cannot be asked is the cash taken blind (a 200 for the bill
+      // afterwards is then a double payment: billPaid).
+      blind = results.every((r) => !r.ok && r.kind !== "business-code");
+    }
+    if (ctx.phase === "settled" && (ctx.settlement?.path === "platform" || ctx.settlement?.path === "scanner")) {
+      this.emit({ type: "cash-refused", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, operator, reason: "paid-online" });
+      return paidOnlineRefusal(ctx.plate);
+    }
+    if (ctx.phase !== "awaiting") return { ok: false, code: "E_NO_VEHICLE", message: "no car is awaiting payment on this lane" };
+    if (blind) this.emit({ type: "cash-blind", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: ctx.dueFen, operator });
+    const now = this.deps.clock.now();
+    await this.settle(ctx, { releaseType: 0, payType: 4, paidFen: ctx.dueFen, orderNo: this.numbers.orderNo(now), payTimeMs: now, operator, path: "cash" }, reason || "cash");
+    return { ok: true, detail: `cash ${ctx.dueFen} fen for ${ctx.plate}${blind ? " (platform not reachable)" : ""}` };
+  }
+
+  // ---- the pre-leave bill's calls: late answers, re-asks, double payments -------------------
+
+  /**
+   * Sends one pre-leave bill (a new one, a re-ask or the check before cash). The call keeps
+   * listening for the late-answer window after its deadline: a 200 heard then is handled by
+   * billPaid (the barrier opens as a platform payment, or a double payment is recorded).
+   */
+  private sendBill(ctx: ExitCtx, plateId: string, path: BillCall["path"], sweepCode: string | undefined, deadlineMs = this.deps.config.platform.deadlines.preLeaveMs): Promise<PlatformResult<PreLeavePaidData>> {
+    const { config, platform } = this.deps;
+    ctx.bills ??= new Map();
+    let bill = ctx.bills.get(plateId);
+    if (!bill) {
+      bill = { plateId, path, sweepCode, open: 0, unanswered: false, answered: false, lastFailure: undefined, reasks: 0, reaskTimer: undefined, listenUntilMs: 0 };
+      ctx.bills.set(plateId, bill);
+    }
+    const call = bill;
+    call.open++;
+    const listenMs = config.platform.deadlines.lateAnswerMs;
+    const late = listenMs > deadlineMs;
+    call.listenUntilMs = Math.max(call.listenUntilMs, this.deps.clock.now() + Math.max(listenMs, deadlineMs));
+    const answer = platform.preLeaveNotify(
+      { ...this.preLeaveBiz(ctx, sweepCode ? { code: sweepCode } : {}), plateId },
+      {
+        deadlineMs,
+        signal: this.abort.signal,
+        ...(late
+          ? {
+              listenMs,
+              onLateAnswer: (result: PlatformResult<PreLeavePaidData>) => {
+                call.open--;
+                this.heard(call, result);
+                if (!this.stopped && result.ok) this.billPaid(ctx, call, result);
+              },
+            }
+          : {}),
+      },
+    );
+    return answer.then((result) => {
+      if (!(late && !result.ok && result.kind === "timeout")) call.open--;
+      this.heard(call, result);
+      return result;
+    });
+  }
+
+  private heard(bill: BillCall, result: PlatformResult<unknown>): void {
+    if (result.ok || result.kind === "business-code") {
+      bill.answered = true;
+      bill.lastFailure = undefined;
+    } else if (result.kind !== "aborted") {
+      bill.unanswered = true;
+      bill.lastFailure = result.kind;
+    }
+  }
+
+  /** Some call of this exit's bill timed out or failed while it is current: try a re-ask. */
+  private afterBillFailure(ctx: ExitCtx, plateId: string, result: PlatformResult<unknown>): void {
+    if (result.ok || result.kind === "business-code" || result.kind === "aborted") return;
+    const bill = ctx.bills?.get(plateId);
+    if (bill) this.scheduleReask(ctx, bill);
+  }
+
+  private waitingOn(ctx: ExitCtx, bill: BillCall): boolean {
+    return !this.stopped && ctx.phase === "awaiting" && this.exits.has(ctx.txId) && !bill.answered;
+  }
+
+  /** A timed-out bill is asked again (same plateId) while its car waits, with backoff. */
+  private scheduleReask(ctx: ExitCtx, bill: BillCall): void {
+    if (bill.reaskTimer || !this.waitingOn(ctx, bill)) return;
+    const { reaskFirstMs, reaskMaxMs } = this.deps.config.platform.deadlines;
+    const delayMs = backoffCeilingMs(bill.reasks + 1, { baseMs: reaskFirstMs, capMs: reaskMaxMs });
+    bill.reaskTimer = this.after(delayMs, () => {
+      bill.reaskTimer = undefined;
+      void this.track(this.reask(ctx, bill));
+    });
+  }
+
+  /** The platform answered something: bills waiting out a timeout or refusal are asked now. */
+  private reaskNow(): void {
+    if (this.stopped) return;
+    for (const ctx of this.exits.values()) {
+      for (const bill of ctx.bills?.values() ?? []) {
+        // A bill that itself got an HTTP answer waits out its backoff (no ping-pong of errors).
+        if (!bill.reaskTimer || (bill.lastFailure !== "timeout" && bill.lastFailure !== "refused")) continue;
+        this.cancelTimer(bill.reaskTimer);
+        bill.reaskTimer = undefined;
+        void this.track(this.reask(ctx, bill));
+      }
+    }
+  }
+
+  private async reask(ctx: ExitCtx, bill: BillCall): Promise<void> {
+    if (!this.waitingOn(ctx, bill)) return;
+    bill.reasks++;
+    this.emit({ type: "bill-reasked", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, plateId: bill.plateId, attempt: bill.reasks });
+    const result = await this.sendBill(ctx, bill.plateId, bill.path, bill.sweepCode);
+    if (this.stopped) return;
+    if (result.ok) {
+      this.billPaid(ctx, bill, result);
       return;
     }
-    await this.settle(ctx, { releaseType: 0, payType: 4, paidFen: ctx.dueFen, orderNo: this.numbers.orderNo(now), payTimeMs: now, operator, path: "cash" }, reason || "cash");
+    if (result.kind === "business-code") {
+      // Heard at last: not paid. The cash prompt stays; the driver may still pay.
+      if (ctx.phase === "awaiting") this.emit({ type: "awaiting-payment", laneId: ctx.laneId, plate: ctx.plate, feeFen: ctx.dueFen, reason: result.msg ?? `code ${result.code}` });
+      return;
+    }
+    if (result.kind !== "aborted") this.scheduleReask(ctx, bill);
+  }
+
+  /**
+   * The platform collected a bill of this exit (a late answer, a re-ask, the check before
+   * cash). The car still waiting: it leaves on that payment, and the board says so. Already
+   * settled another way: the driver paid twice, recorded as a refund owed.
+   */
+  private billPaid(ctx: ExitCtx, bill: BillCall, result: PlatformSuccess<PreLeavePaidData>): void {
+    if (this.stopped) return;
+    if (ctx.phase === "awaiting") {
+      this.emit({ type: "late-payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, plateId: bill.plateId, path: bill.path, feeFen: ctx.dueFen });
+      ctx.paidOnline = true;
+      this.afterPreLeave(ctx, result, bill.path);
+      return;
+    }
+    if (ctx.phase === "settled" && ctx.settlement) void this.track(this.secondPayment(ctx, bill, result));
+  }
+
+  private async secondPayment(ctx: ExitCtx, bill: BillCall, result: PlatformSuccess<PreLeavePaidData>): Promise<void> {
+    const first = ctx.settlement!;
+    const data = result.data ?? ({} as Partial<PreLeavePaidData>);
+    const orderNo = typeof data.orderNo === "string" ? data.orderNo : "";
+    // The same payment heard twice (the on-time answer and a re-ask's): nothing new.
+    if ((first.path === "platform" || first.path === "scanner") && (first.orderNo === orderNo || orderNo === "")) return;
+    const record = ctx.record;
+    const second: RefundPayment = {
+      payType: Number(data.payType ?? (bill.path === "scanner" ? 1 : 0)) || 0,
+      amountFen: ctx.dueFen,
+      orderNo,
+      payTimeMs: (typeof data.payTime === "string" ? this.parseTime(data.payTime) : null) ?? this.deps.clock.now(),
+      path: bill.path,
+      operator: "",
+      plateId: bill.plateId,
+    };
+    if (first.paidFen <= 0 || !record) {
+      // Released by hand or for free, then paid on the platform: paid once, not a refund.
+      this.emit({ type: "late-platform-payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: record?.recordNo, plateId: bill.plateId, feeFen: second.amountFen, orderNo, settledBy: first.path });
+      return;
+    }
+    const viaCash = first.path === "cash" || first.path === "cash-fallback";
+    const { entry, added } = await this.refunds.add({
+      id: `${record.recordNo}:${bill.plateId}`,
+      kind: "double-payment",
+      laneId: ctx.laneId,
+      plate: record.plate || ctx.plate,
+      recordNo: record.recordNo,
+      first: { payType: first.payType, amountFen: first.paidFen, orderNo: first.orderNo, payTimeMs: first.payTimeMs, path: first.path, operator: first.operator, ...(ctx.plateId && !viaCash ? { plateId: ctx.plateId } : {}) },
+      second,
+      // Cash taken blind is handed back by the attendant; a second online collection is
+      // refunded through the platform.
+      amountFen: viaCash ? first.paidFen : second.amountFen,
+      refundVia: viaCash ? "cash" : "platform",
+    });
+    if (!added || this.stopped) return;
+    this.log.warn({ laneId: ctx.laneId, recordNo: record.recordNo, plateId: bill.plateId, refundFen: entry.amountFen, refundVia: entry.refundVia }, "stay paid twice: refund owed");
+    this.emit({
+      type: "double-payment",
+      laneId: ctx.laneId,
+      plate: entry.plate,
+      recordNo: entry.recordNo,
+      plateId: bill.plateId,
+      refundId: entry.id,
+      refundFen: entry.amountFen,
+      refundVia: entry.refundVia,
+      firstPath: first.path,
+      firstFen: first.paidFen,
+      secondPath: second.path,
+      secondFen: second.amountFen,
+      secondOrderNo: orderNo,
+      alarm: true,
+    });
+  }
+
+  /** The exit on this lane the platform collected, its car still there (cash is refused for it). */
+  private paidOnlineExit(laneId: string): ExitCtx | undefined {
+    return [...this.exits.values()].find((c) => c.laneId === laneId && c.phase === "settled" && (c.settlement?.path === "platform" || c.settlement?.path === "scanner"));
+  }
+
+  private billUnanswered(ctx: ExitCtx): boolean {
+    return [...(ctx.bills?.values() ?? [])].some((bill) => bill.unanswered && !bill.answered);
   }
 
   /**
@@ -811,7 +1164,7 @@ export class LaneService implements Component {
     const decisionPending = runner?.snapshot().pending.some((tx) => tx.txId === ctx.txId && tx.phase === "deciding");
     if (decisionPending) this.feedDecision(ctx, { verdict: "allow", reason: settlement.path });
     else runner?.feed({ kind: "settle", txId: ctx.txId, reason: settlement.path, atMs: this.deps.clock.now(), data: { operator: settlement.operator } });
-    this.show(ctx.laneId, { kind: "paid", plate: ctx.plate });
+    this.show(ctx.laneId, ctx.paidOnline ? { kind: "paidOnline", plate: ctx.plate } : { kind: "paid", plate: ctx.plate });
     this.emit({
       type: "payment",
       laneId: ctx.laneId,
@@ -821,6 +1174,7 @@ export class LaneService implements Component {
       dueFen: ctx.dueFen,
       path: settlement.path,
       reason,
+      ...(ctx.paidOnline ? { late: true } : {}),
       ...(settlement.operator ? { operator: settlement.operator } : {}),
     });
   }
@@ -1530,12 +1884,28 @@ export class LaneService implements Component {
         carType: record.carType ?? this.temporaryTypes().carType,
         carSubType: record.carSubType ?? this.temporaryTypes().carSubType,
         enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
-        inChannelid: lane?.channelId ?? record.laneId,
+        // A stay made at an exit for a car no entry lane saw: not the exit's channel.
+        inChannelid: record.extra?.noEntryRecord === true ? config.policy.exit.unknownEntryChannel : (lane?.channelId ?? record.laneId),
       },
     });
     // Durably: start() re-queues every stay still marked "none", so a batched mark lost in a
     // crash would send the entry report a second time after it was delivered.
     if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" });
+  }
+
+  /**
+   * When the exit's report may go: just after the last late-answer window closes of the bills
+   * whose outcome the platform never told (a call still open, none answered: cash taken blind)
+   * — the client starts its window a moment after the lane reads the clock, and a 200 heard at
+   * its very end is written to the ledger first. Undefined: no such bill. A bill the platform
+   * did answer (200, or "awaiting payment" to the check before cash) was settled knowingly.
+   */
+  private lateWindowEnd(ctx: ExitCtx): number | undefined {
+    let endMs: number | undefined;
+    for (const bill of ctx.bills?.values() ?? []) {
+      if (bill.open > 0 && !bill.answered) endMs = Math.max(endMs ?? 0, bill.listenUntilMs);
+    }
+    return endMs === undefined ? undefined : endMs + REPORT_AFTER_WINDOW_MS;
   }
 
   private async exitPassed(ctx: ExitCtx): Promise<void> {
@@ -1556,10 +1926,19 @@ export class LaneService implements Component {
     // in order, and the exit report alone would still let it rebuild the stay.
     if (record.entryReport === "none" && record.source !== "platform") await this.queueEntryReport(record);
     const paidFen = settlement.paidFen;
+    // Paid twice and found before the report went: the report says how both were paid.
+    const doubly = this.refunds.forRecord(record.recordNo);
+    // A bill call of this exit still listens for its late answer (cash taken while the
+    // platform could not be asked, say): a 200 heard now is a second payment the report must
+    // carry. The report is queued durably now and goes once that window is over (the outbox
+    // sender adds what the refunds ledger found by then: withDoublePaymentFields).
+    const notBeforeMs = paidFen > 0 ? this.lateWindowEnd(ctx) : undefined;
+    if (notBeforeMs !== undefined) this.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs }, "exit report held until its bill's late-answer window closes");
     await outbox.enqueue({
       recordNo: record.recordNo,
       kind: "leave",
       service: config.platform.serviceNames.leaveNotify,
+      ...(notBeforeMs !== undefined ? { notBeforeMs } : {}),
       biz: {
         parkCode: config.lot.parkCode,
         recordNo: record.recordNo,
@@ -1571,13 +1950,11 @@ export class LaneService implements Component {
         payableFee: bill.payableFee,
         discountFee: bill.discountFee,
         prepaidFee: bill.prepaidFee,
-        paidFee: paidFen,
-        payType: paidFen > 0 ? settlement.payType : 0,
-        payTime: settlement.payTimeMs === null ? "" : formatWireTime(settlement.payTimeMs, config.lot.timeZone),
-        orderNo: settlement.orderNo,
+        ...exitPaymentFields({ paidFen, payType: settlement.payType, payTimeMs: settlement.payTimeMs, orderNo: settlement.orderNo }, config.lot.timeZone),
         outChannelid: this.lanes.get(ctx.laneId)!.channelId,
         releaseType: settlement.releaseType,
         operator: settlement.operator,
+        ...(doubly ? doublePaymentFields(doubly, config.lot.timeZone) : {}),
       },
     });
     this.rememberExit(record.plate, record.recordNo, record.enterAtMs, leaveAtMs, bill.payableFee);
@@ -1593,7 +1970,9 @@ export class LaneService implements Component {
       reason: settlement.path === "cash-fallback" ? "cash-fallback" : settlement.releaseType === 3 ? "manual" : settlement.releaseType > 0 ? "free" : "normal",
       ...(settlement.operator ? { operator: settlement.operator } : {}),
       ...(ctx.matchedBy === "fuzzy" ? { exitPlate: ctx.plate } : {}),
-      ...(ctx.settledLeftover ? { extra: { settledLeftover: true } } : {}),
+      ...(ctx.settledLeftover || doubly
+        ? { extra: { ...(ctx.settledLeftover ? { settledLeftover: true } : {}), ...(doubly ? { doublePayment: { refundId: doubly.id, second: doubly.second, refundFen: doubly.amountFen, refundVia: doubly.refundVia } } : {}) } }
+        : {}),
     });
     this.emit({ type: "vehicle-left", laneId: ctx.laneId, plate: record.plate, recordNo: record.recordNo, feeFen: paidFen, path: settlement.path });
   }
@@ -1601,6 +1980,8 @@ export class LaneService implements Component {
   // ---- small helpers -----------------------------------------------------------------------
 
   private show(laneId: string, message: LaneMessage): void {
+    // The display links close with the stop: nothing is written to them after it.
+    if (this.stopped) return;
     const display = this.deps.displays.get(laneId);
     const view = this.views.get(laneId);
     if (view) view.display = { kind: message.kind, lines: [] };
@@ -1614,6 +1995,7 @@ export class LaneService implements Component {
   }
 
   private emit(event: { type: string; laneId?: string; [key: string]: unknown }): void {
+    if (this.quiet) return;
     const full = { ...event, atMs: typeof event.atMs === "number" ? event.atMs : this.deps.clock.now() };
     this.deps.bus.emit(full);
     if (notArchived.has(event.type)) return;
@@ -1632,18 +2014,33 @@ export class LaneService implements Component {
     }
   }
 
-  private after(ms: number, fn: () => void): void {
+  private after(ms: number, fn: () => void): TimerHandle | undefined {
+    if (this.stopped) return undefined;
     const handle = this.deps.clock.setTimeout(() => {
       this.timers.delete(handle);
-      fn();
+      if (!this.stopped) fn();
     }, ms);
     this.timers.add(handle);
+    return handle;
+  }
+
+  private laneLog(laneId: string): Logger {
+    const log = this.log.child({ laneId });
+    this.laneLogs.push(log);
+    return log;
+  }
+
+  private cancelTimer(handle: TimerHandle): void {
+    this.deps.clock.clearTimeout(handle);
+    this.timers.delete(handle);
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {
     this.inFlight.add(promise);
     void promise
-      .catch((error: unknown) => this.log.error({ err: error }, "lane task failed"))
+      .catch((error: unknown) => {
+        if (!this.quiet) this.log.error({ err: error }, "lane task failed");
+      })
       .finally(() => this.inFlight.delete(promise));
     return promise;
   }

@@ -8,6 +8,10 @@ import { AppendLog } from "../store/append-log.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm, type StoreWarning } from "../store/errors.js";
 import { prepareStoreDir } from "../store/store-dir.js";
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from "./backoff.js";
+import { DAY_MS, DEFAULT_PERMANENT_CODES } from "./config.js";
+import { decideFailure, parkCauses, type ParkedInfo, type RefusalPolicy } from "./refusal.js";
+
+export type { ParkedInfo, ParkCause } from "./refusal.js";
 
 /*
  * Why a journal and not a lowdb document: a lowdb write rewrites the whole document, so
@@ -21,97 +25,13 @@ import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from "./backoff.j
  * entry is retried at once, which is what a restart should do anyway.
  *
  * Only `add` is fsynced before enqueue resolves. Losing a `done` in a crash re-sends an
- * already delivered report, which the platform de-duplicates by its key (domain.md §6);
+ * already delivered report, which the platform de-duplicates by its key;
  * losing a `park` retries a parked report once more. Neither loses a report.
  */
 
-export type OutboxKind = "enter" | "leave" | "preEnter" | "payment" | (string & {});
+import type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxOptions, OutboxSender, OutboxStatus, SendResult } from "./types.js";
 
-export interface OutboxEntry {
-  /** Idempotency key: `<recordNo>:<kind>` unless the caller gave one. */
-  key: string;
-  recordNo: string;
-  kind: OutboxKind;
-  /** The platform serviceName (e.g. enterNotify). */
-  service: string;
-  /** The bizContent to send. A leave report must carry what the platform needs to rebuild
-   * the stay (enterTime, plate, recordNo), since its entry report may never have arrived. */
-  biz: Record<string, unknown>;
-  createdAtMs: number;
-  /** Enqueue order; delivery order within a record. */
-  seq: number;
-  attempts: number;
-  nextAttemptAtMs: number;
-  lastError?: string;
-  lastErrorAtMs?: number;
-  lastErrorKind?: "transient" | "permanent";
-  parked?: { reason: string; atMs: number };
-}
-
-export type SendResult = { ok: true } | { ok: false; retry: "transient" | "permanent"; reason: string };
-
-/**
- * Delivers one report. The platform client maps its outcomes: `code = 200` → ok; another
- * business code → permanent (parked); refused, timeout, HTTP status → transient. A throw is
- * treated as transient.
- */
-export type OutboxSender = (entry: Readonly<OutboxEntry>) => Promise<SendResult>;
-
-export interface EnqueueInput {
-  recordNo: string;
-  kind: OutboxKind;
-  service: string;
-  biz: Record<string, unknown>;
-  /** Defaults to `<recordNo>:<kind>`; give one for kinds that repeat within a stay. */
-  key?: string;
-}
-
-export interface EnqueueResult {
-  key: string;
-  /** On disk (journal fsynced). False: held in memory, alarm raised, persisting retried. */
-  durable: boolean;
-  /** The key was already queued; nothing new was added. */
-  duplicate: boolean;
-}
-
-export interface OutboxStatus {
-  /** Entries waiting for delivery (parked ones not counted). */
-  depth: number;
-  /** Age of the oldest waiting entry, 0 when none. */
-  oldestAgeMs: number;
-  parked: number;
-  inFlight: number;
-  delivered: number;
-  sendAttempts: number;
-  lastError: { key: string; reason: string; atMs: number } | null;
-  /** "probing": the platform looks down; one report at a time tests the link. */
-  link: "up" | "probing";
-  /** Entries accepted while the disk refused writes, not yet on disk. */
-  unpersisted: number;
-  alarm: StoreAlarm | null;
-  journalBytes: number;
-  warnings: StoreWarning[];
-}
-
-export interface OutboxOptions {
-  /** The store directory; the journal is `<dir>/outbox.journal`. */
-  dir: string;
-  clock?: Clock;
-  log?: Logger;
-  sender?: OutboxSender;
-  /** Random source for the jitter, [0, 1). */
-  random?: () => number;
-  /** Reports in flight at once while draining. Default 8. */
-  maxInFlight?: number;
-  backoff?: BackoffPolicy;
-  /** Consecutive transient failures after which the link counts as down. Default 3. */
-  probeAfterFailures?: number;
-  /** Retry period for persisting entries while the disk refuses writes. Default 5 s. */
-  persistRetryMs?: number;
-  /** Compact once the journal has this many lines and 4× more than live entries. Default 2000. */
-  compactMinOps?: number;
-  minFreeBytes?: number;
-}
+export type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxKind, OutboxOptions, OutboxSender, OutboxStatus, SendResult } from "./types.js";
 
 const entryRecordSchema = z.object({
   key: z.string().min(1),
@@ -121,12 +41,21 @@ const entryRecordSchema = z.object({
   biz: z.record(z.string(), z.unknown()),
   createdAtMs: z.number(),
   seq: z.number().int(),
+  notBeforeMs: z.number().optional(),
 });
 const journalLineSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("add"), e: entryRecordSchema }),
   z.object({ op: z.literal("done"), key: z.string() }),
   z.object({ op: z.literal("discard"), key: z.string(), reason: z.string().optional() }),
-  z.object({ op: z.literal("park"), key: z.string(), reason: z.string(), atMs: z.number() }),
+  z.object({
+    op: z.literal("park"),
+    key: z.string(),
+    reason: z.string(),
+    atMs: z.number(),
+    cause: z.enum(parkCauses).optional(),
+    code: z.number().int().optional(),
+    platformMsg: z.string().optional(),
+  }),
   z.object({ op: z.literal("unpark"), key: z.string() }),
 ]);
 type JournalLine = z.infer<typeof journalLineSchema>;
@@ -137,17 +66,25 @@ const enqueueSchema = z.object({
   service: z.string().min(1).max(64),
   biz: z.record(z.string(), z.unknown()),
   key: z.string().min(1).max(160).optional(),
+  notBeforeMs: z.number().finite().optional(),
 });
 
 /**
- * The durable offline queue of reports to the platform (architecture.md §5, issue 7 item 4).
+ * The durable offline queue of reports to the platform.
  *
- * Order: per record, entries go out in enqueue order and one at a time (an exit never
- * before its entry); different records flow independently, up to `maxInFlight` at once.
- * A parked entry does NOT block the later entries of its record: the exit report carries
- * enough to rebuild the stay (domain.md §6), and holding the exit behind an entry the
- * platform keeps refusing would lose the lot's revenue report too. If the parked entry is
- * retried later it arrives after the exit; the platform de-duplicates by key.
+ * Order: per record, entries go out in enqueue order and one at a time; different records
+ * flow independently, up to `maxInFlight` at once. An exit report never overtakes its entry
+ * report: while a record's earlier report is retrying or parked, its later reports wait
+ * ("held"). One record the platform keeps refusing never holds up another record. An
+ * operator who decides a parked report will never go through discards it; the record's
+ * next report (the exit carries what the platform needs to rebuild the stay) then goes.
+ *
+ * Refusals (refusal.ts): a business code is retried with backoff like a transport failure;
+ * a permanent code parks the report at once, and a report still refused `parkAfterMs` after
+ * it was queued is parked. Parked reports are probed again by themselves: every
+ * `probeParkedMs`, and whenever the platform answers 200 to anything (`platformAnswered`,
+ * at most once per `probeOnAnswerGapMs`). A probe sends each record's parked head once; a
+ * delivered head lets the record's next reports follow in order.
  *
  * Retries: each transient failure backs the entry off (capped exponential, full jitter).
  * After `probeAfterFailures` consecutive transient failures the link counts as down: one
@@ -167,6 +104,9 @@ export class Outbox implements Component {
   private readonly probeAfterFailures: number;
   private readonly persistRetryMs: number;
   private readonly compactMinOps: number;
+  private readonly refusalPolicy: RefusalPolicy;
+  private readonly probeParkedMs: number;
+  private readonly probeOnAnswerGapMs: number;
   private readonly journalPath: string;
   private sender: OutboxSender | undefined;
   private journal: AppendLog | undefined;
@@ -185,6 +125,11 @@ export class Outbox implements Component {
   private delivered = 0;
   private sendAttempts = 0;
   private lastErrorInfo: OutboxStatus["lastError"] = null;
+  private lastRefusalInfo: OutboxStatus["lastRefusal"] = null;
+  private probeTimer: TimerHandle | undefined;
+  private probeTimerDueMs: number | null = null;
+  private answerProbeTimer: TimerHandle | undefined;
+  private lastProbeAtMs: number | null = null;
   private nextSeq = 1;
   private journalOps = 0;
   private compacting = false;
@@ -201,6 +146,12 @@ export class Outbox implements Component {
     this.probeAfterFailures = Math.max(1, options.probeAfterFailures ?? 3);
     this.persistRetryMs = options.persistRetryMs ?? 5000;
     this.compactMinOps = options.compactMinOps ?? 2000;
+    this.refusalPolicy = {
+      permanentCodes: new Set(options.permanentCodes ?? DEFAULT_PERMANENT_CODES),
+      parkAfterMs: options.parkAfterMs ?? DAY_MS,
+    };
+    this.probeParkedMs = Math.max(1000, options.probeParkedMs ?? 3_600_000);
+    this.probeOnAnswerGapMs = Math.max(0, options.probeOnAnswerGapMs ?? this.backoff.capMs);
     this.journalPath = join(options.dir, "outbox.journal");
     this.sender = options.sender;
   }
@@ -227,6 +178,7 @@ export class Outbox implements Component {
     this.replay(text);
     this.running = true;
     this.log?.info({ depth: this.entries.size, parked: this.parkedCount() }, "outbox loaded");
+    this.scheduleParkedProbe();
     this.pump();
   }
 
@@ -238,10 +190,12 @@ export class Outbox implements Component {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
-    if (this.persistTimer) this.clock.clearTimeout(this.persistTimer);
+    for (const timer of [this.pumpTimer, this.persistTimer, this.probeTimer, this.answerProbeTimer]) if (timer) this.clock.clearTimeout(timer);
     this.pumpTimer = undefined;
     this.persistTimer = undefined;
+    this.probeTimer = undefined;
+    this.probeTimerDueMs = null;
+    this.answerProbeTimer = undefined;
     const journal = this.journal;
     this.journal = undefined;
     if (!journal) return;
@@ -279,12 +233,13 @@ export class Outbox implements Component {
       createdAtMs: now,
       seq: this.nextSeq++,
       attempts: 0,
-      nextAttemptAtMs: now,
+      nextAttemptAtMs: Math.max(now, parsed.data.notBeforeMs ?? now),
+      ...(parsed.data.notBeforeMs !== undefined ? { notBeforeMs: parsed.data.notBeforeMs } : {}),
     };
     // The `add` line is queued (synchronously, below) before any later line about this
     // entry can be, so the journal's order is right even if a concurrent pump sends the
     // report before the fsync completes.
-    const line = this.line({ op: "add", e: { key, recordNo: entry.recordNo, kind: entry.kind, service: entry.service, biz: entry.biz, createdAtMs: now, seq: entry.seq } });
+    const line = this.line({ op: "add", e: { key, recordNo: entry.recordNo, kind: entry.kind, service: entry.service, biz: entry.biz, createdAtMs: now, seq: entry.seq, ...notBefore(entry) } });
     this.insert(entry);
     const durable = await this.writeLines([line], true, [key]);
     this.pump();
@@ -298,6 +253,7 @@ export class Outbox implements Component {
     const now = this.clock.now();
     for (const entry of targets) {
       delete entry.parked;
+      delete entry.probing;
       entry.attempts = 0;
       entry.nextAttemptAtMs = now;
     }
@@ -314,6 +270,8 @@ export class Outbox implements Component {
     this.remove(entry);
     await this.writeLines([this.line({ op: "discard", key, reason })], true);
     this.log?.warn({ key, reason }, "outbox entry discarded");
+    // The record's next report (held behind this one) may go now.
+    this.pump();
     return true;
   }
 
@@ -337,22 +295,35 @@ export class Outbox implements Component {
   status(): OutboxStatus {
     let depth = 0;
     let parked = 0;
+    let retrying = 0;
+    let held = 0;
     let oldest = Infinity;
-    for (const entry of this.entries.values()) {
-      if (entry.parked) parked++;
-      else {
+    for (const list of this.byRecord.values()) {
+      let blocked = false;
+      for (const entry of list) {
+        if (entry.parked) {
+          parked++;
+          blocked = true;
+          continue;
+        }
         depth++;
         oldest = Math.min(oldest, entry.createdAtMs);
+        if (blocked) held++;
+        else if (entry.lastError !== undefined) retrying++;
       }
     }
     return {
       depth,
       oldestAgeMs: depth > 0 ? Math.max(0, this.clock.now() - oldest) : 0,
       parked,
+      retrying,
+      held,
       inFlight: this.inFlight.size,
       delivered: this.delivered,
       sendAttempts: this.sendAttempts,
       lastError: this.lastErrorInfo,
+      lastRefusal: this.lastRefusalInfo,
+      parkedProbe: { lastAtMs: this.lastProbeAtMs, nextAtMs: this.probeTimerDueMs },
       link: this.consecutiveFailures >= this.probeAfterFailures ? "probing" : "up",
       unpersisted: this.unpersistedKeys.size,
       alarm: this.persistAlarm,
@@ -372,6 +343,44 @@ export class Outbox implements Component {
     this.pump();
   }
 
+  /**
+   * The platform answered 200 to something (any section-3 call, e.g. a lane's
+   * preLeaveNotify): it is taking requests again, so the parked reports are probed — at
+   * once, or at the end of the gap since the last probe.
+   */
+  platformAnswered(): void {
+    // Cheap on purpose: a drain calls this for every delivered report.
+    if (!this.running || this.answerProbeTimer) return;
+    const dueAtMs = this.lastProbeAtMs === null ? -Infinity : this.lastProbeAtMs + this.probeOnAnswerGapMs;
+    const now = this.clock.now();
+    if (now >= dueAtMs) {
+      this.probeParked("platform answered 200");
+      return;
+    }
+    this.answerProbeTimer = this.clock.setTimeout(() => {
+      this.answerProbeTimer = undefined;
+      this.probeParked("platform answered 200");
+    }, dueAtMs - now);
+  }
+
+  /** Sends each record's parked head once more (see the class comment); returns how many. */
+  probeParked(trigger = "requested"): number {
+    if (!this.running) return 0;
+    const now = this.clock.now();
+    this.lastProbeAtMs = now;
+    let count = 0;
+    for (const list of this.byRecord.values()) {
+      const head = list[0];
+      if (!head?.parked || head.probing || this.inFlight.has(head.key)) continue;
+      head.probing = true;
+      head.nextAttemptAtMs = now;
+      count++;
+    }
+    if (count > 0) this.log?.info({ count, trigger }, "outbox: probing parked reports");
+    this.pump();
+    return count;
+  }
+
   // ---- delivery -----------------------------------------------------------------------
 
   private pump(): void {
@@ -387,11 +396,15 @@ export class Outbox implements Component {
       // The probe: the waiting head whose own retry is soonest, so an entry that keeps
       // failing on its own does not monopolise the probes.
       let probe: OutboxEntry | undefined;
+      let notBeforeDue = Infinity;
       for (const list of this.byRecord.values()) {
         const head = this.headOf(list);
-        if (head && (!probe || head.nextAttemptAtMs < probe.nextAttemptAtMs)) probe = head;
+        // A report held until a later instant is no probe before then.
+        if (head?.notBeforeMs !== undefined && head.notBeforeMs > now) notBeforeDue = Math.min(notBeforeDue, head.notBeforeMs);
+        else if (head && (!probe || head.nextAttemptAtMs < probe.nextAttemptAtMs)) probe = head;
       }
       if (probe) this.send(probe);
+      else if (notBeforeDue !== Infinity) this.schedulePump(notBeforeDue);
       return;
     }
     let nextDue = Infinity;
@@ -408,10 +421,23 @@ export class Outbox implements Component {
     if (nextDue !== Infinity) this.schedulePump(nextDue);
   }
 
-  /** The first entry of a record that is not parked (parked entries do not block). */
+  /**
+   * The record's first entry, if it may be sent: not parked, or parked and picked for a probe.
+   * A parked head holds the record's later entries back (an exit never overtakes its entry).
+   */
   private headOf(list: readonly OutboxEntry[]): OutboxEntry | undefined {
-    for (const entry of list) if (!entry.parked) return entry;
-    return undefined;
+    const head = list[0];
+    return head && (!head.parked || head.probing) ? head : undefined;
+  }
+
+  private scheduleParkedProbe(): void {
+    if (!this.running) return;
+    this.probeTimerDueMs = this.clock.now() + this.probeParkedMs;
+    this.probeTimer = this.clock.setTimeout(() => {
+      this.probeTimer = undefined;
+      this.probeParked("timer");
+      this.scheduleParkedProbe();
+    }, this.probeParkedMs);
   }
 
   private schedulePump(atMs: number): void {
@@ -450,6 +476,8 @@ export class Outbox implements Component {
 
   private settle(entry: OutboxEntry, result: SendResult): void {
     const now = this.clock.now();
+    const probed = entry.probing === true;
+    delete entry.probing;
     if (!this.entries.has(entry.key)) return;
     if (result.ok) {
       if (this.consecutiveFailures >= this.probeAfterFailures) {
@@ -461,25 +489,55 @@ export class Outbox implements Component {
       this.remove(entry);
       this.delivered++;
       void this.writeLines([this.line({ op: "done", key: entry.key })], false);
+      if (probed) {
+        // The probe goes on down the record in order: its next report, if parked too, is next.
+        const next = this.byRecord.get(entry.recordNo)?.[0];
+        if (next?.parked && !this.inFlight.has(next.key)) {
+          next.probing = true;
+          next.nextAttemptAtMs = now;
+        }
+      }
+      this.platformAnswered();
       return;
     }
-    entry.lastError = result.reason;
+    const { reason, code } = result;
+    const platformMsg = result.platformMsg ?? "";
+    entry.lastError = reason;
     entry.lastErrorAtMs = now;
     entry.lastErrorKind = result.retry;
-    this.lastErrorInfo = { key: entry.key, reason: result.reason, atMs: now };
-    if (result.retry === "permanent") {
-      // A business refusal will not change by retrying: park it so it cannot block anything.
-      entry.parked = { reason: result.reason, atMs: now };
-      this.log?.warn({ key: entry.key, reason: result.reason }, "outbox: report refused by the platform; parked");
-      void this.writeLines([this.line({ op: "park", key: entry.key, reason: result.reason, atMs: now })], false);
+    if (code !== undefined) {
+      entry.lastCode = code;
+      entry.platformMsg = platformMsg;
+      this.lastRefusalInfo = { key: entry.key, code, platformMsg, atMs: now };
+    }
+    this.lastErrorInfo = { key: entry.key, reason, atMs: now, ...(code !== undefined ? { code, platformMsg } : {}) };
+    // An answer, even a refusal, shows the link is up.
+    if (result.retry !== "transient") this.consecutiveFailures = 0;
+    const decision = decideFailure({ retry: result.retry, code, createdAtMs: entry.createdAtMs, nowMs: now }, this.refusalPolicy);
+    if (decision.action === "park") {
+      const parked: ParkedInfo = { reason, atMs: entry.parked?.atMs ?? now, cause: decision.cause, ...(code !== undefined ? { code, platformMsg } : {}) };
+      const changed = !entry.parked || entry.parked.reason !== parked.reason || entry.parked.cause !== parked.cause;
+      entry.parked = parked;
+      if (!changed) return;
+      this.log?.warn({ key: entry.key, reason, cause: decision.cause, code, platformMsg, probe: probed }, "outbox: report refused by the platform; parked");
+      void this.writeLines([this.line({ op: "park", key: entry.key, reason, atMs: parked.atMs, cause: decision.cause, ...(code !== undefined ? { code, platformMsg } : {}) })], false);
       return;
     }
+    if (entry.parked && result.retry === "refused") {
+      // A probe answered with a passing refusal (busy) while the report is young enough:
+      // it goes back to being retried with backoff.
+      delete entry.parked;
+      this.log?.info({ key: entry.key, code, platformMsg }, "outbox: parked report refused for a passing reason; retrying it with backoff");
+      void this.writeLines([this.line({ op: "unpark", key: entry.key })], false);
+    }
+    // A probe that got no answer at all leaves the report parked until the next probe.
     entry.nextAttemptAtMs = now + backoffDelayMs(entry.attempts, this.backoff, this.random);
+    if (result.retry !== "transient") return;
     this.consecutiveFailures++;
     if (this.consecutiveFailures >= this.probeAfterFailures) {
       const linkAttempt = this.consecutiveFailures - this.probeAfterFailures + 1;
       this.linkRetryAtMs = now + backoffDelayMs(linkAttempt, this.backoff, this.random);
-      if (linkAttempt === 1) this.log?.warn({ reason: result.reason }, "outbox: platform unreachable; probing with backoff");
+      if (linkAttempt === 1) this.log?.warn({ reason }, "outbox: platform unreachable; probing with backoff");
     }
   }
 
@@ -535,7 +593,8 @@ export class Outbox implements Component {
       switch (parsed.op) {
         case "add": {
           if (this.entries.has(parsed.e.key)) break;
-          this.insert({ ...parsed.e, attempts: 0, nextAttemptAtMs: now });
+          const { notBeforeMs, ...added } = parsed.e;
+          this.insert({ ...added, ...notBefore({ notBeforeMs }), attempts: 0, nextAttemptAtMs: Math.max(now, notBeforeMs ?? now) });
           this.nextSeq = Math.max(this.nextSeq, parsed.e.seq + 1);
           break;
         }
@@ -547,7 +606,13 @@ export class Outbox implements Component {
         }
         case "park": {
           const entry = this.entries.get(parsed.key);
-          if (entry) entry.parked = { reason: parsed.reason, atMs: parsed.atMs };
+          if (!entry) break;
+          const { reason, atMs, cause, code, platformMsg } = parsed;
+          entry.parked = { reason, atMs, ...(cause !== undefined ? { cause } : {}), ...(code !== undefined ? { code, platformMsg: platformMsg ?? "" } : {}) };
+          if (code !== undefined) {
+            entry.lastCode = code;
+            entry.platformMsg = platformMsg ?? "";
+          }
           break;
         }
         case "unpark": {
@@ -636,8 +701,8 @@ export class Outbox implements Component {
     const live = [...this.entries.values()].sort((a, b) => a.seq - b.seq);
     const lines: string[] = [];
     for (const e of live) {
-      lines.push(this.line({ op: "add", e: { key: e.key, recordNo: e.recordNo, kind: e.kind, service: e.service, biz: e.biz, createdAtMs: e.createdAtMs, seq: e.seq } }));
-      if (e.parked) lines.push(this.line({ op: "park", key: e.key, reason: e.parked.reason, atMs: e.parked.atMs }));
+      lines.push(this.line({ op: "add", e: { key: e.key, recordNo: e.recordNo, kind: e.kind, service: e.service, biz: e.biz, createdAtMs: e.createdAtMs, seq: e.seq, ...notBefore(e) } }));
+      if (e.parked) lines.push(this.line({ op: "park", key: e.key, ...e.parked }));
     }
     const journal = this.journal;
     journal
@@ -657,4 +722,9 @@ export class Outbox implements Component {
     this.warningList.push(warning);
     this.log?.warn(warning, "outbox");
   }
+}
+
+/** The journal's copy of an entry's not-before time (absent for most entries). */
+function notBefore(entry: { notBeforeMs?: number | undefined }): { notBeforeMs?: number } {
+  return entry.notBeforeMs !== undefined ? { notBeforeMs: entry.notBeforeMs } : {};
 }

@@ -15,9 +15,10 @@ import { maskSecret } from "./wire.js";
  * - `timeout`: the deadline passed → same, the cloud may still act on it;
  * - `http-status`: a non-2xx answer → transport failure, retry with backoff;
  * - `bad-response`: 2xx but not an envelope (not JSON, no code) → retry, log;
- * - `business-code`: a well-formed answer with code ≠ 200 → awaiting payment, or park.
+ * - `business-code`: a well-formed answer with code ≠ 200 → awaiting payment, or park;
+ * - `aborted`: the caller gave up (its `signal`, e.g. the service stopping) → ask again later.
  */
-export type PlatformFailureKind = "refused" | "timeout" | "http-status" | "bad-response" | "business-code";
+export type PlatformFailureKind = "refused" | "timeout" | "http-status" | "bad-response" | "business-code" | "aborted";
 
 export interface PlatformSuccess<D = unknown> {
   readonly ok: true;
@@ -43,9 +44,20 @@ export interface PlatformFailure {
 
 export type PlatformResult<D = unknown> = PlatformSuccess<D> | PlatformFailure;
 
-export interface CallOptions {
+export interface CallOptions<D = unknown> {
   /** Wall-time budget for the whole exchange, body included; default from config per service. */
   deadlineMs?: number;
+  /**
+   * Keep the exchange open this long in all (≥ deadlineMs): the call still resolves as
+   * `timeout` at the deadline, and an answer that comes after it is handed to `onLateAnswer`.
+   * The deadline decides what the caller does now; a platform that acts on a request late
+   * (a pre-leave bill paid online) is still heard.
+   */
+  listenMs?: number;
+  /** With `listenMs`: the late outcome of a call that timed out (an answer, or the final failure). */
+  onLateAnswer?: (result: PlatformResult<D>) => void;
+  /** Aborts the exchange (resolves as `aborted`; no late answer follows). */
+  signal?: AbortSignal;
 }
 
 export interface PlatformClientOptions {
@@ -54,12 +66,19 @@ export interface PlatformClientOptions {
   log: Logger;
   /** A shared dispatcher (tests, benchmarks); by default the client owns a keep-alive Agent. */
   dispatcher?: Dispatcher;
+  /**
+   * Told whenever the platform answered `code 200` to any call (the outbox probes its parked
+   * reports then). A throwing listener is logged and changes nothing about the call.
+   */
+  onAnswered?: (serviceName: string) => void;
 }
 
 export interface PlatformClientStats {
   calls: number;
   ok: number;
   failures: Record<PlatformFailureKind, number>;
+  /** Answers (any) that came after a call's deadline, within its listening window. */
+  lateAnswers: number;
 }
 
 /** Section-3 client (lot → cloud) over undici with connection reuse. */
@@ -69,14 +88,19 @@ export interface PlatformClient {
   /** 3.2 exit report. */
   leaveNotify(biz: LeaveNotifyBiz, options?: CallOptions): Promise<PlatformResult>;
   /** 3.3 pre-exit bill; a 200 may carry payType/payTime/orderNo. */
-  preLeaveNotify(biz: PreLeaveNotifyBiz, options?: CallOptions): Promise<PlatformResult<PreLeavePaidData>>;
+  preLeaveNotify(biz: PreLeaveNotifyBiz, options?: CallOptions<PreLeavePaidData>): Promise<PlatformResult<PreLeavePaidData>>;
   /** 3.4 pre-entry push. */
   preEnterNotify(biz: PreEnterNotifyBiz, options?: CallOptions): Promise<PlatformResult>;
   /**
    * Any push: `service` is a section-3 id (mapped through `serviceNames`) or a literal
    * serviceName. bizContent is encoded strictly (ASCII key order, compact, raw UTF-8).
    */
-  call<D = unknown>(service: Section3ServiceId | (string & {}), biz: Record<string, unknown>, options?: CallOptions): Promise<PlatformResult<D>>;
+  call<D = unknown>(service: Section3ServiceId | (string & {}), biz: Record<string, unknown>, options?: CallOptions<D>): Promise<PlatformResult<D>>;
+  /**
+   * Called whenever any call gets an HTTP answer (any status, any code): the platform is
+   * reachable again, so work waiting for it can go at once. Returns the unsubscribe.
+   */
+  onAnswer(listener: () => void): () => void;
   /** The URL a serviceName is POSTed to. */
   urlFor(serviceName: string): string;
   stats(): PlatformClientStats;
@@ -96,6 +120,9 @@ const refusedCodes = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_CLOSED",
 ]);
+
+/** How long close() waits for calls in flight before destroying their sockets. */
+const CLOSE_GRACE_MS = 100;
 
 export function createPlatformClient(options: PlatformClientOptions): PlatformClient {
   const { config, clock } = options;
@@ -121,7 +148,18 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
   const counts: PlatformClientStats = {
     calls: 0,
     ok: 0,
-    failures: { refused: 0, timeout: 0, "http-status": 0, "bad-response": 0, "business-code": 0 },
+    failures: { refused: 0, timeout: 0, "http-status": 0, "bad-response": 0, "business-code": 0, aborted: 0 },
+    lateAnswers: 0,
+  };
+  const answerListeners = new Set<() => void>();
+  const answered = (): void => {
+    for (const listener of [...answerListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        log.error({ err: error }, "platform answer listener failed");
+      }
+    }
   };
 
   const defaultDeadline = (service: string): number => {
@@ -140,9 +178,10 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     return new URL(config.pathTemplate.replaceAll("{service}", encodeURIComponent(serviceName)), config.baseUrl).href;
   }
 
-  async function call<D>(service: string, biz: Record<string, unknown>, callOptions: CallOptions = {}): Promise<PlatformResult<D>> {
+  async function call<D>(service: string, biz: Record<string, unknown>, callOptions: CallOptions<D> = {}): Promise<PlatformResult<D>> {
     const serviceName = nameFor(service);
     const deadlineMs = callOptions.deadlineMs ?? defaultDeadline(service);
+    const listenMs = Math.max(deadlineMs, callOptions.listenMs ?? deadlineMs);
     const encoded = encodeEnvelope({
       pid: config.pid,
       key: config.key,
@@ -152,25 +191,35 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       bizContentForm: config.bizContentForm,
     });
     const url = urlFor(serviceName);
-    const signal = AbortSignal.timeout(deadlineMs);
+    // The exchange lives until the listening window ends or the caller aborts; the deadline
+    // only decides when the caller gets its `timeout`.
+    const windowSignal = AbortSignal.timeout(listenMs);
+    const signal = callOptions.signal ? AbortSignal.any([windowSignal, callOptions.signal]) : windowSignal;
     const begun = performance.now();
     const elapsed = (): number => Math.round((performance.now() - begun) * 1000) / 1000;
     counts.calls++;
-    let result: PlatformResult<D>;
-    try {
-      const response = await request(url, {
-        method: "POST",
-        dispatcher,
-        signal,
-        headers: { "content-type": "application/json;charset=UTF-8" },
-        body: encoded.bodyText,
-      });
-      const bodyText = await response.body.text();
-      result = classify<D>(response.statusCode, bodyText, elapsed());
-    } catch (error) {
-      if (signal.aborted) {
-        result = { ok: false, kind: "timeout", detail: `no answer within ${deadlineMs} ms`, elapsedMs: elapsed() };
-      } else {
+    const context = {
+      service: serviceName,
+      recordNo: biz.recordNo,
+      plateId: biz.plateId,
+      // A scanner payment code is a credential: never logged in full (platform-api.md §7 3.3).
+      sweepAuthCodeMasked: typeof biz.sweepAuthCode === "string" ? maskSecret(biz.sweepAuthCode) : undefined,
+    };
+    const exchange = (async (): Promise<PlatformResult<D>> => {
+      try {
+        const response = await request(url, {
+          method: "POST",
+          dispatcher,
+          signal,
+          headers: { "content-type": "application/json;charset=UTF-8" },
+          body: encoded.bodyText,
+        });
+        const bodyText = await response.body.text();
+        answered();
+        return classify<D>(response.statusCode, bodyText, elapsed());
+      } catch (error) {
+        if (callOptions.signal?.aborted) return { ok: false, kind: "aborted", detail: "aborted by the caller", elapsedMs: elapsed() };
+        if (signal.aborted) return { ok: false, kind: "timeout", detail: `no answer within ${listenMs} ms`, elapsedMs: elapsed() };
         const code = (error as { code?: string }).code ?? (error as Error).name;
         const untrusted = untrustedCertificateCode(error);
         const detail =
@@ -179,24 +228,46 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
             : refusedCodes.has(code)
               ? code
               : `${code}: ${(error as Error).message}`;
-        result = { ok: false, kind: "refused", detail, elapsedMs: elapsed() };
+        return { ok: false, kind: "refused", detail, elapsedMs: elapsed() };
       }
+    })();
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const atDeadline = new Promise<"deadline">((resolve) => {
+      if (listenMs > deadlineMs) deadlineTimer = setTimeout(() => resolve("deadline"), deadlineMs);
+    });
+    const first = await Promise.race([exchange, atDeadline]);
+    clearTimeout(deadlineTimer);
+    const result: PlatformResult<D> = first === "deadline" ? { ok: false, kind: "timeout", detail: `no answer within ${deadlineMs} ms`, elapsedMs: elapsed() } : first;
+    if (first === "deadline") {
+      // Heard after the deadline: handed on, never lost (a late 200 to a bill is money taken).
+      void exchange.then((late) => {
+        const fields = { ...context, elapsedMs: late.elapsedMs, ok: late.ok, kind: late.ok ? undefined : late.kind, code: late.ok ? 200 : late.code };
+        if (late.ok || (late.kind !== "timeout" && late.kind !== "aborted")) {
+          counts.lateAnswers++;
+          log.info(fields, "late platform answer");
+        } else log.debug(fields, "no late platform answer");
+        try {
+          callOptions.onLateAnswer?.(late);
+        } catch (error) {
+          log.error({ err: error, ...context }, "late answer handler failed");
+        }
+      });
     }
-    if (result.ok) counts.ok++;
-    else counts.failures[result.kind]++;
-    const context = {
-      service: serviceName,
-      recordNo: biz.recordNo,
-      plateId: biz.plateId,
-      // A scanner payment code is a credential: never logged in full (platform-api.md §7 3.3).
-      sweepAuthCodeMasked: typeof biz.sweepAuthCode === "string" ? maskSecret(biz.sweepAuthCode) : undefined,
-      elapsedMs: result.elapsedMs,
-    };
-    if (result.ok) log.debug(context, "platform call ok");
+    if (result.ok) {
+      counts.ok++;
+      try {
+        options.onAnswered?.(serviceName);
+      } catch (error) {
+        log.error({ err: error, service: serviceName }, "platform: an answer listener failed");
+      }
+    } else counts.failures[result.kind]++;
+    const logged = { ...context, elapsedMs: result.elapsedMs };
+    if (result.ok) log.debug(logged, "platform call ok");
     // A business code is an answer (e.g. 0 "awaiting payment" to a pre-leave bill), not a
-    // fault of the link: info, so the warnings stay meaningful.
-    else if (result.kind === "business-code") log.info({ ...context, kind: result.kind, code: result.code, msg: result.msg }, "platform answered with a business code");
-    else log.warn({ ...context, kind: result.kind, code: result.code, msg: result.msg, status: result.status, detail: result.detail }, "platform call failed");
+    // fault of the link: info, so the warnings stay meaningful. An abort is the caller's own.
+    else if (result.kind === "business-code") log.info({ ...logged, kind: result.kind, code: result.code, platformMsg: result.msg }, "platform answered with a business code");
+    else if (result.kind === "aborted") log.debug(logged, "platform call aborted");
+    else log.warn({ ...logged, kind: result.kind, code: result.code, platformMsg: result.msg, status: result.status, detail: result.detail }, "platform call failed");
     return result;
   }
 
@@ -206,10 +277,21 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     preLeaveNotify: (biz, o) => call<PreLeavePaidData>("preLeaveNotify", biz, o),
     preEnterNotify: (biz, o) => call("preEnterNotify", biz, o),
     call,
+    onAnswer(listener) {
+      answerListeners.add(listener);
+      return () => answerListeners.delete(listener);
+    },
     urlFor,
     stats: () => structuredClone(counts),
     async close() {
-      if (ownDispatcher) await dispatcher.close();
+      if (!ownDispatcher) return;
+      // A call the platform hangs on must not hold the stop: a short grace for answers on
+      // their way, then the sockets go (the outbox sends its reports again at the next start).
+      let grace: NodeJS.Timeout | undefined;
+      const closed = dispatcher.close().then(() => true);
+      const done = await Promise.race([closed, new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), CLOSE_GRACE_MS)))]);
+      clearTimeout(grace);
+      if (!done) await dispatcher.destroy();
     },
   };
 }

@@ -71,6 +71,7 @@ export const defaultReturnCodes = {
   wrongPid: 4008,
   wrongParkCode: 4009,
   badBizContent: 4010,
+  replay: 4011,
   forbidden: 4030,
   denied: 4031,
   notFound: 4040,
@@ -183,8 +184,21 @@ export const platformConfigSchema = z.strictObject({
       preLeaveMs: z.int().min(100).max(60_000).default(3000),
       preEnterMs: z.int().min(100).max(60_000).default(3000),
       reportMs: z.int().min(100).max(120_000).default(5000),
+      /**
+       * A pre-leave bill's call stays open this long in all (preLeaveMs decides what the lane
+       * shows; a 200 heard later is still money taken: the barrier opens as a platform payment,
+       * or, after cash, a double payment is recorded).
+       */
+      lateAnswerMs: z.int().min(100).max(600_000).default(30_000),
+      /** Before cash is taken for a bill whose call timed out, the platform is asked once more, this briefly. */
+      cashCheckMs: z.int().min(100).max(10_000).default(1500),
+      /** A timed-out bill is asked again while its car waits: first after this, doubling up to reaskMaxMs. */
+      reaskFirstMs: z.int().min(100).max(60_000).default(2000),
+      reaskMaxMs: z.int().min(100).max(300_000).default(15_000),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((d) => d.lateAnswerMs >= d.preLeaveMs, { message: "lateAnswerMs must be at least preLeaveMs (the window includes the deadline)", path: ["lateAnswerMs"] })
+    .refine((d) => d.reaskMaxMs >= d.reaskFirstMs, { message: "reaskMaxMs must be at least reaskFirstMs", path: ["reaskMaxMs"] }),
   /** Connection reuse towards the cloud (undici pool). */
   client: z
     .strictObject({
@@ -199,7 +213,10 @@ export const platformConfigSchema = z.strictObject({
       timestampWindowS: z.int().min(1).max(86_400).default(300),
       /** false: a request outside the window is logged and answered anyway (platform-api.md §5). */
       rejectStaleTimestamps: z.boolean().default(true),
-      bodyLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+      /** A section-4 request is a few hundred bytes (no interface carries a list); 64 KiB is ample. */
+      bodyLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      /** Signatures remembered to refuse replays inside the timestamp window (docs/protocol.md). */
+      replayCacheMax: z.int().min(100).max(1_000_000).default(10_000),
       /** Largest page a paged query returns; larger requests are clamped. */
       maxPageSize: z.int().min(1).max(10_000).default(100),
       /** 4.11.9 "clear all vehicles" is destructive: off unless switched on here. */

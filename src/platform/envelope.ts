@@ -1,5 +1,5 @@
 import { PlatformError, PlatformErrorCode } from "./errors.js";
-import { scanTopLevelMembers, type TopLevelMember } from "./json-scan.js";
+import { exceedsJsonDepth, maxJsonDepth, scanTopLevelMembers, type TopLevelMember } from "./json-scan.js";
 import { computeSign, signsEqual, type SignField } from "./sign.js";
 
 /**
@@ -158,6 +158,8 @@ export function parseEnvelope(text: string): ParsedEnvelope {
   } else {
     throw envelopeError(`bizContent must be an object or a JSON string, not ${bizMember.kind}`);
   }
+  // A string-form bizContent is JSON inside JSON: its nesting was invisible to the body's check.
+  if (bizForm === "string" && exceedsJsonDepth(bizText)) throw envelopeError(`bizContent is nested deeper than ${maxJsonDepth} levels`);
   let biz: unknown;
   try {
     biz = JSON.parse(bizText);

@@ -19,6 +19,75 @@ export interface TopLevelMember {
 const whitespace = new Set([" ", "\t", "\n", "\r"]);
 
 /**
+ * The deepest nesting of arrays and objects any JSON this project receives may have. The
+ * deepest real body (a camera push: AlarmInfoPlate.result.PlateResult.timeStamp.Timeval) is 5
+ * levels; 32 leaves room for firmware additions.
+ */
+export const maxJsonDepth = 32;
+
+/**
+ * exceedsJsonDepth's count over bytes as they arrive, so a read can stop at the first byte too deep
+ * instead of buffering and decoding a megabyte first. Exact for UTF-8 (no byte of a multibyte
+ * character is below 0x80). A GBK body (some cameras) may have a backslash byte as the second
+ * half of a character; the count can then drift, which is why the decoded text is checked
+ * again with exceedsJsonDepth before it is parsed.
+ */
+export class JsonDepthGauge {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  constructor(readonly maxDepth: number = maxJsonDepth) {}
+
+  /** Feeds the next bytes; false once the nesting has gone deeper than `maxDepth`. */
+  push(bytes: Uint8Array): boolean {
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) this.inString = false;
+      } else if (c === 0x22) {
+        this.inString = true;
+      } else if (c === 0x5b || c === 0x7b) {
+        if (++this.depth > this.maxDepth) return false;
+      } else if (c === 0x5d || c === 0x7d) {
+        this.depth--;
+      }
+    }
+    return true;
+  }
+}
+
+/**
+ * Whether `text` nests `[` and `{` (outside strings) deeper than `maxDepth`: a single linear
+ * pass that stops at the first level too deep.
+ *
+ * Why before JSON.parse: V8 parses `[[[[…` in time and stack that grow with the depth, and a
+ * single 1 MB body of brackets held the event loop for ~400 ms, so the health check, the
+ * lanes and every other request waited. This scan costs a few milliseconds per megabyte and
+ * never allocates. It does not validate: JSON.parse still does that for text that passes.
+ */
+export function exceedsJsonDepth(text: string, maxDepth: number = maxJsonDepth): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped, whatever it is
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
  * Lists the members of a top-level JSON object together with the raw text span of each value.
  *
  * Why: the signature covers bizContent "exactly as transmitted" (platform-api.md §4.1), and
@@ -27,6 +96,9 @@ const whitespace = new Set([" ", "\t", "\n", "\r"]);
  * JSON.parse first; the walk below then only has to find boundaries in valid JSON.
  */
 export function scanTopLevelMembers(text: string): TopLevelMember[] {
+  if (exceedsJsonDepth(text, maxJsonDepth)) {
+    throw new PlatformError(PlatformErrorCode.BadJson, `body is not valid JSON: nested deeper than ${maxJsonDepth} levels`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Section3ServiceId } from "./config.js";
+import { formatWireTime } from "./wire.js";
 
 /**
  * Section-3 pushes (lot → cloud) as we send them. 3.3 is [DOC]; 3.1, 3.2 and 3.4 are missing
@@ -26,11 +27,15 @@ export const enterNotifySchema = z.strictObject({
   carType: z.int(),
   carSubType: z.int(),
   enterTime: wireTime,
-  inChannelid: text(30),
+  /** Empty for a stay made at an exit for a car no entry lane saw (`policy.exit.unknownEntryChannel`). */
+  inChannelid: z.string().max(30),
 });
 export type EnterNotifyBiz = z.infer<typeof enterNotifySchema>;
 
-/** 3.2 `leaveNotify` [OURS]. `enterTime` equals the one sent in enterNotify exactly. */
+/**
+ * 3.2 `leaveNotify` [OURS]. `enterTime` is the entry time the platform knows: the one sent in
+ * enterNotify, or the platform's own edit of it (4.13 editParkRecord).
+ */
 export const leaveNotifySchema = z.strictObject({
   parkCode: text(50),
   recordNo: text(50),
@@ -53,8 +58,43 @@ export const leaveNotifySchema = z.strictObject({
   /** 0 normal, 1 free, 2 abnormal, 3 manual. */
   releaseType: z.int().min(0),
   operator: z.string().max(20),
+  /**
+   * [OURS] Paid twice (cash taken while the platform could not be asked, then its 200 for the
+   * same bill; or two bills collected online): the second collection and what is owed back.
+   * Present only then; payType/paidFee/orderNo/payTime stay the first payment's.
+   */
+  doublePaid: z.literal(1).optional(),
+  secondPayType: z.int().min(0).optional(),
+  secondPaidFee: fen.optional(),
+  secondOrderNo: z.string().max(50).optional(),
+  secondPayTime: wireTimeOrEmpty.optional(),
+  refundFee: fen.optional(),
 });
 export type LeaveNotifyBiz = z.infer<typeof leaveNotifySchema>;
+
+/** What the exit itself collected: the amount, how, when and under which order. */
+export interface ExitCollection {
+  paidFen: number;
+  payType: number;
+  payTimeMs: number | null;
+  orderNo: string;
+}
+
+/**
+ * The payment fields of the exit report (docs/protocol.md §3.2). They describe the money
+ * collected at the exit only: when nothing was (a free, prepaid, remote or hand release), all
+ * of them say so — payType 0, payTime "", orderNo "" — whatever instant or number the release
+ * path carried along.
+ */
+export function exitPaymentFields(collected: ExitCollection, timeZone: string): Pick<LeaveNotifyBiz, "paidFee" | "payType" | "payTime" | "orderNo"> {
+  if (collected.paidFen <= 0) return { paidFee: 0, payType: 0, payTime: "", orderNo: "" };
+  return {
+    paidFee: collected.paidFen,
+    payType: collected.payType,
+    payTime: collected.payTimeMs === null ? "" : formatWireTime(collected.payTimeMs, timeZone),
+    orderNo: collected.orderNo,
+  };
+}
 
 /** 3.3 `preLeaveNotify` [DOC]. `paidFee` is the amount still due now. */
 export const preLeaveNotifySchema = z

@@ -12,6 +12,7 @@ import { listServices } from "./services/lists.js";
 import { paymentServices } from "./services/payments.js";
 import { vehicleServices } from "./services/vehicles.js";
 import { overLength, readBiz } from "./wire.js";
+import { ReplayCache } from "./replay-cache.js";
 
 export type { OpenInterfaceConfig } from "./services/common.js";
 
@@ -56,6 +57,8 @@ export interface OpenInterfaceStats {
   rejected: Partial<Record<ReturnCodeName, number>>;
   /** Requests with values over their declared length (answered anyway). */
   overLengthWarnings: number;
+  /** Signatures remembered against replays, and how many were dropped early for room. */
+  replayCache: { entries: number; evictions: number };
 }
 
 export interface OpenInterfaceHandler {
@@ -67,7 +70,7 @@ export interface OpenInterfaceHandler {
   /** Answers one section-4 request body. Never throws; a rejection changes nothing. */
   handle(rawBodyText: string, meta?: HandleMeta): Promise<OpenInterfaceResponse>;
   /** A transport-level refusal (content type, size, encoding), counted and logged like the rest. */
-  reject(codeName: "badContentType" | "tooLarge" | "badJson", msg: string, meta?: HandleMeta): OpenInterfaceResponse;
+  reject(codeName: "badContentType" | "tooLarge" | "badJson" | "busy", msg: string, meta?: HandleMeta): OpenInterfaceResponse;
   stats(): OpenInterfaceStats;
   /** serviceName → interface, as configured. */
   services(): Array<{ id: Section4ServiceId; serviceName: string; section: string }>;
@@ -84,9 +87,10 @@ const httpStatusFor: Partial<Record<ReturnCodeName, number>> = {
  * Builds the transport-independent section-4 responder (architecture.md §4): the HTTP route
  * and the MQTT `platform/req` topic both hand it the raw body text.
  *
- * Order of checks: JSON → envelope → pid → sign → timestamp → serviceName → bizContent schema
- * → parkCode → handler. Everything before the handler only reads, so a rejected request
- * changes nothing; handlers validate fully before their first write.
+ * Order of checks: JSON (nesting depth first) → envelope → pid → sign → timestamp → replay →
+ * serviceName → bizContent schema → parkCode → handler. Everything before the handler only
+ * reads (the replay memory aside), so a rejected request changes nothing; handlers validate
+ * fully before their first write.
  */
 export function createOpenInterfaceHandler(options: OpenInterfaceHandlerOptions): OpenInterfaceHandler {
   const { config, ports, clock } = options;
@@ -96,7 +100,8 @@ export function createOpenInterfaceHandler(options: OpenInterfaceHandlerOptions)
   const byName = new Map<string, ServiceDef>();
   for (const def of section4Services) byName.set(server.serviceNames[def.id], def);
 
-  const stats: OpenInterfaceStats = { accepted: 0, rejected: {}, overLengthWarnings: 0 };
+  const stats: Omit<OpenInterfaceStats, "replayCache"> = { accepted: 0, rejected: {}, overLengthWarnings: 0 };
+  const replays = new ReplayCache(server.timestampWindowS, server.replayCacheMax);
   // Handlers that write run one at a time, so check-then-write sequences cannot interleave.
   let writeChain: Promise<unknown> = Promise.resolve();
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
@@ -145,6 +150,11 @@ export function createOpenInterfaceHandler(options: OpenInterfaceHandlerOptions)
       if (server.rejectStaleTimestamps) return rejection("staleTimestamp", msg, context);
       log.warn({ ...context, skewS }, "platform request outside the timestamp window; answered (rejectStaleTimestamps is off)");
     }
+    // Only a verified request gets here, so envelope.sign is set; a repeat of it is a replay,
+    // refused before any handler runs (a cloud retry must be signed afresh, with a new timestamp).
+    if (!replays.remember(envelope.sign ?? "", envelope.timestampS, Math.floor(clock.now() / 1000))) {
+      return rejection("replay", "this exact request (same sign) was already received; sign a retry with a new timestamp", context);
+    }
     const def = byName.get(envelope.serviceName);
     if (!def) return rejection("unknownService", `unknown serviceName ${envelope.serviceName}`, context);
     context.section = def.section;
@@ -189,7 +199,7 @@ export function createOpenInterfaceHandler(options: OpenInterfaceHandlerOptions)
       }
     },
     reject: (codeName, msg, meta = {}) => rejection(codeName, msg, { transport: meta.transport, remote: meta.remote }),
-    stats: () => structuredClone(stats),
+    stats: () => ({ ...structuredClone(stats), replayCache: replays.stats() }),
     services: () => section4Services.map((def) => ({ id: def.id, serviceName: server.serviceNames[def.id], section: def.section })),
   };
 }
@@ -236,6 +246,18 @@ export function registerPlatformRoute(http: HttpServer, handler: OpenInterfaceHa
           http.countRejection(routeKey);
           const r = handler.reject("tooLarge", `body exceeds the limit of ${handler.bodyLimitBytes} bytes`, meta);
           ctx.send(r.status, r.body, { connection: "close" });
+          return;
+        }
+        if (error instanceof ApiError && error.code === "E_JSON_DEPTH") {
+          http.countRejection(routeKey);
+          const r = handler.reject("badJson", `body is not valid JSON: ${error.message}`, meta);
+          ctx.send(r.status, r.body);
+          return;
+        }
+        if (error instanceof ApiError && error.status === 503) {
+          http.countRejection(routeKey);
+          const r = handler.reject("busy", error.message, meta);
+          ctx.send(503, r.body, { connection: "close", "retry-after": "1" });
           return;
         }
         throw error;

@@ -49,18 +49,26 @@ const numericText = /^\s*-?\d+(\.\d+)?\s*$/;
 const toNumber = (v: unknown): unknown => (typeof v === "string" && numericText.test(v) ? Number(v) : v);
 const blankToUndefined = (v: unknown): unknown => (v === "" || v === null ? undefined : v);
 
+// Each wire type names itself in its errors: a field of the wrong type reads "<field> must be
+// an integer", never "is required" (readBiz says "is required" only for an absent field).
+const intError = (issue: { code: string }): string =>
+  issue.code === "too_big" || issue.code === "too_small" ? "must be an integer within ±9007199254740991" : "must be an integer";
+const numberError = "must be a number";
+const stringError = "must be a string";
+
 /** An integer; a numeric string is coerced (the document's own examples send `"page":"1"`). */
-export const wInt = () => z.preprocess(toNumber, z.int());
+export const wInt = () => z.preprocess(toNumber, z.int({ error: intError }));
 /** An optional integer; `""` and null count as absent. */
-export const wIntOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.int().optional());
+export const wIntOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.int({ error: intError }).optional());
 /** A number (money as a double); numeric strings are coerced. */
-export const wNum = () => z.preprocess(toNumber, z.number());
-export const wNumOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.number().optional());
+export const wNum = () => z.preprocess(toNumber, z.number({ error: numberError }));
+export const wNumOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.number({ error: numberError }).optional());
 /** A string; a number is taken as its text (`"channelid": 2`). */
-export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string());
+export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }));
 /** A required non-empty string. */
-export const wStrReq = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().trim().min(1, "must not be empty"));
-export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), z.string().optional());
+export const wStrReq = () =>
+  z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }).trim().min(1, "must not be empty"));
+export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), z.string({ error: stringError }).optional());
 
 const canonicalKey = (name: string): string => name.toLowerCase().replace(/_/g, "");
 
@@ -93,13 +101,53 @@ export function readBiz<S extends z.ZodObject>(
   const normalized = normalizeKeys(biz, Object.keys(schema.shape));
   const result = schema.safeParse(normalized);
   if (result.success) return { ok: true, value: result.data };
-  return {
-    ok: false,
-    problems: result.error.issues.map((issue) => ({
-      path: issue.path.map(String).join(".") || "(bizContent)",
-      message: issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined ? "is required" : issue.message,
-    })),
-  };
+  // One problem per field, the first: zod goes on checking a value of the wrong type (an array
+  // given for a required string is also "empty"), and the type is what the sender must fix.
+  const problems = new Map<string, BizProblem>();
+  for (const issue of result.error.issues) {
+    const path = issue.path.map(String).join(".") || "(bizContent)";
+    if (!problems.has(path)) problems.set(path, { path, message: problemMessage(issue, valueAt(normalized, issue.path)) });
+  }
+  return { ok: false, problems: [...problems.values()] };
+}
+
+const typeNames: Readonly<Record<string, string>> = {
+  int: "an integer",
+  number: "a number",
+  string: "a string",
+  boolean: "true or false",
+  array: "an array",
+  object: "an object",
+};
+
+/**
+ * "is required" only when the field is absent (missing, null or ""); a value of the wrong type
+ * says which type it must be. zod's own issues carry no input (it is not reported by default),
+ * so the value is looked up in what was parsed.
+ */
+function problemMessage(issue: z.core.$ZodIssue, value: unknown): string {
+  const absent = value === undefined || value === null || value === "";
+  if (issue.code === "invalid_type") {
+    if (absent) return "is required";
+    // A wire helper's own text ("must be an integer") wins over zod's generic one.
+    if (!issue.message.startsWith("Invalid input")) return issue.message;
+    return `must be ${typeNames[issue.expected] ?? issue.expected}`;
+  }
+  if (issue.code === "invalid_value") {
+    if (absent) return "is required";
+    const shown = issue.values.map((v) => (typeof v === "string" ? JSON.stringify(v) : String(v)));
+    return `must be ${shown.length === 1 ? shown[0] : `one of ${shown.join(", ")}`}`;
+  }
+  return issue.message;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
 }
 
 /** Declared String(n) lengths exceeded: warn, never reject (the document's own examples exceed them). */

@@ -1,55 +1,52 @@
-import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { systemClock, type Clock } from "../app/clock.js";
 import { silentLogger, type Logger } from "../app/log.js";
-import { validateConfig, type ConfigProblem } from "../config/load.js";
-import { copyFileDurable, writeFileDurable } from "../update/durable.js";
-import { keyIdSchema, parsePublicKeyPem } from "../update/keys.js";
+import { validateConfig } from "../config/load.js";
+import { writeFileDurable } from "../update/durable.js";
+import { BOX_CONFIG_DIR_MODE, BoxDir, resolveOwner, type BoxOwner } from "./box-dir.js";
 import { diffConfigs, type ConfigChange } from "./diff.js";
+import { ProvisionError, ProvisionErrorCode, problemFromError, type ProvisionProblem } from "./errors.js";
+import { PROVISION_REPORT_FILE, type LastProvision } from "./last-report.js";
 import { formatReport, scrubSecrets } from "./report.js";
+import { collectLinkFiles, collectUpdateKeys, linkCertificates, MAX_CONFIG_BYTES, MAX_FILE_BYTES, stickFiles, type PendingFile } from "./stick-contents.js";
+import { applyStickPolicy, freshBoxValues, jsonDepth, MAX_STICK_JSON_DEPTH } from "./stick-policy.js";
+import { openStick, readStickFile, type Stick } from "./stick-files.js";
 
 /**
- * USB provisioning (architecture.md §8, issue 10): a stick carries `lanekeeper.json` at its root
- * and optionally `platform.key`, `mqtt/ca.pem`, `mqtt/client.pem`, `mqtt/client.key`, the same
- * three under `platform/` (a cloud with a private CA or client certificates) and
- * `update-keys/*.pem`. Everything is read and checked first; only when all of it is valid is
- * anything written on the box, and the config file itself is replaced last (the commit point).
- * A report goes back to the stick either way.
+ * USB provisioning: a stick carries `lanekeeper.json` at its root and optionally
+ * `platform.key`, `mqtt/ca.pem`, `mqtt/client.pem`, `mqtt/client.key`, the same three under
+ * `platform/` (a cloud with a private CA or client certificates) and `update-keys/*.pem`.
+ *
+ * It runs as root from udev's unit, on input nobody vetted, so it is a narrow door:
+ * - only regular files are read from the stick, size-checked before reading (stick-files.ts);
+ * - the stick may not set a command or a path of the box (stick-policy.ts);
+ * - it writes only into the config directory, through a pinned directory descriptor, files
+ *   root:<service group> 0640, each atomically (box-dir.ts); the config is replaced last;
+ * - the same configuration in another layout is UNCHANGED (parsed and normalised, not bytes);
+ * - a report always lands somewhere: on the stick, in the box's copy (last-report.ts) and on
+ *   stdout for the journal. Nothing thrown escapes: an unexpected error is a REJECTED report.
  */
-export const stickFiles = {
-  config: "lanekeeper.json",
-  platformKey: "platform.key",
-  mqttCa: "mqtt/ca.pem",
-  mqttCert: "mqtt/client.pem",
-  mqttKey: "mqtt/client.key",
-  platformCa: "platform/ca.pem",
-  platformCert: "platform/client.pem",
-  platformClientKey: "platform/client.key",
-  updateKeys: "update-keys",
-  report: "lanekeeper-report.txt",
-} as const;
 
-/** Each TLS link's files on the stick and the config section they go to. */
-const linkCertificates = [
-  { section: "mqtt", label: "MQTT", ca: stickFiles.mqttCa, cert: stickFiles.mqttCert, key: stickFiles.mqttKey },
-  { section: "platform", label: "platform", ca: stickFiles.platformCa, cert: stickFiles.platformCert, key: stickFiles.platformClientKey },
-] as const;
+export { stickFiles, MAX_CONFIG_BYTES, MAX_FILE_BYTES } from "./stick-contents.js";
 
-const MAX_CONFIG_BYTES = 1024 * 1024;
-const MAX_FILE_BYTES = 256 * 1024;
+const DEFAULT_RESTART = ["systemctl", "--no-block", "restart", "lanekeeper"] as const;
 
 export interface ProvisionOptions {
   mountpoint: string;
   /** Default /etc/lanekeeper/lanekeeper.json. */
   configPath: string;
-  /** Where update keys go; default `<config dir>/update-keys` (update.trustedKeysDir). */
+  /** Where update keys go; default `<config dir>/update-keys`. Never taken from any config. */
   keysDir?: string;
   /** Restarts the service after a change; null disables it; default runs `restartCommand`. */
   restart?: (() => Promise<void>) | null;
+  /** Default `systemctl --no-block restart lanekeeper`; never taken from the stick or the box's config. */
   restartCommand?: readonly string[];
+  /** The service's group, owner of what is written (name or gid); default "lanekeeper". */
+  group?: string | number;
+  /** store.dir of a box that has no config yet; default /var/lib/lanekeeper. */
+  stateDir?: string;
   clock?: Clock;
   log?: Logger;
   hostname?: string;
@@ -65,37 +62,20 @@ export interface InstalledFile {
 export interface ProvisionResult {
   status: "applied" | "unchanged" | "rejected";
   deviceId: string | undefined;
-  problems: ConfigProblem[];
+  problems: ProvisionProblem[];
   changes: ConfigChange[];
   files: InstalledFile[];
   report: string;
   reportFile: string;
   reportWritten: boolean;
   reportError?: string;
+  /** The box's copy of the outcome (`<config dir>/provision-report.json`). */
+  boxReportFile: string;
+  boxReportWritten: boolean;
   restarted: boolean;
   restartError?: string;
 }
 
-interface PendingFile {
-  what: string;
-  from: string;
-  to: string;
-  content: string;
-  mode: number;
-}
-
-async function readStickFile(path: string, limit: number): Promise<string | undefined> {
-  let text: Buffer;
-  try {
-    text = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return undefined;
-    throw new Error(code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (error as Error).message);
-  }
-  if (text.length > limit) throw new Error(`larger than ${limit} bytes`);
-  return text.toString("utf8");
-}
 
 /** A JSON error without the snippet of input V8 puts in its message (it may hold a secret). */
 function jsonErrorWithoutInput(text: string, error: Error): string {
@@ -108,9 +88,6 @@ function jsonErrorWithoutInput(text: string, error: Error): string {
   return `not valid JSON (line ${line}, column ${column})`;
 }
 
-function shortHash(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 12);
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -126,277 +103,373 @@ function secretsOf(doc: unknown, out: Set<string>): void {
   }
 }
 
+/** Key-order-free JSON of a validated config: two files that mean the same give the same text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+interface Context {
+  options: ProvisionOptions;
+  log: Logger;
+  configDir: string;
+  secrets: Set<string>;
+  owner: BoxOwner | undefined;
+  at: Date;
+  host: string;
+}
+
 export async function provisionFromStick(options: ProvisionOptions): Promise<ProvisionResult> {
-  const clock = options.clock ?? systemClock;
   const log = options.log ?? silentLogger();
-  const stick = options.mountpoint;
-  const configDir = dirname(options.configPath);
-  const problems: ConfigProblem[] = [];
-  const pending: PendingFile[] = [];
-  const secrets = new Set<string>();
-  const problem = (path: string, message: string): void => {
-    problems.push({ path, message });
+  const ctx: Context = {
+    options,
+    log,
+    configDir: dirname(options.configPath),
+    secrets: new Set(),
+    owner: undefined,
+    at: new Date((options.clock ?? systemClock).now()),
+    host: options.hostname ?? osHostname(),
   };
+  let outcome: Outcome;
+  try {
+    outcome = await provision(ctx);
+  } catch (error) {
+    // Whatever went wrong, the installer gets a report: the config is written last, so a
+    // failure before that left the box on its old configuration.
+    log.error({ err: error }, "provisioning failed unexpectedly");
+    outcome = { status: "rejected", deviceId: undefined, problems: [problemFromError("(provisioning)", error, ProvisionErrorCode.Internal)], changes: [], files: [], restarted: false };
+  }
+  return finish(ctx, outcome);
+}
+
+interface Outcome {
+  status: ProvisionResult["status"];
+  deviceId: string | undefined;
+  previousDeviceId?: string | undefined;
+  problems: ProvisionProblem[];
+  changes: ConfigChange[];
+  files: InstalledFile[];
+  repaired?: string[];
+  restart?: string;
+  restarted: boolean;
+  restartError?: string;
+}
+
+async function provision(ctx: Context): Promise<Outcome> {
+  const { options, log, configDir, secrets } = ctx;
+  const problems: ProvisionProblem[] = [];
+  const rejected = (deviceId?: string): Outcome => {
+    log.warn({ problems: problems.length, codes: [...new Set(problems.map((p) => p.code).filter(Boolean))] }, "provisioning stick rejected; nothing changed");
+    return { status: "rejected", deviceId, problems, changes: [], files: [], restarted: false };
+  };
+
+  try {
+    const resolved = await resolveOwner(options.group ?? "lanekeeper", configDir);
+    ctx.owner = resolved.owner;
+    if (resolved.note) log.warn({ configDir }, resolved.note);
+  } catch (error) {
+    problems.push(problemFromError("(box)", error, ProvisionErrorCode.BoxGroup));
+    return rejected();
+  }
+  let stick: Stick;
+  try {
+    stick = await openStick(options.mountpoint);
+  } catch (error) {
+    problems.push(problemFromError("(stick)", error, ProvisionErrorCode.StickUnreadable));
+    return rejected();
+  }
   const read = async (name: string, limit = MAX_FILE_BYTES): Promise<string | undefined> => {
     try {
-      return await readStickFile(join(stick, name), limit);
+      return (await readStickFile(stick, name, limit))?.toString("utf8");
     } catch (error) {
-      problem(name, `cannot read: ${(error as Error).message}`);
+      problems.push(problemFromError(name, error, ProvisionErrorCode.StickUnreadable));
       return undefined;
     }
   };
 
-  // ---- read and check everything; nothing is written in this phase
-  let raw: unknown;
-  const configText = await read(stickFiles.config, MAX_CONFIG_BYTES);
-  if (configText === undefined) {
-    if (!problems.some((p) => p.path === stickFiles.config)) problem(stickFiles.config, "not found at the root of the stick");
-  } else {
-    try {
-      raw = JSON.parse(configText);
-      if (!isPlainObject(raw)) {
-        problem(stickFiles.config, "must hold a JSON object");
-        raw = undefined;
-      }
-    } catch (error) {
-      problem(stickFiles.config, jsonErrorWithoutInput(configText, error as Error));
-    }
-  }
-  const doc = isPlainObject(raw) ? raw : undefined;
-  if (doc) secretsOf(doc, secrets);
-  // The stick's own update section may say where keys live and how to restart (src/update/config.ts).
-  const update = doc && isPlainObject(doc.update) ? doc.update : {};
-  const keysDir = options.keysDir ?? (typeof update.trustedKeysDir === "string" ? update.trustedKeysDir : join(configDir, "update-keys"));
-  const restartCommand =
-    options.restartCommand ??
-    (Array.isArray(update.restartCommand) && update.restartCommand.every((w) => typeof w === "string") ? (update.restartCommand as string[]) : undefined);
-
-  const platformKey = await read(stickFiles.platformKey);
-  if (platformKey !== undefined) {
-    const key = platformKey.trim();
-    if (key === "") problem(stickFiles.platformKey, "the file is empty");
-    else {
-      secrets.add(key);
-      if (doc && isPlainObject(doc.platform)) doc.platform.key = key;
-    }
-  }
-
-  // A link's CA and client certificate (MQTT broker, cloud platform): checked, copied under
-  // content-addressed names, and the config pointed at them.
-  for (const link of linkCertificates) {
-    const ca = await read(link.ca);
-    const cert = await read(link.cert);
-    const clientKey = await read(link.key);
-    if (ca !== undefined) {
-      try {
-        new X509Certificate(ca);
-      } catch {
-        problem(link.ca, "is not a PEM certificate");
-      }
-    }
-    if ((cert === undefined) !== (clientKey === undefined)) {
-      problem(cert === undefined ? link.cert : link.key, `${link.cert} and ${link.key} come as a pair; one is missing`);
-    } else if (cert !== undefined && clientKey !== undefined) {
-      let x509: X509Certificate | undefined;
-      try {
-        x509 = new X509Certificate(cert);
-      } catch {
-        problem(link.cert, "is not a PEM certificate");
-      }
-      try {
-        const key = createPrivateKey(clientKey);
-        if (x509 && !x509.checkPrivateKey(key)) problem(link.key, `does not belong to the certificate in ${link.cert}`);
-      } catch {
-        problem(link.key, "is not a PEM private key (an encrypted key cannot be used unattended)");
-      }
-    }
-    const files: Array<[string | undefined, string, "caFile" | "certFile" | "keyFile", string, number]> = [
-      [ca, link.ca, "caFile", "ca", 0o644],
-      [cert, link.cert, "certFile", "client", 0o644],
-      [clientKey, link.key, "keyFile", "client", 0o600],
-    ];
-    if (files.some(([content]) => content !== undefined)) {
-      const section = doc?.[link.section];
-      if (doc && !isPlainObject(section)) problem(link.section, `${link.label} certificates are on the stick but lanekeeper.json has no ${link.section} section`);
-      for (const [content, from, field, stem, mode] of files) {
-        if (content === undefined) continue;
-        // Content-addressed names: the old config keeps pointing at the old files until the new
-        // config is renamed into place, so there is no moment where config and certs disagree.
-        const to = join(configDir, link.section, `${stem}-${shortHash(content)}${from.endsWith(".key") ? ".key" : ".pem"}`);
-        pending.push({ what: `${link.label} ${field}`, from, to, content, mode });
-        if (isPlainObject(section)) section[field] = to;
-      }
-    }
-  }
-
-  let keyNames: string[] = [];
-  try {
-    keyNames = (await readdir(join(stick, stickFiles.updateKeys))).filter((n) => n.toLowerCase().endsWith(".pem")).sort();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT") problem(stickFiles.updateKeys, `cannot list: ${(error as Error).message}`);
-  }
-  for (const name of keyNames) {
-    const from = `${stickFiles.updateKeys}/${name}`;
-    const pem = await read(from);
-    if (pem === undefined) continue;
-    const id = basename(name).replace(/\.pem$/i, "").replace(/\.(pub|public)$/i, "");
-    if (!keyIdSchema.safeParse(id).success) {
-      problem(from, "the file name (the key id) must be 1-64 letters, digits, '.', '-' or '_'");
-      continue;
-    }
-    try {
-      parsePublicKeyPem(pem, from);
-      pending.push({ what: `update key "${id}"`, from, to: join(keysDir, `${id}.pem`), content: pem, mode: 0o644 });
-    } catch (error) {
-      problem(from, (error as Error).message.replace(`${from} `, ""));
-    }
-  }
-
-  let deviceId: string | undefined;
-  if (doc) {
-    const validated = validateConfig(doc);
-    if (validated.ok) deviceId = validated.config.deviceId;
-    else problems.push(...validated.problems);
-  }
-
-  // ---- what is on the box now
-  let oldText: string | undefined;
+  // ---- the box as it is: its config is the reference for what the stick may not change
+  const box = await BoxDir.open(configDir, ctx.owner).catch((error: unknown) => {
+    problems.push(problemFromError(configDir, error, ProvisionErrorCode.BoxUnsafe));
+    return undefined;
+  });
+  let oldBytes: Buffer | undefined;
   let oldDoc: unknown;
   try {
-    oldText = await readFile(options.configPath, "utf8");
-    oldDoc = JSON.parse(oldText);
-  } catch {
-    oldDoc = oldText === undefined ? undefined : {};
+    oldBytes = await box?.read(basename(options.configPath), MAX_CONFIG_BYTES);
+    if (oldBytes !== undefined) oldDoc = JSON.parse(oldBytes.toString("utf8"));
+    // The service user can write this directory: a hostile file must not blow our stack.
+    if (jsonDepth(oldDoc) > MAX_STICK_JSON_DEPTH) oldDoc = {};
+  } catch (error) {
+    if (error instanceof SyntaxError) oldDoc = {}; // a broken box config is what a stick is for
+    else problems.push(problemFromError(options.configPath, error, ProvisionErrorCode.BoxUnsafe));
   }
   secretsOf(oldDoc, secrets);
   const boxDeviceId = isPlainObject(oldDoc) && typeof oldDoc.deviceId === "string" ? oldDoc.deviceId : undefined;
 
-  const base = {
-    reportFile: join(stick, stickFiles.report),
-    problems,
-    restarted: false,
-  };
-  const now = new Date(clock.now());
-  const host = options.hostname ?? osHostname();
-
-  if (problems.length > 0 || !doc) {
-    log.warn({ problems: problems.length }, "provisioning stick rejected; nothing changed");
-    const report = scrubSecrets(
-      formatReport({ status: "rejected", deviceId: boxDeviceId ?? (typeof doc?.deviceId === "string" ? doc.deviceId : undefined), host, at: now, stick, configPath: options.configPath, problems, changes: [], files: [] }),
-      secrets,
-    );
-    return finishReport({ ...base, status: "rejected", deviceId: boxDeviceId, changes: [], files: [], report }, log);
-  }
-
-  // ---- apply: files first, the config last
-  const newText = `${JSON.stringify(doc, null, 2)}\n`;
-  const changes = diffConfigs(oldDoc, doc);
-  const files: InstalledFile[] = [];
-  for (const file of pending) {
-    const existing = await readFile(file.to, "utf8").catch(() => undefined);
-    files.push({ what: file.what, from: file.from, to: file.to, changed: existing !== file.content });
-  }
-  const changed = newText !== oldText || files.some((f) => f.changed);
-  if (!changed) {
-    const report = scrubSecrets(formatReport({ status: "unchanged", deviceId, host, at: now, stick, configPath: options.configPath, problems, changes, files }), secrets);
-    return finishReport({ ...base, status: "unchanged", deviceId, changes, files, report }, log);
-  }
-
   try {
-    for (const file of pending) {
-      const entry = files.find((f) => f.to === file.to);
-      if (!entry?.changed) continue;
-      await mkdir(dirname(file.to), { recursive: true, mode: 0o755 });
-      await writeFileDurable(file.to, file.content, { mode: file.mode });
+    // ---- read and check everything from the stick; nothing is written in this phase
+    let doc: Record<string, unknown> | undefined;
+    const configText = await read(stickFiles.config, MAX_CONFIG_BYTES);
+    if (configText === undefined) {
+      if (!problems.some((p) => p.path === stickFiles.config)) problems.push({ path: stickFiles.config, message: "not found at the root of the stick" });
+    } else {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(configText);
+      } catch (error) {
+        problems.push({ path: stickFiles.config, message: jsonErrorWithoutInput(configText, error as Error) });
+      }
+      if (raw !== undefined && jsonDepth(raw) > MAX_STICK_JSON_DEPTH) {
+        problems.push({ path: stickFiles.config, code: ProvisionErrorCode.StickTooDeep, message: `nests deeper than ${MAX_STICK_JSON_DEPTH} levels` });
+      } else if (isPlainObject(raw)) doc = raw;
+      else if (raw !== undefined) problems.push({ path: stickFiles.config, message: "must hold a JSON object" });
     }
-    await mkdir(configDir, { recursive: true });
-    if (oldText !== undefined) await copyFileDurable(options.configPath, `${options.configPath}.prev`);
-    await writeFileDurable(options.configPath, newText, { mode: 0o600 });
-  } catch (error) {
-    // The config was not replaced (it is written last), so the box still runs on the old one.
-    problems.push({ path: options.configPath, message: `cannot write on the box: ${(error as Error).message}` });
-    const report = scrubSecrets(formatReport({ status: "rejected", deviceId: boxDeviceId, host, at: now, stick, configPath: options.configPath, problems, changes: [], files: [] }), secrets);
-    return finishReport({ ...base, status: "rejected", deviceId: boxDeviceId, changes: [], files: [], report }, log);
-  }
-  const previous = await readJson(`${options.configPath}.prev`);
-  for (const link of linkCertificates) {
-    await pruneLinkFiles(join(configDir, link.section), link.section, [doc, previous]).catch((error: unknown) => log.warn({ err: error, section: link.section }, "old certificate files not pruned"));
-  }
-  log.info({ deviceId, changes: changes.length, files: files.filter((f) => f.changed).length }, "provisioning applied");
+    if (doc) {
+      secretsOf(doc, secrets);
+      problems.push(...applyStickPolicy(doc, oldDoc, freshBoxValues(options.stateDir ?? "/var/lib/lanekeeper")));
+    }
 
-  let restarted = false;
-  let restartError: string | undefined;
-  if (options.restart !== null) {
-    try {
-      // --no-block: this runs from a oneshot unit; waiting on the restart job could deadlock.
-      await (options.restart ?? (() => runCommand(restartCommand ?? ["systemctl", "--no-block", "restart", "lanekeeper"])))();
-      restarted = true;
-    } catch (error) {
-      restartError = (error as Error).message;
-      log.error({ err: error }, "restart after provisioning failed");
+    const platformKey = await read(stickFiles.platformKey);
+    if (platformKey !== undefined) {
+      const key = platformKey.trim();
+      if (key === "") problems.push({ path: stickFiles.platformKey, message: "the file is empty" });
+      else {
+        secrets.add(key);
+        if (doc && isPlainObject(doc.platform)) doc.platform.key = key;
+      }
     }
-  }
-  const report = scrubSecrets(
-    formatReport({
+
+    const pending: PendingFile[] = [];
+    const keysDir = options.keysDir ?? join(configDir, "update-keys");
+    for (const link of linkCertificates) await collectLinkFiles(link, doc, read, problems, pending, configDir);
+    await collectUpdateKeys(stick, read, problems, pending, keysDir);
+
+    let deviceId: string | undefined;
+    let validated: ReturnType<typeof validateConfig> | undefined;
+    if (doc) {
+      validated = validateConfig(doc);
+      if (validated.ok) deviceId = validated.config.deviceId;
+      else problems.push(...validated.problems);
+    }
+    if (problems.length > 0 || !doc || !validated?.ok) return rejected(boxDeviceId ?? (typeof doc?.deviceId === "string" ? doc.deviceId : undefined));
+
+    // ---- compare with the box: meaning, not bytes
+    const files: InstalledFile[] = [];
+    for (const file of pending) {
+      const existing = await readExisting(ctx, box, file);
+      files.push({ what: file.what, from: file.from, to: join(file.dir, file.name), changed: existing !== file.content });
+    }
+    const oldValidated = oldDoc === undefined ? undefined : validateConfig(oldDoc);
+    const sameConfig = oldValidated?.ok === true && canonical(oldValidated.config) === canonical(validated.config);
+    if (sameConfig && !files.some((f) => f.changed)) {
+      // Same meaning in another layout (key order, spacing, defaults spelled out): the box's
+      // file stays as it is and the service is not restarted. Owner and mode are set right,
+      // which heals a box whose config a root tool left unreadable for the service.
+      const repaired = await repairOwnership(ctx, box, pending);
+      log.info({ deviceId, repaired: repaired.length }, "provisioning stick matches the box; nothing to apply");
+      return { status: "unchanged", deviceId, problems, changes: [], files, repaired, restarted: false };
+    }
+    const changes = diffConfigs(oldDoc, doc);
+
+    // ---- apply: files first (content-addressed names), the config last (the commit point)
+    try {
+      for (const file of pending) {
+        if (files.find((f) => f.to === join(file.dir, file.name))?.changed !== true) continue;
+        await withTargetDir(ctx, box, file.dir, true, (dir) => dir.write(file.name, file.content));
+      }
+      const target = box ?? (await BoxDir.open(configDir, ctx.owner, { mode: BOX_CONFIG_DIR_MODE }));
+      if (!target) throw new ProvisionError(ProvisionErrorCode.BoxWrite, `cannot create ${configDir}`);
+      try {
+        if (oldBytes !== undefined) await target.write(`${basename(options.configPath)}.prev`, oldBytes);
+        await target.write(basename(options.configPath), `${JSON.stringify(doc, null, 2)}\n`);
+      } finally {
+        if (target !== box) await target.close();
+      }
+    } catch (error) {
+      // The config was not replaced (it is written last), so the box still runs on the old one.
+      problems.push(problemFromError(options.configPath, error, ProvisionErrorCode.BoxWrite));
+      return rejected(boxDeviceId);
+    }
+    if (box) await pruneLinkFiles(box, [doc, oldDoc]).catch((error: unknown) => log.warn({ err: error }, "old certificate files not pruned"));
+    log.info({ deviceId, changes: changes.length, files: files.filter((f) => f.changed).length }, "provisioning applied");
+
+    let restarted = false;
+    let restartError: string | undefined;
+    if (options.restart !== null) {
+      try {
+        // --no-block: this runs from a oneshot unit; waiting on the restart job could deadlock.
+        await (options.restart ?? (() => runCommand(options.restartCommand ?? DEFAULT_RESTART)))();
+        restarted = true;
+      } catch (error) {
+        restartError = (error as Error).message;
+        log.error({ err: error }, "restart after provisioning failed");
+      }
+    }
+    const outcome: Outcome = {
       status: "applied",
       deviceId,
       previousDeviceId: boxDeviceId,
-      host,
-      at: now,
-      stick,
-      configPath: options.configPath,
       problems,
       changes,
       files,
       restart: options.restart === null ? "disabled" : restarted ? "requested" : `failed: ${restartError ?? "unknown"}`,
-    }),
-    secrets,
-  );
-  const result: Omit<ProvisionResult, "reportWritten"> = { ...base, status: "applied", deviceId, changes, files, report, restarted };
-  if (restartError !== undefined) result.restartError = restartError;
-  return finishReport(result, log);
-}
-
-async function readJson(file: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(file, "utf8"));
-  } catch {
-    return undefined;
+      restarted,
+    };
+    if (restartError !== undefined) outcome.restartError = restartError;
+    return outcome;
+  } finally {
+    await box?.close();
   }
 }
 
-/** Removes our content-addressed files of one link that neither the config nor its `.prev` uses. */
-async function pruneLinkFiles(dir: string, section: string, docs: unknown[]): Promise<void> {
-  const used = new Set<string>();
-  for (const doc of docs) {
-    const link = isPlainObject(doc) ? doc[section] : undefined;
-    if (isPlainObject(link)) {
+
+
+/**
+ * Runs `fn` on a target directory: a subdirectory of the config directory goes through the
+ * pinned descriptor of the config directory; another one (an explicit --keys-dir) is opened
+ * as given. `create`: make it when missing (otherwise `fn` is skipped).
+ */
+async function withTargetDir<T>(ctx: Context, box: BoxDir | undefined, dir: string, create: boolean, fn: (dir: BoxDir) => Promise<T>): Promise<T | undefined> {
+  let parent = box;
+  let owned = false;
+  if (!parent && create && dirname(dir) === ctx.configDir) {
+    parent = await BoxDir.open(ctx.configDir, ctx.owner, { mode: BOX_CONFIG_DIR_MODE });
+    owned = true;
+  }
+  let target: BoxDir | undefined;
+  try {
+    if (parent && dirname(dir) === ctx.configDir) target = create ? await parent.sub(basename(dir)) : await parent.existingSub(basename(dir));
+    else target = await BoxDir.open(dir, ctx.owner, create ? { mode: 0o750 } : undefined);
+    return target ? await fn(target) : undefined;
+  } finally {
+    await target?.close();
+    if (owned) await parent?.close();
+  }
+}
+
+async function readExisting(ctx: Context, box: BoxDir | undefined, file: PendingFile): Promise<string | undefined> {
+  try {
+    return await withTargetDir(ctx, box, file.dir, false, async (dir) => (await dir.read(file.name, MAX_FILE_BYTES))?.toString("utf8"));
+  } catch {
+    return undefined; // unreadable or unsafe: treated as different, and the write decides
+  }
+}
+
+async function repairOwnership(ctx: Context, box: BoxDir | undefined, pending: PendingFile[]): Promise<string[]> {
+  const repaired: string[] = [];
+  try {
+    if (box && (await box.repair(basename(ctx.options.configPath)))) repaired.push(ctx.options.configPath);
+    for (const file of pending) {
+      if (await withTargetDir(ctx, box, file.dir, false, (dir) => dir.repair(file.name))) repaired.push(join(file.dir, file.name));
+    }
+  } catch (error) {
+    ctx.log.warn({ err: error }, "could not set owner and mode of the provisioned files");
+  }
+  return repaired;
+}
+
+/** Removes our content-addressed files of each link that neither the config nor its `.prev` uses. */
+async function pruneLinkFiles(box: BoxDir, docs: unknown[]): Promise<void> {
+  for (const link of linkCertificates) {
+    const used = new Set<string>();
+    for (const doc of docs) {
+      const section = isPlainObject(doc) ? doc[link.section] : undefined;
+      if (!isPlainObject(section)) continue;
       for (const field of ["caFile", "certFile", "keyFile"]) {
-        const value = link[field];
+        const value = section[field];
         if (typeof value === "string") used.add(basename(value));
       }
     }
-  }
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (/^(ca|client)-[0-9a-f]{12}\.(pem|key)$/.test(name) && !used.has(name)) await rm(join(dir, name), { force: true });
+    const dir = await box.existingSub(link.section);
+    if (!dir) continue;
+    try {
+      for (const name of await dir.list()) {
+        if (/^(ca|client)-[0-9a-f]{12}\.(pem|key)$/.test(name) && !used.has(name)) await dir.remove(name);
+      }
+    } finally {
+      await dir.close();
+    }
   }
 }
 
-async function finishReport(result: Omit<ProvisionResult, "reportWritten">, log: Logger): Promise<ProvisionResult> {
+/** Writes the report to the stick and the box's copy; never throws. */
+async function finish(ctx: Context, outcome: Outcome): Promise<ProvisionResult> {
+  const { options, log } = ctx;
+  const report = scrubSecrets(
+    formatReport({
+      status: outcome.status,
+      deviceId: outcome.deviceId,
+      ...(outcome.previousDeviceId === undefined ? {} : { previousDeviceId: outcome.previousDeviceId }),
+      host: ctx.host,
+      at: ctx.at,
+      stick: options.mountpoint,
+      configPath: options.configPath,
+      problems: outcome.problems,
+      changes: outcome.changes,
+      files: outcome.files,
+      ...(outcome.restart === undefined ? {} : { restart: outcome.restart }),
+      ...(outcome.repaired === undefined ? {} : { repaired: outcome.repaired }),
+    }),
+    ctx.secrets,
+  );
+  const problems = outcome.problems.map((p) => ({ ...p, message: scrubSecrets(p.message, ctx.secrets) }));
+  const reportFile = join(options.mountpoint, stickFiles.report);
+  let reportWritten = false;
+  let reportError: string | undefined;
   try {
-    await writeFileDurable(result.reportFile, result.report);
-    return { ...result, reportWritten: true };
+    // The stick's root is the mountpoint systemd made; a symlink named like the report is
+    // replaced by the rename, not followed.
+    await writeFileDurable(reportFile, report);
+    reportWritten = true;
   } catch (error) {
-    log.error({ err: error, file: result.reportFile }, "cannot write the report to the stick");
-    return { ...result, reportWritten: false, reportError: (error as Error).message };
+    reportError = problemFromError(stickFiles.report, error, ProvisionErrorCode.BoxWrite).message;
+    log.error({ err: error, file: reportFile }, "cannot write the report to the stick; it is kept on the box");
   }
+
+  const boxReportFile = join(ctx.configDir, PROVISION_REPORT_FILE);
+  const record: LastProvision = {
+    v: 1,
+    status: outcome.status,
+    at: ctx.at.toISOString(),
+    host: ctx.host,
+    ...(outcome.deviceId === undefined ? {} : { deviceId: outcome.deviceId }),
+    stick: options.mountpoint,
+    reportOnStick: reportWritten,
+    ...(reportError === undefined ? {} : { reportError }),
+    problems,
+    changes: outcome.changes.length,
+    ...(outcome.restart === undefined ? {} : { restart: outcome.restart }),
+    report,
+  };
+  let boxReportWritten = false;
+  try {
+    const box = await BoxDir.open(ctx.configDir, ctx.owner, { mode: BOX_CONFIG_DIR_MODE });
+    try {
+      await box?.write(PROVISION_REPORT_FILE, `${JSON.stringify(record, null, 2)}\n`);
+      boxReportWritten = box !== undefined;
+    } finally {
+      await box?.close();
+    }
+  } catch (error) {
+    log.error({ err: error, file: boxReportFile }, "cannot keep the provisioning report on the box");
+  }
+  const result: ProvisionResult = {
+    status: outcome.status,
+    deviceId: outcome.deviceId,
+    problems,
+    changes: outcome.changes,
+    files: outcome.files,
+    report,
+    reportFile,
+    reportWritten,
+    boxReportFile,
+    boxReportWritten,
+    restarted: outcome.restarted,
+  };
+  if (reportError !== undefined) result.reportError = reportError;
+  if (outcome.restartError !== undefined) result.restartError = outcome.restartError;
+  return result;
 }
 
 function runCommand(argv: readonly string[]): Promise<void> {

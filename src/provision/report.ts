@@ -1,8 +1,8 @@
-import type { ConfigProblem } from "../config/load.js";
 import type { ConfigChange } from "./diff.js";
+import type { ProvisionProblem } from "./errors.js";
 
 /**
- * The human-readable report written back to the stick (architecture.md §8): an installer reads
+ * The human-readable report written back to the stick: an installer reads
  * it on a laptop, so it is plain text, says first whether the box took the config, and lists
  * every problem with its path. Secrets are masked before they get here (redactConfig) and
  * scrubbed again afterwards (scrubSecrets) in case any slipped into a message.
@@ -15,10 +15,12 @@ export interface ReportInput {
   at: Date;
   stick: string;
   configPath: string;
-  problems: readonly ConfigProblem[];
+  problems: readonly ProvisionProblem[];
   changes: readonly ConfigChange[];
   files: ReadonlyArray<{ what: string; from: string; to: string; changed: boolean }>;
   restart?: string;
+  /** Files whose content was right but whose owner or mode was not (fixed in place). */
+  repaired?: readonly string[];
 }
 
 const headline = {
@@ -42,7 +44,10 @@ export function formatReport(input: ReportInput): string {
   lines.push("");
   if (input.status === "rejected") {
     lines.push(`Problems (${input.problems.length}) — fix each and try the stick again:`);
-    for (const problem of input.problems) lines.push(`  ${problem.path}: ${problem.message}`);
+    for (const problem of input.problems) lines.push(`  ${problem.path}: ${problem.message}${problem.code ? ` [${problem.code}]` : ""}`);
+    if (input.problems.some((p) => p.code === "E_STICK_BOX_OWNED" || p.code === "E_STICK_PATH_FIELD")) {
+      lines.push("", "A stick sets the lot, the lanes, the links and their credentials; the box's directories and", "commands are the box's own (systemd/README.md, \"What a stick may set\").");
+    }
     lines.push("");
     return `${lines.join("\n")}\n`;
   }
@@ -56,6 +61,10 @@ export function formatReport(input: ReportInput): string {
   if (input.files.length > 0) {
     lines.push("", "Files:");
     for (const file of input.files) lines.push(`  ${file.changed ? "installed" : "unchanged"} ${file.what}: ${file.from} -> ${file.to}`);
+  }
+  if (input.repaired && input.repaired.length > 0) {
+    lines.push("", "Owner and mode set right (root, the service's group, 0640):");
+    for (const path of input.repaired) lines.push(`  ${path}`);
   }
   lines.push("");
   return `${lines.join("\n")}\n`;

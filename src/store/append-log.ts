@@ -26,6 +26,7 @@ interface Pending {
   kind: "append";
   bytes: Buffer;
   durable: boolean;
+  placed: ((path: string, offset: number) => void) | undefined;
   resolve: () => void;
   reject: (error: StoreError) => void;
 }
@@ -57,6 +58,7 @@ export class AppendLog {
   private unsynced = false;
   private closedFlag = false;
   private idleWaiters: Array<() => void> = [];
+  private inFlight: Promise<void> | undefined;
   private counters = { batches: 0, syncs: 0, bytes: 0 };
 
   private constructor(
@@ -86,12 +88,13 @@ export class AppendLog {
   /**
    * Appends `text` (one or more complete lines, each ending in "\n"). `durable` appends
    * resolve after fdatasync; others after the write (the next durable batch or `sync()`
-   * covers them).
+   * covers them). `placed` is told the file and the byte offset the text landed at, once it
+   * is written and before the promise resolves (an index of the lines is kept that way).
    */
-  append(text: string, durable: boolean): Promise<void> {
+  append(text: string, durable: boolean, placed?: (path: string, offset: number) => void): Promise<void> {
     if (this.closedFlag) return Promise.reject(storeErrorFromFs(new Error("log is closed"), this.currentPath, "appending"));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: "append", bytes: Buffer.from(text, "utf8"), durable, resolve, reject });
+      this.queue.push({ kind: "append", bytes: Buffer.from(text, "utf8"), durable, placed, resolve, reject });
       this.kick();
     });
   }
@@ -120,6 +123,15 @@ export class AppendLog {
   /** A batch is queued or being written. */
   get busy(): boolean {
     return this.running || this.queue.length > 0;
+  }
+
+  /**
+   * Resolves when the batch being written now (if any) is done, not waiting for the ones
+   * queued behind it: for background work that should let a commit's fdatasync go first
+   * without being starved by a steady stream of commits.
+   */
+  batchInFlight(): Promise<void> {
+    return this.inFlight ?? Promise.resolve();
   }
 
   /** Resolves when no batch is queued or being written. */
@@ -154,7 +166,12 @@ export class AppendLog {
         }
         const batch: Pending[] = [];
         while (this.queue.length > 0 && this.queue[0]!.kind === "append") batch.push(this.queue.shift() as Pending);
-        await this.writeBatch(batch);
+        this.inFlight = this.writeBatch(batch);
+        try {
+          await this.inFlight;
+        } finally {
+          this.inFlight = undefined;
+        }
       }
     } finally {
       this.running = false;
@@ -199,6 +216,11 @@ export class AppendLog {
       }
       for (const p of batch) p.reject(storeError);
       return;
+    }
+    let offset = goodSize;
+    for (const p of batch) {
+      p.placed?.(this.currentPath, offset);
+      offset += p.bytes.length;
     }
     for (const p of batch) p.resolve();
   }

@@ -1,4 +1,4 @@
-import { readdir, readFile, unlink } from "node:fs/promises";
+import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Low } from "lowdb";
 import type { Clock, TimerHandle } from "../app/clock.js";
@@ -27,7 +27,10 @@ export interface DurableDocOptions<T extends { version: number; seq?: number }> 
    * document needs a `seq` field. Off: every commit rewrites the whole document.
    */
   journal?: boolean;
-  /** Journal mode: snapshot once this many journal bytes were written since the last one. Default 1 MiB. */
+  /**
+   * Journal mode: snapshot once the journal has grown by this many bytes since the last one,
+   * or by the document's own size if that is larger. Default 1 MiB.
+   */
   snapshotAfterBytes?: number;
   /** Journal mode: snapshot at the latest this long after the first change since the last one. Default 10 min. */
   snapshotIntervalMs?: number;
@@ -51,6 +54,22 @@ export interface DurableDocStatus {
 
 /** One journal line: `{ s: seq, o: [[map, key, value] | [map, key]] }` (no value = delete). */
 type Op = [string, string, unknown?];
+/** A map entry as it was when a snapshot was cut (changed since): its value, or absent. */
+type PreImage = { present: true; value: unknown } | { present: false };
+/** What a snapshot writes: the document as it was at one moment, read piece by piece. */
+interface SnapshotCut {
+  seq: number;
+  fields: Array<[string, unknown]>;
+  /** The maps and their keys at the cut; entries changed since are read from `preImages`. */
+  maps: Map<string, { items: Record<string, unknown>; keys: string[] }>;
+}
+
+/**
+ * A snapshot is written in pieces of about this many characters, with the event loop free
+ * between them: a 2 MB list serialised in one go would hold every lane's commit for tens of
+ * milliseconds (longer on a Pi) and build a 2 MB string in a 1 MB young generation.
+ */
+const SNAPSHOT_CHUNK_CHARS = 64 * 1024;
 interface JournalFile {
   gen: number;
   path: string;
@@ -107,6 +126,13 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
   private lastAppend: Promise<void> = Promise.resolve();
   private bytesSinceSnapshot = 0;
   private snapshotChain: Promise<void> = Promise.resolve();
+  /** A background snapshot is queued or running (requests meanwhile are one request). */
+  private snapshotRequested = false;
+  /** After a failed background snapshot, none is tried before this (the disk needs time). */
+  private snapshotNotBeforeMs = 0;
+  private lastSnapshotBytes = 0;
+  /** Set while a snapshot is being written: the values set/del replaced since its cut. */
+  private preImages: Map<string, Map<string, PreImage>> | undefined;
   private readonly extraWarnings: StoreWarning[] = [];
 
   constructor(private readonly options: DurableDocOptions<T>) {
@@ -131,6 +157,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     this.snapshotSeq = this.seq;
     this.closed = false;
     if (this.journalMode) {
+      this.lastSnapshotBytes = await stat(this.file).then((s) => s.size, () => 0);
       const replayed = await this.replayJournals();
       const gen = (this.journalFiles.at(-1)?.gen ?? 0) + 1;
       const path = this.journalPath(gen);
@@ -139,7 +166,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
       this.opened = true;
       // A fresh snapshot so the next start has little to replay; in the background, since
       // the journal already holds everything (start-up stays fast with a large document).
-      if (replayed > 0) void this.snapshot();
+      if (replayed > 0) this.requestSnapshot();
     } else {
       this.opened = true;
     }
@@ -152,6 +179,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
 
   /** Sets `data[map][key] = value` and records the change for the next commit. */
   set<K extends MapKey<T>>(map: K, key: string, value: MapItem<T, K>): void {
+    this.keepPreImage(map, key);
     // defineProperty, not assignment: a key such as "__proto__" must be stored as data, not
     // replace the map's prototype (the write would be acknowledged and lost).
     Object.defineProperty(this.low.data[map] as Record<string, unknown>, key, { value, enumerable: true, writable: true, configurable: true });
@@ -160,6 +188,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
 
   /** Deletes `data[map][key]` and records the change for the next commit. */
   del<K extends MapKey<T>>(map: K, key: string): void {
+    this.keepPreImage(map, key);
     delete (this.low.data[map] as Record<string, unknown>)[key];
     if (this.journalMode) this.pendingOps.push([map, key]);
   }
@@ -331,27 +360,37 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
       opened = (await AppendLog.open(path, { dsync: true, ...(this.options.log ? { log: this.options.log } : {}) })).log;
     } catch (error) {
       this.options.log?.warn({ file: path, err: error }, "could not start a new journal file; snapshot postponed");
+      this.snapshotNotBeforeMs = this.clock.now() + this.retryMs;
       return;
     }
     this.journal = opened;
     this.journalFiles.push({ gen, path, maxSeq: -1 });
     await previousJournal.close().catch(() => undefined);
-    // 2. The whole document, durably. Everything up to `seq` is in memory already.
-    const seq = this.seq;
-    (this.low.data as { seq?: number }).seq = seq;
+    // 2. The whole document as it is now (the cut, taken synchronously: every change up to
+    //    `seq` is in memory), written durably in pieces while commits go on. Changes made
+    //    meanwhile do not leak into it: set/del keep the values they replace (preImages),
+    //    so the file is exactly the document at the cut, never half of a later commit.
+    const cut = this.cutSnapshot();
+    const cutBytes = this.bytesSinceSnapshot;
     const wasDirty = this.dirty;
     this.dirty = false;
     try {
-      await this.low.write();
+      await this.adapter.writeChunks(this.serialise(cut));
     } catch (error) {
       this.dirty ||= wasDirty;
       const cause = storeErrorFromFs(error, this.file, "writing a snapshot");
+      this.snapshotNotBeforeMs = this.clock.now() + this.retryMs;
       this.options.log?.warn({ file: this.file, code: cause.code }, "snapshot failed; the journal still holds every change");
       return;
+    } finally {
+      this.preImages = undefined;
     }
+    const seq = cut.seq;
     const coveredByPrevious = this.snapshotSeq;
     this.snapshotSeq = seq;
-    this.bytesSinceSnapshot = 0;
+    this.lastSnapshotBytes = this.adapter.writeStats().lastWriteBytes;
+    // What was journaled after the cut still counts towards the next snapshot.
+    this.bytesSinceSnapshot = Math.max(0, this.bytesSinceSnapshot - cutBytes);
     // Changes held in memory are in the snapshot now.
     if (this.backlog.length > 0) {
       this.backlog = this.backlog.filter((b) => b.seq > seq);
@@ -368,16 +407,103 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     this.journalFiles = keep;
   }
 
+  private cutSnapshot(): SnapshotCut {
+    const data = this.low.data as Record<string, unknown>;
+    (data as { seq?: number }).seq = this.seq;
+    const cut: SnapshotCut = { seq: this.seq, fields: Object.entries(data), maps: new Map() };
+    for (const [field, value] of cut.fields) {
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+        cut.maps.set(field, { items: value as Record<string, unknown>, keys: Object.keys(value) });
+      }
+    }
+    this.preImages = new Map();
+    return cut;
+  }
+
+  /** set/del while a snapshot is written: remember the entry as the snapshot must see it. */
+  private keepPreImage(map: string, key: string): void {
+    const images = this.preImages;
+    if (!images) return;
+    let kept = images.get(map);
+    if (!kept) images.set(map, (kept = new Map()));
+    if (kept.has(key)) return;
+    const items = (this.low.data as Record<string, unknown>)[map] as Record<string, unknown>;
+    kept.set(key, Object.hasOwn(items, key) ? { present: true, value: items[key] } : { present: false });
+  }
+
+  /**
+   * The cut as JSON text (the same text JSON.stringify gives for the document at the cut),
+   * in pieces. A commit in flight goes first: a piece waits for it rather than compete with
+   * its fdatasync for the card.
+   */
+  private async *serialise(cut: SnapshotCut): AsyncGenerator<string> {
+    let out = "{";
+    let firstField = true;
+    for (const [field, value] of cut.fields) {
+      const map = cut.maps.get(field);
+      if (!map) {
+        const text = JSON.stringify(value);
+        if (text === undefined) continue;
+        out += `${firstField ? "" : ","}${JSON.stringify(field)}:${text}`;
+        firstField = false;
+        continue;
+      }
+      out += `${firstField ? "" : ","}${JSON.stringify(field)}:{`;
+      firstField = false;
+      let firstItem = true;
+      for (const key of map.keys) {
+        const kept = this.preImages?.get(field)?.get(key);
+        let item: unknown;
+        if (kept) {
+          if (!kept.present) continue;
+          item = kept.value;
+        } else item = map.items[key];
+        const text = JSON.stringify(item);
+        if (text === undefined) continue;
+        out += `${firstItem ? "" : ","}${JSON.stringify(key)}:${text}`;
+        firstItem = false;
+        if (out.length >= SNAPSHOT_CHUNK_CHARS) {
+          await this.journal?.batchInFlight();
+          yield out;
+          out = "";
+        }
+      }
+      out += "}";
+    }
+    yield `${out}}\n`;
+  }
+
+  private snapshotThresholdBytes(): number {
+    // At least the document's size: a rewrite then never costs the card more than the
+    // changes it folds in, and a start replays at most about one document of journal.
+    return Math.max(this.snapshotAfterBytes, this.lastSnapshotBytes);
+  }
+
+  /**
+   * Asks for a background snapshot. Requests while one is queued or running are the same
+   * request: every commit past the threshold must not queue a whole-document rewrite of
+   * its own (with a 2 MB list that was one rewrite per commit made during a snapshot).
+   */
+  private requestSnapshot(): void {
+    if (this.snapshotRequested || this.closed || this.clock.now() < this.snapshotNotBeforeMs) return;
+    this.snapshotRequested = true;
+    this.snapshot()
+      .catch((error: unknown) => this.options.log?.warn({ file: this.file, err: error }, "background snapshot failed"))
+      .finally(() => {
+        this.snapshotRequested = false;
+      });
+  }
+
   private afterJournalWrite(): void {
     if (this.closed) return;
-    if (this.bytesSinceSnapshot >= this.snapshotAfterBytes) {
-      void this.snapshot();
+    if (this.bytesSinceSnapshot >= this.snapshotThresholdBytes()) {
+      this.requestSnapshot();
       return;
     }
     if (!this.snapshotTimer) {
       this.snapshotTimer = this.clock.setTimeout(() => {
         this.snapshotTimer = undefined;
-        void this.snapshot();
+        this.requestSnapshot();
       }, this.snapshotIntervalMs);
     }
   }

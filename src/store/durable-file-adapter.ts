@@ -1,4 +1,4 @@
-import { open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 import type { z } from "zod";
@@ -48,6 +48,9 @@ export interface DurableFileAdapterOptions<T extends { version: number }> {
 /** Which file the last read came from. */
 export type LoadSource = "newest" | "previous" | "interrupted-rotation" | "initial";
 
+/** A write from pieces is fdatasynced every this many bytes (see writeNow). */
+const CHUNKED_SYNC_BYTES = 64 * 1024;
+
 type Candidate = { ok: true; data: unknown } | { ok: false; missing: boolean; reason: string };
 
 /**
@@ -69,6 +72,8 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
   private born = false;
   private current: Promise<void> | undefined;
   private next: Promise<void> | undefined;
+  /** A write from pieces (writeChunks) queued or in flight. */
+  private chunked: Promise<void> | undefined;
   private pendingData: T | undefined;
   private lastLoadSource: LoadSource = "initial";
   private stats = { writes: 0, lastWriteBytes: 0, lastWriteMs: 0, lastWriteAtMs: 0 };
@@ -179,9 +184,8 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
   write(data: T): Promise<void> {
     this.pendingData = data;
     if (!this.next) {
-      const previous = this.current ?? Promise.resolve();
+      const previous = Promise.allSettled([this.current, this.chunked]);
       this.next = previous
-        .catch(() => undefined)
         .then(() => {
           const snapshot = this.pendingData as T;
           this.pendingData = undefined;
@@ -193,23 +197,53 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
     return this.next;
   }
 
+  /**
+   * Writes the document from pieces of its JSON text (a large document's snapshot, so that
+   * neither the event loop is held for its whole length nor the text built as one string),
+   * with the same durability and generations as `write`, after any write queued or in
+   * flight. The pieces are trusted to make up one JSON document: the caller serialises.
+   */
+  writeChunks(chunks: AsyncIterable<string>): Promise<void> {
+    const run = Promise.allSettled([this.next, this.current, this.chunked]).then(() => this.writeNow(chunks));
+    this.chunked = run;
+    const clear = (): void => {
+      if (this.chunked === run) this.chunked = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
   /** Resolves when no write is queued or in flight (whatever their outcome). */
   async idle(): Promise<void> {
     for (;;) {
-      const pending = this.next ?? this.current;
-      if (!pending) return;
-      await pending.catch(() => undefined);
-      if (pending === (this.next ?? this.current) ) return;
+      const pending = [this.next, this.current, this.chunked] as const;
+      await Promise.allSettled(pending);
+      if (pending[0] === this.next && pending[1] === this.current && pending[2] === this.chunked) return;
     }
   }
 
-  private async writeNow(data: T): Promise<void> {
+  private async writeNow(source: T | AsyncIterable<string>): Promise<void> {
     const begun = performance.now();
-    const text = JSON.stringify(data) + "\n";
+    let bytes = 0;
     try {
       const handle = await open(this.tmpPath, "w");
       try {
-        await handle.writeFile(text);
+        if (isChunks(source)) {
+          let unsyncedBytes = 0;
+          for await (const chunk of source) {
+            const written = await writeAll(handle, Buffer.from(chunk, "utf8"));
+            bytes += written;
+            unsyncedBytes += written;
+            // Flushed as it goes: one fsync of megabytes at the end would hold the card (and
+            // every lane's commit waiting on it) for the whole flush.
+            if (unsyncedBytes >= CHUNKED_SYNC_BYTES) {
+              await handle.datasync();
+              unsyncedBytes = 0;
+            }
+          }
+        } else {
+          bytes = await writeAll(handle, Buffer.from(JSON.stringify(source) + "\n", "utf8"));
+        }
         await handle.sync();
       } finally {
         await handle.close();
@@ -234,7 +268,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
     }
     this.stats = {
       writes: this.stats.writes + 1,
-      lastWriteBytes: Buffer.byteLength(text),
+      lastWriteBytes: bytes,
       lastWriteMs: performance.now() - begun,
       lastWriteAtMs: this.clock.now(),
     };
@@ -308,6 +342,16 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
     this.options.log?.warn({ ...full }, "store: loaded the previous generation");
     this.options.onWarning?.(full);
   }
+}
+
+function isChunks(source: unknown): source is AsyncIterable<string> {
+  return typeof source === "object" && source !== null && Symbol.asyncIterator in source;
+}
+
+async function writeAll(handle: FileHandle, buffer: Buffer): Promise<number> {
+  let offset = 0;
+  while (offset < buffer.length) offset += (await handle.write(buffer, offset, buffer.length - offset)).bytesWritten;
+  return buffer.length;
 }
 
 async function exists(path: string): Promise<boolean> {

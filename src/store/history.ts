@@ -1,11 +1,27 @@
-import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import cron from "node-cron";
 import { systemClock, type Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
 import { AppendLog } from "./append-log.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreWarning } from "./errors.js";
+import {
+  IndexEntries,
+  MAX_INDEXED_SEGMENT_BYTES,
+  encodeSidecar,
+  fileIdentity,
+  indexSegmentRange,
+  lookupSidecar,
+  parseHeader,
+  plateHash,
+  segmentTailCrc,
+  sidecarName,
+  validateSidecar,
+  writeSidecar,
+  type SidecarHeader,
+} from "./history-index.js";
 import { fsyncDir } from "./store-dir.js";
+import { DAY_MS } from "../core/time/zone.js";
 
 /**
  * No line of history can be older than the release that wrote it: a clock before this is a
@@ -65,7 +81,21 @@ export interface HistoryOptions {
 }
 
 const SEGMENT_RE = /^history-(\d{8})-(\d{4,})\.jsonl$/;
-const DAY_MS = 86_400_000;
+const SIDECAR_RE = /^history-(\d{8})-(\d{4,})\.idx$/;
+const SIDECAR_TMP_RE = /^\.history-.*\.idx\.tmp$/;
+
+/**
+ * The plate index of the segment being appended to: the lines appended since open, placed
+ * as they are written, and (built from the file on first use) the lines it held at open.
+ */
+interface OpenSegmentIndex {
+  name: string;
+  baseBytes: number;
+  base: Promise<IndexEntries> | undefined;
+  appended: IndexEntries;
+}
+
+type PlateQueryOptions = { limit?: number; maxSegments?: number; maxBytes?: number; sinceMs?: number; kind?: HistoryLine["t"]; index?: boolean };
 
 export function utcDay(ms: number): string {
   const d = new Date(ms);
@@ -96,6 +126,11 @@ function compareSegments(a: SegmentInfo, b: SegmentInfo): number {
  * yet trusted. Retention counts back from the earlier of "now" and the newest segment's
  * day, so a clock that jumped forward (and the cron catch-up that follows such a jump)
  * cannot sweep away the lot's history. The current segment is never pruned.
+ *
+ * Plate queries go through a plate index kept with the segments (history-index.ts): a
+ * sidecar per sealed segment, written when it is sealed and pruned with it, and entries in
+ * memory for the open one. A sidecar found missing or unsound is never used: the segment is
+ * scanned and the sidecar rebuilt in the background, so the answers are always the scan's.
  */
 export class History {
   private log: AppendLog | undefined;
@@ -109,6 +144,14 @@ export class History {
   private lastPrune: (PruneResult & { atMs: number }) | undefined;
   private pruning: Promise<PruneResult> | undefined;
   private appendedLines = 0;
+  // plate index (history-index.ts)
+  private openIndex: OpenSegmentIndex | undefined;
+  /** Sidecars found sound in this process, by segment, with the file identity then. */
+  private readonly trusted = new Map<string, { identity: string; header: SidecarHeader }>();
+  private readonly rebuildQueue: Array<{ name: string; entries?: () => Promise<IndexEntries | undefined> }> = [];
+  private rebuilding: Promise<void> | undefined;
+  private closing = false;
+  private indexCounters = { built: 0, indexedQueries: 0, scannedSegments: 0 };
 
   constructor(private readonly options: HistoryOptions) {
     this.clock = options.clock ?? systemClock;
@@ -143,15 +186,21 @@ export class History {
       rotate: (path, size, batchBytes) => this.rotateIfNeeded(path, size, batchBytes),
     });
     this.log = opened.log;
+    this.closing = false;
+    this.openIndex = { name: first.name, baseBytes: opened.log.sizeBytes, base: undefined, appended: new IndexEntries() };
     if (opened.repairedBytes > 0) {
       this.warn({ code: "torn-tail", file: first.name, detail: `cut ${opened.repairedBytes} bytes of an append interrupted by a crash` });
     }
+    // In the background: a start must not wait for the index of a year of history.
+    this.enqueueRebuild(undefined);
   }
 
   /** Appends a line; `durable` resolves only after it is fsynced (group commit). */
   async append(line: HistoryLine, durable: boolean): Promise<void> {
     if (!this.log) throw new StoreError(StoreErrorCode.Closed, "history is not open", this.options.dir);
-    await this.log.append(JSON.stringify(line) + "\n", durable);
+    const text = JSON.stringify(line) + "\n";
+    const placed: Array<[number | undefined, number]> = [[typeof line.plate === "string" ? plateHash(line.plate) : undefined, Buffer.byteLength(text)]];
+    await this.log.append(text, durable, (path, offset) => this.placed(path, offset, placed));
     this.appendedLines++;
   }
 
@@ -159,7 +208,9 @@ export class History {
   async appendMany(lines: readonly HistoryLine[], durable: boolean): Promise<void> {
     if (!this.log) throw new StoreError(StoreErrorCode.Closed, "history is not open", this.options.dir);
     if (lines.length === 0) return;
-    await this.log.append(lines.map((l) => JSON.stringify(l) + "\n").join(""), durable);
+    const texts = lines.map((l) => JSON.stringify(l) + "\n");
+    const placed = lines.map((l, i): [number | undefined, number] => [typeof l.plate === "string" ? plateHash(l.plate) : undefined, Buffer.byteLength(texts[i]!)]);
+    await this.log.append(texts.join(""), durable, (path, offset) => this.placed(path, offset, placed));
     this.appendedLines += lines.length;
   }
 
@@ -185,50 +236,52 @@ export class History {
     options: { limit?: number; maxSegments?: number; maxBytes?: number; prefilter?: string; sinceMs?: number } = {},
   ): Promise<HistoryLine[]> {
     const limit = options.limit ?? 50;
-    const maxSegments = options.maxSegments ?? this.options.queryMaxSegments ?? 60;
     const maxBytes = options.maxBytes ?? this.options.queryMaxBytes ?? 64 * 1024 * 1024;
     await this.log?.whenIdle();
+    const prefilter = options.prefilter === undefined ? undefined : Buffer.from(options.prefilter, "utf8");
     const out: HistoryLine[] = [];
     let bytesRead = 0;
-    // A segment is named by the UTC day it was started and rotates on the next day, so lines
-    // written at or after `sinceMs` are all in segments of that day or later (decided by names,
-    // like prune). Lines inside those segments are not filtered by time.
-    const fromDay = options.sinceMs === undefined ? undefined : utcDay(options.sinceMs);
-    const segments = [...this.segmentList]
-      .reverse()
-      .filter((segment) => fromDay === undefined || segment.day >= fromDay)
-      .slice(0, maxSegments);
-    for (const segment of segments) {
-      let text: string;
-      try {
-        text = await readFile(join(this.options.dir, segment.name), "utf8");
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
-        throw storeErrorFromFs(error, segment.name, "reading history");
-      }
-      bytesRead += text.length;
-      const rows = text.split("\n");
-      for (let i = rows.length - 1; i >= 0 && out.length < limit; i--) {
-        const raw = rows[i]!;
-        if (!raw || (options.prefilter !== undefined && !raw.includes(options.prefilter))) continue;
-        try {
-          const line = JSON.parse(raw) as HistoryLine;
-          if (match(line)) out.push(line);
-        } catch {
-          // A damaged line is skipped; the rest of the segment is still history.
-        }
-      }
+    for (const segment of this.querySegments(options.sinceMs, options.maxSegments)) {
+      const buffer = await this.readSegment(segment.name);
+      if (!buffer) continue;
+      bytesRead += buffer.length;
+      scanRows(buffer, prefilter, match, limit, out);
       if (out.length >= limit || bytesRead >= maxBytes) break;
     }
     return out;
   }
 
-  /** The newest lines for a plate (any kind), newest first; bounded as `recent`. */
-  recentByPlate(plate: string, options: { limit?: number; maxSegments?: number; maxBytes?: number; sinceMs?: number; kind?: HistoryLine["t"] } = {}): Promise<HistoryLine[]> {
+  /**
+   * The newest lines for a plate (any kind), newest first; bounded as `recent` (a segment
+   * counts its whole size against `maxBytes`, read or not), with the same answers. Reads
+   * the plate's lines through the plate index; a segment whose index is missing or not to
+   * be trusted is scanned and its index rebuilt in the background. `index: false` scans.
+   */
+  async recentByPlate(plate: string, options: PlateQueryOptions = {}): Promise<HistoryLine[]> {
+    const { kind, index = true, ...rest } = options;
+    const match = (line: HistoryLine): boolean => line.plate === plate && (kind === undefined || line.t === kind);
     // The plate as it appears inside the JSON text, so most lines are skipped unparsed.
     const needle = JSON.stringify(plate).slice(1, -1);
-    const { kind, ...rest } = options;
-    return this.recent((line) => line.plate === plate && (kind === undefined || line.t === kind), { ...rest, prefilter: needle });
+    if (!index) return this.recent(match, { ...rest, prefilter: needle });
+    const limit = options.limit ?? 50;
+    const maxBytes = options.maxBytes ?? this.options.queryMaxBytes ?? 64 * 1024 * 1024;
+    await this.log?.whenIdle();
+    this.indexCounters.indexedQueries++;
+    const hash = plateHash(plate);
+    const out: HistoryLine[] = [];
+    let bytesRead = 0;
+    for (const segment of this.querySegments(options.sinceMs, options.maxSegments)) {
+      const size = await this.plateLinesOf(segment.name, hash, Buffer.from(needle, "utf8"), match, limit, out);
+      if (size === undefined) continue;
+      bytesRead += size;
+      if (out.length >= limit || bytesRead >= maxBytes) break;
+    }
+    return out;
+  }
+
+  /** Resolves when no index is being rebuilt or waits to be (tests, the bench, backups). */
+  async whenIndexed(): Promise<void> {
+    while (this.rebuilding) await this.rebuilding;
   }
 
   /**
@@ -277,6 +330,9 @@ export class History {
           break;
         }
       }
+      // Its index goes with it (one left behind by a crash here is removed at the next open).
+      await unlink(join(this.options.dir, sidecarName(segment.name))).catch(() => undefined);
+      this.trusted.delete(segment.name);
       removed.push(segment.name);
       this.segmentList = this.segmentList.filter((s) => s.name !== segment.name);
     }
@@ -322,6 +378,7 @@ export class History {
     appendedLines: number;
     syncs: number;
     lastPrune: (PruneResult & { atMs: number }) | undefined;
+    index: { built: number; indexedQueries: number; scannedSegments: number; rebuildsQueued: number };
   } {
     return {
       dir: this.options.dir,
@@ -331,16 +388,263 @@ export class History {
       appendedLines: this.appendedLines,
       syncs: this.log?.stats().syncs ?? 0,
       lastPrune: this.lastPrune,
+      index: { ...this.indexCounters, rebuildsQueued: this.rebuildQueue.length },
     };
   }
 
   async close(): Promise<void> {
     this.cronTask?.stop();
     this.cronTask = undefined;
+    this.closing = true;
+    this.rebuildQueue.length = 0;
+    await this.whenIndexed();
     await this.pruning?.catch(() => undefined);
     const log = this.log;
     this.log = undefined;
     await log?.close();
+  }
+
+  /** Segments a query reads, newest first (see `recent`). */
+  private querySegments(sinceMs: number | undefined, maxSegments: number | undefined): SegmentInfo[] {
+    // A segment is named by the UTC day it was started and rotates on the next day, so lines
+    // written at or after `sinceMs` are all in segments of that day or later (decided by names,
+    // like prune). Lines inside those segments are not filtered by time.
+    const fromDay = sinceMs === undefined ? undefined : utcDay(sinceMs);
+    return [...this.segmentList]
+      .reverse()
+      .filter((segment) => fromDay === undefined || segment.day >= fromDay)
+      .slice(0, maxSegments ?? this.options.queryMaxSegments ?? 60);
+  }
+
+  private async readSegment(name: string): Promise<Buffer | undefined> {
+    try {
+      const handle = await open(join(this.options.dir, name), "r");
+      try {
+        return await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw storeErrorFromFs(error, name, "reading history");
+    }
+  }
+
+  /**
+   * Adds the lines of a plate in one segment to `out` (newest first, up to `limit`) and
+   * returns the segment's size; undefined when the segment is gone.
+   */
+  private async plateLinesOf(name: string, hash: number, needle: Buffer, match: (line: HistoryLine) => boolean, limit: number, out: HistoryLine[]): Promise<number | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(join(this.options.dir, name), "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw storeErrorFromFs(error, name, "reading history");
+    }
+    try {
+      const { size } = await handle.stat();
+      const candidates = await this.indexedLines(name, handle, size, hash);
+      if (!candidates) {
+        this.indexCounters.scannedSegments++;
+        scanRows(await handle.readFile(), needle, match, limit, out);
+        return size;
+      }
+      for (const [offset, length] of candidates) {
+        if (out.length >= limit) break;
+        const buffer = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, offset);
+        const line = parseRow(buffer.toString("utf8", 0, bytesRead > 0 && buffer[bytesRead - 1] === 0x0a ? bytesRead - 1 : bytesRead));
+        if (line && match(line)) out.push(line);
+      }
+      return size;
+    } catch (error) {
+      throw storeErrorFromFs(error, name, "reading history");
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** [offset, length] of the lines of `hash` in a segment, newest first; undefined: scan it. */
+  private async indexedLines(name: string, segment: FileHandle, size: number, hash: number): Promise<Array<[number, number]> | undefined> {
+    const current = this.openIndex;
+    if (current?.name === name) {
+      current.base ??= this.buildBase(name, current.baseBytes);
+      const base = await current.base.catch(() => undefined);
+      if (!base) {
+        current.base = undefined;
+        return undefined;
+      }
+      return [...current.appended.lookup(hash), ...base.lookup(hash)];
+    }
+    const sidecarPath = join(this.options.dir, sidecarName(name));
+    let sidecar: FileHandle;
+    try {
+      sidecar = await open(sidecarPath, "r");
+    } catch {
+      this.enqueueRebuild(name);
+      return undefined;
+    }
+    try {
+      // Checked whole once per process and file (a rewrite or rename is a new file).
+      const identity = await fileIdentity(sidecar);
+      let header = this.trusted.get(name);
+      if (!header || header.identity !== identity || header.header.segmentBytes !== size) {
+        const checked = await validateSidecar(await sidecar.readFile(), { handle: segment, sizeBytes: size });
+        if (!checked) {
+          this.trusted.delete(name);
+          this.enqueueRebuild(name);
+          return undefined;
+        }
+        header = { identity, header: checked };
+        this.trusted.set(name, header);
+      }
+      return await lookupSidecar(sidecar, header.header, hash);
+    } finally {
+      await sidecar.close();
+    }
+  }
+
+  private async buildBase(name: string, baseBytes: number): Promise<IndexEntries> {
+    const entries = new IndexEntries();
+    if (baseBytes === 0) return entries;
+    const handle = await open(join(this.options.dir, name), "r");
+    try {
+      await indexSegmentRange(handle, 0, baseBytes, entries);
+    } finally {
+      await handle.close();
+    }
+    return entries;
+  }
+
+  /** Told by the log where each append landed: keeps the open segment's index. */
+  private placed(path: string, offset: number, lines: ReadonlyArray<[number | undefined, number]>): void {
+    const name = basename(path);
+    if (this.openIndex?.name !== name) {
+      // The log moved to a new segment: the previous one is sealed; its index goes to disk.
+      const sealed = this.openIndex;
+      this.openIndex = { name, baseBytes: offset, base: undefined, appended: new IndexEntries() };
+      if (sealed) {
+        this.enqueueRebuild(sealed.name, async () => {
+          const base = await sealed.base?.catch(() => undefined);
+          if (!base) return undefined;
+          const all = new IndexEntries();
+          for (const [hash, at, length] of base.entries()) all.add(hash, at, length);
+          for (const [hash, at, length] of sealed.appended.entries()) all.add(hash, at, length);
+          return all;
+        });
+      }
+    }
+    let at = offset;
+    for (const [hash, length] of lines) {
+      if (hash !== undefined) this.openIndex.appended.add(hash, at, length);
+      at += length;
+    }
+  }
+
+  /**
+   * Queues the (re)building of a sealed segment's sidecar; `undefined` queues the check at
+   * open (orphans removed, every sealed segment without a current sidecar queued). One job
+   * at a time, in the background.
+   */
+  private enqueueRebuild(name: string | undefined, entries?: () => Promise<IndexEntries | undefined>): void {
+    if (this.closing) return;
+    if (name === undefined) this.rebuildQueue.push({ name: "" });
+    else if (!this.rebuildQueue.some((job) => job.name === name)) this.rebuildQueue.push({ name, ...(entries ? { entries } : {}) });
+    this.rebuilding ??= this.runRebuilds();
+  }
+
+  private async runRebuilds(): Promise<void> {
+    // Not within the caller's turn (an append's completion, a query).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      for (let job = this.rebuildQueue.shift(); job && !this.closing; job = this.rebuildQueue.shift()) {
+        try {
+          if (job.name === "") await this.checkSidecars();
+          else await this.rebuild(job.name, job.entries);
+        } catch (error) {
+          this.options.log?.warn({ file: job.name, err: error }, "could not build a history index; the segment is scanned instead");
+        }
+      }
+    } finally {
+      // Cleared in the same turn the queue was found empty, so a job queued next starts a runner.
+      this.rebuilding = undefined;
+    }
+  }
+
+  private async checkSidecars(): Promise<void> {
+    const names = await readdir(this.options.dir);
+    const segments = new Set(this.segmentList.map((s) => s.name));
+    for (const name of names) {
+      const orphan = (SIDECAR_RE.test(name) && !segments.has(name.replace(/\.idx$/, ".jsonl"))) || SIDECAR_TMP_RE.test(name);
+      if (orphan) await unlink(join(this.options.dir, name)).catch(() => undefined);
+    }
+    for (const segment of [...this.segmentList].reverse()) {
+      if (this.closing) return;
+      if (segment.name === this.openIndex?.name) continue;
+      const size = await fileSize(join(this.options.dir, segment.name));
+      if (size === undefined || size > MAX_INDEXED_SEGMENT_BYTES) continue;
+      // Checked in full now, in the background, so the first queries need not.
+      if (!(await this.trustSidecar(segment.name, size))) this.rebuildQueue.push({ name: segment.name });
+    }
+  }
+
+  /** Validates a sealed segment's sidecar in full and remembers it as sound; false if not. */
+  private async trustSidecar(name: string, size: number): Promise<boolean> {
+    let sidecar: FileHandle;
+    let segment: FileHandle;
+    try {
+      sidecar = await open(join(this.options.dir, sidecarName(name)), "r");
+    } catch {
+      return false;
+    }
+    try {
+      segment = await open(join(this.options.dir, name), "r");
+    } catch {
+      await sidecar.close();
+      return false;
+    }
+    try {
+      const identity = await fileIdentity(sidecar);
+      const header = await validateSidecar(await sidecar.readFile(), { handle: segment, sizeBytes: size });
+      if (header) this.trusted.set(name, { identity, header });
+      return header !== undefined;
+    } finally {
+      await sidecar.close();
+      await segment.close();
+    }
+  }
+
+  private async rebuild(name: string, precomputed: (() => Promise<IndexEntries | undefined>) | undefined): Promise<void> {
+    if (name === this.openIndex?.name || !this.segmentList.some((s) => s.name === name)) return;
+    const path = join(this.options.dir, name);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, "r");
+    } catch {
+      return;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size > MAX_INDEXED_SEGMENT_BYTES) return;
+      let entries = await precomputed?.();
+      if (!entries) {
+        entries = new IndexEntries();
+        if (!(await indexSegmentRange(handle, 0, size, entries, () => this.closing))) return;
+      }
+      const content = encodeSidecar(entries, size, await segmentTailCrc(handle, size));
+      await writeSidecar(path, content);
+      // Made from the segment just now: trusted as long as the file is the one written.
+      const header = parseHeader(content, content.length);
+      const identity = await fileIdentity(join(this.options.dir, sidecarName(name))).catch(() => undefined);
+      if (header && identity) this.trusted.set(name, { identity, header });
+      else this.trusted.delete(name);
+      this.indexCounters.built++;
+    } finally {
+      await handle.close();
+    }
+    // Pruned meanwhile: the sidecar goes too.
+    if (!this.segmentList.some((s) => s.name === name)) await unlink(join(this.options.dir, sidecarName(name))).catch(() => undefined);
   }
 
   private rotateIfNeeded(path: string, size: number, batchBytes: number): string | undefined {
@@ -363,5 +667,41 @@ export class History {
     this.warningList.push(full);
     if (this.warningList.length > 50) this.warningList.shift();
     this.options.log?.warn(full, "history");
+  }
+}
+
+function parseRow(raw: string): HistoryLine | undefined {
+  try {
+    return JSON.parse(raw) as HistoryLine;
+  } catch {
+    // A damaged line is skipped; the rest of the segment is still history.
+    return undefined;
+  }
+}
+
+/**
+ * The rows of a segment (split at "\n") from the last to the first, into `out` while they
+ * match, up to `limit`. Works on the bytes: no copy of the segment as one string, no array
+ * of all its rows; `prefilter` (bytes a matching row must contain) skips most rows unparsed.
+ */
+function scanRows(buffer: Buffer, prefilter: Buffer | undefined, match: (line: HistoryLine) => boolean, limit: number, out: HistoryLine[]): void {
+  let end = buffer.length;
+  while (out.length < limit) {
+    const newline = end === 0 ? -1 : buffer.lastIndexOf(0x0a, end - 1);
+    const start = newline + 1;
+    if (end > start && (!prefilter || buffer.subarray(start, end).includes(prefilter))) {
+      const line = parseRow(buffer.toString("utf8", start, end));
+      if (line && match(line)) out.push(line);
+    }
+    if (newline < 0) break;
+    end = newline;
+  }
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
   }
 }

@@ -1,5 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+// Plates compare by the core's one plate key (camera reads and platform entries differ in
+// spacing, case, width and the virtual plate's 无 prefix).
+import { plateKey, plateMatchesSearch } from "../core/plates/index.js";
+import { DAY_MS } from "../core/time/zone.js";
 import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
 import type { Component } from "../app/lifecycle.js";
 import type { Logger } from "../app/log.js";
@@ -55,7 +59,6 @@ import { prepareStoreDir } from "./store-dir.js";
  * of every car in the park, nor of the 5,000-car vehicle list (≈ 2 MB).
  */
 
-const DAY_MS = 86_400_000;
 
 export interface LotStoreOptions {
   dir: string;
@@ -138,10 +141,6 @@ export interface LotStoreStatus {
   warnings: StoreWarning[];
 }
 
-/** Plates compare without spaces and case (camera reads and platform entries differ in both). */
-export function normalisePlate(plate: string): string {
-  return plate.replace(/\s+/g, "").toUpperCase();
-}
 
 /**
  * plate → keys, built on first use and then kept up to date change by change (a rebuild per
@@ -157,7 +156,7 @@ class PlateIndex {
       this.map = new Map();
       for (const { key, plate: p } of this.all()) this.add(p, key);
     }
-    return [...(this.map.get(normalisePlate(plate)) ?? [])];
+    return [...(this.map.get(plateKey(plate)) ?? [])];
   }
 
   change(key: string | undefined, before: string | undefined, after: string | undefined): void {
@@ -167,9 +166,9 @@ class PlateIndex {
       return;
     }
     if (before !== undefined) {
-      const set = this.map.get(normalisePlate(before));
+      const set = this.map.get(plateKey(before));
       set?.delete(key);
-      if (set?.size === 0) this.map.delete(normalisePlate(before));
+      if (set?.size === 0) this.map.delete(plateKey(before));
     }
     if (after !== undefined) this.add(after, key);
   }
@@ -179,7 +178,7 @@ class PlateIndex {
   }
 
   private add(plate: string, key: string): void {
-    const norm = normalisePlate(plate);
+    const norm = plateKey(plate);
     const set = this.map!.get(norm);
     if (set) set.add(key);
     else this.map!.set(norm, new Set([key]));
@@ -590,7 +589,7 @@ export class LotStore implements Component {
   listVehicles(filter: VehicleFilter = {}, page?: PageRequest): Page<Vehicle> {
     return this.vehicles.list(
       (v) =>
-        contains(v.carNum, filter.carNum) &&
+        plateMatchesSearch(v.carNum, filter.carNum) &&
         contains(v.carSpaceNum, filter.carSpaceNum) &&
         contains(v.owner, filter.owner) &&
         contains(v.tel, filter.tel) &&
@@ -669,9 +668,9 @@ export class LotStore implements Component {
   /** Removes entries by uuid, id or plate; returns how many were removed. */
   async deleteBlacklist(key: { uuid?: string; id?: number; carNum?: string }): Promise<number> {
     this.ensureOpen();
-    const plate = key.carNum !== undefined ? normalisePlate(key.carNum) : undefined;
+    const plate = key.carNum !== undefined ? plateKey(key.carNum) : undefined;
     const doomed = this.blacklist.values().filter(
-      (b) => (key.uuid !== undefined && b.uuid === key.uuid) || (key.id !== undefined && b.id === key.id) || (plate !== undefined && normalisePlate(b.carNum) === plate),
+      (b) => (key.uuid !== undefined && b.uuid === key.uuid) || (key.id !== undefined && b.id === key.id) || (plate !== undefined && plateKey(b.carNum) === plate),
     );
     if (doomed.length === 0) return 0;
     for (const b of doomed) {
@@ -686,7 +685,7 @@ export class LotStore implements Component {
   listBlacklist(filter: BlacklistFilter = {}, page?: PageRequest): Page<BlacklistEntry> {
     return this.blacklist.list(
       (b) =>
-        contains(b.carNum, filter.carNum) &&
+        plateMatchesSearch(b.carNum, filter.carNum) &&
         (filter.type === undefined || b.type === filter.type) &&
         (filter.fromMs === undefined || b.createdAtMs >= filter.fromMs) &&
         (filter.toMs === undefined || b.createdAtMs <= filter.toMs),

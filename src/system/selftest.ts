@@ -2,6 +2,7 @@ import { access, constants, open, statfs, stat, unlink } from "node:fs/promises"
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../app/clock.js";
+import { sleep } from "../app/sleep.js";
 import type { Logger } from "../app/log.js";
 import type { Gpio, GpioEdge, Level } from "../io/gpio/gpio.js";
 import { SimGpio } from "../io/gpio/sim-gpio.js";
@@ -189,10 +190,6 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
     checks,
     ok: checks.every((c) => c.status !== "fail"),
   };
-}
-
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
 
 async function pulseOutput(gpio: Gpio, config: Config, key: string, options: SelftestOptions): Promise<PulseResult> {

@@ -12,7 +12,9 @@ import {
   verifyTree,
   type VerifiedBundle,
 } from "./bundle.js";
-import { downloadResumable, redactUrl, sleep, type DownloadOptions } from "./download.js";
+import { redactUrl } from "../app/redact-url.js";
+import { sleep } from "../app/sleep.js";
+import { downloadResumable, type DownloadOptions } from "./download.js";
 import { renameDurable } from "./durable.js";
 import { UpdateError, UpdateErrorCode, describeError } from "./errors.js";
 import { normaliseHealth, type HealthProbe, type HealthResult } from "./health.js";

@@ -2,6 +2,8 @@ import { open, readFile, stat, truncate, type FileHandle } from "node:fs/promise
 import type { Dispatcher } from "undici";
 import type { Clock } from "../app/clock.js";
 import type { Logger } from "../app/log.js";
+import { redactUrl } from "../app/redact-url.js";
+import { sleep } from "../app/sleep.js";
 import { caListWith, hasPemCertificate, untrustedCertificateCode } from "../app/tls.js";
 import { UpdateError, UpdateErrorCode } from "./errors.js";
 
@@ -210,32 +212,4 @@ async function receive(options: DownloadOptions, have: number, result: DownloadR
   }
   await handle.sync();
   if (written < options.size) throw new Error(`connection ended after ${written} of ${options.size} bytes`);
-}
-
-/** Drops credentials and query strings (signed URLs) from a URL before it reaches a message. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    parsed.search = "";
-    return parsed.toString();
-  } catch {
-    return "(invalid url)";
-  }
-}
-
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
-      resolve();
-    };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -38,6 +38,19 @@ export const manifestEntrySchema = z.strictObject({
 });
 export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
 
+/**
+ * A native file (an ELF shared object such as `epoll.node`) and the machine its header names:
+ * an architecture name ("arm64", "armhf", "x64") or a description of another machine. Kept at
+ * the top level, not on the file entries, so a box with an older reader (whose entry schema is
+ * strict) still accepts the manifest.
+ */
+export const nativeFileSchema = z.object({
+  path: z.string().min(1).max(4096),
+  sha256: sha256Schema,
+  machine: z.string().min(1).max(100),
+});
+export type NativeFile = z.infer<typeof nativeFileSchema>;
+
 // Unknown top-level keys are tolerated (the bytes are signed anyway) so an older box can still
 // read a manifest from a newer build script.
 export const manifestSchema = z.object({
@@ -47,6 +60,10 @@ export const manifestSchema = z.object({
   architectures: z.array(z.enum(architectures)).min(1),
   files: z.array(manifestEntrySchema),
   createdAt: z.iso.datetime({ offset: true }),
+  /** Every ELF file of the bundle; absent in bundles from older build tools (then read from the files). */
+  native: z.array(nativeFileSchema).optional(),
+  /** `process.versions.modules` of the Node the addons were compiled against (ABI of non-N-API addons). */
+  nodeModuleVersion: z.string().regex(/^[0-9]{1,4}$/).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

@@ -19,6 +19,8 @@ export interface ScriptedPublish {
 export class ScriptedClient extends EventEmitter {
   readonly published: ScriptedPublish[] = [];
   readonly subscribed: string[] = [];
+  /** The options of each subscribe call (qos, MQTT 5 retain-as-published, ...). */
+  readonly subscribeOptions: unknown[] = [];
   ended = false;
   /** false: publishes wait for `ack()` (a broker that has not answered yet). */
   autoAck = true;
@@ -27,8 +29,9 @@ export class ScriptedClient extends EventEmitter {
     super();
   }
 
-  subscribe(topics: string | string[], _options: unknown, callback?: (error: Error | null, granted: unknown[]) => void): this {
+  subscribe(topics: string | string[], options: unknown, callback?: (error: Error | null, granted: unknown[]) => void): this {
     this.subscribed.push(...(Array.isArray(topics) ? topics : [topics]));
+    this.subscribeOptions.push(options);
     setImmediate(() => callback?.(null, []));
     return this;
   }

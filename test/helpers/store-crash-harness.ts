@@ -138,7 +138,7 @@ async function historyRecordNos(dir: string): Promise<Set<string>> {
   const historyDir = join(dir, "history");
   let names: string[] = [];
   try {
-    names = await readdir(historyDir);
+    names = (await readdir(historyDir)).filter((n) => n.endsWith(".jsonl"));
   } catch {
     return out;
   }

@@ -85,3 +85,18 @@ test("an invalid config push is rejected with its paths and changes nothing", as
   assert.ok(app.isReady());
   await probe.publish(`${root}/cfg/desired`, "", { retain: true });
 });
+
+test("info lists the jobs capability when the update agent registers its handler after the app was built", async () => {
+  // The order of src/app/run.ts: the app (and with it info) first, the update agent's onJob after.
+  app.fleet!.onJob(() => undefined);
+  const late = await MqttProbe.connect(`mqtt://127.0.0.1:${broker.port}`);
+  try {
+    await late.subscribe(`${root}/info`);
+    const info = await late.waitFor((m) => m.topic === `${root}/info` && m.json<{ capabilities: string[] }>().capabilities.includes("jobs"), 5000, "retained info with jobs");
+    assert.equal(info.retain, true);
+    const capabilities = info.json<{ capabilities: string[] }>().capabilities;
+    assert.ok(capabilities.includes("cmd:open") && capabilities.includes("cfg-push") && capabilities.includes("platform-over-mqtt"), capabilities.join(", "));
+  } finally {
+    await late.close();
+  }
+});

@@ -22,7 +22,7 @@ interface Box {
   url: string;
 }
 
-function childConfig(emulator: Emulator, storeDir: string): string {
+function childConfig(emulator: Emulator, storeDir: string, mutate?: (raw: Record<string, any>) => void): string {
   const raw = demoRaw() as Record<string, any>;
   shortTimers(raw);
   raw.api.port = 0;
@@ -31,6 +31,7 @@ function childConfig(emulator: Emulator, storeDir: string): string {
   raw.log = { level: "info" };
   // No free time: a car that just came in has something to pay at the exit.
   raw.fees.tariffs.standard.free = { minutes: 0 };
+  mutate?.(raw);
   return writeConfigFile(raw);
 }
 
@@ -91,10 +92,10 @@ async function assertSafeAfterRestart(box: Box): Promise<void> {
 }
 
 /** A child box on a fresh store and emulator; `restart` SIGKILLs it and boots it again. */
-async function withBox(body: (emulator: Emulator, first: Box, restart: (box: Box) => Promise<Box>) => Promise<void>): Promise<void> {
+async function withBox(body: (emulator: Emulator, first: Box, restart: (box: Box) => Promise<Box>) => Promise<void>, mutate?: (raw: Record<string, any>) => void): Promise<void> {
   const emulator = await startEmulator();
   const storeDir = tempDir("lk-restart-");
-  const configPath = childConfig(emulator, storeDir);
+  const configPath = childConfig(emulator, storeDir, mutate);
   let current = await boot(configPath);
   try {
     await body(emulator, current, async (box) => {
@@ -242,6 +243,40 @@ test("killed the moment a frictionless exit opened: after the restart the car re
     assert.equal(emulator.received({ service: "leaveNotify" }).length, 1);
     assertEachOnce(emulator);
   }));
+
+test("killed while a blind-cash exit report waits out its bill's late-answer window: after the restart it goes once (no second payment could be heard)", () =>
+  withBox(
+    async (emulator, first, restart) => {
+      let box = first;
+      const enter = await driveIn(box, emulator, "粤A99031");
+      const recordNo = String(enter.biz.recordNo);
+      emulator.setPlate("粤A99031", "frictionless");
+      // The platform takes every bill and never answers: cash is taken blind.
+      await emulator.setFaults({ rules: [{ service: "preLeaveNotify", action: { kind: "hang" } }] });
+      await input(box, "out1", "loopA", 1);
+      await sleep(80);
+      await read(box, "out1", "粤A99031");
+      await until("the cash fallback", async () => (await lane(box, "out1")).vehicle?.paymentPath === "cash-fallback");
+      const cash = await call(box, "POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "booth", reason: "cash" });
+      assert.match(String(cash.detail), /not reachable/);
+      await drivePast(box, "out1");
+      await until("the exit report queued", async () => (await call(box, "GET", `/api/outbox?recordNo=${encodeURIComponent(recordNo)}`)).entries.some((e: { kind: string }) => e.kind === "leave"));
+      const queued = (await call(box, "GET", `/api/outbox?recordNo=${encodeURIComponent(recordNo)}`)).entries.find((e: { kind: string }) => e.kind === "leave");
+      assert.ok(queued.notBeforeMs > Date.now(), "held for the late-answer window");
+      assert.equal(emulator.received({ service: "leaveNotify", recordNo }).length, 0);
+
+      box = await restart(box);
+      await assertSafeAfterRestart(box);
+      const leave = await emulator.waitFor({ service: "leaveNotify", recordNo }, 8000);
+      assert.equal(leave.biz.payType, 4);
+      assert.equal(leave.biz.doublePaid, undefined, "the box died with the calls: no second payment was heard");
+      await sleep(300);
+      assert.equal(emulator.received({ service: "leaveNotify" }).length, 1);
+      assertEachOnce(emulator);
+      assert.equal((await call(box, "GET", `/api/records?plate=${encodeURIComponent("粤A99031")}`)).inPark.length, 0, "the stay is finished");
+    },
+    (raw) => (raw.platform.deadlines = { ...raw.platform.deadlines, lateAnswerMs: 3000, cashCheckMs: 400, reaskFirstMs: 30_000, reaskMaxMs: 30_000 }),
+  ));
 
 test("bills pending at a stop are asked about again at start: paid ones settle (once the platform answers), a car not seen again is reported as left at its bill's time, one read again leaves on it", async () => {
   const HOUR_MS = 3_600_000;

@@ -42,7 +42,7 @@ function stayReports(i: number, atMs: number) {
   };
 }
 
-test("platform down for hours with 500 stays queued: after recovery each report arrives exactly once, entry before exit; a poisoned report is parked and the rest flow", async () => {
+test("platform down for hours with 500 stays queued: after recovery each report arrives exactly once, entry before exit; a poisoned report is parked, its exit waits behind it and the rest flow", async () => {
   const { dir, cleanup } = await freshDir("lk-outbox-it-");
   const clock = new FakeClock(Date.UTC(2026, 5, 1, 8));
   const emulator = await startEmulator({ clock, timestampWindowS: 0 });
@@ -76,28 +76,30 @@ test("platform down for hours with 500 stays queued: after recovery each report 
 
     // The platform comes back and refuses one entry report for good.
     await emulator.setFaults({ rules: [{ service: "enterNotify", recordNo: poisoned.recordNo, action: { kind: "business", code: 4001, msg: "record refused" } }] });
-    for (let step = 0; step < 120 && outbox.status().depth > 0; step++) {
+    for (let step = 0; step < 120 && outbox.status().depth > outbox.status().held; step++) {
       await clock.advance(5000);
       await outbox.whenIdle();
     }
     const after = outbox.status();
-    assert.equal(after.depth, 0, "everything not poisoned was delivered");
+    assert.equal(after.depth, 1, "everything not poisoned was delivered");
+    assert.equal(after.held, 1, "the poisoned record's exit waits behind its parked entry");
     assert.equal(after.parked, 1);
-    assert.deepEqual(outbox.list({ parked: true }).map((e) => e.key), [`${poisoned.recordNo}:enter`]);
-    assert.match(after.lastError?.reason ?? "", /4001/);
+    assert.deepEqual(outbox.list({ parked: true }).map((e) => [e.key, e.parked?.cause]), [[`${poisoned.recordNo}:enter`, "permanent-code"]]);
+    assert.equal(after.lastRefusal?.code, 4001);
 
     const received = emulator.received();
     assert.equal(emulator.duplicates(), 0, "nothing was delivered twice");
-    assert.equal(received.length, 2 * STAYS - 1);
+    assert.equal(received.length, 2 * STAYS - 2);
     assert.ok(received.every((p) => p.count === 1));
     const seqOf = new Map(received.map((p) => [p.idempotencyKey, p.seq]));
     for (const s of stays) {
+      if (s === poisoned) continue;
       const leaveSeq = seqOf.get(`leaveNotify:${s.recordNo}`);
       assert.ok(leaveSeq !== undefined, `exit of ${s.recordNo} delivered`);
-      if (s === poisoned) continue;
       const enterSeq = seqOf.get(`enterNotify:${s.recordNo}`);
       assert.ok(enterSeq !== undefined && enterSeq < leaveSeq, `entry of ${s.recordNo} arrived before its exit`);
     }
+    assert.equal(emulator.received({ recordNo: poisoned.recordNo }).length, 0, "neither report of the poisoned record went through");
 
     // The operator fixes the cause and retries the parked report.
     await emulator.clearFaults();
@@ -107,7 +109,11 @@ test("platform down for hours with 500 stays queued: after recovery each report 
       await outbox.whenIdle();
     }
     assert.equal(outbox.status().parked, 0);
-    assert.equal(emulator.received({ service: "enterNotify", recordNo: poisoned.recordNo }).length, 1);
+    assert.equal(outbox.status().depth, 0);
+    const poisonedEnter = emulator.received({ service: "enterNotify", recordNo: poisoned.recordNo });
+    const poisonedLeave = emulator.received({ service: "leaveNotify", recordNo: poisoned.recordNo });
+    assert.equal(poisonedEnter.length, 1);
+    assert.ok(poisonedLeave.length === 1 && poisonedEnter[0]!.seq < poisonedLeave[0]!.seq, "then its exit, after it");
     assert.equal(emulator.duplicates(), 0);
   } finally {
     await outbox.stop();

@@ -129,6 +129,76 @@ test("a slow answer inside the deadline succeeds; beyond it times out", async ()
   }
 });
 
+test("a late answer: the call times out at its deadline and the 200 that comes within the listening window is handed on", async () => {
+  const { emulator, client } = await setup();
+  try {
+    await emulator.setFaults({ rules: [{ service: "preLeaveNotify", action: { kind: "delay", ms: 300 } }] });
+    const heard: Array<{ ok: boolean; code?: number }> = [];
+    let lateArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (lateArrived = resolve));
+    const begun = performance.now();
+    const result = await client.preLeaveNotify(bill("粤A00001", "EX-late"), {
+      deadlineMs: 100,
+      listenMs: 2000,
+      onLateAnswer: (late) => {
+        heard.push({ ok: late.ok, ...(late.ok ? { code: late.code } : {}) });
+        lateArrived();
+      },
+    });
+    assert.equal(!result.ok && result.kind, "timeout", "the deadline decides what the caller gets");
+    assert.ok(performance.now() - begun < 250, "returned at the deadline, not at the answer");
+    await arrived;
+    assert.deepEqual(heard, [{ ok: true, code: 200 }], "the late 200 is not lost");
+    assert.equal(client.stats().lateAnswers, 1);
+    // Without a listening window the answer after the deadline is dropped, as before.
+    await emulator.setFaults({ rules: [{ service: "preLeaveNotify", action: { kind: "delay", ms: 150 } }] });
+    const plain = await client.preLeaveNotify(bill("粤A00001", "EX-plain"), { deadlineMs: 50 });
+    assert.equal(!plain.ok && plain.kind, "timeout");
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
+test("an aborted call resolves at once as 'aborted' and no late answer follows; onAnswer hears any answer", async () => {
+  const { emulator, client } = await setup();
+  try {
+    let answers = 0;
+    const unsubscribe = client.onAnswer(() => answers++);
+    await emulator.setFaults({ hang: true });
+    const controller = new AbortController();
+    let late = 0;
+    const begun = performance.now();
+    const pending = client.preLeaveNotify(bill("粤B12345", "EX-abort"), { deadlineMs: 100, listenMs: 5000, signal: controller.signal, onLateAnswer: () => late++ });
+    setTimeout(() => controller.abort(), 50);
+    const result = await pending;
+    assert.equal(!result.ok && result.kind, "aborted");
+    assert.ok(performance.now() - begun < 200);
+    // Aborted in the listening window: the late outcome is the abort, handed on once.
+    const afterDeadline = new AbortController();
+    const timedOut = await client.preLeaveNotify(bill("粤B12345", "EX-abort2"), {
+      deadlineMs: 50,
+      listenMs: 5000,
+      signal: afterDeadline.signal,
+      onLateAnswer: (r) => (late += !r.ok && r.kind === "aborted" ? 10 : 100),
+    });
+    assert.equal(!timedOut.ok && timedOut.kind, "timeout");
+    afterDeadline.abort();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(late, 10);
+    assert.equal(answers, 0, "no answer heard while the platform hangs");
+    await emulator.clearFaults();
+    assert.equal((await client.enterNotify(enter)).ok, true);
+    assert.equal(answers, 1);
+    unsubscribe();
+    await emulator.setFaults({ httpStatus: 503 });
+    await client.enterNotify(enter);
+    assert.equal(answers, 1, "unsubscribed");
+    assert.equal(client.stats().failures.aborted, 1);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
 test("HTTP 500 is 'http-status' with the status; malformed JSON is 'bad-response'", async () => {
   const { emulator, client } = await setup();
   try {
@@ -142,7 +212,7 @@ test("HTTP 500 is 'http-status' with the status; malformed JSON is 'bad-response
     assert.equal(emulator.received().length, 0, "a faulted push is not counted as delivered");
     await emulator.clearFaults();
     assert.equal((await client.enterNotify(enter)).ok, true);
-    assert.deepEqual(client.stats(), { calls: 3, ok: 1, failures: { refused: 0, timeout: 0, "http-status": 1, "bad-response": 1, "business-code": 0 } });
+    assert.deepEqual(client.stats(), { calls: 3, ok: 1, failures: { refused: 0, timeout: 0, "http-status": 1, "bad-response": 1, "business-code": 0, aborted: 0 }, lateAnswers: 0 });
   } finally {
     await teardown(emulator, client);
   }

@@ -4,6 +4,7 @@ import { request } from "undici";
 import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
 import { encodeEnvelope, timestampText } from "../../src/platform/envelope.js";
 import { sampleEnter as enter } from "../helpers/platform-fixtures.js";
+import { rawRequest, requestBytes } from "../helpers/raw-http.js";
 
 async function push(emulator: Emulator, serviceName: string, biz: Record<string, unknown>, options: { key?: string; pid?: string; timestampS?: number } = {}) {
   const body = encodeEnvelope({
@@ -124,4 +125,48 @@ test("waitFor resolves when a matching push arrives, and times out otherwise", (
     setTimeout(() => void push(emulator, "enterNotify", { ...enter, recordNo: "late" }), 50);
     assert.equal((await waiting).biz.recordNo, "late");
     await assert.rejects(() => emulator.waitFor({ recordNo: "never" }, 100), /no push matching/);
+  }));
+
+test("a timed hang holds pushes until the platform recovers, then answers them late (or drops them)", () =>
+  withEmulator(async (emulator) => {
+    emulator.setPlate("粤C00002", "frictionless");
+    const bill = { parkCode: "TEST/1P1", recordNo: "R", plateNum: "粤C00002", carType: 9, carSubType: 91, enterTime: "2023-11-14 20:00:00", leaveTime: "2023-11-14 21:00:00", payableFee: 1, discountFee: 0, paidFee: 1, sweepCode: 0, plateId: "LATE1" };
+    assert.equal((await control(emulator, "POST", "faults", { rules: [{ service: "preLeaveNotify", action: { kind: "hang", forMs: 300 } }] })).status, 200);
+    const startedMs = performance.now();
+    const late = await push(emulator, "preLeaveNotify", bill);
+    const waitedMs = performance.now() - startedMs;
+    assert.equal(late.body.code, 200, "the held bill is answered normally: paid");
+    assert.ok(waitedMs >= 250, `held until the platform recovered (${waitedMs.toFixed(0)} ms)`);
+    assert.equal(emulator.received({ plateId: "LATE1" }).length, 1, "the late-answered push was accepted");
+    const afterMs = performance.now();
+    assert.equal((await push(emulator, "preLeaveNotify", { ...bill, plateId: "LATE2" })).body.code, 200);
+    assert.ok(performance.now() - afterMs < 200, "after recovery pushes are answered at once");
+
+    await control(emulator, "POST", "faults", { hangForMs: 200, hangThen: "drop" });
+    await assert.rejects(() => push(emulator, "preLeaveNotify", { ...bill, plateId: "LATE3" }), "the held push's connection is closed");
+    assert.equal(emulator.received({ plateId: "LATE3" }).length, 0, "a dropped push is never accepted");
+    const bad = await control(emulator, "POST", "faults", { hangThen: "later" });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /hangThen/);
+  }));
+
+test("hostile requests: a bad request target or line, deep nesting and oversized bodies are refused; the emulator keeps serving", () =>
+  withEmulator(async (emulator) => {
+    const badTarget = await rawRequest(emulator.port, "POST http://[::1 HTTP/1.1\r\nhost: cloud\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+    assert.equal(badTarget.status, 400, badTarget.bodyText);
+    assert.deepEqual((badTarget.json as { error: { code: string } }).error.code, "E_BAD_URL");
+    const badLine = await rawRequest(emulator.port, "POST / HTTP/1.1 junk\r\n\r\n");
+    assert.equal(badLine.status, 400);
+    assert.equal((badLine.json as { error: { code: string } }).error.code, "E_BAD_REQUEST");
+    const deep = await rawRequest(emulator.port, requestBytes("POST", "/", { "content-type": "application/json" }, "[".repeat(60_000)));
+    assert.equal(deep.status, 400);
+    assert.equal((deep.json as { error: { code: string } }).error.code, "E_JSON_DEPTH");
+    const deepControl = await rawRequest(emulator.port, requestBytes("POST", "/_emulator/faults", { "content-type": "application/json" }, `{"rules":${"[".repeat(100)}`));
+    assert.equal(deepControl.status, 400);
+    const large = await rawRequest(emulator.port, requestBytes("POST", "/", { "content-type": "application/json" }, `{"pad":"${"x".repeat(70_000)}"}`));
+    assert.equal(large.status, 413);
+    assert.equal((large.json as { error: { code: string } }).error.code, "E_TOO_LARGE");
+    assert.deepEqual(emulator.faults(), {}, "no control request changed the faults");
+    assert.equal(emulator.received().length, 0);
+    assert.equal((await push(emulator, "enterNotify", enter)).body.code, 200, "still serving");
   }));

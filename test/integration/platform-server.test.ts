@@ -16,6 +16,7 @@ import { emptyGroup, group, monthly, nowMs, stay, storedValue, t, zone } from ".
 
 interface Box {
   url: string;
+  clock: FakeClock;
   ports: MemoryLotPorts;
   handler: OpenInterfaceHandler;
   logLines: string[];
@@ -83,8 +84,10 @@ async function withBox(fn: (box: Box) => Promise<void>, options: { platform?: Pa
     const text = await res.body.text();
     return { status: res.statusCode, body: JSON.parse(text) };
   };
+  let sent = 0;
   const box: Box = {
     url,
+    clock,
     ports,
     handler,
     logLines: lines,
@@ -95,7 +98,9 @@ async function withBox(fn: (box: Box) => Promise<void>, options: { platform?: Pa
         pid: o.pid ?? demoCredentials.pid,
         key: o.key ?? demoCredentials.key,
         serviceName: service,
-        timestamp: String(o.timestampS ?? Math.floor(clock.now() / 1000)),
+        // A real cloud signs every request afresh; a byte-identical repeat is a replay (refused),
+        // so each send here is stamped one second earlier than the last, well inside the window.
+        timestamp: String(o.timestampS ?? Math.floor(clock.now() / 1000) - (sent++ % 250)),
         biz,
         bizContentForm: o.form ?? "object",
       });
@@ -461,8 +466,8 @@ test("rejected: unknown serviceName", () =>
 
 test("rejected: malformed JSON", () => withBox((box) => rejects(box, () => box.post('{"pid":"P100001",'), 400, defaultReturnCodes.badJson, /not valid JSON/, "badJson")));
 
-test("rejected: body over 1 MB answers 413 with an envelope", () =>
-  withBox((box) => rejects(box, () => box.send("addCar", { ...addBiz, remark: "x".repeat(1024 * 1024 + 10) }), 413, defaultReturnCodes.tooLarge, /exceeds the limit of 1048576/, "tooLarge")));
+test("rejected: body over 64 KiB answers 413 with an envelope", () =>
+  withBox((box) => rejects(box, () => box.send("addCar", { ...addBiz, remark: "x".repeat(64 * 1024 + 10) }), 413, defaultReturnCodes.tooLarge, /exceeds the limit of 65536/, "tooLarge")));
 
 test("rejected: wrong content type, and a charset other than UTF-8", () =>
   withBox(async (box) => {
@@ -517,9 +522,54 @@ test("the key never reaches the log, and every rejection is counted by reason", 
     await box.send("nope", addBiz);
     await box.post("{");
     assertOk(await box.send("queryFreeSpace", P));
-    assert.deepEqual(box.handler.stats(), { accepted: 1, rejected: { badSign: 1, unknownService: 1, badJson: 1 }, overLengthWarnings: 0 });
+    assert.deepEqual(box.handler.stats(), { accepted: 1, rejected: { badSign: 1, unknownService: 1, badJson: 1 }, overLengthWarnings: 0, replayCache: { entries: 2, evictions: 0 } });
     const text = box.logLines.join("");
     assert.ok(!text.includes(demoCredentials.key));
+  }));
+
+test("replay: the same signed request again is refused with its own code, once per window, on every transport", () =>
+  withBox(async (box) => {
+    const signed = encodeEnvelope({ pid: demoCredentials.pid, key: demoCredentials.key, serviceName: "addCar", timestamp: String(nowMs / 1000), biz: addBiz }).bodyText;
+    assertOk(await box.post(signed));
+    const vehicles = box.ports.snapshot();
+    await rejects(box, () => box.post(signed), 200, defaultReturnCodes.replay, /already received/, "replay");
+    // The MQTT transport hands its bodies to the same handler: the same cache.
+    const overMqtt = await box.handler.handle(signed, { transport: "mqtt" });
+    assert.equal(overMqtt.body.code, defaultReturnCodes.replay);
+    assert.deepEqual(box.ports.snapshot(), vehicles, "no repeat reached a handler");
+    // The same content signed afresh is a new request: the handler answers it (a duplicate car).
+    const again = await box.send("addCar", addBiz);
+    assert.equal(again.body.code, defaultReturnCodes.conflict, JSON.stringify(again.body));
+    // Once the window has passed, the entry is gone and the timestamp check refuses the body.
+    box.clock.jump(301_000);
+    const late = await box.post(signed);
+    assert.equal(late.body.code, defaultReturnCodes.staleTimestamp);
+    // The next verified request sweeps what has left the window: only itself remains.
+    assertOk(await box.send("queryFreeSpace", P));
+    const stats = box.handler.stats();
+    assert.equal(stats.rejected.replay, 2);
+    assert.deepEqual(stats.replayCache, { entries: 1, evictions: 0 });
+  }));
+
+test("replay: a renamed return code applies, and a body that is not valid JSON never enters the cache", () =>
+  withBox(
+    async (box) => {
+      const signed = encodeEnvelope({ pid: demoCredentials.pid, key: demoCredentials.key, serviceName: "queryFreeSpace", timestamp: String(nowMs / 1000), biz: P }).bodyText;
+      assertOk(await box.post(signed));
+      assert.equal((await box.post(signed)).body.code, 4999);
+      const badSign = signed.replace(/"sign":"[0-9A-F]/, '"sign":"Z');
+      assert.equal((await box.post(badSign)).body.code, defaultReturnCodes.badSign);
+      assert.equal((await box.post(badSign)).body.code, defaultReturnCodes.badSign, "an unverified request is not remembered");
+      assert.equal(box.handler.stats().replayCache.entries, 1);
+    },
+    { platform: { server: { returnCodes: { replay: 4999 } } } as never },
+  ));
+
+test("section-4 bodies nested too deep are refused as badJson before parsing, also inside a string-form bizContent", () =>
+  withBox(async (box) => {
+    await rejects(box, () => box.post(`{"pid":"P100001","bizContent":${"[".repeat(20_000)}`), 400, defaultReturnCodes.badJson, /nested deeper than 32/, "badJson");
+    const inner = JSON.stringify(`${"[".repeat(5000)}${"]".repeat(5000)}`);
+    await rejects(box, () => box.handler.handle(`{"pid":"P100001","serviceName":"addCar","timestamp":"${nowMs / 1000}","bizContent":${inner},"sign":"X"}`).then((r) => ({ status: r.status, body: r.body })), 200, defaultReturnCodes.badEnvelope, /nested deeper than 32/, "badEnvelope");
   }));
 
 test("values over their declared length are accepted with a warning", () =>

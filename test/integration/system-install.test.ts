@@ -248,3 +248,37 @@ test("--from installs another built tree (one without scripts/ or config/) with 
   const again = spawnSync("bash", [join(repo, "scripts/install.sh"), "--destdir", root, "--node", node, "--from", src], { encoding: "utf8" });
   assert.match(again.stdout, /nothing changed/);
 });
+
+test("--ip-allow writes the network drop-in (checked, kept on re-runs without it, removed on uninstall)", () => {
+  const src = builtTree("1.2.3");
+  const root = tempDir("lk-root-");
+  const dropIn = join(root, "etc/systemd/system/lanekeeper.service.d/50-ip-allow.conf");
+  const plain = install(src, ["--destdir", root, "--node", node]);
+  assert.equal(plain.code, 0, plain.err);
+  assert.ok(!existsSync(dropIn));
+  assert.match(plain.out, /may reach any address; --ip-allow LIST restricts it/);
+
+  const allowed = install(src, ["--destdir", root, "--node", node, "--ip-allow", "203.0.113.0/24,2001:db8::/32 198.51.100.7"]);
+  assert.equal(allowed.code, 0, allowed.err);
+  const written = readFileSync(dropIn, "utf8");
+  assert.match(written, /^\[Service\]\nIPAddressDeny=any\n/m);
+  assert.match(written, /^IPAddressAllow=localhost link-local multicast$/m);
+  assert.match(written, /^IPAddressAllow=10\.0\.0\.0\/8 172\.16\.0\.0\/12 192\.168\.0\.0\/16 100\.64\.0\.0\/10 fc00::\/7$/m);
+  assert.match(written, /^IPAddressAllow=203\.0\.113\.0\/24 2001:db8::\/32 198\.51\.100\.7$/m);
+  assert.match(allowed.out, /would run: systemctl daemon-reload/);
+  if (spawnSync("systemd-analyze", ["--version"]).status === 0) {
+    const verified = spawnSync("systemd-analyze", ["verify", "--man=no", join(root, "etc/systemd/system/lanekeeper.service")], { encoding: "utf8" });
+    assert.equal(verified.stderr.trim(), "");
+  }
+
+  const again = install(src, ["--destdir", root, "--node", node]);
+  assert.match(again.out, /nothing changed/);
+  assert.ok(existsSync(dropIn), "a run without --ip-allow leaves the site's list alone");
+
+  const bad = install(src, ["--destdir", root, "--node", node, "--ip-allow", "10.0.0.0/8;reboot"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--ip-allow: '10\.0\.0\.0\/8;reboot' is not an address/);
+
+  assert.equal(install(src, ["--destdir", root, "--uninstall"]).code, 0);
+  assert.ok(!existsSync(join(root, "etc/systemd/system/lanekeeper.service.d")), "the drop-in and its directory are gone");
+});

@@ -2,7 +2,7 @@ import { DAY_MS, MINUTE_MS, instantsAtLocalMinute, isValidTimeZone, localDayNumb
 import { BillError } from "./errors.js";
 import { fixedCarFreeIntervals, fixedCarSchema } from "./fixed-car.js";
 import { billExtrasSchema, type BillExtras, type Coupon, type Prepayment, type PreviousStay, type Stay } from "./stay.js";
-import { checkTariffSemantics, pricingFor, vehicleTypes, type Pricing, type Tariff, type VehicleType } from "./tariff-schema.js";
+import { checkTariffSemantics, pricingFor, vehicleTypes, type FirstPeriod, type Pricing, type Tariff, type VehicleType } from "./tariff-schema.js";
 
 /**
  * The fee engine (architecture.md §6, domain.md §5). Pure: no clock, no IO; the same tariff,
@@ -139,12 +139,19 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
 // ---------------------------------------------------------------------------------------------
 // Validation and compilation
 
+interface CompiledFirstPeriod {
+  ms: number;
+  flatFen: number | undefined;
+  unitMs: number;
+  unitPriceFen: number;
+}
+
 interface CompiledSegment {
   index: number;
   name: string;
   startMin: number;
   lengthMin: number;
-  firstPeriod: { ms: number; flatFen: number | undefined; unitMs: number; unitPriceFen: number } | undefined;
+  firstPeriod: CompiledFirstPeriod | undefined;
   unitMs: number;
   unitPriceFen: number;
   rounding: "up" | "down";
@@ -154,6 +161,8 @@ interface CompiledSegment {
 
 interface CompiledPricing {
   pricing: Pricing;
+  /** The first period of the stay (top-level `firstPeriod`), whatever the segment. */
+  firstPeriod: CompiledFirstPeriod | undefined;
   /** Sorted by start minute. */
   segments: CompiledSegment[];
   /** One segment covering the whole day: no boundaries. */
@@ -217,15 +226,12 @@ function compile(tariff: Tariff, vehicleType: VehicleType): CompiledPricing {
       .map((seg, index): CompiledSegment => {
         const startMin = minuteOf(seg.from);
         const endMin = seg.to === "24:00" ? 1440 : minuteOf(seg.to);
-        const fp = seg.firstPeriod;
         return {
           index,
           name: seg.name,
           startMin,
           lengthMin: (((endMin - startMin) % 1440) + 1440) % 1440 || 1440,
-          firstPeriod: fp
-            ? { ms: fp.minutes * MINUTE_MS, flatFen: fp.priceFen, unitMs: (fp.unitMinutes ?? fp.minutes) * MINUTE_MS, unitPriceFen: fp.unitPriceFen ?? 0 }
-            : undefined,
+          firstPeriod: compileFirstPeriod(seg.firstPeriod),
           unitMs: (seg.unitMinutes ?? 1440) * MINUTE_MS,
           unitPriceFen: seg.unitPriceFen ?? 0,
           rounding: seg.rounding,
@@ -234,10 +240,15 @@ function compile(tariff: Tariff, vehicleType: VehicleType): CompiledPricing {
         };
       })
       .sort((a, b) => a.startMin - b.startMin);
-    compiled = { pricing, segments, single: segments.length === 1 };
+    compiled = { pricing, firstPeriod: compileFirstPeriod(pricing.firstPeriod), segments, single: segments.length === 1 };
     byType.set(vehicleType, compiled);
   }
   return compiled;
+}
+
+function compileFirstPeriod(fp: FirstPeriod | undefined): CompiledFirstPeriod | undefined {
+  if (!fp) return undefined;
+  return { ms: fp.minutes * MINUTE_MS, flatFen: fp.priceFen, unitMs: (fp.unitMinutes ?? fp.minutes) * MINUTE_MS, unitPriceFen: fp.unitPriceFen ?? 0 };
 }
 
 function minuteOf(hhmm: string): number {
@@ -284,7 +295,8 @@ interface Part {
 
 interface Charge {
   kind: "first-period" | "units" | "flat";
-  segment: string;
+  /** Undefined for the stay's first period, which belongs to no segment. */
+  segment: string | undefined;
   occurrence: number;
   capFen: number | undefined;
   startMs: number;
@@ -382,9 +394,10 @@ function payableOf(
   const breakdown: BillPiece[] = [];
   for (const piece of pieces) {
     payableFee += piece.feeFen;
+    const segment = piece.segment;
     const line: BillPiece = {
       kind: piece.kind,
-      segment: piece.segment,
+      segment: segment ?? "",
       fromMs: piece.startMs,
       toMs: piece.endMs,
       units: piece.count,
@@ -396,6 +409,9 @@ function payableOf(
     if (piece.percent !== undefined) line.percent = piece.percent;
     if (piece.caps) line.caps = piece.caps;
     if (piece.afterPayment) line.afterPayment = true;
+    // The stay's first period belongs to no segment (rare: one line per run, so the delete
+    // does not slow the common lines down).
+    if (segment === undefined) delete line.segment;
     breakdown.push(line);
   }
   if (state.free.length > 0) {
@@ -456,9 +472,10 @@ function withoutFixedCarTime(ctx: Ctx, parts: Part[], enterMs: number, leaveMs: 
   return out;
 }
 
-/** One part: scale runs (restarts), free minutes, then the segment walk. */
+/** One part: scale runs (restarts), free minutes, the stay's first period, then the segment walk. */
 function billPart(ctx: Ctx, part: Part, state: WalkState): void {
   const { free } = ctx.compiled.pricing;
+  const stayFirstPeriod = ctx.compiled.firstPeriod;
   const freeMs = free.minutes * MINUTE_MS;
   const runs = scaleRuns(ctx, part.fromMs, part.toMs);
   runs.forEach(([runStart, runEnd], k) => {
@@ -473,7 +490,66 @@ function billPart(ctx: Ctx, part: Part, state: WalkState): void {
         billStart = runStart + freeMs;
       }
     }
+    if (stayFirstPeriod) {
+      billStart = chargeStayFirstPeriod(ctx, part, stayFirstPeriod, billStart, runEnd, state);
+      if (billStart >= runEnd) return;
+    }
     walkSegments(ctx, part, billStart, runEnd, state);
+  });
+}
+
+/**
+ * The first period of the stay (top-level `firstPeriod`): from where the run's billing starts,
+ * across any segment boundary ("3 元 for the first 2 hours whatever the time of day"). It is
+ * no segment's occurrence, so no segment cap counts it; percent bands and the daily and
+ * re-entry caps do, like any charge. Returns where the segments take over.
+ */
+function chargeStayFirstPeriod(ctx: Ctx, part: Part, fp: CompiledFirstPeriod, startMs: number, runEnd: number, state: WalkState): number {
+  const fpEnd = startMs + fp.ms;
+  const to = Math.min(fpEnd, runEnd);
+  if (fp.flatFen !== undefined) {
+    // One price, charged in full once started, even if the run ends inside it.
+    pushStayCharge(state, part, startMs, 1, fp.ms, fp.flatFen, to, true);
+    return fpEnd;
+  }
+  const span = to - startMs;
+  const full = Math.floor(span / fp.unitMs);
+  if (span === full * fp.unitMs) {
+    pushStayCharge(state, part, startMs, full, fp.unitMs, fp.unitPriceFen, to, false);
+    return to;
+  }
+  // Only the run's end can cut a unit (the units divide the first period). The part unit is
+  // rounded like the segment in force where it starts: the rule the driver sees on the sign
+  // for that time of day.
+  const partStart = startMs + full * fp.unitMs;
+  const { segments, single } = ctx.compiled;
+  const seg = single ? segments[0]! : occurrenceAt(segments, partStart, ctx.tz).seg;
+  if (seg.rounding === "up") pushStayCharge(state, part, startMs, full + 1, fp.unitMs, fp.unitPriceFen, to, false);
+  else {
+    pushStayCharge(state, part, startMs, full, fp.unitMs, fp.unitPriceFen, partStart, false);
+    state.free.push(freePiece(partStart, to, "part-unit"));
+  }
+  return runEnd;
+}
+
+function pushStayCharge(state: WalkState, part: Part, startMs: number, count: number, unitMs: number, unitPriceFen: number, endMs: number, block: boolean): void {
+  if (count <= 0) return;
+  state.charges.push({
+    kind: "first-period",
+    segment: undefined,
+    occurrence: ++state.occurrence,
+    capFen: undefined,
+    startMs,
+    endMs,
+    unitMs,
+    count,
+    unitPriceFen,
+    block,
+    afterPayment: part.afterPayment,
+    grossFen: count * unitPriceFen,
+    feeFen: count * unitPriceFen,
+    percent: undefined,
+    caps: undefined,
   });
 }
 

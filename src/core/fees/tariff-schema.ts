@@ -97,6 +97,12 @@ const pricingShape = {
   free: freeSchema.prefault({}),
   /** When the scale starts again from the first period: never, every 24 h from the entry, or at each local midnight. */
   restart: z.enum(["never", "every-24h", "natural-day"]).default("every-24h"),
+  /**
+   * The first period of the stay itself ("3 元 for the first 2 hours whatever the time of day"):
+   * it starts where each scale run's billing starts, ignores segment boundaries, and the
+   * segments charge their units after it. Excludes segments' own first periods.
+   */
+  firstPeriod: firstPeriodSchema.optional(),
   segments: segmentsSchema,
   /** At a segment boundary: "split" ends the unit at the boundary; "finish-unit" finishes the unit under way at the earlier segment's rate and length (Beijing). */
   boundary: z.enum(["split", "finish-unit"]).default("split"),
@@ -108,6 +114,7 @@ const pricingShape = {
 const pricingOverrideSchema = z.strictObject({
   free: freeSchema.optional(),
   restart: pricingShape.restart.optional(),
+  firstPeriod: firstPeriodSchema.optional(),
   segments: segmentsSchema.optional(),
   boundary: pricingShape.boundary.optional(),
   dailyCap: dailyCapSchema.optional(),
@@ -170,6 +177,7 @@ export type PercentBand = z.infer<typeof percentBandSchema>;
 export interface Pricing {
   free: Tariff["free"];
   restart: Tariff["restart"];
+  firstPeriod: FirstPeriod | undefined;
   segments: Segment[];
   boundary: Tariff["boundary"];
   dailyCap: Tariff["dailyCap"];
@@ -177,13 +185,14 @@ export interface Pricing {
   percentBands: PercentBand[];
 }
 
-const pricingKeys = ["free", "restart", "segments", "boundary", "dailyCap", "reentryCap", "percentBands"] as const;
+const pricingKeys = ["free", "restart", "firstPeriod", "segments", "boundary", "dailyCap", "reentryCap", "percentBands"] as const;
 
 /** The pricing for `vehicleType`: small cars use the base fields; large and nev may replace some. */
 export function pricingFor(tariff: Tariff, vehicleType: VehicleType): Pricing {
   const base: Pricing = {
     free: tariff.free,
     restart: tariff.restart,
+    firstPeriod: tariff.firstPeriod,
     segments: tariff.segments,
     boundary: tariff.boundary,
     dailyCap: tariff.dailyCap,
@@ -216,6 +225,7 @@ export function checkTariffSemantics(raw: unknown): TariffProblem[] {
   const tariff = asRecord(raw);
   if (!tariff) return problems;
   checkPricing(tariff, [], problems);
+  checkFirstPeriodConflicts(tariff, problems);
   const vehicles = asRecord(tariff.vehicles);
   if (vehicles) {
     for (const type of ["large", "nev"] as const) {
@@ -227,8 +237,62 @@ export function checkTariffSemantics(raw: unknown): TariffProblem[] {
 }
 
 function checkPricing(pricing: Record<string, unknown>, at: PropertyKey[], problems: TariffProblem[]): void {
+  const fp = asRecord(pricing.firstPeriod);
+  if (fp) checkFirstPeriod(fp, [...at, "firstPeriod"], problems);
   if (Array.isArray(pricing.segments)) checkSegments(pricing.segments, [...at, "segments"], problems);
   if (Array.isArray(pricing.percentBands)) checkBands(pricing.percentBands, [...at, "percentBands"], problems);
+}
+
+/** A first period (the stay's, or a segment's): a price, or units that divide it. */
+function checkFirstPeriod(fp: Record<string, unknown>, fpAt: PropertyKey[], problems: TariffProblem[]): void {
+  const hasPrice = fp.priceFen !== undefined;
+  const hasUnits = fp.unitMinutes !== undefined || fp.unitPriceFen !== undefined;
+  if (hasPrice && hasUnits) {
+    problems.push({ path: fpAt, message: "give either priceFen (one price for the whole first period) or unitMinutes with unitPriceFen, not both" });
+  } else if (!hasPrice && !hasUnits) {
+    problems.push({ path: fpAt, message: "needs priceFen, or unitMinutes with unitPriceFen" });
+  } else if (hasUnits) {
+    if (fp.unitMinutes === undefined) problems.push({ path: [...fpAt, "unitMinutes"], message: "is required with unitPriceFen" });
+    if (fp.unitPriceFen === undefined) problems.push({ path: [...fpAt, "unitPriceFen"], message: "is required with unitMinutes" });
+    if (isInt(fp.unitMinutes) && isInt(fp.minutes) && fp.unitMinutes > 0 && fp.minutes % fp.unitMinutes !== 0) {
+      problems.push({ path: [...fpAt, "unitMinutes"], message: `must divide firstPeriod.minutes (${fp.minutes}) so the first period ends on a unit boundary` });
+    }
+  }
+}
+
+/**
+ * The stay's first period and a segment's first period exclude each other: with both, a stay
+ * would pay two first periods. Checked on what each vehicle type really uses (an override's
+ * segments with the base's first period, and the other way round), reported where the
+ * conflicting field was written.
+ */
+function checkFirstPeriodConflicts(tariff: Record<string, unknown>, problems: TariffProblem[]): void {
+  const check = (firstPeriod: unknown, segments: unknown, segmentsAt: PropertyKey[]): void => {
+    if (firstPeriod === undefined || !Array.isArray(segments)) return;
+    segments.forEach((segRaw, index) => {
+      const seg = asRecord(segRaw);
+      if (seg?.firstPeriod === undefined) return;
+      problems.push({
+        path: [...segmentsAt, index, "firstPeriod"],
+        message: "the tariff has a first period of the stay (top-level firstPeriod); a segment cannot have its own as well: remove one of them",
+      });
+    });
+  };
+  check(tariff.firstPeriod, tariff.segments, ["segments"]);
+  const vehicles = asRecord(tariff.vehicles);
+  if (!vehicles) return;
+  for (const type of ["large", "nev"] as const) {
+    const override = asRecord(vehicles[type]);
+    if (!override || (override.firstPeriod === undefined && override.segments === undefined)) continue;
+    const firstPeriod = override.firstPeriod ?? tariff.firstPeriod;
+    if (override.segments !== undefined) check(firstPeriod, override.segments, ["vehicles", type, "segments"]);
+    else if (firstPeriod !== undefined && Array.isArray(tariff.segments) && tariff.segments.some((seg) => asRecord(seg)?.firstPeriod !== undefined)) {
+      problems.push({
+        path: ["vehicles", type, "firstPeriod"],
+        message: "the base segments have first periods of their own; give this vehicle type segments without them, or remove this firstPeriod",
+      });
+    }
+  }
 }
 
 function checkSegments(segments: unknown[], at: PropertyKey[], problems: TariffProblem[]): void {
@@ -258,22 +322,7 @@ function checkSegments(segments: unknown[], at: PropertyKey[], problems: TariffP
       }
     }
     const fp = asRecord(seg.firstPeriod);
-    if (fp && seg.flatFen === undefined) {
-      const fpAt = [...here, "firstPeriod"];
-      const hasPrice = fp.priceFen !== undefined;
-      const hasUnits = fp.unitMinutes !== undefined || fp.unitPriceFen !== undefined;
-      if (hasPrice && hasUnits) {
-        problems.push({ path: fpAt, message: "give either priceFen (one price for the whole first period) or unitMinutes with unitPriceFen, not both" });
-      } else if (!hasPrice && !hasUnits) {
-        problems.push({ path: fpAt, message: "needs priceFen, or unitMinutes with unitPriceFen" });
-      } else if (hasUnits) {
-        if (fp.unitMinutes === undefined) problems.push({ path: [...fpAt, "unitMinutes"], message: "is required with unitPriceFen" });
-        if (fp.unitPriceFen === undefined) problems.push({ path: [...fpAt, "unitPriceFen"], message: "is required with unitMinutes" });
-        if (isInt(fp.unitMinutes) && isInt(fp.minutes) && fp.unitMinutes > 0 && fp.minutes % fp.unitMinutes !== 0) {
-          problems.push({ path: [...fpAt, "unitMinutes"], message: `must divide firstPeriod.minutes (${fp.minutes}) so the first period ends on a unit boundary` });
-        }
-      }
-    }
+    if (fp && seg.flatFen === undefined) checkFirstPeriod(fp, [...here, "firstPeriod"], problems);
     const start = typeof seg.from === "string" ? minuteOfDay(seg.from, false) : undefined;
     const end = typeof seg.to === "string" ? minuteOfDay(seg.to, true) : undefined;
     if (start !== undefined && end !== undefined) spans.push({ index, start, length: mod(end - start, 1440) || 1440 });

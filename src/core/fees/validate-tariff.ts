@@ -1,4 +1,4 @@
-import { problemsFromIssues, type ConfigProblem } from "../../config/load.js";
+import { problemsFromIssues, type ConfigProblem } from "../validation/problems.js";
 import { tariffSchema, type Tariff } from "./tariff-schema.js";
 
 export type TariffResult = { ok: true; tariff: Tariff } | { ok: false; problems: ConfigProblem[] };

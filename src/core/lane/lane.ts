@@ -24,7 +24,7 @@
  * (it judges tailgates against the barrier position before the change), then the barrier (which
  * re-opens under a car at once), then the barrier commands the lane machine produced.
  */
-import type { InputName } from "../../config/schema.js";
+import type { InputName } from "./io-names.js";
 import { initLoop, stepLoop, type LoopEffect, type LoopSettings, type LoopState, type Level } from "../loops/loop-filter.js";
 import type { TimerEffect, TimerInput } from "../loops/timers.js";
 import {

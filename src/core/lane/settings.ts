@@ -1,11 +1,30 @@
 /**
- * Lane settings from the validated config (src/config/schema.ts). The import is type-only, so
- * the core stays free of zod and of any IO at run time.
+ * Lane settings from a lane's validated config. The core does not import the config layer (it
+ * imports the core): `LaneSettingsSource` names only the fields read here, and the config's
+ * `LaneConfig` fits it as is.
  */
-import type { LaneConfig } from "../../config/schema.js";
+import type { InputName } from "./io-names.js";
+import type { LaneDirection } from "./lane-machine.js";
 import type { LaneSettings } from "./lane.js";
 
-export function laneSettingsFromConfig(lane: LaneConfig): LaneSettings {
+export interface LaneSettingsSource {
+  readonly id: string;
+  readonly direction: LaneDirection;
+  readonly detector: LaneSettings["detector"];
+  readonly relayPulseMs: number;
+  readonly timers: {
+    readonly travelTimeMs: number;
+    readonly travelTimeoutMs: number;
+    readonly recloseMs: number;
+    readonly plateWindowMs: number;
+    readonly dedupeWindowMs: number;
+    readonly backoutGraceMs: number;
+  };
+  /** Only whether a limit switch is wired matters here, not its line. */
+  readonly inputs: Readonly<Partial<Record<InputName, unknown>>>;
+}
+
+export function laneSettingsFromConfig(lane: LaneSettingsSource): LaneSettings {
   return {
     laneId: lane.id,
     direction: lane.direction,

@@ -3,7 +3,9 @@ import iconv from "iconv-lite";
 import { systemClock, type Clock } from "../../app/clock.js";
 import { silentLogger, type Logger } from "../../app/log.js";
 import { ApiError, type HttpServer } from "../../api/http-server.js";
-import { colorFromCode, normalisePlate, parseColor, type PlateRead } from "./plate-read.js";
+import { isLoopback, parseJsonText } from "../../api/http-pipeline.js";
+import { readPlate } from "../../core/plates/index.js";
+import { colorFromCode, parseColor, type PlateRead } from "./plate-read.js";
 
 /**
  * The camera HTTP push of Zhenshi/Vzenith cameras (domain.md §3): the camera POSTs
@@ -20,10 +22,15 @@ import { colorFromCode, normalisePlate, parseColor, type PlateRead } from "./pla
  *   with a Chinese character (the mainland plate), else the first valid part; the other valid
  *   parts go to `altPlates`; parts that are not plates are dropped;
  * - `"license": "_无_"` is a read without a plate (`noPlate: true`, `plate: ""`);
- * - the body is UTF-8 JSON, or GBK when it is not valid UTF-8 (the camera's charset setting).
+ * - the body is UTF-8 JSON, or GBK when it is not valid UTF-8 (the camera's charset setting);
+ *   JSON nested deeper than 32 levels is refused before it is parsed (a real push has 5).
  */
 
-export const cameraPushBodyLimitBytes = 2 * 1024 * 1024;
+/**
+ * The JSON of a read is under 4 KiB; the rest is room for the optional base64 images (the
+ * full picture, ~600 KB as a 1080p JPEG, is ~800 KB in base64, plus the plate crop).
+ */
+export const cameraPushBodyLimitBytes = 1536 * 1024;
 
 export interface CameraDeviceInfo {
   serialno?: string;
@@ -66,7 +73,7 @@ export function parseAlarmInfoPlate(body: unknown, receivedAtMs: number): AlarmP
   const plates: string[] = [];
   let noPlate = false;
   for (const part of parts) {
-    const parsed = normalisePlate(part);
+    const parsed = readPlate(part);
     if (!parsed.ok) continue;
     if (parsed.noPlate) noPlate = true;
     else plates.push(parsed.plate);
@@ -122,7 +129,11 @@ export function parseAlarmInfoPlate(body: unknown, receivedAtMs: number): AlarmP
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Body bytes → JSON value: UTF-8, or GBK when the bytes are not UTF-8. Throws on bad JSON. */
+/**
+ * Body bytes → JSON value: UTF-8, or GBK when the bytes are not UTF-8. Throws ApiError
+ * E_JSON on bad JSON and E_JSON_DEPTH on nesting too deep. The depth is checked on the decoded
+ * text: in GBK a character's second byte may be `[`, `{` or a backslash.
+ */
 export function decodePushBody(raw: Buffer): unknown {
   let text: string;
   try {
@@ -130,7 +141,7 @@ export function decodePushBody(raw: Buffer): unknown {
   } catch {
     text = iconv.decode(raw, "gbk");
   }
-  return JSON.parse(text.replace(/^\uFEFF/, ""));
+  return parseJsonText(text.replace(/^\uFEFF/, ""));
 }
 
 export interface AlarmBodyFields {
@@ -212,7 +223,11 @@ export type PushOutcome =
 
 export interface CameraPushOptions {
   lanes: readonly string[];
-  /** Shared secret: `?key=` in the URL or the `x-camera-key` header. */
+  /**
+   * Shared secret: `?key=` in the URL or the `x-camera-key` header. Without one, pushes are
+   * accepted from the box itself (loopback) only and refused from elsewhere with 403
+   * E_CAMERA_KEY_REQUIRED: a camera on the LAN needs a key.
+   */
   cameraKey?: string;
   onRead(laneId: string, read: PlateRead): void;
   /** Offline-queue reads: history, never a car at the lane now. */
@@ -348,6 +363,12 @@ export function registerCameraPushRoute(http: HttpServer, options: CameraPushOpt
         return refuse(404, "E_UNKNOWN_LANE", `no lane ${JSON.stringify(laneId.slice(0, 32))} on this box`);
       }
       const counts = receiver.counters.lane(laneId);
+      if (!expectedKey && !isLoopback(ctx.req.socket.remoteAddress)) {
+        counts.rejected.auth++;
+        ctx.req.resume();
+        log.warn({ laneId, remote: ctx.req.socket.remoteAddress }, "camera push from the network while no camera key is set");
+        return refuse(403, "E_CAMERA_KEY_REQUIRED", "this box takes camera pushes from the network only with a camera key (api.cameraKey)");
+      }
       if (expectedKey) {
         const presented = ctx.url.searchParams.get("key") ?? headerValue(ctx.req.headers["x-camera-key"]) ?? "";
         if (!timingSafeEqual(keyDigest(presented), expectedKey)) {
@@ -361,14 +382,16 @@ export function registerCameraPushRoute(http: HttpServer, options: CameraPushOpt
       try {
         body = decodePushBody(await ctx.body());
       } catch (error) {
-        if (error instanceof ApiError && error.status === 413) {
-          counts.rejected.tooLarge++;
-          log.warn({ laneId, reason: error.message }, "camera push too large");
-          return refuse(413, error.code, error.message);
+        if (error instanceof ApiError && (error.status === 413 || error.status === 503)) {
+          if (error.status === 413) counts.rejected.tooLarge++;
+          log.warn({ laneId, code: error.code, reason: error.message }, "camera push refused");
+          return refuse(error.status, error.code, error.message);
         }
         counts.rejected.badBody++;
-        log.warn({ laneId }, "camera push body is not JSON");
-        return refuse(400, "E_JSON", "body is not valid JSON");
+        const code = error instanceof ApiError ? error.code : "E_JSON";
+        const message = error instanceof ApiError ? error.message : "body is not valid JSON";
+        log.warn({ laneId, code }, "camera push body is not usable JSON");
+        return refuse(400, code, message);
       }
       const outcome = receiver.receive(laneId, body);
       if (outcome.kind === "rejected") return refuse(400, outcome.code, outcome.message);

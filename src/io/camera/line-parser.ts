@@ -1,7 +1,8 @@
 import iconv from "iconv-lite";
 import { LineSplitter } from "../serial/line-splitter.js";
 import type { CameraOptions } from "./config.js";
-import { normalisePlate, parseColor, type PlateRead } from "./plate-read.js";
+import { readPlate } from "../../core/plates/index.js";
+import { parseColor, type PlateRead } from "./plate-read.js";
 
 /**
  * The serial camera's line protocol (domain.md §3, "Serial output"): one read per line, laid
@@ -114,7 +115,7 @@ export class CameraLineParser {
       const value = (match[i + 1] ?? "").trim();
       switch (this.template.fields[i]) {
         case "plate": {
-          const plate = normalisePlate(value);
+          const plate = readPlate(value);
           if (!plate.ok) return { ok: false, reason: "plate", detail: `${plate.reason}: ${sample(value)}` };
           read.plate = plate.plate;
           if (plate.noPlate) read.noPlate = true;

@@ -68,25 +68,3 @@ export function parseColor(value: unknown): { color: PlateColor; colorCode: numb
   const code = colorWords.findIndex((words) => words.includes(text));
   return code >= 0 ? { color: colorFromCode(code), colorCode: code } : undefined;
 }
-
-/** Texts cameras print for "a vehicle, but no plate". */
-const noPlateTexts = new Set(["_无_", "无", "无牌", "无牌车", "无车牌"]);
-
-export type PlateText = { ok: true; plate: string; noPlate: boolean } | { ok: false; reason: string };
-
-/**
- * Normalises a plate text: trims, drops the separator dot some cameras print ("京A·12345"),
- * upper-cases Latin letters. A plate is 3-10 characters of Han, A-Z and 0-9 with at least one
- * digit (every mainland, Hong Kong and Macau serial has one; words do not) and at most three
- * Han characters (province, suffixes such as 港/澳/学/警/挂/使).
- */
-export function normalisePlate(raw: string): PlateText {
-  const text = raw.replace(/[\u0000\s]+$/u, "").trim();
-  if (noPlateTexts.has(text)) return { ok: true, plate: "", noPlate: true };
-  const plate = text.replace(/[·•.-]/gu, "").toUpperCase();
-  if (!/^[\p{Script=Han}A-Z0-9]{3,10}$/u.test(plate)) return { ok: false, reason: "not a plate" };
-  const han = plate.match(/\p{Script=Han}/gu)?.length ?? 0;
-  if (han > 3) return { ok: false, reason: "too many Chinese characters for a plate" };
-  if (!/[0-9]/.test(plate)) return { ok: false, reason: "no digit" };
-  return { ok: true, plate, noPlate: false };
-}

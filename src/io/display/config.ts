@@ -6,6 +6,7 @@ export const laneMessageKinds = [
   "welcome",
   "feeDue",
   "paid",
+  "paidOnline",
   "monthly",
   "lotFull",
   "denied",
@@ -47,11 +48,11 @@ export const displayOptionsSchema = z.strictObject({
 });
 export type DisplayOptions = z.infer<typeof displayOptionsSchema>;
 
-/** Options of the remaining-spaces sign (domain.md §4: `0x3A colour count info sum8 0x0A`). */
-export const signOptionsSchema = z.strictObject({
+/** Options of the remaining-spaces sign (frame `0x3A colour count info sum8 0x0A`, spaces-sign.ts). */
+export const spacesSignOptionsSchema = z.strictObject({
   /** At or below this many free spaces the sign turns yellow; at 0 red. */
   lowSpaces: z.int().min(0).max(100_000).default(5),
   /** The board-specific info byte of the frame. */
   info: z.int().min(0).max(255).default(0),
 });
-export type SignOptions = z.infer<typeof signOptionsSchema>;
+export type SpacesSignOptions = z.infer<typeof spacesSignOptionsSchema>;

@@ -9,6 +9,8 @@ export type LaneMessage =
   | { kind: "welcome"; plate?: string }
   | { kind: "feeDue"; plate?: string; feeFen: number }
   | { kind: "paid"; plate?: string }
+  /** Paid on the platform after the lane had asked for cash (a late answer): no cash is due. */
+  | { kind: "paidOnline"; plate?: string }
   | { kind: "monthly"; plate?: string; daysLeft: number }
   | { kind: "lotFull"; plate?: string }
   | { kind: "denied"; plate?: string }
@@ -38,6 +40,7 @@ export const defaultMessageTexts: Readonly<Record<LaneMessageKind, MessageText>>
   welcome: { lines: ["{plate}", "欢迎光临"], voice: "欢迎光临", color: "green" },
   feeDue: { lines: ["{plate}", "请交费{fee}"], voice: "请交费{feeVoice}", color: "yellow" },
   paid: { lines: ["{plate}", "谢谢 一路顺风"], voice: "谢谢，一路顺风", color: "green" },
+  paidOnline: { lines: ["{plate}", "已在线支付", "一路顺风"], voice: "已在线支付，一路顺风", color: "green" },
   monthly: { lines: ["{plate}", "月租车", "剩余{days}天"], voice: "月租车，剩余{days}天", color: "green" },
   lotFull: { lines: ["车位已满"], voice: "车位已满", color: "red" },
   denied: { lines: ["{plate}", "禁止通行"], voice: "禁止通行", color: "red" },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { cameraOptionsSchema } from "../camera/config.js";
 import { scannerOptionsSchema } from "../scanner/config.js";
-import { displayOptionsSchema, signOptionsSchema } from "../display/config.js";
+import { displayOptionsSchema, spacesSignOptionsSchema } from "../display/config.js";
 
 /** Port settings shared by every serial device. */
 const portShape = {
@@ -24,14 +24,14 @@ export const serialDeviceSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("camera"), ...portShape, options: cameraOptionsSchema.prefault({}) }),
   z.strictObject({ kind: z.literal("scanner"), ...portShape, options: scannerOptionsSchema.prefault({}) }),
   z.strictObject({ kind: z.literal("display"), ...portShape, options: displayOptionsSchema.prefault({}) }),
-  z.strictObject({ kind: z.literal("sign"), ...portShape, options: signOptionsSchema.prefault({}) }),
+  z.strictObject({ kind: z.literal("sign"), ...portShape, options: spacesSignOptionsSchema.prefault({}) }),
 ]);
 export type SerialDeviceConfig = z.infer<typeof serialDeviceSchema>;
 export type SerialDeviceKind = SerialDeviceConfig["kind"];
 export type CameraDeviceConfig = Extract<SerialDeviceConfig, { kind: "camera" }>;
 export type ScannerDeviceConfig = Extract<SerialDeviceConfig, { kind: "scanner" }>;
 export type DisplayDeviceConfig = Extract<SerialDeviceConfig, { kind: "display" }>;
-export type SignDeviceConfig = Extract<SerialDeviceConfig, { kind: "sign" }>;
+export type SpacesSignDeviceConfig = Extract<SerialDeviceConfig, { kind: "sign" }>;
 
 /** The port settings of any device (what the serial link needs). */
 export type SerialPortSettings = Pick<SerialDeviceConfig, "path" | "baudRate" | "dataBits" | "parity" | "stopBits" | "silenceTimeoutS">;

@@ -1,12 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTlsServer } from "node:https";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { request } from "undici";
+import { ApiError, BodyBudget, createGuardedServer, parseRequestTarget, readBody, sendError } from "../../api/http-pipeline.js";
 import { systemClock, type Clock } from "../../app/clock.js";
 import { silentLogger, type Logger } from "../../app/log.js";
 import { defaultReturnCodes, section3ServiceIds, type PlatformConfig, type Section3ServiceId } from "../config.js";
 import { canonicalJson, encodeEnvelope, parseEnvelope, timestampText, verifyEnvelope, type ParsedEnvelope } from "../envelope.js";
 import { PlatformError, PlatformErrorCode } from "../errors.js";
+import { exceedsJsonDepth, maxJsonDepth } from "../json-scan.js";
 import { idempotencyKey, section3Schemas, type PreLeavePaidData } from "../section3.js";
 import { compactWireTime, formatWireTime, maskSecret } from "../wire.js";
 import { faultProblems, pickFault, type EmulatorFaults, type FaultAction, type PushFacts } from "./faults.js";
@@ -147,7 +148,13 @@ export interface Emulator {
   reset(): void;
   /** Resolves with the first received push matching the filter (already there or arriving). */
   waitFor(filter: ReceivedFilter, timeoutMs?: number): Promise<ReceivedPush>;
-  /** Acts as the cloud towards a box: a signed section-4 request. */
+  /**
+   * Acts as the cloud towards a box: a signed section-4 request. Each call is signed afresh;
+   * one that would repeat the exact text of a call made within the last 300 s (the same
+   * request twice in one second, as a test may send it) is stamped a second earlier, as a real
+   * cloud's later repeat would differ, because the box refuses a byte-identical repeat as a
+   * replay. An explicit `timestamp` is sent as given.
+   */
   callBox(url: string, serviceName: string, biz: Record<string, unknown>, options?: BoxCallOptions): Promise<BoxAnswer>;
 }
 
@@ -172,7 +179,8 @@ export function emulatorOptionsFromConfig(platform: PlatformConfig, extra: { tim
 }
 
 const controlPrefix = "/_emulator/";
-const bodyLimitBytes = 1024 * 1024;
+/** A section-3 push is under 2 KiB and a control request smaller still. */
+const bodyLimitBytes = 64 * 1024;
 
 /**
  * Starts the platform emulator: a real HTTP server playing the cloud's side of section 3
@@ -194,24 +202,35 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const plates = new Map<string, PlateBehaviour>();
   for (const plate of options.frictionlessPlates ?? []) plates.set(plate, "frictionless");
   let faults: EmulatorFaults = {};
+  // Timed hangs (`hang.forMs`) count from the moment the faults were set, on the real clock:
+  // they hold real sockets.
+  let faultsSetAtMs = performance.now();
+  const heldTimers = new Map<NodeJS.Timeout, () => void>();
   let refuseTimer: NodeJS.Timeout | undefined;
   let seq = 0;
   let orderSeq = 0;
   let duplicates = 0;
   let deliveries = 0;
   const pushes = new Map<string, ReceivedPush>();
+  /** Entry times this cloud changed on a box with editParkRecord (4.13), by recordNo. */
+  const editedEnterTimes = new Map<string, string>();
   const rejectedPushes: RejectedPush[] = [];
   const waiters = new Set<() => void>();
   const sockets = new Set<Socket>();
   let listening = false;
   let stopped = false;
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => void dispatch(req, res);
   const tls = options.tls;
-  const server: Server = tls
-    ? createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
-    : createServer(handler);
-  server.keepAliveTimeout = 5000;
+  const bodyBudget = new BodyBudget();
+  /** The body as UTF-8 text; ApiError 413 beyond the limit, 503 when the body budget is spent. */
+  const readText = async (req: IncomingMessage): Promise<string> => (await readBody(req, bodyLimitBytes, { budget: bodyBudget, maxJsonDepth })).toString("utf8");
+  // The same request pipeline as the box's own server: limits, timeouts, bad request lines.
+  const server: Server = createGuardedServer({
+    handle: dispatch,
+    log,
+    errorBody: emulatorErrorBody,
+    ...(tls ? { tls: { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
+  });
   let connectionCount = 0;
   server.on("connection", (socket) => {
     connectionCount++;
@@ -313,10 +332,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (service === "leaveNotify") {
       // domain.md §6: the exit report's enterTime must equal the entry report's, or the
       // cloud sees two stays.
+      // The time the cloud knows: the entry report's, or its own later edit (4.13
+      // editParkRecord, docs/protocol.md §3.2).
       const entry = pushes.get(idempotencyKey("enterNotify", biz));
-      if (entry && entry.biz.enterTime !== biz.enterTime) {
+      const knownEnterTime = editedEnterTimes.get(String(biz.recordNo)) ?? entry?.biz.enterTime;
+      if (entry && knownEnterTime !== biz.enterTime) {
         deliveries--;
-        const msg = `enterTime ${String(biz.enterTime)} differs from the entry report's ${String(entry.biz.enterTime)}`;
+        const msg = `enterTime ${String(biz.enterTime)} differs from the entry time the platform knows, ${String(knownEnterTime)}`;
         reject(serviceName, "enterTime mismatch", emulatorCodes.conflict, msg);
         return { code: emulatorCodes.conflict, msg };
       }
@@ -352,10 +374,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://emulator").pathname;
     try {
+      const target = parseRequestTarget(req.url);
+      const path = target.pathname;
       if (path.startsWith(controlPrefix)) {
-        await control(req, res, path.slice(controlPrefix.length));
+        await control(req, res, path.slice(controlPrefix.length), target.searchParams);
         return;
       }
       if (req.method !== "POST") {
@@ -364,11 +387,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return;
       }
       const bodyText = await readText(req);
-      if (bodyText === undefined) {
-        reject(undefined, "too large", undefined, "body over 1 MB");
-        sendJson(res, 413, { code: emulatorCodes.badEnvelope, msg: "body too large" });
-        return;
-      }
       let envelope: ParsedEnvelope | undefined;
       let parseError: PlatformError | undefined;
       try {
@@ -384,7 +402,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         ...(envelope && typeof envelope.biz.recordNo === "string" ? { recordNo: envelope.biz.recordNo } : {}),
         ...(envelope && typeof envelope.biz.plateId === "string" ? { plateId: envelope.biz.plateId } : {}),
       };
-      const fault = pickFault(faults, facts);
+      const fault = pickFault(faults, facts, performance.now() - faultsSetAtMs);
       if (fault && (await applyFault(fault, req, res, facts))) return;
       if (!envelope) {
         const code = parseError?.code === PlatformErrorCode.BadJson ? emulatorCodes.badJson : emulatorCodes.badEnvelope;
@@ -394,6 +412,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       }
       sendJson(res, 200, accept(envelope, path));
     } catch (error) {
+      if (error instanceof ApiError) {
+        // Bad target, body too large, or the body budget spent: refused like any push.
+        req.resume();
+        reject(undefined, error.code, undefined, error.message);
+        sendError(res, error.status, error.code, error.message, emulatorErrorBody);
+        return;
+      }
       log.error({ err: error }, "emulator failed on a request");
       if (!res.headersSent) sendJson(res, 500, { code: 500, msg: "emulator error" });
     }
@@ -403,9 +428,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   async function applyFault(fault: FaultAction, req: IncomingMessage, res: ServerResponse, facts: PushFacts): Promise<boolean> {
     log.info({ fault: fault.kind, serviceName: facts.serviceName }, "fault applied");
     switch (fault.kind) {
-      case "hang":
-        // Never answered; the socket is destroyed on stop() or when refusing.
-        return true;
+      case "hang": {
+        // Without forMs never answered; the socket is destroyed on stop() or when refusing.
+        if (fault.forMs === undefined) return true;
+        await holdUntil(faultsSetAtMs + fault.forMs);
+        if (stopped) return true;
+        if (fault.then === "drop") {
+          req.socket.destroy();
+          return true;
+        }
+        log.info({ serviceName: facts.serviceName }, "held push answered late");
+        return false;
+      }
       case "drop":
         req.socket.destroy();
         return true;
@@ -427,12 +461,23 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   }
 
-  async function control(req: IncomingMessage, res: ServerResponse, route: string): Promise<void> {
+  /** Waits until `atMs` on the performance clock, or until the emulator stops. */
+  async function holdUntil(atMs: number): Promise<void> {
+    const waitMs = Math.max(0, atMs - performance.now());
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        heldTimers.delete(timer);
+        resolve();
+      }, waitMs);
+      heldTimers.set(timer, resolve);
+    });
+  }
+
+  async function control(req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams): Promise<void> {
     const method = req.method ?? "GET";
-    const query = new URL(req.url ?? "/", "http://emulator").searchParams;
     const readJson = async (): Promise<unknown> => {
       const text = await readText(req);
-      if (text === undefined) throw new ControlError("body too large");
+      if (exceedsJsonDepth(text)) throw new ControlError("body nests too deep");
       try {
         return text.trim() === "" ? {} : JSON.parse(text);
       } catch {
@@ -483,20 +528,28 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         sendJson(res, 200, await api.callBox(body.to, body.service, body.biz as Record<string, unknown>));
       } else {
         req.resume();
-        sendJson(res, 404, { error: `no control route ${method} ${controlPrefix}${route}` });
+        sendJson(res, 404, { error: `no control route ${method} ${controlPrefix}${route}`, code: "E_NOT_FOUND" });
       }
     } catch (error) {
-      if (error instanceof ControlError) sendJson(res, 400, { error: error.message });
+      if (error instanceof ControlError) sendJson(res, 400, { error: error.message, code: "E_CONTROL" });
       else throw error;
     }
   }
 
+  /** Signatures of the calls made towards boxes, with the second they were sent (see callBox). */
+  const sentSigns = new Map<string, number>();
   const api: Emulator = {
     url,
     port,
     async stop() {
       stopped = true;
       if (refuseTimer) clearTimeout(refuseTimer);
+      // Held pushes are never answered once stopped; their sockets close with the listener.
+      for (const [timer, release] of heldTimers) {
+        clearTimeout(timer);
+        release();
+      }
+      heldTimers.clear();
       for (const waiter of [...waiters]) waiter();
       await closeListener();
     },
@@ -513,6 +566,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     async setFaults(next) {
       faults = structuredClone(next);
+      faultsSetAtMs = performance.now();
       if (refuseTimer) clearTimeout(refuseTimer);
       refuseTimer = undefined;
       if (faults.refuse) {
@@ -570,21 +624,32 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       });
     },
     async callBox(boxUrl, serviceName, biz, callOptions = {}) {
-      const encoded = encodeEnvelope({
-        pid: callOptions.pid ?? pid,
-        key: callOptions.key ?? key,
-        serviceName,
-        timestamp: callOptions.timestamp ?? timestampText(clock.now()),
-        biz,
-        bizContentForm: callOptions.bizContentForm ?? "object",
-      });
-      return postEnvelope(boxUrl, encoded.bodyText, encoded.sign, callOptions);
+      const nowS = Math.floor(clock.now() / 1000);
+      for (const [sign, sentS] of sentSigns) if (sentS < nowS - 300) sentSigns.delete(sign);
+      const encode = (timestamp: string) =>
+        encodeEnvelope({ pid: callOptions.pid ?? pid, key: callOptions.key ?? key, serviceName, timestamp, biz, bizContentForm: callOptions.bizContentForm ?? "object" });
+      let encoded = encode(callOptions.timestamp ?? timestampText(clock.now()));
+      for (let back = 1; callOptions.timestamp === undefined && sentSigns.has(encoded.sign) && back < 250; back++) encoded = encode(String(nowS - back));
+      sentSigns.set(encoded.sign, nowS);
+      const answer = await postEnvelope(boxUrl, encoded.bodyText, encoded.sign, callOptions);
+      // An accepted edit of the entry time (4.13, by its default serviceName) is what this cloud
+      // knows from now on: the exit report must carry it.
+      const code = (answer.body as { code?: unknown } | undefined)?.code;
+      if (serviceName === "editParkRecord" && (code === 200 || code === "200") && typeof biz.enterTime === "string" && typeof biz.recordNo === "string") {
+        editedEnterTimes.set(biz.recordNo, biz.enterTime);
+      }
+      return answer;
     },
   };
   return api;
 }
 
 class ControlError extends Error {}
+
+/** A refusal before the envelope is read: the cloud's `{code, msg}` plus the pipeline's stable code. */
+function emulatorErrorBody(_status: number, code: string, message: string): unknown {
+  return { code: emulatorCodes.badEnvelope, msg: message, error: { code, message } };
+}
 
 /** POSTs a signed body to a box and reads the answer (also used by `lanekeeper emulator call`). */
 export async function postEnvelope(boxUrl: string, bodyText: string, sign: string, options: { deadlineMs?: number; contentType?: string } = {}): Promise<BoxAnswer> {
@@ -608,18 +673,4 @@ function sendJson(res: ServerResponse, status: number, payload: unknown): void {
   res.writeHead(status, { "content-type": "application/json;charset=UTF-8" }).end(JSON.stringify(payload));
 }
 
-/** The body as UTF-8 text, or undefined beyond 1 MB. */
-function readText(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > bodyLimitBytes) over = true;
-      else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
+

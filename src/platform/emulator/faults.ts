@@ -3,8 +3,14 @@
  * paths can be tested for real (issue 6). Settable in-process and over HTTP.
  */
 export type FaultAction =
-  /** Read the request, never answer (the client's deadline must fire). */
-  | { kind: "hang" }
+  /**
+   * Read the request and hold it. Without `forMs` it is never answered (the client's deadline
+   * must fire). With `forMs` the platform "recovers" that long after the faults were set: a
+   * request that arrives before then is held until that moment and then answered normally (a
+   * late answer, `then: "answer"`, the default) or its connection closed (`then: "drop"`);
+   * requests arriving afterwards no longer match.
+   */
+  | { kind: "hang"; forMs?: number; then?: HangThen }
   /** Answer normally after `ms`. */
   | { kind: "delay"; ms: number }
   /** Answer with this HTTP status (and optional body). */
@@ -15,6 +21,9 @@ export type FaultAction =
   | { kind: "business"; code: number; msg: string }
   /** Close the connection without answering. */
   | { kind: "drop" };
+
+/** What a hang with `forMs` does with the requests it held once the time is up. */
+export type HangThen = "answer" | "drop";
 
 export interface FaultRule {
   /** Match on the section-3 id or the serviceName; absent matches every service. */
@@ -34,6 +43,10 @@ export interface EmulatorFaults {
   refuseForMs?: number;
   /** Shorthands applying to every push: */
   hang?: boolean;
+  /** Hang every push until this long after the faults were set, then recover (see `hang.forMs`). */
+  hangForMs?: number;
+  /** With `hangForMs`: what happens to the held pushes; default "answer" (late answers). */
+  hangThen?: HangThen;
   delayMs?: number;
   httpStatus?: number;
   malformed?: boolean;
@@ -50,10 +63,19 @@ export interface PushFacts {
   plateId?: string;
 }
 
-/** Picks the action for a push: the first matching rule (consuming one use), else a shorthand. */
-export function pickFault(faults: EmulatorFaults, facts: PushFacts): FaultAction | undefined {
+/** A hang with `forMs` stops matching once its time is up: the platform has recovered. */
+function recovered(action: FaultAction, sinceSetMs: number): boolean {
+  return action.kind === "hang" && action.forMs !== undefined && sinceSetMs >= action.forMs;
+}
+
+/**
+ * Picks the action for a push: the first matching rule (consuming one use), else a shorthand.
+ * `sinceSetMs` is how long ago the faults were set (the clock of timed hangs; absent = 0).
+ */
+export function pickFault(faults: EmulatorFaults, facts: PushFacts, sinceSetMs = 0): FaultAction | undefined {
   for (const rule of faults.rules ?? []) {
     if (rule.times !== undefined && rule.times <= 0) continue;
+    if (recovered(rule.action, sinceSetMs)) continue;
     if (rule.service !== undefined && rule.service !== facts.service && rule.service !== facts.serviceName) continue;
     if (rule.plate !== undefined && rule.plate !== facts.plate) continue;
     if (rule.recordNo !== undefined && rule.recordNo !== facts.recordNo) continue;
@@ -62,6 +84,7 @@ export function pickFault(faults: EmulatorFaults, facts: PushFacts): FaultAction
     return rule.action;
   }
   if (faults.hang) return { kind: "hang" };
+  if (faults.hangForMs !== undefined && sinceSetMs < faults.hangForMs) return { kind: "hang", forMs: faults.hangForMs, then: faults.hangThen ?? "answer" };
   if (faults.httpStatus !== undefined) return { kind: "http-status", status: faults.httpStatus };
   if (faults.malformed) return { kind: "malformed" };
   if (faults.business) return { kind: "business", code: faults.business.code, msg: faults.business.msg };
@@ -74,10 +97,13 @@ export function faultProblems(value: unknown): string[] {
   const problems: string[] = [];
   if (value === null || typeof value !== "object" || Array.isArray(value)) return ["faults must be a JSON object"];
   const f = value as Record<string, unknown>;
-  const known = new Set(["refuse", "refuseForMs", "hang", "delayMs", "httpStatus", "malformed", "business", "rules"]);
+  const known = new Set(["refuse", "refuseForMs", "hang", "hangForMs", "hangThen", "delayMs", "httpStatus", "malformed", "business", "rules"]);
   for (const key of Object.keys(f)) if (!known.has(key)) problems.push(`unknown field ${key}`);
   for (const key of ["refuse", "hang", "malformed"]) if (f[key] !== undefined && typeof f[key] !== "boolean") problems.push(`${key} must be true or false`);
-  for (const key of ["refuseForMs", "delayMs"]) if (f[key] !== undefined && !(Number.isInteger(f[key]) && (f[key] as number) >= 0)) problems.push(`${key} must be a whole number of ms`);
+  const thens = ["answer", "drop"];
+  if (f.hangThen !== undefined && !thens.includes(f.hangThen as string)) problems.push(`hangThen must be one of ${thens.join(", ")}`);
+  if (f.hangThen !== undefined && f.hangForMs === undefined) problems.push("hangThen needs hangForMs");
+  for (const key of ["refuseForMs", "delayMs", "hangForMs"]) if (f[key] !== undefined && !(Number.isInteger(f[key]) && (f[key] as number) >= 0)) problems.push(`${key} must be a whole number of ms`);
   if (f.httpStatus !== undefined && !(Number.isInteger(f.httpStatus) && (f.httpStatus as number) >= 100 && (f.httpStatus as number) <= 599)) problems.push("httpStatus must be 100-599");
   if (f.business !== undefined) {
     const b = f.business as Record<string, unknown> | null;
@@ -92,7 +118,9 @@ export function faultProblems(value: unknown): string[] {
         const kinds = ["hang", "delay", "http-status", "malformed", "business", "drop"];
         if (!r || typeof r !== "object") problems.push(`rules[${i}] must be an object`);
         else if (!a || typeof a !== "object" || !kinds.includes(a.kind as string)) problems.push(`rules[${i}].action.kind must be one of ${kinds.join(", ")}`);
-        else if (a.kind === "delay" && !Number.isInteger(a.ms)) problems.push(`rules[${i}].action.ms must be an integer`);
+        else if (a.kind === "delay" && !(Number.isInteger(a.ms) && (a.ms as number) >= 0)) problems.push(`rules[${i}].action.ms must be a whole number of ms`);
+        else if (a.kind === "hang" && a.forMs !== undefined && !(Number.isInteger(a.forMs) && (a.forMs as number) >= 0)) problems.push(`rules[${i}].action.forMs must be a whole number of ms`);
+        else if (a.kind === "hang" && a.then !== undefined && !(a.forMs !== undefined && thens.includes(a.then as string))) problems.push(`rules[${i}].action.then must be one of ${thens.join(", ")} (with forMs)`);
         else if (a.kind === "http-status" && !Number.isInteger(a.status)) problems.push(`rules[${i}].action.status must be an integer`);
         else if (a.kind === "business" && (!Number.isInteger(a.code) || typeof a.msg !== "string")) problems.push(`rules[${i}].action needs code and msg`);
       });

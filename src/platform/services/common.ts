@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 import type { Logger } from "../../app/log.js";
+import { samePlate } from "../../core/plates/index.js";
 import type { PlatformConfig, ReturnCodeName, Section4ServiceId } from "../config.js";
 import type { LaneRefusalReason, LotPorts } from "../ports.js";
 import { formatWireTime, parseWireTime } from "../wire.js";
@@ -129,15 +130,9 @@ export function paginate<T>(items: readonly T[], page: number | undefined, pageS
   };
 }
 
-/** Plates compare trimmed and upper-cased; a virtual plate matches with or without 无 (4.1, 4.3). */
-export function plateKey(plate: string): string {
-  const p = plate.trim().toUpperCase();
-  return p.startsWith("无") ? p.slice(1) : p;
-}
-
-export function samePlate(a: string, b: string): boolean {
-  return plateKey(a) === plateKey(b);
-}
+// Plates compare by the core's one plate key (a virtual plate matches with or without 无, 4.1,
+// 4.3); re-exported so the services keep one import for their helpers.
+export { plateKey, plateMatchesSearch, samePlate } from "../../core/plates/index.js";
 
 export function laneByChannel(ctx: ServiceContext, channelId: string): { id: string; channelId: string; direction: "in" | "out" } | undefined {
   return ctx.config.lanes.find((lane) => lane.channelId === channelId.trim());

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { InParkRecord } from "../ports.js";
 import { compactWireTime, wIntOpt, wStrOpt, wStrReq } from "../wire.js";
-import { defineService, laneByChannel, ok, paginate, plateKey, readTime, refuse, requireTime, samePlate, wireTime, type ServiceContext } from "./common.js";
+import { defineService, laneByChannel, ok, paginate, plateMatchesSearch, readTime, refuse, requireTime, samePlate, wireTime, type ServiceContext } from "./common.js";
 
 /** Stays in the car park: 4.6 presence query, 4.13.1–4 manual record management. */
 
@@ -49,9 +49,8 @@ export const queryParkRecordPage = defineService({
   async handle(biz, ctx) {
     const from = readTime(ctx, biz.startTime, "startTime");
     const to = readTime(ctx, biz.stopTime, "stopTime");
-    const plate = plateKey(biz.plateNum ?? "");
     const items = (await ctx.ports.inPark.list())
-      .filter((r) => plate === "" || plateKey(r.plateNum).includes(plate))
+      .filter((r) => plateMatchesSearch(r.plateNum, biz.plateNum))
       .filter((r) => (from === null || r.enterTimeMs >= from) && (to === null || r.enterTimeMs <= to))
       .sort((a, b) => a.enterTimeMs - b.enterTimeMs || (a.recordNo < b.recordNo ? -1 : 1));
     const page = paginate(items, biz.page, biz.pageSize, ctx.config.platform.server.maxPageSize);

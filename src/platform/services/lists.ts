@@ -8,7 +8,7 @@ import {
   nextId,
   ok,
   paginate,
-  plateKey,
+  plateMatchesSearch,
   priorPayment,
   readTime,
   refuse,
@@ -50,9 +50,8 @@ export const queryBlacklist = defineService({
   async handle(biz, ctx) {
     const from = readTime(ctx, biz.startTime, "startTime");
     const to = readTime(ctx, biz.stopTime, "stopTime");
-    const plate = plateKey(biz.carNum ?? "");
     const items = (await ctx.ports.blacklist.list())
-      .filter((r) => plate === "" || plateKey(r.carNum).includes(plate))
+      .filter((r) => plateMatchesSearch(r.carNum, biz.carNum))
       .filter((r) => (from === null || r.createdAtMs >= from) && (to === null || r.createdAtMs <= to))
       .sort((a, b) => a.id - b.id);
     const page = paginate(items, biz.page, biz.pageSize, Number.MAX_SAFE_INTEGER, true);

@@ -10,6 +10,7 @@ import {
   ok,
   paginate,
   plateKey,
+  plateMatchesSearch,
   priorPayment,
   readTime,
   refuse,
@@ -121,7 +122,7 @@ export const queryCarPage = defineService({
     const has = (field: string, filter: string | undefined): boolean => filter === undefined || filter.trim() === "" || field.includes(filter.trim());
     const items = (await ctx.ports.vehicles.list()).filter(
       (v) =>
-        (biz.carNum === undefined || biz.carNum.trim() === "" || plateKey(v.carNum).includes(plateKey(biz.carNum))) &&
+        plateMatchesSearch(v.carNum, biz.carNum) &&
         has(v.carSpaceNum, biz.carSpaceNum) &&
         has(v.owner, biz.owner) &&
         has(v.tel, biz.tel) &&

@@ -42,10 +42,10 @@ function examplesFromDoc(): Example[] {
 
 const examples = examplesFromDoc();
 
-test("the page has the five example tariffs, each with a table of bills", () => {
+test("the page has the six example tariffs, each with a table of bills", () => {
   assert.deepEqual(
     examples.map((e) => e.fixture),
-    ["vendor.json", "day-night-cap.json", "beijing.json", "per-entry.json", "new-energy.json"],
+    ["vendor.json", "day-night-cap.json", "beijing.json", "per-entry.json", "new-energy.json", "first-period.json"],
   );
   for (const example of examples) assert.ok(example.rows.length >= 5, `${example.fixture} has only ${example.rows.length} rows`);
   // Every fixture file is documented.

@@ -36,6 +36,13 @@ interface SegmentOptions {
   capAlways?: boolean;
 }
 
+/** A first period (a segment's or the stay's): one price, or units of its own. */
+function firstPeriod(rng: Rng): Record<string, number> {
+  if (chance(rng, 0.5)) return { minutes: int(rng, 1, 1440), priceFen: int(rng, 0, 2000) };
+  const unitMinutes = pick(rng, [5, 15, 30, 60]);
+  return { minutes: unitMinutes * int(rng, 1, 8), unitMinutes, unitPriceFen: int(rng, 0, 1000) };
+}
+
 function segmentPricing(rng: Rng, options: SegmentOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (chance(rng, 1 / 7)) out.flatFen = int(rng, 0, 3000);
@@ -43,13 +50,7 @@ function segmentPricing(rng: Rng, options: SegmentOptions): Record<string, unkno
     out.unitMinutes = pick(rng, [1, 5, 15, 30, 60, 120, 1440]);
     out.unitPriceFen = int(rng, 0, 1000);
     out.rounding = pick(rng, ["up", "down"]);
-    if (chance(rng, 0.6)) {
-      if (chance(rng, 0.5)) out.firstPeriod = { minutes: int(rng, 1, 1440), priceFen: int(rng, 0, 2000) };
-      else {
-        const unitMinutes = pick(rng, [5, 15, 30, 60]);
-        out.firstPeriod = { minutes: unitMinutes * int(rng, 1, 8), unitMinutes, unitPriceFen: int(rng, 0, 1000) };
-      }
-    }
+    if (chance(rng, 0.6)) out.firstPeriod = firstPeriod(rng);
   }
   if (options.capAlways || chance(rng, 0.4)) out.capFen = int(rng, 0, 5000);
   return out;
@@ -90,19 +91,43 @@ function pricing(rng: Rng, options: SegmentOptions = {}, maxSegments = 3): Recor
     boundary: pick(rng, ["split", "finish-unit"]),
     percentBands: bands(rng),
   };
+  // A third of the tariffs price the stay's first period instead of the segments' own.
+  if (chance(rng, 1 / 3)) withStayFirstPeriod(out, firstPeriod(rng));
   if (chance(rng, 0.5)) out.dailyCap = { capFen: int(rng, 0, 10_000), basis: pick(rng, ["24h-from-entry", "natural-day"]) };
   if (chance(rng, 0.5)) out.reentryCap = { capFen: int(rng, 0, 10_000), windowHours: int(rng, 1, 48) };
   return out;
 }
 
+/** Sets the stay's first period; the segments then may not have their own (the schema's rule). */
+function withStayFirstPeriod(pricingFields: Record<string, unknown>, fp: Record<string, number>): void {
+  pricingFields.firstPeriod = fp;
+  pricingFields.segments = withoutSegmentFirstPeriods(pricingFields.segments as Array<Record<string, unknown>>);
+}
+
+function withoutSegmentFirstPeriods(segmentList: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return segmentList.map(({ firstPeriod: _dropped, ...rest }) => rest);
+}
+
 /** A tariff using any mix of the rule families (the seed decides). */
 export function randomTariffInput(seed: number): TariffInput {
   const rng = seededRandom(seed);
+  const base = pricing(rng);
   const vehicles: Record<string, unknown> = {};
-  if (chance(rng, 0.4)) vehicles.nev = pricing(rng);
-  if (chance(rng, 0.3)) vehicles.large = { segments: segments(rng) };
+  if (chance(rng, 0.4)) {
+    const nev = pricing(rng);
+    // Without a first period of its own, the new-energy pricing inherits the base's.
+    if (nev.firstPeriod === undefined && base.firstPeriod !== undefined) nev.segments = withoutSegmentFirstPeriods(nev.segments as Array<Record<string, unknown>>);
+    vehicles.nev = nev;
+  }
+  if (chance(rng, 0.3)) {
+    // Large vehicles replace the segments, sometimes the stay's first period too.
+    const large: Record<string, unknown> = { segments: segments(rng) };
+    if (chance(rng, 0.3)) withStayFirstPeriod(large, firstPeriod(rng));
+    else if (base.firstPeriod !== undefined) large.segments = withoutSegmentFirstPeriods(large.segments as Array<Record<string, unknown>>);
+    vehicles.large = large;
+  }
   return {
-    ...pricing(rng),
+    ...base,
     vehicles,
     postPayment: { graceMinutes: int(rng, 0, 60), restartFrom: pick(rng, ["payment", "grace-end"]) },
     coupons: { maxPerStay: int(rng, 1, 3) },

@@ -41,6 +41,21 @@ test("a bare tariff file and a whole config both print one JSON bill and exit 0"
   assert.equal(c.stay.vehicleType, "large");
 });
 
+test("the breakdown shows the stay's first period across day and night, without a segment", async () => {
+  const file = fileURLToPath(new URL("../../fixtures/tariffs/first-period.json", import.meta.url));
+  const run = await runCli(["fee", "--tariff", file, "--enter", "2024-05-06 18:00:00", "--leave", "2024-05-06 21:00:00"]);
+  assert.equal(run.code, 0, run.stderr);
+  const b = JSON.parse(run.stdout);
+  assert.equal(b.payableFee, 300);
+  assert.deepEqual(
+    b.breakdown.map((p: { from: string; to: string; kind: string; segment?: string; feeFen: number }) => [p.from, p.to, p.kind, p.segment ?? null, p.feeFen]),
+    [
+      ["2024-05-06 18:00:00", "2024-05-06 20:00:00", "first-period", null, 300],
+      ["2024-05-06 20:00:00", "2024-05-06 21:00:00", "flat", "night", 0],
+    ],
+  );
+});
+
 test("coupons, prepayments and the config's lot zone (in process)", async () => {
   const dir = tempDir("lk-fee-");
   const kolkata = demoRaw() as Record<string, any>;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { bill } from "../../../src/core/fees/bill.js";
 import type { Stay } from "../../../src/core/fees/stay.js";
-import { billCaseArb, cappedSingleSegmentTariffArb, durationArb, enterArb, stayArb, tariffArb, zones } from "./fee-arbitraries.js";
+import { billCaseArb, cappedSingleSegmentTariffArb, durationArb, enterArb, pooledTariffs, stayArb, tariffArb, zones } from "./fee-arbitraries.js";
 
 /**
  * The fee engine's algebra (docs/tariffs.md "Properties"), each over 10 000 generated cases:
@@ -67,7 +67,9 @@ test("every cap holds: daily, re-entry and segment caps bound the bill", () => {
       const capFen = tariff.segments[0]!.capFen!;
       const runs =
         tariff.restart === "never" ? 1 : tariff.restart === "every-24h" ? Math.max(1, Math.ceil(durationMs / DAY)) : naturalDaysTouched(stay);
-      assert.ok(result.payableFee <= capFen * runs, `${result.payableFee} > segment cap ${capFen} × ${runs} runs`);
+      // The stay's first period belongs to no segment: the segment's cap bounds the rest.
+      const segmentFen = result.breakdown.filter((p) => p.segment !== undefined).reduce((sum, p) => sum + p.feeFen, 0);
+      assert.ok(segmentFen <= capFen * runs, `${segmentFen} > segment cap ${capFen} × ${runs} runs`);
     }),
     { numRuns: RUNS },
   );
@@ -88,7 +90,7 @@ test("discounts and prepayments never make paidFee negative, and the three fees 
   );
 });
 
-test("payableFee is the sum of the breakdown, in whole fen", () => {
+test("payableFee is the sum of the breakdown, in whole fen, and every line explains its fen", () => {
   fc.assert(
     fc.property(billCaseArb, ({ tariff, stay, extras }) => {
       const result = bill(tariff, stay, extras);
@@ -96,12 +98,55 @@ test("payableFee is the sum of the breakdown, in whole fen", () => {
       for (const piece of result.breakdown) {
         assert.ok(Number.isSafeInteger(piece.feeFen), `fee ${piece.feeFen}`);
         assert.ok(piece.fromMs <= piece.toMs, `piece runs backwards: ${JSON.stringify(piece)}`);
+        assert.ok(piece.fromMs >= stay.enterAtMs && piece.toMs <= stay.leaveAtMs, `piece outside the stay: ${JSON.stringify(piece)}`);
+        if (piece.kind === "free") assert.equal(piece.feeFen, 0);
+        else {
+          // units × unit price is the gross; caps and percent only ever take from it.
+          assert.equal(piece.grossFen, (piece.units ?? 0) * (piece.unitPriceFen ?? 0), `gross of ${JSON.stringify(piece)}`);
+          assert.ok(piece.feeFen >= 0 && piece.feeFen <= piece.grossFen, `fee of ${JSON.stringify(piece)}`);
+          if (piece.feeFen < piece.grossFen) {
+            assert.ok((piece.caps?.length ?? 0) > 0 || (piece.percent ?? 100) < 100, `fen taken off without a cap or percent: ${JSON.stringify(piece)}`);
+          }
+          // Only the stay's first period is a charge without a segment.
+          if (piece.segment === undefined) assert.equal(piece.kind, "first-period");
+        }
         sum += piece.feeFen;
       }
       assert.ok(Number.isSafeInteger(result.payableFee));
       assert.equal(result.payableFee, sum);
     }),
     { numRuns: RUNS },
+  );
+});
+
+test("the stay's first period is charged whole, once, whatever segments the stay crosses inside it", () => {
+  const withFlatStayFirstPeriod = pooledTariffs().filter((t) => t.firstPeriod?.priceFen !== undefined && t.restart !== "natural-day");
+  assert.ok(withFlatStayFirstPeriod.length > 50, `only ${withFlatStayFirstPeriod.length} pooled tariffs have one`);
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...withFlatStayFirstPeriod),
+      enterArb,
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.constantFrom(...zones),
+      (tariff, enterAtMs, share, timeZone) => {
+        const fp = tariff.firstPeriod!;
+        const freeMs = tariff.free.minutes * 60_000;
+        // A stay past the free minutes whose billed time ends inside the first period.
+        const billedFromMs = tariff.free.billedOnceExceeded ? 0 : freeMs;
+        const minMs = freeMs + 1;
+        const maxMs = billedFromMs + fp.minutes * 60_000;
+        if (maxMs < minMs) return;
+        const durationMs = minMs + Math.floor(share * (maxMs - minMs));
+        const result = bill(tariff, { enterAtMs, leaveAtMs: enterAtMs + durationMs, vehicleType: "small", timeZone });
+        const charged = result.breakdown.filter((p) => p.kind !== "free");
+        assert.equal(charged.length, 1, JSON.stringify(result.breakdown));
+        assert.equal(charged[0]!.kind, "first-period");
+        assert.equal(charged[0]!.segment, undefined);
+        assert.equal(charged[0]!.grossFen, fp.priceFen);
+        assert.equal(charged[0]!.fromMs, enterAtMs + billedFromMs);
+      },
+    ),
+    { numRuns: RUNS / 5 },
   );
 });
 

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { decideCommand, MAX_PAYLOAD_BYTES, sniffId, type CommandDefinition, type CommandDecision } from "../../../src/fleet/commands.js";
+import { CommandErrorCodes, decideCommand, MAX_PAYLOAD_BYTES, sniffId, type CommandDefinition, type CommandDecision } from "../../../src/fleet/commands.js";
+import { maxJsonDepth } from "../../../src/platform/json-scan.js";
 import { laneCommandArgsSchema } from "../../../src/fleet/payloads.js";
 import type { SeenEntry } from "../../../src/fleet/seen-ids.js";
 
@@ -44,7 +45,30 @@ const rows: Array<{ why: string; name: string; payload: unknown; retained?: bool
   { why: "an id that is not a string", name: "open", payload: { v: 1, id: 5, expiresAt: future, args: { laneId: "out1" } }, expect: { id: null, status: "error", counter: "cmdInvalid" } },
   { why: "unknown envelope key", name: "health-now", payload: { v: 1, id: "c14", expiresAT: future }, expect: { id: "c14", status: "error", counter: "cmdInvalid" } },
   { why: "a date without a zone", name: "health-now", payload: { v: 1, id: "c15", expiresAt: "2024-01-15 10:00:00" }, expect: { id: "c15", status: "error", counter: "cmdInvalid" } },
+  // Deep JSON is refused before zod or a handler walks it (JSON.stringify of it overflows the stack).
+  { why: "args nested deeper than the limit", name: "health-now", payload: `{"v":1,"id":"d1","args":${nested(maxJsonDepth)}}`, expect: { id: "d1", status: "error", code: "E_CMD_TOO_DEEP", error: `payload nests deeper than ${maxJsonDepth} levels`, counter: "cmdTooDeep" } },
+  { why: "a whole payload of brackets", name: "open", payload: nested(100_000), expect: { id: null, status: "error", code: "E_CMD_TOO_DEEP", counter: "cmdTooDeep" } },
+  { why: "exactly the limit is not too deep (refused only for its args)", name: "health-now", payload: `{"v":1,"id":"d2","args":${nested(maxJsonDepth - 1)}}`, expect: { id: "d2", code: "E_CMD_INVALID", counter: "cmdInvalid" } },
+  { why: "brackets inside a string do not nest", name: "set-log-level", payload: { v: 1, id: "d3", args: { level: `\\"${"[".repeat(500)}` } }, expect: { id: "d3", code: "E_CMD_INVALID", counter: "cmdInvalid" } },
+  { why: "a huge v is not echoed whole", name: "open", payload: { v: "9".repeat(5000), id: "c16" }, expect: { id: "c16", code: "E_CMD_VERSION", error: `unsupported payload version "${"9".repeat(39)}…; this box speaks v 1` } },
 ];
+
+/** `depth` arrays inside each other: `[[[]]]` is 3. */
+function nested(depth: number): string {
+  return "[".repeat(depth) + "]".repeat(depth);
+}
+
+const codeByCounter: Record<string, string> = {
+  cmdOversized: CommandErrorCodes.TooLarge,
+  cmdNonJson: CommandErrorCodes.NotJson,
+  cmdTooDeep: CommandErrorCodes.TooDeep,
+  cmdWrongVersion: CommandErrorCodes.Version,
+  cmdUnknown: CommandErrorCodes.Unknown,
+  cmdInvalid: CommandErrorCodes.Invalid,
+  cmdRetained: CommandErrorCodes.Retained,
+  cmdDuplicate: CommandErrorCodes.Duplicate,
+  cmdExpired: CommandErrorCodes.Expired,
+};
 
 for (const row of rows) {
   test(`command decision: ${row.why}`, () => {
@@ -57,7 +81,10 @@ for (const row of rows) {
     for (const [key, value] of Object.entries(row.expect)) {
       assert.deepEqual((decision as Record<string, unknown>)[key], value, `${key} of ${JSON.stringify(decision)}`);
     }
-    if (decision.kind === "answer") assert.ok(decision.error.length > 0, "every refusal says why");
+    if (decision.kind === "answer") {
+      assert.ok(decision.error.length > 0, "every refusal says why");
+      assert.equal(decision.code, codeByCounter[decision.counter], "every refusal has the stable code of its counter");
+    }
   });
 }
 
@@ -90,6 +117,17 @@ test("an oversized payload is refused before parsing, with the id sniffed from i
   const atLimit = Buffer.concat([Buffer.from(body), Buffer.alloc(MAX_PAYLOAD_BYTES - body.length, " ")]);
   assert.equal(atLimit.length, MAX_PAYLOAD_BYTES);
   assert.equal(decide("health-now", atLimit).kind, "run");
+});
+
+test("a refusal never echoes a hostile payload at length (a 100 KiB key, a 100 KiB v)", () => {
+  const longKey = decide("health-now", `{"v":1,"id":"long-1","${"k".repeat(100_000)}":1}`);
+  assert.equal(longKey.kind, "answer");
+  if (longKey.kind === "answer") {
+    assert.equal(longKey.code, "E_CMD_INVALID");
+    assert.ok(longKey.error.length <= 501, `${longKey.error.length} characters`);
+  }
+  const longV = decide("health-now", { v: "9".repeat(100_000), id: "long-2" });
+  assert.ok(longV.kind === "answer" && longV.error.length < 100);
 });
 
 test("sniffId reads only a plain string id", () => {

@@ -21,6 +21,7 @@ import {
   statusPayloadSchema,
 } from "../../../src/fleet/payloads.js";
 import { decideCommand, MAX_PAYLOAD_BYTES, type CommandDefinition } from "../../../src/fleet/commands.js";
+import { maxJsonDepth } from "../../../src/platform/json-scan.js";
 import { lastEventsDefault, lastEventsMax, logLevels } from "../../../src/fleet/builtin-commands.js";
 import { defaultBackoff } from "../../../src/fleet/backoff.js";
 import { mqttConfigSchema } from "../../../src/fleet/config.js";
@@ -490,6 +491,7 @@ test("the mqtt config table has every key with its default", () => {
 test("the numbers table states the link's exported constants", () => {
   const constants: Record<string, number> = {
     MAX_PAYLOAD_BYTES,
+    maxJsonDepth,
     "defaultBackoff.baseMs": defaultBackoff.baseMs,
     "defaultBackoff.capMs": defaultBackoff.capMs,
     lastEventsMax,

@@ -358,3 +358,72 @@ test("stop stays bounded when the broker no longer answers, and keeps unsent eve
     assert.equal(link.stats().spoolDepth, 1, "the unacknowledged event waits on disk for the next start");
   });
 });
+
+test("info announces handlers registered after it was published (the update agent wires onJob late)", async () => {
+  await fixture(async ({ link, clock, clients, last }) => {
+    link.publishInfo({ hardware: {}, lanes: [], capabilities: [] });
+    link.onConfigDesired(async () => ({ status: "applied", detail: "ok" }));
+    await link.start();
+    await clock.advance(0);
+    last().accept();
+    await clock.advance(0);
+    assert.deepEqual(clients[0]!.payloadsOn(`${base}/info`).at(-1)?.capabilities, ["cfg-push"], "registered before the connect: in the first info");
+    // Registered while connected: the retained info is sent again with it.
+    link.onJob(() => undefined);
+    await clock.advance(0);
+    const infos = clients[0]!.payloadsOn(`${base}/info`);
+    assert.equal(infos.length, 2);
+    assert.deepEqual(infos.at(-1)?.capabilities, ["cfg-push", "jobs"]);
+    assert.ok(clients[0]!.published.filter((p) => p.topic === `${base}/info`).every((p) => p.options.retain === true));
+    // ... and it is what every later connect re-sends.
+    last().drop();
+    await clock.advance(1000);
+    last().accept();
+    await clock.advance(0);
+    assert.deepEqual(clients[1]!.payloadsOn(`${base}/info`).at(-1)?.capabilities, ["cfg-push", "jobs"]);
+  });
+});
+
+test("subscriptions ask for retain-as-published on MQTT 5, where the option exists", async () => {
+  await fixture(async ({ link, clock, last }) => {
+    await link.start();
+    await clock.advance(0);
+    last().accept();
+    await clock.advance(0);
+    assert.deepEqual(last().subscribeOptions, [{ qos: 1, rap: true }]);
+  });
+  await fixture(
+    async ({ link, clock, last }) => {
+      await link.start();
+      await clock.advance(0);
+      last().accept();
+      await clock.advance(0);
+      assert.deepEqual(last().subscribeOptions, [{ qos: 1 }], "MQTT 3.1.1 has no subscription options");
+    },
+    { protocolVersion: 4 },
+  );
+});
+
+test("an empty payload on jobs/<id> or platform/req clears a retained message: ignored, counted, not answered", async () => {
+  await fixture(async ({ link, clock, last }) => {
+    const jobs: string[] = [];
+    link.onJob((jobId) => void jobs.push(jobId));
+    link.onPlatformRequest(async () => ({ code: 200, msg: "ok" }));
+    await link.start();
+    await clock.advance(0);
+    last().accept();
+    await clock.advance(0);
+    const client = last();
+    client.deliver(`${base}/jobs/j-clear`, "", { retain: true });
+    client.deliver(`${base}/jobs/j-clear`, ""); // a clear forwarded live by a 3.1.1 broker
+    client.deliver(`${base}/platform/req`, "", { retain: true });
+    client.deliver(`${base}/jobs/j-next`, "[]"); // a marker: answered, so everything before it was handled
+    await settle(clock, () => client.payloadsOn(`${base}/jobs/j-next/status`).length === 1, "the marker's answer");
+    assert.equal(client.payloadsOn(`${base}/jobs/j-clear/status`).length, 0, "no answer to a clear");
+    assert.equal(client.payloadsOn(`${base}/platform/res`).length, 0);
+    assert.deepEqual(jobs, []);
+    assert.equal(link.stats().jobEmpty, 2);
+    assert.equal(link.stats().platformEmpty, 1);
+    assert.match(String(client.payloadsOn(`${base}/jobs/j-next/status`)[0]?.detail), /^E_JOB_INVALID /, "a malformed job carries the code of an invalid job");
+  });
+});

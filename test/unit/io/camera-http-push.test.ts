@@ -1,13 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import iconv from "iconv-lite";
 import { request } from "undici";
 import { FakeClock } from "../../../src/app/clock.js";
 import { silentLogger } from "../../../src/app/log.js";
-import { HttpServer } from "../../../src/api/http-server.js";
+import { HttpServer, isLoopback } from "../../../src/api/http-server.js";
 import {
   CameraPushCounters,
   buildAlarmInfoPlate,
+  cameraPushBodyLimitBytes,
   decodePushBody,
   parseAlarmInfoPlate,
   registerCameraPushRoute,
@@ -197,17 +200,17 @@ test("route: isoffline=1 goes to history, not to the lane; _无_ is a read witho
   });
 });
 
-test("route: bodies over 2 MB are refused with 413; 2 MB images below the limit pass", async () => {
+test("route: bodies over 1.5 MiB are refused with 413; images just below the limit pass", async () => {
   await withRoute({}, async ({ url, live, counters, http }) => {
     const body = buildAlarmInfoPlate({ plate: "京A12345", plateId: "big", atMs: AT }) as any;
-    body.AlarmInfoPlate.result.PlateResult.imageFile = "A".repeat(2 * 1024 * 1024);
+    body.AlarmInfoPlate.result.PlateResult.imageFile = "A".repeat(cameraPushBodyLimitBytes);
     const res = await post(`${url}/camera/in1`, JSON.stringify(body));
     assert.equal(res.status, 413);
     assert.deepEqual(res.json.Response_AlarmInfoPlate, REPLY.Response_AlarmInfoPlate);
     assert.equal(res.json.error.code, "E_TOO_LARGE");
     assert.equal(counters.status().lanes.in1!.rejected.tooLarge, 1);
     assert.equal(http.rejectionCounts()["POST /camera/:laneId"], 1);
-    body.AlarmInfoPlate.result.PlateResult.imageFile = "A".repeat(2 * 1024 * 1024 - 1000);
+    body.AlarmInfoPlate.result.PlateResult.imageFile = "A".repeat(cameraPushBodyLimitBytes - 1000);
     const ok = await post(`${url}/camera/in1`, JSON.stringify(body));
     assert.equal(ok.status, 200);
     assert.equal(live.length, 1);
@@ -273,5 +276,59 @@ test("route: replyInfo ok for installs where the camera drives the barrier", asy
   await withRoute({ replyInfo: "ok" }, async ({ url }) => {
     const res = await post(`${url}/camera/in1`, fixtureBytes("alarm-basic.json"));
     assert.deepEqual(res.json, { Response_AlarmInfoPlate: { info: "ok", content: "retransfer_stop" } });
+  });
+});
+
+/** An address of this machine that is not loopback, so a connection to it is "from the network". */
+function networkAddress(): string | undefined {
+  const all = Object.values(networkInterfaces()).flat();
+  return all.find((a) => a && !a.internal && a.family === "IPv4")?.address ?? all.find((a) => a && !a.internal && a.family === "IPv6" && !a.address.startsWith("fe80"))?.address;
+}
+
+test("route: without a camera key, pushes from the network are refused (403) and loopback ones accepted", async (t) => {
+  const address = networkAddress();
+  const http = new HttpServer({ host: address?.includes(":") ? "::" : "0.0.0.0", port: 0, token: "test-token-0123456789", openReads: "loopback" }, silentLogger());
+  const live: PlateRead[] = [];
+  const counters = new CameraPushCounters();
+  registerCameraPushRoute(http, { lanes: ["in1"], onRead: (_laneId, read) => live.push(read), counters, clock: new FakeClock(AT) });
+  await http.start();
+  t.after(() => http.stop());
+  const port = http.address().port;
+  const local = await post(`http://127.0.0.1:${port}/camera/in1`, fixtureBytes("alarm-basic.json"));
+  assert.equal(local.status, 200, "the box itself (loopback) may push without a key");
+  assert.equal(live.length, 1);
+  if (!address) {
+    // A machine without any network interface: the rule itself, on the addresses it decides by.
+    t.diagnostic("no non-loopback interface on this machine; checked the address rule only");
+    assert.equal(isLoopback("192.0.2.7"), false);
+    assert.equal(isLoopback("::ffff:127.0.0.1"), true);
+    return;
+  }
+  const host = address.includes(":") ? `[${address}]` : address;
+  const remote = await post(`http://${host}:${port}/camera/in1`, JSON.stringify(buildAlarmInfoPlate({ plate: "京A54321", plateId: "r1", atMs: AT })));
+  assert.equal(remote.status, 403, JSON.stringify(remote.json));
+  assert.equal(remote.json.error.code, "E_CAMERA_KEY_REQUIRED");
+  assert.deepEqual(remote.json.Response_AlarmInfoPlate, REPLY.Response_AlarmInfoPlate, "the camera still gets its stop-resending answer");
+  assert.equal(live.length, 1, "the network push reached no lane");
+  assert.equal(counters.status().lanes.in1!.rejected.auth, 1);
+});
+
+test("route: a push nested too deep is refused with E_JSON_DEPTH before parsing, in UTF-8 and in GBK", async () => {
+  await withRoute({}, async ({ url, live, counters }) => {
+    const deep = await post(`${url}/camera/in1`, `{"AlarmInfoPlate":${"[".repeat(5000)}`);
+    assert.equal(deep.status, 400);
+    assert.equal(deep.json.error.code, "E_JSON_DEPTH");
+    // In GBK, 乗 is 0x81 0x5C: its second byte is a backslash, which may make the streaming
+    // count drift (here it swallows a closing quote); a real push still passes...
+    const gbkBody = iconv.encode(JSON.stringify({ note: "乗", ...buildAlarmInfoPlate({ plate: "京A12345", plateId: "g1", atMs: AT }), tail: "乗乗\\[[[{{{" }), "gbk");
+    const ok = await post(`${url}/camera/in1`, gbkBody);
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    assert.equal(live.length, 1);
+    // ...and the decoded text is checked exactly: a deep GBK body is refused all the same.
+    const deepGbk = iconv.encode(`{"note":"乗","AlarmInfoPlate":${"[".repeat(40)}1${"]".repeat(40)}}`, "gbk");
+    const refused = await post(`${url}/camera/in1`, deepGbk);
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.error.code, "E_JSON_DEPTH");
+    assert.equal(counters.status().lanes.in1!.rejected.badBody, 2);
   });
 });

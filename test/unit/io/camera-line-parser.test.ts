@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import iconv from "iconv-lite";
 import { CameraLineParser, compileTemplate, formatCameraLine, type CameraLineResult } from "../../../src/io/camera/line-parser.js";
-import { normalisePlate, parseColor } from "../../../src/io/camera/plate-read.js";
+import { parseColor } from "../../../src/io/camera/plate-read.js";
+import { readPlate } from "../../../src/core/plates/index.js";
 import { cameraOptionsSchema } from "../../../src/io/camera/config.js";
 import { LineSplitter } from "../../../src/io/serial/line-splitter.js";
 
@@ -85,12 +86,12 @@ test("line splitter: CR, LF and CR LF end lines; empty lines skipped; over-long 
 });
 
 test("plate normalisation and colour names", () => {
-  assert.deepEqual(normalisePlate("京A·12345"), { ok: true, plate: "京A12345", noPlate: false });
-  assert.deepEqual(normalisePlate(" 粤z1a23港 "), { ok: true, plate: "粤Z1A23港", noPlate: false });
-  assert.deepEqual(normalisePlate("_无_"), { ok: true, plate: "", noPlate: true });
-  assert.equal(normalisePlate("京京京京A1").ok, false);
-  assert.equal(normalisePlate("京").ok, false);
-  assert.equal(normalisePlate("A1<script>").ok, false);
+  assert.deepEqual(readPlate("京A·12345"), { ok: true, plate: "京A12345", noPlate: false });
+  assert.deepEqual(readPlate(" 粤z1a23港 "), { ok: true, plate: "粤Z1A23港", noPlate: false });
+  assert.deepEqual(readPlate("_无_"), { ok: true, plate: "", noPlate: true });
+  assert.equal(readPlate("京京京京A1").ok, false);
+  assert.equal(readPlate("京").ok, false);
+  assert.equal(readPlate("A1<script>").ok, false);
   assert.deepEqual(parseColor("蓝"), { color: "blue", colorCode: 1 });
   assert.deepEqual(parseColor("Yellow-Green"), { color: "yellow-green", colorCode: 6 });
   assert.deepEqual(parseColor("5"), { color: "green", colorCode: 5 });

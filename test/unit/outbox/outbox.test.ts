@@ -3,14 +3,10 @@ import assert from "node:assert/strict";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import { FakeClock } from "../../../src/app/clock.js";
-import { Outbox, type OutboxEntry, type OutboxOptions, type SendResult } from "../../../src/outbox/outbox.js";
-import { backoffCeilingMs, backoffDelayMs, type BackoffPolicy } from "../../../src/outbox/backoff.js";
+import { backoffCeilingMs, backoffDelayMs } from "../../../src/outbox/backoff.js";
 import { sendResultFrom } from "../../../src/outbox/platform-sender.js";
 import { StoreErrorCode, isStoreError } from "../../../src/store/errors.js";
-import { freshDir } from "../../helpers/store-fixtures.js";
-
-const POLICY: BackoffPolicy = { baseMs: 1000, capMs: 60_000, minMs: 100 };
+import { POLICY, enter, leave, runFor, withOutbox } from "../../helpers/outbox-harness.js";
 
 test("backoff ceilings double from base up to the cap", () => {
   assert.deepEqual(
@@ -36,73 +32,18 @@ test("full jitter: the delay follows the random draw within [min, ceiling]", () 
 
 test("platform answers map to outbox outcomes", () => {
   assert.deepEqual(sendResultFrom({ ok: true, code: 200, msg: "成功", data: undefined, elapsedMs: 1 }), { ok: true });
-  assert.deepEqual(sendResultFrom({ ok: false, kind: "business-code", code: 500, msg: "bad plate", elapsedMs: 1 }), { ok: false, retry: "permanent", reason: "code 500: bad plate" });
+  assert.deepEqual(sendResultFrom({ ok: false, kind: "business-code", code: 500, msg: "bad plate", elapsedMs: 1 }), {
+    ok: false,
+    retry: "refused",
+    reason: "code 500: bad plate",
+    code: 500,
+    platformMsg: "bad plate",
+  });
   for (const kind of ["refused", "timeout", "http-status", "bad-response"] as const) {
     const r = sendResultFrom({ ok: false, kind, status: 503, elapsedMs: 1 });
     assert.ok(!r.ok && r.retry === "transient", `${kind} is transient`);
   }
 });
-
-interface Harness {
-  outbox: Outbox;
-  clock: FakeClock;
-  dir: string;
-  sent: Array<{ key: string; atMs: number }>;
-  /** Decides each send's outcome. */
-  respond: (entry: Readonly<OutboxEntry>) => SendResult | Promise<SendResult>;
-  restart: (o?: Partial<OutboxOptions>) => Promise<Outbox>;
-}
-
-async function withOutbox(run: (h: Harness) => Promise<void>, options: Partial<OutboxOptions> = {}): Promise<void> {
-  const { dir, cleanup } = await freshDir("lk-outbox-");
-  const clock = new FakeClock(Date.UTC(2026, 5, 1, 8));
-  const opened: Outbox[] = [];
-  const h = {} as Harness;
-  h.clock = clock;
-  h.dir = dir;
-  h.sent = [];
-  h.respond = () => ({ ok: true });
-  const make = async (o: Partial<OutboxOptions> = {}): Promise<Outbox> => {
-    const outbox = new Outbox({
-      dir,
-      clock,
-      random: () => 0.5,
-      backoff: POLICY,
-      sender: async (entry) => {
-        h.sent.push({ key: entry.key, atMs: clock.now() });
-        return h.respond(entry);
-      },
-      ...options,
-      ...o,
-    });
-    await outbox.start();
-    opened.push(outbox);
-    return outbox;
-  };
-  h.restart = async (o) => {
-    for (const ob of opened) await ob.stop();
-    h.outbox = await make(o);
-    return h.outbox;
-  };
-  try {
-    h.outbox = await make();
-    await run(h);
-  } finally {
-    for (const ob of opened) await ob.stop();
-    await cleanup();
-  }
-}
-
-/** Advances fake time in steps, letting real I/O (journal appends) settle between them. */
-async function runFor(h: Harness, totalMs: number, stepMs = 100): Promise<void> {
-  for (let t = 0; t < totalMs; t += stepMs) {
-    await h.clock.advance(stepMs);
-    await h.outbox.whenIdle();
-  }
-}
-
-const enter = (n: number) => ({ recordNo: `R${n}`, kind: "enter", service: "enterNotify", biz: { recordNo: `R${n}`, enterTime: "2026-06-01 16:00:00" } });
-const leave = (n: number) => ({ recordNo: `R${n}`, kind: "leave", service: "leaveNotify", biz: { recordNo: `R${n}`, enterTime: "2026-06-01 16:00:00", leaveTime: "2026-06-01 17:00:00" } });
 
 test("enqueue is durable: entries survive a restart in order, delivered ones do not come back", async () => {
   await withOutbox(async (h) => {
@@ -162,29 +103,54 @@ test("retries follow the backoff schedule of the injected random source", async 
   );
 });
 
-test("a permanent refusal parks the entry; it blocks nothing, is counted, visible and re-triable", async () => {
+test("a permanent code parks the entry at once; its exit waits behind it, other records flow; counted, visible, re-triable", async () => {
   await withOutbox(async (h) => {
     let poisoned = true;
-    h.respond = (e) => (e.key === "R1:enter" && poisoned ? { ok: false, retry: "permanent", reason: "code 500: plate not allowed" } : { ok: true });
+    h.respond = (e) =>
+      e.key === "R1:enter" && poisoned ? { ok: false, retry: "refused", code: 4010, platformMsg: "bizContent.plateNum invalid", reason: "code 4010: bizContent.plateNum invalid" } : { ok: true };
+    // Record 2 first: its 200 comes before anything is parked (a 200 probes parked reports).
+    await h.outbox.enqueue(enter(2));
     await h.outbox.enqueue(enter(1));
     await h.outbox.enqueue(leave(1));
-    await h.outbox.enqueue(enter(2));
     await runFor(h, 2000);
     const status = h.outbox.status();
-    assert.deepEqual([status.depth, status.parked, status.delivered], [0, 1, 2]);
-    assert.equal(status.lastError?.reason, "code 500: plate not allowed");
-    assert.ok(h.sent.some((s) => s.key === "R1:leave"), "the exit went out although its entry is parked");
-    assert.deepEqual(h.outbox.list({ parked: true }).map((e) => [e.key, e.parked?.reason]), [["R1:enter", "code 500: plate not allowed"]]);
-    // Parked survives a restart and is not retried by it.
+    assert.deepEqual([status.depth, status.parked, status.held, status.retrying, status.delivered], [1, 1, 1, 0, 1]);
+    assert.equal(h.sent.filter((s) => s.key === "R1:enter").length, 1, "parked at the first refusal, not retried");
+    assert.equal(status.lastError?.reason, "code 4010: bizContent.plateNum invalid");
+    assert.deepEqual(status.lastRefusal, { key: "R1:enter", code: 4010, platformMsg: "bizContent.plateNum invalid", atMs: h.sent[1]!.atMs });
+    assert.ok(!h.sent.some((s) => s.key === "R1:leave"), "the exit never overtakes its parked entry");
+    assert.deepEqual(
+      h.outbox.list({ parked: true }).map((e) => [e.key, e.parked?.reason, e.parked?.cause, e.parked?.code, e.parked?.platformMsg]),
+      [["R1:enter", "code 4010: bizContent.plateNum invalid", "permanent-code", 4010, "bizContent.plateNum invalid"]],
+    );
+    // Parked (with its cause and code) survives a restart and is not retried by it.
     await h.restart();
     await runFor(h, 2000);
     assert.equal(h.outbox.status().parked, 1);
+    assert.deepEqual(h.outbox.get("R1:enter")?.parked?.cause, "permanent-code");
+    assert.equal(h.outbox.get("R1:enter")?.parked?.code, 4010);
     assert.equal(h.sent.filter((s) => s.key === "R1:enter").length, 1);
     poisoned = false;
     assert.equal(await h.outbox.retryParked("nope"), 0);
     assert.equal(await h.outbox.retryParked("R1:enter"), 1);
     await runFor(h, 1000);
     assert.deepEqual([h.outbox.status().parked, h.outbox.status().depth], [0, 0]);
+    const order = h.sent.map((s) => s.key).filter((k) => k.startsWith("R1"));
+    assert.deepEqual(order, ["R1:enter", "R1:enter", "R1:leave"]);
+  });
+});
+
+test("discarding a parked entry lets its record's next report go", async () => {
+  await withOutbox(async (h) => {
+    h.respond = (e) => (e.key === "R1:enter" ? { ok: false, retry: "permanent", reason: "refused for good" } : { ok: true });
+    await h.outbox.enqueue(enter(1));
+    await h.outbox.enqueue(leave(1));
+    await runFor(h, 1000);
+    assert.deepEqual([h.outbox.status().parked, h.outbox.status().held], [1, 1]);
+    assert.equal(await h.outbox.discard("R1:enter", "the entry will never be accepted"), true);
+    await runFor(h, 1000);
+    assert.deepEqual(h.sent.map((s) => s.key), ["R1:enter", "R1:leave"]);
+    assert.deepEqual([h.outbox.status().depth, h.outbox.status().delivered], [0, 1]);
   });
 });
 
@@ -209,14 +175,20 @@ test("draining keeps at most maxInFlight reports in flight", async () => {
     async (h) => {
       let inFlight = 0;
       let peak = 0;
+      // The platform answers only once everything is queued, so the bound is what limits
+      // the sends (not how fast this machine fsyncs compared with the 2 ms answers).
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
       h.respond = async () => {
         inFlight++;
         peak = Math.max(peak, inFlight);
+        await opened;
         await new Promise((resolve) => setTimeout(resolve, 2));
         inFlight--;
         return { ok: true };
       };
       for (let i = 0; i < 60; i++) await h.outbox.enqueue(enter(i));
+      open();
       await runFor(h, 1000);
       assert.equal(h.outbox.status().delivered, 60);
       assert.equal(peak, 4);

@@ -16,7 +16,7 @@ test("the demo config's platform section is valid and gets every default", () =>
   const config = platformConfigSchema.parse(demo.platform);
   assert.equal(config.server.path, "/platform");
   assert.equal(config.server.timestampWindowS, 300);
-  assert.equal(config.server.bodyLimitBytes, 1024 * 1024);
+  assert.equal(config.server.bodyLimitBytes, 64 * 1024);
   assert.equal(config.server.allowClearAllVehicles, false);
   assert.deepEqual(config.server.returnCodes, { ...defaultReturnCodes });
   for (const id of section4ServiceIds) assert.equal(config.server.serviceNames[id], id);

@@ -154,3 +154,88 @@ test("property: after any sequence of commits and snapshots, a corrupt newest sn
     { numRuns: 40 },
   );
 });
+
+test("commits past the snapshot threshold ask for one background snapshot, not one each", async () => {
+  const { dir, cleanup } = await freshDir();
+  try {
+    const doc = makeDoc(dir, { snapshotAfterBytes: 1000 });
+    await doc.open();
+    // One batch (one fdatasync) of 21 commits, the first of which crosses the threshold: every
+    // one of them finds the journal past it while the snapshot has only just begun.
+    doc.set("items", "big", { n: 1 });
+    for (let i = 0; i < 200; i++) doc.set("items", `filler-${i}`, { n: i });
+    const commits = [doc.commit()];
+    for (let i = 0; i < 20; i++) {
+      doc.set("items", `k${i}`, { n: i });
+      commits.push(doc.commit());
+    }
+    await Promise.all(commits);
+    await doc.close();
+    assert.equal(doc.status().writes, 1, "one whole-document write for the lot");
+    const again = makeDoc(dir);
+    await again.open();
+    assert.equal(Object.keys(again.data.items).length, 221);
+    await again.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test("property: a snapshot written while commits go on is exactly the document at its cut", async () => {
+  // Large enough that a snapshot is written in several pieces with commits in between.
+  const seedItems = 8000;
+  const op = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant("set" as const), key: fc.integer({ min: 0, max: seedItems + 50 }), n: fc.integer({ min: 0, max: 1_000_000 }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("del" as const), key: fc.integer({ min: 0, max: seedItems + 50 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("snapshot" as const) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("yield" as const) }) },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 60 }), async (ops) => {
+      const { dir, cleanup } = await freshDir("lk-doc-cut-");
+      try {
+        const doc = makeDoc(dir, { snapshotAfterBytes: 1 << 30 });
+        await doc.open();
+        const model: Record<string, { n: number }> = {};
+        for (let i = 0; i < seedItems; i++) {
+          doc.set("items", `item-${i}`, { n: i });
+          model[`item-${i}`] = { n: i };
+        }
+        await doc.commit();
+        // The document after each commit, by seq.
+        const bySeq = new Map<number, string>([[doc.status().seq, JSON.stringify(model)]]);
+        const inFlight: Array<Promise<void>> = [];
+        for (const o of ops) {
+          if (o.kind === "snapshot") inFlight.push(doc.snapshot());
+          else if (o.kind === "yield") await new Promise<void>((resolve) => setTimeout(resolve, 1));
+          else {
+            if (o.kind === "set") {
+              doc.set("items", `item-${o.key}`, { n: o.n });
+              model[`item-${o.key}`] = { n: o.n };
+            } else {
+              doc.del("items", `item-${o.key}`);
+              delete model[`item-${o.key}`];
+            }
+            inFlight.push(doc.commit());
+            bySeq.set(doc.status().seq, JSON.stringify(model));
+          }
+        }
+        await Promise.all(inFlight);
+        await doc.close();
+        for (const name of ["doc.json", "doc.json.prev"]) {
+          const text = await readFile(join(dir, name), "utf8").catch(() => undefined);
+          if (text === undefined) continue;
+          const written = JSON.parse(text) as Doc;
+          assert.equal(JSON.stringify(written.items), bySeq.get(written.seq), `${name} (seq ${written.seq}) is the document at that seq`);
+        }
+        const again = makeDoc(dir);
+        await again.open();
+        assert.equal(JSON.stringify(again.data.items), JSON.stringify(model));
+        await again.close();
+      } finally {
+        await cleanup();
+      }
+    }),
+    { numRuns: Number(process.env.LK_FUZZ_RUNS ?? 15) },
+  );
+});

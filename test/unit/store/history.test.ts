@@ -34,7 +34,7 @@ test("segments rotate by size and by UTC day; a clock going backwards never name
     async (h, { dir, clock }) => {
       const day0 = utcDay(T0);
       for (let i = 0; i < 30; i++) await h.append({ t: "event", atMs: clock.now(), plate: "粤B00001", n: i, pad: "x".repeat(100) }, true);
-      const sizeRotated = (await readdir(dir)).sort();
+      const sizeRotated = (await readdir(dir)).filter((n) => n.endsWith(".jsonl")).sort();
       assert.ok(sizeRotated.length >= 3, `rotated by size into ${sizeRotated.length} segments`);
       assert.ok(sizeRotated.every((n) => n.startsWith(`history-${day0}-`)));
       for (const name of sizeRotated) {
@@ -114,11 +114,16 @@ test("prune removes segments older than the retention, deciding by names, never 
     await seedDays(history, [-30, -12, -11, -10, -9, -1]);
     const again = new History({ dir: history, clock, retentionDays: 10, clockFloorMs: FLOOR });
     await again.open();
+    // The sealed segments get their plate index in the background; pruning takes it along.
+    await again.whenIndexed();
+    assert.deepEqual((await readdir(history)).filter((n) => n.endsWith(".idx")).length, 6);
     const result = await again.prune();
     assert.equal(result.refused, undefined);
     assert.deepEqual(result.removed, [-30, -12, -11].map((d) => segmentName(utcDay(T0 + d * DAY), 1)));
     const left = (await readdir(history)).sort();
-    assert.deepEqual(left, [-10, -9, -1, 0].map((d) => segmentName(utcDay(T0 + d * DAY), 1)));
+    const kept = [-10, -9, -1, 0].map((d) => segmentName(utcDay(T0 + d * DAY), 1));
+    assert.deepEqual(left.filter((n) => n.endsWith(".jsonl")), kept);
+    assert.deepEqual(left.filter((n) => n.endsWith(".idx")), kept.slice(0, 3).map((n) => n.replace(/\.jsonl$/, ".idx")), "each pruned segment's index went with it");
     await again.close();
   } finally {
     await cleanup();
@@ -139,7 +144,7 @@ test("prune refuses by a wrong clock: before the build floor, before the newest 
     clock.jump(3003 * DAY);
     const untrusted = await make({ retentionDays: 10, clockTrusted: () => false });
     assert.match((await untrusted.prune()).refused ?? "", /not synchronised/);
-    assert.equal((await readdir(dir)).length, 3, "nothing was removed by any refused run");
+    assert.equal((await readdir(dir)).filter((n) => n.endsWith(".jsonl")).length, 3, "nothing was removed by any refused run");
     assert.ok(early.warnings().some((w) => w.code === "prune-refused"), "refusals are visible");
   });
 });

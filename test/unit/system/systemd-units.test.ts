@@ -123,10 +123,22 @@ test("lanekeeper.service: notify + watchdog, never gives up, hardened without lo
   for (const path of ["/var/lib/lanekeeper", "/opt/lanekeeper", "/etc/lanekeeper"]) assert.ok(words(service, "ReadWritePaths").includes(path), path);
   assert.equal(one(service, "NoNewPrivileges"), "yes");
   assert.equal(one(service, "PrivateTmp"), "yes");
-  // These would break V8 or cut off the devices.
-  for (const key of ["MemoryDenyWriteExecute", "PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock", "ProtectKernelTunables", "SystemCallFilter"]) {
+  // These would break V8, the groups that give the devices, or the network to the platform.
+  for (const key of ["MemoryDenyWriteExecute", "PrivateDevices", "PrivateUsers", "PrivateNetwork"]) {
     assert.equal(service.has(key), false, `${key} must not be set`);
   }
+  // Devices by allow-list: every tty driver (a glob over /proc/devices names) and GPIO.
+  assert.equal(one(service, "DevicePolicy"), "closed");
+  assert.deepEqual(service.get("DeviceAllow"), ["char-tty* rw", "char-gpiochip rw"]);
+  // Read-only kernel tunables, but the sysfs GPIO interface stays writable.
+  assert.equal(one(service, "ProtectKernelTunables"), "yes");
+  for (const path of ["-/sys/class/gpio", "-/sys/devices/platform"]) assert.ok(words(service, "ReadWritePaths").includes(path), path);
+  assert.equal(one(service, "CapabilityBoundingSet"), "");
+  assert.equal(service.get("SystemCallFilter")?.[0], "@system-service");
+  assert.equal(one(service, "SystemCallErrorNumber"), "EPERM", "a call left out must be an error, not SIGSYS");
+  assert.equal(one(service, "SystemCallArchitectures"), "native");
+  // No IP filter in the unit: the platform's public address is the site's to allow (install.sh --ip-allow).
+  assert.equal(service.has("IPAddressDeny"), false);
   // Clock ordering without blocking on the network.
   assert.ok(words(unit, "After").includes("time-sync.target"));
   assert.ok(words(unit, "Wants").includes("time-sync.target"));
@@ -155,6 +167,11 @@ test("provisioning: udev asks systemd for the template; the template mounts, pro
   assert.equal(service.get("ExecStart")?.[0], `/usr/bin/node /opt/lanekeeper/current/dist/cli.js provision ${mountPoint}`);
   assert.equal(service.get("ExecStopPost")?.[0], `-/usr/bin/systemd-umount ${mountPoint}`);
   assert.match(service.get("ExecCondition")?.[0] ?? "", /findmnt/);
+  // Root, but only the capabilities it needs, no network, and the host's mount namespace (the
+  // stick is mounted by PID 1 while the unit runs).
+  assert.deepEqual(service.get("CapabilityBoundingSet")?.at(-1)?.split(/\s+/).sort(), ["CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"]);
+  assert.equal(service.get("RestrictAddressFamilies")?.at(-1), "AF_UNIX");
+  for (const key of ["ProtectSystem", "PrivateTmp", "PrivateMounts", "ProtectKernelTunables", "ProtectHome", "PrivateDevices"]) assert.equal(service.has(key), false, `${key} needs a mount namespace`);
 });
 
 /** A small udev rules linter: `KEY[{attr}] op "value"` pairs, known keys, GOTO targets exist. */
