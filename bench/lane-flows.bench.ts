@@ -643,6 +643,91 @@ try {
   }
   await bare.close();
 
+  // ---- 2c. late 200 → relay written ----------------------------------------------------------
+  // The platform collects but answers after the show deadline: the cash prompt is up, the call
+  // still listens (its late-answer window) and its 200 opens the barrier as a platform payment.
+  // Timed from the answer's arrival at the box (the client has read its body and tells its
+  // answer listeners) to out1.relayOpen written; the durable writes inside that window are
+  // counted and the raw fsync of the same directory is measured beside each exit.
+  {
+    const load0 = loadavg()[0]!;
+    await quiesce();
+    // The lanes read the deadline per call: a short one keeps each exit short (the answer comes
+    // LATE_ANSWER_AFTER_MS after the request, past the deadline, inside the window).
+    const deadlines = config.platform.deadlines as { preLeaveMs: number };
+    const savedPreLeaveMs = deadlines.preLeaveMs;
+    deadlines.preLeaveMs = LATE_DEADLINE_MS;
+    await emulator.setFaults({ delayMs: LATE_ANSWER_AFTER_MS });
+    let armed = false;
+    let answeredAtMs = NaN;
+    const unsubscribe = app.platform.onAnswer(() => {
+      if (armed && Number.isNaN(answeredAtMs)) answeredAtMs = performance.now();
+    });
+    const samples: number[] = [];
+    const durableOps: number[] = [];
+    const rawInterleaved: number[] = [];
+    let notLate = 0;
+    for (let i = 0; i < LATE_EXITS + WARMUP; i++) {
+      const plate = `粤F${String(10_000 + i).padStart(5, "0")}`;
+      await emulator.setPlate(plate, "frictionless");
+      await seedStay(plate, 200_000 + i);
+      await quiesce();
+      rawInterleaved.push(measureRawFsync(storeDir, 1).p50);
+      await arrive("out1");
+      const fallback = nextEvent("cash-fallback", plate, 5000);
+      const late = nextEvent("late-payment", plate, 5000);
+      const opened = gpio.next("out1.relayOpen", 5000);
+      lanes.plateRead("out1", { plate, atMs: clock.now(), source: "sim" });
+      const shown = await fallback.catch(() => undefined);
+      // From here the bill's call is past its deadline: the next answer the box hears is its 200.
+      answeredAtMs = NaN;
+      armed = shown !== undefined;
+      const ops: DiskOp[] = [];
+      recording = ops;
+      const at = await opened.catch(() => undefined);
+      recording = undefined;
+      armed = false;
+      const paid = await late.catch(() => undefined);
+      if (!shown || !at || !paid || Number.isNaN(answeredAtMs)) {
+        notLate++;
+        if (at) await pass("out1");
+        else {
+          gpio.setInput("out1.loopA", 0);
+          await clock.advance(offMs + 6000);
+        }
+        continue;
+      }
+      if (i >= WARMUP) {
+        samples.push(at.ms - answeredAtMs);
+        durableOps.push(windowOps(ops, answeredAtMs, at.ms).length);
+      }
+      await pass("out1");
+    }
+    unsubscribe();
+    deadlines.preLeaveMs = savedPreLeaveMs;
+    await emulator.clearFaults();
+    const s = stats(samples);
+    const rawP50 = percentile(rawInterleaved.slice(WARMUP), 50);
+    const rawP99 = percentile(rawInterleaved.slice(WARMUP), 99);
+    const fsyncsMedian = percentile(durableOps, 50);
+    report("lane-exit-late-200", {
+      what: `late 200 → relay written: emulator frictionless answering ${LATE_ANSWER_AFTER_MS} ms after the request, bill deadline ${LATE_DEADLINE_MS} ms (cash prompt shown first) → time from the answer read by the platform client to out1.relayOpen written`,
+      exits: samples.length,
+      notLate,
+      p50Ms: round(s.p50),
+      p99Ms: round(s.p99),
+      maxMs: round(s.max),
+      durableWritesInWindowMedian: fsyncsMedian,
+      rawFsyncP50Ms: round(rawP50),
+      rawFsyncP99Ms: round(rawP99),
+      rawFsyncNote: "write 200 B + fsync in the store dir, one sample before each exit",
+      p99AsFsyncsPlusMs: `${fsyncsMedian} fsync + ${round(s.p99 - fsyncsMedian * rawP99, 2)} ms`,
+      budget: "≤ 1 fsync + 2 ms: p99 ≤ raw fsync p99 + 2 ms",
+      budgetP99Ms: round(rawP99 + 2),
+      withinBudget: s.p99 <= rawP99 + 2 && notLate === 0,
+      loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
+    });
+  }
   // ---- 3. platform refusing connections → cash fallback shown ------------------------------
   {
     const load0 = loadavg()[0]!;
@@ -727,91 +812,6 @@ try {
     await emulator.clearFaults();
   }
 
-  // ---- 3b. late 200 → relay written ----------------------------------------------------------
-  // The platform collects but answers after the show deadline: the cash prompt is up, the call
-  // still listens (its late-answer window) and its 200 opens the barrier as a platform payment.
-  // Timed from the answer's arrival at the box (the client has read its body and tells its
-  // answer listeners) to out1.relayOpen written; the durable writes inside that window are
-  // counted and the raw fsync of the same directory is measured beside each exit.
-  {
-    const load0 = loadavg()[0]!;
-    await quiesce();
-    // The lanes read the deadline per call: a short one keeps each exit short (the answer comes
-    // LATE_ANSWER_AFTER_MS after the request, past the deadline, inside the window).
-    const deadlines = config.platform.deadlines as { preLeaveMs: number };
-    const savedPreLeaveMs = deadlines.preLeaveMs;
-    deadlines.preLeaveMs = LATE_DEADLINE_MS;
-    await emulator.setFaults({ delayMs: LATE_ANSWER_AFTER_MS });
-    let armed = false;
-    let answeredAtMs = NaN;
-    const unsubscribe = app.platform.onAnswer(() => {
-      if (armed && Number.isNaN(answeredAtMs)) answeredAtMs = performance.now();
-    });
-    const samples: number[] = [];
-    const durableOps: number[] = [];
-    const rawInterleaved: number[] = [];
-    let notLate = 0;
-    for (let i = 0; i < LATE_EXITS + WARMUP; i++) {
-      const plate = `粤F${String(10_000 + i).padStart(5, "0")}`;
-      await emulator.setPlate(plate, "frictionless");
-      await seedStay(plate, 200_000 + i);
-      await quiesce();
-      rawInterleaved.push(measureRawFsync(storeDir, 1).p50);
-      await arrive("out1");
-      const fallback = nextEvent("cash-fallback", plate, 5000);
-      const late = nextEvent("late-payment", plate, 5000);
-      const opened = gpio.next("out1.relayOpen", 5000);
-      lanes.plateRead("out1", { plate, atMs: clock.now(), source: "sim" });
-      const shown = await fallback.catch(() => undefined);
-      // From here the bill's call is past its deadline: the next answer the box hears is its 200.
-      answeredAtMs = NaN;
-      armed = shown !== undefined;
-      const ops: DiskOp[] = [];
-      recording = ops;
-      const at = await opened.catch(() => undefined);
-      recording = undefined;
-      armed = false;
-      const paid = await late.catch(() => undefined);
-      if (!shown || !at || !paid || Number.isNaN(answeredAtMs)) {
-        notLate++;
-        if (at) await pass("out1");
-        else {
-          gpio.setInput("out1.loopA", 0);
-          await clock.advance(offMs + 6000);
-        }
-        continue;
-      }
-      if (i >= WARMUP) {
-        samples.push(at.ms - answeredAtMs);
-        durableOps.push(windowOps(ops, answeredAtMs, at.ms).length);
-      }
-      await pass("out1");
-    }
-    unsubscribe();
-    deadlines.preLeaveMs = savedPreLeaveMs;
-    await emulator.clearFaults();
-    const s = stats(samples);
-    const rawP50 = percentile(rawInterleaved.slice(WARMUP), 50);
-    const rawP99 = percentile(rawInterleaved.slice(WARMUP), 99);
-    const fsyncsMedian = percentile(durableOps, 50);
-    report("lane-exit-late-200", {
-      what: `late 200 → relay written: emulator frictionless answering ${LATE_ANSWER_AFTER_MS} ms after the request, bill deadline ${LATE_DEADLINE_MS} ms (cash prompt shown first) → time from the answer read by the platform client to out1.relayOpen written`,
-      exits: samples.length,
-      notLate,
-      p50Ms: round(s.p50),
-      p99Ms: round(s.p99),
-      maxMs: round(s.max),
-      durableWritesInWindowMedian: fsyncsMedian,
-      rawFsyncP50Ms: round(rawP50),
-      rawFsyncP99Ms: round(rawP99),
-      rawFsyncNote: "write 200 B + fsync in the store dir, one sample before each exit",
-      p99AsFsyncsPlusMs: `1 fsync + ${round(s.p99 - rawP99, 2)} ms`,
-      budget: "≤ 1 fsync + 2 ms: p99 ≤ raw fsync p99 + 2 ms",
-      budgetP99Ms: round(rawP99 + 2),
-      withinBudget: s.p99 <= rawP99 + 2 && notLate === 0,
-      loadAvg1m: [round(load0, 2), round(loadavg()[0]!, 2)],
-    });
-  }
   await app.stop();
   app = undefined;
 } catch (error) {

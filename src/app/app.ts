@@ -104,14 +104,7 @@ export class App {
     }
 
     this.store = new LotStore(lotStoreOptionsFromConfig(config.store, { clock, log: log.child({ sub: "store" }) }));
-    this.platform = createPlatformClient({
-      config: config.platform,
-      clock,
-      log: log.child({ sub: "platform" }),
-      // A 200 to anything (a lane's pre-leave bill too) means the platform takes requests
-      // again: the outbox probes its parked reports. Only called after construction.
-      onAnswered: () => this.outbox.platformAnswered(),
-    });
+    this.platform = createPlatformClient({ config: config.platform, clock, log: log.child({ sub: "platform" }) });
     this.outbox = new Outbox({
       dir: config.store.dir,
       clock,
@@ -121,6 +114,11 @@ export class App {
       permanentCodes: config.outbox.permanentCodes,
       parkAfterMs: config.outbox.parkAfterMs,
       probeParkedMs: config.outbox.probeParkedMs,
+    });
+    // A 200 to anything (a lane's pre-leave bill too, even one heard after its deadline) means
+    // the platform takes requests again: the outbox probes its parked reports.
+    this.platform.onAnswer((answer) => {
+      if (answer.code === 200) this.outbox.platformAnswered();
     });
     this.devices = new LaneDevices(config, clock, log);
     this.lanes = new LaneService({
@@ -198,14 +196,15 @@ export class App {
 
     this.lifecycle.add(component("gpio", () => this.gpio.start(), () => this.gpio.stop()));
     this.lifecycle.add(this.store);
+    // The client stops after the outbox and the lanes (stops run in reverse): they abort their
+    // own calls first, so closing it never waits for a report or bill the platform hangs on,
+    // and an aborted report is not counted as a failure.
+    this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
     this.lifecycle.add(this.outbox);
     for (const device of this.devices.components()) this.lifecycle.add(device);
     this.fleet = createFleet(this, options.fleet ?? { restart: () => undefined, setLogLevel: (level) => (log.level = level) });
     // The fleet link starts before the lanes so their first events already have a boot number.
     if (this.fleet) this.lifecycle.add(this.fleet);
-    // The client stops after the lanes (stops run in reverse): the lanes abort their calls
-    // first, so closing it never waits for a bill the platform is hanging on.
-    this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
     this.lifecycle.add(this.lanes);
     this.lifecycle.add(this.http);
   }

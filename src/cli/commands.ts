@@ -20,5 +20,12 @@ export const commands: CommandEntry[] = [
   { name: "sign", load: async () => (await import("./sign.js")).signCommand },
   { name: "selftest", load: async () => (await import("./selftest.js")).selftestCommand },
   { name: "release verify", load: async () => (await import("./release.js")).releaseVerifyCommand },
+  { name: "release keygen", load: async () => (await import("./release-build.js")).releaseKeygenCommand },
+  { name: "release build", load: async () => (await import("./release-build.js")).releaseBuildCommand },
   { name: "provision", load: async () => (await import("./provision.js")).provisionCommand },
+  { name: "fleet ls", load: async () => (await import("../console/ls.js")).fleetLsCommand },
+  { name: "fleet watch", load: async () => (await import("../console/watch.js")).fleetWatchCommand },
+  { name: "fleet cmd", load: async () => (await import("../console/cmd.js")).fleetCmdCommand },
+  { name: "fleet config", load: async () => (await import("../console/config.js")).fleetConfigCommand },
+  { name: "fleet rollout", load: async () => (await import("../console/rollout.js")).fleetRolloutCommand },
 ];

@@ -54,6 +54,10 @@ export const releaseVerifyCommand: CliCommand = {
         `${bundle}: OK — ${m.name} ${m.version} (installs over ${m.minCompatibleVersion} or newer; ${m.architectures.join(", ")}), ` +
           `${verified.fileCount} files, ${verified.totalBytes} bytes, signed by "${verified.key.id}", created ${m.createdAt}`,
       );
+      // The machines come from the files' own ELF headers (checked against the manifest's list).
+      if (verified.native.length === 0) console.log("native files: none (runs on any architecture)");
+      else console.log(`native files: ${verified.native.length}${m.nodeModuleVersion ? `, compiled for Node ABI ${m.nodeModuleVersion}` : ""}`);
+      for (const n of verified.native) console.log(`  ${n.machine.padEnd(7)} ${n.path}  sha256:${n.sha256.slice(0, 16)}…`);
       return 0;
     } catch (error) {
       const { code, reason } = describeError(error, UpdateErrorCode.BundleFormat);

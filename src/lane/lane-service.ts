@@ -292,7 +292,7 @@ export class LaneService implements Component {
     // in flight are aborted (a pending bill is asked again at the next start, recoverPendingExit).
     this.stopped = true;
     this.unsubscribeAnswers?.();
-    // this.abort.abort();
+    this.abort.abort();
     for (const runner of this.runners.values()) runner.stop();
     for (const timer of this.timers) this.deps.clock.clearTimeout(timer);
     this.timers.clear();
@@ -1895,15 +1895,16 @@ export class LaneService implements Component {
 
   /**
    * When the exit's report may go: just after the last late-answer window closes of the bills
-   * whose outcome the platform never told (a call still open, none answered: cash taken blind)
-   * — the client starts its window a moment after the lane reads the clock, and a 200 heard at
-   * its very end is written to the ledger first. Undefined: no such bill. A bill the platform
-   * did answer (200, or "awaiting payment" to the check before cash) was settled knowingly.
+   * whose call timed out and whose outcome the platform never told (a call still listening,
+   * none answered: cash taken blind) — the client starts its window a moment after the lane
+   * reads the clock, and a 200 heard at its very end is written to the ledger first.
+   * Undefined: no such bill. A bill the platform did answer (200, or "awaiting payment" to the
+   * check before cash) was settled knowingly; one still inside its deadline did not time out.
    */
   private lateWindowEnd(ctx: ExitCtx): number | undefined {
     let endMs: number | undefined;
     for (const bill of ctx.bills?.values() ?? []) {
-      if (bill.open > 0 && !bill.answered) endMs = Math.max(endMs ?? 0, bill.listenUntilMs);
+      if (bill.open > 0 && bill.unanswered && !bill.answered) endMs = Math.max(endMs ?? 0, bill.listenUntilMs);
     }
     return endMs === undefined ? undefined : endMs + REPORT_AFTER_WINDOW_MS;
   }

@@ -194,10 +194,10 @@ export function doublePaymentFields(entry: RefundEntry, timeZone: string): Recor
  * after a restart says the same. A report that already carries the fields is left as it is.
  */
 export function withDoublePaymentFields(send: OutboxSender, ledger: RefundLedger, timeZone: string): OutboxSender {
-  return async (entry) => {
-    if (entry.kind !== "leave" || entry.biz.doublePaid !== undefined) return send(entry);
+  return async (entry, options) => {
+    if (entry.kind !== "leave" || entry.biz.doublePaid !== undefined) return send(entry, options);
     await ledger.opened;
     const doubly = ledger.forRecord(entry.recordNo);
-    return send(doubly ? { ...entry, biz: { ...entry.biz, ...doublePaymentFields(doubly, timeZone) } } : entry);
+    return send(doubly ? { ...entry, biz: { ...entry.biz, ...doublePaymentFields(doubly, timeZone) } } : entry, options);
   };
 }

@@ -31,7 +31,10 @@ export type { ParkedInfo, ParkCause } from "./refusal.js";
 
 import type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxOptions, OutboxSender, OutboxStatus, SendResult } from "./types.js";
 
-export type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxKind, OutboxOptions, OutboxSender, OutboxStatus, SendResult } from "./types.js";
+export type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxKind, OutboxOptions, OutboxSender, OutboxStatus, SendOptions, SendResult } from "./types.js";
+
+/** How long stop() waits for the aborted deliveries to come back (the lifecycle allows 500 ms). */
+const STOP_WAIT_MS = 300;
 
 const entryRecordSchema = z.object({
   key: z.string().min(1),
@@ -134,6 +137,8 @@ export class Outbox implements Component {
   private journalOps = 0;
   private compacting = false;
   private running = false;
+  /** Aborted by stop(): the deliveries in flight are cut off, not failed (see send()). */
+  private stopController = new AbortController();
   private readonly warningList: StoreWarning[] = [];
   private idleWaiters: Array<() => void> = [];
 
@@ -176,6 +181,7 @@ export class Outbox implements Component {
       throw storeErrorFromFs(error, this.journalPath, "reading the outbox journal");
     }
     this.replay(text);
+    this.stopController = new AbortController();
     this.running = true;
     this.log?.info({ depth: this.entries.size, parked: this.parkedCount() }, "outbox loaded");
     this.scheduleParkedProbe();
@@ -183,13 +189,22 @@ export class Outbox implements Component {
   }
 
   /**
-   * Stops sending (reports in flight finish on their own; a result that arrives after stop
-   * still updates memory, and an undelivered `done` only means one harmless re-send), writes
-   * what it can and closes the journal.
+   * Stops sending: the deliveries in flight are aborted (through the sender's signal) and
+   * waited for, at most STOP_WAIT_MS; an aborted delivery is not a failure, its report stays
+   * queued as it was and goes at the next start. Then writes what it can and closes the
+   * journal. Nothing of the outbox runs after stop resolves (a sender that ignores its
+   * signal and still answers later only updates memory; an undelivered `done` means one
+   * harmless re-send).
    */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    const cutOff = this.inFlight.size;
+    this.stopController.abort();
+    if (cutOff > 0) {
+      await this.idleWithin(STOP_WAIT_MS);
+      this.log?.info({ count: cutOff, stillInFlight: this.inFlight.size }, "outbox: deliveries in flight aborted at stop; sent again at the next start");
+    }
     for (const timer of [this.pumpTimer, this.persistTimer, this.probeTimer, this.answerProbeTimer]) if (timer) this.clock.clearTimeout(timer);
     this.pumpTimer = undefined;
     this.persistTimer = undefined;
@@ -338,6 +353,13 @@ export class Outbox implements Component {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** whenIdle, bounded on the real clock (a stop must end even with a fake clock standing still). */
+  private async idleWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
   /** Re-evaluates what is due now (e.g. after the platform link came back by other means). */
   kick(): void {
     this.pump();
@@ -457,15 +479,22 @@ export class Outbox implements Component {
     this.inFlight.add(entry.key);
     entry.attempts++;
     this.sendAttempts++;
+    const sentAtMs = this.clock.now();
+    const signal = this.stopController.signal;
     let outcome: Promise<SendResult>;
     try {
-      outcome = sender(entry);
+      outcome = sender(entry, { signal });
     } catch (error) {
       outcome = Promise.reject(error);
     }
     outcome
       .catch((error: unknown): SendResult => ({ ok: false, retry: "transient", reason: error instanceof Error ? error.message : String(error) }))
-      .then((result) => this.settle(entry, result))
+      .then((result) => {
+        // Cut off by stop: not a failure of the report or the link. It stays queued as it
+        // was (attempts, backoff, link state, journal untouched) and goes at the next start.
+        if (signal.aborted && !result.ok) entry.attempts--;
+        else this.settle(entry, result, sentAtMs);
+      })
       .catch((error: unknown) => this.log?.error({ err: error, key: entry.key }, "outbox: settling a send failed"))
       .finally(() => {
         this.inFlight.delete(entry.key);
@@ -474,7 +503,7 @@ export class Outbox implements Component {
       });
   }
 
-  private settle(entry: OutboxEntry, result: SendResult): void {
+  private settle(entry: OutboxEntry, result: SendResult, sentAtMs: number): void {
     const now = this.clock.now();
     const probed = entry.probing === true;
     delete entry.probing;
@@ -497,7 +526,9 @@ export class Outbox implements Component {
           next.nextAttemptAtMs = now;
         }
       }
-      this.platformAnswered();
+      // This 200 counts as the platform answering. Over the platform client the app hears
+      // it already (its answer listener); a probe made since this send began covered it.
+      if (this.lastProbeAtMs === null || this.lastProbeAtMs < sentAtMs) this.platformAnswered();
       return;
     }
     const { reason, code } = result;

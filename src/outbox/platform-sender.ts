@@ -23,7 +23,12 @@ export function sendResultFrom(result: PlatformResult): SendResult {
   return { ok: false, retry: "transient", reason: `${result.kind}${detail}` };
 }
 
-/** An OutboxSender over the platform client: `entry.service` is the section-3 id or serviceName. */
+/**
+ * An OutboxSender over the platform client: `entry.service` is the section-3 id or
+ * serviceName. The outbox's stop signal goes to the call, so a stop cuts a hanging
+ * delivery off at once (`aborted`, which the outbox does not count as a failure).
+ */
 export function platformOutboxSender(client: Pick<PlatformClient, "call">, options: { deadlineMs?: number } = {}): OutboxSender {
-  return async (entry) => sendResultFrom(await client.call(entry.service, entry.biz, options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}));
+  return async (entry, { signal }) =>
+    sendResultFrom(await client.call(entry.service, entry.biz, { signal, ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}) }));
 }

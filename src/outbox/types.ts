@@ -52,12 +52,21 @@ export type SendResult =
       platformMsg?: string;
     };
 
+export interface SendOptions {
+  /**
+   * Aborted when the outbox stops: the sender gives up the delivery at once (the platform
+   * client resolves as `aborted`). Whatever it then returns, a failure is not counted: the
+   * report stays queued as it was and goes at the next start.
+   */
+  signal: AbortSignal;
+}
+
 /**
  * Delivers one report. The platform client maps its outcomes: `code = 200` → ok; another
  * business code → refused (with the code); refused connection, timeout, HTTP status →
  * transient. A throw is treated as transient.
  */
-export type OutboxSender = (entry: Readonly<OutboxEntry>) => Promise<SendResult>;
+export type OutboxSender = (entry: Readonly<OutboxEntry>, options: SendOptions) => Promise<SendResult>;
 
 export interface EnqueueInput {
   recordNo: string;

@@ -66,12 +66,20 @@ export interface PlatformClientOptions {
   log: Logger;
   /** A shared dispatcher (tests, benchmarks); by default the client owns a keep-alive Agent. */
   dispatcher?: Dispatcher;
-  /**
-   * Told whenever the platform answered `code 200` to any call (the outbox probes its parked
-   * reports then). A throwing listener is logged and changes nothing about the call.
-   */
-  onAnswered?: (serviceName: string) => void;
 }
+
+/** An HTTP answer the platform gave to any call, as told to `onAnswer` listeners. */
+export interface PlatformAnswer {
+  readonly serviceName: string;
+  /** The HTTP status of the answer. */
+  readonly httpStatus: number;
+  /** The envelope's business code (200 = accepted); absent when the answer had none. */
+  readonly code?: number;
+  /** It came after the call's deadline, within its listening window: the caller had moved on. */
+  readonly late: boolean;
+}
+
+export type PlatformAnswerListener = (answer: PlatformAnswer) => void;
 
 export interface PlatformClientStats {
   calls: number;
@@ -97,10 +105,12 @@ export interface PlatformClient {
    */
   call<D = unknown>(service: Section3ServiceId | (string & {}), biz: Record<string, unknown>, options?: CallOptions<D>): Promise<PlatformResult<D>>;
   /**
-   * Called whenever any call gets an HTTP answer (any status, any code): the platform is
-   * reachable again, so work waiting for it can go at once. Returns the unsubscribe.
+   * Told of every HTTP answer to any call (any status, any code, on time or late): the
+   * platform is reachable, so work waiting for it can go at once (the lanes re-ask a
+   * timed-out bill; on a 200 the outbox probes its parked reports). A throwing listener is
+   * logged and changes nothing about the call. Returns the unsubscribe.
    */
-  onAnswer(listener: () => void): () => void;
+  onAnswer(listener: PlatformAnswerListener): () => void;
   /** The URL a serviceName is POSTed to. */
   urlFor(serviceName: string): string;
   stats(): PlatformClientStats;
@@ -151,13 +161,13 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     failures: { refused: 0, timeout: 0, "http-status": 0, "bad-response": 0, "business-code": 0, aborted: 0 },
     lateAnswers: 0,
   };
-  const answerListeners = new Set<() => void>();
-  const answered = (): void => {
+  const answerListeners = new Set<PlatformAnswerListener>();
+  const answered = (answer: PlatformAnswer): void => {
     for (const listener of [...answerListeners]) {
       try {
-        listener();
+        listener(answer);
       } catch (error) {
-        log.error({ err: error }, "platform answer listener failed");
+        log.error({ err: error, service: answer.serviceName }, "platform answer listener failed");
       }
     }
   };
@@ -205,6 +215,8 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       // A scanner payment code is a credential: never logged in full (platform-api.md §7 3.3).
       sweepAuthCodeMasked: typeof biz.sweepAuthCode === "string" ? maskSecret(biz.sweepAuthCode) : undefined,
     };
+    // Set when the caller got its `timeout`: an answer after that is a late one.
+    let pastDeadline = false;
     const exchange = (async (): Promise<PlatformResult<D>> => {
       try {
         const response = await request(url, {
@@ -215,8 +227,10 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
           body: encoded.bodyText,
         });
         const bodyText = await response.body.text();
-        answered();
-        return classify<D>(response.statusCode, bodyText, elapsed());
+        const classified = classify<D>(response.statusCode, bodyText, elapsed());
+        const code = classified.ok ? 200 : classified.code;
+        answered({ serviceName, httpStatus: response.statusCode, ...(code !== undefined ? { code } : {}), late: pastDeadline });
+        return classified;
       } catch (error) {
         if (callOptions.signal?.aborted) return { ok: false, kind: "aborted", detail: "aborted by the caller", elapsedMs: elapsed() };
         if (signal.aborted) return { ok: false, kind: "timeout", detail: `no answer within ${listenMs} ms`, elapsedMs: elapsed() };
@@ -233,7 +247,11 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     })();
     let deadlineTimer: NodeJS.Timeout | undefined;
     const atDeadline = new Promise<"deadline">((resolve) => {
-      if (listenMs > deadlineMs) deadlineTimer = setTimeout(() => resolve("deadline"), deadlineMs);
+      if (listenMs > deadlineMs)
+        deadlineTimer = setTimeout(() => {
+          pastDeadline = true;
+          resolve("deadline");
+        }, deadlineMs);
     });
     const first = await Promise.race([exchange, atDeadline]);
     clearTimeout(deadlineTimer);
@@ -253,14 +271,8 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
         }
       });
     }
-    if (result.ok) {
-      counts.ok++;
-      try {
-        options.onAnswered?.(serviceName);
-      } catch (error) {
-        log.error({ err: error, service: serviceName }, "platform: an answer listener failed");
-      }
-    } else counts.failures[result.kind]++;
+    if (result.ok) counts.ok++;
+    else counts.failures[result.kind]++;
     const logged = { ...context, elapsedMs: result.elapsedMs };
     if (result.ok) log.debug(logged, "platform call ok");
     // A business code is an answer (e.g. 0 "awaiting payment" to a pre-leave bill), not a

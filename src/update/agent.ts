@@ -56,7 +56,10 @@ export interface UpdateAgentOptions {
   log?: Logger;
   /** Expected manifest name. */
   name?: string;
+  /** Default: from `process.arch`. A bundle whose native files are for another machine is refused. */
   architecture?: Architecture;
+  /** Default `process.versions.modules`: the ABI the bundle's native addons must be built for. */
+  nodeModuleVersion?: string;
   keepReleases?: number;
   healthWindowMs?: number;
   healthPollMs?: number;
@@ -99,10 +102,11 @@ const badBundleCodes = new Set<string>([
   UpdateErrorCode.FileExtra,
   UpdateErrorCode.UnsafePath,
   UpdateErrorCode.Incompatible,
+  UpdateErrorCode.WrongArchitecture,
 ]);
 
 /**
- * The update agent (architecture.md §8, issue 10): runs one update job at a time through
+ * The update agent: runs one update job at a time through
  * download → verify → unpack → switch → restart, and at the next boot through the health
  * window to commit or rollback. Each step is recorded in update-state.json before it starts,
  * so `resumeAfterBoot` can bring any interrupted job to a definite end.
@@ -407,12 +411,18 @@ export class UpdateAgent {
       }
       await this.checkpoint("verify");
       const verified = await verifyBundle(staged, await this.trustedKeys());
-      checkCompatibility(verified.manifest, {
-        name: this.options.name ?? "lanekeeper",
-        version: job.version,
-        runningVersion: active.fromVersion,
-        architecture: this.architecture,
-      });
+      // Before anything is unpacked: a wrong-architecture addon only fails after the switch.
+      checkCompatibility(
+        verified.manifest,
+        {
+          name: this.options.name ?? "lanekeeper",
+          version: job.version,
+          runningVersion: active.fromVersion,
+          architecture: this.architecture,
+          nodeModuleVersion: this.options.nodeModuleVersion ?? process.versions.modules,
+        },
+        verified.native,
+      );
       this.send({ ...this.activeStatus(active, 1), reason: `signed by ${verified.key.id}; ${verified.fileCount} files verified` });
       return verified;
     }

@@ -18,13 +18,16 @@ import {
   type Architecture,
   type Manifest,
   type ManifestEntry,
+  type NativeFile,
   type SignatureDoc,
 } from "./manifest.js";
-import { generateSigningKeyPair, keyIdSchema, signManifestBytes, verifyManifestSignature, type TrustedKey } from "./keys.js";
+import { ELF_HEADER_BYTES } from "./elf.js";
+import { checkNativeFiles, machinesOf, nativeFilesOf, nativeListProblem, readFileHead, type FileHead } from "./native.js";
+import { keyIdSchema, signManifestBytes, verifyManifestSignature, type TrustedKey } from "./keys.js";
 import { compareVersions, isVersion } from "./version.js";
 import { fsyncDir } from "./durable.js";
 
-/** Release bundles (architecture.md §8): build, sign, verify offline, unpack. */
+/** Release bundles: build, sign, verify offline, unpack. */
 
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 const MAX_SIGNATURE_BYTES = 4096;
@@ -40,29 +43,8 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Keys
-
-export interface KeyFiles {
-  id: string;
-  privateKeyFile: string;
-  publicKeyFile: string;
-  publicKeyPem: string;
-}
-
-/**
- * Writes a new Ed25519 key pair as `<id>.private.pem` (0600) and `<id>.pub.pem`. Existing files
- * are never overwritten: losing a release key locks the fleet out of updates.
- */
-export async function generateKeyFiles(options: { outDir: string; id?: string }): Promise<KeyFiles> {
-  const pair = generateSigningKeyPair(options.id);
-  await mkdir(options.outDir, { recursive: true });
-  const privateKeyFile = join(options.outDir, `${pair.id}.private.pem`);
-  const publicKeyFile = join(options.outDir, `${pair.id}.pub.pem`);
-  await writeFile(privateKeyFile, pair.privateKeyPem, { mode: 0o600, flag: "wx" });
-  await writeFile(publicKeyFile, pair.publicKeyPem, { mode: 0o644, flag: "wx" });
-  return { id: pair.id, privateKeyFile, publicKeyFile, publicKeyPem: pair.publicKeyPem };
-}
+// Key files are written by keys.ts; re-exported for the build tools and tests.
+export { generateKeyFiles, type KeyFiles } from "./keys.js";
 
 // ---------------------------------------------------------------------------------------------
 // Build
@@ -80,7 +62,13 @@ export interface BuildBundleOptions {
   name?: string;
   /** The oldest running version allowed to install this bundle. Default 0.0.0. */
   minCompatibleVersion?: string;
+  /**
+   * Default: the one architecture of the native files, or all when there are none. Native files
+   * for any other architecture than listed make the build fail.
+   */
   architectures?: Architecture[];
+  /** Recorded when there are native files; default this Node's `process.versions.modules`. */
+  nodeModuleVersion?: string;
   createdAt?: Date;
   /** gzip the tarball (default true; the reader detects it either way). */
   gzip?: boolean;
@@ -102,6 +90,7 @@ class ForgetfulMap<K, V> extends Map<K, V> {
 interface SourceEntry {
   path: string;
   entry: ManifestEntry;
+  head?: Buffer;
 }
 
 /** tar's portable mode writes permissions as (mode | 0600) & ~022; the manifest records the same. */
@@ -132,7 +121,7 @@ async function collect(sourceDir: string, rel: string, out: SourceEntry[], skipD
     return;
   }
   if (!st.isFile()) throw new UpdateError(UpdateErrorCode.UnsafePath, `${path}: not a regular file, directory or link`);
-  out.push({ path, entry: { path, sha256: await sha256File(abs), size: st.size, mode: portableMode(st.mode) } });
+  out.push({ path, entry: { path, sha256: await sha256File(abs), size: st.size, mode: portableMode(st.mode) }, head: await readFileHead(abs) });
 }
 
 /**
@@ -164,6 +153,26 @@ export async function defaultAppFiles(projectDir: string): Promise<string[]> {
   return files;
 }
 
+/**
+ * The architectures a bundle may claim: a bundle with native files runs only where every one of
+ * them does, so it names exactly that one architecture (and a build asking for another fails).
+ */
+function architecturesFor(native: readonly NativeFile[], asked: readonly Architecture[] | undefined): Architecture[] {
+  if (native.length === 0) return [...(asked ?? allArchitectures)];
+  const machines = machinesOf(native);
+  const only = machines.length === 1 ? (allArchitectures as readonly string[]).find((a) => a === machines[0]) : undefined;
+  const wrongFor = (arch: string): NativeFile | undefined => native.find((n) => n.machine !== arch);
+  if (asked) {
+    for (const arch of asked) {
+      const wrong = wrongFor(arch);
+      if (wrong) throw new UpdateError(UpdateErrorCode.WrongArchitecture, `${wrong.path} is ${wrong.machine}; a bundle for ${arch} cannot carry it (cross-build the addons with release build --arch ${arch})`);
+    }
+    return [...asked];
+  }
+  if (!only) throw new UpdateError(UpdateErrorCode.WrongArchitecture, `native files for ${machines.join(", ")}: a bundle runs on one architecture (${native.map((n) => `${n.path} is ${n.machine}`).slice(0, 3).join("; ")})`);
+  return [only as Architecture];
+}
+
 export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBundle> {
   const sourceDir = options.sourceDir;
   const keyId = keyIdSchema.parse(options.keyId);
@@ -191,20 +200,24 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
       return nested && name === "node_modules" && parent.startsWith("node_modules/");
     });
   }
-  const byPath = new Map<string, ManifestEntry>();
-  for (const item of collected) byPath.set(item.path, item.entry);
-  const files = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = new Map<string, SourceEntry>();
+  for (const item of collected) byPath.set(item.path, item);
+  const files = [...byPath.values()].map((item) => item.entry).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const problem = checkManifestEntries(files);
   if (problem) throw new UpdateError(UpdateErrorCode.UnsafePath, `${problem.path}: ${problem.message}`);
+  const native = nativeFilesOf([...byPath.values()].flatMap((item) => (item.head ? [{ path: item.path, sha256: item.entry.sha256, head: item.head }] : [])));
+  const bundleArchitectures = architecturesFor(native, options.architectures);
 
   const createdAt = options.createdAt ?? new Date();
   const manifest: Manifest = {
     name: options.name ?? pkg.name ?? "lanekeeper",
     version,
     minCompatibleVersion,
-    architectures: options.architectures ?? [...allArchitectures],
+    architectures: bundleArchitectures,
     files,
     createdAt: createdAt.toISOString(),
+    native,
+    ...(native.length > 0 ? { nodeModuleVersion: options.nodeModuleVersion ?? process.versions.modules } : {}),
   };
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = signManifestBytes(manifestBytes, options.privateKeyPem, keyId);
@@ -250,6 +263,8 @@ export interface ScannedEntry {
   size: number;
   sha256?: string;
   linkpath?: string;
+  /** The first bytes (for the ELF header of native files). */
+  head?: Buffer;
 }
 
 interface ScannedBundle {
@@ -279,12 +294,19 @@ async function scanBundle(file: string): Promise<ScannedBundle> {
         if (fileTypes.has(entry.type)) {
           const hash = createHash("sha256");
           const chunks: Buffer[] | undefined = meta && entry.size <= limit ? [] : undefined;
+          const head: Buffer[] = [];
+          let headBytes = 0;
           entry.on("data", (chunk: Buffer) => {
             hash.update(chunk);
             chunks?.push(chunk);
+            if (headBytes < ELF_HEADER_BYTES) {
+              head.push(chunk.subarray(0, ELF_HEADER_BYTES - headBytes));
+              headBytes += Math.min(chunk.length, ELF_HEADER_BYTES - headBytes);
+            }
           });
           entry.on("end", () => {
             record.sha256 = hash.digest("hex");
+            record.head = Buffer.concat(head);
             if (chunks && record.path === MANIFEST_FILE && out.manifestBytes === undefined) out.manifestBytes = Buffer.concat(chunks);
             if (chunks && record.path === SIGNATURE_FILE && out.signatureBytes === undefined) out.signatureBytes = Buffer.concat(chunks);
           });
@@ -318,6 +340,8 @@ export interface VerifiedBundle {
   key: TrustedKey;
   fileCount: number;
   totalBytes: number;
+  /** Every ELF file, read from the bundle's bytes (equal to the manifest's list when it has one). */
+  native: NativeFile[];
 }
 
 function fail(code: Code, message: string): never {
@@ -361,6 +385,7 @@ export async function verifyBundle(file: string, trusted: readonly TrustedKey[])
   const manifest = parseManifest(scanned.manifestBytes);
 
   let totalBytes = 0;
+  const heads: FileHead[] = [];
   for (const want of manifest.files) {
     const got = byPath.get(want.path);
     if (!got) fail(UpdateErrorCode.FileMissing, `${want.path}: listed in the manifest but missing from the bundle`);
@@ -373,12 +398,18 @@ export async function verifyBundle(file: string, trusted: readonly TrustedKey[])
     if (got.sha256 !== want.sha256) fail(UpdateErrorCode.FileHash, `${want.path}: sha256 differs from the manifest (file swapped or corrupted)`);
     if ((got.mode & 0o777) !== want.mode) fail(UpdateErrorCode.FileHash, `${want.path}: mode ${(got.mode & 0o777).toString(8)} differs from the manifest's ${want.mode.toString(8)}`);
     totalBytes += want.size;
+    if (got.head) heads.push({ path: want.path, sha256: want.sha256, head: got.head });
   }
   const listed = new Set(manifest.files.map((f) => f.path));
   for (const path of byPath.keys()) {
     if (!listed.has(path) && !reservedPaths.has(path)) fail(UpdateErrorCode.FileExtra, `${path}: in the bundle but not in the manifest`);
   }
-  return { manifest, manifestBytes: scanned.manifestBytes, signature, key, fileCount: manifest.files.length, totalBytes };
+  const native = nativeFilesOf(heads);
+  if (manifest.native) {
+    const problem = nativeListProblem(manifest.native, native);
+    if (problem) fail(UpdateErrorCode.ManifestInvalid, problem);
+  }
+  return { manifest, manifestBytes: scanned.manifestBytes, signature, key, fileCount: manifest.files.length, totalBytes, native };
 }
 
 function parseSignature(bytes: Buffer): SignatureDoc {
@@ -416,12 +447,19 @@ export interface CompatibilityExpectations {
   version?: string;
   runningVersion?: string;
   architecture?: Architecture | undefined;
+  /** `process.versions.modules` of the box (addons compiled for another ABI do not load). */
+  nodeModuleVersion?: string | undefined;
 }
 
-/** The signed manifest must be the release the job asked for and installable on this box. */
-export function checkCompatibility(manifest: Manifest, expect: CompatibilityExpectations): void {
+/**
+ * The signed manifest must be the release the job asked for and installable on this box; its
+ * native files (as read from the bundle) must run on the box's architecture.
+ */
+export function checkCompatibility(manifest: Manifest, expect: CompatibilityExpectations, native: readonly NativeFile[] = manifest.native ?? []): void {
   if (expect.name !== undefined && manifest.name !== expect.name) fail(UpdateErrorCode.Incompatible, `bundle is for "${manifest.name}", not "${expect.name}"`);
   if (expect.version !== undefined && manifest.version !== expect.version) fail(UpdateErrorCode.Incompatible, `bundle holds version ${manifest.version}, the job asked for ${expect.version}`);
+  // Before the claimed architectures: the files' own headers are the more specific reason.
+  checkNativeFiles(manifest, native, expect);
   if (expect.architecture !== undefined && !manifest.architectures.includes(expect.architecture)) {
     fail(UpdateErrorCode.Incompatible, `bundle is built for ${manifest.architectures.join(", ")}, this box is ${expect.architecture}`);
   }

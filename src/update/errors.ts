@@ -1,6 +1,6 @@
 /**
  * Stable codes for every way an update or a bundle check can fail. They travel in the job
- * status (`jobs/<jobId>/status`, architecture.md §7) so a fleet console can group failures
+ * status (`jobs/<jobId>/status`, docs/mqtt.md) so a fleet console can group failures
  * without parsing prose; the message says the specific reason.
  */
 export const UpdateErrorCode = {
@@ -21,6 +21,8 @@ export const UpdateErrorCode = {
   FileExtra: "E_FILE_EXTRA",
   UnsafePath: "E_UNSAFE_PATH",
   Incompatible: "E_INCOMPATIBLE",
+  /** A native file (ELF) of the bundle is built for another machine than the box. */
+  WrongArchitecture: "E_WRONG_ARCH",
   Unpack: "E_UNPACK",
   Switch: "E_SWITCH",
   Restart: "E_RESTART",

@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { UpdateError, UpdateErrorCode } from "./errors.js";
@@ -117,4 +117,25 @@ export function verifyManifestSignature(manifestBytes: Uint8Array, signature: Si
     if (sig.length === 64 && verify(null, manifestBytes, key.publicKey, sig)) return key;
   }
   throw new UpdateError(UpdateErrorCode.Signature, `manifest signature does not verify with trusted key "${signature.keyId}"`);
+}
+
+export interface KeyFiles {
+  id: string;
+  privateKeyFile: string;
+  publicKeyFile: string;
+  publicKeyPem: string;
+}
+
+/**
+ * Writes a new Ed25519 key pair as `<id>.private.pem` (0600) and `<id>.pub.pem`. Existing files
+ * are never overwritten: losing a release key locks the fleet out of updates.
+ */
+export async function generateKeyFiles(options: { outDir: string; id?: string }): Promise<KeyFiles> {
+  const pair = generateSigningKeyPair(options.id);
+  await mkdir(options.outDir, { recursive: true });
+  const privateKeyFile = join(options.outDir, `${pair.id}.private.pem`);
+  const publicKeyFile = join(options.outDir, `${pair.id}.pub.pem`);
+  await writeFile(privateKeyFile, pair.privateKeyPem, { mode: 0o600, flag: "wx" });
+  await writeFile(publicKeyFile, pair.publicKeyPem, { mode: 0o644, flag: "wx" });
+  return { id: pair.id, privateKeyFile, publicKeyFile, publicKeyPem: pair.publicKeyPem };
 }

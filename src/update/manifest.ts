@@ -3,7 +3,7 @@ import { z } from "zod";
 import { versionSchema } from "./version.js";
 
 /**
- * The release manifest (architecture.md §8): every file of the app with its SHA-256, size and
+ * The release manifest: every file of the app with its SHA-256, size and
  * mode, signed as exact bytes in `manifest.sig`. Both live at the root of the tarball and are
  * kept in `releases/<version>/` so a release on disk can be checked again at any time.
  */

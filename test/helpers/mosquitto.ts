@@ -39,6 +39,8 @@ export interface MosquittoOptions {
    * by `caFile`, and its CN becomes their username (`use_identity_as_username`).
    */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** More lines for the config file (`password_file`, `acl_file`, `allow_anonymous false`). */
+  extraConfig?: string[];
 }
 
 /**
@@ -53,6 +55,10 @@ export async function startMosquitto(binary: string, options: MosquittoOptions =
   if (options.tls) {
     const { caFile, certFile, keyFile } = options.tls;
     lines.push(`cafile ${caFile}`, `certfile ${certFile}`, `keyfile ${keyFile}`, "require_certificate true", "use_identity_as_username true");
+  }
+  if (options.extraConfig) {
+    // Appended after ours: a test that needs `allow_anonymous false` passes it here.
+    lines.push(...options.extraConfig);
   }
   // Started as root, mosquitto 2 drops to the `mosquitto` user unless told otherwise.
   if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FakeClock } from "../../src/app/clock.js";
 import type { BackoffPolicy } from "../../src/outbox/backoff.js";
-import { Outbox, type EnqueueInput, type OutboxEntry, type OutboxOptions, type SendResult } from "../../src/outbox/outbox.js";
+import { Outbox, type EnqueueInput, type OutboxEntry, type OutboxOptions, type SendOptions, type SendResult } from "../../src/outbox/outbox.js";
 import { freshDir } from "./store-fixtures.js";
 
 /**
@@ -17,8 +17,8 @@ export interface OutboxHarness {
   clock: FakeClock;
   dir: string;
   sent: Array<{ key: string; atMs: number }>;
-  /** Decides each send's outcome. */
-  respond: (entry: Readonly<OutboxEntry>) => SendResult | Promise<SendResult>;
+  /** Decides each send's outcome (`options.signal` aborts when the outbox stops). */
+  respond: (entry: Readonly<OutboxEntry>, options: SendOptions) => SendResult | Promise<SendResult>;
   restart: (o?: Partial<OutboxOptions>) => Promise<Outbox>;
 }
 
@@ -37,9 +37,9 @@ export async function withOutbox(run: (h: OutboxHarness) => Promise<void>, optio
       clock,
       random: () => 0.5,
       backoff: POLICY,
-      sender: async (entry) => {
+      sender: async (entry, sendOptions) => {
         h.sent.push({ key: entry.key, atMs: clock.now() });
-        return h.respond(entry);
+        return h.respond(entry, sendOptions);
       },
       ...options,
       ...o,

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Header, list, type ReadEntry } from "tar";
 import { buildBundle, generateKeyFiles, unpackBundle, verifyBundle, type BuiltBundle } from "../../src/update/bundle.js";
-import { loadTrustedKeyFile, type TrustedKey } from "../../src/update/keys.js";
+import { loadTrustedKeyFile, signManifestBytes, type TrustedKey } from "../../src/update/keys.js";
+import type { Architecture, Manifest } from "../../src/update/manifest.js";
 import { releaseTarget, switchCurrent } from "../../src/update/releases.js";
 
 /** Fixtures for update tests: keys, tiny app trees, real signed bundles, raw tar surgery. */
@@ -31,7 +32,7 @@ export async function makeKey(dir: string, id: string): Promise<TestKey> {
  * with a relative link, and optionally a blob of random bytes (to make the download span
  * several chunks).
  */
-export async function makeSourceTree(dir: string, version: string, options: { blobBytes?: number } = {}): Promise<string> {
+export async function makeSourceTree(dir: string, version: string, options: { blobBytes?: number; native?: Record<string, Uint8Array> } = {}): Promise<string> {
   const src = join(dir, `src-${version}`);
   await rm(src, { recursive: true, force: true });
   await mkdir(join(src, "dist", "lib"), { recursive: true });
@@ -43,6 +44,10 @@ export async function makeSourceTree(dir: string, version: string, options: { bl
   await writeFile(join(src, "node_modules", "tiny", "bin", "tiny.js"), "#!/usr/bin/env node\n", { mode: 0o755 });
   await symlink("../tiny/bin/tiny.js", join(src, "node_modules", "tiny", "run.js"));
   if (options.blobBytes) await writeFile(join(src, "dist", "lib", "blob.bin"), randomBytes(options.blobBytes));
+  for (const [path, bytes] of Object.entries(options.native ?? {})) {
+    await mkdir(join(src, path, ".."), { recursive: true });
+    await writeFile(join(src, path), bytes, { mode: 0o755 });
+  }
   return src;
 }
 
@@ -50,13 +55,13 @@ export async function makeBundle(
   dir: string,
   version: string,
   key: TestKey,
-  options: { blobBytes?: number; minCompatibleVersion?: string; architectures?: Array<"arm64" | "armhf" | "x64">; name?: string } = {},
+  options: { blobBytes?: number; minCompatibleVersion?: string; architectures?: Architecture[]; name?: string; native?: Record<string, Uint8Array> } = {},
 ): Promise<BuiltBundle> {
-  const src = await makeSourceTree(dir, version, options.blobBytes ? { blobBytes: options.blobBytes } : {});
+  const src = await makeSourceTree(dir, version, { ...(options.blobBytes ? { blobBytes: options.blobBytes } : {}), ...(options.native ? { native: options.native } : {}) });
   return buildBundle({
     sourceDir: src,
     files: ["package.json", "dist", "node_modules"],
-    outFile: join(dir, "bundles", `lanekeeper-${version}-${key.id}.tar`),
+    outFile: join(dir, "bundles", `lanekeeper-${version}-${key.id}-${Object.keys(options.native ?? {}).length > 0 ? "native" : "js"}.tar`),
     privateKeyPem: key.privateKeyPem,
     keyId: key.id,
     ...(options.minCompatibleVersion ? { minCompatibleVersion: options.minCompatibleVersion } : {}),
@@ -139,4 +144,44 @@ export async function tamperBundle(bundleFile: string, outFile: string, mutate: 
   const changed = mutate(entries) ?? entries;
   await writeRawTar(outFile, changed);
   return outFile;
+}
+
+/** What a bundle without native files claims. */
+export const allArchitecturesForTests: Architecture[] = ["arm64", "armhf", "x64"];
+
+const ELF_MACHINE = { arm64: 0xb7, armhf: 0x28, x64: 0x3e } as const;
+
+/**
+ * A minimal valid ELF header (what `readelf -h` accepts) of a shared object: the bytes a native
+ * addon starts with, so tests need no cross compiler. The rest of a real file does not matter to
+ * the machine check. `padTo` appends zero bytes (a file of a plausible size).
+ */
+export function elfHeader(target: Architecture | { bits: 32 | 64; machine: number; littleEndian?: boolean; flags?: number }, padTo = 0): Buffer {
+  const spec = typeof target === "string" ? { bits: target === "armhf" ? 32 : 64, machine: ELF_MACHINE[target], littleEndian: true, flags: target === "armhf" ? 0x05000400 : 0 } : target;
+  const le = spec.littleEndian ?? true;
+  const size = spec.bits === 64 ? 64 : 52;
+  const b = Buffer.alloc(Math.max(size, padTo));
+  b.set([0x7f, 0x45, 0x4c, 0x46, spec.bits === 64 ? 2 : 1, le ? 1 : 2, 1], 0);
+  const u16 = (at: number, v: number): number => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  const u32 = (at: number, v: number): number => (le ? b.writeUInt32LE(v >>> 0, at) : b.writeUInt32BE(v >>> 0, at));
+  u16(16, 3); // ET_DYN
+  u16(18, spec.machine);
+  u32(20, 1); // EV_CURRENT
+  u32(spec.bits === 64 ? 48 : 36, spec.flags ?? 0);
+  u16(spec.bits === 64 ? 52 : 40, size); // e_ehsize
+  return b;
+}
+
+/**
+ * Rewrites a bundle's manifest and signs it again with the release key: what a different (or
+ * older) build tool would have produced, with every file hash still right.
+ */
+export async function resignBundle(bundleFile: string, outFile: string, key: TestKey, edit: (manifest: Manifest) => Manifest): Promise<string> {
+  return tamperBundle(bundleFile, outFile, (entries) => {
+    const manifestEntry = entries.find((e) => e.path === "manifest.json")!;
+    const manifest = edit(JSON.parse(manifestEntry.body.toString("utf8")) as Manifest);
+    manifestEntry.body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    const signatureEntry = entries.find((e) => e.path === "manifest.sig")!;
+    signatureEntry.body = Buffer.from(`${JSON.stringify(signManifestBytes(manifestEntry.body, key.privateKeyPem, key.id))}\n`);
+  });
 }

@@ -19,8 +19,18 @@ interface Phase {
   faults: EmulatorFaults;
   /** Drives the exit to the phase; resolves when the SIGTERM is due. */
   reach: (child: RunningChild, url: string) => Promise<void>;
+  /** Checks the lines logged between the signal and "stopped". */
+  whileStopping?: (lines: LogLine[]) => void;
   /** After the exit: boots the box again on the same store and checks what it sends. */
   afterRestart?: (emulator: Emulator, configPath: string) => Promise<void>;
+}
+
+interface LogLine {
+  msg: string;
+  sub?: string;
+  service?: string;
+  kind?: string;
+  count?: number;
 }
 
 async function post(url: string, path: string, body: unknown): Promise<number> {
@@ -36,10 +46,17 @@ async function arrive(url: string, plate: string): Promise<void> {
   assert.equal(await post(url, "/api/sim/camera/out1", { plate, confidence: 95 }), 200);
 }
 
-async function outboxInFlight(url: string): Promise<number> {
+async function status(url: string): Promise<{ outbox: { inFlight: number }; lanes: Array<{ id: string; barrier: string }> }> {
   const res = await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const status = (await res.json()) as { outbox: { inFlight: number } };
-  return status.outbox.inFlight;
+  return (await res.json()) as { outbox: { inFlight: number }; lanes: Array<{ id: string; barrier: string }> };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const hangBill: EmulatorFaults = { rules: [{ service: "preLeaveNotify", action: { kind: "hang" } }] };
@@ -94,11 +111,21 @@ const phases: Phase[] = [
       assert.equal(await post(url, "/api/sim/inputs/in1/loopA", { level: 1 }), 200);
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(await post(url, "/api/sim/camera/in1", { plate: "粤Q50006", confidence: 95 }), 200);
-      const deadline = Date.now() + 5000;
-      while ((await outboxInFlight(url)) === 0) {
-        assert.ok(Date.now() < deadline, "the entry report never went out");
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      // The entry report is queued once the car has passed the barrier.
+      await until("in1 open", async () => (await status(url)).lanes.find((l) => l.id === "in1")?.barrier === "open");
+      for (const [name, level] of [["loopB", 1], ["loopA", 0], ["loopB", 0]] as const) {
+        assert.equal(await post(url, `/api/sim/inputs/in1/${name}`, { level }), 200);
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      await until("the entry report in flight", async () => (await status(url)).outbox.inFlight > 0);
+    },
+    whileStopping: (lines) => {
+      // Cut off by the outbox's own stop, not failed by the client closing under it.
+      assert.deepEqual(
+        lines.filter((l) => l.msg.startsWith("outbox: deliveries in flight aborted at stop")).map((l) => l.count),
+        [1],
+      );
+      assert.deepEqual(lines.filter((l) => l.service === "enterNotify" && l.msg === "platform call failed"), []);
     },
     afterRestart: async (emulator, configPath) => {
       await emulator.clearFaults();
@@ -145,9 +172,10 @@ for (const phase of phases) {
         .stdout()
         .split("\n")
         .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as { msg: string; sub?: string; service?: string });
+        .map((line) => JSON.parse(line) as LogLine);
       const stoppedAt = lines.findIndex((entry) => entry.msg === "stopped; outputs safe");
       assert.ok(stoppedAt >= 0, running.stdout());
+      phase.whileStopping?.(lines.slice(lines.findIndex((entry) => entry.msg === "stopping"), stoppedAt));
       // Nothing at all: not the lanes, their events or bills, nor the outbox's reports.
       const after = lines.slice(stoppedAt + 1);
       assert.deepEqual(after, [], `log lines after "stopped": ${JSON.stringify(after)}`);

@@ -122,3 +122,35 @@ test("the running box: a permanent code parks at once; a lane's pre-leave bill a
     await lot.stop();
   }
 });
+
+test("the running box: a lane's bill answered 200 only after its deadline (a late 200) still probes the parked reports", async () => {
+  const lot = await LotHarness.create();
+  try {
+    const parked = stay("in1_20260601160000005", "粤B10005");
+    await lot.emulator.setFaults({
+      rules: [
+        { service: "enterNotify", recordNo: parked.enter.recordNo, action: { kind: "business", code: 4006, msg: "sign error" }, times: 1 },
+        { service: "preLeaveNotify", action: { kind: "delay", ms: 300 } },
+      ],
+    });
+    await lot.app.outbox.enqueue(parked.enter);
+    await lot.until(() => lot.app.outbox.status().parked === 1, 3000, "the entry report parked");
+    assert.equal(lot.app.outbox.status().parkedProbe.lastAtMs, null, "not probed yet");
+
+    let late!: (ok: boolean) => void;
+    const lateHeard = new Promise<boolean>((resolve) => (late = resolve));
+    const bill = await lot.app.platform.preLeaveNotify(parked.preLeave as Parameters<typeof lot.app.platform.preLeaveNotify>[0], {
+      deadlineMs: 100,
+      listenMs: 3000,
+      onLateAnswer: (result) => late(result.ok),
+    });
+    assert.equal(!bill.ok && bill.kind, "timeout", "the lane has moved on at its deadline");
+    assert.equal(await lateHeard, true, "the platform answered 200 after the deadline");
+    const delivered = await lot.emulator.waitFor({ service: "enterNotify", recordNo: parked.enter.recordNo }, 3000);
+    assert.equal(delivered.count, 1);
+    await lot.until(() => lot.app.outbox.status().parked === 0 && lot.app.outbox.status().depth === 0, 3000, "the parked report delivered");
+  } finally {
+    await lot.emulator.clearFaults();
+    await lot.stop();
+  }
+});

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock, systemClock } from "../../src/app/clock.js";
-import { createPlatformClient, type PlatformClient } from "../../src/platform/client.js";
+import { createPlatformClient, type PlatformAnswer, type PlatformClient } from "../../src/platform/client.js";
 import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
 import type { LeaveNotifyBiz, PreLeaveNotifyBiz } from "../../src/platform/section3.js";
@@ -159,11 +159,41 @@ test("a late answer: the call times out at its deadline and the 200 that comes w
   }
 });
 
+test("onAnswer: every answer once, with its service, HTTP status, business code and whether it came late; a throwing listener changes nothing", async () => {
+  const { emulator, client, lines } = await setup();
+  try {
+    const heard: PlatformAnswer[] = [];
+    client.onAnswer(() => {
+      throw new Error("listener bug");
+    });
+    client.onAnswer((answer) => heard.push(answer));
+    await emulator.setFaults({ rules: [{ service: "preLeaveNotify", action: { kind: "delay", ms: 300 } }] });
+    let lateArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (lateArrived = resolve));
+    const timedOut = await client.preLeaveNotify(bill("粤A00001", "EX-hook"), { deadlineMs: 100, listenMs: 2000, onLateAnswer: () => lateArrived() });
+    assert.equal(!timedOut.ok && timedOut.kind, "timeout");
+    assert.deepEqual(heard, [], "nothing heard before the answer");
+    await arrived;
+    await emulator.setFaults({ rules: [{ service: "enterNotify", action: { kind: "business", code: 4006, msg: "sign error" } }] });
+    assert.equal((await client.enterNotify(enter)).ok, false);
+    await emulator.setFaults({ httpStatus: 503 });
+    assert.equal((await client.enterNotify(enter)).ok, false);
+    assert.deepEqual(heard, [
+      { serviceName: "preLeaveNotify", httpStatus: 200, code: 200, late: true },
+      { serviceName: "enterNotify", httpStatus: 200, code: 4006, late: false },
+      { serviceName: "enterNotify", httpStatus: 503, late: false },
+    ]);
+    assert.equal(lines.filter((l) => l.includes('"msg":"platform answer listener failed"')).length, 3);
+  } finally {
+    await teardown(emulator, client);
+  }
+});
+
 test("an aborted call resolves at once as 'aborted' and no late answer follows; onAnswer hears any answer", async () => {
   const { emulator, client } = await setup();
   try {
-    let answers = 0;
-    const unsubscribe = client.onAnswer(() => answers++);
+    const heard: PlatformAnswer[] = [];
+    const unsubscribe = client.onAnswer((answer) => heard.push(answer));
     await emulator.setFaults({ hang: true });
     const controller = new AbortController();
     let late = 0;
@@ -185,14 +215,14 @@ test("an aborted call resolves at once as 'aborted' and no late answer follows; 
     afterDeadline.abort();
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(late, 10);
-    assert.equal(answers, 0, "no answer heard while the platform hangs");
+    assert.deepEqual(heard, [], "no answer heard while the platform hangs");
     await emulator.clearFaults();
     assert.equal((await client.enterNotify(enter)).ok, true);
-    assert.equal(answers, 1);
+    assert.deepEqual(heard, [{ serviceName: "enterNotify", httpStatus: 200, code: 200, late: false }]);
     unsubscribe();
     await emulator.setFaults({ httpStatus: 503 });
     await client.enterNotify(enter);
-    assert.equal(answers, 1, "unsubscribed");
+    assert.equal(heard.length, 1, "unsubscribed");
     assert.equal(client.stats().failures.aborted, 1);
   } finally {
     await teardown(emulator, client);
@@ -260,7 +290,8 @@ test("retries with the same recordNo are de-duplicated and counted; exit reports
     };
     const mismatched = await client.leaveNotify(leave);
     assert.equal(!mismatched.ok && mismatched.kind, "business-code");
-    assert.match(!mismatched.ok ? (mismatched.msg ?? "") : "", /differs from the entry report/);
+    // The entry time the platform knows: the entry report's (no editParkRecord came between).
+    assert.match(!mismatched.ok ? (mismatched.msg ?? "") : "", new RegExp(`differs from the entry time the platform knows, ${enter.enterTime}$`));
     assert.equal((await client.leaveNotify({ ...leave, enterTime: enter.enterTime })).ok, true);
   } finally {
     await teardown(emulator, client);

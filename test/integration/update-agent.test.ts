@@ -7,9 +7,9 @@ import { verifyReleaseDir, type BuiltBundle } from "../../src/update/bundle.js";
 import type { JobStatus, UpdateJobInput } from "../../src/update/job.js";
 import { readCurrentTarget } from "../../src/update/releases.js";
 import { BundleServer } from "../helpers/bundle-server.js";
-import { installRelease, makeBundle, makeKey, tamperBundle, tempDir, type TestKey } from "../helpers/update-fixtures.js";
+import { elfHeader, installRelease, makeBundle, makeKey, resignBundle, tamperBundle, tempDir, type TestKey } from "../helpers/update-fixtures.js";
 
-// Issue 10 "Tests that must exist": real bundles built and signed here, served by a real HTTP
+// Real bundles built and signed here, served by a real HTTP
 // server on 127.0.0.1 with Range support; the agent runs in-process against real files.
 
 let work: string;
@@ -90,6 +90,9 @@ before(async () => {
   bundles["0.0.9"] = await makeBundle(work, "0.0.9", key);
   bundles.stranger = await makeBundle(work, "0.2.0", stranger);
   bundles.armOnly = await makeBundle(work, "0.2.1", key, { architectures: ["armhf"] });
+  // Native addons as real ELF headers: one for this (x64) box, one for a Pi.
+  bundles.x64Native = await makeBundle(work, "0.2.3", key, { native: { "node_modules/epoll/build/Release/epoll.node": elfHeader("x64", 4096) } });
+  bundles.armNative = await makeBundle(work, "0.2.2", key, { native: { "node_modules/epoll/build/Release/epoll.node": elfHeader("armhf", 4096) } });
   for (const [name, built] of Object.entries(bundles)) await serve(name, built.outFile);
   await serve("bad-signature", await tamperBundle(bundles["0.2.0"]!.outFile, join(work, "bad-signature.tar"), (entries) => {
     const manifest = entries.find((e) => e.path === "manifest.json")!;
@@ -98,6 +101,11 @@ before(async () => {
   await serve("swapped", await tamperBundle(bundles["0.2.0"]!.outFile, join(work, "swapped.tar"), (entries) => {
     const app = entries.find((e) => e.path === "dist/lib/app.js")!;
     app.body = Buffer.from('export const version = "evil";\n');
+  }));
+  // What the old build tool made: an ARM addon in a bundle that claims every architecture.
+  await serve("armNativeOldTool", await resignBundle(bundles.armNative!.outFile, join(work, "arm-native-old-tool.tar"), key, (m) => {
+    const { native: _native, ...rest } = m;
+    return { ...rest, architectures: ["arm64", "armhf", "x64"] };
   }));
   await serve("traversal", await tamperBundle(bundles["0.2.0"]!.outFile, join(work, "traversal.tar"), (entries) => {
     entries.push({ path: "../../escaped.js", type: "File", mode: 0o644, body: Buffer.from("pwned") });
@@ -185,6 +193,8 @@ describe("update agent", () => {
     ["unknown signing key", "stranger", (j) => j, "E_UNKNOWN_KEY", /"stranger".*does not trust/],
     ["a path that climbs out of the release", "traversal", (j) => j, "E_UNSAFE_PATH", /\.\.\/\.\.\/escaped\.js/],
     ["a bundle for another architecture", "armOnly", (j) => ({ ...j, version: "0.2.1" }), "E_INCOMPATIBLE", /armhf.*x64/],
+    ["a bundle whose native addon is for an ARM box", "armNative", (j) => ({ ...j, version: "0.2.2" }), "E_WRONG_ARCH", /this x64 box: node_modules\/epoll\/build\/Release\/epoll\.node is armhf/],
+    ["an ARM addon in a bundle that claims every architecture", "armNativeOldTool", (j) => ({ ...j, version: "0.2.2" }), "E_WRONG_ARCH", /epoll\.node is armhf/],
   ];
   for (const [name, bundle, edit, code, reason] of rejectedBundles) {
     test(`rejects ${name}, naming the reason, and changes nothing on the box`, async () => {
@@ -205,6 +215,16 @@ describe("update agent", () => {
       assert.equal(state.history.at(-1)?.code, code);
     });
   }
+
+  test("a bundle whose native addon matches the box is installed", async () => {
+    resetServer();
+    const root = await freshRoot();
+    const box = agentFor(root, "0.1.0");
+    const last = await box.agent.handleJob("job-x64-native", job("x64Native", "0.2.3"));
+    assert.equal(last.step, "restart", JSON.stringify(box.statuses.at(-1)));
+    assert.equal(await readCurrentTarget(root), "releases/0.2.3");
+    assert.deepEqual(await readFile(join(root, "releases", "0.2.3", "node_modules", "epoll", "build", "Release", "epoll.node")), elfHeader("x64", 4096));
+  });
 
   test("a downgrade is refused unless allowDowngrade is set", async () => {
     resetServer();

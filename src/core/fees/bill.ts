@@ -1,7 +1,7 @@
-import { DAY_MS, MINUTE_MS, instantsAtLocalMinute, isValidTimeZone, localDayNumber, zoneOffsetMs } from "../time/zone.js";
+import { DAY_MS, MINUTE_MS, instantsAtLocalMinute, isValidTimeZone, localDayNumber, localMinuteOfDay, zoneOffsetMs } from "../time/zone.js";
 import { BillError } from "./errors.js";
 import { fixedCarFreeIntervals, fixedCarSchema } from "./fixed-car.js";
-import { billExtrasSchema, type BillExtras, type Coupon, type Prepayment, type PreviousStay, type Stay } from "./stay.js";
+import { billExtrasSchema, readBillExtrasFast, type BillExtras, type Coupon, type Prepayment, type PreviousStay, type Stay } from "./stay.js";
 import { checkTariffSemantics, pricingFor, vehicleTypes, type FirstPeriod, type Pricing, type Tariff, type VehicleType } from "./tariff-schema.js";
 
 /**
@@ -89,30 +89,33 @@ interface NormalisedExtras {
 export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill {
   const ctx = prepare(tariff, stay);
   const ex = normaliseExtras(extras, stay);
-  const prepaidFee = ex.prepayments.reduce((sum, p) => sum + p.feeFen, 0);
-  const base = payableOf(ctx, stay.enterAtMs, stay.leaveAtMs, ex.prepayments, ex.previousStays);
+  let prepaidFee = 0;
+  for (const p of ex.prepayments) prepaidFee += p.feeFen;
+  const base = payableOf(ctx, stay.enterAtMs, stay.leaveAtMs, ex.prepayments, ex.previousStays, true);
 
   const discounts: DiscountLine[] = [];
   let remaining = base.payableFee;
-  const honoured = ex.coupons.slice(0, tariff.coupons.maxPerStay);
-  ex.coupons.slice(honoured.length).forEach((coupon, i) =>
-    discounts.push({ index: honoured.length + i, coupon, discountFen: 0, applied: false, note: `at most ${tariff.coupons.maxPerStay} coupon(s) per stay` }),
-  );
+  const coupons = ex.coupons;
+  const honouredCount = Math.min(coupons.length, tariff.coupons.maxPerStay);
+  for (let index = honouredCount; index < coupons.length; index++) {
+    discounts.push({ index, coupon: coupons[index]!, discountFen: 0, applied: false, note: `at most ${tariff.coupons.maxPerStay} coupon(s) per stay` });
+  }
   // Minutes first (they change the stay), then free, percent, amount: each works on what the
   // previous left, so the result does not depend on how coupons of different kinds are ordered.
-  const order: Array<Coupon["kind"]> = ["minutes", "free", "percent", "amount"];
   let startMinutes = 0;
   let endMinutes = 0;
-  for (const kind of order) {
-    honoured.forEach((coupon, index) => {
-      if (coupon.kind !== kind) return;
+  for (const kind of couponOrder) {
+    for (let index = 0; index < honouredCount; index++) {
+      const coupon = coupons[index]!;
+      if (coupon.kind !== kind) continue;
       let discountFen = 0;
       if (coupon.kind === "minutes") {
         if (coupon.from === "start") startMinutes += coupon.minutes;
         else endMinutes += coupon.minutes;
         const enter = stay.enterAtMs + startMinutes * MINUTE_MS;
         const leave = stay.leaveAtMs - endMinutes * MINUTE_MS;
-        const shorter = leave > enter ? payableOf(ctx, enter, leave, clampPrepayments(ex.prepayments, enter, leave), ex.previousStays).payableFee : 0;
+        // Only the fee of the shorter stay counts: no breakdown is built for it.
+        const shorter = leave > enter ? payableOf(ctx, enter, leave, clampPrepayments(ex.prepayments, enter, leave), ex.previousStays, false).payableFee : 0;
         discountFen = remaining - Math.min(remaining, shorter);
       } else if (coupon.kind === "free") {
         discountFen = remaining;
@@ -123,9 +126,9 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
       }
       remaining -= discountFen;
       discounts.push({ index, coupon, discountFen, applied: true });
-    });
+    }
   }
-  discounts.sort((a, b) => a.index - b.index);
+  if (discounts.length > 1) discounts.sort(byIndex);
   return {
     payableFee: base.payableFee,
     discountFee: base.payableFee - remaining,
@@ -135,6 +138,9 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
     discounts,
   };
 }
+
+const couponOrder: ReadonlyArray<Coupon["kind"]> = ["minutes", "free", "percent", "amount"];
+const byIndex = (a: DiscountLine, b: DiscountLine): number => a.index - b.index;
 
 // ---------------------------------------------------------------------------------------------
 // Validation and compilation
@@ -261,16 +267,27 @@ function normaliseExtras(extras: BillExtras, stay: Stay): NormalisedExtras {
     if (extras !== undefined && (typeof extras !== "object" || extras === null)) throw new BillError("invalid-extras", "must be an object", "extras");
     return { prepayments: [], coupons: [], previousStays: [] };
   }
-  const parsed = billExtrasSchema.safeParse(extras);
-  if (!parsed.success) throw extrasError(parsed.error.issues, "extras");
-  parsed.data.prepayments.forEach((p, i) => {
+  // Well-formed extras skip the schema (its cost was a fifth of a bill); anything else gets
+  // the schema's errors.
+  let data = readBillExtrasFast(extras);
+  if (!data) {
+    const parsed = billExtrasSchema.safeParse(extras);
+    if (!parsed.success) throw extrasError(parsed.error.issues, "extras");
+    data = parsed.data;
+  }
+  const prepayments = data.prepayments;
+  for (let i = 0; i < prepayments.length; i++) {
+    const p = prepayments[i]!;
     if (p.atMs < stay.enterAtMs || p.atMs > stay.leaveAtMs) {
       throw new BillError("prepayment-outside-stay", `paid at ${p.atMs}, outside the stay ${stay.enterAtMs}..${stay.leaveAtMs}`, `extras.prepayments[${i}].atMs`);
     }
-  });
-  const prepayments = [...parsed.data.prepayments].sort((a, b) => a.atMs - b.atMs);
-  return { prepayments, coupons: parsed.data.coupons, previousStays: parsed.data.previousStays };
+  }
+  // The lists are fresh copies (reader and schema alike): sorted in place.
+  if (prepayments.length > 1) prepayments.sort(byPaidAt);
+  return { prepayments, coupons: data.coupons, previousStays: data.previousStays };
 }
+
+const byPaidAt = (a: Prepayment, b: Prepayment): number => a.atMs - b.atMs;
 
 function extrasError(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, root: string): BillError {
   const pathOf = (issue: { path: PropertyKey[] }): string => `${root}${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
@@ -329,6 +346,7 @@ function payableOf(
   leaveMs: number,
   prepayments: readonly Prepayment[],
   previousStays: readonly PreviousStay[],
+  withBreakdown: boolean,
 ): { payableFee: number; breakdown: BillPiece[] } {
   const state: WalkState = { charges: [], free: [], occurrence: 0 };
   let parts = billingParts(ctx, enterMs, leaveMs, prepayments, state.free);
@@ -391,34 +409,43 @@ function payableOf(
   }
 
   let payableFee = 0;
+  if (!withBreakdown) {
+    for (const piece of pieces) payableFee += piece.feeFen;
+    return { payableFee, breakdown: [] };
+  }
   const breakdown: BillPiece[] = [];
   for (const piece of pieces) {
     payableFee += piece.feeFen;
-    const segment = piece.segment;
-    const line: BillPiece = {
-      kind: piece.kind,
-      segment: segment ?? "",
-      fromMs: piece.startMs,
-      toMs: piece.endMs,
-      units: piece.count,
-      ...(piece.kind === "flat" ? {} : { unitMinutes: piece.unitMs / MINUTE_MS }),
-      unitPriceFen: piece.unitPriceFen,
-      grossFen: piece.grossFen,
-      feeFen: piece.feeFen,
-    };
-    if (piece.percent !== undefined) line.percent = piece.percent;
-    if (piece.caps) line.caps = piece.caps;
-    if (piece.afterPayment) line.afterPayment = true;
-    // The stay's first period belongs to no segment (rare: one line per run, so the delete
-    // does not slow the common lines down).
-    if (segment === undefined) delete line.segment;
-    breakdown.push(line);
+    breakdown.push(lineOf(piece));
   }
   if (state.free.length > 0) {
     for (const free of state.free) breakdown.push(free);
     breakdown.sort(byTime);
   }
   return { payableFee, breakdown };
+}
+
+/**
+ * The bill line of a charge. Its keys come in one fixed order (the bill's JSON is compared byte
+ * for byte): each shape is one literal, so no line is built by spreading or deleting keys.
+ */
+function lineOf(piece: Charge): BillPiece {
+  const segment = piece.segment;
+  let line: BillPiece;
+  if (piece.kind === "flat") {
+    // Flat charges have no unit length; a flat charge always belongs to a segment.
+    line = { kind: piece.kind, segment: segment ?? "", fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+    if (segment === undefined) delete line.segment;
+  } else if (segment === undefined) {
+    // The stay's first period belongs to no segment.
+    line = { kind: piece.kind, fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitMinutes: piece.unitMs / MINUTE_MS, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+  } else {
+    line = { kind: piece.kind, segment, fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitMinutes: piece.unitMs / MINUTE_MS, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+  }
+  if (piece.percent !== undefined) line.percent = piece.percent;
+  if (piece.caps) line.caps = piece.caps;
+  if (piece.afterPayment) line.afterPayment = true;
+  return line;
 }
 
 /** Time order; a free line before a charge that starts at the same instant. */
@@ -433,7 +460,9 @@ function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: r
   const fromGraceEnd = ctx.tariff.postPayment.restartFrom === "grace-end";
   const parts: Part[] = [{ fromMs: enterMs, toMs: prepayments[0]!.atMs, free: true, afterPayment: false }];
   let anchor = prepayments[0]!.atMs;
-  const until = (endMs: number): void => {
+  for (let i = 1; i <= prepayments.length; i++) {
+    // Each payment's grace runs until the next payment, the last one's until the exit.
+    const endMs = i < prepayments.length ? prepayments[i]!.atMs : leaveMs;
     if (endMs > anchor + graceMs) {
       // Past the grace: billing starts again from the first period, without free minutes.
       const restartMs = fromGraceEnd ? anchor + graceMs : anchor;
@@ -442,14 +471,12 @@ function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: r
     } else if (endMs > anchor) {
       free.push(freePiece(anchor, endMs, "post-payment-grace"));
     }
-  };
-  for (const payment of prepayments.slice(1)) {
-    until(payment.atMs);
-    anchor = payment.atMs;
+    anchor = endMs;
   }
-  until(leaveMs);
-  return parts.filter((p) => p.toMs > p.fromMs);
+  return parts.filter(isNonEmptyPart);
 }
+
+const isNonEmptyPart = (p: Part): boolean => p.toMs > p.fromMs;
 
 /** Cuts a fixed car's free time out of the parts; each remaining piece is priced on its own. */
 function withoutFixedCarTime(ctx: Ctx, parts: Part[], enterMs: number, leaveMs: number, free: BillPiece[]): Part[] {
@@ -478,12 +505,13 @@ function billPart(ctx: Ctx, part: Part, state: WalkState): void {
   const stayFirstPeriod = ctx.compiled.firstPeriod;
   const freeMs = free.minutes * MINUTE_MS;
   const runs = scaleRuns(ctx, part.fromMs, part.toMs);
-  runs.forEach(([runStart, runEnd], k) => {
+  for (let k = 0; k < runs.length; k++) {
+    const [runStart, runEnd] = runs[k]!;
     let billStart = runStart;
     if (part.free && freeMs > 0 && (k === 0 || free.againEachDay)) {
       if (runEnd - runStart <= freeMs) {
         if (runEnd > runStart) state.free.push(freePiece(runStart, runEnd, "free-minutes"));
-        return;
+        continue;
       }
       if (!free.billedOnceExceeded) {
         state.free.push(freePiece(runStart, runStart + freeMs, "free-minutes"));
@@ -492,10 +520,10 @@ function billPart(ctx: Ctx, part: Part, state: WalkState): void {
     }
     if (stayFirstPeriod) {
       billStart = chargeStayFirstPeriod(ctx, part, stayFirstPeriod, billStart, runEnd, state);
-      if (billStart >= runEnd) return;
+      if (billStart >= runEnd) continue;
     }
     walkSegments(ctx, part, billStart, runEnd, state);
-  });
+  }
 }
 
 /**
@@ -523,7 +551,7 @@ function chargeStayFirstPeriod(ctx: Ctx, part: Part, fp: CompiledFirstPeriod, st
   // for that time of day.
   const partStart = startMs + full * fp.unitMs;
   const { segments, single } = ctx.compiled;
-  const seg = single ? segments[0]! : occurrenceAt(segments, partStart, ctx.tz).seg;
+  const seg = single ? segments[0]! : segmentAt(segments, localMinuteOfDay(partStart, ctx.tz));
   if (seg.rounding === "up") pushStayCharge(state, part, startMs, full + 1, fp.unitMs, fp.unitPriceFen, to, false);
   else {
     pushStayCharge(state, part, startMs, full, fp.unitMs, fp.unitPriceFen, partStart, false);
@@ -580,8 +608,11 @@ function scaleRuns(ctx: Ctx, fromMs: number, toMs: number): Array<[number, numbe
 function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, state: WalkState): void {
   const { segments, single } = ctx.compiled;
   const finishUnit = ctx.compiled.pricing.boundary === "finish-unit";
-  const firstPeriodUsed = new Set<number>();
-  const occ: Occurrence = { seg: segments[0]!, id: 0, afterPayment: part.afterPayment, runEnd, finishUnit };
+  // Which segments have had their first period in this run: bits of a number for the usual
+  // handful of segments, a set beyond.
+  let firstPeriodMask = 0;
+  let firstPeriodUsed: Set<number> | undefined;
+  const occ: Occurrence = { seg: segments[0]!, id: 0, afterPayment: part.afterPayment, runEnd, finishUnit, endMs: Number.POSITIVE_INFINITY };
   let t = startMs;
   let guard = 0;
   while (t < runEnd) {
@@ -589,9 +620,8 @@ function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, sta
     let endMs = Number.POSITIVE_INFINITY;
     if (single) occ.seg = segments[0]!;
     else {
-      const found = occurrenceAt(segments, t, ctx.tz);
-      occ.seg = found.seg;
-      endMs = found.endMs;
+      locateOccurrence(segments, t, ctx.tz, occ);
+      endMs = occ.endMs;
     }
     const seg = occ.seg;
     occ.id = ++state.occurrence;
@@ -605,8 +635,19 @@ function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, sta
     }
     let cursor = t;
     const fp = seg.firstPeriod;
-    if (fp && !firstPeriodUsed.has(seg.index)) {
-      firstPeriodUsed.add(seg.index);
+    let firstPeriodDue = false;
+    if (fp) {
+      if (seg.index < 30) {
+        const bit = 1 << seg.index;
+        firstPeriodDue = (firstPeriodMask & bit) === 0;
+        firstPeriodMask |= bit;
+      } else {
+        firstPeriodUsed ??= new Set();
+        firstPeriodDue = !firstPeriodUsed.has(seg.index);
+        firstPeriodUsed.add(seg.index);
+      }
+    }
+    if (fp && firstPeriodDue) {
       const fpEnd = cursor + fp.ms;
       if (fp.flatFen !== undefined) {
         // One price for the whole first period, charged in full once it has started.
@@ -641,6 +682,8 @@ interface Occurrence {
   afterPayment: boolean;
   runEnd: number;
   finishUnit: boolean;
+  /** Where the occurrence ends (set by locateOccurrence). */
+  endMs: number;
 }
 
 function pushCharge(
@@ -721,28 +764,35 @@ function chargeUnits(
   return undefined;
 }
 
-/** The segment in force at `t` and the instant its occurrence ends. */
-function occurrenceAt(segments: readonly CompiledSegment[], t: number, tz: string): { seg: CompiledSegment; endMs: number } {
-  const local = t + zoneOffsetMs(t, tz);
-  const day = Math.floor(local / DAY_MS);
-  const minute = Math.floor((local - day * DAY_MS) / MINUTE_MS);
+/** The segment in force at minute `minute` of the local day. */
+function segmentAt(segments: readonly CompiledSegment[], minute: number): CompiledSegment {
   let seg = segments[segments.length - 1]!;
   for (const candidate of segments) {
     if (candidate.startMin <= minute) seg = candidate;
     else break;
   }
+  return seg;
+}
+
+/** Sets `occ.seg` to the segment in force at `t` and `occ.endMs` to the instant its occurrence ends. */
+function locateOccurrence(segments: readonly CompiledSegment[], t: number, tz: string, occ: Occurrence): void {
+  const local = t + zoneOffsetMs(t, tz);
+  const day = Math.floor(local / DAY_MS);
+  const minute = Math.floor((local - day * DAY_MS) / MINUTE_MS);
+  const seg = segmentAt(segments, minute);
   // A segment that spans midnight and is seen after midnight started the day before.
   const startDay = minute >= seg.startMin ? day : day - 1;
   const instants = instantsAtLocalMinute(startDay, seg.startMin + seg.lengthMin, tz);
-  let endMs: number | undefined;
+  let endMs = t + MINUTE_MS;
+  // Only a DST change can leave no later instant; a minute's progress keeps the walk moving.
   for (const instant of instants) {
     if (instant > t) {
       endMs = instant;
       break;
     }
   }
-  // Only a DST change can leave no later instant; a minute's progress keeps the walk moving.
-  return { seg, endMs: endMs ?? t + MINUTE_MS };
+  occ.seg = seg;
+  occ.endMs = endMs;
 }
 
 /** Local midnights strictly inside (fromMs, toMs). */

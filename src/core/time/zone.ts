@@ -84,15 +84,20 @@ export function localDateTime(ms: number, timeZone: string): LocalDateTime {
 const BUCKET_MS = 6 * HOUR_MS;
 const MAX_CACHED_BUCKETS = 20_000;
 const offsetCache = new Map<string, Map<number, number | null>>();
+let lastBucket = Number.NaN;
+let lastZoneName = "";
+let lastOffset: number | null = null;
 
 /** UTC offset of `timeZone` at instant `ms` (local = UTC + offset), in ms. */
 export function zoneOffsetMs(ms: number, timeZone: string): number {
+  const bucket = Math.floor(ms / BUCKET_MS);
+  // The last answer again: a bill asks about the same few hours many times in a row.
+  if (bucket === lastBucket && timeZone === lastZoneName && lastOffset !== null) return lastOffset;
   let zone = offsetCache.get(timeZone);
   if (!zone) {
     zone = new Map();
     offsetCache.set(timeZone, zone);
   }
-  const bucket = Math.floor(ms / BUCKET_MS);
   let cached = zone.get(bucket);
   if (cached === undefined) {
     const start = bucket * BUCKET_MS;
@@ -101,6 +106,9 @@ export function zoneOffsetMs(ms: number, timeZone: string): number {
     if (zone.size >= MAX_CACHED_BUCKETS) zone.clear();
     zone.set(bucket, cached);
   }
+  lastBucket = bucket;
+  lastZoneName = timeZone;
+  lastOffset = cached;
   return cached ?? rawOffsetMs(ms, timeZone);
 }
 
