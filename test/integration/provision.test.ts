@@ -1,3 +1,4 @@
+import { reachableRepo } from "../helpers/reachable-repo.js";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -410,6 +411,7 @@ describe("USB provisioning: a narrow door", () => {
     spawnSync("groupdel", [name]);
     assert.equal(spawnSync("groupadd", ["--system", name]).status, 0);
     assert.equal(spawnSync("useradd", ["--system", "--no-create-home", "--gid", name, "--shell", "/usr/sbin/nologin", name]).status, 0);
+    const repo = reachableRepo();
     try {
       const gid = Number(spawnSync("getent", ["group", name], { encoding: "utf8" }).stdout.split(":")[2]);
       const { stick, etc, configPath } = await setup();
@@ -430,8 +432,8 @@ describe("USB provisioning: a narrow door", () => {
         const st = await stat(file);
         assert.deepEqual([st.uid, st.gid, (st.mode & 0o7777).toString(8)], [0, gid, "640"], file);
       }
-      const asService = (...args: string[]) => spawnSync("runuser", ["-u", name, "--", ...args], { encoding: "utf8" });
-      const check = asService(process.execPath, "--import", "tsx", join(import.meta.dirname, "..", "..", "src", "cli.ts"), "config", "check", configPath);
+      const asService = (...args: string[]) => spawnSync("runuser", ["-u", name, "--", ...args], { encoding: "utf8", cwd: repo.root });
+      const check = asService(process.execPath, "--import", "tsx", repo.path(join(import.meta.dirname, "..", "..", "src", "cli.ts")), "config", "check", configPath);
       assert.equal(check.status, 0, check.stdout + check.stderr);
       for (const file of written) assert.equal(asService("cat", file).status, 0, `the service user cannot read ${file}`);
 
@@ -445,6 +447,7 @@ describe("USB provisioning: a narrow door", () => {
       assert.match(again.report, new RegExp(`Owner and mode set right[^]*${configPath.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
       assert.equal(asService("cat", configPath).status, 0);
     } finally {
+      repo.release();
       spawnSync("userdel", [name]);
       spawnSync("groupdel", [name]);
     }

@@ -118,7 +118,9 @@ test("property: answers through the plate index are the answers of a scan, also 
               await writeFile(path, bytes);
             } else if (kind === "swap") {
               const other = names[(a + 1 + (b % names.length)) % names.length]!;
-              if (other !== name) await writeFile(path, await readFile(join(dir, other)));
+              // The other sidecar may be gone already (an earlier "delete" of this case).
+              const copy = other === name ? undefined : await readFile(join(dir, other)).catch(() => undefined);
+              if (copy) await writeFile(path, copy);
             } else {
               // A sidecar left from an earlier, shorter state of its segment.
               const segment = join(dir, name.replace(/\.idx$/, ".jsonl"));

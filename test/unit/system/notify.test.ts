@@ -1,3 +1,4 @@
+import { reachableRepo } from "../../helpers/reachable-repo.js";
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -22,7 +23,6 @@ import { notifyToolsMissing, openNotifySocket, type NotifySocket } from "../../h
 
 const missing = notifyToolsMissing();
 const isRoot = process.getuid?.() === 0;
-const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const childScript = fileURLToPath(new URL("../../fixtures/system/notify-child.ts", import.meta.url));
 let socket: NotifySocket;
 
@@ -80,12 +80,14 @@ test("READY, WATCHDOG and STOPPING arrive on the socket, attributed as the kerne
 test(
   "unprivileged (as the service user is) the datagrams come from the systemd-notify child, not the main PID",
   { skip: missing ?? (isRoot ? false : "needs root to drop to another user with setpriv") },
-  async () => {
+  async (t) => {
     const before = socket.messages().length;
+    const repo = reachableRepo();
+    t.after(() => repo.release());
     const child = spawn(
       "setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", "tsx", childScript],
-      { env: { ...process.env, NOTIFY_SOCKET: socket.path, HOME: "/tmp" }, stdio: ["ignore", "pipe", "pipe"], cwd: repoRoot },
+      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", "tsx", repo.path(childScript)],
+      { env: { ...process.env, NOTIFY_SOCKET: socket.path, HOME: "/tmp" }, stdio: ["ignore", "pipe", "pipe"], cwd: repo.root },
     );
     let out = "";
     let err = "";
