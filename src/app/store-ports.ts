@@ -247,19 +247,5 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
   return { vehicles, blacklist, carGroups, coupons, inPark, payments, lane };
 }
 
-export {
-  blacklistFromStore,
-  blacklistToStore,
-  carGroupFromStore,
-  carGroupToStore,
-  couponFromStore,
-  couponToStore,
-  inParkFromStore,
-  inParkPatch,
-  inParkToStore,
-  paymentFromStore,
-  paymentToStore,
-  vehicleFromStore,
-  vehicleToStore,
-};
-export type { PaymentInput } from "./store-port-mapping.js";
+// The mapping functions stay importable from here, where the ports have always been.
+export * from "./store-port-mapping.js";

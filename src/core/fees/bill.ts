@@ -5,8 +5,12 @@ import { billExtrasSchema, readBillExtrasFast, type BillExtras, type Coupon, typ
 import { checkTariffSemantics, pricingFor, vehicleTypes, type FirstPeriod, type Pricing, type Tariff, type VehicleType } from "./tariff-schema.js";
 
 /**
- * The fee engine (architecture.md §6, domain.md §5). Pure: no clock, no IO; the same tariff,
- * stay and extras give the same bill on any host in any zone. Amounts are integer fen.
+ * The fee engine (the rules in operators' words: docs/tariffs.md). Pure: no clock, no IO; the
+ * same tariff, stay and extras give the same bill on any host in any zone. Amounts are integer fen.
+ *
+ * One file on purpose, though long: the steps below share the billing parts, the scale's
+ * running position and the breakdown lines, and the hot loop stays allocation-free only while
+ * they are not passed between modules.
  *
  * How a bill is made, in order (docs/tariffs.md says the same for operators):
  * 1. The stay is cut into billing parts: the part up to the first in-lot payment, and after a
