@@ -2,8 +2,8 @@
 // and the client's local overhead over a raw undici POST to the same emulator on loopback
 // (budget: p99 ≤ 2 ms). Bounded loops on 127.0.0.1 only.
 import { Agent, request } from "undici";
-import { systemClock } from "../src/app/clock.js";
-import { silentLogger } from "../src/app/log.js";
+import { systemClock } from "../src/kernel/clock.js";
+import { silentLogger } from "../src/kernel/log.js";
 import { createPlatformClient } from "../src/platform/client.js";
 import { platformConfigSchema } from "../src/platform/config.js";
 import { demoCredentials, startEmulator } from "../src/platform/emulator/emulator.js";

@@ -14,7 +14,7 @@ import { mkdtemp, mkdir, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { measureRawFsync, percentile, report, round } from "./lib.js";
-import { silentLogger } from "../src/app/log.js";
+import { silentLogger } from "../src/kernel/log.js";
 import { LotStore } from "../src/store/lot-store.js";
 import { segmentName, utcDay } from "../src/store/history.js";
 import { Outbox } from "../src/outbox/outbox.js";

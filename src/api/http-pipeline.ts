@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import { exceedsJsonDepth, JsonDepthGauge, maxJsonDepth } from "../platform/json-scan.js";
 
 /**

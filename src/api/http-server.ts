@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
 import { ApiError, BodyBudget, closeIfUnread, createGuardedServer, decodeParam, httpLimits, isLoopback, parseJsonText, parseRequestTarget, readBody, sendError } from "./http-pipeline.js";
 
 export { ApiError, isLoopback, readBody } from "./http-pipeline.js";

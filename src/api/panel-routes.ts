@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
-import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
+import { systemClock, type Clock, type TimerHandle } from "../kernel/clock.js";
 import { ApiError, type HttpServer } from "./http-server.js";
 
 /** The panel's files ship in `panel/` at the package root (no CDN, no build step). */

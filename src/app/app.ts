@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import type { Config } from "../config/schema.js";
-import type { Logger } from "./log.js";
-import { systemClock, type Clock } from "./clock.js";
-import { Lifecycle, type Component } from "./lifecycle.js";
-import { EventBus } from "./event-bus.js";
+import type { Logger } from "../kernel/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import { Lifecycle, type Component } from "../kernel/lifecycle.js";
+import { EventBus } from "../kernel/event-bus.js";
 import type { Gpio } from "../io/gpio/gpio.js";
 import { SimGpio } from "../io/gpio/sim-gpio.js";
 import { OnoffGpio } from "../io/gpio/onoff-gpio.js";

@@ -1,9 +1,9 @@
 import { App } from "./app.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, type Logger } from "../kernel/log.js";
 import { loadConfigFile } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createSystemIntegration } from "../system/integration.js";
-import { systemClock } from "./clock.js";
+import { systemClock } from "../kernel/clock.js";
 import { UpdateAgent } from "../update/agent.js";
 import { agentOptionsFromConfig } from "../update/setup.js";
 import { toFleetJobStatus } from "../update/job.js";

@@ -1,5 +1,5 @@
-import type { Clock } from "./clock.js";
-import type { Logger } from "./log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import type { BlacklistRecord, CarGroupRecord, CouponRecord, InParkRecord, LanePort, ListPort, LotPorts, PaymentRecord, VehicleRecord } from "../platform/ports.js";
 import { Refusal } from "../platform/services/common.js";
 import { formatWireTime } from "../platform/wire.js";

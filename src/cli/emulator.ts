@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { createLogger } from "../app/log.js";
+import { createLogger } from "../kernel/log.js";
 import { platformConfigSchema, type PlatformConfig } from "../platform/config.js";
 import { demoCredentials, emulatorOptionsFromConfig, postEnvelope, startEmulator, type EmulatorOptions } from "../platform/emulator/emulator.js";
 import { encodeEnvelope, timestampText } from "../platform/envelope.js";

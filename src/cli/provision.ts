@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { createLogger } from "../app/log.js";
+import { createLogger } from "../kernel/log.js";
 import { provisionFromStick } from "../provision/provision.js";
 import { UsageError, type CliCommand } from "./command.js";
 

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { silentLogger } from "../app/log.js";
+import { silentLogger } from "../kernel/log.js";
 import { verifyBundle } from "../update/bundle.js";
 import { updateConfigSchema } from "../update/config.js";
 import { describeError, UpdateErrorCode } from "../update/errors.js";

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../config/load.js";
-import { systemClock } from "../app/clock.js";
-import { createLogger, silentLogger } from "../app/log.js";
+import { systemClock } from "../kernel/clock.js";
+import { createLogger, silentLogger } from "../kernel/log.js";
 import { runSelftest, pulseTargets, type SelftestReport, type CheckStatus } from "../system/selftest.js";
 import { UsageError, type CliCommand } from "./command.js";
 

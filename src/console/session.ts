@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
-import { readTlsFiles } from "../app/tls.js";
-import { redactUrl } from "../app/redact-url.js";
+import { readTlsFiles } from "../kernel/tls.js";
+import { redactUrl } from "../kernel/redact-url.js";
 import { UsageError } from "../cli/command.js";
 import { fleetTopics, type FleetTopics } from "../fleet/topics.js";
 

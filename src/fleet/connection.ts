@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
-import type { Clock, TimerHandle } from "../app/clock.js";
-import { withTimeout } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import { withTimeout } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
 import { backoffDelayMs, type BackoffPolicy } from "./backoff.js";
 import { MAX_PAYLOAD_BYTES } from "./commands.js";
 import type { MqttConfig } from "./config.js";

@@ -1,7 +1,7 @@
 import { open, readFile, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import { eventPayloadSchema, type EventPayload } from "./payloads.js";
 import { JsonStateFile, fsyncDir } from "./state-file.js";
 

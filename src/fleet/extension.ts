@@ -1,7 +1,7 @@
 import type { IPublishPacket, MqttClient } from "mqtt";
 import type { z } from "zod";
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import type { MqttConfig } from "./config.js";
 import { FleetError, FleetErrorCodes } from "./errors.js";
 import { schemaMessage } from "./payloads.js";

@@ -1,10 +1,10 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { z } from "zod";
-import { systemClock, type Clock } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
-import { redactUrl } from "../app/redact-url.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
+import { redactUrl } from "../kernel/redact-url.js";
 import { VERSION } from "../version.js";
 import { AnswerQueue } from "./answers.js";
 import { defaultBackoff, type BackoffPolicy } from "./backoff.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import { JsonStateFile } from "./state-file.js";
 import { commandStatuses, type CommandStatus } from "./payloads.js";
 

@@ -1,7 +1,7 @@
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, basename } from "node:path";
 import type { z } from "zod";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 
 /**
  * A small JSON state file of the fleet link (boot counter, remembered command ids, applied

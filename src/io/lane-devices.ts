@@ -1,6 +1,6 @@
-import type { Clock } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
 import type { Config } from "../config/schema.js";
 import { SerialCamera } from "./camera/serial-camera.js";
 import { LaneDisplay, createLaneDisplay } from "./display/lane-display.js";

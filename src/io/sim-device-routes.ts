@@ -1,4 +1,4 @@
-import type { Clock } from "../app/clock.js";
+import type { Clock } from "../kernel/clock.js";
 import { ApiError, type HttpServer } from "../api/http-server.js";
 import { buildAlarmInfoPlate, type CameraPushReceiver } from "./camera/http-push.js";
 import { parseColor } from "./camera/plate-read.js";

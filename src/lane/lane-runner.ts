@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import type { LaneConfig, InputName } from "../config/schema.js";
 import { inputNames } from "../config/schema.js";
 import type { Gpio, GpioEdge } from "../io/gpio/gpio.js";

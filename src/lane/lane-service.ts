@@ -1,7 +1,7 @@
-import type { Clock, TimerHandle } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
-import type { EventBus } from "../app/event-bus.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
+import type { EventBus } from "../kernel/event-bus.js";
 import type { Config, LaneConfig } from "../config/schema.js";
 import type { Gpio } from "../io/gpio/gpio.js";
 import type { LaneDisplay } from "../io/display/lane-display.js";

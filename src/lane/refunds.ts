@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { z } from "zod";
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import { DurableDoc } from "../store/durable-doc.js";
 import type { OutboxSender } from "../outbox/outbox.js";
 import { formatWireTime } from "../platform/wire.js";

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
+import { systemClock, type Clock, type TimerHandle } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "../store/append-log.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm, type StoreWarning } from "../store/errors.js";
 import { prepareStoreDir } from "../store/store-dir.js";

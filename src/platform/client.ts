@@ -1,8 +1,8 @@
 import type { Dispatcher } from "undici";
 import { Agent, request } from "./undici-core.js";
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
-import { readTlsFiles, untrustedCertificateCode } from "../app/tls.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
+import { readTlsFiles, untrustedCertificateCode } from "../kernel/tls.js";
 import type { PlatformConfig, Section3ServiceId } from "./config.js";
 import { encodeEnvelope, timestampText } from "./envelope.js";
 import type { EnterNotifyBiz, LeaveNotifyBiz, PreEnterNotifyBiz, PreLeaveNotifyBiz, PreLeavePaidData } from "./section3.js";

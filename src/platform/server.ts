@@ -1,5 +1,5 @@
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import { ApiError, type HttpServer } from "../api/http-server.js";
 import { section4ServiceIds, type ReturnCodeName, type Section4ServiceId } from "./config.js";
 import { parseEnvelope, verifyEnvelope, type ParsedEnvelope } from "./envelope.js";

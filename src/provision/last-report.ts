@@ -1,6 +1,6 @@
 import { dirname } from "node:path";
 import { z } from "zod";
-import { systemClock, type Clock } from "../app/clock.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
 import { BoxDir } from "./box-dir.js";
 import { ProvisionErrorCode } from "./errors.js";
 

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { hostname as osHostname } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { systemClock, type Clock } from "../app/clock.js";
-import { silentLogger, type Logger } from "../app/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import { silentLogger, type Logger } from "../kernel/log.js";
 import { validateConfig } from "../config/load.js";
 import { writeFileDurable } from "../update/durable.js";
 import { BOX_CONFIG_DIR_MODE, BoxDir, resolveOwner, type BoxOwner } from "./box-dir.js";

@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { open, rename, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import { storeErrorFromFs, type StoreError } from "./errors.js";
 import { fsyncDir } from "./store-dir.js";
 

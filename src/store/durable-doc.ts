@@ -1,9 +1,9 @@
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Low } from "lowdb";
-import type { Clock, TimerHandle } from "../app/clock.js";
-import { systemClock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import { systemClock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "./append-log.js";
 import { DurableFileAdapter, type DurableFileAdapterOptions, type LoadSource } from "./durable-file-adapter.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm, type StoreWarning } from "./errors.js";

@@ -2,8 +2,8 @@ import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from
 import { basename, dirname, join } from "node:path";
 import type { Adapter } from "lowdb";
 import type { z } from "zod";
-import { systemClock, type Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreWarning } from "./errors.js";
 import { fsyncDir } from "./store-dir.js";
 

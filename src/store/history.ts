@@ -1,8 +1,8 @@
 import { mkdir, open, readdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import cron from "node-cron";
-import { systemClock, type Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "./append-log.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreWarning } from "./errors.js";
 import {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { systemClock, type Clock } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
-import type { Logger } from "../app/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
 import { paginate, type Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
 import type { DurableDocStatus } from "./durable-doc.js";
 import { StoreError, StoreErrorCode, type StoreAlarm, type StoreWarning } from "./errors.js";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { DAY_MS } from "../core/time/zone.js";
-import type { TimerHandle } from "../app/clock.js";
+import type { TimerHandle } from "../kernel/clock.js";
 import { Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
 import { DurableDoc } from "./durable-doc.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm } from "./errors.js";

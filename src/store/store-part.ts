@@ -1,5 +1,5 @@
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
 import type { StoreWarning } from "./errors.js";
 
 /**

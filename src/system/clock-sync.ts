@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../app/log.js";
-import type { Clock, TimerHandle } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
 
 /**
  * Whether the system clock is synchronised (domain.md §8). A Pi has no RTC: until NTP syncs,

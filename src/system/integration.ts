@@ -1,6 +1,6 @@
-import type { Logger } from "../app/log.js";
-import type { Clock } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
 import { SystemdNotifier, type NotifierStats } from "./notify.js";
 import { LoopWatchdog, watchdogFromEnv, type LagProbe, type WatchdogStats } from "./watchdog.js";
 import { ClockSyncMonitor, type ClockSyncHealth, type ClockSyncSource } from "./clock-sync.js";

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import type { Logger } from "../app/log.js";
-import { systemClock, type Clock, type TimerHandle } from "../app/clock.js";
+import type { Logger } from "../kernel/log.js";
+import { systemClock, type Clock, type TimerHandle } from "../kernel/clock.js";
 
 /**
  * The sd_notify protocol towards systemd (architecture.md §9). Node cannot open AF_UNIX

@@ -1,6 +1,6 @@
 import { connect, isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import type { TlsConnectOptions } from "../app/tls.js";
+import type { TlsConnectOptions } from "../kernel/tls.js";
 
 /**
  * "Can this box reach that service at all": a TCP connect with a short timeout, nothing more.

@@ -1,9 +1,9 @@
 import { access, constants, open, statfs, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
-import type { Clock } from "../app/clock.js";
-import { sleep } from "../app/sleep.js";
-import type { Logger } from "../app/log.js";
+import type { Clock } from "../kernel/clock.js";
+import { sleep } from "../kernel/sleep.js";
+import type { Logger } from "../kernel/log.js";
 import type { Gpio, GpioEdge, Level } from "../io/gpio/gpio.js";
 import { SimGpio } from "../io/gpio/sim-gpio.js";
 import { OnoffGpio } from "../io/gpio/onoff-gpio.js";
@@ -12,7 +12,7 @@ import { resolveSysfsLines } from "../io/gpio/sysfs-resolver.js";
 import { createSerialLink } from "../io/serial/create-serial-link.js";
 import type { SerialLink } from "../io/serial/serial-link.js";
 import { checkClockSync, defaultClockSyncSources, type ClockSyncSource } from "./clock-sync.js";
-import { readTlsFiles, untrustedCertificateCode, type TlsFiles } from "../app/tls.js";
+import { readTlsFiles, untrustedCertificateCode, type TlsFiles } from "../kernel/tls.js";
 import { endpointFromUrl, tcpProbe, tlsProbe } from "./reachability.js";
 
 /**

@@ -1,6 +1,6 @@
-import type { Logger } from "../app/log.js";
-import type { Clock, TimerHandle } from "../app/clock.js";
-import type { Component } from "../app/lifecycle.js";
+import type { Logger } from "../kernel/log.js";
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import type { Component } from "../kernel/lifecycle.js";
 
 /**
  * The systemd watchdog, fed from the main event loop (architecture.md §9). systemd kills and

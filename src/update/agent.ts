@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { systemClock, type Clock } from "../app/clock.js";
-import { silentLogger, type Logger } from "../app/log.js";
+import { systemClock, type Clock } from "../kernel/clock.js";
+import { silentLogger, type Logger } from "../kernel/log.js";
 import {
   checkCompatibility,
   parseManifest,
@@ -12,8 +12,8 @@ import {
   verifyTree,
   type VerifiedBundle,
 } from "./bundle.js";
-import { redactUrl } from "../app/redact-url.js";
-import { sleep } from "../app/sleep.js";
+import { redactUrl } from "../kernel/redact-url.js";
+import { sleep } from "../kernel/sleep.js";
 import { downloadResumable, type DownloadOptions } from "./download.js";
 import { renameDurable } from "./durable.js";
 import { UpdateError, UpdateErrorCode, describeError } from "./errors.js";

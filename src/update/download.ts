@@ -1,10 +1,10 @@
 import { open, readFile, stat, truncate, type FileHandle } from "node:fs/promises";
 import type { Dispatcher } from "undici";
-import type { Clock } from "../app/clock.js";
-import type { Logger } from "../app/log.js";
-import { redactUrl } from "../app/redact-url.js";
-import { sleep } from "../app/sleep.js";
-import { caListWith, hasPemCertificate, untrustedCertificateCode } from "../app/tls.js";
+import type { Clock } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
+import { redactUrl } from "../kernel/redact-url.js";
+import { sleep } from "../kernel/sleep.js";
+import { caListWith, hasPemCertificate, untrustedCertificateCode } from "../kernel/tls.js";
 import { UpdateError, UpdateErrorCode } from "./errors.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import type { UpdateAgentOptions } from "./agent.js";
 import type { UpdateConfig } from "./config.js";
 import { loadTrustedKeysDir, trustedKeyFromPem, type TrustedKey } from "./keys.js";

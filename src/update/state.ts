@@ -1,6 +1,6 @@
 import { readFile, rename } from "node:fs/promises";
 import { z } from "zod";
-import type { Logger } from "../app/log.js";
+import type { Logger } from "../kernel/log.js";
 import { writeFileDurable } from "./durable.js";
 import { storedJobSchema, terminalStatuses } from "./job.js";
 

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { FakeClock } from "../../src/app/clock.js";
+import { FakeClock } from "./fake-clock.js";
 import type { BackoffPolicy } from "../../src/outbox/backoff.js";
 import { Outbox, type EnqueueInput, type OutboxEntry, type OutboxOptions, type SendOptions, type SendResult } from "../../src/outbox/outbox.js";
 import { freshDir } from "./store-fixtures.js";

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { redactedPaths } from "../../src/app/log.js";
+import { redactedPaths } from "../../src/kernel/log.js";
 import type { EnterNotifyBiz } from "../../src/platform/section3.js";
 
 /** An entry report as the platform tests push it. */

@@ -1,7 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { App } from "../../src/app/app.js";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { encodeEnvelope } from "../../src/platform/envelope.js";
 import { testConfig } from "../helpers/demo-config.js";
 import { startAedes, type AedesBroker } from "../helpers/aedes-broker.js";

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { mqttConfigSchema, type MqttConfig } from "../../src/fleet/config.js";
 import { FleetLink, type FleetLinkOptions } from "../../src/fleet/fleet-link.js";
 import { registerBuiltinCommands } from "../../src/fleet/builtin-commands.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { mqttConfigSchema } from "../../src/fleet/config.js";
 import { FleetLink } from "../../src/fleet/fleet-link.js";
 import { startAedes, type AedesHelperOptions } from "../helpers/aedes-broker.js";

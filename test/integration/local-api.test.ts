@@ -1,7 +1,7 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { App } from "../../src/app/app.js";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { testConfig } from "../helpers/demo-config.js";
 import { rawRequest, requestBytes } from "../helpers/raw-http.js";
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../../src/app/clock.js";
-import { silentLogger } from "../../src/app/log.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { Outbox } from "../../src/outbox/outbox.js";
 import { platformOutboxSender } from "../../src/outbox/platform-sender.js";
 import { createPlatformClient } from "../../src/platform/client.js";

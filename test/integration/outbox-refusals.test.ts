@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../../src/app/clock.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { health } from "../../src/app/fleet-wiring.js";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { healthPayloadSchema } from "../../src/fleet/payloads.js";
 import { Outbox, type EnqueueInput } from "../../src/outbox/outbox.js";
 import { platformOutboxSender } from "../../src/outbox/platform-sender.js";

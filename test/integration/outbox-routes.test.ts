@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { HttpServer } from "../../src/api/http-server.js";
-import { FakeClock } from "../../src/app/clock.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { Outbox } from "../../src/outbox/outbox.js";
 import { registerOutboxRoutes } from "../../src/outbox/routes.js";
 import { freshDir } from "../helpers/store-fixtures.js";

@@ -4,7 +4,7 @@ import { get, type IncomingMessage } from "node:http";
 import { connect } from "node:net";
 import { HttpServer } from "../../src/api/http-server.js";
 import { registerPanelRoutes, type PanelRoutes, type PanelRoutesOptions } from "../../src/api/panel-routes.js";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { testConfig } from "../helpers/demo-config.js";
 
 const token = "panel-test-token-0001";

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock, systemClock } from "../../src/app/clock.js";
+import { systemClock } from "../../src/kernel/clock.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { createPlatformClient, type PlatformAnswer, type PlatformClient } from "../../src/platform/client.js";
 import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";

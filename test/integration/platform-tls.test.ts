@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { systemClock } from "../../src/app/clock.js";
+import { systemClock } from "../../src/kernel/clock.js";
 import { createPlatformClient } from "../../src/platform/client.js";
 import { platformConfigSchema, type PlatformConfigInput } from "../../src/platform/config.js";
 import { demoCredentials, startEmulator, type EmulatorOptions } from "../../src/platform/emulator/emulator.js";

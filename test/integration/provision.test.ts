@@ -5,7 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FakeClock } from "../../src/app/clock.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 import { provisionFromStick } from "../../src/provision/provision.js";
 import { ProvisionStatus, readLastProvision } from "../../src/provision/last-report.js";
 import { startCli } from "../helpers/child.js";

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect as mqttConnect } from "mqtt";
-import { silentLogger } from "../../src/app/log.js";
+import { silentLogger } from "../../src/kernel/log.js";
 import { validateConfig } from "../../src/config/load.js";
 import { registerBuiltinCommands } from "../../src/fleet/builtin-commands.js";
 import { mqttConfigSchema } from "../../src/fleet/config.js";

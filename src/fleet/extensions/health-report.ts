@@ -1,5 +1,5 @@
 import type { IClientPublishOptions } from "mqtt";
-import type { TimerHandle } from "../../app/clock.js";
+import type { TimerHandle } from "../../kernel/clock.js";
 import type { FleetConnection } from "../connection.js";
 import { checked, type FleetContext, type FleetExtension } from "../extension.js";
 import { healthPayloadSchema, type HealthInput, type HealthPayload } from "../payloads.js";

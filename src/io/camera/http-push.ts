@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import iconv from "iconv-lite";
-import { systemClock, type Clock } from "../../app/clock.js";
-import { silentLogger, type Logger } from "../../app/log.js";
+import { systemClock, type Clock } from "../../kernel/clock.js";
+import { silentLogger, type Logger } from "../../kernel/log.js";
 import { ApiError, type HttpServer } from "../../api/http-server.js";
 import { isLoopback, parseJsonText } from "../../api/http-pipeline.js";
 import { readPlate } from "../../core/plates/index.js";

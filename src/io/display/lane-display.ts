@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle } from "../../app/clock.js";
-import type { Logger } from "../../app/log.js";
+import type { Clock, TimerHandle } from "../../kernel/clock.js";
+import type { Logger } from "../../kernel/log.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
 import { SimSerialLink } from "../serial/sim-serial-link.js";
 import type { DisplayColor, DisplayOptions } from "./config.js";

@@ -21,8 +21,8 @@
  * `onoff` (and its native `epoll`) is imported lazily in `start()` so sim mode and tests on a
  * laptop never load it (style.md). Tests inject a stand-in module through `loadOnoff`.
  */
-import type { Clock } from "../../app/clock.js";
-import type { Logger } from "../../app/log.js";
+import type { Clock } from "../../kernel/clock.js";
+import type { Logger } from "../../kernel/log.js";
 import { GpioError, type Gpio, type GpioLineSpec, type GpioListener, type Level } from "./gpio.js";
 import { defaultSysfsRoot, resolveSysfsLines, type ResolvedLine, type SysfsResolution } from "./sysfs-resolver.js";
 

@@ -1,4 +1,4 @@
-import type { Clock } from "../../app/clock.js";
+import type { Clock } from "../../kernel/clock.js";
 import { GpioError, type Gpio, type GpioLineSpec, type GpioListener, type Level } from "./gpio.js";
 
 export interface OutputChange {

@@ -1,4 +1,4 @@
-import type { Logger } from "../../app/log.js";
+import type { Logger } from "../../kernel/log.js";
 import { SerialLineDevice } from "../serial/line-device.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
 import { ScannerCodeParser, maskCode, type PaymentCode, type ScannerRejectReason } from "./code-parser.js";

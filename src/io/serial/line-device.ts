@@ -1,4 +1,4 @@
-import type { Logger } from "../../app/log.js";
+import type { Logger } from "../../kernel/log.js";
 import type { SerialLink } from "./serial-link.js";
 
 /** Rejections are logged at most this often (a noisy line at 9600 baud is ~1000 lines/s). */

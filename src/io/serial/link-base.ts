@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle } from "../../app/clock.js";
-import type { Logger } from "../../app/log.js";
+import type { Clock, TimerHandle } from "../../kernel/clock.js";
+import type { Logger } from "../../kernel/log.js";
 import type { DataListener, LinkState, SerialLink, SerialLinkStatus, StateListener } from "./serial-link.js";
 
 /**

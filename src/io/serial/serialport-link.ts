@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle } from "../../app/clock.js";
-import type { Logger } from "../../app/log.js";
+import type { Clock, TimerHandle } from "../../kernel/clock.js";
+import type { Logger } from "../../kernel/log.js";
 import { BaseSerialLink } from "./link-base.js";
 import type { SerialPortSettings } from "./config.js";
 import { SerialLinkError, backoffDelayMs, defaultBackoff, type BackoffPolicy, type SerialLinkStatus } from "./serial-link.js";

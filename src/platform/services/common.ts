@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
-import type { Logger } from "../../app/log.js";
+import type { Logger } from "../../kernel/log.js";
 import { samePlate } from "../../core/plates/index.js";
 import type { PlatformConfig, ReturnCodeName, Section4ServiceId } from "../config.js";
 import type { LaneRefusalReason, LotPorts } from "../ports.js";

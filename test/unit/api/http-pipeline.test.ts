@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { ApiError, BodyBudget, createGuardedServer, decodeParam, isLoopbackHost, parseJsonText, parseRequestTarget, readBody, sendError } from "../../../src/api/http-pipeline.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { validateConfig } from "../../../src/config/load.js";
 import { exceedsJsonDepth, JsonDepthGauge } from "../../../src/platform/json-scan.js";
 import { ReplayCache } from "../../../src/platform/replay-cache.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Lifecycle, type Component } from "../../../src/app/lifecycle.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { Lifecycle, type Component } from "../../../src/kernel/lifecycle.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 
 function recorder(events: string[], name: string, behaviour: { failStart?: boolean; hangStop?: boolean } = {}): Component {
   return {

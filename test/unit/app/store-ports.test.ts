@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { FakeClock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { createStoreLotPorts, paymentToStore, vehicleToStore } from "../../../src/app/store-ports.js";
 import type { BlacklistRecord, CarGroupRecord, CouponRecord, InParkRecord, LanePort, LotPorts, PaymentRecord, VehicleRecord } from "../../../src/platform/ports.js";
 import { Refusal } from "../../../src/platform/services/common.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { validateConfig, redactConfig, formatPath } from "../../../src/config/load.js";
-import { createLogger } from "../../../src/app/log.js";
+import { createLogger } from "../../../src/kernel/log.js";
 import { demoRaw } from "../../helpers/demo-config.js";
 
 test("the bundled demo config is valid and gets its defaults", () => {

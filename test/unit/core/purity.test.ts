@@ -87,8 +87,8 @@ test("the checker catches what it must (so a pass means something)", () => {
   const cases: Array<[string, string]> = [
     ["fees/x.ts", 'import { problemsFromIssues } from "../../config/load.js";'],
     ["lane/x.ts", 'import type { LaneConfig } from "../../config/schema.js";'],
-    ["lane/x.ts", 'export { thing } from "../../app/clock.js";'],
-    ["lane/x.ts", 'const m = await import("../../app/log.js");'],
+    ["lane/x.ts", 'export { thing } from "../../kernel/clock.js";'],
+    ["lane/x.ts", 'const m = await import("../../kernel/log.js");'],
     ["time/x.ts", 'import { readFile } from "node:fs/promises";'],
     ["time/x.ts", 'import * as fs from "fs";'],
     ["lane/x.ts", 'import { z } from "zod";'],

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../../../src/app/log.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { EventSpool, spoolKey, type SpoolEntry } from "../../../src/fleet/event-spool.js";
 import type { EventPayload } from "../../../src/fleet/payloads.js";
 

@@ -4,8 +4,8 @@ import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import iconv from "iconv-lite";
 import { request } from "undici";
-import { FakeClock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { HttpServer, isLoopback } from "../../../src/api/http-server.js";
 import {
   CameraPushCounters,

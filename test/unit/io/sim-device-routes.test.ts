@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "undici";
-import { FakeClock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { HttpServer } from "../../../src/api/http-server.js";
 import { registerCameraPushRoute } from "../../../src/io/camera/http-push.js";
 import type { PlateRead } from "../../../src/io/camera/plate-read.js";

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import fc from "fast-check";
-import { systemClock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { systemClock } from "../../../src/kernel/clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { RefundErrorCode, RefundLedger, type RefundPayment } from "../../../src/lane/refunds.js";
 import { tempDir } from "../../helpers/demo-config.js";
 

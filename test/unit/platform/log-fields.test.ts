@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { systemClock } from "../../../src/app/clock.js";
+import { systemClock } from "../../../src/kernel/clock.js";
 import { createPlatformClient } from "../../../src/platform/client.js";
 import { platformConfigSchema } from "../../../src/platform/config.js";
 import { demoCredentials, startEmulator } from "../../../src/platform/emulator/emulator.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { z } from "zod";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { platformConfigSchema } from "../../../src/platform/config.js";
 import { demoCredentials } from "../../../src/platform/emulator/emulator.js";
 import { encodeEnvelope, timestampText } from "../../../src/platform/envelope.js";

@@ -4,7 +4,7 @@ import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { z } from "zod";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { DurableDoc, type DurableDocOptions } from "../../../src/store/durable-doc.js";
 import { freshDir } from "../../helpers/store-fixtures.js";
 

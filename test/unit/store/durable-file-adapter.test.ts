@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { DurableFileAdapter } from "../../../src/store/durable-file-adapter.js";
 import { DurableDoc } from "../../../src/store/durable-doc.js";
 import { StoreErrorCode, isStoreError, type StoreWarning } from "../../../src/store/errors.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { appendFile, readdir, readFile, rename, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { History, type HistoryLine } from "../../../src/store/history.js";
 import { freshDir } from "../../helpers/store-fixtures.js";
 

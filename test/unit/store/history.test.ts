@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import cron from "node-cron";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { History, segmentName, utcDay, type HistoryOptions } from "../../../src/store/history.js";
 import { freshDir } from "../../helpers/store-fixtures.js";
 

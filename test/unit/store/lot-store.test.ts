@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { appendFile, readFile, readdir, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { LotStore, type LotStoreOptions } from "../../../src/store/lot-store.js";
 import { StoreErrorCode, isStoreError } from "../../../src/store/errors.js";
 import type { InParkRecordInput } from "../../../src/store/records.js";

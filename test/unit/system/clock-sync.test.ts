@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FakeClock, flushMicrotasks, type Clock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { type Clock } from "../../../src/kernel/clock.js";
+import { FakeClock, flushMicrotasks } from "../../helpers/fake-clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import {
   ClockSyncMonitor,
   checkClockSync,

@@ -3,10 +3,10 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { silentLogger } from "../../../src/app/log.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { SystemdNotifier } from "../../../src/system/notify.js";
 import { createSystemIntegration } from "../../../src/system/integration.js";
-import { FakeClock } from "../../../src/app/clock.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { notifyToolsMissing, openNotifySocket, type NotifySocket } from "../../helpers/notify-socket.js";
 
 /**

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../../../src/app/clock.js";
-import { silentLogger } from "../../../src/app/log.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { LoopWatchdog, eventLoopDelayProbe, watchdogFromEnv, type LagProbe } from "../../../src/system/watchdog.js";
 import { createSystemIntegration } from "../../../src/system/integration.js";
 

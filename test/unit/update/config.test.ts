@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { silentLogger } from "../../../src/app/log.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { updateConfigSchema } from "../../../src/update/config.js";
 import { generateSigningKeyPair } from "../../../src/update/keys.js";
 import { agentOptionsFromConfig, trustedKeyLoader } from "../../../src/update/setup.js";

@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { silentLogger } from "../../../src/app/log.js";
+import { silentLogger } from "../../../src/kernel/log.js";
 import { UpdateStateFile, emptyState } from "../../../src/update/state.js";
 import { tempDir } from "../../helpers/update-fixtures.js";
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../../../../src/app/clock.js";
-import { silentLogger } from "../../../../src/app/log.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
+import { silentLogger } from "../../../../src/kernel/log.js";
 import { displayOptionsSchema, spacesSignOptionsSchema } from "../../../../src/io/display/config.js";
 import { SpacesSign, decodeSpacesSignFrame } from "../../../../src/io/display/spaces-sign.js";
 import { decodeFrame, encodeCommand, interpretFrame } from "../../../../src/io/display/frame.js";

@@ -8,8 +8,9 @@
  *
  * The real run needs the process in the gpio group and both lines free.
  */
-import { FakeClock, systemClock } from "../../../../src/app/clock.js";
-import { silentLogger } from "../../../../src/app/log.js";
+import { systemClock } from "../../../../src/kernel/clock.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
+import { silentLogger } from "../../../../src/kernel/log.js";
 import { OnoffGpio } from "../../../../src/io/gpio/onoff-gpio.js";
 import { gpioContract } from "./contract.js";
 import { fakeOnoff, makeFakeSysfs, pi4Chips } from "./fake-sysfs.js";

@@ -1,4 +1,4 @@
-import { FakeClock } from "../../../../src/app/clock.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
 import { SimGpio } from "../../../../src/io/gpio/sim-gpio.js";
 import { gpioContract } from "./contract.js";
 

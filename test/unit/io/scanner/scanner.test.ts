@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { FakeClock } from "../../../../src/app/clock.js";
-import { createLogger, silentLogger } from "../../../../src/app/log.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
+import { createLogger, silentLogger } from "../../../../src/kernel/log.js";
 import { ScannerCodeParser, maskCode } from "../../../../src/io/scanner/code-parser.js";
 import { SerialScanner } from "../../../../src/io/scanner/serial-scanner.js";
 import { scannerOptionsSchema } from "../../../../src/io/scanner/config.js";

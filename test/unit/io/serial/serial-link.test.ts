@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { FakeClock, flushMicrotasks } from "../../../../src/app/clock.js";
-import { silentLogger } from "../../../../src/app/log.js";
+import { FakeClock, flushMicrotasks } from "../../../helpers/fake-clock.js";
+import { silentLogger } from "../../../../src/kernel/log.js";
 import { backoffDelayMs, defaultBackoff, SerialLinkError, type SerialLinkStatus } from "../../../../src/io/serial/serial-link.js";
 import { SimSerialLink } from "../../../../src/io/serial/sim-serial-link.js";
 import { SerialPortLink, type PortLike, type PortOpenOptions } from "../../../../src/io/serial/serialport-link.js";
