@@ -3,7 +3,8 @@
  * in the lane controller's process, and in-process its request handling would run on the
  * lane's event loop, adding the platform's own work to the lane's figures. Takes the pid and
  * key as arguments, prints its URL as the first stdout line, stops on SIGTERM, lifts its
- * faults on SIGUSR2. The bench drives it through its control API (`/_emulator/...`).
+ * faults on SIGUSR2 and then prints `cleared` once it listens again. The bench drives it
+ * through its control API (`/_emulator/...`).
  */
 import { startEmulator } from "../src/platform/emulator/emulator.js";
 
@@ -12,6 +13,11 @@ if (!pid || !key) {
   console.error("usage: emulator-process.ts <pid> <key>");
   process.exit(2);
 }
+// A `refuse` fault closes the listening socket, and with it the only handle that kept the
+// event loop alive (signal listeners and a piped stdout do not): the process would exit
+// with status 0 and the bench's later SIGUSR2 would find nobody to lift the fault. This
+// timer holds the process until SIGTERM.
+const keepAlive = setInterval(() => undefined, 1 << 30);
 const emulator = await startEmulator({
   pid,
   key,
@@ -20,8 +26,15 @@ const emulator = await startEmulator({
   timestampWindowS: 0,
 });
 console.log(emulator.url);
-// While refusing connections the control API is unreachable too: a signal lifts the faults.
-process.on("SIGUSR2", () => void emulator.clearFaults());
+// While refusing connections the control API is unreachable too: a signal lifts the faults,
+// and the line that follows tells the bench the listener is back (no guessing with a sleep).
+process.on("SIGUSR2", () => {
+  emulator.clearFaults().then(
+    () => console.log("cleared"),
+    (error: unknown) => console.error(`clearing faults failed: ${String(error)}`),
+  );
+});
 process.once("SIGTERM", () => {
+  clearInterval(keepAlive);
   void emulator.stop().finally(() => process.exit(0));
 });

@@ -1,5 +1,5 @@
 /**
- * Lane core budgets (architecture §11):
+ * Lane core budgets:
  *  - "1 kHz chatter on 4 inputs for 10 s: no events, CPU ≤ 5 % of one core". 40,000 edges
  *    (every input toggling every millisecond, far below minOnMs) go through the loop filters
  *    with the timer bookkeeping an effect runner does; the CPU time used (process.cpuUsage) is

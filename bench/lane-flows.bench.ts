@@ -1,5 +1,5 @@
 /**
- * Lane flow budgets on the real composition (issue 8 "Benchmark", architecture.md §11). The
+ * Lane flow budgets on the real composition. The
  * `App` is built from config/demo.json (simulated GPIO and serial, real store files in a fresh
  * temp dir, the platform emulator on loopback, local API on port 0). One JSON line per figure:
  *
@@ -38,7 +38,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { subscribe } from "node:diagnostics_channel";
 import fs, { constants, existsSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
-import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,7 +94,7 @@ let recording: DiskOp[] | undefined;
     const handle = await originalOpen(...args);
     if (typeof args[1] === "number" && (args[1] & constants.O_DSYNC) !== 0) dsyncHandles.add(handle);
     return handle;
-  } as typeof originalOpen;
+  };
   syncBuiltinESMExports();
   const probe = await originalOpen(join(base, "probe"), "w");
   const proto = Object.getPrototypeOf(probe) as Record<"sync" | "datasync" | "write" | "writev", (...args: unknown[]) => Promise<unknown>>;
@@ -176,7 +176,7 @@ async function startEmulatorProcess(pid: string, key: string) {
   children.add(child);
   const url = await new Promise<string>((resolve, reject) => {
     let text = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
+    child.stdout.on("data", (chunk: Buffer) => {
       text += chunk.toString("utf8");
       const line = text.split("\n")[0];
       if (text.includes("\n") && line) resolve(line.trim());
@@ -198,9 +198,25 @@ async function startEmulatorProcess(pid: string, key: string) {
     // Refusing closes the listening socket; the answer to this call is sent first.
     setFaults: (faults: { refuse?: boolean; delayMs?: number }) => control("POST", "faults", faults),
     clearFaults: async () => {
-      // While refusing, the control API is unreachable too: the process is asked by signal.
+      // While refusing, the control API is unreachable too: the process is asked by signal and
+      // says `cleared` once it listens again; then the faults are read back to be sure.
+      const cleared = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error("the emulator process did not clear its faults within 5 s")), 5000);
+        const onData = (chunk: Buffer) => chunk.toString("utf8").split("\n").includes("cleared") && done();
+        const onExit = (code: number | null) => done(new Error(`the emulator process exited (${code}) while clearing its faults`));
+        const done = (error?: Error) => {
+          clearTimeout(timer);
+          child.stdout.off("data", onData);
+          child.off("exit", onExit);
+          if (error) reject(error);
+          else resolve();
+        };
+        child.stdout.on("data", onData);
+        child.once("exit", onExit);
+      });
       child.kill("SIGUSR2");
-      await sleep(200);
+      await cleared;
+      await control("POST", "faults", {});
     },
     stop: async () => {
       child.kill("SIGTERM");
@@ -869,12 +885,12 @@ try {
       let lineMs = NaN;
       let stdout = "";
       let stderr = "";
-      child.stdout!.on("data", (chunk: Buffer) => {
+      child.stdout.on("data", (chunk: Buffer) => {
         if (!Number.isNaN(lineMs)) return;
         stdout += chunk.toString("utf8");
         if (stdout.includes("local API on")) lineMs = performance.now() - t0;
       });
-      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
       try {
         // Poll /healthz from the spawn on (a refused connection answers at once).
         let healthzMs = NaN;
@@ -908,7 +924,7 @@ try {
       const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
       children.add(child);
       let lineMs = NaN;
-      child.stdout!.once("data", () => (lineMs = performance.now() - t0));
+      child.stdout.once("data", () => (lineMs = performance.now() - t0));
       await new Promise<void>((resolve) => child.once("exit", () => resolve()));
       children.delete(child);
       return { lineMs, exitMs: performance.now() - t0 };

@@ -1,4 +1,4 @@
-// Platform protocol figures (architecture.md §11): signer throughput, envelope parse+verify,
+// Platform protocol figures: signer throughput, envelope parse+verify,
 // and the client's local overhead over a raw undici POST to the same emulator on loopback
 // (budget: p99 ≤ 2 ms). Bounded loops on 127.0.0.1 only.
 import { Agent, request } from "undici";

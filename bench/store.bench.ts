@@ -1,5 +1,5 @@
 /**
- * Store and outbox figures (issue 7, architecture.md §11). One JSON line per figure:
+ * Store and outbox figures. One JSON line per figure:
  * - store-commit: a durable in-park record commit, p50/p99, next to the raw fsync of the same
  *   directory measured in the same run (budget: p99 ≤ raw fsync p99 + 2 ms); and the same
  *   document rewritten whole (store-snapshot-inpark), which is what lowdb alone would cost;

@@ -20,6 +20,11 @@ export const LABELS = {
       detectorFault: "地感故障", lane: "车道", language: "English",
     },
     command: { "cash-paid": "现金已收", open: "开闸", close: "落闸", cancel: "取消" },
+    shift: {
+      title: "班次", none: "当前无人值班", start: "上班", end: "交班", print: "打印报表", operator: "值班员", started: "上班时间",
+      cash: "现金", cashLane: "现金 · ", releases: "人工放行", opens: "手动开闸", refundsOwed: "应退款", drawer: "钱箱应有",
+      refunded: "已退款", noRefunds: "无应退款", lastEnded: "上一班", ended: "交班时间", carried: "前班", startedOk: "已上班", endedOk: "已交班",
+    },
     direction: { in: "入口", out: "出口" },
     barrier: { closed: "已落杆", opening: "抬杆中", open: "已抬杆", closing: "落杆中", fault: "故障" },
     phase: {
@@ -75,6 +80,11 @@ export const LABELS = {
       detectorFault: "loop fault", lane: "Lane", language: "中文",
     },
     command: { "cash-paid": "Cash received", open: "Open", close: "Close", cancel: "Cancel" },
+    shift: {
+      title: "Shift", none: "No shift open", start: "Start shift", end: "End shift", print: "Printable report", operator: "Attendant", started: "Started",
+      cash: "Cash", cashLane: "Cash · ", releases: "Hand releases", opens: "Hand opens", refundsOwed: "Refunds owed", drawer: "Drawer should hold",
+      refunded: "Refunded", noRefunds: "no refunds owed", lastEnded: "Last shift", ended: "Ended", carried: "earlier shift", startedOk: "shift started", endedOk: "shift ended",
+    },
     direction: { in: "entry", out: "exit" },
     barrier: { closed: "closed", opening: "opening", open: "open", closing: "closing", fault: "FAULT" },
     phase: {

@@ -1,7 +1,8 @@
-// The local panel (issue 12): live lane state over server-sent events, attendant actions with
+// The local panel: live lane state over server-sent events, attendant actions with
 // the bearer token, and in sim mode the controls that drive the simulated hardware.
 import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary } from "./format.js";
 import { translator } from "./i18n.js";
+import { createShiftView } from "./shift.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -31,6 +32,7 @@ function applyLanguage() {
   for (const el of $$("[data-i18n]")) el.textContent = label(el.dataset.i18n);
   for (const el of $$("[data-i18n-placeholder]")) el.placeholder = label(el.dataset.i18nPlaceholder);
   setConn($("#conn").dataset.state);
+  shiftView.relabel();
   if (status) render(status);
 }
 
@@ -141,6 +143,8 @@ async function post(path, body, card, doneText = ui("done")) {
   $(".result", card).title = payload?.detail ?? "";
   return payload;
 }
+
+const shiftView = createShiftView({ $, label: (group, key) => t(group, key), auth, post, zone, lang: () => lang });
 
 function laneOf(laneId) {
   return status?.lanes?.find((lane) => lane.id === laneId);
@@ -378,6 +382,7 @@ function render(s) {
   for (const card of $$(".lane")) if (!seen.has(card.id)) card.remove();
   renderHealth(s);
   renderEvents(s);
+  shiftView.update(s);
   renderClock();
 }
 

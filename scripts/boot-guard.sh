@@ -1,7 +1,7 @@
 #!/bin/sh
 # lanekeeper boot guard: runs before every start of lanekeeper.service (ExecStartPre=).
 #
-# Why it exists (architecture.md §8, systemd/README.md "Boot guard"): a release switched in by
+# Why it exists (systemd/README.md "Boot guard"): a release switched in by
 # a remote update proves itself in its health window and is then committed; the code that does
 # that (src/update/agent.ts resumeAfterBoot) runs inside the new release. A release that dies
 # before it gets there (a syntax error, a missing module, a throw at import) never rolls itself

@@ -1,5 +1,5 @@
 /**
- * The long crash-safety run of the store (issue 7): `node --import tsx scripts/crash-store.ts [rounds] [dir]`
+ * The long crash-safety run of the store: `node --import tsx scripts/crash-store.ts [rounds] [dir]`
  * (default 1,000 rounds in a fresh temp dir). Each round starts a writer process on the same
  * directory, SIGKILLs it at a random moment and checks that everything it acknowledged is
  * there. Prints one JSON line per 50 rounds and a summary; exits 1 on the first loss.

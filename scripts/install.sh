@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs lanekeeper on a lane box (architecture.md §9): versioned releases under
+# Installs lanekeeper on a lane box (systemd/README.md): versioned releases under
 # /opt/lanekeeper/releases/<version>, an atomically switched `current` link, the boot guard in
 # /opt/lanekeeper/bin (outside every release), the systemd units, the udev rules, a dedicated
 # `lanekeeper` user in the gpio and dialout groups.
@@ -152,7 +152,7 @@ install_file() {
 }
 
 # ensure_link TARGET LINK: point LINK at TARGET by renaming a new link over the old one, so
-# there is no moment without a `current` (architecture.md §8).
+# there is no moment without a `current` (systemd/README.md "Release bundles").
 ensure_link() {
   local link; link="$(root "$2")"
   if [ -L "$link" ] && [ "$(readlink "$link")" = "$1" ]; then return 0; fi
@@ -209,7 +209,7 @@ if [ "$ACTION" = uninstall ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 1. Node.js: Debian's own is too old (domain.md §8); refuse before touching anything.
+# 1. Node.js: Debian's own is too old (lanekeeper needs Node.js ≥ 20.19); refuse before touching anything.
 if [ -z "$NODE_BIN" ]; then
   NODE_BIN="$(command -v node || true)"
   [ -n "$NODE_BIN" ] || die "Node.js not found. lanekeeper needs Node.js >= ${MIN_NODE%.0} from an upstream build (Debian's own package is too old); install it, or pass --node PATH"

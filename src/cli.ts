@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { UsageError } from "./cli/command.js";
+import { CommandFailure, UsageError } from "./cli/command.js";
 import { commands, type CommandEntry } from "./cli/commands.js";
 import { VERSION } from "./version.js";
 
@@ -48,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${(error as Error).message}\n\nUsage: ${command.usage}`);
       return 2;
+    }
+    if (error instanceof CommandFailure) {
+      console.error(`${error.code} ${error.message}`);
+      return 1;
     }
     throw error;
   }

@@ -5,7 +5,7 @@ import type { Component } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
 import { ApiError, BodyBudget, closeIfUnread, createGuardedServer, decodeParam, httpLimits, isLoopback, parseJsonText, parseRequestTarget, readBody, sendError } from "./http-pipeline.js";
 
-export { ApiError, isLoopback, readBody } from "./http-pipeline.js";
+export { ApiError, isLoopback } from "./http-pipeline.js";
 
 export type Access = "open" | "read" | "token";
 
@@ -50,7 +50,7 @@ export interface HttpServerOptions {
 }
 
 /**
- * The one local HTTP server (architecture.md §10). Subsystems register their routes; the
+ * The one local HTTP server. Subsystems register their routes; the
  * server owns body limits, auth, JSON replies and the per-route rejection counters.
  */
 export class HttpServer implements Component {

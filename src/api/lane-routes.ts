@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { ApiError, type HttpServer } from "./http-server.js";
-import type { LaneService } from "../lane/lane-service.js";
+import type { LaneService } from "../lanes/lanes.js";
 import type { LotStore } from "../store/lot-store.js";
 import { normalisePlate, plateMatchesSearch } from "../core/plates/index.js";
-import { RefundError, RefundErrorCode } from "../lane/refunds.js";
+import { RefundError, RefundErrorCode } from "../lanes/refunds.js";
 
 const commandSchema = z.strictObject({
   command: z.enum(["open", "close", "cash-paid", "cancel"]),
@@ -23,7 +23,7 @@ interface LaneRoutesSource {
 }
 
 /**
- * Attendant commands and record lookups (architecture.md §10). Commands need the bearer token
+ * Attendant commands and record lookups. Commands need the bearer token
  * and are audited with operator and reason; a refused command changes nothing.
  */
 export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): void {

@@ -10,11 +10,12 @@ const assets: Readonly<Record<string, string>> = {
   "panel.js": "text/javascript; charset=utf-8",
   "format.js": "text/javascript; charset=utf-8",
   "i18n.js": "text/javascript; charset=utf-8",
+  "shift.js": "text/javascript; charset=utf-8",
   "panel.css": "text/css; charset=utf-8",
 };
 
 /**
- * The page loads nothing from elsewhere (issue 12: no CDN), so the policy can say so: a page
+ * The page loads nothing from elsewhere (no CDN: a lane box may have no internet), so the policy can say so: a page
  * that cannot be framed or fed foreign scripts keeps the attendant's token to itself.
  */
 const pageHeaders: Readonly<Record<string, string>> = {
@@ -62,7 +63,7 @@ export interface PanelRoutes {
 }
 
 /**
- * The local panel (issue 12) and its live feed.
+ * The local panel and its live feed.
  *
  * - `GET /` and `GET /panel/<file>`: the page, open to anyone (it holds no data; the data
  *   comes through the stream and the API, which check access).

@@ -3,7 +3,7 @@ import type { SimGpio } from "../io/gpio/sim-gpio.js";
 import { GpioError } from "../io/gpio/gpio.js";
 import { lineKey } from "../io/gpio/lines.js";
 
-/** Drives the simulated hardware (sim mode only; architecture.md §10). */
+/** Drives the simulated hardware (sim mode only). */
 export function registerSimRoutes(http: HttpServer, gpio: SimGpio): void {
   http.route(
     "POST",

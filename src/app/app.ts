@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../kernel/log.js";
 import { systemClock, type Clock } from "../kernel/clock.js";
@@ -15,18 +14,20 @@ import { HttpServer } from "../api/http-server.js";
 import { registerCoreRoutes } from "../api/core-routes.js";
 import { registerSimRoutes } from "../api/sim-routes.js";
 import { registerLaneRoutes } from "../api/lane-routes.js";
+import { registerShiftRoutes } from "../api/shift-routes.js";
 import { registerPanelRoutes } from "../api/panel-routes.js";
 import { LotStore, lotStoreOptionsFromConfig } from "../store/lot-store.js";
 import { Outbox } from "../outbox/outbox.js";
-import type { BackoffPolicy } from "../outbox/backoff.js";
+import type { BackoffPolicy } from "../kernel/backoff.js";
 import { platformOutboxSender } from "../outbox/platform-sender.js";
 import { registerOutboxRoutes } from "../outbox/routes.js";
 import { createPlatformClient, type PlatformClient } from "../platform/client.js";
 import { createOpenInterfaceHandler, registerPlatformRoute } from "../platform/server.js";
-import { LaneService } from "../lane/lane-service.js";
-import { withDoublePaymentFields } from "../lane/refunds.js";
+import { LaneService } from "../lanes/lanes.js";
+import { withDoublePaymentFields } from "../lanes/refunds.js";
+import { ShiftBook } from "../shifts/shift-book.js";
 import { createStoreLotPorts } from "./store-ports.js";
-import { createFleet, type FleetWiringOptions } from "./fleet-wiring.js";
+import type { FleetWiringOptions } from "./fleet-wiring.js";
 import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
 
@@ -64,8 +65,14 @@ export class App {
   readonly platform: PlatformClient;
   readonly devices: LaneDevices;
   readonly lanes: LaneService;
+  /** Attendant shifts and their reports (cash, hand releases, refunds owed). */
+  readonly shifts: ShiftBook;
   readonly cameraPush: CameraPushReceiver;
-  readonly fleet: FleetLink | undefined;
+  /** The fleet link, once the app has started (never without MQTT in the config). */
+  get fleet(): FleetLink | undefined {
+    return this.fleetLink;
+  }
+  private fleetLink: FleetLink | undefined;
   readonly bootAtMs: number;
   private readonly lifecycle: Lifecycle;
   private readonly statusSections = new Map<string, StatusSection>();
@@ -134,6 +141,14 @@ export class App {
     });
     // Exit reports go out with the double payments the lanes found after the car left.
     this.outbox.setSender(withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone));
+    this.shifts = new ShiftBook({
+      dir: config.store.dir,
+      store: this.store,
+      refunds: this.lanes.refunds,
+      context: { deviceId: config.deviceId, lot: { name: config.lot.name, parkCode: config.lot.parkCode, timeZone: config.lot.timeZone }, laneIds: config.lanes.map((lane) => lane.id) },
+      clock,
+      log: log.child({ sub: "shifts" }),
+    });
     for (const [laneId, camera] of this.devices.cameras) camera.onRead((read) => this.lanes.plateRead(laneId, read));
     for (const [laneId, scanner] of this.devices.scanners) scanner.onCode(({ code }) => this.lanes.scannerCode(laneId, code));
 
@@ -145,7 +160,10 @@ export class App {
       lanes: config.lanes.filter((lane) => lane.camera === "http").map((lane) => lane.id),
       ...(config.api.cameraKey === undefined ? {} : { cameraKey: config.api.cameraKey }),
       onRead: (laneId, read) => this.lanes.plateRead(laneId, read),
-      onHistory: (laneId, read) => void this.store.appendEvent({ type: "camera-offline-read", laneId, plate: read.plate, atMs: read.atMs }).catch(() => undefined),
+      onHistory: (laneId, read) =>
+        void this.store
+          .appendEvent({ type: "camera-offline-read", laneId, plate: read.plate, atMs: read.atMs })
+          .catch((error: unknown) => log.warn({ err: error, laneId }, "could not record a camera read from its offline buffer in the history")),
       clock,
       log: log.child({ sub: "camera" }),
     });
@@ -162,6 +180,7 @@ export class App {
 
     registerCoreRoutes(this.http, this);
     registerLaneRoutes(this.http, this);
+    registerShiftRoutes(this.http, this.shifts);
     registerOutboxRoutes(this.http, this.outbox);
     registerPanelRoutes(this.http, { status: () => this.status(), onChange: (listener) => this.bus.onChange(listener) });
     if (this.simGpio) {
@@ -181,6 +200,7 @@ export class App {
     this.addStatus("outbox", () => this.outbox.status());
     // Refunds owed to drivers who paid a stay twice (GET /api/refunds lists them).
     this.addStatus("refunds", () => this.lanes.refunds.totals());
+    this.addStatus("shift", () => this.shifts.status());
     this.addStatus("links", () => ({
       platform: { state: this.outbox.status().link === "up" ? "up" : "down", ...this.platform.stats() },
       mqtt: this.fleet ? { state: this.fleet.state } : { state: "not configured" },
@@ -202,10 +222,31 @@ export class App {
     this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
     this.lifecycle.add(this.outbox);
     for (const device of this.devices.components()) this.lifecycle.add(device);
-    this.fleet = createFleet(this, options.fleet ?? { restart: () => undefined, setLogLevel: (level) => (log.level = level) });
     // The fleet link starts before the lanes so their first events already have a boot number.
-    if (this.fleet) this.lifecycle.add(this.fleet);
+    // Its modules (and mqtt) load at start and only when MQTT is configured: a box without a
+    // fleet never loads them (start-up CPU and idle memory on a Pi).
+    if (config.mqtt?.enabled) {
+      const wiring = options.fleet ?? { restart: () => undefined, setLogLevel: (level: string) => (log.level = level) };
+      this.lifecycle.add(
+        component(
+          "fleet",
+          async () => {
+            const { createFleet } = await import("./fleet-wiring.js");
+            const fleet = createFleet(this, wiring);
+            if (!fleet) return;
+            this.fleetLink = fleet;
+            await wiring.onCreated?.(fleet);
+            await fleet.start();
+          },
+          async () => {
+            await this.fleetLink?.stop();
+          },
+        ),
+      );
+    }
     this.lifecycle.add(this.lanes);
+    // After the lanes (their refunds ledger) and the fleet link (a report kept from it goes now).
+    this.lifecycle.add(this.shifts);
     this.lifecycle.add(this.http);
   }
 
@@ -261,5 +302,3 @@ export class App {
 export function component(name: string, start: () => Promise<void>, stop: () => Promise<void>): Component {
   return { name, start, stop };
 }
-
-export const fleetStateDir = (config: Config): string => join(config.store.dir, "fleet");

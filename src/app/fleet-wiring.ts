@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { App } from "./app.js";
 import { FleetLink, registerBuiltinCommands, laneCommandArgsSchema, type HealthInput } from "../fleet/index.js";
 import { validateConfig } from "../config/load.js";
+import { publishShiftReports } from "../fleet/extensions/shift-reports.js";
 import { writeFileDurable } from "../update/durable.js";
 import { VERSION } from "../version.js";
 
@@ -15,10 +16,15 @@ export interface FleetWiringOptions {
   setLogLevel: (level: string) => void;
   /** The clock-sync state for health (null when unknown). */
   clockSynced?: () => boolean | null;
+  /**
+   * Called with the link once it is built, before it connects: the service adds its update
+   * agent here (loaded only on a box with a fleet), so no job can arrive before its handler.
+   */
+  onCreated?: (fleet: FleetLink) => Promise<void>;
 }
 
 /**
- * Connects the App to the fleet over MQTT (architecture.md §7): events and lane state up,
+ * Connects the App to the fleet over MQTT (docs/mqtt.md): events and lane state up,
  * attendant-style commands and config pushes down, and section-4 platform requests for boxes
  * behind NAT answered by the same handler as HTTP.
  */
@@ -49,7 +55,7 @@ export function createFleet(app: App, options: FleetWiringOptions): FleetLink | 
         if (!result.ok) throw new Error(`${result.code}: ${result.message}`);
         return { detail: result.detail };
       },
-      // A barrier command must never run late: expiresAt is mandatory (architecture.md §7).
+      // A barrier command must never run late: expiresAt is mandatory (docs/mqtt.md §5.4).
       { requiresExpiresAt: true },
     );
   }
@@ -67,6 +73,8 @@ export function createFleet(app: App, options: FleetWiringOptions): FleetLink | 
   });
 
   fleet.onPlatformRequest(async (text) => (await app.openInterface.handle(text, { transport: "mqtt" })).body);
+  // Every ended shift's report, through the event spool (evt/shift-report).
+  publishShiftReports(fleet, app.shifts, log.child({ sub: "mqtt" }));
 
   app.bus.on((event) => {
     if (event.type === "presence") return;

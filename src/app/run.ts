@@ -4,12 +4,11 @@ import { loadConfigFile } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createSystemIntegration } from "../system/integration.js";
 import { systemClock } from "../kernel/clock.js";
-import { UpdateAgent } from "../update/agent.js";
-import { agentOptionsFromConfig } from "../update/setup.js";
-import { toFleetJobStatus } from "../update/job.js";
-import { createHealthProbe } from "../update/health.js";
+import type { UpdateAgent } from "../update/agent.js";
+import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
 import { ProvisionStatus } from "../provision/last-report.js";
+import { preloadUndici } from "../platform/undici-core.js";
 
 /** The process is gone this long after the stop signal at the latest (the promise is 2 s). */
 const EXIT_BOUND_MS = 1950;
@@ -48,6 +47,8 @@ export async function runService(options: RunOptions): Promise<number> {
   // systemd: watchdog pings from this event loop, READY once lanes, store and API are up.
   const system = createSystemIntegration({ log: log.child({ sub: "system" }), clock: systemClock, config: config.system });
   let app: App;
+  // The remote-update agent, built with the fleet link (at start, only on a box with MQTT).
+  let update: UpdateAgent | undefined;
   try {
     app = new App({
       config,
@@ -66,11 +67,14 @@ export async function runService(options: RunOptions): Promise<number> {
           const synced = system.health().clock.synced;
           return synced === "unknown" ? null : synced;
         },
+        onCreated: async (fleet) => {
+          update = await createUpdate(app, fleet, log);
+        },
       },
     });
   } catch (error) {
     log.fatal({ err: error }, "cannot build the app");
-    await options.afterStop?.().catch(() => undefined);
+    await options.afterStop?.().catch((stopError: unknown) => log.error({ err: stopError }, "after-stop hook failed"));
     return 1;
   }
   installCrashHandlers(app, log);
@@ -89,23 +93,27 @@ export async function runService(options: RunOptions): Promise<number> {
   const provision = new ProvisionStatus(options.configPath);
   await provision.refresh();
   app.addStatus("provision", () => provision.snapshot());
-  const update = createUpdate(app, log);
   try {
     await system.start();
     await app.start();
   } catch (error) {
     log.fatal({ err: error }, "start failed");
-    await app.stop().catch(() => undefined);
-    await system.stop().catch(() => undefined);
-    await options.afterStop?.().catch(() => undefined);
+    // Release what did start; the start error above stays the one that decides the exit code.
+    await app.stop().catch((stopError: unknown) => log.error({ err: stopError }, "stop after a failed start failed"));
+    await system.stop().catch((stopError: unknown) => log.error({ err: stopError }, "system stop after a failed start failed"));
+    await options.afterStop?.().catch((stopError: unknown) => log.error({ err: stopError }, "after-stop hook failed"));
     return 1;
   }
   const { host, port } = app.http.address();
   log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
   console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
   await system.ready(`${config.lanes.length} lane(s) up, API on ${host}:${port}`);
+  // undici's modules load now that the lanes are up, before the first car needs a platform
+  // call (they stay off the start-up path; the first call would load them otherwise).
+  if (config.platform.enabled) setImmediate(preloadUndici);
   // Every boot: a release switched by an update proves itself healthy here, or is rolled back.
   if (update) {
+    const { createHealthProbe } = await import("../update/health.js");
     void update
       .resumeAfterBoot(
         createHealthProbe({
@@ -137,7 +145,7 @@ export async function runService(options: RunOptions): Promise<number> {
       void (async () => {
         await options.beforeStop?.().catch((error: unknown) => log.warn({ err: error }, "before-stop hook failed"));
         await system.stopping();
-        await update?.stop();
+        update?.stop();
         await app.stop();
         await system.stop();
         await options.afterStop?.().catch((error: unknown) => log.warn({ err: error }, "after-stop hook failed"));
@@ -157,10 +165,14 @@ export async function runService(options: RunOptions): Promise<number> {
 }
 
 /** The remote-update agent, when the box has a fleet link to receive jobs on. */
-function createUpdate(app: App, log: Logger): UpdateAgent | undefined {
+async function createUpdate(app: App, fleet: FleetLink, log: Logger): Promise<UpdateAgent | undefined> {
   const { config } = app;
-  if (!config.update.enabled || !app.fleet) return undefined;
-  const fleet = app.fleet;
+  if (!config.update.enabled) return undefined;
+  const [{ UpdateAgent }, { agentOptionsFromConfig }, { toFleetJobStatus }] = await Promise.all([
+    import("../update/agent.js"),
+    import("../update/setup.js"),
+    import("../update/job.js"),
+  ]);
   const updateLog = log.child({ sub: "update" });
   const agent = new UpdateAgent({
     ...agentOptionsFromConfig(config.update, updateLog),

@@ -41,7 +41,7 @@ import type {
  *   as lane), unlicensed ↔ unlicensed, platform ↔ platform
  *   inChannelId, operator, updatedAtMs → extra.<same name>
  *   laneId (store only, required): the lane whose channelId is inChannelId (options.lanes),
- *   else the recordNo's `<laneId>_<17 digits>` prefix (architecture.md §4), else "cloud"
+ *   else the recordNo's `<laneId>_<17 digits>` prefix (docs/protocol.md §3.1), else "cloud"
  *   entryReport (store only): "none" for a stay the platform added (it told us; there is
  *   nothing to report), the store's default "queued" otherwise; vehicleType, prepayments,
  *   coupons, pendingExit: store only, kept on an edit
@@ -61,9 +61,9 @@ import type {
  *   plateNum in extra instead, because recordPayment would otherwise count a monthly fee or a
  *   refund as a prepayment of the car's current stay
  *   kind, targetUuid, payScene, channelId (the exit lane's platform channel: not the store's
- *   payChannel, which is the §11.3 pay channel), plateId → extra.<same name>
+ *   payChannel, which is the platform's pay channel), plateId → extra.<same name>
  *
- * Text longer than the store allows (the platform's declared lengths are warnings only, §3.3)
+ * Text longer than the store allows (the platform's declared lengths are warnings only, docs/protocol.md §2)
  * is stored cut to the limit, with the whole text in extra.fullText.<field>; reads give the
  * whole text back. Keys of extra this module does not manage are kept on every write.
  */
@@ -291,7 +291,7 @@ function sourceFromStore(source: string | undefined): InParkRecord["source"] {
 
 const validPlateColor = (c: number | null): c is number => c !== null && Number.isInteger(c) && c >= 0 && c <= 99;
 
-/** `<laneId>_<YYYYMMDDHHmmssSSS>` (architecture.md §4) → laneId. */
+/** `<laneId>_<YYYYMMDDHHmmssSSS>` (docs/protocol.md §3.1) → laneId. */
 function laneFromRecordNo(recordNo: string): string | undefined {
   return /^(.{1,32})_\d{17}$/.exec(recordNo)?.[1];
 }
@@ -340,7 +340,7 @@ export function inParkToStore(r: InParkRecord, lanes: LaneChannels = []): StoreS
 /** An edit (4.13.2) → updateInPark patch; optional fields set to undefined are removed. */
 export function inParkPatch(r: InParkRecord, existing: StoreStay): Partial<StoreStay> {
   const f = stayFields(r, existing);
-  return { plate: f.plate, plateColor: f.plateColor, carType: f.carType, carSubType: f.carSubType, enterAtMs: f.enterAtMs, source: f.source, extra: f.extra } as Partial<StoreStay>;
+  return { plate: f.plate, plateColor: f.plateColor, carType: f.carType, carSubType: f.carSubType, enterAtMs: f.enterAtMs, source: f.source, extra: f.extra };
 }
 
 export function inParkFromStore(s: StoreStay, lanes: LaneChannels = []): InParkRecord {

@@ -28,7 +28,7 @@ import {
  * LotStore (src/store/lot-store.ts); the field mapping between the two is
  * store-port-mapping.ts. Every put/remove/clear is one of the store's named methods, which
  * resolve after the durable write, so a handler's `code 200` follows the disk
- * (platform-api.md §8 4.2).
+ * (docs/protocol.md §4.2).
  *
  * Store refusals become platform refusals with nothing changed: E_STORE_DUPLICATE (e.g. a
  * plate the store's normalisation finds registered) → conflict, E_STORE_INVALID →

@@ -13,7 +13,7 @@ const DEFAULT_ZONE = "Asia/Shanghai";
 
 /**
  * `lanekeeper fee`: the bill of one stay, so an installer can check a tariff on a laptop before
- * it goes onto the box (architecture.md §6). The tariff file is a bare tariff or a whole config
+ * it goes onto the box (docs/tariffs.md). The tariff file is a bare tariff or a whole config
  * (then the config's current tariff and the lot's zone are used).
  */
 export const feeCommand: CliCommand = {

@@ -6,7 +6,7 @@ import { runSelftest, pulseTargets, type SelftestReport, type CheckStatus } from
 import { UsageError, type CliCommand } from "./command.js";
 
 /**
- * `lanekeeper selftest`: for the installer on site (architecture.md §9). Stop the service first
+ * `lanekeeper selftest`: for the installer on site (systemd/README.md). Stop the service first
  * on a real box (`systemctl stop lanekeeper`): the self-test claims the same GPIO lines and
  * serial ports.
  */

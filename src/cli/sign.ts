@@ -14,7 +14,7 @@ async function readStdin(): Promise<string> {
 /**
  * `lanekeeper sign`: the first thing an integrator needs when a platform says "sign error".
  * It signs the envelope exactly as a receiver verifies it (raw bizContent text, every
- * top-level field but sign, platform-api.md §4) and prints the string it hashed, with the key
+ * top-level field but sign, docs/protocol.md §2) and prints the string it hashed, with the key
  * masked as `&key=HIDDEN`.
  */
 export const signCommand: CliCommand = {

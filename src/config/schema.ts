@@ -6,14 +6,14 @@ import { mqttConfigSchema } from "../fleet/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
 import { systemConfigSchema } from "../system/config.js";
 import { updateConfigSchema } from "../update/config.js";
-import { policyConfigSchema } from "../lane/config.js";
+import { policyConfigSchema } from "../lanes/policy-schema.js";
 import { outboxConfigSchema } from "../outbox/config.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
 
 // The lane's input and output names belong to the lane core; the schema maps them to lines.
-export { inputNames, outputNames, type InputName, type OutputName } from "../core/lane/io-names.js";
+export { inputNames, outputNames, type InputName } from "../core/lane/io-names.js";
 
 const lineSchema = z.strictObject({
   /** BCM line number (0..57 covers every Pi). */
@@ -42,7 +42,7 @@ const detectorSchema = z.strictObject({
   pulseMeaning: z.enum(["arrival-and-departure", "arrival-only"]).default("arrival-and-departure"),
   /** Pulse detectors with arrival-only pulses: presence ends after this long. */
   pulseHoldMs: z.int().min(100).max(600_000).default(5000),
-  /** An output held on beyond this is a detector fault, not a car (domain.md §1). */
+  /** An output held on beyond this is a detector fault (a welded relay, a loop stuck on), not a car. */
   stuckOnLimitMs: z.int().min(1000).default(600_000),
 });
 
@@ -140,5 +140,4 @@ export const configSchema = z.strictObject({
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 export type LaneConfig = Config["lanes"][number];

@@ -4,9 +4,12 @@ import { z } from "zod";
  * The rollout's bookkeeping as a pure machine: `step(state, event) → {state, actions}`. It never
  * reads the clock or the broker; the runner (rollout.ts) feeds it box presence, job statuses and
  * ticks, persists every new state durably and only then performs the actions. That order is
- * what makes `--resume` safe: a box is marked `sent` in the state file before its job is
- * published, so a console killed between the two never sends a second job to it (at worst the
- * job was never published, and that box times out as a failure instead of being updated twice).
+ * what makes `--resume` safe: a box is marked `sent` (with its job id) in the state file before
+ * its job is published, so a console killed between the two never sends that box a second job.
+ * Whether the job got out before the kill, the file cannot say; so a resumed console publishes
+ * every still-open job again under the SAME id. A box that never received it runs it; a box
+ * that did recognises the id (the fleet link remembers job ids durably, the update agent keeps
+ * its job history) and does not run it twice.
  */
 
 export const boxStates = ["pending", "sent", "succeeded", "failed", "rolled-back", "rejected", "skipped"] as const;
@@ -68,11 +71,14 @@ export interface Presence {
 
 export type RolloutEvent =
   | { kind: "tick"; nowMs: number }
+  /** The first event of a console started with `--resume` (a fresh rollout has no open job). */
+  | { kind: "resume"; nowMs: number }
   | { kind: "presence"; deviceId: string; presence: Presence; nowMs: number }
   | { kind: "job-status"; deviceId: string; jobId: string; status: string; detail?: string; nowMs: number };
 
 export type RolloutAction =
-  | { kind: "send-job"; deviceId: string; jobId: string; expiresAtMs: number }
+  /** `repeat`: the box's job again, same id, after a resume (it may never have been published). */
+  | { kind: "send-job"; deviceId: string; jobId: string; expiresAtMs: number; repeat?: true }
   | { kind: "wake-at"; atMs: number }
   | { kind: "box-finished"; deviceId: string; state: BoxState; detail: string }
   | { kind: "wave-started"; wave: number; size: number }
@@ -228,6 +234,18 @@ export function step(prev: RolloutState, event: RolloutEvent, online: (deviceId:
     }
   }
 
+  if (event.kind === "resume" && state.phase === "running") {
+    // Still open after presence had its say: maybe never published. Same id, so never twice;
+    // its time limit starts again, as a box that never got it has not begun. A halting
+    // rollout sends nothing, not even this: such a box ends by its time limit.
+    for (const deviceId of state.targets) {
+      const box = state.boxes[deviceId];
+      if (box?.state !== "sent" || box.jobId === undefined) continue;
+      box.sentAtMs = now;
+      actions.push({ kind: "send-job", deviceId, jobId: box.jobId, expiresAtMs: now + state.jobTimeoutMs, repeat: true });
+    }
+  }
+
   // Jobs without a final word within their time limit are failures (the box may be dead).
   for (const [deviceId, box] of Object.entries(state.boxes)) {
     if (box.state === "sent" && box.sentAtMs !== undefined && now >= box.sentAtMs + state.jobTimeoutMs) {
@@ -250,7 +268,7 @@ function advance(state: RolloutState, now: number, online: (deviceId: string) =>
   for (let guard = 0; guard < state.waveEnds.length + 2; guard++) {
     if (state.phase === "halting") {
       // Nothing more is sent; jobs already out still get their final state.
-      for (const [deviceId, box] of Object.entries(state.boxes)) {
+      for (const box of Object.values(state.boxes)) {
         if (box.state === "pending" && box.wave <= state.wave) {
           box.state = "skipped";
           box.detail = "not sent: the rollout halted";

@@ -32,7 +32,7 @@ import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage, splitBoxT
 
 export interface RolloutReport {
   /** One progress record (JSON lines mode) or a redraw of the bar. */
-  action(action: RolloutAction | { kind: "job-sent"; deviceId: string; jobId: string }, state: RolloutState): void;
+  action(action: RolloutAction | { kind: "job-sent"; deviceId: string; jobId: string; repeat?: true }, state: RolloutState): void;
   end(state: RolloutState): void;
 }
 
@@ -49,7 +49,13 @@ export async function loadRolloutState(file: string): Promise<RolloutState> {
 }
 
 /** Runs a rollout to its end (done or halted) from `state`, persisting it in `stateFile`. */
-export async function runRollout(session: BrokerSession, initial: RolloutState, stateFile: string, report: RolloutReport): Promise<RolloutState> {
+export async function runRollout(
+  session: BrokerSession,
+  initial: RolloutState,
+  stateFile: string,
+  report: RolloutReport,
+  options: { resumed?: boolean; killAfterSends?: number } = {},
+): Promise<RolloutState> {
   let state = initial;
   const presence = new Map<string, Presence>();
   const queue: RolloutEvent[] = [];
@@ -59,6 +65,7 @@ export async function runRollout(session: BrokerSession, initial: RolloutState, 
   let finished: (() => void) | undefined;
   const done = new Promise<void>((resolve) => (finished = resolve));
   let failure: Error | undefined;
+  let published = 0;
 
   const schedule = (atMs: number): void => {
     if (atMs >= timerAtMs) return;
@@ -102,11 +109,14 @@ export async function runRollout(session: BrokerSession, initial: RolloutState, 
     if (action.kind === "send-job") {
       const { bundle } = state;
       const job = { v: 1, type: "update", version: bundle.version, url: bundle.url, sha256: bundle.sha256, size: bundle.size, expiresAt: action.expiresAtMs };
+      // The crash window `--resume` must close: recorded as sent, not yet published.
+      if (options.killAfterSends !== undefined && published >= options.killAfterSends) process.kill(process.pid, "SIGKILL");
       try {
         await session.publish(session.topics(action.deviceId).job(action.jobId), job);
-        report.action({ kind: "job-sent", deviceId: action.deviceId, jobId: action.jobId }, state);
+        published += 1;
+        report.action({ kind: "job-sent", deviceId: action.deviceId, jobId: action.jobId, ...(action.repeat ? { repeat: true as const } : {}) }, state);
       } catch (error) {
-        // Recorded as sent already: it is never sent again; without a status it times out.
+        // Recorded as sent already: only a resume publishes it again (same id); else it times out.
         report.action({ kind: "box-finished", deviceId: action.deviceId, state: "sent", detail: `publish failed: ${(error as Error).message}` }, state);
       }
       return;
@@ -143,7 +153,7 @@ export async function runRollout(session: BrokerSession, initial: RolloutState, 
     await session.subscribe([session.everyBox("status"), session.everyBox("jobs/+/status")]);
     // Let the retained presence arrive before the first decision (who is online).
     await new Promise((resolve) => setTimeout(resolve, 300));
-    push({ kind: "tick", nowMs: Date.now() });
+    push({ kind: options.resumed ? "resume" : "tick", nowMs: Date.now() });
     await done;
     if (failure) throw failure;
     return state;
@@ -236,7 +246,7 @@ export const fleetRolloutCommand: CliCommand = {
           "  --url http[s]://…: where boxes download the bundle (or --bundle-url); --serve: serve it from this machine",
           "  --max-failed (default 0): failed, rejected or rolled-back jobs allowed before the rollout halts",
           "  --health-window: a box seen online on the new version this long counts as committed when its own status was missed",
-          "  --state (default rollout-<id>.json): written before every job is sent; --resume continues from it without re-sending a job",
+          "  --state (default rollout-<id>.json): written before every job is sent; --resume continues from it: a job still open is published again under its same id (a box runs a job id once)",
           `  ${brokerUsage}`,
         ].join("\n"),
       );
@@ -318,7 +328,10 @@ export const fleetRolloutCommand: CliCommand = {
       }
       const tty = !values.json && process.stdout.isTTY === true;
       const report = makeReport(tty, (text) => process.stdout.write(text));
-      const end = await runRollout(session, state, stateFile, report);
+      // A test hook: die (SIGKILL) right before publishing the job after this many.
+      const killAfter = process.env.LK_TEST_KILL_AFTER_SENT;
+      const killAfterSends = killAfter !== undefined && /^\d+$/.test(killAfter) ? Number(killAfter) : undefined;
+      const end = await runRollout(session, state, stateFile, report, { resumed: values.resume !== undefined, ...(killAfterSends !== undefined ? { killAfterSends } : {}) });
       report.end(end);
       process.stderr.write(`${renderSummary(end)}\n`);
       return end.phase === "done" && failures(end) === 0 ? 0 : 1;

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
-import { readTlsFiles } from "../kernel/tls.js";
+import { readTlsFiles, untrustedCertificateCode } from "../kernel/tls.js";
 import { redactUrl } from "../kernel/redact-url.js";
-import { UsageError } from "../cli/command.js";
+import { CommandFailure, UsageError } from "../cli/command.js";
 import { fleetTopics, type FleetTopics } from "../fleet/topics.js";
 
 /**
@@ -109,7 +109,9 @@ export class BrokerSession {
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error): void => {
         client.end(true);
-        reject(new Error(`cannot connect to ${redactUrl(settings.url)}: ${error.message}`));
+        const untrusted = untrustedCertificateCode(error);
+        const hint = untrusted ? ` (${untrusted}: the broker's certificate does not chain to ${settings.caFile ? `--ca ${settings.caFile}` : "a system CA; name its CA with --ca"})` : "";
+        reject(new CommandFailure("E_CONSOLE_CONNECT", `cannot connect to ${redactUrl(settings.url)}: ${error.message}${hint}`));
       };
       const timer = setTimeout(() => fail(new Error(`no answer within ${clientOptions.connectTimeout} ms`)), (clientOptions.connectTimeout ?? 10_000) + 500);
       client.once("connect", () => {

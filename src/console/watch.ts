@@ -31,7 +31,8 @@ export function watchLine(root: string, topic: string, payload: Buffer, retained
   }
   if (rest.startsWith("res/")) {
     const p = parsePayload(commandResultSchema, payload);
-    return p.ok ? `${head} ${rest} ${p.value.id ?? "-"} ${p.value.status}${p.value.error ? ` ${p.value.error}` : ""}` : bad(p.message);
+    // The stable code first (what an operator greps for), then the words.
+    return p.ok ? `${head} ${rest} ${p.value.id ?? "-"} ${[p.value.status, p.value.code, p.value.error].filter((part) => part !== undefined && part !== "").join(" ")}` : bad(p.message);
   }
   if (rest === "cfg/reported") {
     const p = parsePayload(configReportedSchema, payload);

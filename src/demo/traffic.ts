@@ -18,8 +18,8 @@ export const demoPlates = {
 const HOUR_MS = 3_600_000;
 
 /**
- * Cars that arrive on their own in the demo lot (issue 8: "a newcomer watching the log or
- * /api/status sees every path within a minute"). It drives the simulated loops, the camera and
+ * Cars that arrive on their own in the demo lot, so a newcomer watching the log or
+ * /api/status sees every path within a minute. It drives the simulated loops, the camera and
  * the scanner through the same code paths as the real devices, and plays the attendant and
  * the cloud (through the platform emulator) where a path needs them.
  */
@@ -72,6 +72,7 @@ export class DemoTraffic {
   async stop(): Promise<void> {
     this.running = false;
     for (const wake of [...this.sleepers]) wake();
+    // Only waiting: the loop reports its own errors (say) and ends on TrafficStopped.
     await this.loop?.catch(() => undefined);
   }
 
@@ -87,6 +88,7 @@ export class DemoTraffic {
       } catch (error) {
         if (error instanceof TrafficStopped) return;
         if (this.running) this.say(`demo traffic: ${(error as Error).message}`);
+        // Rejects only with TrafficStopped; the loop condition then ends the run.
         await this.sleep(this.options.pauseMs ?? 5000).catch(() => undefined);
       }
     }

@@ -3,7 +3,7 @@ import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient 
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import { withTimeout } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
-import { backoffDelayMs, type BackoffPolicy } from "./backoff.js";
+import { backoffDelayMs, type BackoffPolicy } from "../kernel/backoff.js";
 import { MAX_PAYLOAD_BYTES } from "./commands.js";
 import type { MqttConfig } from "./config.js";
 import type { Connection, FleetCounters, FleetExtension } from "./extension.js";
@@ -344,7 +344,7 @@ export class FleetConnection {
   private scheduleReconnect(): void {
     if (!this.isRunning) return;
     this.failureCount++;
-    const delayMs = backoffDelayMs(this.failureCount, this.options.random, this.options.backoff);
+    const delayMs = backoffDelayMs(this.failureCount, this.options.backoff, this.options.random);
     this.counters.set("lastReconnectDelayMs", delayMs);
     this.nextAttemptAtMs = this.clock.now() + delayMs;
     this.setLinkState("waiting");

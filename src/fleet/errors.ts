@@ -1,4 +1,4 @@
-/** Stable codes of the fleet link's errors (style.md: typed errors with stable codes). */
+/** Stable codes of the fleet link's errors: callers switch on the code, never on the message. */
 export const FleetErrorCodes = {
   /** A payload handed to a publish method does not match its schema (a wiring bug). */
   BadPayload: "E_FLEET_BAD_PAYLOAD",

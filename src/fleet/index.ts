@@ -13,6 +13,6 @@ export { registerBuiltinCommands, logLevels, type BuiltinCommandHooks, type LogL
 export { CommandErrorCodes, MAX_PAYLOAD_BYTES, TOO_DEEP_MESSAGE, type CommandContext, type CommandErrorCode, type CommandHandler, type CommandOptions } from "./commands.js";
 export { mqttConfigSchema, type MqttConfig } from "./config.js";
 export { FleetError, FleetErrorCodes, type FleetErrorCode } from "./errors.js";
-export { backoffCeilingMs, backoffDelayMs, defaultBackoff, type BackoffPolicy } from "./backoff.js";
+export { defaultBackoff } from "./backoff.js";
 export { fleetTopics, type FleetTopics } from "./topics.js";
 export * from "./payloads.js";

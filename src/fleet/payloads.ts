@@ -118,6 +118,8 @@ export const knownEventTypes = [
   "camera-silent",
   /** Published by the link itself after the offline spool overflowed. */
   "events-dropped",
+  /** Published at the end of every attendant shift (src/fleet/extensions/shift-reports.ts), not from the event bus. */
+  "shift-report",
 ] as const;
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be kebab-case, at most 64 characters");
@@ -228,7 +230,7 @@ export type JobStatusInput = Omit<JobStatusPayload, "v" | "ts" | "jobId">;
 
 /**
  * The wrapped form, for MQTT 3.1.1 (no response topic, no correlation data): the envelope
- * travels as text so the signature over the raw bizContent text survives (platform-api.md §3;
+ * travels as text so the signature over the raw bizContent text survives (docs/protocol.md §2;
  * an object is accepted and re-serialised, which only verifies when bizContent is a string).
  */
 export const platformWrappedRequestSchema = z.strictObject({

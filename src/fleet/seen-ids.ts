@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DAY_MS } from "../core/time/zone.js";
 import type { Logger } from "../kernel/log.js";
 import { JsonStateFile } from "./state-file.js";
 import { commandStatuses, type CommandStatus } from "./payloads.js";
@@ -35,7 +36,7 @@ export class SeenIds {
 
   constructor(path: string, log: Logger, options: SeenIdsOptions = {}) {
     this.file = new JsonStateFile(path, fileSchema, log);
-    this.retainMs = options.retainMs ?? 24 * 3_600_000;
+    this.retainMs = options.retainMs ?? DAY_MS;
     this.maxIds = options.maxIds ?? 10_000;
   }
 

@@ -1,4 +1,4 @@
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { open, readFile, rename } from "node:fs/promises";
 import { dirname, basename } from "node:path";
 import type { z } from "zod";
 import type { Logger } from "../kernel/log.js";
@@ -28,7 +28,8 @@ export class JsonStateFile<T> {
     if (current.why !== "missing") {
       this.warning = `${basename(this.path)}: ${current.why}; ${previous.ok ? "using the previous generation" : "no usable previous generation"}`;
       this.log.warn({ file: this.path, why: current.why, fallback: previous.ok }, "state file unreadable");
-      await rename(this.path, `${this.path}.corrupt-${Date.now()}`).catch(() => undefined);
+      // Kept for a person to look at; if it cannot be moved, the next write replaces it anyway.
+      await rename(this.path, `${this.path}.corrupt-${Date.now()}`).catch((error: unknown) => this.log.warn({ file: this.path, err: error }, "could not set the unreadable state file aside"));
     }
     return previous.ok ? previous.value : undefined;
   }
@@ -36,6 +37,7 @@ export class JsonStateFile<T> {
   /** Writes are queued so two quick updates land in order; each resolves once durable. */
   write(value: T): Promise<void> {
     const next = this.chain.then(() => writeDurable(this.path, JSON.stringify(value)));
+    // The caller gets `next` and its error; the chain only keeps the order.
     this.chain = next.catch(() => undefined);
     return next;
   }
@@ -91,10 +93,4 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
-}
-
-export async function removeIfExists(file: string): Promise<void> {
-  await unlink(file).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== "ENOENT") throw error;
-  });
 }

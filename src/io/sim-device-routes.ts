@@ -8,7 +8,7 @@ import type { SerialScanner } from "./scanner/serial-scanner.js";
 import { SimSerialLink } from "./serial/sim-serial-link.js";
 
 /**
- * The simulator's camera and scanner (architecture.md §10, sim mode only). They feed the SAME
+ * The simulator's camera and scanner (sim mode only). They feed the SAME
  * code paths as the real devices: a serial camera gets the bytes its template would print,
  * pushed into its simulated link and through the line parser; an HTTP camera gets an
  * `AlarmInfoPlate` body through the push parser, de-duplication and counters; a scanner gets

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { DAY_MS } from "../core/time/zone.js";
+import type { BackoffPolicy } from "../kernel/backoff.js";
 import { defaultReturnCodes } from "../platform/config.js";
 
 /**
@@ -25,7 +27,11 @@ export const DEFAULT_PERMANENT_CODES: readonly number[] = [
   defaultReturnCodes.conflict,
 ];
 
-export const DAY_MS = 24 * 3_600_000;
+/**
+ * Retry pacing of a report: capped exponential backoff with full jitter from 1 s up to 5 min,
+ * never sooner than 200 ms (a draw near 0 must not become a hot retry loop).
+ */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, capMs: 5 * 60_000, minMs: 200, jitter: "full" };
 
 /** The offline report queue: when a refused report stops being retried and is parked. */
 export const outboxConfigSchema = z

@@ -2,8 +2,7 @@ import { ApiError, type HttpServer } from "../api/http-server.js";
 import type { Outbox } from "./outbox.js";
 
 /**
- * Local API for the outbox (architecture.md §10; issue 7: parked reports are "re-triable by a
- * command"):
+ * Local API for the outbox (parked reports can be retried or dropped by an operator):
  *   GET  /api/outbox                 status and entries (`?parked=1`, `?recordNo=`, `?limit=`)
  *   POST /api/outbox/retry           `{ "key": "<key>" | "all" }` → `{ retried }` (token)
  *   POST /api/outbox/discard         `{ "key": "<key>", "reason"?: "..." }` → `{ discarded }` (token)

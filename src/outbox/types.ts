@@ -1,10 +1,10 @@
 import type { Clock } from "../kernel/clock.js";
 import type { Logger } from "../kernel/log.js";
 import type { StoreAlarm, StoreWarning } from "../store/errors.js";
-import type { BackoffPolicy } from "./backoff.js";
+import type { BackoffPolicy } from "../kernel/backoff.js";
 import type { ParkedInfo } from "./refusal.js";
 
-/** The outbox's public types (the queue itself is outbox.ts). */
+/** The outbox's public types (the queue itself is delivery.ts over journal.ts). */
 
 export type OutboxKind = "enter" | "leave" | "preEnter" | "payment" | (string & {});
 

@@ -1,5 +1,5 @@
 import type { Dispatcher } from "undici";
-import { Agent, request } from "./undici-core.js";
+import { createAgent, request } from "./undici-core.js";
 import type { Clock } from "../kernel/clock.js";
 import type { Logger } from "../kernel/log.js";
 import { readTlsFiles, untrustedCertificateCode } from "../kernel/tls.js";
@@ -9,7 +9,7 @@ import type { EnterNotifyBiz, LeaveNotifyBiz, PreEnterNotifyBiz, PreLeaveNotifyB
 import { maskSecret } from "./wire.js";
 
 /**
- * How a call failed, so callers can choose (architecture.md §3.3, §5):
+ * How a call failed, so callers can choose (docs/protocol.md "Client results"):
  * - `refused`: no connection, it dropped before an answer, or the server's certificate is not
  *   trusted → cash fallback / retry later;
  * - `timeout`: the deadline passed → same, the cloud may still act on it;
@@ -143,18 +143,19 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
   // outbox) and every failed call says what is wrong.
   for (const problem of tls.problems) log.error({ problem }, "platform TLS file not used");
   const tlsHint = tls.problems.length > 0 ? ` (${tls.problems.join("; ")})` : "";
-  const dispatcher =
-    options.dispatcher ??
-    new Agent({
-      ...(tls.connect ? { connect: tls.connect } : {}),
-      connections: config.client.connections,
-      keepAliveTimeout: config.client.keepAliveTimeoutMs,
-      keepAliveMaxTimeout: config.client.keepAliveTimeoutMs,
-      // Our own deadline (AbortSignal.timeout) governs; undici's header/body timers fire late
-      // and would only ever be a backstop.
-      headersTimeout: 120_000,
-      bodyTimeout: 120_000,
-    });
+  // The own Agent is made on the first call: undici's modules stay off the start-up path.
+  let ownAgent: Dispatcher | undefined;
+  const agentOptions = (): Parameters<typeof createAgent>[0] => ({
+    ...(tls.connect ? { connect: tls.connect } : {}),
+    connections: config.client.connections,
+    keepAliveTimeout: config.client.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: config.client.keepAliveTimeoutMs,
+    // Our own deadline (AbortSignal.timeout) governs; undici's header/body timers fire late
+    // and would only ever be a backstop.
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+  const dispatcherNow = (): Dispatcher => options.dispatcher ?? (ownAgent ??= createAgent(agentOptions()));
   const counts: PlatformClientStats = {
     calls: 0,
     ok: 0,
@@ -212,7 +213,7 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       service: serviceName,
       recordNo: biz.recordNo,
       plateId: biz.plateId,
-      // A scanner payment code is a credential: never logged in full (platform-api.md §7 3.3).
+      // A scanner payment code is a credential: never logged in full (docs/protocol.md §3.3).
       sweepAuthCodeMasked: typeof biz.sweepAuthCode === "string" ? maskSecret(biz.sweepAuthCode) : undefined,
     };
     // Set when the caller got its `timeout`: an answer after that is a late one.
@@ -221,7 +222,7 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       try {
         const response = await request(url, {
           method: "POST",
-          dispatcher,
+          dispatcher: dispatcherNow(),
           signal,
           headers: { "content-type": "application/json;charset=UTF-8" },
           body: encoded.bodyText,
@@ -296,7 +297,8 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     urlFor,
     stats: () => structuredClone(counts),
     async close() {
-      if (!ownDispatcher) return;
+      const dispatcher = ownAgent;
+      if (!ownDispatcher || !dispatcher) return;
       // A call the platform hangs on must not hold the stop: a short grace for answers on
       // their way, then the sockets go (the outbox sends its reports again at the next start).
       let grace: NodeJS.Timeout | undefined;

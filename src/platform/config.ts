@@ -3,7 +3,7 @@ import { z } from "zod";
 /**
  * Section-4 interfaces (cloud → lot) by our internal id. The names the document states are
  * [DOC]; every other one is [OURS] (docs/protocol.md) and configurable, since the vendor's
- * real names are missing from the text we have (platform-api.md §6).
+ * real names are missing from the text we have (docs/protocol.md §4).
  */
 export const section4ServiceIds = [
   "queryParkFee", // 4.1 [DOC]
@@ -57,7 +57,7 @@ const section4NamesSchema = z
 
 /**
  * Our answer codes for section-4 rejections. The vendor's table (doc section 5) is missing,
- * so these are placeholders (platform-api.md §10), listed in docs/protocol.md, overridable.
+ * so these are placeholders, listed in docs/protocol.md §5, overridable.
  */
 export const defaultReturnCodes = {
   success: 200,
@@ -85,7 +85,6 @@ export const defaultReturnCodes = {
   unavailable: 5030,
 } as const;
 export type ReturnCodeName = keyof typeof defaultReturnCodes;
-export type ReturnCodes = Record<ReturnCodeName, number>;
 
 const returnCodesSchema = z
   .strictObject(
@@ -100,7 +99,7 @@ const returnCodesSchema = z
 
 /**
  * Dictionaries whose appendix (doc section 6) is missing: our values, all configurable
- * (platform-api.md §11, §12).
+ * (docs/protocol.md §6).
  */
 const dictionariesSchema = z
   .strictObject({
@@ -111,7 +110,7 @@ const dictionariesSchema = z
     /** Temporary (pay-per-stay) car type and concrete type [INFERRED: 9 / 91]. */
     temporaryCarType: z.int().default(9),
     temporaryCarSubType: z.int().default(91),
-    /** Pay types of the 3.3 response and of leaveNotify (issue 6): 0 none, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
+    /** Pay types of the 3.3 response and of leaveNotify (docs/protocol.md §6): 0 none, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
     payTypes: z
       .strictObject({
         none: z.int().default(0),
@@ -147,7 +146,7 @@ const emulatorSchema = z
   })
   .prefault({});
 
-/** The cloud platform link: credentials, URLs, service names, deadlines (platform-api.md §12). */
+/** The cloud platform link: credentials, URLs, service names, deadlines (docs/protocol.md §1). */
 export const platformConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Base URL of the cloud side; with pathStyle "single" every service is POSTed here. */
@@ -168,7 +167,7 @@ export const platformConfigSchema = z.strictObject({
   keyFile: z.string().min(1).optional(),
   /**
    * How bizContent goes on the wire: a nested object (most of the document's examples) or a
-   * JSON string (4.12's example). Either way the signed text is the same (platform-api.md §12 q2).
+   * JSON string (4.12's example). Either way the signed text is the same (docs/protocol.md §1).
    */
   bizContentForm: z.enum(["object", "string"]).default("object"),
   serviceNames: z
@@ -211,7 +210,7 @@ export const platformConfigSchema = z.strictObject({
     .strictObject({
       path: z.string().startsWith("/").default("/platform"),
       timestampWindowS: z.int().min(1).max(86_400).default(300),
-      /** false: a request outside the window is logged and answered anyway (platform-api.md §5). */
+      /** false: a request outside the window is logged and answered anyway (docs/protocol.md §2). */
       rejectStaleTimestamps: z.boolean().default(true),
       /** A section-4 request is a few hundred bytes (no interface carries a list); 64 KiB is ample. */
       bodyLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),

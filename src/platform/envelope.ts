@@ -3,7 +3,7 @@ import { exceedsJsonDepth, maxJsonDepth, scanTopLevelMembers, type TopLevelMembe
 import { computeSign, signsEqual, type SignField } from "./sign.js";
 
 /**
- * Strict sender encoding (platform-api.md §3.3 "Sending: be strict"): compact, object keys in
+ * Strict sender encoding (docs/protocol.md §2, "Sending (strict)"): compact, object keys in
  * ASCII order at every depth, non-ASCII characters raw (no `\u` escapes), numbers as JSON
  * numbers. Members whose value is `undefined` are left out, as JSON.stringify does.
  */
@@ -67,7 +67,7 @@ export interface EncodedEnvelope {
 
 /**
  * Builds a signed request. bizContent is serialised once; that text is both signed and put on
- * the wire, never re-serialised in between (platform-api.md §4.4).
+ * the wire, never re-serialised in between (a second serialisation may not give the signed text).
  */
 export function encodeEnvelope(options: EncodeOptions): EncodedEnvelope {
   const bizText = canonicalJson(options.biz);
@@ -88,12 +88,12 @@ export function encodeEnvelope(options: EncodeOptions): EncodedEnvelope {
   return { bodyText, bizText, sign, signTemp };
 }
 
-/** Epoch seconds as a 10-digit string, the form every example uses (platform-api.md §5). */
+/** Epoch seconds as a 10-digit string, the form every example of the platform's document uses. */
 export function timestampText(nowMs: number): string {
   return String(Math.floor(nowMs / 1000));
 }
 
-/** A received envelope, read leniently (platform-api.md §3.3 "Receiving: be lenient"). */
+/** A received envelope, read leniently (docs/protocol.md §2, "Receiving (lenient)"). */
 export interface ParsedEnvelope {
   readonly members: readonly TopLevelMember[];
   readonly pid: string;
@@ -189,7 +189,7 @@ export function parseEnvelope(text: string): ParsedEnvelope {
 }
 
 /**
- * How a received member contributes to the signature (§4.4): a string by its decoded value,
+ * How a received member contributes to the signature (docs/protocol.md §2): a string by its decoded value,
  * null as empty (skipped), anything else by its raw text (numbers keep `200.00`; objects keep
  * their key order and spacing).
  */
@@ -202,7 +202,7 @@ export function signText(member: TopLevelMember): string {
 export interface VerifyOptions {
   key: string;
   nowMs: number;
-  /** Accepted |now − timestamp|, seconds, both directions (platform-api.md §5). */
+  /** Accepted |now − timestamp|, seconds, both directions (docs/protocol.md §2). */
   windowS: number;
   /** false: check the sign only. */
   checkTimestamp?: boolean;

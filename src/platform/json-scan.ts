@@ -90,9 +90,9 @@ export function exceedsJsonDepth(text: string, maxDepth: number = maxJsonDepth):
 /**
  * Lists the members of a top-level JSON object together with the raw text span of each value.
  *
- * Why: the signature covers bizContent "exactly as transmitted" (platform-api.md §4.1), and
+ * Why: the signature covers bizContent "exactly as transmitted" (docs/protocol.md §2), and
  * re-serialising a parsed object can reorder keys or change number text (`200.00` → `200`),
- * so the verifier needs the substring the sender signed (§4.4). Syntax is validated by
+ * so the verifier needs the substring the sender signed. Syntax is validated by
  * JSON.parse first; the walk below then only has to find boundaries in valid JSON.
  */
 export function scanTopLevelMembers(text: string): TopLevelMember[] {

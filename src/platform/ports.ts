@@ -3,7 +3,7 @@
  * (JSON-serialisable, epoch ms for times, integer fen for money) so a durable store can back
  * it with one collection per list. Every method is async; a `put`/`remove`/`clear` resolves
  * only once the change is durable, because the handler answers `code 200` right after it
- * (platform-api.md §8 4.2: "reply 200 only once the payment is persisted").
+ * (docs/protocol.md §4.2: the payment is stored before the 200).
  *
  * The lane-facing part (`lane`) is implemented by the lane flows; until they exist it is a
  * set of injectable callbacks (memory-ports.ts).
@@ -28,7 +28,7 @@ export interface VehicleRecord {
   uuId: string;
   carNum: string;
   owner: string;
-  /** Concrete vehicle type, e.g. 81 (platform-api.md §11.1); main type = ⌊carTypeCode / 10⌋. */
+  /** Concrete vehicle type, e.g. 81 (docs/protocol.md §6); main type = ⌊carTypeCode / 10⌋. */
   carTypeCode: number;
   /** Car group: auto-increment id (0 = none) and uuid ("" = none). */
   carGroupId: number;
@@ -105,7 +105,7 @@ export interface CouponRecord {
 export interface InParkRecord {
   recordNo: string;
   plateNum: string;
-  /** Plate colour code (§11.4); null when unknown. */
+  /** Plate colour code (docs/protocol.md §6); null when unknown. */
   plateColor: number | null;
   carType: number;
   carSubType: number;
@@ -201,7 +201,7 @@ export interface LanePort {
   unlicensedEntry(entry: UnlicensedEntry): Promise<LaneAnswer<{ recordNo: string }>>;
   /** 4.12: decide a pending entry/exit, or raise the barrier by hand. */
   remoteControl(command: RemoteControl): Promise<LaneAnswer>;
-  /** 4.8: spaces now, as absolute numbers (domain.md §6). */
+  /** 4.8: spaces now, as absolute numbers (a count the cloud can show as it is, whatever it missed). */
   freeSpaces(): Promise<{ total: number; free: number }>;
   /** After a payment notice (4.2) is stored: let a waiting exit lane settle. Failures are logged only. */
   paymentNotified(payment: PaymentRecord): Promise<void>;

@@ -4,7 +4,7 @@ import { formatWireTime } from "./wire.js";
 
 /**
  * Section-3 pushes (lot → cloud) as we send them. 3.3 is [DOC]; 3.1, 3.2 and 3.4 are missing
- * from the document, and the fields below are the project's definitions from issue 6,
+ * from the document, and the fields below are the project's own definitions,
  * published in docs/protocol.md so a cloud integrator can rely on them.
  *
  * These schemas are strict on purpose: they describe what the lot must send (numbers as
@@ -22,7 +22,7 @@ export const enterNotifySchema = z.strictObject({
   parkCode: text(50),
   recordNo: text(50),
   plateNum: text(20),
-  /** Plate colour code (platform-api.md §11.4). */
+  /** Plate colour code (docs/protocol.md §6). */
   plateColor: z.int(),
   carType: z.int(),
   carSubType: z.int(),
@@ -143,7 +143,7 @@ export const section3Schemas: Record<Section3ServiceId, z.ZodType<Record<string,
   preEnterNotify: preEnterNotifySchema,
 };
 
-/** What a 200 answer to 3.3 carries when the cloud collected the fee (architecture.md §3.3). */
+/** What a 200 answer to 3.3 carries when the cloud collected the fee (docs/protocol.md §3.3). */
 export interface PreLeavePaidData {
   payType: number;
   payTime: string;
@@ -152,7 +152,7 @@ export interface PreLeavePaidData {
 
 /**
  * The key the cloud de-duplicates a push by: reports by their recordNo, a pre-exit bill by
- * its plateId (a new bill gets a new plateId, platform-api.md §7 3.3).
+ * its plateId (a new bill gets a new plateId, docs/protocol.md §3.3).
  */
 export function idempotencyKey(service: Section3ServiceId, biz: Record<string, unknown>): string {
   const id = service === "preLeaveNotify" ? biz.plateId : biz.recordNo;

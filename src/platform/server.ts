@@ -84,7 +84,7 @@ const httpStatusFor: Partial<Record<ReturnCodeName, number>> = {
 };
 
 /**
- * Builds the transport-independent section-4 responder (architecture.md §4): the HTTP route
+ * Builds the transport-independent section-4 responder (docs/protocol.md §4): the HTTP route
  * and the MQTT `platform/req` topic both hand it the raw body text.
  *
  * Order of checks: JSON (nesting depth first) → envelope → pid → sign → timestamp → replay →
@@ -106,6 +106,7 @@ export function createOpenInterfaceHandler(options: OpenInterfaceHandlerOptions)
   let writeChain: Promise<unknown> = Promise.resolve();
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
     const run = writeChain.then(work, work);
+    // The caller gets `run` and its error; the chain only serialises.
     writeChain = run.catch(() => undefined);
     return run;
   };
@@ -212,7 +213,7 @@ export function contentTypeProblem(header: string | undefined): string | null {
   const [media = "", ...params] = header.split(";").map((p) => p.trim().toLowerCase());
   if (!acceptedMediaTypes.test(media)) return `content type ${media} is not JSON; send application/json;charset=UTF-8`;
   const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/"/g, "");
-  // The signature only reproduces over UTF-8 (platform-api.md §4.2), so another charset cannot verify.
+  // The signature only reproduces over UTF-8 (the published test vector does), so another charset cannot verify.
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") return `charset ${charset} is not supported; send UTF-8`;
   return null;
 }

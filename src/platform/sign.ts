@@ -17,12 +17,12 @@ export interface SignResult {
 }
 
 /**
- * The 2.2 signing rule (platform-api.md §4.1): every top-level parameter except `sign`,
+ * The platform's signing rule (docs/protocol.md §2): every top-level parameter except `sign`,
  * empty values dropped, names sorted by code unit (case-sensitive), joined as `k=v` with `&`,
  * then `&key=<key>`, MD5 over the UTF-8 bytes, upper-case hex.
  *
  * `excludeName` is the name the envelope's sign travelled under; receivers match field names
- * case-insensitively (§3.3), so that may be `Sign` rather than `sign`.
+ * case-insensitively (docs/protocol.md §2, receiving), so that may be `Sign` rather than `sign`.
  */
 export function computeSign(fields: Iterable<SignField>, key: string, excludeName = "sign"): SignResult {
   const kept = [...fields].filter((f) => f.name !== excludeName && f.value !== "");
@@ -38,7 +38,7 @@ export function md5UpperHex(text: string): string {
 
 /**
  * Compares a received sign with the expected one: case-insensitive (the document demands
- * upper case on sending, we accept lower case on receipt, §4.4), in constant time.
+ * upper case on sending, we accept lower case on receipt, docs/protocol.md §2), in constant time.
  */
 export function signsEqual(received: string, expected: string): boolean {
   const a = Buffer.from(received.toUpperCase(), "utf8");

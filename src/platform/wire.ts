@@ -3,7 +3,7 @@ import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
 import { localDateTime } from "../core/time/zone.js";
 
 /**
- * Wire conventions of the platform document (platform-api.md §3.3): date-times as
+ * Wire conventions of the platform protocol (docs/protocol.md §2 and §3): date-times as
  * `YYYY-MM-DD HH:mm:ss` in the lot's zone, fees in integer fen, fixed-car money in yuan, and
  * lenient readers for what the cloud sends (numbers as strings, names in any case).
  */
@@ -42,7 +42,7 @@ export function maskSecret(value: string): string {
   return `${value.slice(0, 4)}${"*".repeat(value.length - 8)}${value.slice(-4)}`;
 }
 
-// ---- lenient readers for section-4 bizContent (platform-api.md §3.3 "Receiving") ----
+// ---- lenient readers for section-4 bizContent (docs/protocol.md §2, "Receiving (lenient)") ----
 
 const numericText = /^\s*-?\d+(\.\d+)?\s*$/;
 

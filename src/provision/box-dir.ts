@@ -131,6 +131,7 @@ export class BoxDir {
       if (error instanceof ProvisionError && error.code === ProvisionErrorCode.StickNotRegular) throw unsafe(`${this.path}/${name}`, error.message.replace(/^is /, "").replace(/, not a regular file$/, ""));
       throw error;
     } finally {
+      // Read-only use is over (or already failed): a close error changes nothing.
       await handle.close().catch(() => undefined);
     }
   }
@@ -150,7 +151,9 @@ export class BoxDir {
       await handle.writeFile(data);
       await handle.sync();
     } catch (error) {
+      // Best-effort cleanup: the error below is the one that matters.
       await handle.close().catch(() => undefined);
+      // The temp file is never renamed into place, so one left behind is never read.
       await unlink(this.at(temp)).catch(() => undefined);
       throw error;
     }
@@ -158,6 +161,7 @@ export class BoxDir {
     try {
       await rename(this.at(temp), this.at(name));
     } catch (error) {
+      // Best-effort cleanup: the error below is the one that matters.
       await unlink(this.at(temp)).catch(() => undefined);
       throw error;
     }
@@ -183,6 +187,7 @@ export class BoxDir {
       if (ownerWrong || modeWrong) await handle.chmod(mode);
       return ownerWrong || modeWrong;
     } finally {
+      // The chown/chmod went through a syscall each; a close error undoes neither.
       await handle.close().catch(() => undefined);
     }
   }
@@ -206,6 +211,7 @@ export class BoxDir {
   }
 
   async close(): Promise<void> {
+    // A directory descriptor: nothing was written through it that a close could lose.
     await this.handle.close().catch(() => undefined);
   }
 }

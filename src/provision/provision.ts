@@ -29,8 +29,6 @@ import { openStick, readStickFile, type Stick } from "./stick-files.js";
  *   stdout for the journal. Nothing thrown escapes: an unexpected error is a REJECTED report.
  */
 
-export { stickFiles, MAX_CONFIG_BYTES, MAX_FILE_BYTES } from "./stick-contents.js";
-
 const DEFAULT_RESTART = ["systemctl", "--no-block", "restart", "lanekeeper"] as const;
 
 export interface ProvisionOptions {

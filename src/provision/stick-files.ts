@@ -117,6 +117,7 @@ export async function readStickFile(stick: Stick, rel: string, limitBytes: numbe
   try {
     return await readCapped(handle, limitBytes, found.st);
   } finally {
+    // Read-only: a close error changes nothing about what was read.
     await handle.close().catch(() => undefined);
   }
 }

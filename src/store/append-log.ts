@@ -298,6 +298,7 @@ async function openForAppend(path: string, log: Logger | undefined, dsync: boole
     }
     return { handle: await reopenAppend(handle, path, dsync), size: goodSize, repairedBytes: size - goodSize };
   } catch (error) {
+    // Best-effort cleanup: the error below is the one that matters.
     await handle.close().catch(() => undefined);
     throw storeErrorFromFs(error, path, "opening for append");
   }

@@ -5,11 +5,11 @@ import { StoreError, StoreErrorCode } from "./errors.js";
 /** A page request as the platform sends it (queryCarPage, blacklist query): 1-based. */
 export interface PageRequest {
   page: number;
-  /** ≤ 0 means "everything" ([SIBLING] blacklist query rule, platform-api.md §4.9). */
+  /** ≤ 0 means "everything" (the blacklist query rule, docs/protocol.md §4.9). */
   pageSize: number;
 }
 
-/** A page in the platform's own field names (platform-api.md §4.11.1), so handlers map 1:1. */
+/** A page in the platform's own field names (docs/protocol.md §4.11), so handlers map 1:1. */
 export interface Page<T> {
   currentPage: number;
   totalPages: number;

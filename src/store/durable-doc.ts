@@ -3,7 +3,6 @@ import { basename, dirname, join } from "node:path";
 import { Low } from "lowdb";
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import { systemClock } from "../kernel/clock.js";
-import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "./append-log.js";
 import { DurableFileAdapter, type DurableFileAdapterOptions, type LoadSource } from "./durable-file-adapter.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm, type StoreWarning } from "./errors.js";
@@ -79,7 +78,7 @@ interface JournalFile {
 
 /**
  * One lowdb document on the durable adapter, with the store's write discipline
- * (architecture.md §5, docs/architecture.md "Store and write discipline"):
+ * (docs/architecture.md "Store and write discipline"):
  * - `commit()` resolves after the change is on disk (critical state: a stay, a payment);
  * - `markDirty()` batches a change (counters, last-seen) into a write at most every
  *   `flushIntervalMs`, and on `close()`;
@@ -92,7 +91,7 @@ interface JournalFile {
  * change. For the in-park document that is tens of KB per car, and for the vehicle list
  * (5,000 cars ≈ 2 MB) a platform bulk sync would rewrite gigabytes of an SD card. The journal
  * makes a commit one append and one fdatasync whatever the document's size, which is what
- * architecture.md §11 budgets (one fsync + 2 ms); snapshots bound the journal.
+ * a decision can afford (bench/lane-flows.bench.ts: one fsync + 2 ms); snapshots bound the journal.
  *
  * Recovery: load the newest good snapshot (falling back to the previous generation), then
  * replay journal lines with a higher seq, in order. Lines are whole-value sets and deletes,
@@ -216,6 +215,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     const journal = this.journal;
     const file = this.journalFiles.at(-1)!;
     const append = journal.append(line, true);
+    // Awaited (and its error handled) just below; lastAppend only orders later appends.
     this.lastAppend = append.catch(() => undefined);
     try {
       await append;
@@ -248,6 +248,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     if (this.flushTimer || this.closed) return;
     this.flushTimer = this.clock.setTimeout(() => {
       this.flushTimer = undefined;
+      // A failed write raises the store alarm, holds the changes and retries (raiseAlarm).
       this.flush().catch(() => undefined);
     }, this.flushIntervalMs);
   }
@@ -268,7 +269,9 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
    * Serialised; a request while one runs waits for it and then runs its own.
    */
   snapshot(): Promise<void> {
+    // The previous snapshot's error went to its own caller; this one runs regardless.
     const run = this.snapshotChain.catch(() => undefined).then(() => this.snapshotNow());
+    // The caller gets `run` and its error; the chain only serialises.
     this.snapshotChain = run.catch(() => undefined);
     return run;
   }
@@ -324,6 +327,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
       this.opened = false;
       const journal = this.journal;
       this.journal = undefined;
+      // Every append was synced when it resolved; closing only releases the descriptor.
       await journal?.close().catch(() => undefined);
     }
   }
@@ -365,6 +369,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     }
     this.journal = opened;
     this.journalFiles.push({ gen, path, maxSeq: -1 });
+    // Its appends were synced when they resolved; closing only releases the descriptor.
     await previousJournal.close().catch(() => undefined);
     // 2. The whole document as it is now (the cut, taken synchronously: every change up to
     //    `seq` is in memory), written durably in pieces while commits go on. Changes made
@@ -401,6 +406,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     const keep: JournalFile[] = [];
     for (const file of this.journalFiles) {
       if (file !== current && file !== this.journalFiles.at(-2) && file.maxSeq <= coveredByPrevious) {
+        // Both snapshots cover it: a file left behind only replays changes already in them.
         await unlink(file.path).catch(() => undefined);
       } else keep.push(file);
     }
@@ -517,6 +523,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     this.backlog.sort((a, b) => a.seq - b.seq);
     const batch = [...this.backlog];
     const append = journal.append(batch.map((b) => b.line).join(""), true);
+    // Awaited (and its error handled) just below; lastAppend only orders later appends.
     this.lastAppend = append.catch(() => undefined);
     try {
       await append;
@@ -619,6 +626,7 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       const retry = this.journalMode ? this.flushBacklog().then(async (done) => (done ? this.flush() : undefined)) : this.writeWhole();
+      // A failure keeps the alarm raised (logged once) and the next retry is scheduled below.
       retry
         .catch(() => undefined)
         .finally(() => {

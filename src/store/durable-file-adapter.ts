@@ -54,8 +54,8 @@ const CHUNKED_SYNC_BYTES = 64 * 1024;
 type Candidate = { ok: true; data: unknown } | { ok: false; missing: boolean; reason: string };
 
 /**
- * A lowdb `Adapter<T>` that makes every write durable and every read safe (architecture.md §5,
- * issue 7 item 1). Writes are serialised: one in flight; calls arriving meanwhile share the
+ * A lowdb `Adapter<T>` that makes every write durable and every read safe (docs/architecture.md
+ * "Store and write discipline"). Writes are serialised: one in flight; calls arriving meanwhile share the
  * next write, which serialises the newest data when it starts, so a caller is resolved only
  * by a write that began after its call.
  */
@@ -118,6 +118,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
     const newest = await this.loadCandidate(this.path);
     if (newest.ok) {
       this.targetExists = true;
+      // A leftover temp file (usually absent) is never read; the next write truncates it.
       await unlink(this.tmpPath).catch(() => undefined);
       this.lastLoadSource = "newest";
       return newest.data as T;
@@ -154,6 +155,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
           : `the newest generation is unusable (${newest.reason}); loaded the previous generation`,
         ...(quarantinedAs ? { quarantinedAs } : {}),
       });
+      // A leftover temp file (usually absent) is never read; the next write truncates it.
       await unlink(this.tmpPath).catch(() => undefined);
       this.lastLoadSource = "previous";
       return previous.data as T;
@@ -167,6 +169,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
           this.path,
         );
       }
+      // A leftover temp file (usually absent) is never read; the next write truncates it.
       await unlink(this.tmpPath).catch(() => undefined);
       this.lastLoadSource = "initial";
       return null;
@@ -217,7 +220,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
   async idle(): Promise<void> {
     for (;;) {
       const pending = [this.next, this.current, this.chunked] as const;
-      await Promise.allSettled(pending);
+      await Promise.allSettled(pending.filter((write) => write !== undefined));
       if (pending[0] === this.next && pending[1] === this.current && pending[2] === this.chunked) return;
     }
   }
@@ -263,6 +266,7 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
         this.born = true;
       }
     } catch (error) {
+      // Best-effort cleanup: the error below is the one that matters.
       await unlink(this.tmpPath).catch(() => undefined);
       throw storeErrorFromFs(error, this.path, "writing the document");
     }

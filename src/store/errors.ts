@@ -1,5 +1,5 @@
 /**
- * Typed store errors with stable codes (style.md "Contracts"). Callers switch on `code`, never
+ * Typed store errors with stable codes. Callers switch on `code`, never
  * on the message; the message says what to do about it, because it ends up in the journal
  * and on the installer's screen.
  */

@@ -186,6 +186,7 @@ export async function writeSidecar(segmentPath: string, content: Buffer): Promis
     }
     await rename(tmp, path);
   } catch (error) {
+    // Best-effort cleanup: the error below is the one that matters.
     await unlink(tmp).catch(() => undefined);
     throw error;
   }

@@ -1,6 +1,5 @@
 import { mkdir, open, readdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
-import cron from "node-cron";
 import { systemClock, type Clock } from "../kernel/clock.js";
 import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "./append-log.js";
@@ -25,7 +24,7 @@ import { DAY_MS } from "../core/time/zone.js";
 
 /**
  * No line of history can be older than the release that wrote it: a clock before this is a
- * box that booted without a real-time clock and without NTP yet (domain.md §8), and pruning
+ * box that booted without a real-time clock and without NTP yet (systemd/README.md "Clock"), and pruning
  * by it would be pruning by a wrong clock. Raised with each release.
  */
 export const DEFAULT_CLOCK_FLOOR_MS = Date.UTC(2026, 0, 1);
@@ -116,7 +115,7 @@ function compareSegments(a: SegmentInfo, b: SegmentInfo): number {
 }
 
 /**
- * Append-only history of finished stays and events (architecture.md §5): JSON lines in
+ * Append-only history of finished stays and events (docs/architecture.md "Store and write discipline"): JSON lines in
  * segment files rotated by size and by UTC day, pruned by retention. An append touches only
  * the current segment (O_APPEND, no read), so its cost does not grow with history; durable
  * appends share one fdatasync per batch (group commit).
@@ -151,6 +150,8 @@ export class History {
   private readonly rebuildQueue: Array<{ name: string; entries?: () => Promise<IndexEntries | undefined> }> = [];
   private rebuilding: Promise<void> | undefined;
   private closing = false;
+  /** Opens so far: a prune job scheduled for an earlier open is not scheduled late. */
+  private openCount = 0;
   private indexCounters = { built: 0, indexedQueries: 0, scannedSegments: 0 };
 
   constructor(private readonly options: HistoryOptions) {
@@ -187,6 +188,7 @@ export class History {
     });
     this.log = opened.log;
     this.closing = false;
+    this.openCount++;
     this.openIndex = { name: first.name, baseBytes: opened.log.sizeBytes, base: undefined, appended: new IndexEntries() };
     if (opened.repairedBytes > 0) {
       this.warn({ code: "torn-tail", file: first.name, detail: `cut ${opened.repairedBytes} bytes of an append interrupted by a crash` });
@@ -337,6 +339,7 @@ export class History {
       this.segmentList = this.segmentList.filter((s) => s.name !== segment.name);
     }
     if (removed.length > 0) {
+      // Without it a crash may bring an old segment back; the next prune removes it again.
       await fsyncDir(this.options.dir).catch(() => undefined);
       this.options.log?.info({ removed: removed.length, cutoffDay }, "pruned history segments");
     }
@@ -345,9 +348,20 @@ export class History {
     return result;
   }
 
-  /** Schedules the daily prune (node-cron, in UTC). */
-  startPruneJob(): void {
-    if (this.cronTask) return;
+  /**
+   * Schedules the daily prune (node-cron, in UTC). node-cron is loaded here, not at import:
+   * the store opens without it and the service reaches ready first (the job's first run is
+   * hours away). Resolves once the job is scheduled; a store closed meanwhile schedules none.
+   */
+  startPruneJob(): Promise<void> {
+    if (this.cronTask) return Promise.resolve();
+    this.pruneJobLoad ??= this.schedulePruneJob().finally(() => (this.pruneJobLoad = undefined));
+    return this.pruneJobLoad;
+  }
+
+  private pruneJobLoad: Promise<void> | undefined;
+
+  private async schedulePruneJob(): Promise<void> {
     const expression = this.options.pruneSchedule ?? DEFAULT_PRUNE_SCHEDULE;
     const run = (): void => {
       // The clock read here, not the time cron thinks it is: a catch-up run after a jump
@@ -357,6 +371,9 @@ export class History {
     if (this.options.scheduler) {
       this.cronTask = this.options.scheduler(expression, run);
     } else {
+      const opened = this.openCount;
+      const { default: cron } = await import("node-cron");
+      if (this.closing || opened !== this.openCount || this.cronTask) return;
       if (!cron.validate(expression)) {
         throw new StoreError(StoreErrorCode.Invalid, `history prune schedule "${expression}" is not a cron expression`);
       }
@@ -398,6 +415,7 @@ export class History {
     this.closing = true;
     this.rebuildQueue.length = 0;
     await this.whenIndexed();
+    // Only waiting for it to end: its outcome went to whoever asked for the prune.
     await this.pruning?.catch(() => undefined);
     const log = this.log;
     this.log = undefined;
@@ -470,6 +488,7 @@ export class History {
     const current = this.openIndex;
     if (current?.name === name) {
       current.base ??= this.buildBase(name, current.baseBytes);
+      // A failed index build falls back to scanning the segment (below).
       const base = await current.base.catch(() => undefined);
       if (!base) {
         current.base = undefined;
@@ -526,6 +545,7 @@ export class History {
       this.openIndex = { name, baseBytes: offset, base: undefined, appended: new IndexEntries() };
       if (sealed) {
         this.enqueueRebuild(sealed.name, async () => {
+          // A failed index build leaves the segment unindexed: reads scan it instead.
           const base = await sealed.base?.catch(() => undefined);
           if (!base) return undefined;
           const all = new IndexEntries();
@@ -577,6 +597,7 @@ export class History {
     const segments = new Set(this.segmentList.map((s) => s.name));
     for (const name of names) {
       const orphan = (SIDECAR_RE.test(name) && !segments.has(name.replace(/\.idx$/, ".jsonl"))) || SIDECAR_TMP_RE.test(name);
+      // An orphan left behind is never read and is tried again at the next start.
       if (orphan) await unlink(join(this.options.dir, name)).catch(() => undefined);
     }
     for (const segment of [...this.segmentList].reverse()) {
@@ -636,6 +657,7 @@ export class History {
       await writeSidecar(path, content);
       // Made from the segment just now: trusted as long as the file is the one written.
       const header = parseHeader(content, content.length);
+      // Without an identity the sidecar is simply not trusted and gets verified before use.
       const identity = await fileIdentity(join(this.options.dir, sidecarName(name))).catch(() => undefined);
       if (header && identity) this.trusted.set(name, { identity, header });
       else this.trusted.delete(name);

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../kernel/clock.js";
 import type { Component } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
-import { paginate, type Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
+import { type Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
 import type { DurableDocStatus } from "./durable-doc.js";
 import { StoreError, StoreErrorCode, type StoreAlarm, type StoreWarning } from "./errors.js";
 import { History, type CronScheduler } from "./history.js";
@@ -75,6 +75,9 @@ export interface LotStoreOptions {
   pruneJob?: boolean;
 }
 
+/** How long after the store's start its daily prune job is scheduled (node-cron loads then). */
+export const PRUNE_JOB_DELAY_MS = 5000;
+
 /** The config section (src/config/schema.ts `store`) mapped onto the options. */
 export function lotStoreOptionsFromConfig(
   store: { dir: string; historyRetentionDays: number; historySegmentMaxBytes: number },
@@ -125,6 +128,7 @@ export class LotStore implements Component {
   private readonly clock: Clock;
   private readonly warningList: StoreWarning[] = [];
   private open = false;
+  private pruneJobTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LotStoreOptions) {
     this.clock = options.clock ?? systemClock;
@@ -188,8 +192,10 @@ export class LotStore implements Component {
       for (const doc of this.docs) await doc.open();
       await this.history.open();
     } catch (error) {
-      // Release what did open (journal files), so a failed start leaves nothing running.
+      // Release what did open (journal files), so a failed start leaves nothing running; the
+      // start error below is the one that matters.
       for (const doc of this.docs) await doc.close().catch(() => undefined);
+      // The history too: nothing was appended yet, so its close has nothing to lose.
       await this.history.close().catch(() => undefined);
       throw error;
     }
@@ -197,13 +203,24 @@ export class LotStore implements Component {
     this.lists.resetIndexes();
     await this.settings.recover();
     await this.stays.recover();
-    if (this.options.pruneJob !== false) this.history.startPruneJob();
+    if (this.options.pruneJob !== false) {
+      const schedule = (): void => {
+        this.pruneJobTimer = undefined;
+        this.history.startPruneJob().catch((error: unknown) => this.options.log?.error({ err: error }, "history prune job not scheduled"));
+      };
+      // node-cron loads a while after the start, not on the way to ready (the first prune is
+      // hours away); a scheduler handed in has nothing to load.
+      if (this.options.cronScheduler) schedule();
+      else this.pruneJobTimer = setTimeout(schedule, PRUNE_JOB_DELAY_MS).unref();
+    }
   }
 
   /** Writes everything batched and closes the history. */
   async stop(): Promise<void> {
     if (!this.open) return;
     this.open = false;
+    clearTimeout(this.pruneJobTimer);
+    this.pruneJobTimer = undefined;
     await this.stays.close();
     await this.lists.doc.close();
     await this.settings.doc.close();
@@ -258,7 +275,7 @@ export class LotStore implements Component {
 
   /**
    * Records a payment; idempotent on `orderNo`, applied to the stay it names in the same
-   * durable write. Reply 200 to the platform only after this resolves (platform-api.md §4.2).
+   * durable write. Reply 200 to the platform only after this resolves (docs/protocol.md §4.2).
    */
   recordPayment(input: Omit<PaymentInput, "receivedAtMs"> & { receivedAtMs?: number }): Promise<PaymentResult> {
     return this.stays.recordPayment(input);
@@ -415,5 +432,4 @@ export class LotStore implements Component {
   }
 }
 
-export { paginate };
 export type { BlacklistFilter, Page, PageRequest, PaymentResult, VehicleFilter, WriteOptions };

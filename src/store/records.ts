@@ -2,7 +2,7 @@ import { z } from "zod";
 
 /*
  * The lot's data shapes, one zod schema each (types are inferred from them). Inside the box
- * money is integer fen and time is epoch milliseconds (architecture.md §4); the platform's
+ * money is integer fen and time is epoch milliseconds; the platform's
  * yuan doubles and "YYYY-MM-DD HH:mm:ss" strings are converted by the platform handlers.
  * Field names follow the platform where a field is an identity the platform uses (recordNo,
  * uuId, carNum, carTypeCode, carGroupID, carGroupUuid), with a unit suffix where the unit
@@ -24,7 +24,7 @@ export const paymentSchema = z.object({
   plate: z.string().max(32).optional(),
   amountFen: fen.min(0),
   payAtMs: ms,
-  /** Pay type and channel as the platform names them (platform-api.md §11.2/11.3). */
+  /** Pay type and channel as the platform names them (docs/protocol.md §6). */
   payType: z.string().max(32).optional(),
   payChannel: z.string().max(32).optional(),
   /** platform | scanner | cash | manual */
@@ -43,7 +43,6 @@ export const prepaymentSchema = z.object({
   payType: z.string().max(32).optional(),
   payChannel: z.string().max(32).optional(),
 });
-export type Prepayment = z.infer<typeof prepaymentSchema>;
 
 /** A coupon granted to a stay (platform 4.7). `value`: fen, minutes or percent by kind. */
 export const couponSchema = z.object({
@@ -56,7 +55,7 @@ export const couponSchema = z.object({
 });
 export type Coupon = z.infer<typeof couponSchema>;
 
-/** The bill pushed with preLeaveNotify while the car waits at the exit (platform §3.3). */
+/** The bill pushed with preLeaveNotify while the car waits at the exit (docs/protocol.md §3.3). */
 export const pendingExitSchema = z.object({
   laneId: z.string().min(1),
   /** The pre-exit event handle the platform quotes back in remoteDev (4.12). */
@@ -69,27 +68,25 @@ export const pendingExitSchema = z.object({
   orderNo: z.string().max(64).optional(),
   extra,
 });
-export type PendingExit = z.infer<typeof pendingExitSchema>;
 
 /** Delivery state of the stay's entry report (3.1) as the outbox last told us. */
 export const entryReportStates = ["none", "queued", "delivered", "parked"] as const;
-export type EntryReportState = (typeof entryReportStates)[number];
 
 /**
  * One in-park record: a stay that has entered and not left. `recordNo` is the stay's key
- * everywhere (`<laneId>_<YYYYMMDDHHmmssSSS>`, architecture.md §4).
+ * everywhere (`<laneId>_<YYYYMMDDHHmmssSSS>`, docs/protocol.md §3.1).
  */
 export const inParkRecordSchema = z.object({
   recordNo: z.string().min(1).max(64),
   /** As read (or the unlicensed car's virtual plate); may be "" when unread. */
   plate: z.string().max(32),
-  /** Plate colour code (platform-api.md §11.4). */
+  /** Plate colour code (docs/protocol.md §6). */
   plateColor: z.int().min(0).max(99).optional(),
   laneId: z.string().min(1).max(32),
   enterAtMs: ms,
   /** temporary | monthly | stored-value | free | visitor | unlicensed (the lane decides). */
   vehicleType: z.string().min(1).max(32).default("temporary"),
-  /** Platform vehicle type and concrete type (§11.1). */
+  /** Platform vehicle type and concrete type (docs/protocol.md §6). */
   carType: z.int().optional(),
   carSubType: z.int().optional(),
   /** camera | unlicensed | manual | platform */
@@ -122,15 +119,14 @@ export const exitInfoSchema = z.object({
   exitPlate: z.string().max(32).optional(),
   extra,
 });
-export type ExitInfo = z.infer<typeof exitInfoSchema>;
 export type ExitInfoInput = z.input<typeof exitInfoSchema>;
 
 export const finishedStaySchema = inParkRecordSchema.extend({ exit: exitInfoSchema, finishedAtMs: ms });
 export type FinishedStay = z.infer<typeof finishedStaySchema>;
 
 /**
- * A fixed (registered) vehicle: the platform's addCar/editCar fields (platform-api.md
- * §4.11.2–3). Key: `uuId` (the platform's preferred id; generated when the platform sent
+ * A fixed (registered) vehicle: the platform's addCar/editCar fields (docs/protocol.md
+ * §4.11). Key: `uuId` (the platform's preferred id; generated when the platform sent
  * none); `id` is the local auto-increment number the platform also uses.
  */
 export const vehicleSchema = z.object({
@@ -171,7 +167,7 @@ export type VehicleInput = Omit<z.input<typeof vehicleSchema>, "id" | "uuId" | "
   uuId?: string;
 };
 
-/** A car group / space group (platform-api.md §4.10: carGroupID secondary, carGroupUuid preferred). */
+/** A car group / space group (docs/protocol.md §4.10: carGroupID secondary, carGroupUuid preferred). */
 export const carGroupSchema = z.object({
   carGroupID: z.int().min(1),
   carGroupUuid: z.string().min(1).max(64),
@@ -189,7 +185,7 @@ export type CarGroupInput = Omit<z.input<typeof carGroupSchema>, "carGroupID" | 
   carGroupUuid?: string;
 };
 
-/** A blacklist entry: the [SIBLING] MQTT model (platform-api.md §4.9). */
+/** A blacklist entry: the platform's MQTT record model (docs/protocol.md §4.9). */
 export const blacklistEntrySchema = z.object({
   id: z.int().min(1),
   uuid: z.string().min(1).max(64),

@@ -115,6 +115,7 @@ export class Stays {
 
   /** Event lines still waiting for an in-park commit (to await before the history closes). */
   async eventsWritten(): Promise<void> {
+    // Only waiting: each event line's error went to the caller that appended it.
     await this.eventTail?.catch(() => undefined);
   }
 
@@ -208,7 +209,7 @@ export class Stays {
    * Records a payment; idempotent on `orderNo` (a repeated notice changes nothing and says
    * so). When it names an in-park stay (recordNo, else the only stay of its plate) it is
    * also added to that stay's prepayments, in the same durable write. Reply 200 to the
-   * platform only after this resolves (platform-api.md §4.2).
+   * platform only after this resolves (docs/protocol.md §4.2).
    */
   async recordPayment(input: Omit<PaymentInput, "receivedAtMs"> & { receivedAtMs?: number }): Promise<PaymentResult> {
     this.part.ensureOpen();
@@ -274,6 +275,7 @@ export class Stays {
     const before = this.eventTail;
     if (!commits && !before) return this.history.append({ t: "event", atMs, type, ...rest }, false);
     const line = (async () => {
+      // Only keeping the order: the earlier line's error went to its own caller.
       await before?.catch(() => undefined);
       if (commits) {
         await commits;

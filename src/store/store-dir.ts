@@ -25,7 +25,7 @@ export interface PrepareStoreDirOptions {
 
 /**
  * Checks the store directory at start so that a missing, read-only or full disk is a clear
- * error before the lanes start (issue 7, "Bad input"), rather than a failed write at the
+ * error before the lanes start, rather than a failed write at the
  * first car:
  * - missing: created when its parent exists (a fresh install); otherwise E_STORE_DIR_MISSING
  *   (a missing parent usually means the data partition is not mounted, and creating the
@@ -77,9 +77,11 @@ export async function prepareStoreDir(dir: string, options: PrepareStoreDirOptio
       await handle.close();
     }
   } catch (error) {
+    // Best-effort cleanup: the error below is the one that matters.
     await unlink(probe).catch(() => undefined);
     throw storeErrorFromFs(error, dir, "writing a probe file at start");
   }
+  // The probe proved the directory writable; a leftover probe file is harmless.
   await unlink(probe).catch(() => undefined);
 
   let freeBytes: number | undefined;

@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from "../kernel/clock.js";
 import type { Component } from "../kernel/lifecycle.js";
 
 /**
- * Whether the system clock is synchronised (domain.md §8). A Pi has no RTC: until NTP syncs,
+ * Whether the system clock is synchronised (systemd/README.md "Clock"). A Pi has no RTC: until NTP syncs,
  * the time is fake-hwclock's last save, TLS certificates look "not yet valid" and durations
  * across the eventual NTP step are nonsense. The runtime keeps working on an unsynchronised
  * clock; it reports the state in health and notices steps of the wall clock against the
@@ -211,6 +211,7 @@ export class ClockSyncMonitor implements Component {
     this.running = false;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    // Only waiting for a check in flight to end; a failing check logs itself (tick).
     await this.checking?.catch(() => undefined);
   }
 

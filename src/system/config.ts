@@ -2,7 +2,7 @@ import { z } from "zod";
 import { commandSource, defaultClockSyncSources, timedatectlSource, timesyncdFlagSource, type ClockSyncSource } from "./clock-sync.js";
 
 /**
- * The optional `system` config section (running under systemd, architecture.md §9). Every key
+ * The optional `system` config section (running under systemd, systemd/README.md). Every key
  * has a default, so a config without the section behaves as documented here. To enable it the
  * root schema adds `system: systemConfigSchema.prefault({})`.
  */

@@ -10,9 +10,9 @@ import { clockSyncSourcesFromConfig, systemConfigSchema, type SystemConfig } fro
  * Everything the process does for systemd, in one component for the composition root:
  *
  *   const system = createSystemIntegration({ log: log.child({ sub: "system" }), clock });
- *   await system.start();            // watchdog pings and clock checks begin (before the app)
+ *   await system.start();            // watchdog pings begin (before the app)
  *   await app.start();
- *   await system.ready("2 lanes up, API on 127.0.0.1:8080");
+ *   await system.ready("2 lanes up, API on 127.0.0.1:8080"); // then the clock checks
  *   app.addStatus("system", () => system.health());
  *   ... on SIGTERM: await system.stopping(); await app.stop(); await system.stop();
  *
@@ -118,7 +118,6 @@ export function createSystemIntegration(options: SystemIntegrationOptions): Syst
       started = true;
       if (!notifier.enabled) log.debug("not started by systemd (no NOTIFY_SOCKET); notifications off");
       await watchdog?.start();
-      await clockSync.start();
     },
     async stop() {
       started = false;
@@ -128,6 +127,9 @@ export function createSystemIntegration(options: SystemIntegrationOptions): Syst
     },
     async ready(status) {
       await notifier.ready(status ?? "ready");
+      // The first clock check spawns a process (timedatectl): it runs once the lanes are up,
+      // not on the way there. Until then the clock reads "not checked yet".
+      if (started) await clockSync.start();
     },
     async stopping(status) {
       // No more pings once stopping: systemd no longer expects them, and a stop that hangs is

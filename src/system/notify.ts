@@ -3,7 +3,7 @@ import type { Logger } from "../kernel/log.js";
 import { systemClock, type Clock, type TimerHandle } from "../kernel/clock.js";
 
 /**
- * The sd_notify protocol towards systemd (architecture.md §9). Node cannot open AF_UNIX
+ * The sd_notify protocol towards systemd (systemd/README.md "Readiness, watchdog, stopping"). Node cannot open AF_UNIX
  * datagram sockets, so every message is sent by spawning `systemd-notify`. Without
  * NOTIFY_SOCKET (not started by systemd: a laptop, a test, `lanekeeper demo`) every call is a
  * no-op.
@@ -131,6 +131,7 @@ export class SystemdNotifier {
 
   /** Resolves once no sender is running and nothing is queued. */
   async idle(): Promise<void> {
+    // Only waiting: each send's outcome went to the caller that asked for it.
     await this.queue.catch(() => undefined);
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -139,6 +140,7 @@ export class SystemdNotifier {
   private enqueue(fields: NotifyFields): Promise<NotifyOutcome> {
     if (!this.enabled) return Promise.resolve("disabled");
     const next = this.queue.then(() => this.send(fields));
+    // The caller gets `next` and its error; the chain only keeps the order.
     this.queue = next.catch(() => undefined);
     return next;
   }

@@ -179,6 +179,7 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
   for (const result of serial) checks.push({ name: `serial ${result.name}`, status: result.status, detail: result.detail });
   for (const pulse of pulses) checks.push({ name: `pulse ${pulse.key}`, status: pulse.status, detail: pulse.detail });
   checks.push(...(await networkTask));
+  // The checks are done; a stop error would not change their results.
   if (gpioStarted) await gpio.stop().catch(() => undefined);
 
   return {
@@ -232,6 +233,7 @@ async function checkSerialDevices(options: SelftestOptions, listenMs: number): P
   if (opened.length > 0) await sleep(options.clock, listenMs);
   for (const entry of opened) {
     const status = entry.link.status();
+    // What the port said is already in entry.chunks; a close error does not change it.
     await entry.link.close().catch(() => undefined);
     const data = Buffer.concat(entry.chunks);
     const base = { name: entry.name, kind: entry.kind, path: entry.path, rxBytes: data.length, preview: printable(data.subarray(0, 160)) };

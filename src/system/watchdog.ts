@@ -3,7 +3,7 @@ import type { Clock, TimerHandle } from "../kernel/clock.js";
 import type { Component } from "../kernel/lifecycle.js";
 
 /**
- * The systemd watchdog, fed from the main event loop (architecture.md §9). systemd kills and
+ * The systemd watchdog, fed from the main event loop (systemd/README.md "Readiness, watchdog, stopping"). systemd kills and
  * restarts the service when no WATCHDOG=1 arrives within WatchdogSec. Pinging from a timer on
  * the main loop already catches a loop that is blocked for good; on top of that a tick is
  * skipped when the loop lagged by more than `maxLagMs` since the previous tick, so a loop that

@@ -1,4 +1,4 @@
-// The local panel end to end (issue 12): the real box in a child process (`lanekeeper demo`
+// The local panel end to end: the real box in a child process (`lanekeeper demo`
 // with its platform emulator), the real page in headless Chromium from the distribution,
 // driven only through what a person can click and read.
 import { after, before, describe, test } from "node:test";
@@ -137,7 +137,7 @@ if (unavailable?.mustRun) {
       assert.equal(await page.locator("#clock-sync").getAttribute("data-state"), "unknown", "no systemd here: the box cannot tell, and says so");
       assert.equal(await page.locator("#lane-in1 .sim").isVisible(), true, "sim controls in sim mode");
 
-      const [clockText, clockMs] = (await page.evaluate(`[document.querySelector("#box-time").textContent, Number(document.querySelector("#box-time").dataset.ms)]`)) as [string, number];
+      const [clockText, clockMs] = await page.evaluate<[string, number]>(`[document.querySelector("#box-time").textContent, Number(document.querySelector("#box-time").dataset.ms)]`);
       assert.match(clockText, /\(Asia\/Shanghai\)/);
       assert.ok(clockText.includes(shanghaiTime(clockMs)), `${clockText} shows ${shanghaiTime(clockMs)} (the lot's time, not New York's)`);
 
@@ -266,7 +266,7 @@ if (unavailable?.mustRun) {
       await waitState(page, "#lane-in1 .loopA", "occupied");
       await waitText(page, "#events li[data-type=vehicle-arrived]", "North entry");
       await screenshot(page, "panel-after-restart");
-      const statusEvents = (await page.evaluate(`window.lkPanel.statusEvents`)) as number;
+      const statusEvents = await page.evaluate<number>(`window.lkPanel.statusEvents`);
       assert.ok(statusEvents < 120, `${statusEvents} status events over the whole test`);
 
       // A fresh page without the token is asked to log in, and sees the lanes once it has.

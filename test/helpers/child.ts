@@ -21,11 +21,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCh
   let out = "";
   let err = "";
   const waiters: Array<() => void> = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
+  child.stdout.on("data", (chunk: Buffer) => {
     out += chunk.toString();
     for (const w of [...waiters]) w();
   });
-  child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
       for (const w of [...waiters]) w();

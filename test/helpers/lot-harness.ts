@@ -16,7 +16,7 @@ import type { InParkRecord, InParkRecordInput } from "../../src/store/records.js
 import { testConfig } from "./demo-config.js";
 
 /**
- * A real lot for scenario tests (issue 8): the App built from config/demo.json with its store in
+ * A real lot for scenario tests: the App built from config/demo.json with its store in
  * a fresh temp dir, the local API on an ephemeral port, simulated GPIO and serial devices, and
  * the platform emulator on loopback as the cloud. Time is real; the lane timers, detector
  * debounce and platform deadlines are shortened through the config so a car passes in well
@@ -96,7 +96,7 @@ export class LotHarness {
 
   static async create(options: HarnessOptions = {}): Promise<LotHarness> {
     const ownsEmulator = options.emulator === undefined;
-    // The demo config's pid and key are the emulator's defaults (platform-api.md §4.3).
+    // The demo config's pid and key are the emulator's defaults (docs/protocol.md §7).
     const emulator = options.emulator ?? (await startEmulator({ timeZone: "Asia/Shanghai" }));
     let config: Config;
     try {

@@ -74,8 +74,8 @@ export async function startMosquitto(binary: string, options: MosquittoOptions =
       if (child) return;
       const proc = spawn(binary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
       child = proc;
-      proc.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-      proc.stderr!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      proc.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      proc.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
       const exited = new Promise<never>((_, reject) =>
         proc.once("exit", (code) => reject(new Error(`mosquitto exited with ${code} before listening:\n${out}`))),
       );

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FakeClock } from "./fake-clock.js";
-import type { BackoffPolicy } from "../../src/outbox/backoff.js";
+import type { BackoffPolicy } from "../../src/kernel/backoff.js";
 import { Outbox, type EnqueueInput, type OutboxEntry, type OutboxOptions, type SendOptions, type SendResult } from "../../src/outbox/outbox.js";
 import { freshDir } from "./store-fixtures.js";
 
@@ -10,7 +10,7 @@ import { freshDir } from "./store-fixtures.js";
  * test decides each send's outcome (`respond`) and reads what was sent, and when (`sent`).
  */
 
-export const POLICY: BackoffPolicy = { baseMs: 1000, capMs: 60_000, minMs: 100 };
+export const POLICY = { baseMs: 1000, capMs: 60_000, minMs: 100 } satisfies BackoffPolicy;
 
 export interface OutboxHarness {
   outbox: Outbox;

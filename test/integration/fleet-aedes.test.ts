@@ -15,7 +15,7 @@ import { MqttProbe, until } from "../helpers/mqtt-probe.js";
 
 /**
  * The fleet link against a real in-process MQTT 3.1.1 broker (aedes) on loopback, with real
- * files for its state: issue 9's aedes list.
+ * files for its state.
  */
 
 const root = "lk/v1";
@@ -235,7 +235,7 @@ test("a retained command is refused, never run", async () => {
 });
 
 test("MQTT 3.1.1 (aedes): a retained command published while the box is online runs once; its stored copy is refused after a reconnect", async () => {
-  // 3.1.1 §3.3.1.3: a broker clears the retain flag of what it forwards live, and 3.1.1 has no
+  // MQTT 3.1.1 §3.3.1.3: a broker clears the retain flag of what it forwards live, and 3.1.1 has no
   // retain-as-published option, so the box cannot tell. aedes 1.x refuses MQTT 5 connections:
   // the MQTT 5 side of this (refused at once) runs against mosquitto in test/interop.
   await rig(async (r) => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { LotHarness, sleep } from "../helpers/lot-harness.js";
 
 /*
- * The attendant (issue 8 item 4): open / close / cancel through the local API with the bearer
+ * The attendant: open / close / cancel through the local API with the bearer
  * token, and the manualOpen button, each audited with operator and reason in the history and,
  * at the exit, reported with releaseType 3 (manual).
  */

@@ -4,7 +4,7 @@ import { LotHarness } from "../helpers/lot-harness.js";
 import { DemoTraffic, demoPlates } from "../../src/demo/traffic.js";
 
 /*
- * The demo's traffic (issue 8 item 5): one round shows every path — temporary and monthly
+ * The demo's traffic: one round shows every path — temporary and monthly
  * entries, a blacklisted car refused, an unlicensed car let in by the cloud, and exits paid
  * frictionless, by scanner and in cash — and stopping it is prompt (the service must be down
  * within 2 s of a signal).

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { LotHarness, sleep } from "../helpers/lot-harness.js";
 
 /*
- * Entry lane scenarios on the real composition (architecture.md §3.2): simulated GPIO and
+ * Entry lane scenarios on the real composition (docs/architecture.md "How one car travels through the box"): simulated GPIO and
  * serial camera, the HTTP camera push, the platform emulator on loopback, real store files.
  */
 

@@ -5,7 +5,7 @@ import { LotHarness, sleep } from "../helpers/lot-harness.js";
 import type { ReceivedPush } from "../../src/platform/emulator/emulator.js";
 
 /*
- * Exit lane payment paths (architecture.md §3.3, platform-api.md §9 flow 4): the bill, the
+ * Exit lane payment paths (docs/architecture.md "How one car travels through the box", docs/protocol.md §3.3): the bill, the
  * pre-leave push and every way a stay gets settled, each ending in one exit report that says
  * how it was settled.
  */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { LotHarness, sleep } from "../helpers/lot-harness.js";
 
 /*
- * Two exit gaps of issue 8 closed on the real composition:
+ * Two exit gaps, closed on the real composition:
  * - a car with no in-park record, released by the attendant (`noRecord.mode: "attendant"`),
  *   gets a stay so its exit is reported (leaveNotify releaseType 3 with the operator), once;
  * - a payment notice (4.2) quoting only the recordNo while the exit is still being decided
@@ -236,7 +236,7 @@ test("no plate read at the exit: the attendant's release makes a stay under a vi
   try {
     await unreadCarAt(lot, "out1");
     assert.equal(lot.barrier("out1"), "closed");
-    const durable = lot.durableAtOpen("out1", () => lot.find("payment", { laneId: "out1" })[0]?.plate as string | undefined);
+    const durable = lot.durableAtOpen("out1", () => lot.find("payment", { laneId: "out1" })[0]?.plate);
     await openByApi(lot, "out1", "op7");
     await lot.pass("out1");
     assert.equal(durable(), true, "the stay was on disk when the open relay was written");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { LotHarness, sleep } from "../helpers/lot-harness.js";
 
 /*
- * The lanes when the platform misbehaves (architecture.md §3.3 step 5, §5): refused and hung
+ * The lanes when the platform misbehaves (docs/architecture.md "How one car travels through the box", step 4): refused and hung
  * pre-leave bills fall back to cash, and a platform that is down for a whole scenario still
  * sees every stay afterwards, each report exactly once and the entry before the exit.
  */

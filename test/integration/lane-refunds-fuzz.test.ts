@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { LotHarness } from "../helpers/lot-harness.js";
 import { rawRequest, type RawAnswer } from "../helpers/raw-http.js";
-import type { RefundEntry } from "../../src/lane/refunds.js";
+import type { RefundEntry } from "../../src/lanes/refunds.js";
 
 /*
  * The refunds-owed ledger's API under random input: `GET /api/refunds` with any query string

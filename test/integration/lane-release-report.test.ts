@@ -211,7 +211,7 @@ const rows: Row[] = [
   },
 ];
 
-test("every release path: the exit report's releaseType and fee fields follow §3.2", async () => {
+test("every release path: the exit report's releaseType and fee fields follow docs/protocol.md §3.2", async () => {
   const lot = await LotHarness.create({
     mutate: (raw) => {
       // A car without an entry record waits for the attendant (the no-entry-record row).

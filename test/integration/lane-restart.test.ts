@@ -8,7 +8,7 @@ import { LotHarness, shortTimers, sleep } from "../helpers/lot-harness.js";
 import { startEmulator, type Emulator, type ReceivedPush } from "../../src/platform/emulator/emulator.js";
 
 /*
- * The box killed mid-transaction and restarted (issue 8): a real child process
+ * The box killed mid-transaction and restarted: a real child process
  * (`lanekeeper run`) on a store dir that survives it, the platform emulator in this process,
  * the car driven through the child's local API (/api/sim/...). After SIGKILL and a restart on
  * the same store: every relay output is off, the stay is still there, and the platform hears
@@ -47,7 +47,7 @@ async function call(box: Box, method: string, path: string, body?: unknown): Pro
     headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const payload = (await response.json()) as unknown;
+  const payload = (await response.json());
   if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(payload)}`);
   return payload;
 }
@@ -386,7 +386,7 @@ test("a settled stay finished as left after a restart whose car is read at an ex
     const recordNo = String(resumed.recordNo);
     const pre = await lot.emulator.waitFor({ service: "preLeaveNotify", recordNo });
     // Past the post-payment grace, billing restarts from the first period at the payment
-    // (domain.md §5): 7 yuan to the payment, then 5 + 1 for the hour and a second since.
+    // (docs/tariffs.md `postPayment`): 7 yuan to the payment, then 5 + 1 for the hour and a second since.
     assert.equal(pre.biz.payableFee, 1300);
     assert.equal(pre.biz.paidFee, 600, "only the time since the payment is due");
     const enter = await lot.emulator.waitFor({ service: "enterNotify", recordNo });

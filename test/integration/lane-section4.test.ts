@@ -4,7 +4,7 @@ import { LotHarness, sleep } from "../helpers/lot-harness.js";
 import { startEmulator } from "../../src/platform/emulator/emulator.js";
 
 /*
- * Section-4 calls wired to the lanes (platform-api.md §8, §9 flows 2, 5, 6): the fee query in
+ * Section-4 calls wired to the lanes (docs/protocol.md §4): the fee query in
  * its three scenes and the unlicensed-car entry request, signed by the emulated cloud and
  * answered by the box's real open-interface handler.
  */

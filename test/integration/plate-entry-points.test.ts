@@ -111,7 +111,7 @@ async function throughEveryEntryPoint(rig: Rig, raw: string): Promise<{ seen: Se
 
   // Camera HTTP push, through the real route on loopback.
   const before = rig.pushed.length;
-  rig.clock.advance(60_000); // another car, well apart from the last
+  await rig.clock.advance(60_000); // another car, well apart from the last
   const body = JSON.stringify({ AlarmInfoPlate: { result: { PlateResult: { license: raw, colorType: 1, plateid: ++rig.plateIdSeq } } } });
   const res = await request(rig.pushUrl, { method: "POST", body, headers: { "content-type": "application/json" } });
   await res.body.text();

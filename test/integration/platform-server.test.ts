@@ -372,7 +372,7 @@ test("clearCar: with platform.server.allowClearAllVehicles on, every vehicle is 
       assert.equal(box.ports.snapshot().vehicles.length, 0);
       assert.ok(box.logLines.some((l) => /all vehicles cleared/.test(l)));
     },
-    { platform: { server: { allowClearAllVehicles: true } } as never },
+    { platform: { server: { allowClearAllVehicles: true } } },
   ));
 
 handlerTest("refundCar", "records the refund and shortens validity", async (box) => {
@@ -562,7 +562,7 @@ test("replay: a renamed return code applies, and a body that is not valid JSON n
       assert.equal((await box.post(badSign)).body.code, defaultReturnCodes.badSign, "an unverified request is not remembered");
       assert.equal(box.handler.stats().replayCache.entries, 1);
     },
-    { platform: { server: { returnCodes: { replay: 4999 } } } as never },
+    { platform: { server: { returnCodes: { replay: 4999 } } } },
   ));
 
 test("section-4 bodies nested too deep are refused as badJson before parsing, also inside a string-form bizContent", () =>
@@ -586,5 +586,5 @@ test("renamed service names and return codes apply", () =>
       const r = await box.send("payNotify", P);
       assert.equal(r.body.code, 1005);
     },
-    { platform: { server: { serviceNames: { payNotify: "payResultNotify" }, returnCodes: { unknownService: 1005 } } } as never },
+    { platform: { server: { serviceNames: { payNotify: "payResultNotify" }, returnCodes: { unknownService: 1005 } } } },
   ));

@@ -4,7 +4,7 @@ import { crashRounds, prepareWriter, seededRandom } from "../helpers/store-crash
 import { freshDir } from "../helpers/store-fixtures.js";
 
 /*
- * Crash safety on real processes (issue 7): a child writes stays, payments, vehicles and
+ * Crash safety on real processes: a child writes stays, payments, vehicles and
  * outbox entries in a loop and prints each one after its durable write returned; it is
  * SIGKILLed at a random moment (during start-up and recovery in about one round in five),
  * and after each kill the store is loaded here and every acknowledged write must be there.

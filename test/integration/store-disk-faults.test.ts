@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { freshDir } from "../helpers/store-fixtures.js";
 
 /*
- * A store directory that is full or read-only (issue 7, "Bad input"), on a real file
+ * A store directory that is full or read-only (bad input from the disk), on a real file
  * system: the child runs in a private user+mount namespace (`unshare -rm`, no privileges
  * needed) with a 512 KiB tmpfs, so ENOSPC and EROFS come from the kernel, not from a mock.
  */

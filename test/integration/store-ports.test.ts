@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cp, readdir, readFile, rm } from "node:fs/promises";
+import { cp, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { FakeClock } from "../helpers/fake-clock.js";
@@ -431,7 +431,7 @@ scenario("clearCar: refused while platform.server.allowClearAllVehicles is off; 
 
 scenario("clearCar with platform.server.allowClearAllVehicles on clears every vehicle durably", {
   changes: 1,
-  options: { platform: { server: { allowClearAllVehicles: true } } as never },
+  options: { platform: { server: { allowClearAllVehicles: true } } },
   async run(b) {
     assert.deepEqual(await b.ok("clearCar", { ...P, operator: "ops" }), { deleted: 2 });
     assert.equal((await b.ok("queryCarPage", { ...P, page: 1, pageSize: 10 })).totalItems, 0);
@@ -579,7 +579,7 @@ test("a plate the store's normalisation finds registered is refused as conflict;
 });
 
 test("rejected requests (bad sign, stale timestamp, wrong pid, bad parkCode) change nothing on disk", async () => {
-  const result = await withStoreBox({ platform: { server: { allowClearAllVehicles: true } } as never }, async (b) => {
+  const result = await withStoreBox({ platform: { server: { allowClearAllVehicles: true } } }, async (b) => {
     const before = await diskState(b.dir);
     const lists = await b.lists();
     const badKey = { key: "00000000000000000000000000000000" };

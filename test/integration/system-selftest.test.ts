@@ -74,7 +74,7 @@ while True:
 `;
   const child = spawn("python3", ["-u", "-c", script], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
-    child.stdout!.once("data", (chunk: Buffer) => resolve({ path: chunk.toString().trim(), child }));
+    child.stdout.once("data", (chunk: Buffer) => resolve({ path: chunk.toString().trim(), child }));
     child.once("exit", (code) => reject(new Error(`pty helper exited ${code}`)));
   });
 }

@@ -10,8 +10,8 @@ import { readCurrentTarget } from "../../src/update/releases.js";
 import { BundleServer } from "../helpers/bundle-server.js";
 import { installRelease, makeBundle, makeKey, tempDir, type TestKey } from "../helpers/update-fixtures.js";
 
-// Issue 10: "the process killed at each step (download, verify, unpack, switch, health window)
-// and restarted — ends on a working version with the job in a definite state". The agent runs in
+// The process killed at each step (download, verify, unpack, switch, health window) and
+// restarted ends on a working version with the job in a definite state. The agent runs in
 // a real child process (test/helpers/update-runner.ts); LANEKEEPER_UPDATE_PAUSE_AT makes it
 // announce and hang at the step, where it gets SIGKILL (no handler runs, like a power cut,
 // except that the page cache survives). A new runner then does the boot-time recovery.

@@ -1,8 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect as mqttConnect } from "mqtt";
 import { silentLogger } from "../../src/kernel/log.js";
@@ -14,15 +15,18 @@ import { UpdateAgent } from "../../src/update/agent.js";
 import { toFleetJobStatus } from "../../src/update/job.js";
 import { rolloutStateSchema, type RolloutState } from "../../src/console/rollout-plan.js";
 import { BundleServer } from "../helpers/bundle-server.js";
+import { prepareCli, type CliCommand } from "../helpers/console-cli.js";
 import { findMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 import { MqttProbe, until } from "../helpers/mqtt-probe.js";
-import { installRelease, makeBundle, makeKey, tempDir, type TestKey } from "../helpers/update-fixtures.js";
+import { haveOpenssl, makeTestCerts } from "../helpers/test-certs.js";
+import { elfHeader, installRelease, makeBundle, makeKey, tempDir, type TestKey } from "../helpers/update-fixtures.js";
 
 /**
  * `lanekeeper fleet` against a real mosquitto and real boxes: fleet links and update agents in
  * this process, each installed into its own temp root from a real signed bundle, restarting
  * (link stopped, new link and agent on the version `current` points at) when the agent asks.
- * The console runs as a child process, exactly as an operator runs it.
+ * The console runs as a child process, exactly as an operator runs it (bundled once, see
+ * console-cli.ts), on a pipe or, for the progress bar, on a real pty (`script`).
  */
 
 const binary = findMosquitto();
@@ -32,7 +36,7 @@ if (!binary && process.env.CI) {
 }
 
 const root = "lanekeeper/v1";
-const cli = join(process.cwd(), "src", "cli.ts");
+let cli: CliCommand;
 let broker: Mosquitto;
 let work: string;
 let key: TestKey;
@@ -40,6 +44,8 @@ let server: BundleServer;
 let job2: { url: string; sha256: string; size: number };
 let bundle2File: string;
 let bundle1File: string;
+/** 3.0.0 carrying an arm64 addon: every box here is x64. */
+let armBundleFile: string;
 
 /** A box: a real fleet link and update agent over a temp install root. */
 class Box {
@@ -52,7 +58,7 @@ class Box {
   constructor(
     readonly deviceId: string,
     readonly root: string,
-    readonly options: { unhealthyVersions?: string[]; url?: string; username?: string; password?: string } = {},
+    readonly options: { unhealthyVersions?: string[]; url?: string; username?: string; password?: string; tls?: { caFile: string; certFile: string; keyFile: string } } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -63,6 +69,7 @@ class Box {
         protocolVersion: 5,
         topicRoot: root,
         ...(this.options.username ? { username: this.options.username, password: this.options.password } : {}),
+        ...(this.options.tls ?? {}),
       }),
       deviceId: this.deviceId,
       stateDir: join(this.root, "fleet"),
@@ -89,7 +96,7 @@ class Box {
     });
     link.onJob((jobId, job) => {
       this.jobsReceived += 1;
-      void agent.handleJob(jobId, job as never);
+      void agent.handleJob(jobId, job);
     });
     link.onConfigDesired(async (_version, config) => {
       const checked = validateConfig(config);
@@ -145,11 +152,11 @@ interface Run {
 }
 
 function fleet(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", cli, "fleet", ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cli.command, [...cli.args, "fleet", ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
   const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   children.add(child);
   void exit.then(() => children.delete(child));
@@ -162,6 +169,28 @@ async function fleetDone(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{
   return { code, out: run.stdout(), err: run.stderr() };
 }
 
+/** `fleet …` on a real pty (util-linux `script`), as on an operator's terminal; out is the screen's bytes. */
+async function fleetOnTerminal(args: string[]): Promise<{ code: number | null; out: string }> {
+  const quote = (a: string): string => `'${a.replace(/'/g, "'\\''")}'`;
+  const line = [cli.command, ...cli.args, "fleet", ...args].map(quote).join(" ");
+  const child = spawn("script", ["-qfec", line, "/dev/null"], { cwd: process.cwd(), env: { ...process.env, TERM: "xterm" }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  children.delete(child);
+  return { code, out };
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 async function readState(file: string): Promise<RolloutState> {
   return rolloutStateSchema.parse(JSON.parse(await readFile(file, "utf8")));
 }
@@ -169,10 +198,12 @@ async function readState(file: string): Promise<RolloutState> {
 before(async () => {
   if (!binary) return;
   work = await tempDir("fleet-console");
+  cli = await prepareCli();
   broker = await startMosquitto(binary);
   key = await makeKey(work, "release-test");
   bundle1File = (await makeBundle(work, "1.0.0", key)).outFile;
   bundle2File = (await makeBundle(work, "2.0.0", key)).outFile;
+  armBundleFile = (await makeBundle(work, "3.0.0", key, { native: { "node_modules/epoll/build/Release/epoll.node": elfHeader("arm64", 3000) } })).outFile;
   server = await new BundleServer().start();
   const data = await readFile(bundle2File);
   server.files.set("b2.tar", data);
@@ -184,14 +215,21 @@ after(async () => {
   await Promise.all(boxes.map((b) => b.stop().catch(() => undefined)));
   await server?.close();
   await broker?.close();
+  await cli?.cleanup();
   if (work) await rm(work, { recursive: true, force: true });
 });
+
+/** The terminal's escape character (the bar redraws its line with ESC [2K). */
+const ESC = String.fromCharCode(0x1b);
 
 const fast = ["--soak", "300ms", "--job-timeout", "20s", "--health-window", "5s", "--json"];
 
 describe("lanekeeper fleet against mosquitto", { skip }, () => {
-  test("ls, cmd and config against live boxes", async () => {
+  test("ls, watch, cmd and config against live boxes", async () => {
     const live = await makeBoxes("ls", 3);
+    const watch = fleet(["watch", "ls-*", "--url", broker.url]);
+    // The current picture first: each box's retained presence.
+    await until(() => (watch.stdout().match(/ ls-0\d status online 1\.0\.0 boot \d+ since .* \(retained\)\n/g) ?? []).length === 3, 20_000, "retained presence in fleet watch");
     const ls = await fleetDone(["ls", "ls-*", "--url", broker.url, "--probe"]);
     assert.equal(ls.code, 0, ls.err);
     const lines = ls.out.trim().split("\n");
@@ -209,6 +247,11 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const bad = await fleetDone(["cmd", "ls-00", "no-such", "--url", broker.url]);
     assert.equal(bad.code, 1);
     assert.match(bad.out, /ls-00\s+error\s+E_CMD_UNKNOWN/);
+    // fleet watch saw every answer as it happened, one readable line each.
+    await until(() => /ls-00 res\/no-such \S+ error E_CMD_UNKNOWN unknown command "no-such"\n/.test(watch.stdout()), 5000, "the refused command in fleet watch").catch((error: Error) => {
+      throw new Error(`${error.message}\n${watch.stdout()}`);
+    });
+    assert.equal((watch.stdout().match(/^\S+ \d\d:\d\d:\d\d ls-0\d res\/last-events \S+ ok$/gm) ?? []).length, 3, watch.stdout());
 
     const good = JSON.parse(await readFile(join(process.cwd(), "config", "demo.json"), "utf8").catch(() => "null")) as Record<string, unknown> | null;
     const configFile = join(work, "cfg.json");
@@ -223,6 +266,13 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const diff = await fleetDone(["config", "diff", "ls-00", configFile, "--url", broker.url]);
     assert.equal(diff.code, 0, diff.out + diff.err);
     assert.match(diff.out, /against pushed version 1; the box reports version 1 rejected\nno differences/);
+    await until(() => /ls-00 config v1 rejected lanes: /.test(watch.stdout()), 5000, "the config answer in fleet watch");
+    // A status change: a box going away is seen live (its link's goodbye, not retained replay).
+    await live[2]!.stop();
+    await until(() => /ls-02 status offline 1\.0\.0 boot \d+ since [^(\n]*\n/.test(watch.stdout()), 5000, "ls-02 offline in fleet watch");
+    assert.doesNotMatch(watch.stdout(), /E_CONSOLE_BAD_PAYLOAD/);
+    watch.child.kill("SIGTERM");
+    assert.equal(await watch.exit, 0, watch.stderr());
   });
 
   test("a rollout that completes, with an offline box that comes back during it", async () => {
@@ -238,7 +288,8 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     await watcher.waitFor((m) => m.json<{ state: string }>().state === "offline", 5000, "ok-19 offline");
     await watcher.client.endAsync();
     const stateFile = join(work, "ok.json");
-    const run = fleet(["rollout", bundle2File, "--to", "ok-*", "--url", broker.url, "--url", job2.url, "--waves", "1,25%,100%", "--state", stateFile, ...fast]);
+    // The console serves the bundle itself: every box downloads it from there.
+    const run = fleet(["rollout", bundle2File, "--to", "ok-*", "--url", broker.url, "--serve", "127.0.0.1:0", "--waves", "1,25%,100%", "--state", stateFile, ...fast]);
     // Bring it back while the first waves run.
     await until(() => run.stdout().includes('"kind":"wave-started","wave":1'), 20_000, "second wave");
     await late.start();
@@ -246,6 +297,8 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     assert.equal(code, 0, `${run.stdout()}\n${run.stderr()}`);
     const state = await readState(stateFile);
     assert.equal(state.phase, "done");
+    assert.match(state.bundle.url, /^http:\/\/127\.0\.0\.1:\d+\/lanekeeper-2\.0\.0-[^/]*\.tar$/, "the jobs name the console's own server");
+    assert.notEqual(state.bundle.url, job2.url);
     assert.deepEqual([...new Set(Object.values(state.boxes).map((b) => b.state))], ["succeeded"]);
     assert.ok(fleetBoxes.every((b) => b.version === "2.0.0" && b.jobsReceived === 1));
     assert.match(run.stderr(), /DONE: 20 on 2\.0\.0; 0 failed/);
@@ -257,8 +310,14 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const more = await makeBoxes("halt", 4);
     const sick2 = await makeBoxes("halt-0", 1, { unhealthyVersions: ["2.0.0"] });
     const file2 = join(work, "halt.json");
-    const r2 = await fleetDone(["rollout", bundle2File, "--to", "halt-*", "--url", broker.url, "--url", job2.url, "--waves", "1,100%", "--state", file2, ...fast]);
+    // No --json: stdout is a pipe, so progress comes as JSON lines by itself.
+    const r2 = await fleetDone(["rollout", bundle2File, "--to", "halt-*", "--url", broker.url, "--url", job2.url, "--waves", "1,100%", "--state", file2, ...fast.filter((a) => a !== "--json")]);
     assert.equal(r2.code, 1);
+    const records = r2.out.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; deviceId?: string; state?: string; phase?: string });
+    assert.ok(records.some((r) => r.kind === "box-finished" && r.deviceId === "halt-0-00" && r.state === "rolled-back"), r2.out);
+    assert.equal(records.at(-1)?.kind, "finished");
+    assert.equal(records.at(-1)?.phase, "halted");
+    assert.equal(r2.out.includes(`${ESC}[`), false, "no terminal control codes off a terminal");
     const s2 = await readState(file2);
     assert.equal(s2.boxes["halt-0-00"]!.state, "rolled-back");
     assert.equal(sick2[0]!.version, "1.0.0");
@@ -278,11 +337,70 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     assert.equal(mid.phase === "done", false, "killed before the end");
     const sentBefore = Object.values(mid.boxes).filter((b) => b.state !== "pending").length;
     assert.ok(sentBefore >= 3);
+    const openBefore = Object.values(mid.boxes).filter((b) => b.state === "sent").length;
     const second = await fleetDone(["rollout", "--resume", stateFile, "--url", broker.url, "--json"]);
     assert.equal(second.code, 0, second.out + second.err);
-    const resumedSends = (second.out.match(/"kind":"job-sent"/g) ?? []).length;
-    assert.equal(resumedSends, 6 - sentBefore, "only boxes never sent a job get one");
+    const resumedSends = (second.out.match(/"kind":"job-sent","deviceId":"[^"]+","jobId":"[^"]+"}/g) ?? []).length;
+    const repeats = (second.out.match(/"kind":"job-sent"[^\n]*"repeat":true/g) ?? []).length;
+    assert.equal(resumedSends, 6 - sentBefore, "only boxes never sent a job get a new one");
+    assert.ok(repeats <= openBefore, "only jobs still open are published again (same id)");
     assert.ok(group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"), group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "));
+  });
+
+  test("killed after recording a job as sent but before publishing it: the resume publishes it, same id", async () => {
+    const group = await makeBoxes("gap", 3);
+    const stateFile = join(work, "gap.json");
+    const args = ["rollout", bundle2File, "--to", "gap-*", "--url", broker.url, "--url", job2.url, "--waves", "2,100%", "--state", stateFile, ...fast];
+    // Dies right before the second publish of the first wave: one box has its job, the
+    // other's is only in the state file.
+    const first = await fleetDone(args, { LK_TEST_KILL_AFTER_SENT: "1" });
+    assert.equal(first.code, null, "killed");
+    const mid = await readState(stateFile);
+    const published = [...first.out.matchAll(/"kind":"job-sent","deviceId":"([^"]+)"/g)].map((m) => m[1]!);
+    assert.equal(published.length, 1, first.out);
+    const got = group.find((b) => b.deviceId === published[0])!;
+    const missed = group.find((b) => b !== got && mid.boxes[b.deviceId]!.state === "sent")!;
+    assert.ok(missed, JSON.stringify(mid.boxes));
+    await until(() => got.jobsReceived === 1, 5000, `${got.deviceId} got its job`);
+    assert.equal(missed.jobsReceived, 0, `${missed.deviceId}'s job never left the console`);
+    const second = await fleetDone(["rollout", "--resume", stateFile, "--url", broker.url, "--json"]);
+    // Before the fix that box waited for a status that could never come and failed at the job time limit.
+    assert.equal(second.code, 0, second.out + second.err);
+    const end = await readState(stateFile);
+    assert.deepEqual(Object.values(end.boxes).map((b) => b.state), ["succeeded", "succeeded", "succeeded"]);
+    assert.equal(end.boxes[missed.deviceId]!.jobId, mid.boxes[missed.deviceId]!.jobId, "the same job, not a new one");
+    assert.match(second.out, new RegExp(`"deviceId":"${missed.deviceId}","jobId":"[^"]+","repeat":true`));
+    // The box that had it may see its job id again: it recognises it and does not run it twice.
+    assert.ok(group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"), group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "));
+  });
+
+  test("a bundle for the wrong architecture, served by the console, on a terminal: refused, counted, halted", async () => {
+    const group = await makeBoxes("arch", 3);
+    const stateFile = join(work, "arch.json");
+    const port = await freePort();
+    const { code, out } = await fleetOnTerminal([
+      "rollout", armBundleFile, "--to", "arch-*", "--url", broker.url, "--serve", `127.0.0.1:${port}`, "--waves", "1,100%", "--max-failed", "0", "--state", stateFile,
+      ...fast.filter((a) => a !== "--json"),
+    ]);
+    assert.equal(code, 1, out);
+    const state = await readState(stateFile);
+    const refused = state.boxes["arch-00"]!;
+    assert.equal(state.bundle.url.startsWith(`http://127.0.0.1:${port}/`), true, state.bundle.url);
+    // It downloaded the bundle from the console (the check reads the addon's ELF header) and refused it.
+    assert.equal(refused.state, "failed");
+    assert.match(refused.detail ?? "", /^E_WRONG_ARCH .*epoll\.node is arm64/);
+    assert.equal(state.phase, "halted");
+    assert.equal(group[0]!.version, "1.0.0", "it keeps its version");
+    assert.equal((JSON.parse(await readFile(join(group[0]!.root, "current", "manifest.json"), "utf8")) as { version: string }).version, "1.0.0");
+    assert.ok(group.slice(1).every((b) => b.jobsReceived === 0 && b.version === "1.0.0"), "the rest never get a job");
+    // The terminal shows a bar redrawn in place, the refusal as its own line, and the summary table.
+    assert.match(out, new RegExp(`\r${ESC}\\[2K\\[#{10}-{20}\\] 1/3 wave 1/2 (running|halting|halted) · ok 0 · failed 1`));
+    assert.match(out, /arch-00 failed: E_WRONG_ARCH/);
+    assert.match(out, /DEVICE\s+WAVE\s+STATE\s+FROM\s+VIA\s+DETAIL/);
+    assert.match(out, /arch-00\s+1\s+failed\s+1\.0\.0\s+job-status\s+E_WRONG_ARCH/);
+    assert.match(out, /arch-01\s+2\s+pending/);
+    assert.match(out, /HALTED: 1 failed, more than the 0 allowed; boxes not reached keep their version; 1 failed \(allowed 0\), 0 skipped/);
+    assert.doesNotMatch(out, /^\{"ts":/m, "no JSON lines on a terminal");
   });
 });
 
@@ -338,3 +456,43 @@ describe("the example ACL with per-box credentials", { skip }, () => {
   });
 });
 
+
+const skipTls = skip || ((await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)");
+
+describe("the console over TLS (mqtts://, --ca, --cert, --key)", { skip: skipTls }, () => {
+  test("fleet ls works with the right CA and client certificate and fails clearly with a wrong CA", async () => {
+    const dir = await tempDir("fleet-tls");
+    const certs = await makeTestCerts(dir);
+    await mkdir(join(dir, "other"));
+    const stranger = await makeTestCerts(join(dir, "other"));
+    const secured = await startMosquitto(binary!, { tls: { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile } });
+    try {
+      assert.match(secured.url, /^mqtts:/);
+      const tls = { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile };
+      await makeBoxes("tls", 1, { url: secured.url, tls });
+      const withCerts = ["--url", secured.url, "--cert", certs.clientCertFile, "--key", certs.clientKeyFile];
+      const ls = await fleetDone(["ls", "tls-*", ...withCerts, "--ca", certs.caFile]);
+      assert.equal(ls.code, 0, ls.err);
+      assert.match(ls.out, /^tls-00\s+lot7\s+1\.0\.0\s+online/m);
+
+      const wrongCa = await fleetDone(["ls", ...withCerts, "--ca", stranger.caFile]);
+      assert.equal(wrongCa.code, 1, wrongCa.out);
+      // One line with a stable code, the broker and the reason; no stack trace.
+      assert.equal(wrongCa.err.trim().split("\n").length, 1, wrongCa.err);
+      assert.match(wrongCa.err, new RegExp(`^E_CONSOLE_CONNECT cannot connect to ${secured.url.replace(/[.]/g, "\\.")}: .*\\([A-Z_]+: the broker's certificate does not chain to --ca .*other/ca\\.pem\\)`));
+      assert.equal(wrongCa.out, "", "no table from an untrusted broker");
+
+      // The broker requires a client certificate: without one the console is refused, and says so.
+      const noCert = await fleetDone(["ls", "--url", secured.url, "--ca", certs.caFile]);
+      assert.equal(noCert.code, 1);
+      assert.match(noCert.err, /^E_CONSOLE_CONNECT cannot connect to mqtts:/);
+      const missing = await fleetDone(["ls", ...withCerts, "--ca", join(dir, "nope.pem")]);
+      assert.equal(missing.code, 2, missing.err);
+      assert.match(missing.err, /nope\.pem/);
+    } finally {
+      await Promise.all(boxes.filter((b) => b.deviceId.startsWith("tls-")).map((b) => b.stop()));
+      await secured.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

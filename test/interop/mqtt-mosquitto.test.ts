@@ -16,7 +16,7 @@ import { haveOpenssl, makeTestCerts } from "../helpers/test-certs.js";
 /**
  * The fleet link against a real mosquitto (MQTT 5) started as a plain child process on a
  * loopback port: the aedes round trips again, plus message expiry and MQTT 5 request/response
- * (response topic + correlation data). Issue 9's interop list.
+ * (response topic + correlation data).
  */
 
 const binary = findMosquitto();

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import iconv from "iconv-lite";
 import { systemClock } from "../../src/kernel/clock.js";
 import { silentLogger } from "../../src/kernel/log.js";
+import type { BackoffPolicy } from "../../src/kernel/backoff.js";
 import { SerialCamera } from "../../src/io/camera/serial-camera.js";
 import { cameraOptionsSchema } from "../../src/io/camera/config.js";
 import type { PlateRead } from "../../src/io/camera/plate-read.js";
@@ -26,7 +27,7 @@ const socatMissing = spawnSync("socat", ["-V"], { stdio: "ignore" }).error !== u
 const skip = socatMissing && !process.env.CI ? "socat not installed; .ci/run installs it" : false;
 
 const log = silentLogger();
-const fastBackoff = { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.2 };
+const fastBackoff: BackoffPolicy = { baseMs: 100, capMs: 400, factor: 2, minMs: 1, jitter: { spread: 0.2 } };
 
 class PtyPair {
   readonly dir = mkdtempSync(join(tmpdir(), "lk-socat-"));
@@ -121,7 +122,7 @@ test("display frames written by the box arrive intact on the device end", { skip
     await waitFor(() => commands.length >= 4, 3000, "four frames");
     assert.deepEqual(commands.map((c) => c.cmd), ["connect", "time", "lines", "voice"]);
     assert.deepEqual(commands[2], { cmd: "lines", lines: [{ text: "京A12345", color: "yellow" }, { text: "请交费10.00元", color: "yellow" }] });
-    // The voice frame is the verified one from domain.md §4, byte for byte.
+    // The voice frame is the one verified against the board (test/fixtures/display/verified-frames.json), byte for byte.
     assert.ok(Buffer.concat(received).toString("hex").endsWith("0064ffff300b01c7ebbdbbb7d13130d4aa431e"));
     assert.equal(decoder.counts.badFrames, 0);
     assert.equal(display.status().writeErrors, 0);

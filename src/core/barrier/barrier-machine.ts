@@ -1,5 +1,6 @@
 /**
- * Barrier machine (architecture §3.4, domain.md §2). Pure:
+ * Barrier machine (hw/wiring.md §2; docs/architecture.md "How one car travels through the box",
+ * step 7). Pure:
  * `stepBarrier(state, input, settings) → { state, effects }`.
  *
  * State (`BarrierState`): `position` ∈ closed | opening | open | closing | fault, the safety
@@ -33,7 +34,7 @@
  *   travel that has not reached its limit after `travelTimeoutMs` is a fault: one event, one
  *   STOP pulse, no retries. Only a new command or a limit switch leaves `fault`.
  * - A limit switch reaching its end unasked (the gate's own remote, its obstruction reversal)
- *   moves the state there: the switch is the truth, the last command is not (domain.md §2).
+ *   moves the state there: the switch is the truth, the last command is not.
  * - Pulses never overlap: an opposite command releases the running pulse first; a repeat of the
  *   same command while its pulse is on is not re-sent.
  */
@@ -216,7 +217,7 @@ function onLoopBOccupied(s: BarrierState, atMs: number, settings: BarrierSetting
     case "closed":
       return next;
     case "closing":
-      // Anti-smash: a vehicle under a closing arm re-opens it (architecture §3.4).
+      // Anti-smash: a vehicle under a closing arm re-opens it.
       return openNow({ ...next, vehicleSeen: true }, "safety", atMs, settings, fx, "barrierReopened");
     case "open":
       return { ...cancelReclose(next, fx), vehicleSeen: true };
@@ -287,7 +288,7 @@ function reachedClosed(s: BarrierState, atMs: number, fx: BarrierEffect[], comma
 }
 
 function travelFault(s: BarrierState, during: "opening" | "closing", atMs: number, settings: BarrierSettings, fx: BarrierEffect[]): BarrierState {
-  // One event, one STOP to spare the motor; no automatic retry (architecture §3.4).
+  // One event, one STOP to spare the motor; no automatic retry (a jammed arm needs a person).
   let next = cancelReclose(s, fx);
   next = pulse(next, "relayStop", "travelTimeout", atMs, settings, fx);
   fx.push({ kind: "event", type: "barrierFault", atMs, during, reason: "travelTimeout" });

@@ -457,7 +457,7 @@ function byTime(a: BillPiece, b: BillPiece): number {
   return a.fromMs - b.fromMs || (a.kind === "free" ? -1 : 0) - (b.kind === "free" ? -1 : 0);
 }
 
-/** The stay cut at in-lot payments (domain.md §5 post-payment grace). */
+/** The stay cut at in-lot payments (docs/tariffs.md `postPayment`). */
 function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: readonly Prepayment[], free: BillPiece[]): Part[] {
   if (prepayments.length === 0) return [{ fromMs: enterMs, toMs: leaveMs, free: true, afterPayment: false }];
   const graceMs = ctx.graceMs;
@@ -753,7 +753,7 @@ function chargeUnits(
     return endsHere ? undefined : to;
   }
   // finish-unit: the unit under way at the boundary is finished at this segment's rate and
-  // length; the next segment starts where it ends (Beijing's boundary rule, domain.md §5).
+  // length; the next segment starts where it ends (Beijing's boundary rule, docs/tariffs.md `boundary`).
   const carriedEnd = cursor + (full + 1) * unitMs;
   if (carriedEnd <= occ.runEnd) {
     pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, carriedEnd, false);

@@ -3,7 +3,7 @@ import { addLocalDays, firstInstantAtLocal, instantsAtLocalMinute, isoWeekdayOfD
 import { minuteOfDay } from "./tariff-schema.js";
 
 /**
- * Monthly/fixed cars (domain.md §5): free within their validity, optionally only inside weekly
+ * Monthly/fixed cars (docs/tariffs.md "`fixedCars` and the fixed-car record"): free within their validity, optionally only inside weekly
  * time windows; once expired they are temporary cars, after N grace days. Pure: the lane's
  * decision code asks `classifyFixedCar` at the lane, and `bill()` asks `fixedCarFreeIntervals`
  * which parts of a stay were free.

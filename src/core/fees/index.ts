@@ -1,4 +1,4 @@
-/** The fee engine's public surface (architecture.md §6; docs/tariffs.md). */
+/** The fee engine's public surface (docs/tariffs.md). */
 export { bill, type Bill, type BillPiece, type CapApplied, type DiscountLine, type FreeReason } from "./bill.js";
 export { BillError, type BillErrorCode } from "./errors.js";
 export { classifyFixedCar, fixedCarFreeIntervals, fixedCarSchema, type FixedCar, type FixedCarReason, type FixedCarStatus, type FixedCarWindow } from "./fixed-car.js";

@@ -3,7 +3,7 @@ import { z } from "zod";
 /**
  * The tariff format (docs/tariffs.md has it field by field, with complete examples). A tariff
  * is data: JSON inside the config (`fees.tariffs.<name>`) or a file of its own, evaluated by the
- * pure `bill()` (bill.ts). It expresses the rule families of domain.md §5.
+ * pure `bill()` (bill.ts). It expresses the rule families docs/tariffs.md lists.
  *
  * Two layers of checks, so a file with several mistakes reports them all at once:
  * - the zod shape (strict: an unknown key is an error, usually a typo), ranges and enums;
@@ -153,7 +153,7 @@ const tariffBaseSchema = z.strictObject({
       graceDays: z.int("must be a whole number of days").min(0, "must not be negative").max(366, "must be at most 366").default(0),
     })
     .prefault({}),
-  /** Longer stays are refused as absurd (a clock that was wrong at entry, domain.md §8). */
+  /** Longer stays are refused as absurd (a clock that was wrong at entry). */
   maxStayDays: z.int("must be a whole number of days").min(1, "must be at least 1").max(3660, "must be at most 3660").default(366),
 });
 

@@ -1,5 +1,6 @@
 /**
- * Lane transaction machine, shared by entry and exit lanes (architecture §3.2–§3.3).
+ * Lane transaction machine, shared by entry and exit lanes (docs/architecture.md "How one car
+ * travels through the box").
  * Pure: `stepLaneLogic(state, input, settings, view) → { state, effects }`. Most callers want
  * `stepLane` (lane.ts), which composes this with the loop filters and the barrier machine.
  *

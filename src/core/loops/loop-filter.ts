@@ -1,5 +1,5 @@
 /**
- * Loop filter: raw detector edges → debounced vehicle presence (architecture §3.1, domain.md §1).
+ * Loop filter: raw detector edges → debounced vehicle presence (hw/wiring.md §1).
  *
  * Pure: `stepLoop(state, input, settings) → { state, effects }`. No clock, no timers: time
  * arrives on every input as `atMs` and the filter asks for timers as effects.
@@ -26,7 +26,7 @@
  *   toggles presence per pulse; "arrival-only" sets presence and holds it `pulseHoldMs` after
  *   the last pulse. A 150 ms pulse is caught as long as `minOnMs` < 150 (default 100).
  * - A contact held on for `stuckOnLimitMs` is a detector fault ("limited presence" or a
- *   welded relay, domain.md §1), reported once. Presence then stays occupied until the contact
+ *   welded relay), reported once. Presence then stays occupied until the contact
  *   drops: a safety loop that cannot be trusted must keep the barrier up, not report that the
  *   car vanished. When the contact drops the fault is cleared and presence becomes free.
  */

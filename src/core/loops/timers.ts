@@ -1,6 +1,6 @@
 /**
- * Timers as data, shared by every machine in src/core (architecture §2: "a timer is an effect
- * whose expiry comes back as an input"). The effect runner keeps one real timer per id; a
+ * Timers as data, shared by every machine in src/core (docs/architecture.md "Layers": "a timer is an
+ * effect whose expiry comes back as an input"). The effect runner keeps one real timer per id; a
  * `startTimer` for an id that is already running replaces it. Machines put a sequence number
  * in each id, so an expiry that raced a cancel (delivered after `cancelTimer`) no longer
  * matches the machine's state and is ignored: the machines never trust the runner's timing.

@@ -1,5 +1,6 @@
 /**
- * Fuzzy plate matching against a set of known plates (architecture §3.3 step 1, domain.md §3).
+ * Fuzzy plate matching against a set of known plates (docs/architecture.md "How one car
+ * travels through the box", step 3).
  * Pure and deterministic: the answer does not depend on the order of the candidates, and when
  * more than one candidate fits the tolerance the answer is `ambiguous` with all of them, never
  * a guess. An exit that bills the wrong stay is worse than one that calls the attendant.

@@ -1,5 +1,5 @@
 /**
- * Stay durations that survive a wrong clock (domain.md §8). A Pi has no RTC: until NTP syncs,
+ * Stay durations that survive a wrong clock (systemd/README.md "Clock"). A Pi has no RTC: until NTP syncs,
  * the wall clock is whatever fake-hwclock saved (or 1970), and an NTP step can move it by
  * hours. A duration computed across such a jump is nonsense; a fee computed from it is a
  * complaint. This pure helper never returns a negative or absurd duration and says why it

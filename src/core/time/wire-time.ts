@@ -1,8 +1,8 @@
 import { epochFromLocal, localDateTime } from "./zone.js";
 
 /**
- * The platform's wire times: `YYYY-MM-DD HH:mm:ss` on the lot's wall clock (platform-api.md
- * §3.3), no offset in the text. Pure and Intl-based, so the answer does not depend on the host's
+ * The platform's wire times: `YYYY-MM-DD HH:mm:ss` on the lot's wall clock (docs/protocol.md
+ * §3), no offset in the text. Pure and Intl-based, so the answer does not depend on the host's
  * own zone.
  */
 

@@ -3,7 +3,7 @@
  * every answer is the same whatever zone the host runs in: only UTC methods of Date and Intl
  * with an explicit `timeZone` are used, never the host's local time.
  *
- * China has no DST, but zones are configurable (domain.md §5 "time-zone and DST correct"), so
+ * China has no DST, but zones are configurable (a tariff must be time-zone and DST correct), so
  * local times that do not exist (spring forward) or exist twice (fall back) are resolved the
  * way Temporal's "compatible" disambiguation does: a skipped time moves forward by the gap, a
  * repeated time takes its earlier instant.
@@ -187,21 +187,6 @@ export function firstInstantAtLocal(local: LocalDateTime, timeZone: string): num
   return hi;
 }
 
-/**
- * The first instant after `afterMs` at which the wall clock of `timeZone` reaches `local`: the
- * instant it reads `local` (the later one of a repeated hour when the earlier is not after
- * `afterMs`), or the jump for a local time that DST skips. Undefined when both lie before.
- */
-export function nextInstantAtLocal(local: LocalDateTime, timeZone: string, afterMs: number): number | undefined {
-  const asUtc = utcOf(local.year, local.month, local.day, local.hour, local.minute, local.second);
-  const found = resolveLocal(asUtc, timeZone);
-  if (found.valid.length === 0) {
-    const jump = firstInstantAtLocal(local, timeZone);
-    return jump > afterMs ? jump : undefined;
-  }
-  return found.valid.find((instant) => instant > afterMs);
-}
-
 /** Every instant whose wall-clock reading is `asUtc` read as UTC fields, earliest first. */
 function resolveLocal(asUtc: number, timeZone: string): { valid: number[]; before: number; after: number } {
   // The offsets a day either side bracket any single transition near this wall time.
@@ -233,11 +218,6 @@ export function localDayNumber(ms: number, timeZone: string): number {
 export function localMinuteOfDay(ms: number, timeZone: string): number {
   const local = ms + zoneOffsetMs(ms, timeZone);
   return Math.floor((local - Math.floor(local / DAY_MS) * DAY_MS) / MINUTE_MS);
-}
-
-/** Day number of a local date. */
-export function dayNumberOf(date: LocalDate): number {
-  return Math.floor(utcOf(date.year, date.month, date.day, 0, 0, 0) / DAY_MS);
 }
 
 /** ISO weekday (1 = Monday … 7 = Sunday) of a day number; day 0 was a Thursday. */
@@ -278,26 +258,10 @@ export function instantsAtLocalMinute(dayNumber: number, minute: number, timeZon
   return found;
 }
 
-/** Local midnight starting the given local date, as an instant. */
-export function startOfLocalDay(date: LocalDate, timeZone: string): number {
-  return epochFromLocal({ year: date.year, month: date.month, day: date.day, hour: 0, minute: 0, second: 0 }, timeZone);
-}
-
 /** The local date `days` calendar days after `date` (negative goes back). */
 export function addLocalDays(date: LocalDate, days: number): LocalDate {
   const d = new Date(utcOf(date.year, date.month, date.day, 0, 0, 0) + days * DAY_MS);
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
-}
-
-/** ISO weekday of a local date: 1 = Monday … 7 = Sunday. */
-export function isoWeekday(date: LocalDate): number {
-  const d = new Date(utcOf(date.year, date.month, date.day, 0, 0, 0)).getUTCDay();
-  return d === 0 ? 7 : d;
-}
-
-/** Whole calendar days from local date `a` to local date `b`. */
-export function localDaysBetween(a: LocalDate, b: LocalDate): number {
-  return Math.round((utcOf(b.year, b.month, b.day, 0, 0, 0) - utcOf(a.year, a.month, a.day, 0, 0, 0)) / DAY_MS);
 }
 
 /** Date.UTC that also handles years 0..99 literally (Date.UTC maps them to 1900..1999). */

@@ -61,7 +61,7 @@ export class CommandRunner implements FleetExtension {
       log.warn({ cmd: name, id: decision.id, status: decision.status, code: decision.code, error: decision.error, bytes: payload.length }, "command refused");
       const result: CommandResult = { v: 1, id: decision.id, status: decision.status, code: decision.code, error: decision.error, ts: nowMs };
       if (decision.data !== undefined) result.data = decision.data;
-      this.answers.answer(answerTo, commandResultSchema, result);
+      await this.answers.answer(answerTo, commandResultSchema, result);
       return;
     }
     const { id, definition, args, expiresAtMs } = decision;
@@ -71,7 +71,7 @@ export class CommandRunner implements FleetExtension {
     } catch (error) {
       counters.count("cmdNotRecorded");
       log.error({ err: error, cmd: name, id }, "cannot record the command id; not running it");
-      this.answers.answer(answerTo, commandResultSchema, { v: 1, id, status: "error", code: CommandErrorCodes.NotRecorded, error: "cannot record the command id durably", ts: clock.now() });
+      await this.answers.answer(answerTo, commandResultSchema, { v: 1, id, status: "error", code: CommandErrorCodes.NotRecorded, error: "cannot record the command id durably", ts: clock.now() });
       return;
     }
     const after: Array<() => void | Promise<void>> = [];

@@ -70,6 +70,7 @@ export class ConfigPush implements FleetExtension {
   handle({ payload }: InboundMessage): Promise<void> {
     // One push at a time: two versions racing must not apply out of order.
     const next = this.chain.then(() => this.apply(payload));
+    // The caller gets `next` and its error; the chain only keeps the order.
     this.chain = next.catch(() => undefined);
     return next;
   }

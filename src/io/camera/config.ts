@@ -1,8 +1,8 @@
 import { z } from "zod";
 
 /**
- * Options of a plate camera that prints each read on its serial port (domain.md §3, "Serial
- * output"). The template names the fields of a line; anything between fields is literal text.
+ * Options of a plate camera that prints each read on its serial port (hw/serial-wiring.md
+ * "Config"). The template names the fields of a line; anything between fields is literal text.
  */
 export const cameraOptionsSchema = z.strictObject({
   /**

@@ -8,7 +8,7 @@ import { readPlate } from "../../core/plates/index.js";
 import { colorFromCode, parseColor, type PlateRead } from "./plate-read.js";
 
 /**
- * The camera HTTP push of Zhenshi/Vzenith cameras (domain.md §3): the camera POSTs
+ * The camera HTTP push of Zhenshi/Vzenith cameras (sample bodies in test/fixtures/camera/): the camera POSTs
  * `{"AlarmInfoPlate": {..., "result": {"PlateResult": {...}}}}` to `/camera/<laneId>`.
  *
  * What the parser accepts, and why:
@@ -235,7 +235,7 @@ export interface CameraPushOptions {
   counters?: CameraPushCounters;
   clock?: Clock;
   log?: Logger;
-  /** `"no"`: the box drives its own relay (domain.md §3); `"ok"` lets the camera pulse its relay. */
+  /** `"no"`: the box drives its own barrier relay, so the camera must not; `"ok"` lets the camera pulse its relay. */
   replyInfo?: "no" | "ok";
   /** Remembered plateids per lane for de-duplication. */
   dedupeCapacity?: number;
@@ -336,7 +336,7 @@ function keyDigest(value: string): Buffer {
 }
 
 /**
- * Registers `POST /camera/:laneId` (architecture.md §10). Every answer, errors included, has
+ * Registers `POST /camera/:laneId`. Every answer, errors included, has
  * the protocol's shape with `"content": "retransfer_stop"` (some models re-send forever
  * without it); errors add an `error` member the camera ignores.
  */

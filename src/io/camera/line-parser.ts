@@ -5,7 +5,7 @@ import { readPlate } from "../../core/plates/index.js";
 import { parseColor, type PlateRead } from "./plate-read.js";
 
 /**
- * The serial camera's line protocol (domain.md §3, "Serial output"): one read per line, laid
+ * The serial camera's line protocol: one read per line, laid
  * out by a configurable template such as "%PLATE%,%COLOR%,%CONFIDENCE%". Known fields are
  * %PLATE%, %COLOR% (or %COLOUR%), %CONFIDENCE%; any other %NAME% (a time, a lane number the
  * camera prints) matches anything and is ignored. Text between fields must match literally.

@@ -7,7 +7,7 @@ export interface PlateRead {
   /** Normalised plate text ("京A12345"); "" when `noPlate`. */
   plate: string;
   color?: PlateColor;
-  /** Vzenith colour code (domain.md §3): 0 unknown, 1 blue, 2 yellow, 3 white, 4 black, 5 green, 6 yellow-green. */
+  /** Vzenith colour code: 0 unknown, 1 blue, 2 yellow, 3 white, 4 black, 5 green, 6 yellow-green. */
   colorCode?: number;
   /** 0-100 as the camera reports it. */
   confidence?: number;

@@ -29,7 +29,7 @@ const messageTextSchema = z.strictObject({
 });
 export type MessageTextOverride = z.infer<typeof messageTextSchema>;
 
-/** Options of the LED/voice board of a lane (domain.md §4, 0x64 frame family). */
+/** Options of the LED/voice board of a lane (0x64 frame family, frame.ts). */
 export const displayOptionsSchema = z.strictObject({
   /** DA byte of every frame: the board's RS-485 address (0 on a single-board bus). */
   address: z.int().min(0).max(255).default(0),

@@ -3,7 +3,8 @@ import { decodeGbk, fitGbk } from "./gbk.js";
 import { localDateTime } from "../../core/time/zone.js";
 
 /**
- * The 0x64 frame family of the lane's LED and voice board (domain.md §4):
+ * The 0x64 frame family of the lane's LED and voice board (RS-485; frames checked against the board in
+ * test/fixtures/display/verified-frames.json):
  *
  *     DA(1) VR(1)=0x64 PN(2)=0xFFFF CMD(1) DL(1) DATA(DL) CRC(2)
  *

@@ -1,7 +1,7 @@
 import iconv from "iconv-lite";
 
 /**
- * GBK text for the display and voice board (domain.md §4). Node has no GBK encoder, so
+ * GBK text for the display and voice board. Node has no GBK encoder, so
  * iconv-lite does the table work; this module adds what the board needs: fitting a text into
  * a byte budget without ever splitting a double-byte character.
  */
@@ -34,10 +34,6 @@ export function fitGbk(text: string, maxBytes = Infinity): GbkText {
     size += encoded.length;
   }
   return { bytes: Buffer.concat(parts, size), truncated, unencodable };
-}
-
-export function encodeGbk(text: string): Buffer {
-  return iconv.encode(text, "gbk");
 }
 
 export function decodeGbk(bytes: Uint8Array): string {

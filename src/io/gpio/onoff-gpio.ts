@@ -1,5 +1,5 @@
 /**
- * The real GPIO adapter, on `onoff` (the product owner's choice, architecture §1) over the
+ * The real GPIO adapter, on `onoff` over the
  * kernel's sysfs GPIO interface. Same contract as SimGpio (gpio.ts).
  *
  * Where onoff falls short, and what this adapter does about it:
@@ -19,7 +19,7 @@
  *   report the same level twice. Repeated levels are dropped here, debouncing is the core's.
  *
  * `onoff` (and its native `epoll`) is imported lazily in `start()` so sim mode and tests on a
- * laptop never load it (style.md). Tests inject a stand-in module through `loadOnoff`.
+ * laptop never load it. Tests inject a stand-in module through `loadOnoff`.
  */
 import type { Clock } from "../../kernel/clock.js";
 import type { Logger } from "../../kernel/log.js";
@@ -195,7 +195,7 @@ export class OnoffGpio implements Gpio {
         try {
           listener(edge);
         } catch (error) {
-          // A failing listener is logged and does not take the others down (style.md).
+          // A failing listener is logged and does not take the others down.
           this.log.error({ key: line.key, err: error }, "gpio edge listener failed");
         }
       }

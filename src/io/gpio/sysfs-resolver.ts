@@ -1,5 +1,5 @@
 /**
- * BCM line → sysfs GPIO number (architecture §9, domain.md §8).
+ * BCM line → sysfs GPIO number (hw/wiring.md §4).
  *
  * The sysfs interface numbers every line globally: `<chip base> + <offset on the chip>`. Up to
  * kernel 6.5 the SoC's pin controller on a Raspberry Pi had base 0, so "GPIO 17" was sysfs 17.

@@ -20,7 +20,7 @@ export interface SerialScannerStatus {
 }
 
 /**
- * The lane's payment-code scanner gun on a serial port (architecture.md §3.3 step 5). Emits
+ * The lane's payment-code scanner gun on a serial port (docs/architecture.md "How one car travels through the box", step 4). Emits
  * `PaymentCode`s for the lane's pending exit; codes are never logged in full.
  */
 export class SerialScanner extends SerialLineDevice<PaymentCode, ScannerRejectReason> {

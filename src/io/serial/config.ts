@@ -18,7 +18,7 @@ const portShape = {
 /**
  * A serial device: the plate camera's line output, the scanner gun, the LED/voice board, the
  * remaining-spaces sign. A device is real when it has a `path`, simulated otherwise
- * (architecture.md §2). `options` is typed by `kind`, so a typo in an option is reported.
+ * (docs/architecture.md "Layers"). `options` is typed by `kind`, so a typo in an option is reported.
  */
 export const serialDeviceSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("camera"), ...portShape, options: cameraOptionsSchema.prefault({}) }),
@@ -28,10 +28,6 @@ export const serialDeviceSchema = z.discriminatedUnion("kind", [
 ]);
 export type SerialDeviceConfig = z.infer<typeof serialDeviceSchema>;
 export type SerialDeviceKind = SerialDeviceConfig["kind"];
-export type CameraDeviceConfig = Extract<SerialDeviceConfig, { kind: "camera" }>;
-export type ScannerDeviceConfig = Extract<SerialDeviceConfig, { kind: "scanner" }>;
-export type DisplayDeviceConfig = Extract<SerialDeviceConfig, { kind: "display" }>;
-export type SpacesSignDeviceConfig = Extract<SerialDeviceConfig, { kind: "sign" }>;
 
 /** The port settings of any device (what the serial link needs). */
 export type SerialPortSettings = Pick<SerialDeviceConfig, "path" | "baudRate" | "dataBits" | "parity" | "stopBits" | "silenceTimeoutS">;

@@ -9,8 +9,8 @@ import { SimSerialLink } from "./sim-serial-link.js";
 const listenOnly: ReadonlySet<SerialDeviceKind> = new Set(["display", "sign"]);
 
 /**
- * Real link when the device has a `path`, simulated twin otherwise (architecture.md §2:
- * chosen by configuration, never by NODE_ENV). Pass the device config as parsed (its `kind`
+ * Real link when the device has a `path`, simulated twin otherwise (docs/architecture.md
+ * "Layers": chosen by configuration, never by NODE_ENV). Pass the device config as parsed (its `kind`
  * turns the silence watchdog off for displays and signs).
  */
 export function createSerialLink(

@@ -1,8 +1,10 @@
 /**
  * The serial link contract shared by the real adapter (`SerialPortLink`, over `serialport`)
  * and its simulated twin (`SimSerialLink`). Devices (camera, scanner, display) talk to a
- * SerialLink and never know which one they hold (architecture.md §2).
+ * SerialLink and never know which one they hold (docs/architecture.md "Layers").
  */
+
+import type { BackoffPolicy } from "../../kernel/backoff.js";
 
 /** up: open and usable; down: closed (stopped, or just lost); retrying: waiting to reopen. */
 export type LinkState = "up" | "down" | "retrying";
@@ -28,7 +30,7 @@ export interface SerialLinkStatus {
   reconnects: number;
   /**
    * Up, but nothing received for `silenceTimeoutS`: a camera that says nothing while cars
-   * pass is suspect (domain.md §3); a vanished peer on a pty or RS-485 bus is otherwise only
+   * pass is suspect (unplugged, or its output switched off); a vanished peer on a pty or RS-485 bus is otherwise only
    * noticed on the next write.
    */
   silent: boolean;
@@ -69,20 +71,8 @@ export class SerialLinkError extends Error {
   }
 }
 
-/** Reopen schedule after a device vanished: capped exponential backoff with jitter. */
-export interface BackoffPolicy {
-  initialMs: number;
-  maxMs: number;
-  factor: number;
-  /** 0.2 spreads each delay over ±20 % so a bus of devices does not retry in lock-step. */
-  jitter: number;
-}
-
-export const defaultBackoff: BackoffPolicy = { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 0.2 };
-
-/** Delay before reopen attempt number `attempt` (0-based); `random` returns [0, 1). */
-export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: () => number): number {
-  const base = Math.min(policy.maxMs, policy.initialMs * policy.factor ** Math.max(0, attempt));
-  const spread = 1 - policy.jitter + 2 * policy.jitter * random();
-  return Math.max(1, Math.min(policy.maxMs, Math.round(base * spread)));
-}
+/**
+ * Reopen schedule after a device vanished: from 1 s doubling up to 30 s, each delay spread
+ * over ±20 % so a bus of devices does not retry in lock-step (src/kernel/backoff.ts).
+ */
+export const defaultBackoff: BackoffPolicy = { baseMs: 1000, capMs: 30_000, factor: 2, minMs: 1, jitter: { spread: 0.2 } };

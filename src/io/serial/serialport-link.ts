@@ -2,7 +2,8 @@ import type { Clock, TimerHandle } from "../../kernel/clock.js";
 import type { Logger } from "../../kernel/log.js";
 import { BaseSerialLink } from "./link-base.js";
 import type { SerialPortSettings } from "./config.js";
-import { SerialLinkError, backoffDelayMs, defaultBackoff, type BackoffPolicy, type SerialLinkStatus } from "./serial-link.js";
+import { backoffDelayMs, type BackoffPolicy } from "../../kernel/backoff.js";
+import { SerialLinkError, defaultBackoff, type SerialLinkStatus } from "./serial-link.js";
 
 /** The part of serialport's `SerialPort` stream this adapter uses (a seam for unit tests). */
 export interface PortLike {
@@ -35,10 +36,10 @@ export interface SerialPortLinkOptions {
   portFactory?: () => Promise<PortFactory>;
 }
 
-/** `serialport` is native: import it only when a real link opens (style.md, "Native modules"). */
+/** `serialport` is native: import it only when a real link opens (sim mode and tests never need the native build). */
 async function importSerialPort(): Promise<PortFactory> {
   const { SerialPort } = await import("serialport");
-  return (options) => new SerialPort({ ...options, autoOpen: false }) as unknown as PortLike;
+  return (options) => new SerialPort({ ...options, autoOpen: false });
 }
 
 /**
@@ -185,7 +186,8 @@ export class SerialPortLink extends BaseSerialLink {
 
   private scheduleRetry(): void {
     if (!this.wanted) return;
-    const delayMs = backoffDelayMs(this.attempt, this.backoff, this.random);
+    // `attempt` counts the failed opens before this one; the backoff counts retries from 1.
+    const delayMs = backoffDelayMs(this.attempt + 1, this.backoff, this.random);
     this.attempt++;
     this.setState("retrying", this.clock.now() + delayMs);
     this.retryTimer = this.clock.setTimeout(() => void this.tryOpen(), delayMs);

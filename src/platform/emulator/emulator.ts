@@ -12,9 +12,9 @@ import { idempotencyKey, section3Schemas, type PreLeavePaidData } from "../secti
 import { compactWireTime, formatWireTime, maskSecret } from "../wire.js";
 import { faultProblems, pickFault, type EmulatorFaults, type FaultAction, type PushFacts } from "./faults.js";
 
-export type { EmulatorFaults, FaultAction, FaultRule } from "./faults.js";
+export type { EmulatorFaults } from "./faults.js";
 
-/** The demo credentials of platform-api.md §4.3, the emulator's default. */
+/** The demo credentials (docs/protocol.md §7), the emulator's default. */
 export const demoCredentials = { pid: "P100001", key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0" } as const;
 
 /**
@@ -77,7 +77,7 @@ export interface ReceivedPush {
   /** The bizContent exactly as received and signed. */
   bizText: string;
   biz: Record<string, unknown>;
-  /** bizContent was compact with keys in ASCII order (our sending rule, platform-api.md §3.3). */
+  /** bizContent was compact with keys in ASCII order (our sending rule, docs/protocol.md §2). */
   canonical: boolean;
   bizForm: "object" | "string";
   receivedAtMs: number;
@@ -184,7 +184,7 @@ const bodyLimitBytes = 64 * 1024;
 
 /**
  * Starts the platform emulator: a real HTTP server playing the cloud's side of section 3
- * (architecture.md §4). It checks everything a strict cloud would check, keeps what it
+ * (docs/protocol.md §3, §7). It checks everything a strict cloud would check, keeps what it
  * accepted, de-duplicates by idempotency key, and misbehaves on demand.
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -276,7 +276,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   function nextOrderNo(): string {
-    // architecture.md §4: orderNo = TC<YYYYMMDDHHmmss><5 digits>.
+    // orderNo = TC<YYYYMMDDHHmmss><5 digits>, the form the box's own orders take.
     orderSeq = (orderSeq + 1) % 100_000;
     return `TC${compactWireTime(clock.now(), timeZone).slice(0, 14)}${String(orderSeq).padStart(5, "0")}`;
   }
@@ -330,8 +330,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return prior.answer;
     }
     if (service === "leaveNotify") {
-      // domain.md §6: the exit report's enterTime must equal the entry report's, or the
-      // cloud sees two stays.
+      // The exit report's enterTime must equal the entry report's, or the cloud sees two
+      // stays (docs/protocol.md §7).
       // The time the cloud knows: the entry report's, or its own later edit (4.13
       // editParkRecord, docs/protocol.md §3.2).
       const entry = pushes.get(idempotencyKey("enterNotify", biz));

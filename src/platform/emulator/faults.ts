@@ -1,6 +1,6 @@
 /**
  * Scriptable misbehaviour of the emulated cloud, so the lot's retry, deadline and fallback
- * paths can be tested for real (issue 6). Settable in-process and over HTTP.
+ * paths can be tested for real. Settable in-process and over HTTP.
  */
 export type FaultAction =
   /**

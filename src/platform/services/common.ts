@@ -46,7 +46,7 @@ export interface ServiceDef<S extends z.ZodObject = z.ZodObject> {
   /** The document's section number, for logs and docs. */
   readonly section: string;
   readonly schema: S;
-  /** Declared String(n) lengths: exceeded → a warning, never a rejection (§3.3). */
+  /** Declared String(n) lengths: exceeded → a warning, never a rejection (docs/protocol.md §2: the document's own examples exceed them). */
   readonly lengths?: Readonly<Record<string, number>>;
   /** Changes stored lists: such handlers run one at a time. */
   readonly mutates: boolean;
@@ -189,7 +189,7 @@ export async function findCarGroup(ctx: ServiceContext, ref: CarGroupRef): Promi
 }
 
 /**
- * Idempotency on orderNo (platform-api.md §8 4.2): the same notice again is answered 200 and
+ * Idempotency on orderNo (docs/protocol.md §4.2): the same notice again is answered 200 and
  * changes nothing; the same orderNo with other content is a conflict.
  */
 export async function priorPayment(ctx: ServiceContext, candidate: Omit<import("../ports.js").PaymentRecord, "receivedAtMs">): Promise<"new" | "duplicate"> {

@@ -60,7 +60,7 @@ export const queryParkRecordPage = defineService({
 
 /**
  * 4.13.2 edit an in-park record [OURS]: the fields sent replace the stored ones, the rest stay.
- * A manual fix changes the presence table only; no exit report follows (platform-api.md §8 4.13).
+ * A manual fix changes the presence table only; no exit report follows (docs/protocol.md §4.13).
  */
 export const editParkRecord = defineService({
   id: "editParkRecord",
@@ -139,7 +139,7 @@ export const addParkRecord = defineService({
     let recordNo = biz.recordNo?.trim() ?? "";
     if (recordNo !== "" && stays.some((s) => s.recordNo === recordNo)) refuse("conflict", `recordNo ${recordNo} exists`);
     if (recordNo === "") {
-      // architecture.md §4: recordNo = <laneId>_<YYYYMMDDHHmmssSSS>; step a millisecond on a clash.
+      // recordNo = <laneId>_<YYYYMMDDHHmmssSSS> (docs/protocol.md §3.1); step a millisecond on a clash.
       const prefix = lane?.id ?? "cloud";
       let at = enterTimeMs;
       do recordNo = `${prefix}_${compactWireTime(at++, ctx.config.lot.timeZone)}`;

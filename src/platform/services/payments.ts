@@ -5,7 +5,7 @@ import { defineService, findVehicle, type ServiceContext, ok, priorPayment, read
 
 /** Money the cloud reports: 4.2 stay payment, 4.5 fixed-car payment, 4.7 coupon. */
 
-/** 4.2 payment result notification [OURS fields, from issue 6]. Idempotent on orderNo. */
+/** 4.2 payment result notification [OURS fields, docs/protocol.md §4.2]. Idempotent on orderNo. */
 export const payNotify = defineService({
   id: "payNotify",
   section: "4.2",

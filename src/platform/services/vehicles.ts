@@ -70,7 +70,7 @@ export const queryMonthlyRent = defineService({
       return biz.queryType === 0 ? monthly : biz.queryType === 1 ? stored : monthly || stored;
     };
     const vehicles = await ctx.ports.vehicles.list();
-    // Plates not held are simply absent (platform-api.md §8 4.4).
+    // Plates not held are simply absent (docs/protocol.md §4.4).
     const data = vehicles
       .filter((v) => plates.includes(plateKey(v.carNum)) && wanted(v))
       .map((v) => {
@@ -178,8 +178,7 @@ const vehicleLengths = {
   remark: 50,
 };
 
-const vehicleFieldsSchema = z.looseObject(vehicleFields);
-type VehicleFields = z.infer<typeof vehicleFieldsSchema>;
+type VehicleFields = z.infer<z.ZodObject<typeof vehicleFields, z.core.$loose>>;
 
 /** Applies the sent fields of 4.11.2/4.11.3 onto a record. */
 async function applyVehicleFields(ctx: ServiceContext, v: VehicleRecord, biz: VehicleFields): Promise<void> {

@@ -55,6 +55,14 @@ test("fuzz: random payloads on every topic never throw and never lose the good s
   );
 });
 
+test("watch: a command answer shows its id, status, stable code and words", () => {
+  const answer = (body: object): Buffer => Buffer.from(JSON.stringify({ v: 1, ts: 1, ...body }));
+  const refused = watchLine("lk", "lk/b-1/res/opn", answer({ id: "op-1", status: "error", code: "E_CMD_UNKNOWN", error: 'unknown command "opn"' }), false, 0);
+  assert.match(refused ?? "", / b-1 res\/opn op-1 error E_CMD_UNKNOWN unknown command "opn"$/);
+  const ok = watchLine("lk", "lk/b-1/res/open", answer({ id: null, status: "ok" }), false, 0);
+  assert.match(ok ?? "", / b-1 res\/open - ok$/);
+});
+
 test("globs: * and ? only; everything else is literal", () => {
   assert.ok(globMatcher("lot7-*")("lot7-box-01"));
   assert.ok(!globMatcher("lot7-*")("lot70box"));

@@ -127,6 +127,45 @@ test("an offline box is sent its job when it comes back, and skipped if it does 
   assert.equal(s.state.boxes["box-1"]!.state, "skipped");
 });
 
+test("a resumed console publishes each open job again under its own id; finished boxes get nothing", () => {
+  let state = plan(3, "100%", "1");
+  const presence = new Map<string, Presence>(state.targets.map((d) => [d, online()]));
+  let r = step(state, { kind: "tick", nowMs: 0 }, (d) => presence.get(d));
+  const ids = new Map(r.actions.flatMap((a) => (a.kind === "send-job" ? [[a.deviceId, a.jobId] as const] : [])));
+  assert.equal(ids.size, 3);
+  r = step(r.state, { kind: "job-status", deviceId: "box-0", jobId: ids.get("box-0")!, status: "succeeded", nowMs: 10 }, (d) => presence.get(d));
+  // Killed after the file said `sent` for all three; resumed long past the job time limit.
+  state = rolloutStateSchema.parse(JSON.parse(JSON.stringify(r.state)));
+  r = step(state, { kind: "resume", nowMs: 5000 }, (d) => presence.get(d));
+  const repeats = r.actions.filter((a): a is Extract<RolloutAction, { kind: "send-job" }> => a.kind === "send-job");
+  assert.deepEqual(
+    repeats.map((a) => [a.deviceId, a.jobId, a.repeat, a.expiresAtMs]),
+    [
+      ["box-1", ids.get("box-1"), true, 6000],
+      ["box-2", ids.get("box-2"), true, 6000],
+    ],
+  );
+  assert.equal(r.state.boxes["box-1"]!.state, "sent", "its time limit starts again: no false failure");
+  assert.equal(r.state.boxes["box-1"]!.sentAtMs, 5000);
+  r = step(r.state, { kind: "job-status", deviceId: "box-1", jobId: ids.get("box-1")!, status: "succeeded", nowMs: 5500 }, (d) => presence.get(d));
+  r = step(r.state, { kind: "tick", nowMs: 5999 }, (d) => presence.get(d));
+  assert.equal(r.state.boxes["box-2"]!.state, "sent");
+  r = step(r.state, { kind: "tick", nowMs: 6000 }, (d) => presence.get(d));
+  assert.equal(r.state.boxes["box-2"]!.state, "failed", "a box that never answers still times out");
+  assert.equal(r.actions.filter((a) => a.kind === "send-job").length, 0, "a tick never repeats a job");
+
+  // Presence settles a box before the resume would repeat its job.
+  presence.set("box-2", { state: "online", version: "2.0.0", boot: 2, tsMs: 0 });
+  const settled = step(state, { kind: "resume", nowMs: 5000 }, (d) => presence.get(d));
+  assert.equal(settled.state.boxes["box-2"]!.state, "succeeded");
+  assert.deepEqual(settled.actions.flatMap((a) => (a.kind === "send-job" ? [a.deviceId] : [])), ["box-1"]);
+
+  // A halting rollout sends nothing, not even a repeat.
+  const halting: RolloutState = { ...structuredClone(state), phase: "halting", haltReason: "test" };
+  const quiet = step(halting, { kind: "resume", nowMs: 5000 }, () => online());
+  assert.equal(quiet.actions.filter((a) => a.kind === "send-job").length, 0);
+});
+
 type Op =
   | { op: "status"; box: number; status: "running" | "succeeded" | "failed" | "rolled-back" | "rejected" }
   | { op: "presence"; box: number; state: "online" | "lost"; version: "1.0.0" | "2.0.0"; bootUp: boolean }
@@ -162,8 +201,15 @@ test("invariants over random event orders, with crashes and resumes from the sta
           const r = step(state, event, (d) => presence.get(d));
           const sends = r.actions.filter((a): a is Extract<RolloutAction, { kind: "send-job" }> => a.kind === "send-job");
           for (const s of sends) {
-            sent.set(s.deviceId, (sent.get(s.deviceId) ?? 0) + 1);
-            assert.equal(sent.get(s.deviceId), 1, `${s.deviceId} got a second job`);
+            if (s.repeat) {
+              // After a resume: the job the file records, again; never a new one.
+              assert.equal(before.boxes[s.deviceId]!.state, "sent", `${s.deviceId} repeated without an open job`);
+              assert.equal(s.jobId, before.boxes[s.deviceId]!.jobId, `${s.deviceId} repeated under another id`);
+              assert.equal(event.kind, "resume", "only a resume repeats a job");
+            } else {
+              sent.set(s.deviceId, (sent.get(s.deviceId) ?? 0) + 1);
+              assert.equal(sent.get(s.deviceId), 1, `${s.deviceId} got a second job`);
+            }
             assert.equal(r.state.boxes[s.deviceId]!.state, "sent", "a job is recorded as sent in the state the runner persists first");
             assert.ok(waveMembers(r.state, r.state.wave).includes(s.deviceId), "only members of the current wave get jobs");
           }
@@ -179,7 +225,7 @@ test("invariants over random event orders, with crashes and resumes from the sta
           if (op.op === "crash") {
             // The console dies; a new one reads the file back.
             state = rolloutStateSchema.parse(JSON.parse(JSON.stringify(state)));
-            apply({ kind: "tick", nowMs: now });
+            apply({ kind: "resume", nowMs: now });
           } else if (op.op === "tick") {
             now += op.advanceMs;
             apply({ kind: "tick", nowMs: now });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import {
   commandRequestSchema,
@@ -167,6 +167,7 @@ function wiredCommands(): Map<string, CommandDefinition> {
     clock,
     bus,
     addStatus: () => undefined,
+    shifts: { onEnded: () => () => undefined, markPublished: () => undefined },
   } as unknown as App;
   const fleet = createFleet(app, { restart: () => undefined, setLogLevel: () => undefined });
   assert.ok(fleet, "createFleet made no link for a config with an mqtt section");
@@ -448,9 +449,13 @@ test("the event catalogue covers every event the runtime publishes, and nothing 
   assert.ok(union, "LaneEventType not found in lane-machine.ts");
   const machineTypes = [...union.matchAll(/"(\w+)"/g)].map((m) => kebab(m[1]!));
   assert.ok(machineTypes.length >= 20 && machineTypes.includes("presence"), `read ${machineTypes.length} lane event types`);
-  const service = readFileSync(new URL("../../../src/lane/lane-service.ts", import.meta.url), "utf8");
-  // `type: "x"` inside a `this.emit({ ... })` call, wherever the key stands in the literal.
-  const serviceTypes = [...service.matchAll(/this\.emit\(\{[^;]*?\btype: "([a-z][a-z0-9-]*)"/g)].map((m) => m[1]!);
+  const lanesDir = new URL("../../../src/lanes/", import.meta.url);
+  const service = readdirSync(lanesDir)
+    .filter((file) => file.endsWith(".ts"))
+    .map((file) => readFileSync(new URL(file, lanesDir), "utf8"))
+    .join("\n");
+  // `type: "x"` inside an `emit(lanes, { ... })` call, wherever the key stands in the literal.
+  const serviceTypes = [...service.matchAll(/\bemit\(lanes, \{[^;]*?\btype: "([a-z][a-z0-9-]*)"/g)].map((m) => m[1]!);
   assert.ok(serviceTypes.length >= 20, `read ${serviceTypes.length} lane-service event types`);
 
   // Ask the wiring (src/app/fleet-wiring.ts) which of them it publishes.

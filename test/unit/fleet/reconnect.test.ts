@@ -6,7 +6,8 @@ import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { silentLogger } from "../../../src/kernel/log.js";
-import { backoffCeilingMs, backoffDelayMs, defaultBackoff } from "../../../src/fleet/backoff.js";
+import { backoffCeilingMs, backoffDelayMs } from "../../../src/kernel/backoff.js";
+import { defaultBackoff } from "../../../src/fleet/backoff.js";
 import { mqttConfigSchema } from "../../../src/fleet/config.js";
 import { FleetLink } from "../../../src/fleet/fleet-link.js";
 import { ScriptedClient } from "../../helpers/scripted-mqtt-client.js";
@@ -54,25 +55,25 @@ function gaps(times: number[]): number[] {
 }
 
 test("backoff ceiling doubles from 1 s and is capped at 5 min", () => {
-  const ceilings = Array.from({ length: 12 }, (_, i) => backoffCeilingMs(i + 1));
+  const ceilings = Array.from({ length: 12 }, (_, i) => backoffCeilingMs(i + 1, defaultBackoff));
   assert.deepEqual(ceilings, [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000]);
-  assert.equal(backoffCeilingMs(0), 0);
-  assert.equal(backoffCeilingMs(10_000), 300_000, "huge failure counts stay finite and capped");
+  assert.equal(backoffCeilingMs(0, defaultBackoff), 0);
+  assert.equal(backoffCeilingMs(10_000, defaultBackoff), 300_000, "huge failure counts stay finite and capped");
 });
 
 test("full jitter: the delay is uniform in [0, ceiling], not clustered at the ceiling", () => {
   let seed = 42;
   const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-  const delays = Array.from({ length: 2000 }, () => backoffDelayMs(12, random));
+  const delays = Array.from({ length: 2000 }, () => backoffDelayMs(12, defaultBackoff, random));
   for (const delay of delays) assert.ok(delay >= 0 && delay <= 300_000, `delay ${delay} out of bounds`);
   const low = delays.filter((d) => d < 30_000).length;
   const high = delays.filter((d) => d > 270_000).length;
   // Each 10 % band should hold ~200 of 2000; lock-step reconnects would put them all in one.
   assert.ok(low > 120 && low < 280, `lowest band holds ${low}`);
   assert.ok(high > 120 && high < 280, `highest band holds ${high}`);
-  assert.equal(backoffDelayMs(3, () => 0.999_999), 3999);
-  assert.equal(backoffDelayMs(3, () => 0), 0);
-  assert.equal(backoffDelayMs(3, () => Number.NaN), 0, "a broken random source cannot make a negative or NaN delay");
+  assert.equal(backoffDelayMs(3, defaultBackoff, () => 0.999_999), 3999);
+  assert.equal(backoffDelayMs(3, defaultBackoff, () => 0), 0);
+  assert.equal(backoffDelayMs(3, defaultBackoff, () => Number.NaN), 0, "a broken random source cannot make a negative or NaN delay");
 });
 
 test("reconnect attempts on fake time follow the schedule: first at once, then jittered doubling up to the cap", async () => {
@@ -104,7 +105,7 @@ test("jittered delays stay inside [0, ceiling] for every attempt", async () => {
     const observed = gaps(h.attemptsAtMs);
     assert.ok(observed.length >= 12, `only ${observed.length} reconnects`);
     observed.forEach((gap, n) => {
-      const ceiling = backoffCeilingMs(n + 1);
+      const ceiling = backoffCeilingMs(n + 1, defaultBackoff);
       assert.ok(gap >= 0 && gap <= ceiling, `attempt ${n + 2}: gap ${gap} outside [0, ${ceiling}]`);
       assert.equal(gap, Math.floor(draws[n % draws.length]! * ceiling), `attempt ${n + 2} uses its own draw`);
     });

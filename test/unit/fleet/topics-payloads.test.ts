@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 
 const topics = fleetTopics("lanekeeper/v1/", "box-7");
 
-test("topics follow architecture §7 under <root>/<deviceId>", () => {
+test("topics follow docs/mqtt.md §2 under <root>/<deviceId>", () => {
   assert.equal(topics.base, "lanekeeper/v1/box-7");
   assert.equal(topics.status(), "lanekeeper/v1/box-7/status");
   assert.equal(topics.laneState("out1"), "lanekeeper/v1/box-7/state/out1");

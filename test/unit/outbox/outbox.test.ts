@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import { backoffCeilingMs, backoffDelayMs } from "../../../src/outbox/backoff.js";
+import { backoffCeilingMs, backoffDelayMs } from "../../../src/kernel/backoff.js";
 import { sendResultFrom } from "../../../src/outbox/platform-sender.js";
 import { StoreErrorCode, isStoreError } from "../../../src/store/errors.js";
 import { POLICY, enter, leave, runFor, withOutbox } from "../../helpers/outbox-harness.js";

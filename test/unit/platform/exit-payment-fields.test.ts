@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { exitPaymentFields, leaveNotifySchema } from "../../../src/platform/section3.js";
 
-/** §3.2: the exit report's payment fields say what the exit collected, and nothing else. */
+/** docs/protocol.md §3.2: the exit report's payment fields say what the exit collected, and nothing else. */
 
 const FUZZ_RUNS = Number(process.env.LK_FUZZ_RUNS ?? 300);
 const at = Date.UTC(2024, 4, 6, 2, 30); // 10:30 in Shanghai
@@ -20,7 +20,7 @@ test("release paths: nothing collected means payType 0, payTime \"\", orderNo \"
   for (const [name, input, expected] of table) assert.deepEqual(exitPaymentFields(input, "Asia/Shanghai"), expected, name);
 });
 
-test("any collection gives fields the §3.2 schema accepts, empty together when nothing was paid", () => {
+test("any collection gives fields the exit report's schema accepts, empty together when nothing was paid", () => {
   fc.assert(
     fc.property(
       fc.integer({ min: 0, max: 1_000_000 }),

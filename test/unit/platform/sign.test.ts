@@ -57,7 +57,7 @@ const workedBody = (biz: string, sign: string) =>
   `{"pid":"P100001","serviceName":"preLeaveNotify","sign":"${sign}","timestamp":"1700000000","bizContent":${biz}}`;
 const at = (epochS: number) => ({ key: demoKey, nowMs: epochS * 1000, windowS: 300 });
 
-test("worked example §4.3: compact JSON, raw UTF-8, upper-case hex gives 7B00FF0807D10CE52588E30B0E6CC75B", () => {
+test("our worked preLeaveNotify example: compact JSON, raw UTF-8, upper-case hex gives 7B00FF0807D10CE52588E30B0E6CC75B", () => {
   const result = computeSign(workedFields(workedBiz), demoKey);
   assert.equal(result.sign, "7B00FF0807D10CE52588E30B0E6CC75B");
   assert.equal(result.signTemp, fixtures.examples[2]!.signTemp);

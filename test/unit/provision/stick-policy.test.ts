@@ -60,7 +60,7 @@ test("any JSON shape: the allow-list never throws, and never lets a restart comm
   fc.assert(
     fc.property(fc.jsonValue({ maxDepth: 6 }), fc.jsonValue(), (shape, command) => {
       const doc = { ...(typeof shape === "object" && shape !== null && !Array.isArray(shape) ? shape : { shape }), update: { restartCommand: command } };
-      const problems = applyStickPolicy(doc as Record<string, unknown>, demo, fresh);
+      const problems = applyStickPolicy(doc, demo, fresh);
       const defaultCommand = JSON.stringify(fresh.update && (fresh.update as Record<string, unknown>).restartCommand);
       if (JSON.stringify(command) !== defaultCommand) assert.ok(problems.some((p) => p.path === "update.restartCommand"));
       assert.ok(jsonDepth(doc) >= 1);

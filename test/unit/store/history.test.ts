@@ -163,7 +163,7 @@ test("a forward clock jump (and the cron catch-up after it) does not age the his
         return { stop: () => (stopped = true) };
       },
     });
-    history.startPruneJob();
+    await history.startPruneJob();
     clock.jump(5 * 365 * DAY); // NTP "corrects" to a wildly wrong future
     run!(); // what a cron catch-up would do
     await history.prune(); // joins the run in progress
@@ -179,8 +179,9 @@ test("a forward clock jump (and the cron catch-up after it) does not age the his
 test("the real node-cron job is scheduled in UTC and released on close", async () => {
   await withHistory(async (h) => {
     const ours = () => [...cron.getTasks().values()].filter((t) => t.name === "lanekeeper-history-prune");
-    h.startPruneJob();
-    h.startPruneJob(); // idempotent
+    // node-cron loads on the first call (off the start-up path); both calls share one job.
+    await Promise.all([h.startPruneJob(), h.startPruneJob()]);
+    await h.startPruneJob(); // idempotent once scheduled
     assert.equal(ours().length, 1);
     const next = ours()[0]!.getNextRun();
     assert.ok(next && next.getUTCHours() === 3 && next.getUTCMinutes() === 23, `next run ${next?.toISOString()} is 03:23 UTC`);

@@ -7,8 +7,8 @@ import { fileURLToPath } from "node:url";
 import { tempDir } from "../../helpers/demo-config.js";
 
 /**
- * The unit files pass `systemd-analyze verify`, and say what architecture.md §9 and the issue
- * require.
+ * The unit files pass `systemd-analyze verify`, and say what systemd/README.md
+ * describes.
  *
  * What `verify` checks here: the syntax, every key is known in its section, every value parses
  * (a bad one is only a warning on stderr with exit 0, so stderr must be empty), specifiers

@@ -1,6 +1,5 @@
 /**
- * Bad GPIO configuration is a config error with a path, before any pin is touched (issue 3,
- * "Bad input"); what gets past the config (a line the kernel refuses) is E_GPIO_EXPORT at start.
+ * Bad GPIO configuration is a config error with a path, before any pin is touched; what gets past the config (a line the kernel refuses) is E_GPIO_EXPORT at start.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { FakeClock, flushMicrotasks } from "../../../helpers/fake-clock.js";
 import { silentLogger } from "../../../../src/kernel/log.js";
-import { backoffDelayMs, defaultBackoff, SerialLinkError, type SerialLinkStatus } from "../../../../src/io/serial/serial-link.js";
+import { backoffDelayMs } from "../../../../src/kernel/backoff.js";
+import { defaultBackoff, SerialLinkError, type SerialLinkStatus } from "../../../../src/io/serial/serial-link.js";
 import { SimSerialLink } from "../../../../src/io/serial/sim-serial-link.js";
 import { SerialPortLink, type PortLike, type PortOpenOptions } from "../../../../src/io/serial/serialport-link.js";
 import { createSerialLink } from "../../../../src/io/serial/create-serial-link.js";
@@ -13,11 +14,12 @@ const log = silentLogger();
 
 test("backoff grows exponentially, is capped, and spreads by the jitter", () => {
   const mid = () => 0.5; // no spread
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 10].map((n) => backoffDelayMs(n, defaultBackoff, mid)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
-  assert.equal(backoffDelayMs(0, defaultBackoff, () => 0), 800);
-  assert.equal(backoffDelayMs(0, defaultBackoff, () => 0.999999), 1200);
+  // Retry n (1-based) after n failed opens.
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 11].map((n) => backoffDelayMs(n, defaultBackoff, mid)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(backoffDelayMs(1, defaultBackoff, () => 0), 800);
+  assert.equal(backoffDelayMs(1, defaultBackoff, () => 0.999999), 1199);
   // Capped even at the top of the jitter.
-  assert.equal(backoffDelayMs(20, defaultBackoff, () => 0.999999), 30000);
+  assert.equal(backoffDelayMs(21, defaultBackoff, () => 0.999999), 30000);
 });
 
 // ---- the simulated twin ----

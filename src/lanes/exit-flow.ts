@@ -1,0 +1,192 @@
+/**
+ * The exit decision: the stay of the read (or a settled one resumed), a blacklisted car held,
+ * the "no entry record" rule, a settlement made earlier, the bill; then billAtExit opens for
+ * nothing due or sends the pre-leave bill and starts every payment path at once.
+ */
+import type { RequestDecisionEffect } from "../core/lane/index.js";
+import { emit, feedDecision, show } from "./effects.js";
+import { afterBillFailure, afterPreLeave, billPaid, preLeaveBiz, sendBill } from "./bills.js";
+import { platformPlateColor } from "./numbers.js";
+import { queueEntryReport } from "./passage.js";
+import { earlierSettlement, resumeSettledLeftover } from "./recovery.js";
+import { paymentSettlement, settle } from "./settlement.js";
+import { findStay, fixedCarFor } from "./stays.js";
+import { newExit, type ExitCtx, type LanesState, type PaymentPath } from "./lane-state.js";
+
+export async function decideExit(lanes: LanesState, request: RequestDecisionEffect): Promise<void> {
+  const { store, config } = lanes.deps;
+  const atMs = request.atMs;
+  // Released by hand before any plate came (unreadExit) and the read came late, while the
+  // release was being written: the release stands; the attendant's open follows.
+  if (lanes.exits.get(request.txId)?.phase === "settled") return;
+  const ctx = newExit(lanes, {
+    laneId: request.laneId,
+    txId: request.txId,
+    plate: request.plate,
+    atMs,
+    phase: "deciding",
+    path: "awaiting-payment",
+    plateColor: platformPlateColor(request.color),
+  });
+  lanes.exits.set(request.txId, ctx);
+
+  const found = findStay(lanes, request.plate, request.laneId);
+  ctx.record = found.record;
+  ctx.matchedBy = found.by;
+  if (!found.record && request.plate) {
+    ctx.record = await resumeSettledLeftover(lanes, request.plate, request.laneId, atMs);
+    if (ctx.record) ctx.matchedBy = "exact";
+  }
+  if (found.by === "fuzzy")
+    emit(lanes, { type: "plate-fuzzy-matched", laneId: request.laneId, plate: request.plate, recordNo: found.record?.recordNo, matched: found.record?.plate });
+
+  if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
+    // Held with its stay attached: an attendant who releases it by hand finishes that stay
+    // and reports it, with the bill it would have paid.
+    ctx.phase = "held";
+    show(lanes, request.laneId, { kind: "denied", plate: request.plate });
+    emit(lanes, { type: "blacklisted-at-exit", laneId: request.laneId, plate: request.plate, recordNo: ctx.record?.recordNo, alarm: true });
+    feedDecision(lanes, request, { verdict: "deny", reason: "blacklisted" });
+    if (ctx.record) {
+      ctx.bill = await lanes.billFor(ctx.record, atMs, request.laneId);
+      ctx.dueFen = ctx.bill.paidFee;
+    }
+    return;
+  }
+
+  if (!ctx.record) {
+    const rule = config.policy.exit.noRecord;
+    emit(lanes, { type: "no-entry-record", laneId: request.laneId, plate: request.plate, reason: rule.mode, ...(found.ambiguous ? { candidates: found.ambiguous } : {}) });
+    if (rule.mode === "attendant" || !request.plate) {
+      ctx.phase = "awaiting";
+      ctx.path = "attendant";
+      show(lanes, request.laneId, { kind: "attendantCalled", ...(request.plate ? { plate: request.plate } : {}) });
+      feedDecision(lanes, request, { verdict: "await", reason: "no-entry-record" });
+      return;
+    }
+    // Charge the flat amount: a stay is made for it so the exit report has a recordNo.
+    const recordNo = lanes.numbers.recordNo(request.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
+    ctx.record = await store.addInPark({
+      recordNo,
+      plate: request.plate,
+      plateColor: platformPlateColor(request.color),
+      laneId: request.laneId,
+      enterAtMs: atMs,
+      vehicleType: "temporary",
+      carType: ctx.carType,
+      carSubType: ctx.carSubType,
+      source: "manual",
+      entryReport: "none",
+      extra: { noEntryRecord: true },
+    });
+    // Its entry report goes before the bill, so the platform knows the stay it is asked
+    // to bill (delivered, or tried once, within a short bound: the car is waiting).
+    await queueEntryReport(lanes, ctx.record);
+    const { outbox } = lanes.deps;
+    let bounded: NodeJS.Timeout | undefined;
+    await Promise.race([outbox.whenIdle(), new Promise((resolve) => (bounded = setTimeout(resolve, Math.min(1000, config.platform.deadlines.preLeaveMs))))]);
+    clearTimeout(bounded);
+    if (lanes.stopped) return;
+    ctx.record = store.getInPark(ctx.record.recordNo) ?? ctx.record;
+    ctx.dueFen = rule.amountFen;
+    ctx.bill = { payableFee: rule.amountFen, discountFee: 0, paidFee: rule.amountFen, prepaidFee: 0, breakdown: [], discounts: [] };
+  } else {
+    if (ctx.record.carType !== undefined) ctx.carType = ctx.record.carType;
+    if (ctx.record.carSubType !== undefined) ctx.carSubType = ctx.record.carSubType;
+    const earlier = await earlierSettlement(lanes, ctx.record, atMs);
+    ctx.record = earlier.record;
+    if (earlier.settlement) {
+      // Paid (or released) already — the open was cut short by a stop, or the car backed
+      // out after paying — and back within the grace: it leaves on that settlement, not a
+      // second bill.
+      const s = earlier.settlement;
+      ctx.bill = { payableFee: s.payableFen, discountFee: s.discountFen, paidFee: s.paidFen, prepaidFee: s.prepaidFen, breakdown: [], discounts: [] };
+      ctx.dueFen = s.paidFen;
+      emit(lanes, { type: "settled-earlier", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record.recordNo, path: s.path, settledAtMs: s.settledAtMs });
+      await settle(lanes, ctx, s, "settled earlier", { written: true });
+      return;
+    }
+    const record = ctx.record;
+    ctx.bill = await lanes.billFor(record, atMs, request.laneId);
+    ctx.dueFen = ctx.bill.paidFee;
+    const fixed = fixedCarFor(lanes, record.plate, atMs);
+    if (fixed?.pass === "free" && ctx.dueFen === 0 && record.extra?.groupOverflow !== true) {
+      ctx.carType = fixed.carType;
+      ctx.carSubType = fixed.carSubType;
+    }
+  }
+  await billAtExit(lanes, ctx, request);
+}
+
+/** The exit bill is known: open for nothing due, or start every payment path at once. */
+async function billAtExit(lanes: LanesState, ctx: ExitCtx, request: RequestDecisionEffect): Promise<void> {
+  const { store, config, platform } = lanes.deps;
+  const record = ctx.record!;
+  const bill = ctx.bill!;
+  // A payment notice that came while this bill was being made (quoting only the recordNo):
+  // it settles the exit now, unless the bill already counted it as a prepayment.
+  const early = ctx.earlyPayment;
+  if (early && !record.prepayments.some((p) => p.orderNo === early.orderNo)) {
+    await settle(lanes, ctx, paymentSettlement(early), "payment notice");
+    return;
+  }
+  if (ctx.dueFen === 0) {
+    const path: PaymentPath = bill.prepaidFee > 0 ? "prepaid" : "free";
+    if (config.policy.exit.pushZeroBill) {
+      ctx.plateId = lanes.numbers.plateId(ctx.laneId, ctx.atMs);
+      void platform.preLeaveNotify(preLeaveBiz(lanes, ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
+    }
+    await settle(lanes, ctx, { releaseType: 0, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path }, path);
+    return;
+  }
+
+  const plateId = lanes.numbers.plateId(ctx.laneId, ctx.atMs);
+  ctx.plateId = plateId;
+  lanes.byPlateId.set(plateId, ctx);
+  // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
+  if (!lanes.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
+  ctx.phase = "awaiting";
+  ctx.path = "platform";
+  // The bill goes on the wire first; everything else this decision does waits until it is.
+  // undici writes a request on a reused keep-alive connection from an immediate (it first
+  // lets bytes pending on the idle socket be read); the rest runs from the immediate queued
+  // after it, so neither the disk write's hand-off to the thread pool nor the board delays
+  // the request. The bill's durable copy (with the plateId) is then written while the bill
+  // is in flight: the car waits for the slower of the two, not for both, and a settlement
+  // waits for this write before its own (settle), so the record never moves backwards on
+  // disk. The board, the event and the machine's "await" follow; none of them can be
+  // overtaken by the answer, which arrives on a later turn of the event loop. From here the
+  // scanner, the attendant's cash button and the platform's notices can all settle.
+  const answer = sendBill(lanes, ctx, plateId, "platform", undefined);
+  ctx.pendingWrite = new Promise<void>((written) => {
+    setImmediate(() => {
+      store
+        .updateInPark(record.recordNo, {
+          pendingExit: { laneId: ctx.laneId, plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
+        })
+        .then(
+          () => written(),
+          // Disk trouble: the store keeps the change in memory and retries (an alarm shows);
+          // the lane goes on deciding.
+          (error: unknown) => {
+            lanes.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable");
+            written();
+          },
+        );
+      // Settled (the cash button) or gone (backed off) in the meantime: nothing to show.
+      if (ctx.phase !== "awaiting" || !lanes.exits.has(ctx.txId)) return;
+      show(lanes, ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
+      emit(lanes, { type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId });
+      feedDecision(lanes, request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
+    });
+  });
+
+  const result = await answer;
+  if (lanes.stopped) return;
+  // Paid while the bill was on its way (cash pressed at once, say): a 200 now is money
+  // taken twice, and billPaid records it.
+  if (result.ok && ctx.phase !== "awaiting") billPaid(lanes, ctx, ctx.bills!.get(plateId)!, result);
+  if (ctx.phase !== "awaiting") return;
+  afterPreLeave(lanes, ctx, result, "platform");
+  afterBillFailure(lanes, ctx, plateId, result);
+}

@@ -1,0 +1,236 @@
+/**
+ * The lanes' shared state in one explicit object, which every flow of src/lanes takes as its
+ * first argument: the transactions in progress (entries, exits, their pre-leave bills), the
+ * timers and tasks to stop, the stop flags; and the types of an entry and an exit in progress.
+ */
+import type { Clock, TimerHandle } from "../kernel/clock.js";
+import type { Logger } from "../kernel/log.js";
+import type { EventBus } from "../kernel/event-bus.js";
+import type { Config, LaneConfig } from "../config/schema.js";
+import type { Gpio } from "../io/gpio/gpio.js";
+import type { LaneDisplay } from "../io/display/lane-display.js";
+import type { LotStore } from "../store/lot-store.js";
+import type { InParkRecord } from "../store/records.js";
+import type { Outbox } from "../outbox/outbox.js";
+import type { PlatformClient } from "../platform/client.js";
+import type { LaneAnswer, PaymentRecord } from "../platform/ports.js";
+import type { Bill, Tariff } from "../core/fees/index.js";
+import type { RefundLedger } from "./refunds.js";
+import type { LaneRunner } from "./runner.js";
+import type { RecordNumbers } from "./numbers.js";
+
+/** How a stay was settled at the exit (leaveNotify `releaseType`, `payType`). */
+export interface Settlement {
+  /** 0 normal, 1 free, 2 abnormal, 3 manual (leaveNotify, docs/protocol.md §3.2). */
+  releaseType: 0 | 1 | 2 | 3;
+  /** 0 nothing collected, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
+  payType: number;
+  /** Collected at the exit, fen. */
+  paidFen: number;
+  orderNo: string;
+  payTimeMs: number | null;
+  operator: string;
+  path: PaymentPath;
+}
+
+/**
+ * A settlement as the stay keeps it (`extra.settlement`): how it was settled, when, where and
+ * the bill it paid, so a car read again after a restart or a back-out is not billed twice, and
+ * a stay whose car left during a stop can still be reported as it was settled.
+ */
+export interface StoredSettlement extends Settlement {
+  settledAtMs: number;
+  laneId: string;
+  /** The exit read the bill was made for (the report's leaveTime if the car is not seen again). */
+  billAtMs: number;
+  payableFen: number;
+  discountFen: number;
+  prepaidFen: number;
+}
+
+export type PaymentPath = "free" | "prepaid" | "platform" | "scanner" | "cash" | "cash-fallback" | "remote" | "remote-free" | "manual" | "attendant" | "awaiting-payment";
+
+/**
+ * One pre-leave bill (a plateId) of an exit and what the lane heard of it. Its calls stay open
+ * for the late-answer window: the deadline decides what the lane shows, not what it hears.
+ */
+export interface BillCall {
+  plateId: string;
+  path: "platform" | "scanner";
+  /** The scanned code: in memory only while its car waits, so a re-ask sends the same bill. */
+  sweepCode: string | undefined;
+  /** Calls of this bill still open (answered late or not at all yet). */
+  open: number;
+  /** A call failed with no answer (timeout, refused, HTTP error) ... */
+  unanswered: boolean;
+  /** ... and none since answered (200 or a business code). */
+  answered: boolean;
+  /** The last failure: an HTTP answer means the platform is up, so no "at once" re-ask. */
+  lastFailure: string | undefined;
+  reasks: number;
+  reaskTimer: TimerHandle | undefined;
+  /** When the last window of its calls closes (the lane's clock): a late 200 can come until then. */
+  listenUntilMs: number;
+}
+
+export interface ExitCtx {
+  laneId: string;
+  txId: string;
+  plate: string;
+  atMs: number;
+  record: InParkRecord | undefined;
+  matchedBy: "exact" | "fuzzy" | "none";
+  bill: Bill | undefined;
+  dueFen: number;
+  carType: number;
+  carSubType: number;
+  plateId: string | undefined;
+  phase: "deciding" | "awaiting" | "settled" | "held";
+  path: PaymentPath;
+  settlement: Settlement | undefined;
+  /** The durable write of the pending bill (or of a stay made at release), still in flight or done. */
+  pendingWrite?: Promise<void> | undefined;
+  /** The plate colour of the exit read, for a stay made here. */
+  plateColor?: number | undefined;
+  /** The stay was made at this exit for a car with no entry record (undone if it backs out). */
+  madeStay?: boolean | undefined;
+  /** A payment notice for this stay that came while the bill was still being made. */
+  earlyPayment?: PaymentRecord | undefined;
+  /** A settled stay finished as left after a restart (its car was not read again in time). */
+  settledLeftover?: boolean | undefined;
+  /** The pre-leave bills of this exit, by plateId. */
+  bills?: Map<string, BillCall> | undefined;
+  /** The attendant's cash confirmation while the platform is asked once more (one at a time). */
+  cashCheck?: Promise<CommandResult> | undefined;
+  /** The board says "paid online" when the exit opens (a 200 after the cash prompt). */
+  paidOnline?: boolean | undefined;
+}
+
+export interface EntryCtx {
+  laneId: string;
+  txId: string;
+  plate: string;
+  source: string;
+  recordNo: string | undefined;
+  phase: "deciding" | "confirming" | "allowed" | "denied";
+  /** Resolves a pending platform confirmation (remoteDev on the pre-entry recordNo). */
+  confirm?: ((verdict: "allow" | "deny", operator: string) => void) | undefined;
+  /** The record an attendant's open is writing for a refused car (the passage waits for it). */
+  written?: Promise<unknown> | undefined;
+}
+
+export interface LaneView {
+  display: { kind: string; lines: string[] } | undefined;
+}
+
+export interface LaneServiceDeps {
+  config: Config;
+  gpio: Gpio;
+  clock: Clock;
+  log: Logger;
+  bus: EventBus;
+  store: LotStore;
+  outbox: Outbox;
+  platform: PlatformClient;
+  displays: ReadonlyMap<string, LaneDisplay>;
+}
+
+export type LaneCommand = "open" | "close" | "cash-paid" | "cancel";
+
+/** preEnterNotify `reason` (docs/protocol.md 3.4). */
+export type PreEnterReason = "confirm-required" | "lot-full" | "monthly-expired" | "blacklist";
+
+export type CommandResult =
+  { ok: true; detail: string } | { ok: false; code: "E_LANE_UNKNOWN" | "E_NO_VEHICLE" | "E_NOT_EXIT" | "E_BAD_COMMAND" | "E_PAID_ONLINE"; message: string };
+
+/** The answer to an unlicensed car's entry request (unlicensedReq, docs/protocol.md 4.3). */
+export type UnlicensedAnswer = LaneAnswer<{ recordNo: string }>;
+
+/** A stay that left, as the re-entry cap needs it. */
+export interface RecentExit {
+  recordNo: string;
+  enterAtMs: number;
+  leaveAtMs: number;
+  payableFee: number;
+}
+
+/** The bill of a stay at an exit read (stays.ts `billFor`, unless replaced). */
+export type BillFor = (record: InParkRecord, atMs: number, laneId: string) => Promise<Bill>;
+
+export interface LanesState {
+  readonly deps: LaneServiceDeps;
+  readonly log: Logger;
+  readonly configs: Map<string, LaneConfig>;
+  readonly runners: Map<string, LaneRunner>;
+  /** Exits in progress, by txId (also settled ones whose car has not passed yet). */
+  readonly exits: Map<string, ExitCtx>;
+  /** Entries in progress, by txId. */
+  readonly entries: Map<string, EntryCtx>;
+  /** Exits by the plateId of their current pre-leave bill (remoteDev and payment notices quote it). */
+  readonly byPlateId: Map<string, ExitCtx>;
+  /** Entries waiting for the platform's confirmation, by the pre-entry recordNo. */
+  readonly pendingEntries: Map<string, EntryCtx>;
+  readonly views: Map<string, LaneView>;
+  readonly unlicensedAnswers: Map<string, { atMs: number; answer: Promise<UnlicensedAnswer> }>;
+  readonly unlicensedWaiters: Map<string, (answer: UnlicensedAnswer) => void>;
+  readonly numbers: RecordNumbers;
+  readonly tariff: Tariff;
+  /** How long a finished stay can still count toward the plate's next bill (the re-entry cap). */
+  readonly reentryWindowMs: number;
+  readonly timers: Set<TimerHandle>;
+  readonly inFlight: Set<Promise<unknown>>;
+  /** Each lane decision still running, by txId (an attendant's open may wait for one). */
+  readonly deciding: Map<string, Promise<void>>;
+  readonly toArchive: Array<{ type: string; [key: string]: unknown }>;
+  archiveTimer: NodeJS.Immediate | undefined;
+  /** Stays that left within the re-entry window, by normalised plate. */
+  readonly recentExits: Map<string, RecentExit[]>;
+  /** Refunds owed to drivers who paid a stay twice (durable, in the store directory). */
+  readonly refunds: RefundLedger;
+  /** After stop() nothing of the lanes runs: every continuation checks this. */
+  stopped: boolean;
+  /** Set at the end of stop(): a task that outlived it writes, shows, emits and logs nothing. */
+  quiet: boolean;
+  /** Aborts every platform call of the lanes at stop (they are asked again at the next start). */
+  readonly abort: AbortController;
+  unsubscribeAnswers: (() => void) | undefined;
+  /** The lanes' loggers, silenced together at the end of stop(). */
+  readonly laneLogs: Logger[];
+  /**
+   * The bill of a stay at an exit read. A field rather than a direct call so the exit flows
+   * and the section-4 quote share one, and a test can hold an exit in its deciding phase.
+   */
+  billFor: BillFor;
+}
+
+/** The platform's car types of a temporary car (`platform.dictionaries`). */
+export function temporaryTypes(lanes: LanesState): { carType: number; carSubType: number } {
+  const dictionaries = lanes.deps.config.platform.dictionaries;
+  return { carType: dictionaries.temporaryCarType, carSubType: dictionaries.temporaryCarSubType };
+}
+
+/** A new exit: nothing matched, billed or settled unless `fields` say so; car types from its stay, else temporary. */
+export function newExit(lanes: LanesState, fields: Pick<ExitCtx, "laneId" | "txId" | "plate" | "atMs" | "phase" | "path"> & Partial<ExitCtx>): ExitCtx {
+  const temporary = temporaryTypes(lanes);
+  return {
+    record: undefined,
+    matchedBy: "none",
+    bill: undefined,
+    dueFen: 0,
+    carType: fields.record?.carType ?? temporary.carType,
+    carSubType: fields.record?.carSubType ?? temporary.carSubType,
+    plateId: undefined,
+    settlement: undefined,
+    ...fields,
+  };
+}
+
+/** The exit on this lane whose car waits to pay, if any. */
+export function awaitingExit(lanes: LanesState, laneId: string): ExitCtx | undefined {
+  return [...lanes.exits.values()].find((ctx) => ctx.laneId === laneId && ctx.phase === "awaiting");
+}
+
+/** A bill of this exit timed out or failed and the platform has not answered it since. */
+export function billUnanswered(ctx: ExitCtx): boolean {
+  return [...(ctx.bills?.values() ?? [])].some((bill) => bill.unanswered && !bill.answered);
+}

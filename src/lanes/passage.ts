@@ -1,0 +1,178 @@
+/**
+ * The end of a lane transaction: a car passed (its report queued durably in the outbox, then
+ * an exit's stay finished into history) or left the lane without passing (what was written
+ * for it undone). Also the entry report, which a stay gets once.
+ */
+import type { InParkRecord } from "../store/records.js";
+import { exitPaymentFields } from "../platform/section3.js";
+import { formatWireTime } from "../platform/wire.js";
+import { doublePaymentFields } from "./refunds.js";
+import { emit, kebab, track } from "./effects.js";
+import { answerUnlicensed } from "./entry-flow.js";
+import { rememberExit } from "./stays.js";
+import { temporaryTypes, type EntryCtx, type ExitCtx, type LanesState } from "./lane-state.js";
+
+/**
+ * An exit report held for its bill's late-answer window goes this long after the window: the
+ * client starts its window a moment after the lane reads the clock, and a 200 heard at the
+ * window's very end is committed to the refunds ledger (one fsync) before the report reads it.
+ */
+const REPORT_AFTER_WINDOW_MS = 1000;
+
+export async function entryPassed(lanes: LanesState, ctx: EntryCtx): Promise<void> {
+  lanes.entries.delete(ctx.txId);
+  await ctx.written;
+  if (!ctx.recordNo) return;
+  const record = lanes.deps.store.getInPark(ctx.recordNo);
+  if (record) await queueEntryReport(lanes, record);
+  emit(lanes, { type: "vehicle-entered", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.recordNo });
+}
+
+export async function entryAbandoned(lanes: LanesState, ctx: EntryCtx, why: string): Promise<void> {
+  lanes.entries.delete(ctx.txId);
+  if (ctx.recordNo) lanes.pendingEntries.delete(ctx.recordNo);
+  ctx.confirm?.("deny", "");
+  if (ctx.recordNo && ctx.phase === "allowed" && lanes.deps.store.getInPark(ctx.recordNo)) {
+    await lanes.deps.store.cancelStay(ctx.recordNo, { reason: kebab(why) });
+  }
+  answerUnlicensed(lanes, ctx.plate, ctx.laneId, { ok: false, reason: "no-vehicle", msg: "the vehicle left the lane" });
+}
+
+export function exitAbandoned(lanes: LanesState, ctx: ExitCtx, why: string): void {
+  lanes.exits.delete(ctx.txId);
+  if (ctx.plateId) lanes.byPlateId.delete(ctx.plateId);
+  if (ctx.madeStay) {
+    // The stay was only made to report this exit; the car did not leave, so it goes (once
+    // its write, which may still be in flight, is done).
+    void track(
+      lanes,
+      Promise.resolve(ctx.pendingWrite)
+        .then(() => {
+          const recordNo = ctx.record?.recordNo;
+          return recordNo && lanes.deps.store.getInPark(recordNo) ? lanes.deps.store.cancelStay(recordNo, { reason: kebab(why) }) : undefined;
+        })
+        .catch((error: unknown) => lanes.log.warn({ err: error, plate: ctx.plate }, "stay made at the exit not cancelled")),
+    );
+    lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
+    return;
+  }
+  // The stay stays in the lot with its bill; a later read at an exit bills it again.
+  if (ctx.record && lanes.deps.store.getInPark(ctx.record.recordNo)) {
+    void lanes.deps.store.updateInPark(ctx.record.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
+  }
+  lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
+}
+
+export async function queueEntryReport(lanes: LanesState, record: InParkRecord): Promise<void> {
+  const { config, outbox, store } = lanes.deps;
+  const lane = lanes.configs.get(record.laneId);
+  await outbox.enqueue({
+    recordNo: record.recordNo,
+    kind: "enter",
+    service: config.platform.serviceNames.enterNotify,
+    biz: {
+      parkCode: config.lot.parkCode,
+      recordNo: record.recordNo,
+      plateNum: record.plate,
+      plateColor: record.plateColor ?? 9,
+      carType: record.carType ?? temporaryTypes(lanes).carType,
+      carSubType: record.carSubType ?? temporaryTypes(lanes).carSubType,
+      enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
+      // A stay made at an exit for a car no entry lane saw: not the exit's channel.
+      inChannelid: record.extra?.noEntryRecord === true ? config.policy.exit.unknownEntryChannel : (lane?.channelId ?? record.laneId),
+    },
+  });
+  // Durably: start() re-queues every stay still marked "none", so a batched mark lost in a
+  // crash would send the entry report a second time after it was delivered.
+  if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" });
+}
+
+/**
+ * When the exit's report may go: just after the last late-answer window closes of the bills
+ * whose call timed out and whose outcome the platform never told (a call still listening,
+ * none answered: cash taken blind) — the client starts its window a moment after the lane
+ * reads the clock, and a 200 heard at its very end is written to the ledger first.
+ * Undefined: no such bill. A bill the platform did answer (200, or "awaiting payment" to the
+ * check before cash) was settled knowingly; one still inside its deadline did not time out.
+ */
+function lateWindowEnd(ctx: ExitCtx): number | undefined {
+  let endMs: number | undefined;
+  for (const bill of ctx.bills?.values() ?? []) {
+    if (bill.open > 0 && bill.unanswered && !bill.answered) endMs = Math.max(endMs ?? 0, bill.listenUntilMs);
+  }
+  return endMs === undefined ? undefined : endMs + REPORT_AFTER_WINDOW_MS;
+}
+
+export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void> {
+  lanes.exits.delete(ctx.txId);
+  if (ctx.plateId) lanes.byPlateId.delete(ctx.plateId);
+  // A stay made for a car released by the button may still be on its way to disk.
+  await ctx.pendingWrite;
+  const { config, outbox, store } = lanes.deps;
+  const record = ctx.record ? (store.getInPark(ctx.record.recordNo) ?? ctx.record) : undefined;
+  if (!record) {
+    emit(lanes, { type: "vehicle-left", laneId: ctx.laneId, plate: ctx.plate, reason: "no record" });
+    return;
+  }
+  const settlement = ctx.settlement ?? { releaseType: 3 as const, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path: "manual" as const };
+  const bill = ctx.bill ?? { payableFee: 0, discountFee: 0, paidFee: 0, prepaidFee: 0, breakdown: [], discounts: [] };
+  const leaveAtMs = ctx.atMs;
+  // The entry report goes first when it never went out: the platform then sees the stay
+  // in order, and the exit report alone would still let it rebuild the stay.
+  if (record.entryReport === "none" && record.source !== "platform") await queueEntryReport(lanes, record);
+  const paidFen = settlement.paidFen;
+  // Paid twice and found before the report went: the report says how both were paid.
+  const doubly = lanes.refunds.forRecord(record.recordNo);
+  // A bill call of this exit still listens for its late answer (cash taken while the
+  // platform could not be asked, say): a 200 heard now is a second payment the report must
+  // carry. The report is queued durably now and goes once that window is over (the outbox
+  // sender adds what the refunds ledger found by then: withDoublePaymentFields).
+  const notBeforeMs = paidFen > 0 ? lateWindowEnd(ctx) : undefined;
+  if (notBeforeMs !== undefined) lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs }, "exit report held until its bill's late-answer window closes");
+  await outbox.enqueue({
+    recordNo: record.recordNo,
+    kind: "leave",
+    service: config.platform.serviceNames.leaveNotify,
+    ...(notBeforeMs !== undefined ? { notBeforeMs } : {}),
+    biz: {
+      parkCode: config.lot.parkCode,
+      recordNo: record.recordNo,
+      plateNum: record.plate || ctx.plate,
+      carType: ctx.carType,
+      carSubType: ctx.carSubType,
+      enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
+      leaveTime: formatWireTime(leaveAtMs, config.lot.timeZone),
+      payableFee: bill.payableFee,
+      discountFee: bill.discountFee,
+      prepaidFee: bill.prepaidFee,
+      ...exitPaymentFields({ paidFen, payType: settlement.payType, payTimeMs: settlement.payTimeMs, orderNo: settlement.orderNo }, config.lot.timeZone),
+      outChannelid: lanes.configs.get(ctx.laneId)!.channelId,
+      releaseType: settlement.releaseType,
+      operator: settlement.operator,
+      ...(doubly ? doublePaymentFields(doubly, config.lot.timeZone) : {}),
+    },
+  });
+  rememberExit(lanes, record.plate, record.recordNo, record.enterAtMs, leaveAtMs, bill.payableFee);
+  await store.finishStay(record.recordNo, {
+    laneId: ctx.laneId,
+    leaveAtMs,
+    payableFen: bill.payableFee,
+    discountFen: bill.discountFee,
+    prepaidFen: bill.prepaidFee,
+    paidFen,
+    ...(settlement.payType ? { payType: String(settlement.payType) } : {}),
+    ...(settlement.orderNo ? { orderNo: settlement.orderNo } : {}),
+    reason: settlement.path === "cash-fallback" ? "cash-fallback" : settlement.releaseType === 3 ? "manual" : settlement.releaseType > 0 ? "free" : "normal",
+    ...(settlement.operator ? { operator: settlement.operator } : {}),
+    ...(ctx.matchedBy === "fuzzy" ? { exitPlate: ctx.plate } : {}),
+    ...(ctx.settledLeftover || doubly
+      ? {
+          extra: {
+            ...(ctx.settledLeftover ? { settledLeftover: true } : {}),
+            ...(doubly ? { doublePayment: { refundId: doubly.id, second: doubly.second, refundFen: doubly.amountFen, refundVia: doubly.refundVia } } : {}),
+          },
+        }
+      : {}),
+  });
+  emit(lanes, { type: "vehicle-left", laneId: ctx.laneId, plate: record.plate, recordNo: record.recordNo, feeFen: paidFen, path: settlement.path });
+}

@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { demoRaw, tempDir, writeConfigFile } from "../helpers/demo-config.js";
+import { startCli } from "../helpers/child.js";
+
+/**
+ * What `lanekeeper run` loads before it is ready: every module costs start-up CPU and idle
+ * memory on the box, so the service path leaves out what a running lane does not need yet.
+ * A preload (test/fixtures/startup) lists the modules loaded up to the ready line.
+ */
+const preload = fileURLToPath(new URL("../fixtures/startup/loaded-at-ready.mjs", import.meta.url));
+
+async function loadedAtReady(mutate?: (raw: Record<string, any>) => void): Promise<string[]> {
+  const raw = demoRaw() as Record<string, any>;
+  raw.api.port = 0;
+  raw.store.dir = tempDir("lk-store-");
+  // Nothing listens there: the platform client must not need to send to reach ready.
+  raw.platform.baseUrl = "http://127.0.0.1:9/";
+  mutate?.(raw);
+  const logFile = join(tempDir("lk-loaded-"), "loaded.txt");
+  const running = startCli(["run", "--config", writeConfigFile(raw)], {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`,
+    LK_LOADED_LOG: logFile,
+  });
+  try {
+    await running.waitFor(/local API on/, 30_000);
+  } finally {
+    running.child.kill("SIGTERM");
+    await running.exited;
+  }
+  const lines = readFileSync(logFile, "utf8").split("\n");
+  const ready = lines.indexOf("ready");
+  assert.ok(ready > 0, "the ready line was seen by the preload");
+  return lines.slice(0, ready);
+}
+
+const loaded = (modules: string[], pattern: RegExp): string[] => modules.filter((line) => pattern.test(line));
+
+test("without MQTT the service reaches ready without the fleet, update, emulator, console, mqtt, undici or node-cron", async () => {
+  const modules = await loadedAtReady();
+  // The list is real: the composition and the logger are in it.
+  assert.ok(loaded(modules, /^esm .*\/src\/app\/run\.ts$/).length === 1, "src/app/run.ts is listed");
+  assert.ok(loaded(modules, /^cjs .*\/node_modules\/pino\/pino\.js$/).length === 1, "pino is listed");
+  const forbidden: Array<[string, RegExp]> = [
+    ["fleet link", /\/src\/fleet\/(?!config\.ts$)/],
+    ["fleet wiring", /\/src\/app\/fleet-wiring\.ts$/],
+    ["update agent", /\/src\/update\/(agent|download|bundle|setup|health|job|releases|recovery)\.ts$/],
+    ["platform emulator", /\/src\/platform\/emulator\//],
+    ["fleet console", /\/src\/console\//],
+    ["other commands", /\/src\/cli\/(?!run\.ts$|command\.ts$|commands\.ts$)/],
+    ["mqtt", /\/node_modules\/mqtt\//],
+    ["undici (before the first send)", /\/node_modules\/undici\//],
+    ["node-cron", /\/node_modules\/node-cron\//],
+    ["serialport (simulated serial devices)", /\/node_modules\/(@serialport|serialport)\//],
+    ["pino's worker-thread transport target", /\/node_modules\/(pino-pretty|pino\/file\.js)/],
+  ];
+  for (const [what, pattern] of forbidden) assert.deepEqual(loaded(modules, pattern), [], `${what} is not loaded before ready`);
+});
+
+test("with MQTT configured the fleet link and the update agent load at start (and the box still gets ready with the broker down)", async () => {
+  const modules = await loadedAtReady((raw) => {
+    raw.mqtt = { url: "mqtt://127.0.0.1:9", protocolVersion: 4 };
+  });
+  assert.equal(loaded(modules, /\/src\/fleet\/fleet-link\.ts$/).length, 1, "the fleet link is loaded");
+  assert.equal(loaded(modules, /\/src\/update\/agent\.ts$/).length, 1, "the update agent is loaded");
+  assert.deepEqual(loaded(modules, /\/src\/platform\/emulator\//), []);
+});
