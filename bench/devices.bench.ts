@@ -22,10 +22,10 @@ function timed(iterations: number, fn: (i: number) => void): number[] {
 {
   const options = cameraOptionsSchema.parse({ template: "%PLATE%,%COLOR%,%CONFIDENCE%" });
   let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const parts: Buffer[] = [];
   let lines = 0;
-  for (let size = 0; size < 4 * 1024 * 1024; ) {
+  for (let size = 0; size < 4 * 1024 * 1024;) {
     const noise = Buffer.alloc(Math.floor(random() * 2048));
     for (let i = 0; i < noise.length; i++) noise[i] = Math.floor(random() * 256);
     parts.push(noise, Buffer.from("\r\n"), formatCameraLine(options, { plate: "京A12345", colorCode: 1, confidence: 95 }));
@@ -38,7 +38,14 @@ function timed(iterations: number, fn: (i: number) => void): number[] {
   let reads = 0;
   for (let at = 0; at < stream.length; at += 1024) for (const r of parser.push(stream.subarray(at, at + 1024), 0)) if (r.ok) reads++;
   const ms = performance.now() - t0;
-  report("camera-serial-parser-throughput", { mbPerS: round(stream.length / 1024 / 1024 / (ms / 1000), 1), bytes: stream.length, validLines: lines, reads, ms: round(ms, 1), note: "9600 baud is ~0.001 MB/s" });
+  report("camera-serial-parser-throughput", {
+    mbPerS: round(stream.length / 1024 / 1024 / (ms / 1000), 1),
+    bytes: stream.length,
+    validLines: lines,
+    reads,
+    ms: round(ms, 1),
+    note: "9600 baud is ~0.001 MB/s",
+  });
 }
 
 // 2. Camera push: decode + parse of a body with an embedded image (~50 KB).

@@ -27,10 +27,24 @@ if (!binary) {
     await Promise.all(
       Array.from({ length: boxes }, async (_, i) => {
         const id = `lot${i % 50}-box-${String(i).padStart(4, "0")}`;
-        await publisher.publishAsync(`${root}/${id}/status`, JSON.stringify({ v: 1, state: i % 17 === 0 ? "lost" : "online", boot: 3, version: "1.4.2", configVersion: 0, ts }), { qos: 1, retain: true });
+        await publisher.publishAsync(`${root}/${id}/status`, JSON.stringify({ v: 1, state: i % 17 === 0 ? "lost" : "online", boot: 3, version: "1.4.2", configVersion: 0, ts }), {
+          qos: 1,
+          retain: true,
+        });
         await publisher.publishAsync(
           `${root}/${id}/info`,
-          JSON.stringify({ v: 1, deviceId: id, version: "1.4.2", hardware: { gpio: "onoff" }, lanes: [{ id: "in1", direction: "in" }, { id: "out1", direction: "out" }], capabilities: ["jobs"], ts }),
+          JSON.stringify({
+            v: 1,
+            deviceId: id,
+            version: "1.4.2",
+            hardware: { gpio: "onoff" },
+            lanes: [
+              { id: "in1", direction: "in" },
+              { id: "out1", direction: "out" },
+            ],
+            capabilities: ["jobs"],
+            ts,
+          }),
           { qos: 1, retain: true },
         );
       }),

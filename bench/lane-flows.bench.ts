@@ -430,7 +430,13 @@ try {
     // Signing counts in the bare figure: the lane's client signs too.
     const t0 = performance.now();
     wire.sentMs = wire.answeredMs = NaN;
-    const body = encodeEnvelope({ pid: config.platform.pid, key: config.platform.key, serviceName: config.platform.serviceNames.preLeaveNotify, timestamp: timestampText(clock.now()), biz }).bodyText;
+    const body = encodeEnvelope({
+      pid: config.platform.pid,
+      key: config.platform.key,
+      serviceName: config.platform.serviceNames.preLeaveNotify,
+      timestamp: timestampText(clock.now()),
+      biz,
+    }).bodyText;
     const res = await request(preLeaveUrl, { method: "POST", dispatcher: bare, headers: { "content-type": "application/json;charset=UTF-8" }, body });
     const text = await res.body.text();
     const ms = performance.now() - t0;
@@ -487,7 +493,16 @@ try {
   const runExits = async (count: number, series: string, seedBase: number) => {
     const total: number[] = [];
     const bareMs: number[] = [];
-    const legs = { readToWrite: [] as number[], write: [] as number[], readToHttp: [] as number[], http: [] as number[], callToWire: [] as number[], onWire: [] as number[], writeAfterAnswer: [] as number[], answerToRelay: [] as number[] };
+    const legs = {
+      readToWrite: [] as number[],
+      write: [] as number[],
+      readToHttp: [] as number[],
+      http: [] as number[],
+      callToWire: [] as number[],
+      onWire: [] as number[],
+      writeAfterAnswer: [] as number[],
+      answerToRelay: [] as number[],
+    };
     const perExitOverhead: number[] = [];
     const scanMs: number[] = [];
     const rawInterleaved: number[] = [];
@@ -879,7 +894,10 @@ try {
       checked(raw);
       await writeFile(configPath, JSON.stringify(raw));
       const t0 = performance.now();
-      const child = spawn(process.execPath, ["dist/cli.js", "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: unitNodeOptions } });
+      const child = spawn(process.execPath, ["dist/cli.js", "run", "--config", configPath], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, NODE_OPTIONS: unitNodeOptions },
+      });
       children.add(child);
       const exited = new Promise<void>((resolve) => child.once("exit", () => (children.delete(child), resolve())));
       let lineMs = NaN;

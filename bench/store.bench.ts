@@ -28,7 +28,14 @@ const ms = (t0: number) => performance.now() - t0;
 let seq = 0;
 const stay = (lane = "L1") => {
   seq++;
-  return { recordNo: `${lane}_${String(seq).padStart(17, "0")}`, plate: `粤B${String(seq % 100_000).padStart(5, "0")}`, laneId: lane, enterAtMs: Date.now(), carType: 9, carSubType: 91 };
+  return {
+    recordNo: `${lane}_${String(seq).padStart(17, "0")}`,
+    plate: `粤B${String(seq % 100_000).padStart(5, "0")}`,
+    laneId: lane,
+    enterAtMs: Date.now(),
+    carType: 9,
+    carSubType: 91,
+  };
 };
 
 async function newStore(name: string): Promise<LotStore> {
@@ -118,7 +125,18 @@ try {
               atMs: dayMs + n,
               recordNo: `L1_${String(n).padStart(17, "0")}`,
               plate: `粤B${String(n % 100_000).padStart(5, "0")}`,
-              stay: { recordNo: `L1_${String(n).padStart(17, "0")}`, plate: `粤B${String(n % 100_000).padStart(5, "0")}`, laneId: "L1", enterAtMs: dayMs + n - 3_600_000, vehicleType: "temporary", entryReport: "delivered", prepayments: [], coupons: [], exit: { laneId: "L2", leaveAtMs: dayMs + n, payableFen: 500, discountFen: 0, prepaidFen: 0, paidFen: 500, reason: "normal" }, finishedAtMs: dayMs + n },
+              stay: {
+                recordNo: `L1_${String(n).padStart(17, "0")}`,
+                plate: `粤B${String(n % 100_000).padStart(5, "0")}`,
+                laneId: "L1",
+                enterAtMs: dayMs + n - 3_600_000,
+                vehicleType: "temporary",
+                entryReport: "delivered",
+                prepayments: [],
+                coupons: [],
+                exit: { laneId: "L2", leaveAtMs: dayMs + n, payableFen: 500, discountFen: 0, prepaidFen: 0, paidFen: 500, reason: "normal" },
+                finishedAtMs: dayMs + n,
+              },
             }) + "\n";
           chunk.push(line);
           segmentSize += Buffer.byteLength(line);
@@ -143,7 +161,12 @@ try {
     {
       const t0 = performance.now();
       await stores["1m"].history.whenIndexed();
-      report("store-history-index-build", { what: "plate index of 1 M history lines, built in the background at start", segments: stores["1m"].history.segments().length, ms: Math.round(ms(t0)), built: stores["1m"].history.status().index.built });
+      report("store-history-index-build", {
+        what: "plate index of 1 M history lines, built in the background at start",
+        segments: stores["1m"].history.segments().length,
+        ms: Math.round(ms(t0)),
+        built: stores["1m"].history.status().index.built,
+      });
     }
     const samples: Record<"1k" | "1m", number[]> = { "1k": [], "1m": [] };
     for (const s of Object.values(stores)) for (let i = 0; i < 50; i++) await s.addInPark(stay());
@@ -205,7 +228,11 @@ try {
   {
     const emulator = await startEmulator({ log: silentLogger() });
     const config = platformConfigSchema.parse({ baseUrl: emulator.url, pid: demoCredentials.pid, key: demoCredentials.key, client: { connections: 8 } });
-    const client = createPlatformClient({ config, clock: { now: () => Date.now(), monotonicMs: () => performance.now(), setTimeout: (f, t) => ({ id: Number(setTimeout(f, t)) }), clearTimeout: () => undefined }, log: silentLogger() });
+    const client = createPlatformClient({
+      config,
+      clock: { now: () => Date.now(), monotonicMs: () => performance.now(), setTimeout: (f, t) => ({ id: Number(setTimeout(f, t)) }), clearTimeout: () => undefined },
+      log: silentLogger(),
+    });
     const dir = join(base, "outbox");
     await mkdir(dir);
     const outbox = new Outbox({ dir });
@@ -216,14 +243,37 @@ try {
       const recordNo = `L1_${String(i).padStart(17, "0")}`;
       const enterTime = "2026-06-01 08:00:00";
       let t0 = performance.now();
-      await outbox.enqueue({ recordNo, kind: "enter", service: "enterNotify", biz: { parkCode: "TEST/1P1", recordNo, plateNum: "粤B12345", plateColor: 1, carType: 9, carSubType: 91, enterTime, inChannelid: "1" } });
+      await outbox.enqueue({
+        recordNo,
+        kind: "enter",
+        service: "enterNotify",
+        biz: { parkCode: "TEST/1P1", recordNo, plateNum: "粤B12345", plateColor: 1, carType: 9, carSubType: 91, enterTime, inChannelid: "1" },
+      });
       enqueueSamples.push(ms(t0));
       t0 = performance.now();
       await outbox.enqueue({
         recordNo,
         kind: "leave",
         service: "leaveNotify",
-        biz: { parkCode: "TEST/1P1", recordNo, plateNum: "粤B12345", carType: 9, carSubType: 91, enterTime, leaveTime: "2026-06-01 09:00:00", payableFee: 500, discountFee: 0, prepaidFee: 0, paidFee: 500, payType: 4, payTime: "2026-06-01 09:00:00", orderNo: "", outChannelid: "2", releaseType: 0, operator: "" },
+        biz: {
+          parkCode: "TEST/1P1",
+          recordNo,
+          plateNum: "粤B12345",
+          carType: 9,
+          carSubType: 91,
+          enterTime,
+          leaveTime: "2026-06-01 09:00:00",
+          payableFee: 500,
+          discountFee: 0,
+          prepaidFee: 0,
+          paidFee: 500,
+          payType: 4,
+          payTime: "2026-06-01 09:00:00",
+          orderNo: "",
+          outChannelid: "2",
+          releaseType: 0,
+          operator: "",
+        },
       });
       enqueueSamples.push(ms(t0));
     }
@@ -297,7 +347,7 @@ try {
       quiet.push(ms(t0));
     }
     const raw = measureRawFsync(join(base, "lists"));
-    const bytes = (await stat(join(base, "lists", "lists.json")).then((s) => s.size));
+    const bytes = await stat(join(base, "lists", "lists.json")).then((s) => s.size);
     let t0 = performance.now();
     store.vehiclesByPlate("粤B04999");
     const indexBuildMs = ms(t0);

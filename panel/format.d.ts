@@ -8,6 +8,7 @@ export function describeEvent(
   options: { label: (group: string, key: string) => string; zone: string; lanes?: ReadonlyMap<string, string> },
 ): string;
 export function outboxSummary(
-  outbox: { depth?: number; parked?: number; retrying?: number; held?: number; oldestAgeMs?: number; lastRefusal?: { code: number; platformMsg?: string } | null } | null | undefined,
+  outbox:
+    { depth?: number; parked?: number; retrying?: number; held?: number; oldestAgeMs?: number; lastRefusal?: { code: number; platformMsg?: string } | null } | null | undefined,
   ui: (key: string) => string,
 ): string;

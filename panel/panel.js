@@ -162,7 +162,12 @@ async function command(card, laneId, name) {
     return;
   }
   const reason = typed || t("command", name);
-  const result = await post(`/api/lanes/${encodeURIComponent(laneId)}/commands`, { command: name, operator: auth().operator || "panel", reason }, card, `${ui("done")}: ${t("command", name)}`);
+  const result = await post(
+    `/api/lanes/${encodeURIComponent(laneId)}/commands`,
+    { command: name, operator: auth().operator || "panel", reason },
+    card,
+    `${ui("done")}: ${t("command", name)}`,
+  );
   if (result) reasonInput.value = "";
 }
 
@@ -302,7 +307,12 @@ function renderHealth(s) {
   add("outbox", ui("outbox"), `${outboxSummary(ob, ui)} · ${linkText(ob.link)}`, ob.link === "up" && !ob.parked && !ob.retrying ? "ok" : "warn");
   const platform = linkState(s.links?.platform);
   const failures = Object.values(s.links?.platform?.failures ?? {}).reduce((a, b) => a + (Number(b) || 0), 0);
-  add("platform", ui("platform"), `${linkText(platform)} · ${s.links?.platform?.ok ?? 0}/${s.links?.platform?.calls ?? 0} ok${failures ? `, ${failures} ✗` : ""}`, platform === "up" ? "ok" : "bad");
+  add(
+    "platform",
+    ui("platform"),
+    `${linkText(platform)} · ${s.links?.platform?.ok ?? 0}/${s.links?.platform?.calls ?? 0} ok${failures ? `, ${failures} ✗` : ""}`,
+    platform === "up" ? "ok" : "bad",
+  );
   const mqtt = linkState(s.links?.mqtt) ?? linkState(s.fleet);
   add("mqtt", ui("mqtt"), linkText(mqtt), mqtt === undefined ? "" : mqtt === "up" || mqtt === "connected" ? "ok" : "bad");
   const devices = Object.values(s.links?.serial ?? {});
@@ -330,7 +340,10 @@ function renderHealth(s) {
 
 function renderEvents(s) {
   const lanes = new Map((s.lanes ?? []).map((lane) => [lane.id, lane.name ?? lane.id]));
-  const shown = (s.events ?? []).filter((e) => !quietEvents.has(e.type)).slice(-30).reverse();
+  const shown = (s.events ?? [])
+    .filter((e) => !quietEvents.has(e.type))
+    .slice(-30)
+    .reverse();
   const items = shown.map((e) => {
     const li = document.createElement("li");
     li.dataset.type = e.type;

@@ -79,7 +79,12 @@ export function createShiftView(deps) {
       button.addEventListener("click", async () => {
         if (button.disabled) return;
         button.disabled = true;
-        const ok = await deps.post(`/api/refunds/${encodeURIComponent(r.id)}/refunded`, { operator: deps.auth().operator || "panel" }, card, `${s("refunded")}: ${r.plate} ${yuan(r.amountFen)}`);
+        const ok = await deps.post(
+          `/api/refunds/${encodeURIComponent(r.id)}/refunded`,
+          { operator: deps.auth().operator || "panel" },
+          card,
+          `${s("refunded")}: ${r.plate} ${yuan(r.amountFen)}`,
+        );
         if (ok) schedule(0);
         else button.disabled = false;
       });
@@ -106,7 +111,8 @@ export function createShiftView(deps) {
         ...row(s("started"), lotTime(report.startedAtMs, deps.zone()), "started"),
         ...row(s("cash"), `${report.cash.count} · ${yuan(report.cash.totalFen)}`, "cash"),
       ];
-      for (const lane of report.cash.lanes) if (lane.count > 0) rows.push(...row(`${s("cashLane")}${lane.laneId}`, `${lane.count} · ${yuan(lane.totalFen)}`, `cash-${lane.laneId}`));
+      for (const lane of report.cash.lanes)
+        if (lane.count > 0) rows.push(...row(`${s("cashLane")}${lane.laneId}`, `${lane.count} · ${yuan(lane.totalFen)}`, `cash-${lane.laneId}`));
       rows.push(
         ...row(s("releases"), `${report.releases.count} · ${yuan(report.releases.dueFen)}`, "releases"),
         ...row(s("opens"), String(report.opens.count), "opens"),
@@ -123,7 +129,8 @@ export function createShiftView(deps) {
     const el = $("#shift-last");
     el.hidden = !last;
     if (!last) return;
-    $("#shift-last-text").textContent = `${s("lastEnded")} ${last.id} · ${s("ended")} ${lotTime(last.endedAtMs, deps.zone())} · ${s("cash")} ${yuan(last.totals.cashFen)} · ${s("refundsOwed")} ${yuan(last.totals.refundsOwedFen)}`;
+    $("#shift-last-text").textContent =
+      `${s("lastEnded")} ${last.id} · ${s("ended")} ${lotTime(last.endedAtMs, deps.zone())} · ${s("cash")} ${yuan(last.totals.cashFen)} · ${s("refundsOwed")} ${yuan(last.totals.refundsOwedFen)}`;
     $("#shift-last-print").href = printHref(last.id);
   }
 

@@ -25,7 +25,10 @@ const { ack, results } = await crashRounds({
   onRound: (r) => {
     if (!r.sawReady) duringStartup++;
     if (r.problems.length > 0) console.log(JSON.stringify({ figure: "crash-store-loss", round: r.round, seed, problems: r.problems.slice(0, 20) }));
-    else if (r.round % 50 === 0) console.log(JSON.stringify({ figure: "crash-store-progress", round: r.round, acknowledged: r.acknowledgedThisRound, elapsedS: Math.round((performance.now() - begun) / 1000) }));
+    else if (r.round % 50 === 0)
+      console.log(
+        JSON.stringify({ figure: "crash-store-progress", round: r.round, acknowledged: r.acknowledgedThisRound, elapsedS: Math.round((performance.now() - begun) / 1000) }),
+      );
   },
 });
 await writer.cleanup();

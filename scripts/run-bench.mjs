@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 
 const filter = process.argv[2];
-const benches = readdirSync("bench").filter((f) => f.endsWith(".bench.ts") && (!filter || f.includes(filter))).sort();
+const benches = readdirSync("bench")
+  .filter((f) => f.endsWith(".bench.ts") && (!filter || f.includes(filter)))
+  .sort();
 let failed = 0;
 for (const file of benches) {
   const result = spawnSync(process.execPath, ["--import", "tsx", "--expose-gc", `bench/${file}`], { stdio: "inherit" });

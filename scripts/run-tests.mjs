@@ -26,22 +26,31 @@ const tapFile = "test-artifacts/results.tap";
 const child = spawn(
   process.execPath,
   [
-    "--import", "tsx",
+    "--import",
+    "tsx",
     "--test",
     "--test-concurrency=2",
     "--test-timeout=120000",
-    "--test-reporter=spec", "--test-reporter-destination=stdout",
-    "--test-reporter=tap", `--test-reporter-destination=${tapFile}`,
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=tap",
+    `--test-reporter-destination=${tapFile}`,
     ...files,
   ],
   { stdio: "inherit", env: { ...process.env, LANEKEEPER_TEST: "1" } },
 );
 child.on("exit", (code, signal) => {
-  let passed = 0, failed = 0, skipped = 0, todo = 0;
+  let passed = 0,
+    failed = 0,
+    skipped = 0,
+    todo = 0;
   try {
     const tap = readFileSync(tapFile, "utf8");
     const count = (name) => Number([...tap.matchAll(new RegExp(`^# ${name} (\\d+)$`, "gm"))].at(-1)?.[1] ?? 0);
-    passed = count("pass"); failed = count("fail"); skipped = count("skipped"); todo = count("todo");
+    passed = count("pass");
+    failed = count("fail");
+    skipped = count("skipped");
+    todo = count("todo");
   } catch {
     failed = 1;
   }

@@ -6,11 +6,6 @@ interface StatusSource {
 }
 
 export function registerCoreRoutes(http: HttpServer, app: StatusSource): void {
-  http.route(
-    "GET",
-    "/healthz",
-    ({ send }) => (app.isReady() ? send(200, { ok: true }) : send(503, { ok: false, reason: "starting or stopping" })),
-    { access: "open" },
-  );
+  http.route("GET", "/healthz", ({ send }) => (app.isReady() ? send(200, { ok: true }) : send(503, { ok: false, reason: "starting or stopping" })), { access: "open" });
   http.route("GET", "/api/status", ({ send }) => send(200, app.status()));
 }

@@ -3,7 +3,19 @@ import { timingSafeEqual } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import type { Component } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
-import { ApiError, BodyBudget, closeIfUnread, createGuardedServer, decodeParam, httpLimits, isLoopback, parseJsonText, parseRequestTarget, readBody, sendError } from "./http-pipeline.js";
+import {
+  ApiError,
+  BodyBudget,
+  closeIfUnread,
+  createGuardedServer,
+  decodeParam,
+  httpLimits,
+  isLoopback,
+  parseJsonText,
+  parseRequestTarget,
+  readBody,
+  sendError,
+} from "./http-pipeline.js";
 
 export { ApiError, isLoopback } from "./http-pipeline.js";
 

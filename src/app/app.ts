@@ -140,12 +140,18 @@ export class App {
       displays: this.devices.displays,
     });
     // Exit reports go out with the double payments the lanes found after the car left.
-    this.outbox.setSender(withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone));
+    this.outbox.setSender(
+      withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone),
+    );
     this.shifts = new ShiftBook({
       dir: config.store.dir,
       store: this.store,
       refunds: this.lanes.refunds,
-      context: { deviceId: config.deviceId, lot: { name: config.lot.name, parkCode: config.lot.parkCode, timeZone: config.lot.timeZone }, laneIds: config.lanes.map((lane) => lane.id) },
+      context: {
+        deviceId: config.deviceId,
+        lot: { name: config.lot.name, parkCode: config.lot.parkCode, timeZone: config.lot.timeZone },
+        laneIds: config.lanes.map((lane) => lane.id),
+      },
       clock,
       log: log.child({ sub: "shifts" }),
     });
@@ -214,12 +220,24 @@ export class App {
     this.addStatus("platformServer", () => platformHandler.stats());
     this.addStatus("events", () => this.bus.last(50));
 
-    this.lifecycle.add(component("gpio", () => this.gpio.start(), () => this.gpio.stop()));
+    this.lifecycle.add(
+      component(
+        "gpio",
+        () => this.gpio.start(),
+        () => this.gpio.stop(),
+      ),
+    );
     this.lifecycle.add(this.store);
     // The client stops after the outbox and the lanes (stops run in reverse): they abort their
     // own calls first, so closing it never waits for a report or bill the platform hangs on,
     // and an aborted report is not counted as a failure.
-    this.lifecycle.add(component("platform-client", async () => undefined, () => this.platform.close()));
+    this.lifecycle.add(
+      component(
+        "platform-client",
+        async () => undefined,
+        () => this.platform.close(),
+      ),
+    );
     this.lifecycle.add(this.outbox);
     for (const device of this.devices.components()) this.lifecycle.add(device);
     // The fleet link starts before the lanes so their first events already have a boot number.

@@ -57,7 +57,11 @@ async function runStandalone(argv: string[]): Promise<number> {
   }
   const p = section.platform;
   const log = createLogger({ level: (process.env.LANEKEEPER_LOG_LEVEL as "info" | undefined) ?? "info" });
-  const extraPlates = values.frictionless?.split(",").map((plate) => plate.trim()).filter(Boolean) ?? [];
+  const extraPlates =
+    values.frictionless
+      ?.split(",")
+      .map((plate) => plate.trim())
+      .filter(Boolean) ?? [];
   const port = parsePort(values.port);
   const base = p
     ? emulatorOptionsFromConfig(p, { log, ...(section.timeZone ? { timeZone: section.timeZone } : {}) })

@@ -85,9 +85,7 @@ export const feeCommand: CliCommand = {
   },
 };
 
-type Loaded =
-  | { ok: true; tariff: Tariff; timeZone: string | undefined; label: string }
-  | { ok: false; problems: Array<{ path: string; message: string }> };
+type Loaded = { ok: true; tariff: Tariff; timeZone: string | undefined; label: string } | { ok: false; problems: Array<{ path: string; message: string }> };
 
 async function loadTariff(file: string, name: string | undefined): Promise<Loaded> {
   const read = await readJsonFile(file);
@@ -102,7 +100,10 @@ async function loadTariff(file: string, name: string | undefined): Promise<Loade
     if (!tariffs) return { ok: false, problems: [{ path: "fees.tariffs", message: "is required (an object of named tariffs)" }] };
     if (chosen === undefined) return { ok: false, problems: [{ path: "fees.tariff", message: "is required (the name of the tariff in use), or pass --name" }] };
     if (!(chosen in tariffs)) {
-      return { ok: false, problems: [{ path: name ? "--name" : "fees.tariff", message: `no tariff named "${chosen}" in fees.tariffs (has: ${Object.keys(tariffs).join(", ") || "none"})` }] };
+      return {
+        ok: false,
+        problems: [{ path: name ? "--name" : "fees.tariff", message: `no tariff named "${chosen}" in fees.tariffs (has: ${Object.keys(tariffs).join(", ") || "none"})` }],
+      };
     }
     const lot = asRecord(doc.lot);
     const timeZone = typeof lot?.timeZone === "string" ? lot.timeZone : undefined;
@@ -125,7 +126,9 @@ function readCoupon(text: string, index: number): Coupon {
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new UsageError(`--coupon #${index + 1}: not JSON; e.g. '{"kind":"amount","fen":500}', '{"kind":"minutes","minutes":30,"from":"end"}', '{"kind":"free"}', '{"kind":"percent","percent":20}'`);
+    throw new UsageError(
+      `--coupon #${index + 1}: not JSON; e.g. '{"kind":"amount","fen":500}', '{"kind":"minutes","minutes":30,"from":"end"}', '{"kind":"free"}', '{"kind":"percent","percent":20}'`,
+    );
   }
   const parsed = couponSchema.safeParse(raw);
   if (!parsed.success) {

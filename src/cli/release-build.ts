@@ -162,7 +162,14 @@ export const releaseBuildCommand: CliCommand = {
             log: (line) => console.error(`[${target}] ${line}`),
           });
           const roots: string[] = [];
-          for (const root of ["dist", "package.json", "node_modules"]) if (await stat(join(staged.stageDir, root)).then(() => true, () => false)) roots.push(root);
+          for (const root of ["dist", "package.json", "node_modules"])
+            if (
+              await stat(join(staged.stageDir, root)).then(
+                () => true,
+                () => false,
+              )
+            )
+              roots.push(root);
           const built = await buildBundle({
             ...common,
             sourceDir: staged.stageDir,

@@ -95,21 +95,39 @@ export function formatReport(report: SelftestReport, shown: { watchS: number; li
   out.push(
     ...table(
       ["LINE", "DIR", "BCM", "SYSFS", "ACTIVE-LOW", "LEVEL"],
-      report.gpio.rows.map((r) => [r.key, r.direction, String(r.bcm), r.sysfs === undefined ? "-" : String(r.sysfs), r.activeLow ? "yes" : "no", r.level === undefined ? "?" : String(r.level)]),
+      report.gpio.rows.map((r) => [
+        r.key,
+        r.direction,
+        String(r.bcm),
+        r.sysfs === undefined ? "-" : String(r.sysfs),
+        r.activeLow ? "yes" : "no",
+        r.level === undefined ? "?" : String(r.level),
+      ]),
     ),
   );
   if (shown.watchS > 0) out.push(`  input edges in ${shown.watchS} s: ${report.edges.length === 0 ? "none" : report.edges.length}`);
   if (report.serial.length > 0) {
     out.push("", `Serial devices (listened ${shown.listenS} s)`);
-    out.push(...table(["NAME", "KIND", "PATH", "RESULT"], report.serial.map((s) => [s.name, s.kind, s.path ?? "(simulated)", `${mark[s.status]}: ${s.detail}`])));
+    out.push(
+      ...table(
+        ["NAME", "KIND", "PATH", "RESULT"],
+        report.serial.map((s) => [s.name, s.kind, s.path ?? "(simulated)", `${mark[s.status]}: ${s.detail}`]),
+      ),
+    );
     for (const s of report.serial.filter((x) => x.rxBytes > 0)) out.push(`  ${s.name} sent: ${s.preview}`);
   }
   out.push("", "Checks");
-  out.push(...table(["STATUS", "CHECK", "DETAIL"], report.checks.map((c) => [mark[c.status], c.name, c.detail])));
+  out.push(
+    ...table(
+      ["STATUS", "CHECK", "DETAIL"],
+      report.checks.map((c) => [mark[c.status], c.name, c.detail]),
+    ),
+  );
   const failed = report.checks.filter((c) => c.status === "fail");
   const warned = report.checks.filter((c) => c.status === "warn");
   out.push("");
-  if (failed.length === 0) out.push(`Summary: all good${warned.length ? ` (${warned.length} warning${warned.length === 1 ? "" : "s"}: ${warned.map((c) => c.name).join(", ")})` : ""}`);
+  if (failed.length === 0)
+    out.push(`Summary: all good${warned.length ? ` (${warned.length} warning${warned.length === 1 ? "" : "s"}: ${warned.map((c) => c.name).join(", ")})` : ""}`);
   else {
     out.push(`Summary: ${failed.length} problem${failed.length === 1 ? "" : "s"}`);
     for (const c of failed) out.push(`  - ${c.name}: ${c.detail}`);

@@ -49,7 +49,8 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
       if (typeof name !== "string" || (kind === "camera" && name === "http")) continue;
       const device = asRecord(serial[name]);
       if (!device) problems.push({ path: `${at}.${kind}`, message: `no serial device named "${name}"` });
-      else if (typeof device.kind === "string" && device.kind !== kind) problems.push({ path: `${at}.${kind}`, message: `serial device "${name}" is a ${device.kind}, not a ${kind}` });
+      else if (typeof device.kind === "string" && device.kind !== kind)
+        problems.push({ path: `${at}.${kind}`, message: `serial device "${name}" is a ${device.kind}, not a ${kind}` });
     }
     const timers = asRecord(lane.timers);
     if (timers && typeof timers.travelTimeoutMs === "number" && timers.travelTimeoutMs <= (typeof timers.travelTimeMs === "number" ? timers.travelTimeMs : 3000)) {
@@ -69,7 +70,8 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
     if (!link) continue;
     const hasCert = typeof link.certFile === "string";
     const hasKey = typeof link.keyFile === "string";
-    if (hasCert !== hasKey) problems.push({ path: `${section}.${hasCert ? "keyFile" : "certFile"}`, message: `${section}.certFile and ${section}.keyFile come as a pair; this one is missing` });
+    if (hasCert !== hasKey)
+      problems.push({ path: `${section}.${hasCert ? "keyFile" : "certFile"}`, message: `${section}.certFile and ${section}.keyFile come as a pair; this one is missing` });
   }
 
   // The camera push is open to the network only with a key (http-push.ts): a box whose API
@@ -77,7 +79,10 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
   const api = asRecord(doc.api);
   const host = typeof api?.host === "string" ? api.host : "127.0.0.1";
   const cameraKey = api?.cameraKey;
-  const pushLanes = lanes.map((lane) => asRecord(lane)).filter((lane) => lane?.camera === "http").map((lane) => String(lane?.id));
+  const pushLanes = lanes
+    .map((lane) => asRecord(lane))
+    .filter((lane) => lane?.camera === "http")
+    .map((lane) => String(lane?.id));
   if (!isLoopbackHost(host) && pushLanes.length > 0) {
     const where = `api.host ${host} is reachable from the network and lanes ${pushLanes.join(", ")} take camera pushes`;
     if (typeof cameraKey !== "string" || cameraKey.trim() === "") {

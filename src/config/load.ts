@@ -20,9 +20,7 @@ export function validateConfig(raw: unknown): ConfigResult {
   const result = configSchema.safeParse(migrated.raw, { jitless: true });
   const problems = [...(result.success ? [] : problemsFromIssues(result.error.issues)), ...crossCheckConfig(migrated.raw)];
   if (!result.success || problems.length > 0) return { ok: false, problems };
-  return migrated.migratedFrom === undefined
-    ? { ok: true, config: result.data }
-    : { ok: true, config: result.data, migratedFrom: migrated.migratedFrom };
+  return migrated.migratedFrom === undefined ? { ok: true, config: result.data } : { ok: true, config: result.data, migratedFrom: migrated.migratedFrom };
 }
 
 /** Reads and parses a JSON file; a missing, unreadable or non-JSON file is one plain problem. */

@@ -8,9 +8,7 @@ import { CONFIG_VERSION } from "./schema.js";
 type MigrationStep = (raw: Record<string, unknown>) => Record<string, unknown>;
 const steps: Record<number, MigrationStep> = {};
 
-export type MigrationResult =
-  | { ok: true; raw: unknown; migratedFrom?: number }
-  | { ok: false; message: string };
+export type MigrationResult = { ok: true; raw: unknown; migratedFrom?: number } | { ok: false; message: string };
 
 export function migrateConfig(raw: unknown): MigrationResult {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: true, raw };

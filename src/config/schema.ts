@@ -104,7 +104,10 @@ const apiSchema = z.strictObject({
 const storeSchema = z.strictObject({
   dir: z.string().min(1),
   historyRetentionDays: z.int().min(1).max(3650).default(180),
-  historySegmentMaxBytes: z.int().min(4096).default(8 * 1024 * 1024),
+  historySegmentMaxBytes: z
+    .int()
+    .min(4096)
+    .default(8 * 1024 * 1024),
 });
 
 const hardwareSchema = z.strictObject({
@@ -121,23 +124,23 @@ const feesSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-    version: z.literal(CONFIG_VERSION),
-    deviceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, - or _"),
-    lot: lotSchema,
-    hardware: hardwareSchema.prefault({}),
-    lanes: z.array(laneSchema).min(1, "at least one lane is needed"),
-    serial: z.record(z.string(), serialDeviceSchema).default({}),
-    fees: feesSchema,
-    platform: platformConfigSchema,
-    mqtt: mqttConfigSchema.optional(),
-    api: apiSchema,
-    store: storeSchema,
-    outbox: outboxConfigSchema,
-    policy: policyConfigSchema,
-    system: systemConfigSchema,
-    update: updateConfigSchema.prefault({}),
-    log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).prefault({}),
-  });
+  version: z.literal(CONFIG_VERSION),
+  deviceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, - or _"),
+  lot: lotSchema,
+  hardware: hardwareSchema.prefault({}),
+  lanes: z.array(laneSchema).min(1, "at least one lane is needed"),
+  serial: z.record(z.string(), serialDeviceSchema).default({}),
+  fees: feesSchema,
+  platform: platformConfigSchema,
+  mqtt: mqttConfigSchema.optional(),
+  api: apiSchema,
+  store: storeSchema,
+  outbox: outboxConfigSchema,
+  policy: policyConfigSchema,
+  system: systemConfigSchema,
+  update: updateConfigSchema.prefault({}),
+  log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).prefault({}),
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type LaneConfig = Config["lanes"][number];

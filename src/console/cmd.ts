@@ -125,7 +125,13 @@ export const fleetCmdCommand: CliCommand = {
       }
       const rows = boxes.map((b) => outcomes.get(b.deviceId)!);
       if (values.json) for (const row of rows) console.log(JSON.stringify(row));
-      else console.log(renderTable(["DEVICE", "STATUS", "CODE", "DETAIL"], rows.map((r) => [r.deviceId, r.status, r.code ?? "", r.detail.slice(0, 200)])));
+      else
+        console.log(
+          renderTable(
+            ["DEVICE", "STATUS", "CODE", "DETAIL"],
+            rows.map((r) => [r.deviceId, r.status, r.code ?? "", r.detail.slice(0, 200)]),
+          ),
+        );
       return rows.every((r) => r.status === "ok") ? 0 : 1;
     } finally {
       await session.close();

@@ -7,10 +7,7 @@ import { splitBoxTopic, type BrokerSession } from "./session.js";
  * the broker has been quiet for `settleMs`. MQTT has no "end of retained messages" marker; a
  * broker hands the stored ones over right behind the SUBACK, so a short silence means done.
  */
-export async function collectFleet(
-  session: BrokerSession,
-  options: { settleMs?: number; maxWaitMs?: number; health?: boolean; now?: () => number } = {},
-): Promise<FleetView> {
+export async function collectFleet(session: BrokerSession, options: { settleMs?: number; maxWaitMs?: number; health?: boolean; now?: () => number } = {}): Promise<FleetView> {
   const view = new FleetView();
   const now = options.now ?? Date.now;
   const settleMs = options.settleMs ?? 250;

@@ -50,7 +50,13 @@ function shown(path: string, value: unknown): string {
 
 export function renderDiff(changes: readonly ConfigChange[]): string {
   return changes
-    .map((c) => (c.kind === "added" ? `+ ${c.path}: ${shown(c.path, c.after)}` : c.kind === "removed" ? `- ${c.path}: ${shown(c.path, c.before)}` : `~ ${c.path}: ${shown(c.path, c.before)} → ${shown(c.path, c.after)}`))
+    .map((c) =>
+      c.kind === "added"
+        ? `+ ${c.path}: ${shown(c.path, c.after)}`
+        : c.kind === "removed"
+          ? `- ${c.path}: ${shown(c.path, c.before)}`
+          : `~ ${c.path}: ${shown(c.path, c.before)} → ${shown(c.path, c.after)}`,
+    )
     .join("\n");
 }
 

@@ -110,7 +110,10 @@ export function parsePayload<S extends z.ZodType>(schema: S, payload: Buffer): {
 
 /** `*` any run of characters, `?` one character; everything else literal. Anchored. */
 export function globMatcher(glob: string): (text: string) => boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const pattern = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   const re = new RegExp(`^${pattern}$`);
   return (text) => re.test(text);
 }

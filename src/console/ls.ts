@@ -34,7 +34,9 @@ export const fleetLsCommand: CliCommand = {
       options: { ...brokerArgOptions, filter: { type: "string" }, json: { type: "boolean" }, probe: { type: "boolean" }, wait: { type: "string" } },
     });
     if (values.help) {
-      console.log(`${fleetLsCommand.usage}\n  ${fleetLsCommand.summary}\n  --probe: ask online boxes for a health report now; --wait: listen this long for health\n  ${brokerUsage}`);
+      console.log(
+        `${fleetLsCommand.usage}\n  ${fleetLsCommand.summary}\n  --probe: ask online boxes for a health report now; --wait: listen this long for health\n  ${brokerUsage}`,
+      );
       return 0;
     }
     if (positionals.length > 1) throw new UsageError("fleet ls takes at most one glob");

@@ -146,7 +146,14 @@ export async function runRollout(
     if (job) {
       const parsed = parsePayload(jobStatusPayloadSchema, message.payload);
       if (!parsed.ok) return;
-      push({ kind: "job-status", deviceId: where.deviceId, jobId: parsed.value.jobId, status: parsed.value.status, ...(parsed.value.detail ? { detail: parsed.value.detail } : {}), nowMs });
+      push({
+        kind: "job-status",
+        deviceId: where.deviceId,
+        jobId: parsed.value.jobId,
+        status: parsed.value.status,
+        ...(parsed.value.detail ? { detail: parsed.value.detail } : {}),
+        nowMs,
+      });
     }
   });
   try {
@@ -305,7 +312,10 @@ export const fleetRolloutCommand: CliCommand = {
       if (!values.resume) {
         const view = await collectFleet(session);
         const match = globMatcher(values.to!);
-        const targets = view.list().filter((b) => match(b.deviceId) && b.status !== undefined).map((b) => b.deviceId);
+        const targets = view
+          .list()
+          .filter((b) => match(b.deviceId) && b.status !== undefined)
+          .map((b) => b.deviceId);
         if (targets.length === 0) {
           console.error(`no box matches ${values.to}`);
           return 1;

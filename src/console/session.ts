@@ -110,7 +110,9 @@ export class BrokerSession {
       const fail = (error: Error): void => {
         client.end(true);
         const untrusted = untrustedCertificateCode(error);
-        const hint = untrusted ? ` (${untrusted}: the broker's certificate does not chain to ${settings.caFile ? `--ca ${settings.caFile}` : "a system CA; name its CA with --ca"})` : "";
+        const hint = untrusted
+          ? ` (${untrusted}: the broker's certificate does not chain to ${settings.caFile ? `--ca ${settings.caFile}` : "a system CA; name its CA with --ca"})`
+          : "";
         reject(new CommandFailure("E_CONSOLE_CONNECT", `cannot connect to ${redactUrl(settings.url)}: ${error.message}${hint}`));
       };
       const timer = setTimeout(() => fail(new Error(`no answer within ${clientOptions.connectTimeout} ms`)), (clientOptions.connectTimeout ?? 10_000) + 500);

@@ -32,7 +32,9 @@ export function watchLine(root: string, topic: string, payload: Buffer, retained
   if (rest.startsWith("res/")) {
     const p = parsePayload(commandResultSchema, payload);
     // The stable code first (what an operator greps for), then the words.
-    return p.ok ? `${head} ${rest} ${p.value.id ?? "-"} ${[p.value.status, p.value.code, p.value.error].filter((part) => part !== undefined && part !== "").join(" ")}` : bad(p.message);
+    return p.ok
+      ? `${head} ${rest} ${p.value.id ?? "-"} ${[p.value.status, p.value.code, p.value.error].filter((part) => part !== undefined && part !== "").join(" ")}`
+      : bad(p.message);
   }
   if (rest === "cfg/reported") {
     const p = parsePayload(configReportedSchema, payload);
@@ -42,7 +44,9 @@ export function watchLine(root: string, topic: string, payload: Buffer, retained
   }
   if (/^jobs\/[^/]+\/status$/.test(rest)) {
     const p = parsePayload(jobStatusPayloadSchema, payload);
-    return p.ok ? `${head} job ${p.value.jobId} ${p.value.status}${p.value.step ? ` ${p.value.step}` : ""}${p.value.progress !== undefined ? ` ${Math.round(p.value.progress * 100)}%` : ""} ${p.value.detail ?? ""}`.trimEnd() : bad(p.message);
+    return p.ok
+      ? `${head} job ${p.value.jobId} ${p.value.status}${p.value.step ? ` ${p.value.step}` : ""}${p.value.progress !== undefined ? ` ${Math.round(p.value.progress * 100)}%` : ""} ${p.value.detail ?? ""}`.trimEnd()
+      : bad(p.message);
   }
   return null;
 }

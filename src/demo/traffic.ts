@@ -210,7 +210,12 @@ export class DemoTraffic {
   }
 
   private awaiting(laneId: string): boolean {
-    return this.app.lanes.runners.get(laneId)?.snapshot().pending.some((tx) => tx.phase === "awaitingPayment") ?? false;
+    return (
+      this.app.lanes.runners
+        .get(laneId)
+        ?.snapshot()
+        .pending.some((tx) => tx.phase === "awaitingPayment") ?? false
+    );
   }
 
   private async set(laneId: string, input: string, level: 0 | 1): Promise<void> {
@@ -237,10 +242,13 @@ export class DemoTraffic {
         this.sleepers.delete(wake);
         reject(new TrafficStopped());
       };
-      const timer = setTimeout(() => {
-        this.sleepers.delete(wake);
-        resolve();
-      }, ms * (this.options.pace ?? 1));
+      const timer = setTimeout(
+        () => {
+          this.sleepers.delete(wake);
+          resolve();
+        },
+        ms * (this.options.pace ?? 1),
+      );
       this.sleepers.add(wake);
     });
   }

@@ -42,15 +42,11 @@ export function registerBuiltinCommands(link: FleetLink, hooks: BuiltinCommandHo
   });
   names.push("health-now");
 
-  link.registerCommand(
-    "last-events",
-    z.strictObject({ n: z.int().min(1).max(lastEventsMax).optional(), type: z.string().min(1).max(64).optional() }),
-    async (args) => {
-      const all = link.lastEvents(lastEventsMax);
-      const filtered = args.type === undefined ? all : all.filter((event) => event.type === args.type);
-      return { events: filtered.slice(-(args.n ?? lastEventsDefault)) };
-    },
-  );
+  link.registerCommand("last-events", z.strictObject({ n: z.int().min(1).max(lastEventsMax).optional(), type: z.string().min(1).max(64).optional() }), async (args) => {
+    const all = link.lastEvents(lastEventsMax);
+    const filtered = args.type === undefined ? all : all.filter((event) => event.type === args.type);
+    return { events: filtered.slice(-(args.n ?? lastEventsDefault)) };
+  });
   names.push("last-events");
 
   const { setLogLevel, retryParkedOutbox, resyncLists, restart } = hooks;

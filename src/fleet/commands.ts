@@ -56,16 +56,7 @@ export interface CommandDefinition {
 }
 
 /** Counter names of the refusals; they show up in health under `fleet`. */
-export type RefusalCounter =
-  | "cmdOversized"
-  | "cmdNonJson"
-  | "cmdTooDeep"
-  | "cmdWrongVersion"
-  | "cmdUnknown"
-  | "cmdInvalid"
-  | "cmdRetained"
-  | "cmdDuplicate"
-  | "cmdExpired";
+export type RefusalCounter = "cmdOversized" | "cmdNonJson" | "cmdTooDeep" | "cmdWrongVersion" | "cmdUnknown" | "cmdInvalid" | "cmdRetained" | "cmdDuplicate" | "cmdExpired";
 
 /**
  * The stable `code` of every answer that is not `ok`, so a backend can switch on it instead of

@@ -11,14 +11,21 @@ export const mqttConfigSchema = z.strictObject({
   caFile: z.string().optional(),
   certFile: z.string().optional(),
   keyFile: z.string().optional(),
-  topicRoot: z.string().regex(/^[^#+]+$/, "must not contain MQTT wildcards").default("lanekeeper/v1"),
+  topicRoot: z
+    .string()
+    .regex(/^[^#+]+$/, "must not contain MQTT wildcards")
+    .default("lanekeeper/v1"),
   healthIntervalS: z.int().min(5).max(86_400).default(60),
   /** MQTT keepalive; the broker declares the box lost (will message) after 1.5 × this. */
   keepaliveS: z.int().min(5).max(3600).default(30),
   /** QoS 1 events kept on disk while offline; beyond this the oldest are dropped and counted. */
   spoolMaxEvents: z.int().min(10).max(1_000_000).default(10_000),
   /** MQTT 5 message expiry of events: a backend offline longer than this does not get them late. */
-  eventExpiryS: z.int().min(1).max(30 * 86_400).default(7 * 86_400),
+  eventExpiryS: z
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(7 * 86_400),
   /** Off only for a lab broker with a self-signed certificate and no CA file at hand. */
   rejectUnauthorized: z.boolean().default(true),
 });

@@ -13,7 +13,11 @@ const v = z.literal(PAYLOAD_VERSION);
 const epochMs = z.int().min(0);
 const count = z.int().min(0);
 /** Ids chosen by the backend: printable, short enough to log and remember. */
-const messageId = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
+const messageId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 
 // ---- status (retained; the will message is `lost`) ----
 
@@ -163,7 +167,10 @@ export const commandResultSchema = z.strictObject({
   status: z.enum(commandStatuses),
   data: z.unknown().optional(),
   /** A stable code (`E_CMD_…`) on every answer that is not `ok`; `error` says it in words. */
-  code: z.string().regex(/^E_[A-Z0-9_]+$/).optional(),
+  code: z
+    .string()
+    .regex(/^E_[A-Z0-9_]+$/)
+    .optional(),
   error: z.string().optional(),
   ts: epochMs,
 });

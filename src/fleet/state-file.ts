@@ -29,7 +29,9 @@ export class JsonStateFile<T> {
       this.warning = `${basename(this.path)}: ${current.why}; ${previous.ok ? "using the previous generation" : "no usable previous generation"}`;
       this.log.warn({ file: this.path, why: current.why, fallback: previous.ok }, "state file unreadable");
       // Kept for a person to look at; if it cannot be moved, the next write replaces it anyway.
-      await rename(this.path, `${this.path}.corrupt-${Date.now()}`).catch((error: unknown) => this.log.warn({ file: this.path, err: error }, "could not set the unreadable state file aside"));
+      await rename(this.path, `${this.path}.corrupt-${Date.now()}`).catch((error: unknown) =>
+        this.log.warn({ file: this.path, err: error }, "could not set the unreadable state file aside"),
+      );
     }
     return previous.ok ? previous.value : undefined;
   }

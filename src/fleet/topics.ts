@@ -70,11 +70,7 @@ export function fleetTopics(root: string, deviceId: string): FleetTopics {
 }
 
 /** What a downstream topic is, or null for one the link does not handle. */
-export type InboundTopic =
-  | { kind: "command"; name: string }
-  | { kind: "configDesired" }
-  | { kind: "job"; jobId: string }
-  | { kind: "platformRequest" };
+export type InboundTopic = { kind: "command"; name: string } | { kind: "configDesired" } | { kind: "job"; jobId: string } | { kind: "platformRequest" };
 
 /**
  * The subscription filter of each downstream topic kind, below the base. `jobs/+` matches

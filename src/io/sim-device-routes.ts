@@ -43,7 +43,7 @@ let simPlateId = 0;
 /** Validates a sim camera request body; throws ApiError 400 on bad input. */
 export function parseSimCameraRequest(body: unknown): SimCameraRequest & { colorCode?: number } {
   const b = body && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
-  if (!b || typeof b.plate !== "string" || b.plate.length > 16) throw new ApiError(400, "E_PLATE", "plate must be a string of at most 16 characters (\"\" or \"_无_\" for no plate)");
+  if (!b || typeof b.plate !== "string" || b.plate.length > 16) throw new ApiError(400, "E_PLATE", 'plate must be a string of at most 16 characters ("" or "_无_" for no plate)');
   const out: SimCameraRequest & { colorCode?: number } = { plate: b.plate };
   if (b.color !== undefined) {
     const color = parseColor(b.color);

@@ -28,7 +28,7 @@ export interface LoggerOptions {
  * subsystem (`log.child({ sub: "lane" })`). Secrets are censored by path.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? ((process.env.LANEKEEPER_LOG_LEVEL as Level | undefined) ?? "info");
+  const level = options.level ?? (process.env.LANEKEEPER_LOG_LEVEL as Level | undefined) ?? "info";
   return pino(
     {
       level,

@@ -9,7 +9,7 @@ import { paidOnlineExit, paidOnlineRefusal, payCash } from "./payments.js";
 import { plateForRelease, settle, stayForUnrecorded, writeSettlement } from "./settlement.js";
 import { awaitingExit, billUnanswered, newExit, temporaryTypes, type CommandResult, type EntryCtx, type ExitCtx, type LanesState, type Settlement } from "./lane-state.js";
 
-/** One command at a lane (`LaneCommand`; anything else is refused with E_BAD_COMMAND). */
+/** One command at a lane (open, close, cash-paid, cancel; anything else is refused with E_BAD_COMMAND). */
 export function command(lanes: LanesState, laneId: string, name: string, operator: string, reason: string): CommandResult {
   const runner = lanes.runners.get(laneId);
   const lane = lanes.configs.get(laneId);
@@ -160,6 +160,7 @@ export async function manualEntry(lanes: LanesState, ctx: EntryCtx, operator: st
     entryReport: "none",
     extra: { manual: { operator, reason } },
   });
+  // A marker for stop() to wait on; the write's own failure is thrown by the await below.
   ctx.written = written.catch(() => undefined);
   await written;
   emit(lanes, { type: "entry-allowed", laneId: ctx.laneId, plate: ctx.plate, recordNo, reason: "manual", operator });

@@ -135,8 +135,6 @@ export interface LaneServiceDeps {
   displays: ReadonlyMap<string, LaneDisplay>;
 }
 
-export type LaneCommand = "open" | "close" | "cash-paid" | "cancel";
-
 /** preEnterNotify `reason` (docs/protocol.md 3.4). */
 export type PreEnterReason = "confirm-required" | "lot-full" | "monthly-expired" | "blacklist";
 

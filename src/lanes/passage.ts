@@ -58,6 +58,7 @@ export function exitAbandoned(lanes: LanesState, ctx: ExitCtx, why: string): voi
   }
   // The stay stays in the lot with its bill; a later read at an exit bills it again.
   if (ctx.record && lanes.deps.store.getInPark(ctx.record.recordNo)) {
+    // Best effort: a stale pendingExit is cleared again by the next read at an exit, and the store logs its own write failures.
     void lanes.deps.store.updateInPark(ctx.record.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
   }
   lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");

@@ -57,7 +57,11 @@ export const policyConfigSchema = z
          * stay is resumed (what it paid counts as a prepayment) instead of the "no entry
          * record" rule. 0 turns it off.
          */
-        settledResumeMs: z.int().min(0).max(30 * 86_400_000).default(86_400_000),
+        settledResumeMs: z
+          .int()
+          .min(0)
+          .max(30 * 86_400_000)
+          .default(86_400_000),
       })
       .prefault({}),
     /** Fixed (monthly) cars: grace days after expiry before they pay as temporary cars. */
@@ -68,5 +72,3 @@ export const policyConfigSchema = z
     unlicensedRepeatMs: z.int().min(0).max(120_000).default(10_000),
   })
   .prefault({});
-
-export type PolicyConfig = z.infer<typeof policyConfigSchema>;

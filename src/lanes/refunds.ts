@@ -143,7 +143,12 @@ export class RefundLedger {
   /** Entries, newest first; optionally only one state or those found in [fromMs, toMs). */
   list(filter: { state?: RefundEntry["state"]; fromMs?: number; toMs?: number } = {}): RefundEntry[] {
     return Object.values(this.doc.data.refunds)
-      .filter((e) => (filter.state === undefined || e.state === filter.state) && (filter.fromMs === undefined || e.foundAtMs >= filter.fromMs) && (filter.toMs === undefined || e.foundAtMs < filter.toMs))
+      .filter(
+        (e) =>
+          (filter.state === undefined || e.state === filter.state) &&
+          (filter.fromMs === undefined || e.foundAtMs >= filter.fromMs) &&
+          (filter.toMs === undefined || e.foundAtMs < filter.toMs),
+      )
       .sort((a, b) => b.foundAtMs - a.foundAtMs || (a.id < b.id ? -1 : 1))
       .map((e) => structuredClone(e));
   }

@@ -47,6 +47,7 @@ export async function settle(lanes: LanesState, ctx: ExitCtx, settlement: Settle
   }
   if (!ctx.record && ctx.path === "attendant") {
     const write = stayForUnrecorded(lanes, ctx, settlement);
+    // A marker for stop() to wait on; the write's own failure is thrown by the await below.
     ctx.pendingWrite = write.catch(() => undefined);
     try {
       await write;

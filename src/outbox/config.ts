@@ -43,9 +43,16 @@ export const outboxConfigSchema = z
       .default([...DEFAULT_PERMANENT_CODES])
       .refine((codes) => !codes.includes(200), { message: "200 is success, not a refusal" }),
     /** A report the platform still refuses (any code) this long after it was queued is parked. */
-    parkAfterMs: z.int().min(60_000).max(30 * DAY_MS).default(DAY_MS),
+    parkAfterMs: z
+      .int()
+      .min(60_000)
+      .max(30 * DAY_MS)
+      .default(DAY_MS),
     /** Parked reports are sent again this often (and whenever the platform answers 200). */
-    probeParkedMs: z.int().min(60_000).max(7 * DAY_MS).default(3_600_000),
+    probeParkedMs: z
+      .int()
+      .min(60_000)
+      .max(7 * DAY_MS)
+      .default(3_600_000),
   })
   .prefault({});
-export type OutboxConfig = z.infer<typeof outboxConfigSchema>;

@@ -372,11 +372,14 @@ export class Outbox implements Component {
     if (this.pumpTimer && this.pumpTimerDueMs <= atMs) return;
     if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
     this.pumpTimerDueMs = atMs;
-    this.pumpTimer = this.clock.setTimeout(() => {
-      this.pumpTimer = undefined;
-      this.pumpTimerDueMs = Infinity;
-      this.pump();
-    }, Math.max(0, atMs - this.clock.now()));
+    this.pumpTimer = this.clock.setTimeout(
+      () => {
+        this.pumpTimer = undefined;
+        this.pumpTimerDueMs = Infinity;
+        this.pump();
+      },
+      Math.max(0, atMs - this.clock.now()),
+    );
   }
 
   private send(entry: OutboxEntry): void {
@@ -391,7 +394,7 @@ export class Outbox implements Component {
     try {
       outcome = sender(entry, { signal });
     } catch (error) {
-      outcome = Promise.reject(error);
+      outcome = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     outcome
       .catch((error: unknown): SendResult => ({ ok: false, retry: "transient", reason: error instanceof Error ? error.message : String(error) }))

@@ -5,5 +5,4 @@
  * rules (refusal.ts), probes.
  */
 export { Outbox } from "./delivery.js";
-export type { ParkedInfo, ParkCause } from "./refusal.js";
-export type { EnqueueInput, EnqueueResult, OutboxEntry, OutboxKind, OutboxOptions, OutboxSender, OutboxStatus, SendOptions, SendResult } from "./types.js";
+export type { EnqueueInput, OutboxEntry, OutboxOptions, OutboxSender, SendOptions, SendResult } from "./types.js";

@@ -46,4 +46,3 @@ export function decideFailure(facts: FailureFacts, policy: RefusalPolicy): Failu
   if (facts.nowMs - facts.createdAtMs >= policy.parkAfterMs) return { action: "park", cause: "age" };
   return { action: "retry" };
 }
-

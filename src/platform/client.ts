@@ -179,8 +179,7 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     return config.deadlines.reportMs;
   };
 
-  const nameFor = (service: string): string =>
-    Object.hasOwn(config.serviceNames, service) ? config.serviceNames[service as Section3ServiceId] : service;
+  const nameFor = (service: string): string => (Object.hasOwn(config.serviceNames, service) ? config.serviceNames[service as Section3ServiceId] : service);
 
   function urlFor(serviceName: string): string {
     const explicit = config.servicePaths[serviceName];

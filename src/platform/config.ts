@@ -47,9 +47,11 @@ export type Section3ServiceId = (typeof section3ServiceIds)[number];
 const serviceNameSchema = z.string().min(1).max(30);
 
 const section4NamesSchema = z
-  .strictObject(Object.fromEntries(section4ServiceIds.map((id) => [id, serviceNameSchema.default(id)])) as {
-    [K in Section4ServiceId]: z.ZodDefault<typeof serviceNameSchema>;
-  })
+  .strictObject(
+    Object.fromEntries(section4ServiceIds.map((id) => [id, serviceNameSchema.default(id)])) as {
+      [K in Section4ServiceId]: z.ZodDefault<typeof serviceNameSchema>;
+    },
+  )
   .prefault({})
   .refine((names) => new Set(Object.values(names)).size === section4ServiceIds.length, {
     message: "two section-4 interfaces share one serviceName",
@@ -213,7 +215,11 @@ export const platformConfigSchema = z.strictObject({
       /** false: a request outside the window is logged and answered anyway (docs/protocol.md §2). */
       rejectStaleTimestamps: z.boolean().default(true),
       /** A section-4 request is a few hundred bytes (no interface carries a list); 64 KiB is ample. */
-      bodyLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      bodyLimitBytes: z
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024),
       /** Signatures remembered to refuse replays inside the timestamp window (docs/protocol.md). */
       replayCacheMax: z.int().min(100).max(1_000_000).default(10_000),
       /** Largest page a paged query returns; larger requests are clamped. */

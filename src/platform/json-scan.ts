@@ -74,7 +74,8 @@ export function exceedsJsonDepth(text: string, maxDepth: number = maxJsonDepth):
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash: the next character is escaped, whatever it is
+      if (c === 0x5c)
+        i++; // a backslash: the next character is escaped, whatever it is
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;

@@ -1,14 +1,4 @@
-import type {
-  BlacklistRecord,
-  CarGroupRecord,
-  CouponRecord,
-  InParkRecord,
-  LanePort,
-  ListPort,
-  LotPorts,
-  PaymentRecord,
-  VehicleRecord,
-} from "./ports.js";
+import type { BlacklistRecord, CarGroupRecord, CouponRecord, InParkRecord, LanePort, ListPort, LotPorts, PaymentRecord, VehicleRecord } from "./ports.js";
 
 /** A list kept in memory. Records are copied in and out, so only `put` changes state. */
 export class MemoryList<T> implements ListPort<T> {

@@ -212,7 +212,10 @@ export function contentTypeProblem(header: string | undefined): string | null {
   if (header === undefined || header.trim() === "") return null;
   const [media = "", ...params] = header.split(";").map((p) => p.trim().toLowerCase());
   if (!acceptedMediaTypes.test(media)) return `content type ${media} is not JSON; send application/json;charset=UTF-8`;
-  const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/"/g, "");
+  const charset = params
+    .find((p) => p.startsWith("charset="))
+    ?.slice(8)
+    .replace(/"/g, "");
   // The signature only reproduces over UTF-8 (the published test vector does), so another charset cannot verify.
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") return `charset ${charset} is not supported; send UTF-8`;
   return null;

@@ -66,8 +66,7 @@ export const wNumOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), 
 /** A string; a number is taken as its text (`"channelid": 2`). */
 export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }));
 /** A required non-empty string. */
-export const wStrReq = () =>
-  z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }).trim().min(1, "must not be empty"));
+export const wStrReq = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }).trim().min(1, "must not be empty"));
 export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), z.string({ error: stringError }).optional());
 
 const canonicalKey = (name: string): string => name.toLowerCase().replace(/_/g, "");
@@ -94,10 +93,7 @@ export interface BizProblem {
 }
 
 /** Parses bizContent leniently against a schema; returns every problem at once. */
-export function readBiz<S extends z.ZodObject>(
-  schema: S,
-  biz: Record<string, unknown>,
-): { ok: true; value: z.infer<S> } | { ok: false; problems: BizProblem[] } {
+export function readBiz<S extends z.ZodObject>(schema: S, biz: Record<string, unknown>): { ok: true; value: z.infer<S> } | { ok: false; problems: BizProblem[] } {
   const normalized = normalizeKeys(biz, Object.keys(schema.shape));
   const result = schema.safeParse(normalized);
   if (result.success) return { ok: true, value: result.data };

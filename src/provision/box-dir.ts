@@ -34,7 +34,8 @@ function unsafe(path: string, what: string): ProvisionError {
 }
 
 function checkName(name: string): void {
-  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) throw new ProvisionError(ProvisionErrorCode.BoxUnsafe, `"${name}" is not a plain file name`);
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0"))
+    throw new ProvisionError(ProvisionErrorCode.BoxUnsafe, `"${name}" is not a plain file name`);
 }
 
 export class BoxDir {
@@ -128,7 +129,8 @@ export class BoxDir {
     try {
       return await readCapped(handle, limitBytes);
     } catch (error) {
-      if (error instanceof ProvisionError && error.code === ProvisionErrorCode.StickNotRegular) throw unsafe(`${this.path}/${name}`, error.message.replace(/^is /, "").replace(/, not a regular file$/, ""));
+      if (error instanceof ProvisionError && error.code === ProvisionErrorCode.StickNotRegular)
+        throw unsafe(`${this.path}/${name}`, error.message.replace(/^is /, "").replace(/, not a regular file$/, ""));
       throw error;
     } finally {
       // Read-only use is over (or already failed): a close error changes nothing.

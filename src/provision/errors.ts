@@ -49,6 +49,7 @@ export interface ProvisionProblem extends ConfigProblem {
 export function problemFromError(path: string, error: unknown, fallback: ProvisionErrorCode): ProvisionProblem {
   if (error instanceof ProvisionError) return { path, message: error.message, code: error.code };
   const code = (error as NodeJS.ErrnoException).code;
-  const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EROFS" ? "read-only file system" : code === "ENOSPC" ? "no space left" : (error as Error).message;
+  const why =
+    code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EROFS" ? "read-only file system" : code === "ENOSPC" ? "no space left" : (error as Error).message;
   return { path, message: `cannot ${fallback === ProvisionErrorCode.StickUnreadable ? "read" : "write"}: ${why}`, code: fallback };
 }

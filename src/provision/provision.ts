@@ -74,7 +74,6 @@ export interface ProvisionResult {
   restartError?: string;
 }
 
-
 /** A JSON error without the snippet of input V8 puts in its message (it may hold a secret). */
 function jsonErrorWithoutInput(text: string, error: Error): string {
   const match = /position (\d+)/.exec(error.message);
@@ -85,7 +84,6 @@ function jsonErrorWithoutInput(text: string, error: Error): string {
   const column = position - before.lastIndexOf("\n");
   return `not valid JSON (line ${line}, column ${column})`;
 }
-
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -103,9 +101,7 @@ function secretsOf(doc: unknown, out: Set<string>): void {
 
 /** Key-order-free JSON of a validated config: two files that mean the same give the same text. */
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
+  return JSON.stringify(value, (_key, v: unknown) => (isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v));
 }
 
 interface Context {
@@ -136,7 +132,14 @@ export async function provisionFromStick(options: ProvisionOptions): Promise<Pro
     // Whatever went wrong, the installer gets a report: the config is written last, so a
     // failure before that left the box on its old configuration.
     log.error({ err: error }, "provisioning failed unexpectedly");
-    outcome = { status: "rejected", deviceId: undefined, problems: [problemFromError("(provisioning)", error, ProvisionErrorCode.Internal)], changes: [], files: [], restarted: false };
+    outcome = {
+      status: "rejected",
+      deviceId: undefined,
+      problems: [problemFromError("(provisioning)", error, ProvisionErrorCode.Internal)],
+      changes: [],
+      files: [],
+      restarted: false,
+    };
   }
   return finish(ctx, outcome);
 }
@@ -199,7 +202,8 @@ async function provision(ctx: Context): Promise<Outcome> {
     // The service user can write this directory: a hostile file must not blow our stack.
     if (jsonDepth(oldDoc) > MAX_STICK_JSON_DEPTH) oldDoc = {};
   } catch (error) {
-    if (error instanceof SyntaxError) oldDoc = {}; // a broken box config is what a stick is for
+    if (error instanceof SyntaxError)
+      oldDoc = {}; // a broken box config is what a stick is for
     else problems.push(problemFromError(options.configPath, error, ProvisionErrorCode.BoxUnsafe));
   }
   secretsOf(oldDoc, secrets);
@@ -320,8 +324,6 @@ async function provision(ctx: Context): Promise<Outcome> {
     await box?.close();
   }
 }
-
-
 
 /**
  * Runs `fn` on a target directory: a subdirectory of the config directory goes through the

@@ -46,7 +46,11 @@ export function formatReport(input: ReportInput): string {
     lines.push(`Problems (${input.problems.length}) — fix each and try the stick again:`);
     for (const problem of input.problems) lines.push(`  ${problem.path}: ${problem.message}${problem.code ? ` [${problem.code}]` : ""}`);
     if (input.problems.some((p) => p.code === "E_STICK_BOX_OWNED" || p.code === "E_STICK_PATH_FIELD")) {
-      lines.push("", "A stick sets the lot, the lanes, the links and their credentials; the box's directories and", "commands are the box's own (systemd/README.md, \"What a stick may set\").");
+      lines.push(
+        "",
+        "A stick sets the lot, the lanes, the links and their credentials; the box's directories and",
+        'commands are the box\'s own (systemd/README.md, "What a stick may set").',
+      );
     }
     lines.push("");
     return `${lines.join("\n")}\n`;

@@ -99,7 +99,8 @@ export async function collectLinkFiles(
   ];
   if (!files.some(([content]) => content !== undefined)) return;
   const section = doc?.[link.section];
-  if (doc && !isPlainObject(section)) problems.push({ path: link.section, message: `${link.label} certificates are on the stick but lanekeeper.json has no ${link.section} section` });
+  if (doc && !isPlainObject(section))
+    problems.push({ path: link.section, message: `${link.label} certificates are on the stick but lanekeeper.json has no ${link.section} section` });
   for (const [content, from, field, stem] of files) {
     if (content === undefined) continue;
     const name = `${stem}-${shortHash(content)}${from.endsWith(".key") ? ".key" : ".pem"}`;

@@ -30,7 +30,6 @@ export const printPageHeaders: Readonly<Record<string, string>> = {
   "referrer-policy": "no-referrer",
 };
 
-
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
@@ -39,20 +38,92 @@ export type PrintLanguage = "zh" | "en";
 
 const words = {
   zh: {
-    title: "交班报表", lot: "停车场", box: "控制器", operator: "值班员", endedBy: "交班人", start: "上班", end: "下班", open: "（未交班）",
-    zone: "时区", lanes: "各车道合计", lane: "车道", cashCount: "现金笔数", cash: "现金（元）", releases: "人工放行", releasesDue: "放行未收（元）", opens: "手动开闸",
-    total: "合计", cashItems: "现金明细", time: "时间", plate: "车牌", record: "停车记录", amount: "金额（元）", who: "操作员", path: "方式",
-    releaseItems: "人工放行明细", reason: "原因", due: "应缴（元）", openItems: "手动开闸明细", refunds: "应退款（重复支付）", found: "本班发现",
-    carried: "前班未退", refundVia: "退款方式", state: "状态", owed: "未退", refunded: "已退", owedAtEnd: "交班时仍欠", refundedInShift: "本班已退",
-    drawer: "钱箱应有现金（元）", none: "无", signOperator: "值班员签字", signChecker: "复核人签字", via: { cash: "现金", platform: "平台" },
+    title: "交班报表",
+    lot: "停车场",
+    box: "控制器",
+    operator: "值班员",
+    endedBy: "交班人",
+    start: "上班",
+    end: "下班",
+    open: "（未交班）",
+    zone: "时区",
+    lanes: "各车道合计",
+    lane: "车道",
+    cashCount: "现金笔数",
+    cash: "现金（元）",
+    releases: "人工放行",
+    releasesDue: "放行未收（元）",
+    opens: "手动开闸",
+    total: "合计",
+    cashItems: "现金明细",
+    time: "时间",
+    plate: "车牌",
+    record: "停车记录",
+    amount: "金额（元）",
+    who: "操作员",
+    path: "方式",
+    releaseItems: "人工放行明细",
+    reason: "原因",
+    due: "应缴（元）",
+    openItems: "手动开闸明细",
+    refunds: "应退款（重复支付）",
+    found: "本班发现",
+    carried: "前班未退",
+    refundVia: "退款方式",
+    state: "状态",
+    owed: "未退",
+    refunded: "已退",
+    owedAtEnd: "交班时仍欠",
+    refundedInShift: "本班已退",
+    drawer: "钱箱应有现金（元）",
+    none: "无",
+    signOperator: "值班员签字",
+    signChecker: "复核人签字",
+    via: { cash: "现金", platform: "平台" },
   },
   en: {
-    title: "Shift report", lot: "Lot", box: "Box", operator: "Attendant", endedBy: "Ended by", start: "Start", end: "End", open: "(still open)",
-    zone: "Time zone", lanes: "Totals per lane", lane: "Lane", cashCount: "Cash payments", cash: "Cash (yuan)", releases: "Hand releases", releasesDue: "Released unpaid (yuan)", opens: "Hand opens",
-    total: "Total", cashItems: "Cash taken", time: "Time", plate: "Plate", record: "Stay", amount: "Amount (yuan)", who: "Operator", path: "Path",
-    releaseItems: "Hand releases", reason: "Reason", due: "Due (yuan)", openItems: "Hand opens", refunds: "Refunds owed (paid twice)", found: "Found this shift",
-    carried: "Owed from earlier shifts", refundVia: "Refund via", state: "State", owed: "owed", refunded: "refunded", owedAtEnd: "Still owed at the end", refundedInShift: "Refunded this shift",
-    drawer: "Cash the drawer should hold (yuan)", none: "none", signOperator: "Attendant's signature", signChecker: "Checked by", via: { cash: "cash", platform: "platform" },
+    title: "Shift report",
+    lot: "Lot",
+    box: "Box",
+    operator: "Attendant",
+    endedBy: "Ended by",
+    start: "Start",
+    end: "End",
+    open: "(still open)",
+    zone: "Time zone",
+    lanes: "Totals per lane",
+    lane: "Lane",
+    cashCount: "Cash payments",
+    cash: "Cash (yuan)",
+    releases: "Hand releases",
+    releasesDue: "Released unpaid (yuan)",
+    opens: "Hand opens",
+    total: "Total",
+    cashItems: "Cash taken",
+    time: "Time",
+    plate: "Plate",
+    record: "Stay",
+    amount: "Amount (yuan)",
+    who: "Operator",
+    path: "Path",
+    releaseItems: "Hand releases",
+    reason: "Reason",
+    due: "Due (yuan)",
+    openItems: "Hand opens",
+    refunds: "Refunds owed (paid twice)",
+    found: "Found this shift",
+    carried: "Owed from earlier shifts",
+    refundVia: "Refund via",
+    state: "State",
+    owed: "owed",
+    refunded: "refunded",
+    owedAtEnd: "Still owed at the end",
+    refundedInShift: "Refunded this shift",
+    drawer: "Cash the drawer should hold (yuan)",
+    none: "none",
+    signOperator: "Attendant's signature",
+    signChecker: "Checked by",
+    via: { cash: "cash", platform: "platform" },
   },
 } as const;
 
@@ -70,7 +141,15 @@ export function renderPrintPage(report: ShiftReport, lang: PrintLanguage = "zh")
       .join("")}</tbody>${foot ? `<tfoot><tr>${foot.map((v, i) => cell("td", v, i, fenCols)).join("")}</tr></tfoot>` : ""}</table>`;
   };
   const refundRows = (items: ShiftReport["refunds"]["found"]["items"]) =>
-    items.map((r) => [time(r.foundAtMs), e(r.laneId), e(r.plate), e(r.recordNo), yuanText(r.amountFen), e(w.via[r.refundVia]), e(r.owedAtEnd ? w.owed : `${w.refunded} ${r.refundedBy ?? ""}`.trim())]);
+    items.map((r) => [
+      time(r.foundAtMs),
+      e(r.laneId),
+      e(r.plate),
+      e(r.recordNo),
+      yuanText(r.amountFen),
+      e(w.via[r.refundVia]),
+      e(r.owedAtEnd ? w.owed : `${w.refunded} ${r.refundedBy ?? ""}`.trim()),
+    ]);
   const refundHead = [w.time, w.lane, w.plate, w.record, w.amount, w.refundVia, w.state];
 
   const lanesById = new Map(report.releases.lanes.map((l) => [l.laneId, l]));
@@ -92,8 +171,22 @@ ${report.endedBy && report.endedBy !== report.operator ? `<dt>${e(w.endedBy)}</d
 <h2>${e(w.lanes)}</h2>
 ${table(
   [w.lane, w.cashCount, w.cash, w.releases, w.releasesDue, w.opens],
-  report.cash.lanes.map((l) => [e(l.laneId), String(l.count), yuanText(l.totalFen), String(lanesById.get(l.laneId)?.count ?? 0), yuanText(lanesById.get(l.laneId)?.dueFen ?? 0), String(opensById.get(l.laneId)?.count ?? 0)]),
-  [e(w.total), String(report.cash.count), `<span id="cash-total">${yuanText(report.cash.totalFen)}</span>`, String(report.releases.count), yuanText(report.releases.dueFen), String(report.opens.count)],
+  report.cash.lanes.map((l) => [
+    e(l.laneId),
+    String(l.count),
+    yuanText(l.totalFen),
+    String(lanesById.get(l.laneId)?.count ?? 0),
+    yuanText(lanesById.get(l.laneId)?.dueFen ?? 0),
+    String(opensById.get(l.laneId)?.count ?? 0),
+  ]),
+  [
+    e(w.total),
+    String(report.cash.count),
+    `<span id="cash-total">${yuanText(report.cash.totalFen)}</span>`,
+    String(report.releases.count),
+    yuanText(report.releases.dueFen),
+    String(report.opens.count),
+  ],
 )}
 <h2>${e(w.cashItems)}</h2>
 ${table(

@@ -123,7 +123,10 @@ export class ShiftBook implements Component {
     const current = this.current();
     if (current) this.options.log.info({ shiftId: current.id, operator: current.operator }, "shift still open from before the restart");
     // Reports a stop or a crash kept from the fleet go now (the link started before us).
-    for (const header of this.endedList().filter((h) => !h.published).reverse()) {
+    for (const header of this.endedList()
+      .filter((h) => !h.published)
+      .reverse()) {
+      // A report that cannot be read now is announced at the next start (it stays unpublished).
       const report = await this.report(header.id).catch(() => undefined);
       if (report) this.announce(report, header);
     }
@@ -132,6 +135,7 @@ export class ShiftBook implements Component {
   async stop(): Promise<void> {
     if (!this.open) return;
     this.open = false;
+    // Only waits for queued work to settle; each step's failure went to its own caller.
     await this.chain.catch(() => undefined);
     await this.doc.close();
   }
@@ -228,7 +232,11 @@ export class ShiftBook implements Component {
   status(): { open: OpenShift | null; ended: number; lastEnded: { id: string; endedAtMs: number; totals: ShiftTotals } | null } {
     if (!this.open) return { open: null, ended: 0, lastEnded: null };
     const last = this.endedList()[0];
-    return { open: this.current() ?? null, ended: Object.keys(this.doc.data.ended).length, lastEnded: last ? { id: last.id, endedAtMs: last.endedAtMs, totals: last.totals } : null };
+    return {
+      open: this.current() ?? null,
+      ended: Object.keys(this.doc.data.ended).length,
+      lastEnded: last ? { id: last.id, endedAtMs: last.endedAtMs, totals: last.totals } : null,
+    };
   }
 
   lotTime(atMs: number): string {
@@ -263,6 +271,7 @@ export class ShiftBook implements Component {
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.chain.then(work, work);
+    // Keeps the queue going after a failed step; the caller gets that failure through `next`.
     this.chain = next.catch(() => undefined);
     return next;
   }

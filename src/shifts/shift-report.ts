@@ -127,8 +127,7 @@ export function inWindow(window: Pick<ShiftWindow, "startedAtMs" | "asOfMs">, at
 }
 
 export function buildShiftReport(window: ShiftWindow, sources: ReportSources, context: ReportContext): ShiftReport {
-  const byTime = <T extends { atMs: number }>(items: readonly T[]): T[] =>
-    items.filter((item) => inWindow(window, item.atMs)).sort((a, b) => a.atMs - b.atMs);
+  const byTime = <T extends { atMs: number }>(items: readonly T[]): T[] => items.filter((item) => inWindow(window, item.atMs)).sort((a, b) => a.atMs - b.atMs);
   const cash = byTime(sources.cash);
   const releases = byTime(sources.releases);
   const opens = byTime(sources.opens);
@@ -141,7 +140,10 @@ export function buildShiftReport(window: ShiftWindow, sources: ReportSources, co
     refundedInShift: r.refundedAtMs !== undefined && inWindow(window, r.refundedAtMs),
   });
   const byFound = (a: RefundSource, b: RefundSource) => a.foundAtMs - b.foundAtMs || (a.id < b.id ? -1 : 1);
-  const found = sources.refunds.filter((r) => inWindow(window, r.foundAtMs)).sort(byFound).map(refundItem);
+  const found = sources.refunds
+    .filter((r) => inWindow(window, r.foundAtMs))
+    .sort(byFound)
+    .map(refundItem);
   // Owed when the shift began: found earlier and not paid back before the start.
   const carried = sources.refunds
     .filter((r) => r.foundAtMs < window.startedAtMs && (r.refundedAtMs === undefined || r.refundedAtMs >= window.startedAtMs))

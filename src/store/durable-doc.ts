@@ -156,7 +156,10 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     this.snapshotSeq = this.seq;
     this.closed = false;
     if (this.journalMode) {
-      this.lastSnapshotBytes = await stat(this.file).then((s) => s.size, () => 0);
+      this.lastSnapshotBytes = await stat(this.file).then(
+        (s) => s.size,
+        () => 0,
+      );
       const replayed = await this.replayJournals();
       const gen = (this.journalFiles.at(-1)?.gen ?? 0) + 1;
       const path = this.journalPath(gen);
@@ -606,7 +609,10 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
     if (!checked.success) {
       throw new StoreError(
         StoreErrorCode.Corrupt,
-        `${this.file}: the journal replays into an invalid document (${checked.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")})`,
+        `${this.file}: the journal replays into an invalid document (${checked.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join(".")}: ${i.message}`)
+          .join("; ")})`,
         this.file,
       );
     }

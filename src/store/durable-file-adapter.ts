@@ -188,14 +188,13 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
     this.pendingData = data;
     if (!this.next) {
       const previous = Promise.allSettled([this.current, this.chunked]);
-      this.next = previous
-        .then(() => {
-          const snapshot = this.pendingData as T;
-          this.pendingData = undefined;
-          this.next = undefined;
-          this.current = this.writeNow(snapshot);
-          return this.current;
-        });
+      this.next = previous.then(() => {
+        const snapshot = this.pendingData as T;
+        this.pendingData = undefined;
+        this.next = undefined;
+        this.current = this.writeNow(snapshot);
+        return this.current;
+      });
     }
     return this.next;
   }
@@ -327,7 +326,10 @@ export class DurableFileAdapter<T extends { version: number }> implements Adapte
   }
 
   private async quarantine(path: string): Promise<string | undefined> {
-    const stamp = new Date(this.clock.now()).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    const stamp = new Date(this.clock.now())
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z");
     let target = `${path}.corrupt-${stamp}`;
     for (let n = 1; await exists(target); n++) target = `${path}.corrupt-${stamp}-${n}`;
     try {

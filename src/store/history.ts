@@ -178,7 +178,10 @@ export class History {
     } catch (error) {
       throw storeErrorFromFs(error, this.options.dir, "listing history segments");
     }
-    this.segmentList = names.map(parseSegmentName).filter((s): s is SegmentInfo => s !== undefined).sort(compareSegments);
+    this.segmentList = names
+      .map(parseSegmentName)
+      .filter((s): s is SegmentInfo => s !== undefined)
+      .sort(compareSegments);
     const newest = this.segmentList.at(-1);
     const first = newest ?? { name: segmentName(utcDay(this.clock.now()), 1), day: utcDay(this.clock.now()), seq: 1 };
     if (!newest) this.segmentList.push(first);

@@ -80,18 +80,30 @@ export class Lists {
       flushIntervalMs: options.batchFlushMs ?? 60_000,
       journal: true,
     });
-    this.vehicles = new Collection<Vehicle, unknown, ListsDoc>("vehicles", this.doc, "vehicles", vehicleSchema, (v) => v.uuId, (key, before, after) => {
-      this.vehiclesByPlateIndex.change(key, before?.carNum, after?.carNum);
-      if (!this.vehiclesById) return;
-      if (key === undefined) this.vehiclesById = undefined;
-      else {
-        if (before) this.vehiclesById.delete(before.id);
-        if (after) this.vehiclesById.set(after.id, after.uuId);
-      }
-    });
+    this.vehicles = new Collection<Vehicle, unknown, ListsDoc>(
+      "vehicles",
+      this.doc,
+      "vehicles",
+      vehicleSchema,
+      (v) => v.uuId,
+      (key, before, after) => {
+        this.vehiclesByPlateIndex.change(key, before?.carNum, after?.carNum);
+        if (!this.vehiclesById) return;
+        if (key === undefined) this.vehiclesById = undefined;
+        else {
+          if (before) this.vehiclesById.delete(before.id);
+          if (after) this.vehiclesById.set(after.id, after.uuId);
+        }
+      },
+    );
     this.carGroups = new Collection<CarGroup, unknown, ListsDoc>("carGroups", this.doc, "carGroups", carGroupSchema, (g) => g.carGroupUuid);
-    this.blacklist = new Collection<BlacklistEntry, unknown, ListsDoc>("blacklist", this.doc, "blacklist", blacklistEntrySchema, (b) => b.uuid, (key, before, after) =>
-      this.blacklistByPlate.change(key, before?.carNum, after?.carNum),
+    this.blacklist = new Collection<BlacklistEntry, unknown, ListsDoc>(
+      "blacklist",
+      this.doc,
+      "blacklist",
+      blacklistEntrySchema,
+      (b) => b.uuid,
+      (key, before, after) => this.blacklistByPlate.change(key, before?.carNum, after?.carNum),
     );
   }
 
@@ -138,7 +150,10 @@ export class Lists {
 
   /** Registered vehicles with this plate (normalised); normally zero or one. */
   vehiclesByPlate(plate: string): Vehicle[] {
-    return this.vehiclesByPlateIndex.keys(plate).map((k) => this.vehicles.get(k)).filter((v): v is Vehicle => !!v);
+    return this.vehiclesByPlateIndex
+      .keys(plate)
+      .map((k) => this.vehicles.get(k))
+      .filter((v): v is Vehicle => !!v);
   }
 
   async deleteVehicle(key: { uuId?: string; id?: number }): Promise<boolean> {
@@ -215,9 +230,7 @@ export class Lists {
   /** Adds or replaces a blacklist entry (found by uuid, then id). */
   async addBlacklist(input: BlacklistInput): Promise<BlacklistEntry> {
     this.part.ensureOpen();
-    const existing =
-      (input.uuid ? this.blacklist.get(input.uuid) : undefined) ??
-      (input.id && input.id > 0 ? this.blacklist.find((b) => b.id === input.id) : undefined);
+    const existing = (input.uuid ? this.blacklist.get(input.uuid) : undefined) ?? (input.id && input.id > 0 ? this.blacklist.find((b) => b.id === input.id) : undefined);
     const lists = this.doc.data;
     const now = this.part.clock.now();
     const id = existing?.id ?? (input.id && input.id > 0 ? input.id : lists.nextId.blacklist);
@@ -231,9 +244,9 @@ export class Lists {
   async deleteBlacklist(key: { uuid?: string; id?: number; carNum?: string }): Promise<number> {
     this.part.ensureOpen();
     const plate = key.carNum !== undefined ? plateKey(key.carNum) : undefined;
-    const doomed = this.blacklist.values().filter(
-      (b) => (key.uuid !== undefined && b.uuid === key.uuid) || (key.id !== undefined && b.id === key.id) || (plate !== undefined && plateKey(b.carNum) === plate),
-    );
+    const doomed = this.blacklist
+      .values()
+      .filter((b) => (key.uuid !== undefined && b.uuid === key.uuid) || (key.id !== undefined && b.id === key.id) || (plate !== undefined && plateKey(b.carNum) === plate));
     if (doomed.length === 0) return 0;
     for (const b of doomed) {
       this.doc.del("blacklist", b.uuid);

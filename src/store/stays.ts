@@ -73,8 +73,13 @@ export class Stays {
       flushIntervalMs: options.inParkFlushMs ?? 1000,
       journal: true,
     });
-    this.inPark = new Collection("inPark", this.doc, "inPark", inParkRecordSchema, (r) => r.recordNo, (key, before, after) =>
-      this.byPlate.change(key, before?.plate, after?.plate),
+    this.inPark = new Collection(
+      "inPark",
+      this.doc,
+      "inPark",
+      inParkRecordSchema,
+      (r) => r.recordNo,
+      (key, before, after) => this.byPlate.change(key, before?.plate, after?.plate),
     );
     this.payments = new Collection("payments", this.doc, "payments", paymentSchema, (p) => p.orderNo);
   }
@@ -140,7 +145,10 @@ export class Stays {
 
   /** In-park stays of a plate, exact after normalisation (fuzzy matching is the lane's). */
   findByPlate(plate: string): InParkRecord[] {
-    return this.byPlate.keys(plate).map((k) => this.inPark.get(k)).filter((r): r is InParkRecord => !!r);
+    return this.byPlate
+      .keys(plate)
+      .map((k) => this.inPark.get(k))
+      .filter((r): r is InParkRecord => !!r);
   }
 
   list(filter?: (record: InParkRecord) => boolean, page?: PageRequest): Page<InParkRecord> {

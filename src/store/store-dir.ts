@@ -92,10 +92,6 @@ export async function prepareStoreDir(dir: string, options: PrepareStoreDirOptio
     // statfs is missing on some file systems; the probe write above is the real check.
   }
   if (freeBytes !== undefined && freeBytes < minFreeBytes) {
-    throw new StoreError(
-      StoreErrorCode.Full,
-      `store at ${dir} has ${freeBytes} bytes free, less than the ${minFreeBytes} it needs: free space on the card`,
-      dir,
-    );
+    throw new StoreError(StoreErrorCode.Full, `store at ${dir} has ${freeBytes} bytes free, less than the ${minFreeBytes} it needs: free space on the card`, dir);
   }
 }

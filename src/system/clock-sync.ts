@@ -55,7 +55,7 @@ function runCommand(argv: readonly string[], timeoutMs: number): Promise<Command
   return new Promise((resolve) => {
     execFile(file, args, { timeout: timeoutMs, encoding: "utf8", env: { ...process.env, LC_ALL: "C" } }, (error, stdout, stderr) => {
       if (!error) return resolve({ code: 0, stdout, stderr });
-      const code = typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : null;
+      const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : null;
       resolve({ code, stdout, stderr, error: error as NodeJS.ErrnoException });
     });
   });
@@ -121,12 +121,15 @@ export function timesyncdFlagSource(options: { dir?: string } = {}): ClockSyncSo
 export function commandSource(argv: readonly string[], options: { name?: string; timeoutMs?: number } = {}): ClockSyncSource {
   const timeoutMs = options.timeoutMs ?? 3000;
   return {
-    name: options.name ?? (argv[0] ?? "command"),
+    name: options.name ?? argv[0] ?? "command",
     async probe() {
       const result = await runCommand(argv, timeoutMs);
       if (result.code === 0) return { synced: true, detail: firstLine(result.stdout) || "exit 0" };
       if (result.code === 1) return { synced: false, detail: firstLine(result.stdout) || firstLine(result.stderr) || "exit 1" };
-      return { synced: "unknown", detail: result.error?.code === "ENOENT" ? `${argv[0]} not installed` : firstLine(result.stderr) || `exit ${result.code ?? result.error?.code ?? "?"}` };
+      return {
+        synced: "unknown",
+        detail: result.error?.code === "ENOENT" ? `${argv[0]} not installed` : firstLine(result.stderr) || `exit ${result.code ?? result.error?.code ?? "?"}`,
+      };
     },
   };
 }
@@ -239,7 +242,8 @@ export class ClockSyncMonitor implements Component {
     if (next.synced !== previous.synced || previous.source === "pending") {
       const fields = { synced: next.synced, source: next.source, detail: next.detail };
       if (next.synced === true) this.log.info(fields, "system clock synchronised");
-      else this.log.warn(fields, next.synced === false ? "system clock NOT synchronised (TLS may fail, stays are clamped)" : "cannot tell whether the system clock is synchronised");
+      else
+        this.log.warn(fields, next.synced === false ? "system clock NOT synchronised (TLS may fail, stays are clamped)" : "cannot tell whether the system clock is synchronised");
     }
     for (const listener of this.listeners) {
       try {

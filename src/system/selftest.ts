@@ -96,7 +96,9 @@ export interface SelftestOptions {
 
 /** Valid `--pulse` targets: every configured output. */
 export function pulseTargets(config: Pick<Config, "lanes">): string[] {
-  return gpioLinesFromConfig(config).filter((l) => l.direction === "out").map((l) => l.key);
+  return gpioLinesFromConfig(config)
+    .filter((l) => l.direction === "out")
+    .map((l) => l.key);
 }
 
 export async function runSelftest(options: SelftestOptions): Promise<SelftestReport> {
@@ -239,7 +241,11 @@ async function checkSerialDevices(options: SelftestOptions, listenMs: number): P
     const base = { name: entry.name, kind: entry.kind, path: entry.path, rxBytes: data.length, preview: printable(data.subarray(0, 160)) };
     if (entry.openError !== undefined || status.state !== "up") {
       const why = (entry.openError ?? status.lastError ?? `link ${status.state}`).replace(/^(Error: )+/, "");
-      const hint = /EACCES|permission/i.test(why) ? " (is the user in the dialout group?)" : /ENOENT|no such file/i.test(why) ? " (unplugged, or the wrong path? prefer /dev/lanekeeper/... or /dev/serial/by-id/...)" : "";
+      const hint = /EACCES|permission/i.test(why)
+        ? " (is the user in the dialout group?)"
+        : /ENOENT|no such file/i.test(why)
+          ? " (unplugged, or the wrong path? prefer /dev/lanekeeper/... or /dev/serial/by-id/...)"
+          : "";
       results.push({ ...base, status: "fail", detail: `cannot open ${entry.path}: ${why}${hint}` });
     } else if (data.length === 0) {
       // A scanner or a display says nothing until used; silence is worth a look, not a failure.
@@ -306,7 +312,11 @@ async function checkStore(options: SelftestOptions): Promise<SelftestCheck> {
       await unlink(probe);
     } catch (error) {
       const uid = process.getuid?.();
-      return { name: "store", status: "fail", detail: `${dir} is not writable${uid === undefined ? "" : ` by uid ${uid}`}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+      return {
+        name: "store",
+        status: "fail",
+        detail: `${dir} is not writable${uid === undefined ? "" : ` by uid ${uid}`}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      };
     }
   }
   const fs = await statfs(where);
@@ -372,6 +382,7 @@ async function checkClock(options: SelftestOptions): Promise<SelftestCheck> {
   const status = await checkClockSync(options.clockSyncSources ?? defaultClockSyncSources(), options.clock);
   const now = new Date(options.clock.now()).toISOString();
   if (status.synced === true) return { name: "clock", status: "ok", detail: `synchronised (${status.source}); now ${now}` };
-  if (status.synced === false) return { name: "clock", status: "warn", detail: `NOT synchronised (${status.source}: ${status.detail ?? ""}); now ${now}; TLS to the platform may fail until NTP succeeds` };
+  if (status.synced === false)
+    return { name: "clock", status: "warn", detail: `NOT synchronised (${status.source}: ${status.detail ?? ""}); now ${now}; TLS to the platform may fail until NTP succeeds` };
   return { name: "clock", status: "warn", detail: `unknown (${status.detail ?? ""}); now ${now}` };
 }

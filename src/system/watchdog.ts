@@ -12,9 +12,7 @@ import type { Component } from "../kernel/lifecycle.js";
  * answering seconds late.
  */
 
-export type WatchdogEnv =
-  | { enabled: true; timeoutMs: number }
-  | { enabled: false; reason: string };
+export type WatchdogEnv = { enabled: true; timeoutMs: number } | { enabled: false; reason: string };
 
 /**
  * What systemd asked for, read like sd_watchdog_enabled(3): WATCHDOG_USEC is the timeout;

@@ -3,15 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { systemClock, type Clock } from "../kernel/clock.js";
 import { silentLogger, type Logger } from "../kernel/log.js";
-import {
-  checkCompatibility,
-  parseManifest,
-  sha256File,
-  unpackBundle,
-  verifyBundle,
-  verifyTree,
-  type VerifiedBundle,
-} from "./bundle.js";
+import { checkCompatibility, parseManifest, sha256File, unpackBundle, verifyBundle, verifyTree, type VerifiedBundle } from "./bundle.js";
 import { redactUrl } from "../kernel/redact-url.js";
 import { sleep } from "../kernel/sleep.js";
 import { downloadResumable, type DownloadOptions } from "./download.js";
@@ -22,16 +14,7 @@ import { jobIdSchema, updateJobSchema, type JobStatus, type JobStep, type Termin
 import type { TrustedKey } from "./keys.js";
 import { MANIFEST_FILE, localArchitecture, type Architecture } from "./manifest.js";
 import { planBoot, type BootPlan } from "./recovery.js";
-import {
-  isDirectory,
-  pruneReleases,
-  readCurrentTarget,
-  releaseTarget,
-  removeTempLeftovers,
-  resolveTarget,
-  sameTarget,
-  switchCurrent,
-} from "./releases.js";
+import { isDirectory, pruneReleases, readCurrentTarget, releaseTarget, removeTempLeftovers, resolveTarget, sameTarget, switchCurrent } from "./releases.js";
 import { HISTORY_LIMIT, UpdateStateFile, type ActiveJob, type ActiveStep, type FinishedJob, type UpdateState } from "./state.js";
 import { compareVersions } from "./version.js";
 
@@ -189,7 +172,8 @@ export class UpdateAgent {
     const state = await this.loadState();
     const from = this.options.runningVersion;
     const id = jobIdSchema.safeParse(jobId);
-    if (!id.success) return this.send({ jobId, status: "rejected", step: "validate", code: UpdateErrorCode.JobInvalid, reason: `job id ${id.error.issues[0]?.message ?? "is invalid"}` });
+    if (!id.success)
+      return this.send({ jobId, status: "rejected", step: "validate", code: UpdateErrorCode.JobInvalid, reason: `job id ${id.error.issues[0]?.message ?? "is invalid"}` });
 
     // Everything up to `this.running = ...` is synchronous so two deliveries cannot both start.
     if (this.running) {
@@ -240,7 +224,14 @@ export class UpdateAgent {
     } catch (error) {
       this.running = undefined;
       state.active = null;
-      return this.send({ jobId, status: "failed", step: "validate", version: job.version, code: UpdateErrorCode.Interrupted, reason: `cannot record the job: ${(error as Error).message}` });
+      return this.send({
+        jobId,
+        status: "failed",
+        step: "validate",
+        version: job.version,
+        code: UpdateErrorCode.Interrupted,
+        reason: `cannot record the job: ${(error as Error).message}`,
+      });
     }
     this.log.info({ jobId, version: job.version, from, url: redactUrl(job.url), size: job.size }, "update job accepted");
     this.send({ jobId, status: "in-progress", step: "validate", progress: 1, version: job.version });
@@ -586,7 +577,16 @@ export class UpdateAgent {
     if (code !== undefined) record.code = code;
     if (state.active?.jobId === active.jobId) state.active = null;
     await this.record(record);
-    return this.send({ jobId: active.jobId, status, step, progress: 1, version: active.job.version, fromVersion: active.fromVersion, ...(code !== undefined ? { code } : {}), reason });
+    return this.send({
+      jobId: active.jobId,
+      status,
+      step,
+      progress: 1,
+      version: active.job.version,
+      fromVersion: active.fromVersion,
+      ...(code !== undefined ? { code } : {}),
+      reason,
+    });
   }
 
   private async reject(jobId: string, version: string | undefined, code: string, reason: string): Promise<JobStatus> {
@@ -672,6 +672,7 @@ export class UpdateAgent {
       await mkdir(this.options.root, { recursive: true });
       await this.stateFile.save(this.state);
     });
+    // A marker for the next save to queue behind; this save's failure reaches its caller through `next`.
     this.saving = next.catch(() => undefined);
     return next;
   }

@@ -44,7 +44,7 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 // Key files are written by keys.ts; re-exported for the build tools and tests.
-export { generateKeyFiles, type KeyFiles } from "./keys.js";
+export { generateKeyFiles } from "./keys.js";
 
 // ---------------------------------------------------------------------------------------------
 // Build
@@ -165,11 +165,22 @@ function architecturesFor(native: readonly NativeFile[], asked: readonly Archite
   if (asked) {
     for (const arch of asked) {
       const wrong = wrongFor(arch);
-      if (wrong) throw new UpdateError(UpdateErrorCode.WrongArchitecture, `${wrong.path} is ${wrong.machine}; a bundle for ${arch} cannot carry it (cross-build the addons with release build --arch ${arch})`);
+      if (wrong)
+        throw new UpdateError(
+          UpdateErrorCode.WrongArchitecture,
+          `${wrong.path} is ${wrong.machine}; a bundle for ${arch} cannot carry it (cross-build the addons with release build --arch ${arch})`,
+        );
     }
     return [...asked];
   }
-  if (!only) throw new UpdateError(UpdateErrorCode.WrongArchitecture, `native files for ${machines.join(", ")}: a bundle runs on one architecture (${native.map((n) => `${n.path} is ${n.machine}`).slice(0, 3).join("; ")})`);
+  if (!only)
+    throw new UpdateError(
+      UpdateErrorCode.WrongArchitecture,
+      `native files for ${machines.join(", ")}: a bundle runs on one architecture (${native
+        .map((n) => `${n.path} is ${n.machine}`)
+        .slice(0, 3)
+        .join("; ")})`,
+    );
   return [only as Architecture];
 }
 
@@ -186,7 +197,8 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
   if (!version || !isVersion(version)) throw new UpdateError(UpdateErrorCode.ManifestInvalid, `version ${JSON.stringify(version)} is not a version like 1.2.3`);
   const minCompatibleVersion = options.minCompatibleVersion ?? "0.0.0";
   if (!isVersion(minCompatibleVersion)) throw new UpdateError(UpdateErrorCode.ManifestInvalid, `minCompatibleVersion ${JSON.stringify(minCompatibleVersion)} is not a version`);
-  if (compareVersions(minCompatibleVersion, version) > 0) throw new UpdateError(UpdateErrorCode.ManifestInvalid, `minCompatibleVersion ${minCompatibleVersion} is newer than the version ${version}`);
+  if (compareVersions(minCompatibleVersion, version) > 0)
+    throw new UpdateError(UpdateErrorCode.ManifestInvalid, `minCompatibleVersion ${minCompatibleVersion} is newer than the version ${version}`);
 
   const roots = options.files ?? (await defaultAppFiles(sourceDir));
   const nested = options.files === undefined;
@@ -319,7 +331,7 @@ async function scanBundle(file: string): Promise<ScannedBundle> {
     parser.on("end", () => resolve());
     const input = createReadStream(file);
     input.on("error", reject);
-    input.pipe(parser as unknown as NodeJS.WritableStream);
+    input.pipe(parser);
   });
   try {
     await parsed;
@@ -396,7 +408,8 @@ export async function verifyBundle(file: string, trusted: readonly TrustedKey[])
     if (!fileTypes.has(got.type)) fail(UpdateErrorCode.FileHash, `${want.path}: is a ${got.type} in the bundle but a file in the manifest`);
     if (got.size !== want.size) fail(UpdateErrorCode.FileHash, `${want.path}: size ${got.size} differs from the manifest's ${want.size}`);
     if (got.sha256 !== want.sha256) fail(UpdateErrorCode.FileHash, `${want.path}: sha256 differs from the manifest (file swapped or corrupted)`);
-    if ((got.mode & 0o777) !== want.mode) fail(UpdateErrorCode.FileHash, `${want.path}: mode ${(got.mode & 0o777).toString(8)} differs from the manifest's ${want.mode.toString(8)}`);
+    if ((got.mode & 0o777) !== want.mode)
+      fail(UpdateErrorCode.FileHash, `${want.path}: mode ${(got.mode & 0o777).toString(8)} differs from the manifest's ${want.mode.toString(8)}`);
     totalBytes += want.size;
     if (got.head) heads.push({ path: want.path, sha256: want.sha256, head: got.head });
   }
@@ -420,7 +433,8 @@ function parseSignature(bytes: Buffer): SignatureDoc {
     fail(UpdateErrorCode.Signature, `${SIGNATURE_FILE} is not JSON: ${(error as Error).message}`);
   }
   const parsed = signatureSchema.safeParse(raw);
-  if (!parsed.success) fail(UpdateErrorCode.Signature, `${SIGNATURE_FILE} is malformed: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"} ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    fail(UpdateErrorCode.Signature, `${SIGNATURE_FILE} is malformed: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"} ${i.message}`).join("; ")}`);
   return parsed.data;
 }
 
@@ -457,7 +471,8 @@ export interface CompatibilityExpectations {
  */
 export function checkCompatibility(manifest: Manifest, expect: CompatibilityExpectations, native: readonly NativeFile[] = manifest.native ?? []): void {
   if (expect.name !== undefined && manifest.name !== expect.name) fail(UpdateErrorCode.Incompatible, `bundle is for "${manifest.name}", not "${expect.name}"`);
-  if (expect.version !== undefined && manifest.version !== expect.version) fail(UpdateErrorCode.Incompatible, `bundle holds version ${manifest.version}, the job asked for ${expect.version}`);
+  if (expect.version !== undefined && manifest.version !== expect.version)
+    fail(UpdateErrorCode.Incompatible, `bundle holds version ${manifest.version}, the job asked for ${expect.version}`);
   // Before the claimed architectures: the files' own headers are the more specific reason.
   checkNativeFiles(manifest, native, expect);
   if (expect.architecture !== undefined && !manifest.architectures.includes(expect.architecture)) {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { keyIdSchema } from "./keys.js";
 
 /**
- * The `update` section of the config (architecture.md §8). Public keys are not secrets, so
+ * The `update` section of the config (docs/mqtt.md §7). Public keys are not secrets, so
  * they may sit in the config; more can come from files in `trustedKeysDir` (the USB stick's
  * `update-keys/` lands there).
  */

@@ -8,7 +8,7 @@ import { caListWith, hasPemCertificate, untrustedCertificateCode } from "../kern
 import { UpdateError, UpdateErrorCode } from "./errors.js";
 
 /**
- * Resumable download (architecture.md §8): the partial file is kept; after an interruption
+ * Resumable download (docs/mqtt.md §7): the partial file is kept; after an interruption
  * the next request asks for `Range: bytes=<have>-`. A 206 whose Content-Range starts at our
  * offset is appended; a 200 means the server ignored the range and the file restarts from
  * zero. The size is known from the job, so more bytes than announced is an error, not a wait.
@@ -73,7 +73,10 @@ async function dispatcherFor(options: DownloadOptions): Promise<Dispatcher | und
   try {
     pem = await readFile(options.caFile, "utf8");
   } catch (error) {
-    throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new UpdateError(
+      UpdateErrorCode.Download,
+      `update.download.caFile ${options.caFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   if (!hasPemCertificate(pem)) {
     throw new UpdateError(UpdateErrorCode.Download, `update.download.caFile ${options.caFile}: no PEM certificate in it`);

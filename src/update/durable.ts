@@ -1,9 +1,9 @@
-import { open, rename, unlink, copyFile } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
 /**
- * Durable file replacement (architecture.md §5): write a temp file in the same directory,
+ * Durable file replacement (docs/architecture.md, "Store and write discipline"): write a temp file in the same directory,
  * fsync it, rename it over the target, fsync the directory. After a power cut the target holds
  * either the old or the new bytes, never a mix and never an empty file.
  */
@@ -14,7 +14,9 @@ export async function writeFileDurable(file: string, data: string | Uint8Array, 
     await handle.writeFile(data);
     await handle.sync();
   } catch (error) {
+    // Clean-up after a failed write: the write's own error is what the caller needs to see.
     await handle.close().catch(() => undefined);
+    // Same: a temp file left behind is removed by the next write of this file.
     await unlink(temp).catch(() => undefined);
     throw error;
   }
@@ -22,24 +24,11 @@ export async function writeFileDurable(file: string, data: string | Uint8Array, 
   try {
     await rename(temp, file);
   } catch (error) {
+    // Clean-up only: the rename's or copy's own error is what the caller needs to see.
     await unlink(temp).catch(() => undefined);
     throw error;
   }
   await fsyncDir(dirname(file));
-}
-
-/** Copies `from` to `to` durably (temp, fsync, rename, fsync dir); used to keep `.prev`. */
-export async function copyFileDurable(from: string, to: string): Promise<void> {
-  const temp = tempNameFor(to);
-  try {
-    await copyFile(from, temp);
-    await fsyncFile(temp);
-    await rename(temp, to);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await fsyncDir(dirname(to));
 }
 
 /** Renames and makes the rename itself durable. */
@@ -47,15 +36,6 @@ export async function renameDurable(from: string, to: string): Promise<void> {
   await rename(from, to);
   await fsyncDir(dirname(to));
   if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
-}
-
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** fsync a directory so a rename or a new entry in it survives a power cut. */

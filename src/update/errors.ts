@@ -45,10 +45,6 @@ export class UpdateError extends Error {
   }
 }
 
-export function isUpdateError(error: unknown): error is UpdateError {
-  return error instanceof UpdateError;
-}
-
 /** The code and a one-line reason for any thrown value (status messages carry both). */
 export function describeError(error: unknown, fallback: UpdateErrorCode): { code: UpdateErrorCode; reason: string } {
   if (error instanceof UpdateError) return { code: error.code, reason: error.message };

@@ -1,5 +1,5 @@
 /**
- * The health gate a new version must pass before its update commits (architecture.md §8):
+ * The health gate a new version must pass before its update commits (docs/mqtt.md §7, systemd/README.md "Boot guard"):
  * lanes up, store loaded, and the platform or MQTT reachable as configured.
  */
 export interface HealthResult {

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { versionSchema } from "./version.js";
 
 /**
- * An update job as it arrives on `jobs/<jobId>` (architecture.md §7, modelled on AWS IoT Jobs):
+ * An update job as it arrives on `jobs/<jobId>` (docs/mqtt.md §7, modelled on AWS IoT Jobs):
  * what to install, where to fetch it and how to check it. Unknown keys are refused so a typo
  * in `allowDowngrade` cannot silently mean "no".
  */

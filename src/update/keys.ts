@@ -64,13 +64,16 @@ export function trustedKeyFromPem(id: string, pem: string, source: string): Trus
  * `release-2024.public.pem` all name the key `release-2024` (what keygen writes).
  */
 export function keyIdFromFileName(file: string): string {
-  return basename(file).replace(/\.pem$/i, "").replace(/\.(pub|public)$/i, "");
+  return basename(file)
+    .replace(/\.pem$/i, "")
+    .replace(/\.(pub|public)$/i, "");
 }
 
 export async function loadTrustedKeyFile(file: string): Promise<TrustedKey> {
   const id = keyIdFromFileName(file);
   const parsed = keyIdSchema.safeParse(id);
-  if (!parsed.success) throw new UpdateError(UpdateErrorCode.UnknownKey, `${file}: key id ${JSON.stringify(id)} from the file name ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+  if (!parsed.success)
+    throw new UpdateError(UpdateErrorCode.UnknownKey, `${file}: key id ${JSON.stringify(id)} from the file name ${parsed.error.issues[0]?.message ?? "is invalid"}`);
   return trustedKeyFromPem(id, await readFile(file, "utf8"), file);
 }
 

@@ -63,7 +63,10 @@ export const manifestSchema = z.object({
   /** Every ELF file of the bundle; absent in bundles from older build tools (then read from the files). */
   native: z.array(nativeFileSchema).optional(),
   /** `process.versions.modules` of the Node the addons were compiled against (ABI of non-N-API addons). */
-  nodeModuleVersion: z.string().regex(/^[0-9]{1,4}$/).optional(),
+  nodeModuleVersion: z
+    .string()
+    .regex(/^[0-9]{1,4}$/)
+    .optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

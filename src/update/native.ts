@@ -83,9 +83,6 @@ export function checkNativeFiles(
     }
   }
   if (native.length > 0 && manifest.nodeModuleVersion !== undefined && box.nodeModuleVersion !== undefined && manifest.nodeModuleVersion !== box.nodeModuleVersion) {
-    throw new UpdateError(
-      UpdateErrorCode.Incompatible,
-      `native addons were compiled for Node ABI ${manifest.nodeModuleVersion}, this box runs Node ABI ${box.nodeModuleVersion}`,
-    );
+    throw new UpdateError(UpdateErrorCode.Incompatible, `native addons were compiled for Node ABI ${manifest.nodeModuleVersion}, this box runs Node ABI ${box.nodeModuleVersion}`);
   }
 }

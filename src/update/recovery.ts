@@ -62,7 +62,13 @@ export function planBoot(active: ActiveJob | null, facts: BootFacts): BootPlan {
     case "restarting":
       if (onNew) return { kind: "health-check" };
       if (onOld) {
-        return { kind: "finish", status: "failed", code: UpdateErrorCode.Restart, reason: "the restart brought back the previous version; the new one never ran", switchBack: true };
+        return {
+          kind: "finish",
+          status: "failed",
+          code: UpdateErrorCode.Restart,
+          reason: "the restart brought back the previous version; the new one never ran",
+          switchBack: true,
+        };
       }
       return elsewhere();
     case "health-check":
@@ -77,7 +83,13 @@ export function planBoot(active: ActiveJob | null, facts: BootFacts): BootPlan {
         return { kind: "health-check" };
       }
       if (onOld) {
-        return { kind: "finish", status: "rolled-back", code: UpdateErrorCode.Unhealthy, reason: "the box came back on the previous version during the health window", switchBack: true };
+        return {
+          kind: "finish",
+          status: "rolled-back",
+          code: UpdateErrorCode.Unhealthy,
+          reason: "the box came back on the previous version during the health window",
+          switchBack: true,
+        };
       }
       return elsewhere();
     case "rolling-back":

@@ -5,7 +5,7 @@ import { fsyncDir } from "./durable.js";
 import { compareVersions, isVersion } from "./version.js";
 
 /**
- * The on-disk layout (architecture.md §8, scripts/install.sh):
+ * The on-disk layout (systemd/README.md "Release bundles", scripts/install.sh):
  *   <root>/current -> releases/<version>   the release systemd starts
  *   <root>/releases/<version>/             unpacked, verified releases
  *   <root>/staging/<version>.tar           downloads (partial ones are resumed)

@@ -101,9 +101,12 @@ export async function findNodeGyp(given?: string): Promise<string> {
   const prefix = dirname(dirname(process.execPath));
   const candidates = given
     ? [given]
-    : [process.env.npm_config_node_gyp, join(prefix, "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"), "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js", "/usr/share/nodejs/node-gyp/bin/node-gyp.js"].filter(
-        (c): c is string => Boolean(c),
-      );
+    : [
+        process.env.npm_config_node_gyp,
+        join(prefix, "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"),
+        "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+        "/usr/share/nodejs/node-gyp/bin/node-gyp.js",
+      ].filter((c): c is string => Boolean(c));
   for (const candidate of candidates) if (await exists(candidate)) return candidate;
   throw new ReleaseBuildError("E_TOOLCHAIN", `node-gyp not found (looked at ${candidates.join(", ")}); pass --node-gyp <path to bin/node-gyp.js>`);
 }
@@ -120,7 +123,10 @@ async function compilerEnv(architecture: Architecture, hostArch: string, env: No
   const p = target.toolchainPrefix;
   for (const tool of [`${p}gcc`, `${p}g++`, `${p}ar`]) {
     if (!(await onPath(tool, env))) {
-      throw new ReleaseBuildError("E_TOOLCHAIN", `${tool} is not installed; building ${architecture} addons needs the cross compiler (apt-get install ${target.toolchainPackage} ${target.toolchainPackage.replace(/^g\+\+/, "gcc")})`);
+      throw new ReleaseBuildError(
+        "E_TOOLCHAIN",
+        `${tool} is not installed; building ${architecture} addons needs the cross compiler (apt-get install ${target.toolchainPackage} ${target.toolchainPackage.replace(/^g\+\+/, "gcc")})`,
+      );
     }
   }
   return { ...env, CC: `${p}gcc`, CXX: `${p}g++`, LINK: `${p}g++`, AR: `${p}ar` };
@@ -262,7 +268,10 @@ export async function stageRelease(options: StageOptions): Promise<StagedRelease
   const native = nativeFilesOf(await fileHeads(stageDir));
   const wrong = native.filter((n) => n.machine !== architecture);
   if (wrong.length > 0) {
-    throw new ReleaseBuildError("E_WRONG_ARCH", `the ${architecture} stage still holds native files for other machines: ${wrong.map((n) => `${n.path} (${n.machine})`).join(", ")}`);
+    throw new ReleaseBuildError(
+      "E_WRONG_ARCH",
+      `the ${architecture} stage still holds native files for other machines: ${wrong.map((n) => `${n.path} (${n.machine})`).join(", ")}`,
+    );
   }
   headers ??= await findNodeHeaders(options.nodeDir).catch(() => ({ nodeDir: "", nodeModuleVersion: process.versions.modules }));
   return { stageDir, native: native.map(({ path, machine }) => ({ path, machine })), compiled, prebuilt, nodeModuleVersion: headers.nodeModuleVersion };

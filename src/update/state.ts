@@ -9,17 +9,7 @@ import { storedJobSchema, terminalStatuses } from "./job.js";
  * written here (temp, fsync, rename, fsync dir) before its work starts, so whatever moment the
  * power goes, the next boot knows where the job stood and can finish it one way or the other.
  */
-export const activeSteps = [
-  "accepted",
-  "waiting-idle",
-  "downloading",
-  "verifying",
-  "unpacking",
-  "switching",
-  "restarting",
-  "health-check",
-  "rolling-back",
-] as const;
+export const activeSteps = ["accepted", "waiting-idle", "downloading", "verifying", "unpacking", "switching", "restarting", "health-check", "rolling-back"] as const;
 export type ActiveStep = (typeof activeSteps)[number];
 
 const activeJobSchema = z.object({
@@ -95,6 +85,7 @@ export class UpdateStateFile {
     if (parsed.success) return parsed.data;
     // Writes are atomic, so this is damage from outside; keep the evidence, start clean, say so.
     const aside = `${this.file}.corrupt-${Date.now()}`;
+    // If the move fails the next start finds the same bytes and tries again; the error line below says what happened.
     await rename(this.file, aside).catch(() => undefined);
     this.log.error({ file: this.file, movedTo: aside }, "update state unreadable; moved aside");
     return emptyState();

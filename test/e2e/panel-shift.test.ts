@@ -172,7 +172,10 @@ if (unavailable?.mustRun) {
       await screenshot(page, "panel-shift-ended");
 
       const ended = await api<{ items: Array<{ id: string; operator: string; endedBy: string; totals: { cashFen: number; releases: number; drawerFen: number } }> }>("/api/shifts");
-      assert.deepEqual(ended.body.items.map((s) => [s.id, s.operator, s.endedBy, s.totals.cashFen, s.totals.releases, s.totals.drawerFen]), [[shift.id, operator, operator, 500, 1, 500]]);
+      assert.deepEqual(
+        ended.body.items.map((s) => [s.id, s.operator, s.endedBy, s.totals.cashFen, s.totals.releases, s.totals.drawerFen]),
+        [[shift.id, operator, operator, 500, 1, 500]],
+      );
       const lastHref = await page.locator("#shift-last-print").getAttribute("href");
       const printed = await context.newPage();
       await printed.goto(`${base}${lastHref}`);

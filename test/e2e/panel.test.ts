@@ -137,7 +137,9 @@ if (unavailable?.mustRun) {
       assert.equal(await page.locator("#clock-sync").getAttribute("data-state"), "unknown", "no systemd here: the box cannot tell, and says so");
       assert.equal(await page.locator("#lane-in1 .sim").isVisible(), true, "sim controls in sim mode");
 
-      const [clockText, clockMs] = await page.evaluate<[string, number]>(`[document.querySelector("#box-time").textContent, Number(document.querySelector("#box-time").dataset.ms)]`);
+      const [clockText, clockMs] = await page.evaluate<[string, number]>(
+        `[document.querySelector("#box-time").textContent, Number(document.querySelector("#box-time").dataset.ms)]`,
+      );
       assert.match(clockText, /\(Asia\/Shanghai\)/);
       assert.ok(clockText.includes(shanghaiTime(clockMs)), `${clockText} shows ${shanghaiTime(clockMs)} (the lot's time, not New York's)`);
 

@@ -53,9 +53,7 @@ export class FakeClock implements Clock {
     const target = this.nowMs + ms;
     for (;;) {
       await flushMicrotasks();
-      const due = this.timers
-        .filter((t) => t.dueMs <= target)
-        .sort((a, b) => a.dueMs - b.dueMs || a.id - b.id)[0];
+      const due = this.timers.filter((t) => t.dueMs <= target).sort((a, b) => a.dueMs - b.dueMs || a.id - b.id)[0];
       if (!due) break;
       this.timers = this.timers.filter((t) => t !== due);
       this.nowMs = Math.max(this.nowMs, due.dueMs);

@@ -76,9 +76,7 @@ export async function startMosquitto(binary: string, options: MosquittoOptions =
       child = proc;
       proc.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
       proc.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-      const exited = new Promise<never>((_, reject) =>
-        proc.once("exit", (code) => reject(new Error(`mosquitto exited with ${code} before listening:\n${out}`))),
-      );
+      const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`mosquitto exited with ${code} before listening:\n${out}`))));
       await Promise.race([waitForPort(port, 5000), exited]);
     },
     async stop() {

@@ -70,7 +70,12 @@ export async function runFor(h: OutboxHarness, totalMs: number, stepMs = 100): P
   }
 }
 
-export const enter = (n: number | string): EnqueueInput => ({ recordNo: `R${n}`, kind: "enter", service: "enterNotify", biz: { recordNo: `R${n}`, enterTime: "2026-06-01 16:00:00" } });
+export const enter = (n: number | string): EnqueueInput => ({
+  recordNo: `R${n}`,
+  kind: "enter",
+  service: "enterNotify",
+  biz: { recordNo: `R${n}`, enterTime: "2026-06-01 16:00:00" },
+});
 export const leave = (n: number | string): EnqueueInput => ({
   recordNo: `R${n}`,
   kind: "leave",

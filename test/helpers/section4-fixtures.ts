@@ -36,7 +36,19 @@ export const monthly: VehicleRecord = {
   frozen: false,
   updatedAtMs: nowMs,
 };
-export const storedValue: VehicleRecord = { ...monthly, id: 2, uuId: "5F000000000000000000000000000002", carNum: "粤B77777", carTypeCode: 71, carGroupId: 0, carGroupUuid: "", balanceFen: 5000, monthlyRentFen: 0, validFromMs: null, validToMs: null };
+export const storedValue: VehicleRecord = {
+  ...monthly,
+  id: 2,
+  uuId: "5F000000000000000000000000000002",
+  carNum: "粤B77777",
+  carTypeCode: 71,
+  carGroupId: 0,
+  carGroupUuid: "",
+  balanceFen: 5000,
+  monthlyRentFen: 0,
+  validFromMs: null,
+  validToMs: null,
+};
 export const group: CarGroupRecord = {
   id: 3,
   uuid: "G0000000000000000000000000000003",

@@ -33,9 +33,28 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
   await run("openssl", ["req", "-x509", ...key, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=lanekeeper-test-ca"]);
   await writeFile(f("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   await writeFile(f("client.ext"), "extendedKeyUsage=clientAuth\n");
-  for (const [who, cn] of [["server", "127.0.0.1"], ["client", "box-1"]] as const) {
+  for (const [who, cn] of [
+    ["server", "127.0.0.1"],
+    ["client", "box-1"],
+  ] as const) {
     await run("openssl", ["req", ...key, "-keyout", f(`${who}.key`), "-out", f(`${who}.csr`), "-subj", `/CN=${cn}`]);
-    await run("openssl", ["x509", "-req", "-in", f(`${who}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f(`${who}.pem`), "-days", "2", "-extfile", f(`${who}.ext`)]);
+    await run("openssl", [
+      "x509",
+      "-req",
+      "-in",
+      f(`${who}.csr`),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      f(`${who}.pem`),
+      "-days",
+      "2",
+      "-extfile",
+      f(`${who}.ext`),
+    ]);
   }
   return {
     caFile: f("ca.pem"),

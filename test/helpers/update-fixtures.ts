@@ -157,7 +157,8 @@ const ELF_MACHINE = { arm64: 0xb7, armhf: 0x28, x64: 0x3e } as const;
  * the machine check. `padTo` appends zero bytes (a file of a plausible size).
  */
 export function elfHeader(target: Architecture | { bits: 32 | 64; machine: number; littleEndian?: boolean; flags?: number }, padTo = 0): Buffer {
-  const spec = typeof target === "string" ? { bits: target === "armhf" ? 32 : 64, machine: ELF_MACHINE[target], littleEndian: true, flags: target === "armhf" ? 0x05000400 : 0 } : target;
+  const spec =
+    typeof target === "string" ? { bits: target === "armhf" ? 32 : 64, machine: ELF_MACHINE[target], littleEndian: true, flags: target === "armhf" ? 0x05000400 : 0 } : target;
   const le = spec.littleEndian ?? true;
   const size = spec.bits === 64 ? 64 : 52;
   const b = Buffer.alloc(Math.max(size, padTo));

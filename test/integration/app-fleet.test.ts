@@ -66,7 +66,13 @@ test("an open command over MQTT pulses the relay and is answered on res/open", a
 });
 
 test("a section-4 envelope on platform/req is answered on platform/res by the same handler", async () => {
-  const envelope = encodeEnvelope({ pid: "P100001", key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0", serviceName: "queryFreeSpace", timestamp: String(Math.floor(Date.now() / 1000)), biz: { parkCode: "TEST/1P1" } });
+  const envelope = encodeEnvelope({
+    pid: "P100001",
+    key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0",
+    serviceName: "queryFreeSpace",
+    timestamp: String(Math.floor(Date.now() / 1000)),
+    biz: { parkCode: "TEST/1P1" },
+  });
   await probe.publish(`${root}/platform/req`, { id: "req-1", envelope: JSON.parse(envelope.bodyText) });
   const res = await probe.waitFor((m) => m.topic === `${root}/platform/res`, 5000, "platform/res");
   const body = res.json<{ id: string; response: { code: number; data: { totalSpaces: number; freeSpaces: number } } }>();

@@ -68,9 +68,9 @@ let serial = 0;
 const futureMs = (): number => Date.now() + 600_000;
 
 /** `depth` containers inside each other, arrays or objects. */
-const deepArb = fc.record({ depth: fc.integer({ min: maxJsonDepth + 1, max: 30_000 }), objects: fc.boolean() }).map(({ depth, objects }) =>
-  objects ? '{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1) : "[".repeat(depth) + "]".repeat(depth),
-);
+const deepArb = fc
+  .record({ depth: fc.integer({ min: maxJsonDepth + 1, max: 30_000 }), objects: fc.boolean() })
+  .map(({ depth, objects }) => (objects ? '{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1) : "[".repeat(depth) + "]".repeat(depth)));
 
 /** Over the limit, with or without an id the box can read from the head. */
 const hugeArb = fc.record({ extra: fc.integer({ min: 1, max: 8192 }), withId: fc.boolean(), json: fc.boolean() }).map(({ extra, withId, json }) => {
@@ -82,25 +82,47 @@ const hugeArb = fc.record({ extra: fc.integer({ min: 1, max: 8192 }), withId: fc
 const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.integer(), { maxKeys: 2 }));
 
 /** A valid `open` request with one field broken (wrong type, out of range, or an unknown key). */
-const wrongTypesArb = fc.oneof(
-  fc.record({ field: fc.constant("v"), value: fc.oneof(notAString, fc.string(), fc.integer().filter((n) => n !== 1)) }),
-  fc.record({ field: fc.constant("id"), value: fc.oneof(notAString, fc.constant(""), fc.constant("has space"), fc.string({ minLength: 129, maxLength: 300 })) }),
-  fc.record({ field: fc.constant("expiresAt"), value: fc.oneof(fc.boolean(), fc.constant(null), fc.string(), fc.integer({ max: -1 }), fc.double({ noNaN: true }).filter((n) => !Number.isInteger(n)), fc.object()) }),
-  fc.record({ field: fc.constant("args"), value: fc.oneof(notAString, fc.string(), fc.record({ laneId: notAString }), fc.record({ laneId: fc.constant("out1"), extra: fc.jsonValue() })) }),
-  fc.record({ field: fc.string().filter((key) => !["v", "id", "expiresAt", "args", "__proto__"].includes(key)), value: fc.jsonValue() }),
-  fc.record({ field: fc.integer({ min: 1000, max: 100_000 }).map((n) => "k".repeat(n)), value: fc.constant(1) }),
-).map(({ field, value }) => {
-  const request: Record<string, unknown> = { v: 1, id: `wt-${++serial}`, expiresAt: futureMs(), args: { laneId: "out1" } };
-  request[field] = value;
-  return JSON.stringify(request);
-});
+const wrongTypesArb = fc
+  .oneof(
+    fc.record({
+      field: fc.constant("v"),
+      value: fc.oneof(
+        notAString,
+        fc.string(),
+        fc.integer().filter((n) => n !== 1),
+      ),
+    }),
+    fc.record({ field: fc.constant("id"), value: fc.oneof(notAString, fc.constant(""), fc.constant("has space"), fc.string({ minLength: 129, maxLength: 300 })) }),
+    fc.record({
+      field: fc.constant("expiresAt"),
+      value: fc.oneof(
+        fc.boolean(),
+        fc.constant(null),
+        fc.string(),
+        fc.integer({ max: -1 }),
+        fc.double({ noNaN: true }).filter((n) => !Number.isInteger(n)),
+        fc.object(),
+      ),
+    }),
+    fc.record({
+      field: fc.constant("args"),
+      value: fc.oneof(notAString, fc.string(), fc.record({ laneId: notAString }), fc.record({ laneId: fc.constant("out1"), extra: fc.jsonValue() })),
+    }),
+    fc.record({ field: fc.string().filter((key) => !["v", "id", "expiresAt", "args", "__proto__"].includes(key)), value: fc.jsonValue() }),
+    fc.record({ field: fc.integer({ min: 1000, max: 100_000 }).map((n) => "k".repeat(n)), value: fc.constant(1) }),
+  )
+  .map(({ field, value }) => {
+    const request: Record<string, unknown> = { v: 1, id: `wt-${++serial}`, expiresAt: futureMs(), args: { laneId: "out1" } };
+    request[field] = value;
+    return JSON.stringify(request);
+  });
 
 const commandPayloadArb: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 400 }).map((bytes) => Buffer.from(bytes)),
   fc.jsonValue().map((value) => Buffer.from(JSON.stringify(value))),
-  fc.record({ deep: deepArb, wrapped: fc.boolean() }).map(({ deep, wrapped }) =>
-    Buffer.from(wrapped ? `{"v":1,"id":"deep-${++serial}","expiresAt":${futureMs()},"args":{"laneId":"out1","x":${deep}}}` : deep),
-  ),
+  fc
+    .record({ deep: deepArb, wrapped: fc.boolean() })
+    .map(({ deep, wrapped }) => Buffer.from(wrapped ? `{"v":1,"id":"deep-${++serial}","expiresAt":${futureMs()},"args":{"laneId":"out1","x":${deep}}}` : deep)),
   hugeArb,
   wrongTypesArb.map((text) => Buffer.from(text)),
 );
@@ -157,12 +179,22 @@ const notAJob = (value: unknown): boolean => {
 
 const jobPayloadArb: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 400 }).map((bytes) => Buffer.from(bytes)),
-  fc.jsonValue().filter(notAJob).map((value) => Buffer.from(JSON.stringify(value))),
+  fc
+    .jsonValue()
+    .filter(notAJob)
+    .map((value) => Buffer.from(JSON.stringify(value))),
   fc.record({ deep: deepArb, wrapped: fc.boolean() }).map(({ deep, wrapped }) => Buffer.from(wrapped ? `{"v":1,"type":"update","x":${deep}}` : deep)),
   hugeArb,
   fc
     .oneof(
-      fc.record({ v: fc.oneof(notAString, fc.string(), fc.integer().filter((n) => n !== 1)), type: fc.constant("update") }),
+      fc.record({
+        v: fc.oneof(
+          notAString,
+          fc.string(),
+          fc.integer().filter((n) => n !== 1),
+        ),
+        type: fc.constant("update"),
+      }),
       fc.record({ v: fc.constant(1), type: fc.oneof(notAString, fc.constant(""), fc.string({ minLength: 65, maxLength: 100 })) }),
     )
     .map((job) => Buffer.from(JSON.stringify({ ...job, version: "1.5.0", url: "https://example.com/b.tar" }))),

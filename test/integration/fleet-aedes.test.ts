@@ -127,10 +127,15 @@ test("command round trips: ok, duplicate, expired, invalid, and bad input answer
   await rig(async (r) => {
     const link = r.link();
     const opened: unknown[] = [];
-    link.registerCommand("open", laneCommandArgsSchema, async (args) => {
-      opened.push(args);
-      return { laneId: args.laneId, barrier: "opening" };
-    }, { requiresExpiresAt: true });
+    link.registerCommand(
+      "open",
+      laneCommandArgsSchema,
+      async (args) => {
+        opened.push(args);
+        return { laneId: args.laneId, barrier: "opening" };
+      },
+      { requiresExpiresAt: true },
+    );
     registerBuiltinCommands(link, {});
     await link.start();
     await connected(link);
@@ -294,7 +299,11 @@ test("an empty retained jobs/<id> (how a backend clears it) is ignored, live or 
     // A marker behind it: once it is answered, the clear was handled too (one link, in order).
     await r.probe.publish(`${base}/jobs/upd-marker`, "{}");
     const marker = await r.probe.waitFor((m) => m.topic === `${base}/jobs/upd-marker/status`);
-    assert.deepEqual(r.probe.on(`${base}/jobs/upd-clear/status`).map((m) => m.json().detail), [], "a clear is not answered");
+    assert.deepEqual(
+      r.probe.on(`${base}/jobs/upd-clear/status`).map((m) => m.json().detail),
+      [],
+      "a clear is not answered",
+    );
     assert.match(String(marker.json().detail), /^E_JOB_INVALID /);
     assert.equal(link.stats().jobEmpty, 1);
     assert.equal(link.stats().jobNonJson ?? 0, 0);
@@ -353,7 +362,10 @@ test("config push: applied, older ignored, invalid rejected with the reason, ver
     await again.start();
     await r.probe.waitFor((m) => m.topic === reported && m.json().version === 4 && m.json().status === "applied");
     assert.equal(again.configVersion, 4);
-    assert.deepEqual(applied.map((a) => a.version), [2, 4]);
+    assert.deepEqual(
+      applied.map((a) => a.version),
+      [2, 4],
+    );
   });
 });
 
@@ -382,7 +394,7 @@ test("platform envelopes: wrapped requests answered on platform/res with the sam
 
     await r.probe.publish(`${base}/platform/req`, '{"id":"p-3", "envelope": ');
     assert.deepEqual((await r.probe.waitFor((m) => m.topic === res && m.json().id === "p-3")).json(), { v: 1, id: "p-3", error: "payload is not JSON" });
-    await r.probe.publish(`${base}/platform/req`, { id: "p-4" , envelope: 12 });
+    await r.probe.publish(`${base}/platform/req`, { id: "p-4", envelope: 12 });
     assert.match(String((await r.probe.waitFor((m) => m.topic === res && m.json().id === "p-4")).json().error), /envelope/);
     assert.equal(seen.length, 2, "refused requests never reach the handler");
     assert.equal(link.stats().platformAnswered, 2);
@@ -413,8 +425,15 @@ test("events spooled while the broker is down arrive in order after it restarts,
 
     await r.probe.waitFor(() => eventsIn(r.probe).length >= 37, 8000, "the spooled events");
     const after = eventsIn(r.probe);
-    assert.deepEqual(after.map((e) => e.data.n), Array.from({ length: 37 }, (_, i) => i + 4), "in order, none missing");
-    assert.deepEqual(after.map((e) => e.seq), Array.from({ length: 37 }, (_, i) => i + 4));
+    assert.deepEqual(
+      after.map((e) => e.data.n),
+      Array.from({ length: 37 }, (_, i) => i + 4),
+      "in order, none missing",
+    );
+    assert.deepEqual(
+      after.map((e) => e.seq),
+      Array.from({ length: 37 }, (_, i) => i + 4),
+    );
     assert.ok(after.every((e) => e.boot === 1));
     await until(() => link.stats().spoolDepth === 0, 3000, "the spool to drain");
 
@@ -432,8 +451,14 @@ test("events spooled while the broker is down arrive in order after it restarts,
     again.publishEvent("payment", { n: 46 });
     await r.probe.waitFor(() => eventsIn(r.probe).length >= 6, 8000, "the events of both boots");
     const replayed = eventsIn(r.probe);
-    assert.deepEqual(replayed.map((e) => e.data.n), [41, 42, 43, 44, 45, 46]);
-    assert.deepEqual(replayed.map((e) => e.boot), [1, 1, 1, 1, 1, 2]);
+    assert.deepEqual(
+      replayed.map((e) => e.data.n),
+      [41, 42, 43, 44, 45, 46],
+    );
+    assert.deepEqual(
+      replayed.map((e) => e.boot),
+      [1, 1, 1, 1, 1, 2],
+    );
   });
 });
 

@@ -53,7 +53,15 @@ const hex = fc.constantFrom(..."0123456789ABCDEFabcdefGZ%");
 const escape = fc.tuple(hex, hex).map(([a, b]) => `%${a}${b}`);
 /** A path segment: text, percent-escapes good and bad, and characters that break the line. */
 const segment = fc
-  .array(fc.oneof(fc.constantFrom("in1", "out1", "loopA", "index.html", "panel.js"), fc.string({ maxLength: 6 }), escape, fc.constantFrom("%", "%E0", "%C0%AF", "%E0%A4%A", "..", " ", "\r\n", "\t", "#", "?", "[", "\u0000", "京")), { minLength: 1, maxLength: 4 })
+  .array(
+    fc.oneof(
+      fc.constantFrom("in1", "out1", "loopA", "index.html", "panel.js"),
+      fc.string({ maxLength: 6 }),
+      escape,
+      fc.constantFrom("%", "%E0", "%C0%AF", "%E0%A4%A", "..", " ", "\r\n", "\t", "#", "?", "[", "\u0000", "京"),
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
   .map((parts) => parts.join(""));
 
 /** Values that are never valid for any field a mutating route reads. */
@@ -65,7 +73,29 @@ const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.array(fc.integer(), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 3 }),
 );
-const fieldNames = ["level", "command", "operator", "reason", "key", "code", "plate", "color", "confidence", "pid", "serviceName", "timestamp", "bizContent", "sign", "AlarmInfoPlate", "license", "rules", "to", "service", "biz", "behaviour"];
+const fieldNames = [
+  "level",
+  "command",
+  "operator",
+  "reason",
+  "key",
+  "code",
+  "plate",
+  "color",
+  "confidence",
+  "pid",
+  "serviceName",
+  "timestamp",
+  "bizContent",
+  "sign",
+  "AlarmInfoPlate",
+  "license",
+  "rules",
+  "to",
+  "service",
+  "biz",
+  "behaviour",
+];
 /** A number a parser might choke on (none of them is 0 or 1 once parsed). */
 const hugeNumber = fc.constantFrom("1e999999", "-1e999999", "123456789012345678901234567890", "9007199254740993", "3.14159e300", "-2.5e-3");
 
@@ -77,14 +107,32 @@ const body: fc.Arbitrary<Buffer | undefined> = fc.oneof(
     return Buffer.from(open.repeat(n) + (open === "[" ? "1" : "1") + (closed ? close.repeat(n) : ""));
   }),
   fc.tuple(fc.constantFrom(...fieldNames), hugeNumber).map(([k, n]) => Buffer.from(`{"${k}":${n},"n":${n}}`)),
-  fc.tuple(fc.constantFrom(...fieldNames), fc.string({ maxLength: 8 }), wrongValue).map(([k, first, last]) => Buffer.from(`{"${k}":${JSON.stringify(first)},"${k}":${JSON.stringify(last)}}`)),
+  fc
+    .tuple(fc.constantFrom(...fieldNames), fc.string({ maxLength: 8 }), wrongValue)
+    .map(([k, first, last]) => Buffer.from(`{"${k}":${JSON.stringify(first)},"${k}":${JSON.stringify(last)}}`)),
   fc.dictionary(fc.constantFrom(...fieldNames), wrongValue, { minKeys: 1, maxKeys: 5 }).map((o) => Buffer.from(JSON.stringify(o))),
-  fc.record({ pid: fc.constantFrom("P100001", "x"), serviceName: fc.constantFrom("addCar", "payNotify", "remoteDev", "enterNotify", "nope"), timestamp: fc.constant(String(Math.floor(Date.now() / 1000))), bizContent: fc.dictionary(fc.constantFrom(...fieldNames), wrongValue), sign: fc.string({ maxLength: 40 }) }).map((o) => Buffer.from(JSON.stringify(o))),
-  fc.record({ AlarmInfoPlate: fc.record({ result: fc.record({ PlateResult: fc.dictionary(fc.constantFrom("license", "plateid", "colorType", "isoffline"), wrongValue) }) }) }).map((o) => Buffer.from(JSON.stringify(o))),
+  fc
+    .record({
+      pid: fc.constantFrom("P100001", "x"),
+      serviceName: fc.constantFrom("addCar", "payNotify", "remoteDev", "enterNotify", "nope"),
+      timestamp: fc.constant(String(Math.floor(Date.now() / 1000))),
+      bizContent: fc.dictionary(fc.constantFrom(...fieldNames), wrongValue),
+      sign: fc.string({ maxLength: 40 }),
+    })
+    .map((o) => Buffer.from(JSON.stringify(o))),
+  fc
+    .record({ AlarmInfoPlate: fc.record({ result: fc.record({ PlateResult: fc.dictionary(fc.constantFrom("license", "plateid", "colorType", "isoffline"), wrongValue) }) }) })
+    .map((o) => Buffer.from(JSON.stringify(o))),
 );
 
-const headerName = fc.oneof(fc.constantFrom("content-type", "x-camera-key", "accept", "cookie", "user-agent", "x-forwarded-for", "host", "expect", "x-a"), fc.stringMatching(/^[!-~]{1,12}$/).filter((n) => !/^(content-length|transfer-encoding|connection|upgrade)$/i.test(n) && !n.includes(":")));
-const headerValue = fc.oneof(fc.constantFrom("application/json", "application/json; charset=GBK", "text/plain", "application/xml", "", "100-continue"), fc.string({ maxLength: 30 }));
+const headerName = fc.oneof(
+  fc.constantFrom("content-type", "x-camera-key", "accept", "cookie", "user-agent", "x-forwarded-for", "host", "expect", "x-a"),
+  fc.stringMatching(/^[!-~]{1,12}$/).filter((n) => !/^(content-length|transfer-encoding|connection|upgrade)$/i.test(n) && !n.includes(":")),
+);
+const headerValue = fc.oneof(
+  fc.constantFrom("application/json", "application/json; charset=GBK", "text/plain", "application/xml", "", "100-continue"),
+  fc.string({ maxLength: 30 }),
+);
 
 interface FuzzRequest {
   bytes: Buffer;
@@ -96,16 +144,36 @@ interface FuzzRequest {
 function requestArb(routes: ReadonlyArray<{ method: string; pattern: string }>, token: string, host: string): fc.Arbitrary<FuzzRequest> {
   const route = fc.constantFrom(...routes);
   const target = fc.oneof(
-    { weight: 6, arbitrary: fc.tuple(route, fc.array(segment, { minLength: 4, maxLength: 4 }), fc.option(fc.array(fc.tuple(fc.constantFrom("key", "access_token", "limit", "plate", "parked"), segment), { maxLength: 3 }))).map(([r, segments, query]) => {
-      let i = 0;
-      const path = r.pattern.split("/").map((part) => (part.startsWith(":") ? segments[i++]! : part)).join("/");
-      return query ? `${path}?${query.map(([k, v]) => `${k}=${v}`).join("&")}` : path;
-    }) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(
+          route,
+          fc.array(segment, { minLength: 4, maxLength: 4 }),
+          fc.option(fc.array(fc.tuple(fc.constantFrom("key", "access_token", "limit", "plate", "parked"), segment), { maxLength: 3 })),
+        )
+        .map(([r, segments, query]) => {
+          let i = 0;
+          const path = r.pattern
+            .split("/")
+            .map((part) => (part.startsWith(":") ? segments[i++]! : part))
+            .join("/");
+          return query ? `${path}?${query.map(([k, v]) => `${k}=${v}`).join("&")}` : path;
+        }),
+    },
     { weight: 1, arbitrary: route.map((r) => `http://${host}${r.pattern.replace(/:[a-zA-Z]+/g, "x")}`) },
     { weight: 1, arbitrary: fc.oneof(fc.constantFrom("http://[::1", "*", "//x//y", "/%", "http://", "/../../etc/passwd", "ftp://x/"), segment) },
   );
-  const method = fc.oneof(route.map((r) => r.method), fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"), fc.stringMatching(/^[A-Za-z]{1,9}$/));
-  const auth = fc.option(fc.tuple(fc.constantFrom("Bearer", "bearer", "BEARER", "Basic", "", "Token"), fc.oneof(fc.constant(token), fc.string({ maxLength: 20 }))).map(([scheme, value]) => `${scheme} ${value}`));
+  const method = fc.oneof(
+    route.map((r) => r.method),
+    fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"),
+    fc.stringMatching(/^[A-Za-z]{1,9}$/),
+  );
+  const auth = fc.option(
+    fc
+      .tuple(fc.constantFrom("Bearer", "bearer", "BEARER", "Basic", "", "Token"), fc.oneof(fc.constant(token), fc.string({ maxLength: 20 })))
+      .map(([scheme, value]) => `${scheme} ${value}`),
+  );
   const version = fc.oneof({ weight: 8, arbitrary: fc.constant("HTTP/1.1") }, { weight: 1, arbitrary: fc.constantFrom("HTTP/1.0", "HTTP/9.9", "http/1.1", "HTTP/1.1 x", "") });
   return fc
     .record({ target, method, auth, version, headers: fc.array(fc.tuple(headerName, headerValue), { maxLength: 4 }), body, chunked: fc.boolean() })
@@ -123,7 +191,12 @@ function requestArb(routes: ReadonlyArray<{ method: string; pattern: string }>, 
         }
       }
       const head = Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "utf8");
-      return { bytes: Buffer.concat([head, payload]), method, target, describe: `${method} ${JSON.stringify(target)} ${version} auth=${auth ?? "-"} body=${body ? body.subarray(0, 80).toString("latin1") : "-"}` };
+      return {
+        bytes: Buffer.concat([head, payload]),
+        method,
+        target,
+        describe: `${method} ${JSON.stringify(target)} ${version} auth=${auth ?? "-"} body=${body ? body.subarray(0, 80).toString("latin1") : "-"}`,
+      };
     });
 }
 

@@ -45,7 +45,12 @@ test("API open releases the car awaiting payment: audited with operator and reas
     assert.equal(finished.exit.operator, "张班长");
     const audit = await auditLines(lot, "attendant-command");
     assert.ok(
-      audit.some((l) => (l as Record<string, unknown>).command === "open" && (l as Record<string, unknown>).operator === "张班长" && (l as Record<string, unknown>).reason === "driver has no phone"),
+      audit.some(
+        (l) =>
+          (l as Record<string, unknown>).command === "open" &&
+          (l as Record<string, unknown>).operator === "张班长" &&
+          (l as Record<string, unknown>).reason === "driver has no phone",
+      ),
       JSON.stringify(audit),
     );
   } finally {
@@ -84,7 +89,10 @@ test("API open with no car, then close; cancel of an allowed entry withdraws it 
     assert.equal(lot.emulator.received({ service: "enterNotify" }).length, 0, "a cancelled entry is not reported");
     const audit = await auditLines(lot, "attendant-command");
     for (const command of ["open", "close", "cancel"]) {
-      assert.ok(audit.some((l) => (l as Record<string, unknown>).command === command && (l as Record<string, unknown>).operator === "op1"), `${command} audited`);
+      assert.ok(
+        audit.some((l) => (l as Record<string, unknown>).command === command && (l as Record<string, unknown>).operator === "op1"),
+        `${command} audited`,
+      );
     }
   } finally {
     await lot.stop();
@@ -115,7 +123,10 @@ test("the manualOpen button at the exit releases the waiting car: audited, repor
     const finished = (await lot.app.store.recentStays("粤A97001"))[0]!;
     assert.equal(finished.exit.reason, "manual");
     const audit = await auditLines(lot, "manual-open");
-    assert.ok(audit.some((l) => (l as Record<string, unknown>).laneId === "out1" && typeof (l as Record<string, unknown>).operator === "string"), JSON.stringify(audit));
+    assert.ok(
+      audit.some((l) => (l as Record<string, unknown>).laneId === "out1" && typeof (l as Record<string, unknown>).operator === "string"),
+      JSON.stringify(audit),
+    );
   } finally {
     await lot.stop();
   }
@@ -174,7 +185,10 @@ test("remoteDev cmd 1 (manual raise from the cloud) opens an idle lane and is au
     assert.equal((raised.body as { code: number }).code, 200, raised.bodyText);
     await lot.until(() => lot.barrier("in1") === "open", 2000, "raised");
     const audit = await auditLines(lot, "remote-control");
-    assert.ok(audit.some((l) => (l as Record<string, unknown>).operator === "cloud-duty" && (l as Record<string, unknown>).cmd === 1), JSON.stringify(audit));
+    assert.ok(
+      audit.some((l) => (l as Record<string, unknown>).operator === "cloud-duty" && (l as Record<string, unknown>).cmd === 1),
+      JSON.stringify(audit),
+    );
     // Without cmd 1 an unknown plateId opens nothing.
     const unknown = await lot.callBox("remoteDev", { channelid: "2", type: 0, plateId: "EX-NOPE", operator: "cloud-duty" });
     assert.notEqual((unknown.body as { code: number }).code, 200);

@@ -40,7 +40,10 @@ test("a temporary car: the in-park record is on disk when relayOpen goes high; t
     assert.equal(report.biz.carType, 9);
     assert.equal(report.biz.enterTime, lot.wireTime(record.enterAtMs));
     // The welcome shows on the entry board.
-    assert.ok(lot.displayHistory("in1").some((line) => line.includes(plate)), lot.displayHistory("in1").join(" | "));
+    assert.ok(
+      lot.displayHistory("in1").some((line) => line.includes(plate)),
+      lot.displayHistory("in1").join(" | "),
+    );
   } finally {
     await lot.stop();
   }
@@ -148,7 +151,14 @@ test("a car group of one space shared by two cars: the second car in pays as a t
     const now = Date.now();
     const group = await lot.app.store.upsertCarGroup({ name: "family", spaces: 1 });
     for (const plate of ["粤B70001", "粤B70002"]) {
-      await lot.app.store.upsertVehicle({ carNum: plate, carTypeCode: 81, carGroupUuid: group.carGroupUuid, carGroupID: group.carGroupID, timeStartMs: now - HOUR_MS, timeEndMs: now + 30 * 24 * HOUR_MS });
+      await lot.app.store.upsertVehicle({
+        carNum: plate,
+        carTypeCode: 81,
+        carGroupUuid: group.carGroupUuid,
+        carGroupID: group.carGroupID,
+        timeStartMs: now - HOUR_MS,
+        timeEndMs: now + 30 * 24 * HOUR_MS,
+      });
     }
     await lot.drive("in1", "粤B70001");
     await lot.drive("in1", "粤B70002");

@@ -169,7 +169,10 @@ test("awaiting payment, then the platform's payment notice (4.2) quoting the pla
     await lot.waitForEvent("awaiting-payment", { plate: "粤A71001" });
     await sleep(100);
     assert.equal(lot.barrier("out1"), "closed");
-    assert.ok(lot.displayHistory("out1").some((line) => line.includes("7")), "the fee is shown");
+    assert.ok(
+      lot.displayHistory("out1").some((line) => line.includes("7")),
+      "the fee is shown",
+    );
     const notice = await lot.callBox("payNotify", {
       recordNo: stay.recordNo,
       plateNum: "粤A71001",

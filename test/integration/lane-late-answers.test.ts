@@ -70,7 +70,10 @@ test("a timed-out bill is asked again with the same plateId: after its backoff, 
     assert.ok(reasked.atMs - fallback.atMs >= 350, `re-asked ${reasked.atMs - fallback.atMs} ms after the timeout: after the backoff`);
     assert.equal((await lot.waitForEvent("payment", { plate: "粤B60002" })).path, "platform");
     const received = lot.emulator.received({ service: "preLeaveNotify", plateNum: "粤B60002" });
-    assert.deepEqual(received.map((p) => p.biz.plateId), [due.plateId]);
+    assert.deepEqual(
+      received.map((p) => p.biz.plateId),
+      [due.plateId],
+    );
     await lot.pass("out1");
   } finally {
     await lot.stop();

@@ -25,7 +25,10 @@ test("platform refusing connections: cash fallback at once, 请现金缴费 on t
     assert.ok(afterMs < 1000, `cash fallback ${afterMs} ms after the bill: not "at once"`);
     assert.equal(fallback.feeFen, FEE_FEN);
     await lot.until(() => lot.displayHistory("out1").some((line) => line.includes("请现金缴费")), 2000, "请现金缴费 on the board");
-    assert.ok(lot.displayHistory("out1").some((line) => line.includes("请现金缴费7")), lot.displayHistory("out1").join(" | "));
+    assert.ok(
+      lot.displayHistory("out1").some((line) => line.includes("请现金缴费7")),
+      lot.displayHistory("out1").join(" | "),
+    );
     await sleep(100);
     assert.equal(lot.barrier("out1"), "closed", "the fallback itself opens nothing");
 

@@ -17,14 +17,50 @@ const runs = Number(process.env.LK_FUZZ_RUNS ?? 120);
 
 const hex = fc.constantFrom(..."0123456789ABCDEFabcdefGZ%");
 const escape = fc.tuple(hex, hex).map(([a, b]) => `%${a}${b}`);
-const nasty = fc.constantFrom("%", "%E0", "%C0%AF", "%E0%A4%A", "..", "%2F", "%00", "京", "+", "&", "=", "#", "owed", "refunded", "1714535004712", "-1", "1e3", "9007199254740993", "0x10", "");
-const text = fc.array(fc.oneof(fc.string({ maxLength: 6 }).map((s) => encodeURIComponent(s)), escape, nasty), { maxLength: 4 }).map((parts) => parts.join(""));
+const nasty = fc.constantFrom(
+  "%",
+  "%E0",
+  "%C0%AF",
+  "%E0%A4%A",
+  "..",
+  "%2F",
+  "%00",
+  "京",
+  "+",
+  "&",
+  "=",
+  "#",
+  "owed",
+  "refunded",
+  "1714535004712",
+  "-1",
+  "1e3",
+  "9007199254740993",
+  "0x10",
+  "",
+);
+const text = fc
+  .array(
+    fc.oneof(
+      fc.string({ maxLength: 6 }).map((s) => encodeURIComponent(s)),
+      escape,
+      nasty,
+    ),
+    { maxLength: 4 },
+  )
+  .map((parts) => parts.join(""));
 
 const query = fc
   .array(fc.tuple(fc.oneof(fc.constantFrom("state", "fromMs", "toMs", "STATE", "limit"), text), fc.option(text, { nil: undefined })), { maxLength: 4 })
   .map((pairs) => pairs.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join("&"));
 
-const jsonValue: fc.Arbitrary<unknown> = fc.oneof(fc.string({ maxLength: 70 }), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }));
+const jsonValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.string({ maxLength: 70 }),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }),
+);
 const body: fc.Arbitrary<Buffer> = fc.oneof(
   fc.constant(Buffer.alloc(0)),
   fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
@@ -52,7 +88,18 @@ async function seeded(lot: LotHarness, count: number): Promise<string[]> {
   for (let i = 0; i < count; i++) {
     const id = i === 0 ? `in1_2026010100000000${i}:EX2026 out1/${i}?` : `in1_2026010100000000${i}:EX${i}out1`;
     const payment = { payType: 4, amountFen: 700 + i, orderNo: `TC${i}`, payTimeMs: baseMs + i, path: "cash", operator: "王五" };
-    await lot.app.lanes.refunds.add({ id, kind: "double-payment", laneId: "out1", plate: `粤B6000${i}`, recordNo: `in1_2026010100000000${i}`, first: payment, second: { ...payment, payType: 1, path: "platform", operator: "" }, amountFen: 700 + i, refundVia: "cash", foundAtMs: baseMs + i * 1000 });
+    await lot.app.lanes.refunds.add({
+      id,
+      kind: "double-payment",
+      laneId: "out1",
+      plate: `粤B6000${i}`,
+      recordNo: `in1_2026010100000000${i}`,
+      first: payment,
+      second: { ...payment, payType: 1, path: "platform", operator: "" },
+      amountFen: 700 + i,
+      refundVia: "cash",
+      foundAtMs: baseMs + i * 1000,
+    });
     ids.push(id);
   }
   return ids;
@@ -71,7 +118,11 @@ test("GET /api/refunds with any query: 200 with consistent totals, or 400 E_REFU
           const { items, totals } = answer.json as { items: RefundEntry[]; totals: { owedCount: number; owedFen: number; refundedCount: number } };
           assert.ok(Array.isArray(items) && items.length <= 3);
           assert.equal(totals.owedCount + totals.refundedCount, items.length);
-          assert.equal(totals.owedFen, items.filter((e) => e.state === "owed").reduce((sum, e) => sum + e.amountFen, 0), "totals are the items' sum, in fen");
+          assert.equal(
+            totals.owedFen,
+            items.filter((e) => e.state === "owed").reduce((sum, e) => sum + e.amountFen, 0),
+            "totals are the items' sum, in fen",
+          );
           seen.ok++;
         } else {
           refusedWithCode(answer, `GET ?${q}`);
@@ -110,7 +161,10 @@ test("POST /api/refunds/:id/refunded with any id and body: 200 only for an owed 
           assert.equal(refund.state, "refunded");
           assert.ok(typeof refund.refundedBy === "string" && refund.refundedBy.trim().length > 0);
           // That entry changed, and nothing else.
-          assert.deepEqual(after.filter((e) => e.id !== refund.id), before.filter((e) => e.id !== refund.id));
+          assert.deepEqual(
+            after.filter((e) => e.id !== refund.id),
+            before.filter((e) => e.id !== refund.id),
+          );
           assert.equal(after.find((e) => e.id === refund.id)?.amountFen, prior.amountFen, "the amount never changes");
           marked++;
         } else {

@@ -47,7 +47,7 @@ async function call(box: Box, method: string, path: string, body?: unknown): Pro
     headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const payload = (await response.json());
+  const payload = await response.json();
   if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(payload)}`);
   return payload;
 }
@@ -128,7 +128,11 @@ async function driveIn(box: Box, emulator: Emulator, plate: string): Promise<Rec
  */
 function assertEachOnce(emulator: Emulator): void {
   const repeated = emulator.received().filter((p) => p.count > 1 && p.service !== "preLeaveNotify");
-  assert.deepEqual(repeated.map((p) => p.idempotencyKey), [], "reports delivered more than once");
+  assert.deepEqual(
+    repeated.map((p) => p.idempotencyKey),
+    [],
+    "reports delivered more than once",
+  );
   assert.equal(emulator.rejected().length, 0, JSON.stringify(emulator.rejected()));
 }
 
@@ -191,7 +195,10 @@ test("killed right after an entry decision, then right after an entry report wen
     const status = await call(box, "GET", "/api/status");
     assert.equal(status.lot.inPark, 2);
 
-    for (const [plate, entered] of [["粤A99002", enter], ["粤A99003", enter3]] as const) {
+    for (const [plate, entered] of [
+      ["粤A99002", enter],
+      ["粤A99003", enter3],
+    ] as const) {
       await input(box, "out1", "loopA", 1);
       await sleep(80);
       await read(box, "out1", plate);
@@ -260,7 +267,9 @@ test("killed while a blind-cash exit report waits out its bill's late-answer win
       const cash = await call(box, "POST", "/api/lanes/out1/commands", { command: "cash-paid", operator: "booth", reason: "cash" });
       assert.match(String(cash.detail), /not reachable/);
       await drivePast(box, "out1");
-      await until("the exit report queued", async () => (await call(box, "GET", `/api/outbox?recordNo=${encodeURIComponent(recordNo)}`)).entries.some((e: { kind: string }) => e.kind === "leave"));
+      await until("the exit report queued", async () =>
+        (await call(box, "GET", `/api/outbox?recordNo=${encodeURIComponent(recordNo)}`)).entries.some((e: { kind: string }) => e.kind === "leave"),
+      );
       const queued = (await call(box, "GET", `/api/outbox?recordNo=${encodeURIComponent(recordNo)}`)).entries.find((e: { kind: string }) => e.kind === "leave");
       assert.ok(queued.notBeforeMs > Date.now(), "held for the late-answer window");
       assert.equal(emulator.received({ service: "leaveNotify", recordNo }).length, 0);
@@ -360,7 +369,21 @@ test("a settled stay finished as left after a restart whose car is read at an ex
       await first.app.store.updateInPark(stay.recordNo, {
         pendingExit: { laneId: "out1", plateId: `EXRESUME${plate.slice(-5)}out1`, atMs, payableFen: 700, discountFen: 0, dueFen: 700 },
         extra: {
-          settlement: { releaseType: 0, payType: 1, paidFen: 700, orderNo: `PAID-${plate.slice(-5)}`, payTimeMs: atMs, operator: "", path: "platform", settledAtMs: atMs, laneId: "out1", billAtMs: atMs, payableFen: 700, discountFen: 0, prepaidFen: 0 },
+          settlement: {
+            releaseType: 0,
+            payType: 1,
+            paidFen: 700,
+            orderNo: `PAID-${plate.slice(-5)}`,
+            payTimeMs: atMs,
+            operator: "",
+            path: "platform",
+            settledAtMs: atMs,
+            laneId: "out1",
+            billAtMs: atMs,
+            payableFen: 700,
+            discountFen: 0,
+            prepaidFen: 0,
+          },
         },
       });
       recordNos.set(plate, stay.recordNo);

@@ -167,7 +167,12 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       gpio.setInput("in1.loopA", 1);
       await clock.advance(onMs);
       app.lanes.plateRead("in1", { plate: "", atMs: clock.now(), source: "sim" });
-      const answer = await emulator.callBox(boxUrl(), "unlicensedReq", { parkCode: config.lot.parkCode, plateNum: plate, channelid: lane("in1").channelId, requestTime: formatWireTime(clock.now(), config.lot.timeZone) });
+      const answer = await emulator.callBox(boxUrl(), "unlicensedReq", {
+        parkCode: config.lot.parkCode,
+        plateNum: plate,
+        channelid: lane("in1").channelId,
+        requestTime: formatWireTime(clock.now(), config.lot.timeZone),
+      });
       assert.equal((answer.body as { code: number }).code, 200, `seed ${seed}: unlicensedReq ${plate}: ${answer.bodyText}`);
       await pass("in1");
       const stay = app.store.findInParkByPlate(plate)[0];
@@ -182,11 +187,23 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       gpio.setInput("out1.loopA", 1);
       await clock.advance(onMs);
       app.lanes.plateRead("out1", { plate: "", atMs: clock.now(), source: "sim" });
-      const quote = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 2, plateNum: `无${plate}`, recordNo, outChannelid: lane("out1").channelId })).body as { code: number; msg: string; data?: { paidFee?: number } };
+      const quote = (
+        await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 2, plateNum: `无${plate}`, recordNo, outChannelid: lane("out1").channelId })
+      ).body as { code: number; msg: string; data?: { paidFee?: number } };
       assert.equal(quote.code, 200, `seed ${seed}: queryParkFee scene 2 for ${plate}: ${quote.msg}`);
       const owed = Number(quote.data?.paidFee ?? 0);
       if (owed > 0) {
-        const notice = await emulator.callBox(boxUrl(), "payNotify", { parkCode: config.lot.parkCode, recordNo, plateNum: `无${plate}`, orderNo: `UL-${step}`, payType: 1, payFee: owed, payTime: formatWireTime(clock.now(), config.lot.timeZone), payScene: 2, outChannelid: lane("out1").channelId });
+        const notice = await emulator.callBox(boxUrl(), "payNotify", {
+          parkCode: config.lot.parkCode,
+          recordNo,
+          plateNum: `无${plate}`,
+          orderNo: `UL-${step}`,
+          payType: 1,
+          payFee: owed,
+          payTime: formatWireTime(clock.now(), config.lot.timeZone),
+          payScene: 2,
+          outChannelid: lane("out1").channelId,
+        });
         assert.equal((notice.body as { code: number }).code, 200, `seed ${seed}: payNotify scene 2 for ${plate}: ${notice.bodyText}`);
       }
       await pass("out1");
@@ -212,7 +229,10 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       if (way === "prepaid") {
         // Paid at a pay station in the lot (the cloud asks the fee, then notifies the payment),
         // then a walk to the car: within the post-payment grace or past it.
-        const quote = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as { code: number; data?: { paidFee?: number; recordNo?: string } };
+        const quote = (await emulator.callBox(boxUrl(), "queryParkFee", { parkCode: config.lot.parkCode, payScene: 0, plateNum: plate })).body as {
+          code: number;
+          data?: { paidFee?: number; recordNo?: string };
+        };
         const owed = Number(quote.data?.paidFee ?? 0);
         if (quote.code === 200 && owed > 0) {
           const notice = await emulator.callBox(boxUrl(), "payNotify", {
@@ -236,7 +256,14 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       if (holds === 0 && way !== "prepaid" && (coupons.size === 0 || rand() < 0.15)) {
         const couponFen = 300;
         coupons.set(stay.recordNo, couponFen);
-        const coupon = await emulator.callBox(boxUrl(), "issueCoupon", { parkCode: config.lot.parkCode, couponNo: `CP-${seed}-${step}`, recordNo: stay.recordNo, couponType: 1, value: couponFen, operator: "mall" });
+        const coupon = await emulator.callBox(boxUrl(), "issueCoupon", {
+          parkCode: config.lot.parkCode,
+          couponNo: `CP-${seed}-${step}`,
+          recordNo: stay.recordNo,
+          couponType: 1,
+          value: couponFen,
+          operator: "mall",
+        });
         assert.equal((coupon.body as { code: number }).code, 200, `seed ${seed}: issueCoupon for ${plate}: ${coupon.bodyText}`);
       }
       // Some who would pay cash see the fee and back out instead; they come back later.
@@ -251,7 +278,8 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       if (companion) await arrive("in1", companion);
       const mark = events.length;
       /** Events of this visit to the exit (positions, not seq: a restart numbers them anew). */
-      const since = (type: string, filter: Record<string, unknown> = {}) => events.slice(mark).filter((e) => e.type === type && Object.entries(filter).every(([k, v]) => e[k] === v));
+      const since = (type: string, filter: Record<string, unknown> = {}) =>
+        events.slice(mark).filter((e) => e.type === type && Object.entries(filter).every(([k, v]) => e[k] === v));
       // Now and then the exit camera misreads the plate (1 read as I, or the province): the
       // fuzzy rule must still find this car's stay and no other.
       const readAs = rand() < 0.15 ? (rand() < 0.5 ? `${plate.slice(0, 2)}I${plate.slice(3)}` : `鄂${plate.slice(1)}`) : plate;
@@ -304,12 +332,27 @@ test("days of random traffic: every stay reported once, each car paid what it wa
       }
       await pass("out1");
       if (due) {
-        const settledBy = { frictionless: "platform", scanner: "scanner", cash: "cash", "platform-down": "cash", "platform-hangs": "cash", prepaid: "cash", "attendant-opens": "manual" }[way];
+        const settledBy = {
+          frictionless: "platform",
+          scanner: "scanner",
+          cash: "cash",
+          "platform-down": "cash",
+          "platform-hangs": "cash",
+          prepaid: "cash",
+          "attendant-opens": "manual",
+        }[way];
         assert.equal(since("settled", { laneId: "out1" })[0]?.reason, settledBy, `seed ${seed}: ${plate} settled by ${settledBy}`);
       }
       if (way === "platform-down" || way === "platform-hangs") await emulator.clearFaults();
       const handReleased = way === "attendant-opens" && due !== undefined;
-      exits.push({ plate, recordNo: stay.recordNo, way: due || prepaidFen > 0 ? way : "free", dueFen: handReleased ? 0 : Number(due?.feeFen ?? 0), prepaidFen, couponFen: coupons.get(stay.recordNo) ?? 0 });
+      exits.push({
+        plate,
+        recordNo: stay.recordNo,
+        way: due || prepaidFen > 0 ? way : "free",
+        dueFen: handReleased ? 0 : Number(due?.feeFen ?? 0),
+        prepaidFen,
+        couponFen: coupons.get(stay.recordNo) ?? 0,
+      });
       parked.delete(plate);
     }
   }
@@ -318,15 +361,30 @@ test("days of random traffic: every stay reported once, each car paid what it wa
   await emulator.clearFaults();
   await until(() => app.outbox.status().depth === 0 && app.outbox.status().inFlight === 0, "the outbox drained");
 
-  t.diagnostic(`exits ${exits.length}: ${JSON.stringify(Object.fromEntries(["free", "frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid", "attendant-opens", "unlicensed"].map((w) => [w, exits.filter((e) => e.way === w).length])))}; prepaid and then nothing due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen === 0).length}, something due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen > 0).length}`);
+  t.diagnostic(
+    `exits ${exits.length}: ${JSON.stringify(Object.fromEntries(["free", "frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid", "attendant-opens", "unlicensed"].map((w) => [w, exits.filter((e) => e.way === w).length])))}; prepaid and then nothing due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen === 0).length}, something due ${exits.filter((e) => e.prepaidFen > 0 && e.dueFen > 0).length}`,
+  );
   assert.ok(exits.length > 40, `seed ${seed}: enough exits to mean something (${exits.length})`);
   const visits = new Map<string, number>();
   for (const exit of exits) visits.set(exit.plate, (visits.get(exit.plate) ?? 0) + 1);
   assert.ok(Math.max(...visits.values()) >= 3, `seed ${seed}: plates come back (${JSON.stringify([...visits])})`);
-  assert.ok(exits.some((e) => e.way === "free"), `seed ${seed}: a free exit`);
-  for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid", "attendant-opens"]) assert.ok(exits.some((e) => e.way === way), `seed ${seed}: someone paid by ${way}`);
-  assert.ok(exits.some((e) => e.plate === MONTHLY), `seed ${seed}: the monthly car came and went`);
-  assert.ok(exits.some((e) => e.way === "unlicensed" || e.plate.startsWith("K7Q")), `seed ${seed}: a car without plates came and went`);
+  assert.ok(
+    exits.some((e) => e.way === "free"),
+    `seed ${seed}: a free exit`,
+  );
+  for (const way of ["frictionless", "scanner", "cash", "platform-down", "platform-hangs", "prepaid", "attendant-opens"])
+    assert.ok(
+      exits.some((e) => e.way === way),
+      `seed ${seed}: someone paid by ${way}`,
+    );
+  assert.ok(
+    exits.some((e) => e.plate === MONTHLY),
+    `seed ${seed}: the monthly car came and went`,
+  );
+  assert.ok(
+    exits.some((e) => e.way === "unlicensed" || e.plate.startsWith("K7Q")),
+    `seed ${seed}: a car without plates came and went`,
+  );
   for (const exit of exits.filter((e) => e.plate === MONTHLY)) assert.equal(exit.way, "free", `seed ${seed}: the monthly car never pays (${exit.recordNo})`);
   assert.equal(find("decided", { reason: "internal-error" }).length, 0, `seed ${seed}: no decision failed`);
 

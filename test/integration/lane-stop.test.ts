@@ -113,7 +113,11 @@ const phases: Phase[] = [
       assert.equal(await post(url, "/api/sim/camera/in1", { plate: "粤Q50006", confidence: 95 }), 200);
       // The entry report is queued once the car has passed the barrier.
       await until("in1 open", async () => (await status(url)).lanes.find((l) => l.id === "in1")?.barrier === "open");
-      for (const [name, level] of [["loopB", 1], ["loopA", 0], ["loopB", 0]] as const) {
+      for (const [name, level] of [
+        ["loopB", 1],
+        ["loopA", 0],
+        ["loopB", 0],
+      ] as const) {
         assert.equal(await post(url, `/api/sim/inputs/in1/${name}`, { level }), 200);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -125,7 +129,10 @@ const phases: Phase[] = [
         lines.filter((l) => l.msg.startsWith("outbox: deliveries in flight aborted at stop")).map((l) => l.count),
         [1],
       );
-      assert.deepEqual(lines.filter((l) => l.service === "enterNotify" && l.msg === "platform call failed"), []);
+      assert.deepEqual(
+        lines.filter((l) => l.service === "enterNotify" && l.msg === "platform call failed"),
+        [],
+      );
     },
     afterRestart: async (emulator, configPath) => {
       await emulator.clearFaults();
@@ -175,7 +182,12 @@ for (const phase of phases) {
         .map((line) => JSON.parse(line) as LogLine);
       const stoppedAt = lines.findIndex((entry) => entry.msg === "stopped; outputs safe");
       assert.ok(stoppedAt >= 0, running.stdout());
-      phase.whileStopping?.(lines.slice(lines.findIndex((entry) => entry.msg === "stopping"), stoppedAt));
+      phase.whileStopping?.(
+        lines.slice(
+          lines.findIndex((entry) => entry.msg === "stopping"),
+          stoppedAt,
+        ),
+      );
       // Nothing at all: not the lanes, their events or bills, nor the outbox's reports.
       const after = lines.slice(stoppedAt + 1);
       assert.deepEqual(after, [], `log lines after "stopped": ${JSON.stringify(after)}`);

@@ -28,15 +28,35 @@ function stayReports(i: number, atMs: number) {
   const enterTime = wire(atMs);
   return {
     recordNo,
-    enter: { recordNo, kind: "enter", service: "enterNotify", biz: { parkCode: "TEST/1P1", recordNo, plateNum, plateColor: 1, carType: 9, carSubType: 91, enterTime, inChannelid: "1" } },
+    enter: {
+      recordNo,
+      kind: "enter",
+      service: "enterNotify",
+      biz: { parkCode: "TEST/1P1", recordNo, plateNum, plateColor: 1, carType: 9, carSubType: 91, enterTime, inChannelid: "1" },
+    },
     leave: {
       recordNo,
       kind: "leave",
       service: "leaveNotify",
       // Everything the platform needs to rebuild the stay, in case the entry never arrived.
       biz: {
-        parkCode: "TEST/1P1", recordNo, plateNum, carType: 9, carSubType: 91, enterTime, leaveTime: wire(atMs + 3_600_000),
-        payableFee: 500, discountFee: 0, prepaidFee: 0, paidFee: 500, payType: 4, payTime: wire(atMs + 3_600_000), orderNo: "", outChannelid: "2", releaseType: 0, operator: "",
+        parkCode: "TEST/1P1",
+        recordNo,
+        plateNum,
+        carType: 9,
+        carSubType: 91,
+        enterTime,
+        leaveTime: wire(atMs + 3_600_000),
+        payableFee: 500,
+        discountFee: 0,
+        prepaidFee: 0,
+        paidFee: 500,
+        payType: 4,
+        payTime: wire(atMs + 3_600_000),
+        orderNo: "",
+        outChannelid: "2",
+        releaseType: 0,
+        operator: "",
       },
     },
   };
@@ -84,7 +104,10 @@ test("platform down for hours with 500 stays queued: after recovery each report 
     assert.equal(after.depth, 1, "everything not poisoned was delivered");
     assert.equal(after.held, 1, "the poisoned record's exit waits behind its parked entry");
     assert.equal(after.parked, 1);
-    assert.deepEqual(outbox.list({ parked: true }).map((e) => [e.key, e.parked?.cause]), [[`${poisoned.recordNo}:enter`, "permanent-code"]]);
+    assert.deepEqual(
+      outbox.list({ parked: true }).map((e) => [e.key, e.parked?.cause]),
+      [[`${poisoned.recordNo}:enter`, "permanent-code"]],
+    );
     assert.equal(after.lastRefusal?.code, 4001);
 
     const received = emulator.received();

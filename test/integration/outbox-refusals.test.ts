@@ -29,10 +29,33 @@ function stay(recordNo: string, plateNum: string): { enter: EnqueueInput; leave:
       recordNo,
       kind: "leave",
       service: "leaveNotify",
-      biz: { ...common, leaveTime: "2026-06-01 17:00:00", payableFee: 500, discountFee: 0, prepaidFee: 0, paidFee: 500, payType: 4, payTime: "2026-06-01 17:00:00", orderNo: "", outChannelid: "2", releaseType: 0, operator: "" },
+      biz: {
+        ...common,
+        leaveTime: "2026-06-01 17:00:00",
+        payableFee: 500,
+        discountFee: 0,
+        prepaidFee: 0,
+        paidFee: 500,
+        payType: 4,
+        payTime: "2026-06-01 17:00:00",
+        orderNo: "",
+        outChannelid: "2",
+        releaseType: 0,
+        operator: "",
+      },
     },
     // A lane's pre-leave bill paid with a scanned code: the emulator answers 200.
-    preLeave: { ...common, leaveTime: "2026-06-01 17:00:00", payableFee: 500, discountFee: 0, paidFee: 500, outChannelid: "2", sweepCode: 1, sweepAuthCode: "134567890123456789", plateId: `P${recordNo}` },
+    preLeave: {
+      ...common,
+      leaveTime: "2026-06-01 17:00:00",
+      payableFee: 500,
+      discountFee: 0,
+      paidFee: 500,
+      outChannelid: "2",
+      sweepCode: 1,
+      sweepAuthCode: "134567890123456789",
+      plateId: `P${recordNo}`,
+    },
   };
 }
 
@@ -101,7 +124,10 @@ test("the running box: a permanent code parks at once; a lane's pre-leave bill a
     assert.equal(status.outbox.held, 1, "the exit waits behind its parked entry");
     assert.deepEqual((status.outbox.lastRefusal as { platformMsg?: string }).platformMsg, "平台繁忙");
     const parkedList = (await lot.api("GET", "/api/outbox?parked=1")).body as { entries: Array<{ key: string; parked: { cause: string; code: number; platformMsg: string } }> };
-    assert.deepEqual(parkedList.entries.map((e) => [e.key, e.parked.cause, e.parked.code, e.parked.platformMsg]), [[`${parked.enter.recordNo}:enter`, "permanent-code", 4006, "sign error"]]);
+    assert.deepEqual(
+      parkedList.entries.map((e) => [e.key, e.parked.cause, e.parked.code, e.parked.platformMsg]),
+      [[`${parked.enter.recordNo}:enter`, "permanent-code", 4006, "sign error"]],
+    );
     const outboxHealth = health(lot.app, { restart: () => undefined, setLogLevel: () => undefined }).outbox;
     assert.deepEqual(healthPayloadSchema.shape.outbox.parse(outboxHealth), { ...outboxHealth });
     assert.equal(outboxHealth?.retrying, 1);

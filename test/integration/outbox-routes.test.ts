@@ -26,10 +26,20 @@ test("the local API lists the outbox and retries or discards parked reports, wit
 
     const listed = (await (await fetch(`${base}/api/outbox?parked=1`)).json()) as { status: { parked: number }; entries: Array<{ key: string; parked?: { reason: string } }> };
     assert.equal(listed.status.parked, 2);
-    assert.deepEqual(listed.entries.map((e) => [e.key, e.parked?.reason]), [["R1:enter", "code 4001: refused"], ["R2:enter", "code 4001: refused"]]);
+    assert.deepEqual(
+      listed.entries.map((e) => [e.key, e.parked?.reason]),
+      [
+        ["R1:enter", "code 4001: refused"],
+        ["R2:enter", "code 4001: refused"],
+      ],
+    );
 
     const post = (path: string, body: unknown, auth = true) =>
-      fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}) }, body: JSON.stringify(body) });
+      fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${TOKEN}` } : {}) },
+        body: JSON.stringify(body),
+      });
     assert.equal((await post("/api/outbox/retry", { key: "all" }, false)).status, 401, "commands need the token");
     const bad = await post("/api/outbox/retry", { key: 7 });
     assert.equal(bad.status, 400);

@@ -113,7 +113,12 @@ test("the page and its files are served with their types and a strict content po
     const html = await page.text();
     assert.match(html, /现金已收/);
     assert.doesNotMatch(html, /https?:\/\/(?!local)/, "the page loads nothing from elsewhere");
-    for (const [file, type] of [["panel.js", /javascript/], ["format.js", /javascript/], ["i18n.js", /javascript/], ["panel.css", /text\/css/]] as const) {
+    for (const [file, type] of [
+      ["panel.js", /javascript/],
+      ["format.js", /javascript/],
+      ["i18n.js", /javascript/],
+      ["panel.css", /text\/css/],
+    ] as const) {
       const res = await fetch(`${base}/panel/${file}`);
       assert.equal(res.status, 200, file);
       assert.match(res.headers.get("content-type") ?? "", type, file);

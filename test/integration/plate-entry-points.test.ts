@@ -209,7 +209,10 @@ test("normalising is idempotent and every entry point equals the core's normalis
         const wanted = staysOf(rig, key);
         assert.deepEqual(sorted(seen.store), sorted(wanted), `store ${JSON.stringify(raw)}`);
         assert.deepEqual(seen.section4, wanted.slice(0, 1), `section 4 ${JSON.stringify(raw)}`);
-        const apiWanted = normalisePlate(raw) === "" ? [...rig.stays.values()] : [...rig.stays].filter(([plate]) => (key === "" ? plateKey(plate) === "" : plateKey(plate).includes(key))).map(([, r]) => r);
+        const apiWanted =
+          normalisePlate(raw) === ""
+            ? [...rig.stays.values()]
+            : [...rig.stays].filter(([plate]) => (key === "" ? plateKey(plate) === "" : plateKey(plate).includes(key))).map(([, r]) => r);
         assert.deepEqual(sorted(seen.api), sorted(apiWanted), `api ${JSON.stringify(raw)}`);
       }),
       { seed: 12, numRuns: fuzzRuns },

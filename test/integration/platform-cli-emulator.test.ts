@@ -21,7 +21,12 @@ test("lanekeeper emulator: runs standalone, accepts a client's push, lists it, c
   const ports = createMemoryLotPorts({ totalSpaces: 12 });
   registerPlatformRoute(
     http,
-    createOpenInterfaceHandler({ config: { platform, lot: { parkCode: "TEST/1P1", timeZone: "Asia/Shanghai", totalSpaces: 12 }, lanes: [] }, ports, clock: systemClock, log: silentLogger() }),
+    createOpenInterfaceHandler({
+      config: { platform, lot: { parkCode: "TEST/1P1", timeZone: "Asia/Shanghai", totalSpaces: 12 }, lanes: [] },
+      ports,
+      clock: systemClock,
+      log: silentLogger(),
+    }),
   );
   await http.start();
   const boxUrl = `http://127.0.0.1:${http.address().port}/platform`;
@@ -33,14 +38,27 @@ test("lanekeeper emulator: runs standalone, accepts a client's push, lists it, c
     const [, url] = await running.waitFor(/listening on (http:\/\/\S+\/) \(pid P200002\)/);
     const client = createPlatformClient({ config: platformConfigSchema.parse({ ...platformRaw, baseUrl: url }), clock: systemClock, log: silentLogger() });
     const paid = await client.preLeaveNotify({
-      parkCode: "TEST/1P1", recordNo: "R1", plateNum: "粤A00001", carType: 9, carSubType: 91, enterTime: "2023-11-14 20:00:00", leaveTime: "2023-11-14 21:00:00",
-      payableFee: 100, discountFee: 0, paidFee: 100, sweepCode: 0, plateId: "EX1",
+      parkCode: "TEST/1P1",
+      recordNo: "R1",
+      plateNum: "粤A00001",
+      carType: 9,
+      carSubType: 91,
+      enterTime: "2023-11-14 20:00:00",
+      leaveTime: "2023-11-14 21:00:00",
+      payableFee: 100,
+      discountFee: 0,
+      paidFee: 100,
+      sweepCode: 0,
+      plateId: "EX1",
     });
     await client.close();
     assert.equal(paid.ok, true, JSON.stringify(paid));
     const received = await request(`${url}_emulator/received?service=preLeaveNotify`);
     const items = ((await received.body.json()) as { items: Array<{ biz: { plateId: string } }> }).items;
-    assert.deepEqual(items.map((i) => i.biz.plateId), ["EX1"]);
+    assert.deepEqual(
+      items.map((i) => i.biz.plateId),
+      ["EX1"],
+    );
 
     const call = await runCli(["emulator", "call", "queryFreeSpace", "--to", boxUrl, "--biz", '{"parkCode":"TEST/1P1"}', "--config", configFile]);
     assert.equal(call.code, 0, call.stderr + call.stdout);

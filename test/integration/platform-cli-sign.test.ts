@@ -7,7 +7,9 @@ import { cliPath, runCli } from "../helpers/child.js";
 import { tempDir } from "../helpers/demo-config.js";
 
 const demoKey = "0F1E2D3C4B5A69788796A5B4C3D2E1F0";
-const examples = (JSON.parse(readFileSync(new URL("../fixtures/platform/doc-examples.json", import.meta.url), "utf8")) as { examples: Array<{ name: string; body: string; sign: string }> }).examples;
+const examples = (
+  JSON.parse(readFileSync(new URL("../fixtures/platform/doc-examples.json", import.meta.url), "utf8")) as { examples: Array<{ name: string; body: string; sign: string }> }
+).examples;
 
 /** Runs the CLI with text on standard input. */
 function runWithStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {

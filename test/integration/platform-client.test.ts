@@ -48,7 +48,10 @@ test("success: enterNotify is signed, verified, received exactly once, canonical
     assert.ok(push);
     assert.equal(push.count, 1);
     assert.equal(push.canonical, true);
-    assert.equal(push.bizText, '{"carSubType":91,"carType":9,"enterTime":"2023-11-14 20:00:00","inChannelid":"1","parkCode":"TEST/1P1","plateColor":0,"plateNum":"粤B12345","recordNo":"in1_20231114200000000"}');
+    assert.equal(
+      push.bizText,
+      '{"carSubType":91,"carType":9,"enterTime":"2023-11-14 20:00:00","inChannelid":"1","parkCode":"TEST/1P1","plateColor":0,"plateNum":"粤B12345","recordNo":"in1_20231114200000000"}',
+    );
     assert.equal(emulator.rejected().length, 0);
   } finally {
     await teardown(emulator, client);
@@ -243,7 +246,12 @@ test("HTTP 500 is 'http-status' with the status; malformed JSON is 'bad-response
     assert.equal(emulator.received().length, 0, "a faulted push is not counted as delivered");
     await emulator.clearFaults();
     assert.equal((await client.enterNotify(enter)).ok, true);
-    assert.deepEqual(client.stats(), { calls: 3, ok: 1, failures: { refused: 0, timeout: 0, "http-status": 1, "bad-response": 1, "business-code": 0, aborted: 0 }, lateAnswers: 0 });
+    assert.deepEqual(client.stats(), {
+      calls: 3,
+      ok: 1,
+      failures: { refused: 0, timeout: 0, "http-status": 1, "bad-response": 1, "business-code": 0, aborted: 0 },
+      lateAnswers: 0,
+    });
   } finally {
     await teardown(emulator, client);
   }
@@ -302,7 +310,10 @@ test("retries with the same recordNo are de-duplicated and counted; exit reports
 test("keep-alive: twenty calls in a row reuse their connections", async () => {
   // undici's pool may open a second socket while the first is being released, so with the
   // default pool the count is at most 2; with a pool of one it is exactly 1.
-  for (const [connections, most] of [[4, 2], [1, 1]] as const) {
+  for (const [connections, most] of [
+    [4, 2],
+    [1, 1],
+  ] as const) {
     const { emulator, client } = await setup({ client: { connections } });
     try {
       for (let i = 0; i < 20; i++) assert.equal((await client.enterNotify({ ...enter, recordNo: `R-${i}` })).ok, true);

@@ -20,7 +20,10 @@ async function push(emulator: Emulator, serviceName: string, biz: Record<string,
 }
 
 async function control(emulator: Emulator, method: "GET" | "POST" | "DELETE", path: string, body?: unknown) {
-  const res = await request(`${emulator.url}_emulator/${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }) });
+  const res = await request(`${emulator.url}_emulator/${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+  });
   return { status: res.statusCode, body: (await res.body.json()) as any };
 }
 
@@ -46,8 +49,18 @@ test("strict checks of every section-3 push: types, required fields, conditional
     const badTime = await push(emulator, "preEnterNotify", { ...enter, recordNo: "R5", arriveTime: "2023/11/14 20:00", reason: "x", enterTime: undefined });
     assert.match(badTime.body.msg, /arriveTime: must be YYYY-MM-DD HH:mm:ss/);
     const noAuthCode = await push(emulator, "preLeaveNotify", {
-      parkCode: "TEST/1P1", recordNo: "R", plateNum: "粤B1", carType: 9, carSubType: 91, enterTime: "2023-11-14 20:00:00", leaveTime: "2023-11-14 21:00:00",
-      payableFee: 1, discountFee: 0, paidFee: 1, sweepCode: 1, plateId: "EX1",
+      parkCode: "TEST/1P1",
+      recordNo: "R",
+      plateNum: "粤B1",
+      carType: 9,
+      carSubType: 91,
+      enterTime: "2023-11-14 20:00:00",
+      leaveTime: "2023-11-14 21:00:00",
+      payableFee: 1,
+      discountFee: 0,
+      paidFee: 1,
+      sweepCode: 1,
+      plateId: "EX1",
     });
     assert.match(noAuthCode.body.msg, /sweepAuthCode is required/);
     const leave = await push(emulator, "leaveNotify", { ...enter, plateColor: undefined, inChannelid: undefined });
@@ -101,7 +114,20 @@ test("HTTP control: faults and plate behaviours are settable; bad fault document
     assert.equal(bad.status, 400);
     assert.match(bad.body.error, /hang must be true or false/);
 
-    const bill = { parkCode: "TEST/1P1", recordNo: "R", plateNum: "粤C00001", carType: 9, carSubType: 91, enterTime: "2023-11-14 20:00:00", leaveTime: "2023-11-14 21:00:00", payableFee: 1, discountFee: 0, paidFee: 1, sweepCode: 0, plateId: "EX1" };
+    const bill = {
+      parkCode: "TEST/1P1",
+      recordNo: "R",
+      plateNum: "粤C00001",
+      carType: 9,
+      carSubType: 91,
+      enterTime: "2023-11-14 20:00:00",
+      leaveTime: "2023-11-14 21:00:00",
+      payableFee: 1,
+      discountFee: 0,
+      paidFee: 1,
+      sweepCode: 0,
+      plateId: "EX1",
+    };
     assert.equal((await push(emulator, "preLeaveNotify", bill)).body.code, 0);
     await control(emulator, "POST", "plates", { plate: "粤C00001", behaviour: "frictionless" });
     const paid = await push(emulator, "preLeaveNotify", { ...bill, plateId: "EX2" });
@@ -114,7 +140,10 @@ test("HTTP control: faults and plate behaviours are settable; bad fault document
 test("HTTP control: refuseForMs closes the socket and listens again by itself", () =>
   withEmulator(async (emulator) => {
     await control(emulator, "POST", "faults", { refuse: true, refuseForMs: 300 });
-    await assert.rejects(() => push(emulator, "enterNotify", enter), (e: Error & { code?: string }) => e.code === "ECONNREFUSED");
+    await assert.rejects(
+      () => push(emulator, "enterNotify", enter),
+      (e: Error & { code?: string }) => e.code === "ECONNREFUSED",
+    );
     await new Promise((resolve) => setTimeout(resolve, 450));
     assert.equal((await push(emulator, "enterNotify", enter)).body.code, 200);
   }));
@@ -130,7 +159,20 @@ test("waitFor resolves when a matching push arrives, and times out otherwise", (
 test("a timed hang holds pushes until the platform recovers, then answers them late (or drops them)", () =>
   withEmulator(async (emulator) => {
     emulator.setPlate("粤C00002", "frictionless");
-    const bill = { parkCode: "TEST/1P1", recordNo: "R", plateNum: "粤C00002", carType: 9, carSubType: 91, enterTime: "2023-11-14 20:00:00", leaveTime: "2023-11-14 21:00:00", payableFee: 1, discountFee: 0, paidFee: 1, sweepCode: 0, plateId: "LATE1" };
+    const bill = {
+      parkCode: "TEST/1P1",
+      recordNo: "R",
+      plateNum: "粤C00002",
+      carType: 9,
+      carSubType: 91,
+      enterTime: "2023-11-14 20:00:00",
+      leaveTime: "2023-11-14 21:00:00",
+      payableFee: 1,
+      discountFee: 0,
+      paidFee: 1,
+      sweepCode: 0,
+      plateId: "LATE1",
+    };
     assert.equal((await control(emulator, "POST", "faults", { rules: [{ service: "preLeaveNotify", action: { kind: "hang", forMs: 300 } }] })).status, 200);
     const startedMs = performance.now();
     const late = await push(emulator, "preLeaveNotify", bill);

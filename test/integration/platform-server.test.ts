@@ -51,7 +51,21 @@ async function withBox(fn: (box: Box) => Promise<void>, options: { platform?: Pa
     lane: {
       async feeQuery(q) {
         laneCalls.push(["feeQuery", q]);
-        return { ok: true, value: { recordNo: stay.recordNo, plateNum: stay.plateNum, enterTimeMs: stay.enterTimeMs, leaveTimeMs: nowMs, payableFee: 500, discountFee: 100, paidFee: 400, carType: 9, carSubType: 91, channelId: "2" } };
+        return {
+          ok: true,
+          value: {
+            recordNo: stay.recordNo,
+            plateNum: stay.plateNum,
+            enterTimeMs: stay.enterTimeMs,
+            leaveTimeMs: nowMs,
+            payableFee: 500,
+            discountFee: 100,
+            paidFee: 400,
+            carType: 9,
+            carSubType: 91,
+            channelId: "2",
+          },
+        };
       },
       async unlicensedEntry(e) {
         laneCalls.push(["unlicensedEntry", e]);
@@ -69,7 +83,14 @@ async function withBox(fn: (box: Box) => Promise<void>, options: { platform?: Pa
   });
   const platform = platformConfigSchema.parse({ baseUrl: "http://127.0.0.1:9/", pid: demoCredentials.pid, key: demoCredentials.key, ...options.platform });
   const handler = createOpenInterfaceHandler({
-    config: { platform, lot: { parkCode: "TEST/1P1", timeZone: zone, totalSpaces: 50 }, lanes: [{ id: "in1", channelId: "1", direction: "in" }, { id: "out1", channelId: "2", direction: "out" }] },
+    config: {
+      platform,
+      lot: { parkCode: "TEST/1P1", timeZone: zone, totalSpaces: 50 },
+      lanes: [
+        { id: "in1", channelId: "1", direction: "in" },
+        { id: "out1", channelId: "2", direction: "out" },
+      ],
+    },
     ports,
     clock,
     log,
@@ -135,14 +156,36 @@ function assertRefused(r: { status: number; body: { code: number; msg: string } 
 handlerTest("queryParkFee", "payScene 1 asks the lane for the bill of the car at the exit", async (box) => {
   const r = await box.send("queryParkFee", { ...P, outChannelid: "2", payScene: 1 });
   assertOk(r);
-  assert.deepEqual(r.body.data, { recordNo: stay.recordNo, plateNum: "粤B88888", enterTime: "2024-01-15 08:00:00", leaveTime: "2024-01-15 10:00:00", payableFee: 500, discountFee: 100, paidFee: 400, carType: 9, carSubType: 91, outChannelid: "2" });
+  assert.deepEqual(r.body.data, {
+    recordNo: stay.recordNo,
+    plateNum: "粤B88888",
+    enterTime: "2024-01-15 08:00:00",
+    leaveTime: "2024-01-15 10:00:00",
+    payableFee: 500,
+    discountFee: 100,
+    paidFee: 400,
+    carType: 9,
+    carSubType: 91,
+    outChannelid: "2",
+  });
   assert.deepEqual(box.laneCalls[0], ["feeQuery", { payScene: 1, channelId: "2", laneId: "out1" }]);
   assertRefused(await box.send("queryParkFee", { ...P, payScene: 0 }), defaultReturnCodes.badBizContent, /plateNum is required/);
   assertRefused(await box.send("queryParkFee", { ...P, payScene: 1, outChannelid: "1" }), defaultReturnCodes.laneInvalid, /not an exit lane/);
 });
 
 handlerTest("payNotify", "stores the payment once, tells the lane, and answers repeats with 200", async (box) => {
-  const biz = { ...P, recordNo: stay.recordNo, plateNum: "粤B88888", orderNo: "TC2024011510000000001", payType: 1, payFee: 400, payTime: "2024-01-15 09:59:00", payScene: 0, outChannelid: "", plateId: "" };
+  const biz = {
+    ...P,
+    recordNo: stay.recordNo,
+    plateNum: "粤B88888",
+    orderNo: "TC2024011510000000001",
+    payType: 1,
+    payFee: 400,
+    payTime: "2024-01-15 09:59:00",
+    payScene: 0,
+    outChannelid: "",
+    plateId: "",
+  };
   assertOk(await box.send("payNotify", biz));
   assert.equal(box.ports.snapshot().payments.length, 1);
   assert.equal(box.ports.snapshot().payments[0]!.amountFen, 400);
@@ -159,7 +202,11 @@ handlerTest("unlicensedReq", "hands the virtual plate to the entry lane; wrong p
   assert.equal(r.body.data, undefined, "4.3 answers without data");
   assert.deepEqual(box.laneCalls[0], ["unlicensedEntry", { plateNum: "K7Q2M9X", channelId: "1", laneId: "in1", requestTimeMs: t("2024-01-15 09:59:50") }]);
   assertRefused(await box.send("unlicensedReq", { channelid: "1", ...P, plateNum: "k7q2", requestTime: "2024-01-15 09:59:50" }), defaultReturnCodes.badBizContent, /virtual plate/);
-  assertRefused(await box.send("unlicensedReq", { channelid: "2", ...P, plateNum: "K7Q2M9X", requestTime: "2024-01-15 09:59:50" }), defaultReturnCodes.laneInvalid, /not an entry lane/);
+  assertRefused(
+    await box.send("unlicensedReq", { channelid: "2", ...P, plateNum: "K7Q2M9X", requestTime: "2024-01-15 09:59:50" }),
+    defaultReturnCodes.laneInvalid,
+    /not an entry lane/,
+  );
 });
 
 handlerTest("queryMonthlyRent", "answers monthly and stored-value cars found among the plates", async (box) => {
@@ -170,17 +217,42 @@ handlerTest("queryMonthlyRent", "answers monthly and stored-value cars found amo
     { pcardId: 2, pcardUuid: storedValue.uuId, plateNum: "粤B77777", status: 1, carType: 7, carSubType: 71, balance: 50, state: 1, frozen: 0 },
   ]);
   const monthlyOnly = await box.send("queryMonthlyRent", { ...P, plateNums: "粤B12345，粤B77777", queryType: "0" });
-  assert.deepEqual(monthlyOnly.body.data.map((d: { plateNum: string }) => d.plateNum), ["粤B12345"]);
+  assert.deepEqual(
+    monthlyOnly.body.data.map((d: { plateNum: string }) => d.plateNum),
+    ["粤B12345"],
+  );
 });
 
 handlerTest("monthlyPayNotify", "extends the card to the new end and records the payment", async (box) => {
-  const r = await box.send("monthlyPayNotify", { ...P, orderNo: "TC-M-1", pcardUuid: monthly.uuId, plateNum: "粤B12345", payType: 2, payFee: 20050, payTime: "2024-01-15 09:00:00", timeEnd: "2024-12-31 23:59:59" });
+  const r = await box.send("monthlyPayNotify", {
+    ...P,
+    orderNo: "TC-M-1",
+    pcardUuid: monthly.uuId,
+    plateNum: "粤B12345",
+    payType: 2,
+    payFee: 20050,
+    payTime: "2024-01-15 09:00:00",
+    timeEnd: "2024-12-31 23:59:59",
+  });
   assertOk(r);
   assert.equal(r.body.data.timeEnd, "2024-12-31 23:59:59");
   const v = box.ports.snapshot().vehicles.find((x) => x.uuId === monthly.uuId)!;
   assert.equal(v.validToMs, t("2024-12-31 23:59:59"));
   assert.equal(box.ports.snapshot().payments[0]!.kind, "fixed-car");
-  assertRefused(await box.send("monthlyPayNotify", { ...P, orderNo: "TC-M-2", pcardUuid: monthly.uuId, plateNum: "粤B99999", payType: 2, payFee: 1, payTime: "2024-01-15 09:00:00", timeEnd: "2024-12-31 23:59:59" }), defaultReturnCodes.conflict, /belongs to/);
+  assertRefused(
+    await box.send("monthlyPayNotify", {
+      ...P,
+      orderNo: "TC-M-2",
+      pcardUuid: monthly.uuId,
+      plateNum: "粤B99999",
+      payType: 2,
+      payFee: 1,
+      payTime: "2024-01-15 09:00:00",
+      timeEnd: "2024-12-31 23:59:59",
+    }),
+    defaultReturnCodes.conflict,
+    /belongs to/,
+  );
 });
 
 handlerTest("queryInPark", "says whether and since when a plate is inside", async (box) => {
@@ -217,7 +289,10 @@ handlerTest("queryBlacklist", "returns every entry when no page is given, filter
   assertOk(all);
   assert.equal(all.body.data.totalItems, 2);
   const one = await box.send("queryBlacklist", { ...P, carNum: "44444", page: 1, pageSize: 10 });
-  assert.deepEqual(one.body.data.items.map((i: { carNum: string }) => i.carNum), ["粤B44444"]);
+  assert.deepEqual(
+    one.body.data.items.map((i: { carNum: string }) => i.carNum),
+    ["粤B44444"],
+  );
   assert.equal(one.body.data.items[0].denyIn, 1);
 });
 
@@ -247,7 +322,20 @@ handlerTest("queryCarGroupPage", "pages car groups with their member counts", as
   assertOk(r);
   assert.equal(r.body.data.totalItems, 2);
   assert.equal(r.body.data.totalPages, 2);
-  assert.deepEqual(r.body.data.items[0], { carGroupID: 3, carGroupUuid: group.uuid, name: "Tower B", spaceCount: 2, carTypeCode: 81, timeStart: "", timeEnd: "2024-12-31 23:59:59", carMMoney: 400, balance: 0, remark: "", state: 1, carCount: 1 });
+  assert.deepEqual(r.body.data.items[0], {
+    carGroupID: 3,
+    carGroupUuid: group.uuid,
+    name: "Tower B",
+    spaceCount: 2,
+    carTypeCode: 81,
+    timeStart: "",
+    timeEnd: "2024-12-31 23:59:59",
+    carMMoney: 400,
+    balance: 0,
+    remark: "",
+    state: 1,
+    carCount: 1,
+  });
 });
 
 handlerTest("addCarGroup", "creates a group and answers its ids; duplicate names conflict", async (box) => {
@@ -269,7 +357,10 @@ handlerTest("editCarGroup", "replaces the sent fields", async (box) => {
 handlerTest("deleteCarGroup", "refuses while vehicles belong to the group, deletes an empty one", async (box) => {
   assertRefused(await box.send("deleteCarGroup", { ...P, carGroupUuid: group.uuid }), defaultReturnCodes.conflict, /still has 1 vehicle/);
   assertOk(await box.send("deleteCarGroup", { ...P, carGroupUuid: emptyGroup.uuid }));
-  assert.deepEqual(box.ports.snapshot().carGroups.map((g) => g.id), [3]);
+  assert.deepEqual(
+    box.ports.snapshot().carGroups.map((g) => g.id),
+    [3],
+  );
 });
 
 handlerTest("rechargeCarGroup", "extends a group once per orderNo", async (box) => {
@@ -296,7 +387,19 @@ handlerTest("queryCarPage", "the document's example (numbers as strings) pages t
 });
 
 handlerTest("addCar", "the document's example adds a vehicle and answers id and uuId", async (box) => {
-  const biz = { carMMoney: 200.5, carNum: "粤B54321", carSpaceNum: "B2-017", carTypeCode: 81, id: 0, owner: "张三", parkCode: "TEST/1P1", state: 1, tel: "13800000000", timeEnd: "2024-11-30 23:59:59", timeStart: "2023-12-01 00:00:00" };
+  const biz = {
+    carMMoney: 200.5,
+    carNum: "粤B54321",
+    carSpaceNum: "B2-017",
+    carTypeCode: 81,
+    id: 0,
+    owner: "张三",
+    parkCode: "TEST/1P1",
+    state: 1,
+    tel: "13800000000",
+    timeEnd: "2024-11-30 23:59:59",
+    timeStart: "2023-12-01 00:00:00",
+  };
   const r = await box.send("addCar", biz);
   assertOk(r);
   assert.equal(r.body.data.id, 6);
@@ -309,12 +412,33 @@ handlerTest("addCar", "the document's example adds a vehicle and answers id and 
 });
 
 handlerTest("editCar", "replaces the record found by uuId; a different plate is refused", async (box) => {
-  const biz = { ...P, id: 5, uuId: monthly.uuId, carNum: "粤B12345", owner: "李四", carTypeCode: 81, carGroupID: 0, carGroupUuid: "", remark: "", state: 0, timeStart: "2023-12-01 00:00:00", timeEnd: "2025-01-31 23:59:59", balance: 0, carMMoney: 220, region: "", code: "", carGroup: "", tel: "", color: "", carSpaceNum: "" };
+  const biz = {
+    ...P,
+    id: 5,
+    uuId: monthly.uuId,
+    carNum: "粤B12345",
+    owner: "李四",
+    carTypeCode: 81,
+    carGroupID: 0,
+    carGroupUuid: "",
+    remark: "",
+    state: 0,
+    timeStart: "2023-12-01 00:00:00",
+    timeEnd: "2025-01-31 23:59:59",
+    balance: 0,
+    carMMoney: 220,
+    region: "",
+    code: "",
+    carGroup: "",
+    tel: "",
+    color: "",
+    carSpaceNum: "",
+  };
   assertOk(await box.send("editCar", biz));
   const v = box.ports.snapshot().vehicles.find((x) => x.uuId === monthly.uuId)!;
   assert.equal(v.owner, "李四");
   assert.equal(v.enabled, false);
-  assert.equal(v.carGroupUuid, "", "carGroupUuid \"\" clears the group");
+  assert.equal(v.carGroupUuid, "", 'carGroupUuid "" clears the group');
   assert.equal(v.monthlyRentFen, 22000);
   assert.equal(v.tel, "", "an empty string clears a field");
   assertRefused(await box.send("editCar", { ...biz, carNum: "粤B99999" }), defaultReturnCodes.conflict, /changeCarNum/);
@@ -322,7 +446,10 @@ handlerTest("editCar", "replaces the record found by uuId; a different plate is 
 
 handlerTest("deleteCar", "deletes by uuId", async (box) => {
   assertOk(await box.send("deleteCar", { ...P, uuId: storedValue.uuId }));
-  assert.deepEqual(box.ports.snapshot().vehicles.map((v) => v.id), [5]);
+  assert.deepEqual(
+    box.ports.snapshot().vehicles.map((v) => v.id),
+    [5],
+  );
   assertRefused(await box.send("deleteCar", { ...P, uuId: storedValue.uuId }), defaultReturnCodes.notFound, /no vehicle/);
 });
 
@@ -360,7 +487,10 @@ handlerTest("clearCar", "is refused unless switched on in the config; nothing is
   const before = box.ports.snapshot();
   assertRefused(await box.send("clearCar", { ...P, operator: "ops" }), defaultReturnCodes.forbidden, /disabled/);
   assert.deepEqual(box.ports.snapshot(), before);
-  assert.ok(box.logLines.some((l) => /clear all vehicles/.test(l)), "the attempt is logged");
+  assert.ok(
+    box.logLines.some((l) => /clear all vehicles/.test(l)),
+    "the attempt is logged",
+  );
 });
 
 test("clearCar: with platform.server.allowClearAllVehicles on, every vehicle is deleted and it is logged", () =>
@@ -387,7 +517,10 @@ handlerTest("remoteDev", "the document's example (string bizContent, channelId s
   const r = await box.send("remoteDev", { channelId: "2", cmd: "0", operator: "gate-admin", ...P, plateId: "EX20231114221320001", type: "0" }, { form: "string" });
   assertOk(r);
   assert.equal(r.body.data, "操作成功");
-  assert.deepEqual(box.laneCalls[0], ["remoteControl", { channelId: "2", laneId: "out1", type: 0, plateId: "EX20231114221320001", operator: "gate-admin", cmd: 0, openGateCase: null }]);
+  assert.deepEqual(box.laneCalls[0], [
+    "remoteControl",
+    { channelId: "2", laneId: "out1", type: 0, plateId: "EX20231114221320001", operator: "gate-admin", cmd: 0, openGateCase: null },
+  ]);
   assertRefused(await box.send("remoteDev", { channelid: "2", operator: "a", ...P, plateId: "EX-unknown", type: 0 }), defaultReturnCodes.notFound, /no pending event/);
   assertRefused(await box.send("remoteDev", { channelid: "2", operator: "a", ...P, plateId: "EX1", type: 2 }), defaultReturnCodes.badBizContent, /openGateCase/);
   assertRefused(await box.send("remoteDev", { channelid: "9", operator: "a", ...P, plateId: "EX1", type: 0 }), defaultReturnCodes.laneInvalid, /not a lane/);
@@ -397,9 +530,15 @@ handlerTest("queryParkRecordPage", "pages in-park records, filtered by plate and
   await box.send("addParkRecord", { ...P, plateNum: "粤B66666", enterTime: "2024-01-15 09:00:00", inChannelid: "1" });
   const all = await box.send("queryParkRecordPage", { ...P, page: 1, pageSize: 10 });
   assertOk(all);
-  assert.deepEqual(all.body.data.items.map((i: { plateNum: string }) => i.plateNum), ["粤B88888", "粤B66666"]);
+  assert.deepEqual(
+    all.body.data.items.map((i: { plateNum: string }) => i.plateNum),
+    ["粤B88888", "粤B66666"],
+  );
   const late = await box.send("queryParkRecordPage", { ...P, startTime: "2024-01-15 08:30:00", page: 1, pageSize: 10 });
-  assert.deepEqual(late.body.data.items.map((i: { plateNum: string }) => i.plateNum), ["粤B66666"]);
+  assert.deepEqual(
+    late.body.data.items.map((i: { plateNum: string }) => i.plateNum),
+    ["粤B66666"],
+  );
 });
 
 handlerTest("editParkRecord", "fixes a plate read wrongly; a future entry time is refused", async (box) => {
@@ -444,7 +583,14 @@ test("the emulator, acting as the cloud, calls the box over HTTP (callBox)", () 
 
 // ---- rejections: a clear code/msg, no state change, process alive ----
 
-async function rejects(box: Box, attempt: () => Promise<{ status: number; body: { code: number; msg: string } }>, status: number, code: number, msg: RegExp, reason: string): Promise<void> {
+async function rejects(
+  box: Box,
+  attempt: () => Promise<{ status: number; body: { code: number; msg: string } }>,
+  status: number,
+  code: number,
+  msg: RegExp,
+  reason: string,
+): Promise<void> {
   const before = box.ports.snapshot();
   const writes = box.ports.writes();
   const r = await attempt();
@@ -454,7 +600,10 @@ async function rejects(box: Box, attempt: () => Promise<{ status: number; body: 
   assert.deepEqual(box.ports.snapshot(), before, "no state change");
   assert.equal(box.ports.writes(), writes);
   assert.equal(box.laneCalls.length, 0, "the lane was not asked");
-  assert.ok(box.logLines.some((l) => l.includes(`"reason":"${reason}"`)), `logged with reason ${reason}`);
+  assert.ok(
+    box.logLines.some((l) => l.includes(`"reason":"${reason}"`)),
+    `logged with reason ${reason}`,
+  );
   // Still alive and answering.
   assertOk(await box.send("queryFreeSpace", P));
 }
@@ -467,7 +616,9 @@ test("rejected: unknown serviceName", () =>
 test("rejected: malformed JSON", () => withBox((box) => rejects(box, () => box.post('{"pid":"P100001",'), 400, defaultReturnCodes.badJson, /not valid JSON/, "badJson")));
 
 test("rejected: body over 64 KiB answers 413 with an envelope", () =>
-  withBox((box) => rejects(box, () => box.send("addCar", { ...addBiz, remark: "x".repeat(64 * 1024 + 10) }), 413, defaultReturnCodes.tooLarge, /exceeds the limit of 65536/, "tooLarge")));
+  withBox((box) =>
+    rejects(box, () => box.send("addCar", { ...addBiz, remark: "x".repeat(64 * 1024 + 10) }), 413, defaultReturnCodes.tooLarge, /exceeds the limit of 65536/, "tooLarge"),
+  ));
 
 test("rejected: wrong content type, and a charset other than UTF-8", () =>
   withBox(async (box) => {
@@ -484,7 +635,10 @@ test("rejected: body bytes that are not UTF-8", () =>
 test("rejected: bad sign, missing sign, wrong pid", () =>
   withBox(async (box) => {
     await rejects(box, () => box.send("addCar", addBiz, { key: "00000000000000000000000000000000" }), 200, defaultReturnCodes.badSign, /sign does not match/, "badSign");
-    const unsigned = encodeEnvelope({ pid: demoCredentials.pid, key: demoCredentials.key, serviceName: "addCar", timestamp: String(nowMs / 1000), biz: addBiz }).bodyText.replace(/"sign":"[0-9A-F]+",/, "");
+    const unsigned = encodeEnvelope({ pid: demoCredentials.pid, key: demoCredentials.key, serviceName: "addCar", timestamp: String(nowMs / 1000), biz: addBiz }).bodyText.replace(
+      /"sign":"[0-9A-F]+",/,
+      "",
+    );
     await rejects(box, () => box.post(unsigned), 200, defaultReturnCodes.badSign, /sign is missing/, "badSign");
     await rejects(box, () => box.send("addCar", addBiz, { pid: "P999" }), 200, defaultReturnCodes.wrongPid, /pid P999/, "wrongPid");
   }));
@@ -522,7 +676,12 @@ test("the key never reaches the log, and every rejection is counted by reason", 
     await box.send("nope", addBiz);
     await box.post("{");
     assertOk(await box.send("queryFreeSpace", P));
-    assert.deepEqual(box.handler.stats(), { accepted: 1, rejected: { badSign: 1, unknownService: 1, badJson: 1 }, overLengthWarnings: 0, replayCache: { entries: 2, evictions: 0 } });
+    assert.deepEqual(box.handler.stats(), {
+      accepted: 1,
+      rejected: { badSign: 1, unknownService: 1, badJson: 1 },
+      overLengthWarnings: 0,
+      replayCache: { entries: 2, evictions: 0 },
+    });
     const text = box.logLines.join("");
     assert.ok(!text.includes(demoCredentials.key));
   }));
@@ -569,7 +728,17 @@ test("section-4 bodies nested too deep are refused as badJson before parsing, al
   withBox(async (box) => {
     await rejects(box, () => box.post(`{"pid":"P100001","bizContent":${"[".repeat(20_000)}`), 400, defaultReturnCodes.badJson, /nested deeper than 32/, "badJson");
     const inner = JSON.stringify(`${"[".repeat(5000)}${"]".repeat(5000)}`);
-    await rejects(box, () => box.handler.handle(`{"pid":"P100001","serviceName":"addCar","timestamp":"${nowMs / 1000}","bizContent":${inner},"sign":"X"}`).then((r) => ({ status: r.status, body: r.body })), 200, defaultReturnCodes.badEnvelope, /nested deeper than 32/, "badEnvelope");
+    await rejects(
+      box,
+      () =>
+        box.handler
+          .handle(`{"pid":"P100001","serviceName":"addCar","timestamp":"${nowMs / 1000}","bizContent":${inner},"sign":"X"}`)
+          .then((r) => ({ status: r.status, body: r.body })),
+      200,
+      defaultReturnCodes.badEnvelope,
+      /nested deeper than 32/,
+      "badEnvelope",
+    );
   }));
 
 test("values over their declared length are accepted with a warning", () =>

@@ -70,7 +70,7 @@ test("a bad config names the file and every problem, exits 1, starts nothing", a
 test("missing, unreadable and non-JSON config files are clear errors with exit 1", async () => {
   const dir = tempDir();
   const broken = join(dir, "broken.json");
-  writeFileSync(broken, "{ \"version\": 1,");
+  writeFileSync(broken, '{ "version": 1,');
   const missing = await runCli(["config", "check", join(dir, "nope.json")]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /nope\.json.*file not found/);

@@ -50,7 +50,17 @@ type FileKind =
   | { kind: "fifo" }
   | { kind: "directory" };
 
-const stickPaths = ["platform.key", "mqtt/ca.pem", "mqtt/client.pem", "mqtt/client.key", "platform/ca.pem", "platform/client.pem", "platform/client.key", "update-keys/k1.pem", "update-keys/bad name.pem"];
+const stickPaths = [
+  "platform.key",
+  "mqtt/ca.pem",
+  "mqtt/client.pem",
+  "mqtt/client.key",
+  "platform/ca.pem",
+  "platform/client.pem",
+  "platform/client.key",
+  "update-keys/k1.pem",
+  "update-keys/bad name.pem",
+];
 
 const fileKind = (text: fc.Arbitrary<string>): fc.Arbitrary<FileKind> =>
   fc.oneof(
@@ -66,7 +76,20 @@ const hostileConfig = fc
   .record({
     edits: fc.array(
       fc.tuple(
-        fc.constantFrom("update.restartCommand", "update.trustedKeysDir", "store.dir", "hardware.sysfsRoot", "mqtt.caFile", "platform.keyFile", "lot.logFile", "api.scriptPath", "serial.cam-out1.path", "lot.name", "update", "platform"),
+        fc.constantFrom(
+          "update.restartCommand",
+          "update.trustedKeysDir",
+          "store.dir",
+          "hardware.sysfsRoot",
+          "mqtt.caFile",
+          "platform.keyFile",
+          "lot.logFile",
+          "api.scriptPath",
+          "serial.cam-out1.path",
+          "lot.name",
+          "update",
+          "platform",
+        ),
         fc.oneof(fc.string({ maxLength: 40 }), fc.constant("/etc/shadow"), fc.constant(["sh", "-c", "touch /tmp/pwned"]), fc.jsonValue({ maxDepth: 3 })),
       ),
       { maxLength: 4 },
@@ -107,7 +130,8 @@ async function makeStick(stick: string, files: Record<string, FileKind>): Promis
       else if (spec.kind === "oversized") {
         await writeFile(path, "");
         await truncate(path, 2 * 1024 * 1024);
-      } else if (spec.kind === "symlink-outside") await symlink(rel === "lanekeeper.json" || rel.endsWith(".pem") || rel.endsWith(".key") ? join(sentinel, "shadow") : sentinel, path);
+      } else if (spec.kind === "symlink-outside")
+        await symlink(rel === "lanekeeper.json" || rel.endsWith(".pem") || rel.endsWith(".key") ? join(sentinel, "shadow") : sentinel, path);
       else if (spec.kind === "symlink-dev-zero") await symlink("/dev/zero", path);
       else if (spec.kind === "fifo") spawnSync("mkfifo", [path]);
       else await mkdir(path, { recursive: true });
@@ -135,40 +159,45 @@ async function tree(root: string): Promise<Map<string, string>> {
 test("whatever a stick holds: a report on the stick and the box, nothing written outside the box, files 0640", { timeout: 600_000 }, async () => {
   const sentinelBefore = await tree(sentinel);
   await fc.assert(
-    fc.asyncProperty(fileKind(configText), fc.record(Object.fromEntries(stickPaths.map((p) => [p, fileKind(pemText)])) as Record<string, fc.Arbitrary<FileKind>>), fc.boolean(), async (config, others, boxHasConfig) => {
-      const base = join(work, `case-${caseNo++}`);
-      const stick = join(base, "stick");
-      const etc = join(base, "etc");
-      await mkdir(stick, { recursive: true });
-      await mkdir(etc, { recursive: true });
-      const configPath = join(etc, "lanekeeper.json");
-      if (boxHasConfig) await writeFile(configPath, JSON.stringify(demo));
-      await makeStick(stick, { "lanekeeper.json": config, ...others });
-      const stickBefore = await tree(stick);
-      let restarts = 0;
+    fc.asyncProperty(
+      fileKind(configText),
+      fc.record(Object.fromEntries(stickPaths.map((p) => [p, fileKind(pemText)])) as Record<string, fc.Arbitrary<FileKind>>),
+      fc.boolean(),
+      async (config, others, boxHasConfig) => {
+        const base = join(work, `case-${caseNo++}`);
+        const stick = join(base, "stick");
+        const etc = join(base, "etc");
+        await mkdir(stick, { recursive: true });
+        await mkdir(etc, { recursive: true });
+        const configPath = join(etc, "lanekeeper.json");
+        if (boxHasConfig) await writeFile(configPath, JSON.stringify(demo));
+        await makeStick(stick, { "lanekeeper.json": config, ...others });
+        const stickBefore = await tree(stick);
+        let restarts = 0;
 
-      const result = await provisionFromStick({ mountpoint: stick, configPath, restart: async () => void restarts++ });
+        const result = await provisionFromStick({ mountpoint: stick, configPath, restart: async () => void restarts++ });
 
-      assert.ok(["applied", "unchanged", "rejected"].includes(result.status));
-      assert.equal(restarts, result.status === "applied" ? 1 : 0);
-      assert.match(result.report, /^lanekeeper provisioning report/);
-      assert.equal(result.reportWritten, true, result.reportError);
-      assert.equal(await readFile(join(stick, "lanekeeper-report.txt"), "utf8"), result.report);
-      assert.equal((await readLastProvision(etc))?.report, result.report);
-      assert.doesNotMatch(result.report, /SECRET-HASH/);
-      // On the stick only the report appeared; under the case only etc/ and the stick exist.
-      const stickAfter = await tree(stick);
-      stickAfter.delete(join(stick, "lanekeeper-report.txt"));
-      assert.deepEqual([...stickAfter.keys()].sort(), [...stickBefore.keys()].sort());
-      assert.deepEqual((await readdir(base)).sort(), ["etc", "stick"]);
-      for (const [path, line] of await tree(etc)) {
-        // The box's own config is provisioning's only when it applied (or set its mode right).
-        const untouched = path === configPath && result.status === "rejected";
-        if (line.startsWith("f") && !untouched) assert.equal(line.split(" ")[1], "640", path);
-        assert.ok(line.startsWith("f") || line.startsWith("d"), `${path}: ${line}`);
-      }
-      await rm(base, { recursive: true, force: true });
-    }),
+        assert.ok(["applied", "unchanged", "rejected"].includes(result.status));
+        assert.equal(restarts, result.status === "applied" ? 1 : 0);
+        assert.match(result.report, /^lanekeeper provisioning report/);
+        assert.equal(result.reportWritten, true, result.reportError);
+        assert.equal(await readFile(join(stick, "lanekeeper-report.txt"), "utf8"), result.report);
+        assert.equal((await readLastProvision(etc))?.report, result.report);
+        assert.doesNotMatch(result.report, /SECRET-HASH/);
+        // On the stick only the report appeared; under the case only etc/ and the stick exist.
+        const stickAfter = await tree(stick);
+        stickAfter.delete(join(stick, "lanekeeper-report.txt"));
+        assert.deepEqual([...stickAfter.keys()].sort(), [...stickBefore.keys()].sort());
+        assert.deepEqual((await readdir(base)).sort(), ["etc", "stick"]);
+        for (const [path, line] of await tree(etc)) {
+          // The box's own config is provisioning's only when it applied (or set its mode right).
+          const untouched = path === configPath && result.status === "rejected";
+          if (line.startsWith("f") && !untouched) assert.equal(line.split(" ")[1], "640", path);
+          assert.ok(line.startsWith("f") || line.startsWith("d"), `${path}: ${line}`);
+        }
+        await rm(base, { recursive: true, force: true });
+      },
+    ),
     { numRuns: runs, seed: Number(process.env.LK_FUZZ_SEED ?? 20250506), includeErrorInReport: true },
   );
   assert.deepEqual(await tree(sentinel), sentinelBefore, "nothing outside the box's directories changed");

@@ -58,7 +58,11 @@ function config(): Record<string, any> {
   return c;
 }
 
-async function writeStick(stick: string, doc: unknown, extras: { platformKey?: string; mqtt?: boolean; mqttKey?: string; updateKeys?: Record<string, string> } = {}): Promise<void> {
+async function writeStick(
+  stick: string,
+  doc: unknown,
+  extras: { platformKey?: string; mqtt?: boolean; mqttKey?: string; updateKeys?: Record<string, string> } = {},
+): Promise<void> {
   await writeFile(join(stick, "lanekeeper.json"), JSON.stringify(doc, null, 2));
   if (extras.platformKey !== undefined) await writeFile(join(stick, "platform.key"), `${extras.platformKey}\n`);
   if (extras.mqtt) {
@@ -209,7 +213,10 @@ describe("USB provisioning", () => {
     const lone = await provisionFromStick({ mountpoint: stick, configPath, restart: null });
     assert.equal(lone.status, "rejected");
     assert.deepEqual(await snapshot(etc), before, "nothing on the box changed");
-    assert.ok(lone.problems.some((p) => p.path === "platform/client.key" && /come as a pair/.test(p.message)), JSON.stringify(lone.problems));
+    assert.ok(
+      lone.problems.some((p) => p.path === "platform/client.key" && /come as a pair/.test(p.message)),
+      JSON.stringify(lone.problems),
+    );
 
     await copyFile(join(fixtures, "ca.pem"), join(stick, "platform", "ca.pem"));
     await copyFile(join(fixtures, "client.key"), join(stick, "platform", "client.key"));
@@ -312,7 +319,7 @@ describe("USB provisioning: a narrow door", () => {
       ["hardware.sysfsRoot", "E_STICK_BOX_OWNED"],
       ["system.clockSync.command", "E_STICK_BOX_OWNED"],
       ["mqtt.caFile", "E_STICK_PATH_FIELD"],
-      ["serial[\"cam-out1\"].path", "E_STICK_DEVICE_PATH"],
+      ['serial["cam-out1"].path', "E_STICK_DEVICE_PATH"],
     ];
     for (const [path, code] of expected) {
       const line = result.report.split("\n").find((l) => l.trim().startsWith(`${path}:`));
@@ -427,7 +434,14 @@ describe("USB provisioning: a narrow door", () => {
       const result = await provisionFromStick({ mountpoint: stick, configPath, group: name, restart: null });
       assert.equal(result.status, "applied", result.report);
       const applied = JSON.parse(await readFile(configPath, "utf8")) as Record<string, any>;
-      const written = [configPath, applied.mqtt.caFile, applied.mqtt.certFile, applied.mqtt.keyFile, join(etc, "update-keys", "release-2025.pem"), join(etc, "provision-report.json")];
+      const written = [
+        configPath,
+        applied.mqtt.caFile,
+        applied.mqtt.certFile,
+        applied.mqtt.keyFile,
+        join(etc, "update-keys", "release-2025.pem"),
+        join(etc, "provision-report.json"),
+      ];
       for (const file of written) {
         const st = await stat(file);
         assert.deepEqual([st.uid, st.gid, (st.mode & 0o7777).toString(8)], [0, gid, "640"], file);

@@ -23,7 +23,14 @@ const STAY_MS = 2.5 * HOUR_MS;
 const FEE_FEN = 700; // the demo tariff for 2.5 h (test/integration/lane-exit-payments.test.ts)
 const root = "lanekeeper/v1/demo-box-01";
 
-const payment = (path: string, amountFen: number): RefundPayment => ({ payType: path === "cash" ? 4 : 1, amountFen, orderNo: `O-${path}-${amountFen}`, payTimeMs: Date.now(), path, operator: "" });
+const payment = (path: string, amountFen: number): RefundPayment => ({
+  payType: path === "cash" ? 4 : 1,
+  amountFen,
+  orderNo: `O-${path}-${amountFen}`,
+  payTimeMs: Date.now(),
+  path,
+  operator: "",
+});
 
 test("a shift: cash exit, hand release and refunds owed in its report; open across a restart; published over MQTT once the box is back online", async () => {
   // While `boxAway` is set the broker refuses everyone but the probe: the box is offline, the
@@ -43,7 +50,18 @@ test("a shift: cash exit, hand release and refunds owed in its report; open acro
     assert.deepEqual((await lot.api("GET", "/api/shift")).body, { open: false, shift: null, report: null });
 
     // A refund owed from before the shift: it must appear as carried over.
-    await lot.app.lanes.refunds.add({ id: "dp-old", kind: "double-payment", laneId: "out1", plate: "粤A00001", recordNo: "old-1", first: payment("cash", 300), second: payment("platform", 300), amountFen: 300, refundVia: "cash", foundAtMs: Date.now() - HOUR_MS });
+    await lot.app.lanes.refunds.add({
+      id: "dp-old",
+      kind: "double-payment",
+      laneId: "out1",
+      plate: "粤A00001",
+      recordNo: "old-1",
+      first: payment("cash", 300),
+      second: payment("platform", 300),
+      amountFen: 300,
+      refundVia: "cash",
+      foundAtMs: Date.now() - HOUR_MS,
+    });
 
     // Writes need the token and an operator; one open shift at a time.
     assert.equal((await lot.api("POST", "/api/shift/start", { operator: "王芳" }, null)).status, 401);
@@ -73,7 +91,17 @@ test("a shift: cash exit, hand release and refunds owed in its report; open acro
     await lot.pass("out1");
     await lot.waitForEvent("vehicle-left", { plate: "粤B30002" });
     // The same cash bill paid online too: owed back in cash.
-    await lot.app.lanes.refunds.add({ id: "dp-new", kind: "double-payment", laneId: "out1", plate: "粤B30001", recordNo: cashStay.recordNo, first: payment("cash", FEE_FEN), second: payment("platform", FEE_FEN), amountFen: FEE_FEN, refundVia: "cash" });
+    await lot.app.lanes.refunds.add({
+      id: "dp-new",
+      kind: "double-payment",
+      laneId: "out1",
+      plate: "粤B30001",
+      recordNo: cashStay.recordNo,
+      first: payment("cash", FEE_FEN),
+      second: payment("platform", FEE_FEN),
+      amountFen: FEE_FEN,
+      refundVia: "cash",
+    });
 
     const running = (await lot.api("GET", "/api/shift")).body as { open: boolean; report: ShiftReport };
     assert.equal(running.open, true);
@@ -81,14 +109,26 @@ test("a shift: cash exit, hand release and refunds owed in its report; open acro
       running.report.cash.items.map((i) => [i.recordNo, i.amountFen, i.laneId, i.operator]),
       [[cashStay.recordNo, FEE_FEN, "out1", "王芳"]],
     );
-    assert.deepEqual(running.report.cash.lanes.find((l) => l.laneId === "out1"), { laneId: "out1", count: 1, totalFen: FEE_FEN });
+    assert.deepEqual(
+      running.report.cash.lanes.find((l) => l.laneId === "out1"),
+      { laneId: "out1", count: 1, totalFen: FEE_FEN },
+    );
     assert.deepEqual(
       running.report.releases.items.map((i) => [i.recordNo, i.operator, i.reason, i.dueFen]),
       [[freeStay.recordNo, "王芳", "driver has no phone", FEE_FEN]],
     );
-    assert.ok(running.report.opens.items.some((o) => o.laneId === "out1" && o.operator === "王芳" && o.reason === "driver has no phone"), JSON.stringify(running.report.opens));
-    assert.deepEqual(running.report.refunds.found.items.map((r) => r.id), ["dp-new"]);
-    assert.deepEqual(running.report.refunds.carried.items.map((r) => r.id), ["dp-old"]);
+    assert.ok(
+      running.report.opens.items.some((o) => o.laneId === "out1" && o.operator === "王芳" && o.reason === "driver has no phone"),
+      JSON.stringify(running.report.opens),
+    );
+    assert.deepEqual(
+      running.report.refunds.found.items.map((r) => r.id),
+      ["dp-new"],
+    );
+    assert.deepEqual(
+      running.report.refunds.carried.items.map((r) => r.id),
+      ["dp-old"],
+    );
     assert.equal(running.report.refunds.owedAtEnd.totalFen, FEE_FEN + 300);
 
     // The old refund is paid back during the shift: the drawer is down by it.
@@ -120,7 +160,10 @@ test("a shift: cash exit, hand release and refunds owed in its report; open acro
     assert.equal((await lot.api("POST", "/api/shift/end", {})).status, 409, "nothing left to end");
 
     const listed = (await lot.api("GET", `/api/shifts?from=${report.startedAtMs}`)).body as { items: Array<{ id: string; totals: { cashFen: number; drawerFen: number } }> };
-    assert.deepEqual(listed.items.map((s) => [s.id, s.totals.cashFen, s.totals.drawerFen]), [[shiftId, FEE_FEN, FEE_FEN - 300]]);
+    assert.deepEqual(
+      listed.items.map((s) => [s.id, s.totals.cashFen, s.totals.drawerFen]),
+      [[shiftId, FEE_FEN, FEE_FEN - 300]],
+    );
     assert.deepEqual((await lot.api("GET", `/api/shifts?from=${report.startedAtMs + 1}`)).body.items, []);
     assert.equal((await lot.api("GET", "/api/shifts?from=yesterday")).body.error.code, "E_SHIFT_FILTER");
     assert.deepEqual((await lot.api("GET", `/api/shifts/${shiftId}`)).body, report, "the stored report is the one shown at the end");
@@ -132,7 +175,10 @@ test("a shift: cash exit, hand release and refunds owed in its report; open acro
     assert.match(printed.headers.get("content-security-policy") ?? "", /default-src 'none'/);
     const html = await printed.text();
     assert.ok(html.includes("王芳") && html.includes(lot.app.config.lot.name) && html.includes("demo-box-01"), "lot, box and operator");
-    assert.ok(html.includes(formatWireTime(report.startedAtMs, "Asia/Shanghai")) && html.includes(formatWireTime(report.endedAtMs!, "Asia/Shanghai")), "start and end in the lot's zone");
+    assert.ok(
+      html.includes(formatWireTime(report.startedAtMs, "Asia/Shanghai")) && html.includes(formatWireTime(report.endedAtMs!, "Asia/Shanghai")),
+      "start and end in the lot's zone",
+    );
     assert.ok(html.includes('<span id="cash-total">7.00</span>'), "cash total in yuan");
     assert.ok(html.includes("driver has no phone"));
 

@@ -19,7 +19,11 @@ const body = fc.oneof(
 const request = fc.oneof(
   fc.record({ kind: fc.constant("start" as const), body }),
   fc.record({ kind: fc.constant("end" as const), body: fc.option(body, { nil: undefined }) }),
-  fc.record({ kind: fc.constant("list" as const), from: fc.oneof(fc.string({ maxLength: 20 }), fc.integer().map(String)), to: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant("list" as const),
+    from: fc.oneof(fc.string({ maxLength: 20 }), fc.integer().map(String)),
+    to: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant("get" as const), id: fc.string({ maxLength: 30 }) }),
 );
 

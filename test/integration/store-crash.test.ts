@@ -24,7 +24,10 @@ test(`SIGKILL at random moments ${ROUNDS} times: the store always loads and noth
     // The test only means something if the kills landed while writes were acknowledged.
     const productive = results.filter((r) => r.acknowledgedThisRound > 0).length;
     assert.ok(productive >= ROUNDS / 2, `only ${productive} of ${ROUNDS} rounds acknowledged writes before the kill`);
-    assert.ok(ack.added.size > ROUNDS && ack.finished.size > 0 && ack.queued.size > ROUNDS, `acknowledged: ${ack.added.size} stays, ${ack.finished.size} finished, ${ack.queued.size} reports`);
+    assert.ok(
+      ack.added.size > ROUNDS && ack.finished.size > 0 && ack.queued.size > ROUNDS,
+      `acknowledged: ${ack.added.size} stays, ${ack.finished.size} finished, ${ack.queued.size} reports`,
+    );
   } finally {
     await writer.cleanup();
     await cleanup();

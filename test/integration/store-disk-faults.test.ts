@@ -12,7 +12,10 @@ import { freshDir } from "../helpers/store-fixtures.js";
 const child = fileURLToPath(new URL("../helpers/disk-fault-child.ts", import.meta.url));
 
 function namespacesAvailable(): string | undefined {
-  const probe = spawnSync("unshare", ["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || mount -t tmpfs -o size=64k tmpfs \"$TMPDIR\""], { encoding: "utf8", env: { ...process.env, TMPDIR: "/tmp" } });
+  const probe = spawnSync("unshare", ["-rm", "sh", "-c", 'mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || mount -t tmpfs -o size=64k tmpfs "$TMPDIR"'], {
+    encoding: "utf8",
+    env: { ...process.env, TMPDIR: "/tmp" },
+  });
   if (probe.error) return `unshare is not installed (${probe.error.message})`;
   if (probe.status !== 0) return `user namespaces with tmpfs mounts are not allowed here: ${probe.stderr.trim()}`;
   return undefined;

@@ -62,7 +62,9 @@ async function diskState(dir: string): Promise<Record<string, string>> {
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
-    out[path.slice(dir.length)] = createHash("sha256").update(await readFile(path)).digest("hex");
+    out[path.slice(dir.length)] = createHash("sha256")
+      .update(await readFile(path))
+      .digest("hex");
   }
   return out;
 }
@@ -157,7 +159,13 @@ async function withMemoryBox(options: BoxOptions, fn: (box: Box) => Promise<void
   const ports = createMemoryLotPorts({ seed: { vehicles: [monthly, storedValue], carGroups: [group, emptyGroup], inPark: [stay] } });
   const lotPorts: LotPorts = { ...ports, lane: recordingLane(laneCalls, () => ports.inPark.size()) };
   const server = await serve(lotPorts, options);
-  const box = makeBox("memory", server.url, () => listsOf(lotPorts), laneCalls, async () => undefined);
+  const box = makeBox(
+    "memory",
+    server.url,
+    () => listsOf(lotPorts),
+    laneCalls,
+    async () => undefined,
+  );
   try {
     await fn(box);
     return await box.lists();
@@ -171,7 +179,13 @@ async function listsOnDisk(dir: string): Promise<Lists> {
   const store = new LotStore({ dir, clock, pruneJob: false });
   await store.start();
   try {
-    return await listsOf(createStoreLotPorts(store, recordingLane([], () => 0), { clock, log: silentLogger(), timeZone: zone, lanes }));
+    return await listsOf(
+      createStoreLotPorts(
+        store,
+        recordingLane([], () => 0),
+        { clock, log: silentLogger(), timeZone: zone, lanes },
+      ),
+    );
   } finally {
     await store.stop();
   }
@@ -326,7 +340,19 @@ after(async () => {
 
 // ---- vehicles (4.4, 4.5, 4.11) ---------------------------------------------------------
 
-const addBiz = { carMMoney: 200.5, carNum: "粤B54321", carSpaceNum: "B2-018", carTypeCode: 81, id: 0, owner: "李四", parkCode: P.parkCode, state: 1, tel: "13900000000", timeEnd: "2024-11-30 23:59:59", timeStart: "2023-12-01 00:00:00" };
+const addBiz = {
+  carMMoney: 200.5,
+  carNum: "粤B54321",
+  carSpaceNum: "B2-018",
+  carTypeCode: 81,
+  id: 0,
+  owner: "李四",
+  parkCode: P.parkCode,
+  state: 1,
+  tel: "13900000000",
+  timeEnd: "2024-11-30 23:59:59",
+  timeStart: "2023-12-01 00:00:00",
+};
 
 scenario("addCar, editCar, plate change and deleteCar keep every field through the store", {
   changes: 4,
@@ -386,7 +412,16 @@ scenario("recharge, refund, freeze and unfreeze: once per orderNo, durable", {
     assert.equal((await b.ok("freezeCar", { ...P, id: 5, operator: "ops" })).frozen, 1);
     await b.ok("freezeCar", { ...P, id: 5 });
     await b.ok("unfreezeCar", { ...P, carNum: "粤B12345" });
-    const rent = await b.ok("monthlyPayNotify", { ...P, orderNo: "TC-M-1", pcardUuid: monthly.uuId, plateNum: "粤B12345", payType: 2, payFee: 20050, payTime: "2024-01-15 09:00:00", timeEnd: "2024-12-31 23:59:59" });
+    const rent = await b.ok("monthlyPayNotify", {
+      ...P,
+      orderNo: "TC-M-1",
+      pcardUuid: monthly.uuId,
+      plateNum: "粤B12345",
+      payType: 2,
+      payFee: 20050,
+      payTime: "2024-01-15 09:00:00",
+      timeEnd: "2024-12-31 23:59:59",
+    });
     assert.equal(rent.timeEnd, "2024-12-31 23:59:59");
   },
   async store(b) {
@@ -396,11 +431,14 @@ scenario("recharge, refund, freeze and unfreeze: once per orderNo, durable", {
     assert.equal(m.refundFen, 10025);
     assert.equal(m.timeEndMs, t("2024-12-31 23:59:59"));
     assert.equal(m.frozen, false);
-    assert.deepEqual(b.store.payments.values().map((p) => [p.orderNo, p.amountFen, p.extra?.kind]), [
-      ["TC-R-1", 10000, "fixed-car"],
-      ["TC-F-1", 10025, "refund"],
-      ["TC-M-1", 20050, "fixed-car"],
-    ]);
+    assert.deepEqual(
+      b.store.payments.values().map((p) => [p.orderNo, p.amountFen, p.extra?.kind]),
+      [
+        ["TC-R-1", 10000, "fixed-car"],
+        ["TC-F-1", 10025, "refund"],
+        ["TC-M-1", 20050, "fixed-car"],
+      ],
+    );
   },
 });
 
@@ -414,7 +452,10 @@ scenario("queryCarPage pages 25 added vehicles; queryMonthlyRent finds monthly a
     assert.deepEqual([first.totalItems, first.totalPages, first.items.length], [27, 3, 10]);
     const last = await b.ok("queryCarPage", { ...P, page: 3, pageSize: 10 });
     assert.equal(last.items.length, 7);
-    assert.deepEqual(last.items.map((i: { id: number }) => i.id), [24, 25, 26, 27, 28, 29, 30]);
+    assert.deepEqual(
+      last.items.map((i: { id: number }) => i.id),
+      [24, 25, 26, 27, 28, 29, 30],
+    );
     const byType = await b.ok("queryCarPage", { ...P, page: 1, pageSize: 100, carTypeCode: 71 });
     assert.equal(byType.totalItems, 13);
     const rent = await b.ok("queryMonthlyRent", { ...P, plateNums: "粤B12345,粤C10001,粤B77777,粤B00000", queryType: 2, recharge: 1 });
@@ -485,7 +526,20 @@ scenario("car groups: add, edit, recharge once, delete only when empty, paged qu
     const page = await b.ok("queryCarGroupPage", { ...P, page: 1, pageSize: 1 });
     assert.deepEqual([page.totalItems, page.totalPages], [2, 2]);
     const visitors = await b.ok("queryCarGroupPage", { ...P, name: "Visitors" });
-    assert.deepEqual(visitors.items[0], { carGroupID: 5, carGroupUuid: added.carGroupUuid, name: "Visitors", spaceCount: 5, carTypeCode: 81, timeStart: "", timeEnd: "2024-12-31 23:59:59", carMMoney: 150.5, balance: 0, remark: "", state: 0, carCount: 0 });
+    assert.deepEqual(visitors.items[0], {
+      carGroupID: 5,
+      carGroupUuid: added.carGroupUuid,
+      name: "Visitors",
+      spaceCount: 5,
+      carTypeCode: 81,
+      timeStart: "",
+      timeEnd: "2024-12-31 23:59:59",
+      carMMoney: 150.5,
+      balance: 0,
+      remark: "",
+      state: 0,
+      carCount: 0,
+    });
   },
   async store(b) {
     const g = b.store.getCarGroup({ carGroupUuid: group.uuid })!;
@@ -512,7 +566,14 @@ scenario("issueCoupon: on the stay's in-park record, idempotent on couponNo", {
   async store(b) {
     const coupons = b.store.getInPark(stay.recordNo)!.coupons;
     assert.deepEqual(coupons, [
-      { couponId: "CP1", kind: "amount", value: 300, grantedAtMs: nowMs, source: "platform", extra: { plateNum: "粤B88888", expiresAtMs: t("2024-01-15 23:59:59"), operator: "shop-3" } },
+      {
+        couponId: "CP1",
+        kind: "amount",
+        value: 300,
+        grantedAtMs: nowMs,
+        source: "platform",
+        extra: { plateNum: "粤B88888", expiresAtMs: t("2024-01-15 23:59:59"), operator: "shop-3" },
+      },
     ]);
   },
 });
@@ -520,7 +581,18 @@ scenario("issueCoupon: on the stay's in-park record, idempotent on couponNo", {
 scenario("payNotify: stored once, counted as the stay's prepayment, repeats answered 200", {
   changes: 2,
   async run(b) {
-    const biz = { ...P, recordNo: stay.recordNo, plateNum: "粤B88888", orderNo: "TC2024011510000000001", payType: 1, payFee: 400, payTime: "2024-01-15 09:59:00", payScene: 0, outChannelid: "", plateId: "" };
+    const biz = {
+      ...P,
+      recordNo: stay.recordNo,
+      plateNum: "粤B88888",
+      orderNo: "TC2024011510000000001",
+      payType: 1,
+      payFee: 400,
+      payTime: "2024-01-15 09:59:00",
+      payScene: 0,
+      outChannelid: "",
+      plateId: "",
+    };
     await b.ok("payNotify", biz);
     await b.ok("payNotify", biz);
     await b.refused("payNotify", { ...biz, payFee: 999 }, "conflict", /already recorded/);
@@ -545,7 +617,10 @@ scenario("in-park records: add (4.13.4), query (4.6, 4.13.1), edit (4.13.2), del
     const inside = await b.ok("queryInPark", { ...P, plateNum: "粤B66666" });
     assert.deepEqual([inside.inPark, inside.enterTime, inside.parkedSeconds, inside.inChannelid, inside.source], [1, "2024-01-15 09:00:00", 3600, "1", "platform"]);
     const late = await b.ok("queryParkRecordPage", { ...P, startTime: "2024-01-15 08:30:00", page: 1, pageSize: 10 });
-    assert.deepEqual(late.items.map((i: { plateNum: string }) => i.plateNum), ["粤B66666", "粤B67890"]);
+    assert.deepEqual(
+      late.items.map((i: { plateNum: string }) => i.plateNum),
+      ["粤B66666", "粤B67890"],
+    );
     await b.ok("editParkRecord", { ...P, recordNo: stay.recordNo, plateNum: "粤B88889", plateColor: 1, operator: "ops" });
     await b.refused("editParkRecord", { ...P, recordNo: stay.recordNo, enterTime: "2024-01-16 00:00:00" }, "badBizContent", /future/);
     await b.ok("deleteParkRecord", { ...P, recordNo: added.recordNo, operator: "ops" });

@@ -80,7 +80,10 @@ test("installs the expected tree into a temp root, touching nothing outside it",
 
   // Units point at the box's paths, not at the staging root, and at the Node that was checked.
   const unit = readFileSync(join(root, "etc/systemd/system/lanekeeper.service"), "utf8");
-  assert.match(unit, new RegExp(`^ExecStart=${node.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} /opt/lanekeeper/current/dist/cli\\.js run --config /etc/lanekeeper/lanekeeper\\.json$`, "m"));
+  assert.match(
+    unit,
+    new RegExp(`^ExecStart=${node.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} /opt/lanekeeper/current/dist/cli\\.js run --config /etc/lanekeeper/lanekeeper\\.json$`, "m"),
+  );
   assert.doesNotMatch(unit, new RegExp(root));
   const provision = readFileSync(join(root, "etc/systemd/system/lanekeeper-provision@.service"), "utf8");
   assert.match(provision, /^ExecStart=\S+ \/opt\/lanekeeper\/current\/dist\/cli\.js provision \/run\/lanekeeper\/usb\/%I$/m);
@@ -129,7 +132,9 @@ test("a second run changes nothing: same manifest, mtimes included", () => {
   const repaired = install(src, ["--destdir", root, "--node", node]);
   assert.match(repaired.out, /installed \/etc\/systemd\/system\/lanekeeper\.service/);
   assert.match(repaired.out, /would run: systemctl daemon-reload/);
-  const changedPaths = manifest(root).filter((line) => !first.includes(line)).map((line) => line.split(" ")[0]);
+  const changedPaths = manifest(root)
+    .filter((line) => !first.includes(line))
+    .map((line) => line.split(" ")[0]);
   assert.deepEqual(changedPaths.sort(), ["/etc/systemd/system", "/etc/systemd/system/lanekeeper.service"]);
 });
 
@@ -154,7 +159,13 @@ test("--prefix moves the app and the units follow", () => {
   assert.match(unit, /^ReadWritePaths=.*\/srv\/lk\b/m);
   assert.match(unit, /^ExecStartPre=-\/srv\/lk\/bin\/boot-guard --node \S+ --root \/srv\/lk$/m);
   assert.match(readFileSync(join(root, "srv/lk/bin/boot-guard"), "utf8"), /^ROOT=\/srv\/lk$/m);
-  assert.doesNotMatch(unit.split("\n").filter((l) => !l.startsWith("#")).join("\n"), /\/opt\/lanekeeper/);
+  assert.doesNotMatch(
+    unit
+      .split("\n")
+      .filter((l) => !l.startsWith("#"))
+      .join("\n"),
+    /\/opt\/lanekeeper/,
+  );
 });
 
 test("the installed units still pass systemd-analyze verify", { skip: spawnSync("systemd-analyze", ["--version"]).status === 0 ? false : "systemd-analyze not installed" }, () => {
@@ -177,7 +188,14 @@ test("uninstall keeps config and data; --purge removes them; both are repeatable
 
   const removed = spawnSync("bash", [join(src, "scripts/uninstall.sh"), "--destdir", root], { encoding: "utf8" });
   assert.equal(removed.status, 0, removed.stderr);
-  for (const gone of ["opt/lanekeeper", "etc/systemd/system/lanekeeper.service", "etc/systemd/system/lanekeeper-provision@.service", "etc/udev/rules.d/80-lanekeeper-usb-provision.rules", "etc/udev/rules.d/61-lanekeeper-serial.rules", "usr/local/bin/lanekeeper"]) {
+  for (const gone of [
+    "opt/lanekeeper",
+    "etc/systemd/system/lanekeeper.service",
+    "etc/systemd/system/lanekeeper-provision@.service",
+    "etc/udev/rules.d/80-lanekeeper-usb-provision.rules",
+    "etc/udev/rules.d/61-lanekeeper-serial.rules",
+    "usr/local/bin/lanekeeper",
+  ]) {
     assert.ok(!existsSync(join(root, gone)), `${gone} should be gone`);
   }
   assert.equal(readFileSync(join(root, "etc/lanekeeper/lanekeeper.json"), "utf8"), "{}\n");

@@ -105,8 +105,14 @@ test("reachable platform and broker, a talking serial device and a pulse: exit 0
     assert.equal(check(report, "gpio")?.status, "ok");
     assert.equal(report.gpio.kind, "sim");
     assert.equal(report.gpio.rows.length, 12);
-    assert.ok(report.gpio.rows.every((r) => r.level === 0), "sim inputs idle, outputs safe");
-    assert.deepEqual(report.pulses.map((p) => [p.key, p.status, p.ms]), [["in1.relayOpen", "ok", 100]]);
+    assert.ok(
+      report.gpio.rows.every((r) => r.level === 0),
+      "sim inputs idle, outputs safe",
+    );
+    assert.deepEqual(
+      report.pulses.map((p) => [p.key, p.status, p.ms]),
+      [["in1.relayOpen", "ok", 100]],
+    );
 
     const cam = report.serial.find((s) => s.name === "cam-out1")!;
     assert.equal(cam.status, "ok", cam.detail);

@@ -94,22 +94,34 @@ before(async () => {
   bundles.x64Native = await makeBundle(work, "0.2.3", key, { native: { "node_modules/epoll/build/Release/epoll.node": elfHeader("x64", 4096) } });
   bundles.armNative = await makeBundle(work, "0.2.2", key, { native: { "node_modules/epoll/build/Release/epoll.node": elfHeader("armhf", 4096) } });
   for (const [name, built] of Object.entries(bundles)) await serve(name, built.outFile);
-  await serve("bad-signature", await tamperBundle(bundles["0.2.0"].outFile, join(work, "bad-signature.tar"), (entries) => {
-    const manifest = entries.find((e) => e.path === "manifest.json")!;
-    manifest.body = Buffer.from(manifest.body.toString("utf8").replace('"minCompatibleVersion": "0.0.0"', '"minCompatibleVersion": "0.0.1"'));
-  }));
-  await serve("swapped", await tamperBundle(bundles["0.2.0"].outFile, join(work, "swapped.tar"), (entries) => {
-    const app = entries.find((e) => e.path === "dist/lib/app.js")!;
-    app.body = Buffer.from('export const version = "evil";\n');
-  }));
+  await serve(
+    "bad-signature",
+    await tamperBundle(bundles["0.2.0"].outFile, join(work, "bad-signature.tar"), (entries) => {
+      const manifest = entries.find((e) => e.path === "manifest.json")!;
+      manifest.body = Buffer.from(manifest.body.toString("utf8").replace('"minCompatibleVersion": "0.0.0"', '"minCompatibleVersion": "0.0.1"'));
+    }),
+  );
+  await serve(
+    "swapped",
+    await tamperBundle(bundles["0.2.0"].outFile, join(work, "swapped.tar"), (entries) => {
+      const app = entries.find((e) => e.path === "dist/lib/app.js")!;
+      app.body = Buffer.from('export const version = "evil";\n');
+    }),
+  );
   // What the old build tool made: an ARM addon in a bundle that claims every architecture.
-  await serve("armNativeOldTool", await resignBundle(bundles.armNative.outFile, join(work, "arm-native-old-tool.tar"), key, (m) => {
-    const { native: _native, ...rest } = m;
-    return { ...rest, architectures: ["arm64", "armhf", "x64"] };
-  }));
-  await serve("traversal", await tamperBundle(bundles["0.2.0"].outFile, join(work, "traversal.tar"), (entries) => {
-    entries.push({ path: "../../escaped.js", type: "File", mode: 0o644, body: Buffer.from("pwned") });
-  }));
+  await serve(
+    "armNativeOldTool",
+    await resignBundle(bundles.armNative.outFile, join(work, "arm-native-old-tool.tar"), key, (m) => {
+      const { native: _native, ...rest } = m;
+      return { ...rest, architectures: ["arm64", "armhf", "x64"] };
+    }),
+  );
+  await serve(
+    "traversal",
+    await tamperBundle(bundles["0.2.0"].outFile, join(work, "traversal.tar"), (entries) => {
+      entries.push({ path: "../../escaped.js", type: "File", mode: 0o644, body: Buffer.from("pwned") });
+    }),
+  );
 });
 
 after(async () => {
@@ -193,7 +205,13 @@ describe("update agent", () => {
     ["unknown signing key", "stranger", (j) => j, "E_UNKNOWN_KEY", /"stranger".*does not trust/],
     ["a path that climbs out of the release", "traversal", (j) => j, "E_UNSAFE_PATH", /\.\.\/\.\.\/escaped\.js/],
     ["a bundle for another architecture", "armOnly", (j) => ({ ...j, version: "0.2.1" }), "E_INCOMPATIBLE", /armhf.*x64/],
-    ["a bundle whose native addon is for an ARM box", "armNative", (j) => ({ ...j, version: "0.2.2" }), "E_WRONG_ARCH", /this x64 box: node_modules\/epoll\/build\/Release\/epoll\.node is armhf/],
+    [
+      "a bundle whose native addon is for an ARM box",
+      "armNative",
+      (j) => ({ ...j, version: "0.2.2" }),
+      "E_WRONG_ARCH",
+      /this x64 box: node_modules\/epoll\/build\/Release\/epoll\.node is armhf/,
+    ],
     ["an ARM addon in a bundle that claims every architecture", "armNativeOldTool", (j) => ({ ...j, version: "0.2.2" }), "E_WRONG_ARCH", /epoll\.node is armhf/],
   ];
   for (const [name, bundle, edit, code, reason] of rejectedBundles) {

@@ -139,7 +139,10 @@ before(async () => {
   });
   const goodNew = await makeBundle(work, "0.3.0", key);
   const { createHash } = await import("node:crypto");
-  for (const [name, built] of [["broken", broken], ["good", goodNew]] as const) {
+  for (const [name, built] of [
+    ["broken", broken],
+    ["good", goodNew],
+  ] as const) {
     const data = await readFile(built.outFile);
     server.files.set(name, data);
     served[name] = { sha256: createHash("sha256").update(data).digest("hex"), size: data.length };
@@ -250,7 +253,11 @@ describe("boot guard", () => {
       ["torn JSON", '{"v":1,"active":{"jobId":"j1","step":"restar', /not valid JSON/],
       ["empty file", "", /not valid JSON/],
       ["another format version", JSON.stringify({ v: 2, active: null, history: [] }), /unknown format/],
-      ["an active job with a path in its version", JSON.stringify({ v: 1, active: { jobId: "j", step: "restarting", job: { version: "../../etc" }, previousTarget: "releases/0.1.0" }, history: [] }), /active job .* is unreadable/],
+      [
+        "an active job with a path in its version",
+        JSON.stringify({ v: 1, active: { jobId: "j", step: "restarting", job: { version: "../../etc" }, previousTarget: "releases/0.1.0" }, history: [] }),
+        /active job .* is unreadable/,
+      ],
     ];
     for (const [name, text, said] of cases) {
       const root = await handRoot("0.2.0", null);

@@ -40,7 +40,19 @@ test("keygen, build and release verify work end to end and refuse a tampered bun
 
   const src = await makeSourceTree(work, "3.1.0");
   const bundle = join(work, "out", "lanekeeper-3.1.0.tar.gz");
-  const build = await node(["scripts/build-bundle.ts", "--key", join(keys, "release-2025.private.pem"), "--out", bundle, "--source", src, "--files", "package.json,dist,node_modules", "--min-compatible", "3.0.0"]);
+  const build = await node([
+    "scripts/build-bundle.ts",
+    "--key",
+    join(keys, "release-2025.private.pem"),
+    "--out",
+    bundle,
+    "--source",
+    src,
+    "--files",
+    "package.json,dist,node_modules",
+    "--min-compatible",
+    "3.0.0",
+  ]);
   assert.equal(build.code, 0, build.stderr);
   const jobLine = /job: +(\{.*\})/.exec(build.stdout)?.[1];
   assert.ok(jobLine, build.stdout);

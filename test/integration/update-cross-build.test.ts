@@ -35,7 +35,13 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 async function onPath(command: string): Promise<boolean> {
   for (const dir of (process.env.PATH ?? "").split(delimiter).filter(Boolean)) {
-    if (await access(join(dir, command)).then(() => true, () => false)) return true;
+    if (
+      await access(join(dir, command)).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -84,7 +90,10 @@ async function checkBundle(architecture: Architecture, stdout: string): Promise<
   assert.deepEqual([...machines], [architecture], JSON.stringify(verified.native));
   const paths = verified.manifest.files.map((f) => f.path);
   assert.ok(paths.includes("node_modules/epoll/build/Release/epoll.node"));
-  assert.ok(verified.native.some((n) => n.path.startsWith(`node_modules/@serialport/bindings-cpp/prebuilds/${prebuildDir[architecture]}/`)), "the target's prebuilt serialport binding");
+  assert.ok(
+    verified.native.some((n) => n.path.startsWith(`node_modules/@serialport/bindings-cpp/prebuilds/${prebuildDir[architecture]}/`)),
+    "the target's prebuilt serialport binding",
+  );
   for (const path of paths) {
     assert.doesNotMatch(path, /devtool|\/\.bin\//, "no dev-only packages, no .bin links");
     assert.doesNotMatch(path, /obj\.target|\/\.deps\/|Makefile|\.mk$|\.o$|config\.gypi/, `build leftover ${path}`);
@@ -93,7 +102,10 @@ async function checkBundle(architecture: Architecture, stdout: string): Promise<
     if (prebuild) assert.equal(prebuild, prebuildDir[architecture], path);
   }
   assert.deepEqual(
-    (await readTarEntries(file)).filter((e) => e.path.endsWith(".node")).map((e) => e.path).sort(),
+    (await readTarEntries(file))
+      .filter((e) => e.path.endsWith(".node"))
+      .map((e) => e.path)
+      .sort(),
     verified.native.map((n) => n.path),
     "every .node file is a native file of the manifest",
   );
@@ -110,7 +122,10 @@ test("an x64 bundle: the earlier build reused without its leftovers, the addon l
   const { extract } = await import("tar");
   await extract({ file, cwd: dir });
   const load = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ["-e", "const { Epoll } = require('./node_modules/epoll'); if (typeof Epoll !== 'function') process.exit(3)"], { cwd: dir, stdio: "inherit" });
+    const child = spawn(process.execPath, ["-e", "const { Epoll } = require('./node_modules/epoll'); if (typeof Epoll !== 'function') process.exit(3)"], {
+      cwd: dir,
+      stdio: "inherit",
+    });
     child.on("exit", resolve);
   });
   assert.equal(load, 0, "epoll.node from the bundle loads");
@@ -128,7 +143,10 @@ for (const architecture of ["arm64", "armhf"] as const) {
       return;
     }
     assert.equal(built.code, 0, built.stderr);
-    assert.match(built.stderr, new RegExp(`node_modules/epoll: compiling for ${architecture} \\(node-gyp --arch=${architecture === "arm64" ? "arm64" : "arm"}, ${prefix}g\\+\\+\\)`));
+    assert.match(
+      built.stderr,
+      new RegExp(`node_modules/epoll: compiling for ${architecture} \\(node-gyp --arch=${architecture === "arm64" ? "arm64" : "arm"}, ${prefix}g\\+\\+\\)`),
+    );
     assert.match(built.stdout, /Node ABI \d+/);
     await checkBundle(architecture, built.stdout);
     const manifestText = (await readTarEntries(join(work, "out", `lanekeeper-4.0.0-${architecture}.tar.gz`))).find((e) => e.path === "manifest.json")!.body.toString();
@@ -137,8 +155,18 @@ for (const architecture of ["arm64", "armhf"] as const) {
 }
 
 test("the project's node_modules is left as it was (staging works on a copy)", async () => {
-  assert.ok(await access(join(project, "node_modules", "epoll", "build", "Makefile")).then(() => true, () => false));
-  assert.ok(await access(join(project, "node_modules", "@serialport", "bindings-cpp", "prebuilds", "win32-x64")).then(() => true, () => false));
+  assert.ok(
+    await access(join(project, "node_modules", "epoll", "build", "Makefile")).then(
+      () => true,
+      () => false,
+    ),
+  );
+  assert.ok(
+    await access(join(project, "node_modules", "@serialport", "bindings-cpp", "prebuilds", "win32-x64")).then(
+      () => true,
+      () => false,
+    ),
+  );
   assert.match(await readFile(join(project, "package-lock.json"), "utf8"), /devtool/);
 });
 
@@ -147,7 +175,8 @@ test("a missing cross compiler is named with the Debian package to install", asy
   await mkdir(empty);
   await assert.rejects(
     stageRelease({ projectDir: project, stageDir: join(work, "stage-no-compiler"), architecture: "arm64", hostArch: "x64", env: { PATH: empty } }),
-    (error: Error & { code?: string }) => error.code === "E_TOOLCHAIN" && /aarch64-linux-gnu-gcc is not installed.*apt-get install g\+\+-aarch64-linux-gnu gcc-aarch64-linux-gnu/.test(error.message),
+    (error: Error & { code?: string }) =>
+      error.code === "E_TOOLCHAIN" && /aarch64-linux-gnu-gcc is not installed.*apt-get install g\+\+-aarch64-linux-gnu gcc-aarch64-linux-gnu/.test(error.message),
   );
   await assert.rejects(stageRelease({ projectDir: project, stageDir: join(work, "stage-no-compiler"), architecture: "x64" }), /already exists/);
 });

@@ -238,19 +238,34 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     for (const box of live) assert.match(ls.out, new RegExp(`${box.deviceId}\\s+lot7\\s+1\\.0\\.0\\s+online .* (up|unknown|\\?)\\s+\\d+s ago\\s+in1\\(in\\)`));
 
     const json = await fleetDone(["ls", "--filter", "ls-0?", "--json", "--url", broker.url]);
-    const rows = json.out.trim().split("\n").map((l) => JSON.parse(l) as { deviceId: string; state: string; lanes: string });
-    assert.deepEqual(rows.map((r) => r.deviceId), ["ls-00", "ls-01", "ls-02"]);
+    const rows = json.out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { deviceId: string; state: string; lanes: string });
+    assert.deepEqual(
+      rows.map((r) => r.deviceId),
+      ["ls-00", "ls-01", "ls-02"],
+    );
 
     const cmd = await fleetDone(["cmd", "ls-*", "last-events", "--arg", "n=2", "--url", broker.url]);
     assert.equal(cmd.code, 0, cmd.err + cmd.out);
-    assert.equal(cmd.out.trim().split("\n").filter((l) => /^ls-0\d\s+ok\s/.test(l)).length, 3, cmd.out);
+    assert.equal(
+      cmd.out
+        .trim()
+        .split("\n")
+        .filter((l) => /^ls-0\d\s+ok\s/.test(l)).length,
+      3,
+      cmd.out,
+    );
     const bad = await fleetDone(["cmd", "ls-00", "no-such", "--url", broker.url]);
     assert.equal(bad.code, 1);
     assert.match(bad.out, /ls-00\s+error\s+E_CMD_UNKNOWN/);
     // fleet watch saw every answer as it happened, one readable line each.
-    await until(() => /ls-00 res\/no-such \S+ error E_CMD_UNKNOWN unknown command "no-such"\n/.test(watch.stdout()), 5000, "the refused command in fleet watch").catch((error: Error) => {
-      throw new Error(`${error.message}\n${watch.stdout()}`);
-    });
+    await until(() => /ls-00 res\/no-such \S+ error E_CMD_UNKNOWN unknown command "no-such"\n/.test(watch.stdout()), 5000, "the refused command in fleet watch").catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\n${watch.stdout()}`);
+      },
+    );
     assert.equal((watch.stdout().match(/^\S+ \d\d:\d\d:\d\d ls-0\d res\/last-events \S+ ok$/gm) ?? []).length, 3, watch.stdout());
 
     const good = JSON.parse(await readFile(join(process.cwd(), "config", "demo.json"), "utf8").catch(() => "null")) as Record<string, unknown> | null;
@@ -311,17 +326,40 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const sick2 = await makeBoxes("halt-0", 1, { unhealthyVersions: ["2.0.0"] });
     const file2 = join(work, "halt.json");
     // No --json: stdout is a pipe, so progress comes as JSON lines by itself.
-    const r2 = await fleetDone(["rollout", bundle2File, "--to", "halt-*", "--url", broker.url, "--url", job2.url, "--waves", "1,100%", "--state", file2, ...fast.filter((a) => a !== "--json")]);
+    const r2 = await fleetDone([
+      "rollout",
+      bundle2File,
+      "--to",
+      "halt-*",
+      "--url",
+      broker.url,
+      "--url",
+      job2.url,
+      "--waves",
+      "1,100%",
+      "--state",
+      file2,
+      ...fast.filter((a) => a !== "--json"),
+    ]);
     assert.equal(r2.code, 1);
-    const records = r2.out.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; deviceId?: string; state?: string; phase?: string });
-    assert.ok(records.some((r) => r.kind === "box-finished" && r.deviceId === "halt-0-00" && r.state === "rolled-back"), r2.out);
+    const records = r2.out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; deviceId?: string; state?: string; phase?: string });
+    assert.ok(
+      records.some((r) => r.kind === "box-finished" && r.deviceId === "halt-0-00" && r.state === "rolled-back"),
+      r2.out,
+    );
     assert.equal(records.at(-1)?.kind, "finished");
     assert.equal(records.at(-1)?.phase, "halted");
     assert.equal(r2.out.includes(`${ESC}[`), false, "no terminal control codes off a terminal");
     const s2 = await readState(file2);
     assert.equal(s2.boxes["halt-0-00"]!.state, "rolled-back");
     assert.equal(sick2[0]!.version, "1.0.0");
-    assert.ok(more.every((b) => b.jobsReceived === 0 && b.version === "1.0.0"), "the next wave never starts");
+    assert.ok(
+      more.every((b) => b.jobsReceived === 0 && b.version === "1.0.0"),
+      "the next wave never starts",
+    );
   });
 
   test("the console killed mid-wave resumes from its state file without re-sending a job", async () => {
@@ -344,7 +382,10 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const repeats = (second.out.match(/"kind":"job-sent"[^\n]*"repeat":true/g) ?? []).length;
     assert.equal(resumedSends, 6 - sentBefore, "only boxes never sent a job get a new one");
     assert.ok(repeats <= openBefore, "only jobs still open are published again (same id)");
-    assert.ok(group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"), group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "));
+    assert.ok(
+      group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"),
+      group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "),
+    );
   });
 
   test("killed after recording a job as sent but before publishing it: the resume publishes it, same id", async () => {
@@ -367,11 +408,17 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     // Before the fix that box waited for a status that could never come and failed at the job time limit.
     assert.equal(second.code, 0, second.out + second.err);
     const end = await readState(stateFile);
-    assert.deepEqual(Object.values(end.boxes).map((b) => b.state), ["succeeded", "succeeded", "succeeded"]);
+    assert.deepEqual(
+      Object.values(end.boxes).map((b) => b.state),
+      ["succeeded", "succeeded", "succeeded"],
+    );
     assert.equal(end.boxes[missed.deviceId]!.jobId, mid.boxes[missed.deviceId]!.jobId, "the same job, not a new one");
     assert.match(second.out, new RegExp(`"deviceId":"${missed.deviceId}","jobId":"[^"]+","repeat":true`));
     // The box that had it may see its job id again: it recognises it and does not run it twice.
-    assert.ok(group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"), group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "));
+    assert.ok(
+      group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"),
+      group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "),
+    );
   });
 
   test("a bundle for the wrong architecture, served by the console, on a terminal: refused, counted, halted", async () => {
@@ -379,7 +426,20 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     const stateFile = join(work, "arch.json");
     const port = await freePort();
     const { code, out } = await fleetOnTerminal([
-      "rollout", armBundleFile, "--to", "arch-*", "--url", broker.url, "--serve", `127.0.0.1:${port}`, "--waves", "1,100%", "--max-failed", "0", "--state", stateFile,
+      "rollout",
+      armBundleFile,
+      "--to",
+      "arch-*",
+      "--url",
+      broker.url,
+      "--serve",
+      `127.0.0.1:${port}`,
+      "--waves",
+      "1,100%",
+      "--max-failed",
+      "0",
+      "--state",
+      stateFile,
       ...fast.filter((a) => a !== "--json"),
     ]);
     assert.equal(code, 1, out);
@@ -392,7 +452,10 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     assert.equal(state.phase, "halted");
     assert.equal(group[0]!.version, "1.0.0", "it keeps its version");
     assert.equal((JSON.parse(await readFile(join(group[0]!.root, "current", "manifest.json"), "utf8")) as { version: string }).version, "1.0.0");
-    assert.ok(group.slice(1).every((b) => b.jobsReceived === 0 && b.version === "1.0.0"), "the rest never get a job");
+    assert.ok(
+      group.slice(1).every((b) => b.jobsReceived === 0 && b.version === "1.0.0"),
+      "the rest never get a job",
+    );
     // The terminal shows a bar redrawn in place, the refusal as its own line, and the summary table.
     assert.match(out, new RegExp(`\r${ESC}\\[2K\\[#{10}-{20}\\] 1/3 wave 1/2 (running|halting|halted) · ok 0 · failed 1`));
     assert.match(out, /arch-00 failed: E_WRONG_ARCH/);
@@ -423,9 +486,11 @@ describe("the example ACL with per-box credentials", { skip }, () => {
       await box2!.start();
       const operator = await MqttProbe.connect(secured.url, { protocolVersion: 5, username: "operator", password: "op-secret" });
       await operator.subscribe(`${root}/+/#`);
-      await operator.waitFor((m) => m.topic === `${root}/acl-01/status`, 5000, "acl-01 online").catch((error: Error) => {
-        throw new Error(`${error.message}\n${secured.output()}`);
-      });
+      await operator
+        .waitFor((m) => m.topic === `${root}/acl-01/status`, 5000, "acl-01 online")
+        .catch((error: Error) => {
+          throw new Error(`${error.message}\n${secured.output()}`);
+        });
 
       const rogue = mqttConnect(secured.url, { protocolVersion: 5, username: "acl-00", password: "rogue-secret", clientId: "lanekeeper-acl-00", reconnectPeriod: 0 });
       await new Promise((resolve, reject) => rogue.once("connect", resolve).once("error", reject));
@@ -441,7 +506,10 @@ describe("the example ACL with per-box credentials", { skip }, () => {
       await rogue.publishAsync(`${root}/acl-00/status`, JSON.stringify({ v: 1, state: "online", boot: 1, version: "1.0.0", configVersion: 0, ts: 1 }), { qos: 1, retain: true });
       await operator.waitFor((m) => m.topic === `${root}/acl-00/status`, 5000, "acl-00's own status");
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.ok(operator.on(`${root}/acl-01/status`).every((m) => m.json<{ version: string }>().version !== "6.6.6"), "no forged status of acl-01");
+      assert.ok(
+        operator.on(`${root}/acl-01/status`).every((m) => m.json<{ version: string }>().version !== "6.6.6"),
+        "no forged status of acl-01",
+      );
       assert.equal(operator.on(`${root}/acl-01/cmd/open`).length, 0, "no forged command to acl-01");
       rogue.end(true);
 
@@ -455,7 +523,6 @@ describe("the example ACL with per-box credentials", { skip }, () => {
     }
   });
 });
-
 
 const skipTls = skip || ((await haveOpenssl()) ? false : "openssl CLI not installed (needed to make test certificates)");
 
@@ -479,7 +546,10 @@ describe("the console over TLS (mqtts://, --ca, --cert, --key)", { skip: skipTls
       assert.equal(wrongCa.code, 1, wrongCa.out);
       // One line with a stable code, the broker and the reason; no stack trace.
       assert.equal(wrongCa.err.trim().split("\n").length, 1, wrongCa.err);
-      assert.match(wrongCa.err, new RegExp(`^E_CONSOLE_CONNECT cannot connect to ${secured.url.replace(/[.]/g, "\\.")}: .*\\([A-Z_]+: the broker's certificate does not chain to --ca .*other/ca\\.pem\\)`));
+      assert.match(
+        wrongCa.err,
+        new RegExp(`^E_CONSOLE_CONNECT cannot connect to ${secured.url.replace(/[.]/g, "\\.")}: .*\\([A-Z_]+: the broker's certificate does not chain to --ca .*other/ca\\.pem\\)`),
+      );
       assert.equal(wrongCa.out, "", "no table from an untrusted broker");
 
       // The broker requires a client certificate: without one the console is refused, and says so.

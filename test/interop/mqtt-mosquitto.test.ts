@@ -122,10 +122,15 @@ test("MQTT 5: command round trips, with response topic and correlation data hono
   await rig(async (r) => {
     const link = r.link();
     const opened: unknown[] = [];
-    link.registerCommand("open", laneCommandArgsSchema, async (args) => {
-      opened.push(args);
-      return { barrier: "opening" };
-    }, { requiresExpiresAt: true });
+    link.registerCommand(
+      "open",
+      laneCommandArgsSchema,
+      async (args) => {
+        opened.push(args);
+        return { barrier: "opening" };
+      },
+      { requiresExpiresAt: true },
+    );
     registerBuiltinCommands(link, {});
     await link.start();
     await connected(link);
@@ -142,7 +147,11 @@ test("MQTT 5: command round trips, with response topic and correlation data hono
     // A response topic of the requester's choosing wins.
     await r.probe.subscribe("backend/replies/#");
     const routed = cmdId();
-    await r.probe.publish(`${r.base}/cmd/open`, { v: 1, id: routed, expiresAt, args: { laneId: "in1" } }, { properties: { responseTopic: "backend/replies/7", correlationData: Buffer.from([0, 1, 2, 255]) } });
+    await r.probe.publish(
+      `${r.base}/cmd/open`,
+      { v: 1, id: routed, expiresAt, args: { laneId: "in1" } },
+      { properties: { responseTopic: "backend/replies/7", correlationData: Buffer.from([0, 1, 2, 255]) } },
+    );
     const routedMsg = await r.probe.waitFor((m) => m.topic === "backend/replies/7");
     assert.equal(routedMsg.json().id, routed);
     assert.deepEqual([...(routedMsg.properties?.correlationData ?? [])], [0, 1, 2, 255], "binary correlation data comes back byte for byte");
@@ -303,7 +312,11 @@ test("MQTT 5: events carry a message expiry, and an expired event is not deliver
     try {
       await back.waitFor((m) => m.json<EventPayload>().data.n === "new", 3000, "the unexpired event");
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.deepEqual(back.messages.map((m) => m.json<EventPayload>().data.n), ["new"], "the expired event was not delivered");
+      assert.deepEqual(
+        back.messages.map((m) => m.json<EventPayload>().data.n),
+        ["new"],
+        "the expired event was not delivered",
+      );
     } finally {
       await back.client.endAsync(true, { properties: { sessionExpiryInterval: 0 } }).catch(() => undefined);
     }
@@ -327,7 +340,10 @@ test("MQTT 5: events spooled while mosquitto is down arrive in order after it re
     await r.probe.subscribe(`${r.base}/evt/#`);
     await r.probe.waitFor(() => r.probe.messages.length >= 25, 8000, "the spooled events");
     const ns = r.probe.messages.map((m) => m.json<EventPayload>().data.n);
-    assert.deepEqual(ns, Array.from({ length: 25 }, (_, i) => i + 1));
+    assert.deepEqual(
+      ns,
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
   });
 });
 

@@ -91,7 +91,13 @@ test("camera lines written on the device end are read through the real adapter",
     assert.equal(box.kind, "serialport");
     await device.write(Buffer.concat([iconv.encode("京A12345,蓝,98\r\n", "gbk"), Buffer.from([0x00, 0xff, 0x0d, 0x0a]), iconv.encode("粤B12345D,绿,91\r\n", "gbk")]));
     await waitFor(() => reads.length >= 2, 3000, "two reads");
-    assert.deepEqual(reads.map((r) => [r.plate, r.color, r.confidence, r.source]), [["京A12345", "blue", 98, "serial"], ["粤B12345D", "green", 91, "serial"]]);
+    assert.deepEqual(
+      reads.map((r) => [r.plate, r.color, r.confidence, r.source]),
+      [
+        ["京A12345", "blue", 98, "serial"],
+        ["粤B12345D", "green", 91, "serial"],
+      ],
+    );
     assert.equal(camera.status().rejectedByReason.binary, 1);
     assert.ok(box.status().lastRxAtMs !== null);
   } finally {
@@ -120,8 +126,17 @@ test("display frames written by the box arrive intact on the device end", { skip
     await display.start();
     assert.equal(await display.show({ kind: "feeDue", plate: "京A12345", feeFen: 1000 }), true);
     await waitFor(() => commands.length >= 4, 3000, "four frames");
-    assert.deepEqual(commands.map((c) => c.cmd), ["connect", "time", "lines", "voice"]);
-    assert.deepEqual(commands[2], { cmd: "lines", lines: [{ text: "京A12345", color: "yellow" }, { text: "请交费10.00元", color: "yellow" }] });
+    assert.deepEqual(
+      commands.map((c) => c.cmd),
+      ["connect", "time", "lines", "voice"],
+    );
+    assert.deepEqual(commands[2], {
+      cmd: "lines",
+      lines: [
+        { text: "京A12345", color: "yellow" },
+        { text: "请交费10.00元", color: "yellow" },
+      ],
+    });
     // The voice frame is the one verified against the board (test/fixtures/display/verified-frames.json), byte for byte.
     assert.ok(Buffer.concat(received).toString("hex").endsWith("0064ffff300b01c7ebbdbbb7d13130d4aa431e"));
     assert.equal(decoder.counts.badFrames, 0);

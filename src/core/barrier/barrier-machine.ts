@@ -98,14 +98,7 @@ export interface ReleaseEffect {
   output: RelayOutput;
 }
 
-export type BarrierEventType =
-  | "barrierOpening"
-  | "barrierOpened"
-  | "barrierClosing"
-  | "barrierClosed"
-  | "barrierReopened"
-  | "barrierFault"
-  | "closeDeferred";
+export type BarrierEventType = "barrierOpening" | "barrierOpened" | "barrierClosing" | "barrierClosed" | "barrierReopened" | "barrierFault" | "closeDeferred";
 
 export interface BarrierEvent {
   kind: "event";

@@ -126,4 +126,3 @@ export function decideEntry(request: EntryRequest, lot: EntrySnapshot, policy: E
     message: carClass === "fixed" && fixed ? { kind: "monthly", plate, daysLeft: fixed.daysLeft } : { kind: "welcome", plate },
   };
 }
-

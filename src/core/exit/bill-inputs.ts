@@ -39,20 +39,26 @@ export function reentryWindowMs(tariff: Tariff): number {
  * The plate's earlier stays that count for this bill: left within `windowMs` of `atMs`, not this
  * stay, and not the stay it resumes (that one's time is this bill's time too).
  */
-export function previousStaysFor(recent: readonly RecentExit[], record: Pick<StayView, "recordNo" | "extra">, atMs: number, windowMs: number): Array<{ enterAtMs: number; leaveAtMs: number; payableFee: number }> {
-  return recent
-    .filter((stay) => stay.leaveAtMs > atMs - windowMs)
-    .filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes)
-    // The fee core takes only what prices a stay (its schema is strict); an entry after its
-    // exit (a clock step) counts from its exit.
-    .map((stay) => ({ enterAtMs: Math.min(stay.enterAtMs, stay.leaveAtMs), leaveAtMs: stay.leaveAtMs, payableFee: stay.payableFee }));
+export function previousStaysFor(
+  recent: readonly RecentExit[],
+  record: Pick<StayView, "recordNo" | "extra">,
+  atMs: number,
+  windowMs: number,
+): Array<{ enterAtMs: number; leaveAtMs: number; payableFee: number }> {
+  return (
+    recent
+      .filter((stay) => stay.leaveAtMs > atMs - windowMs)
+      .filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes)
+      // The fee core takes only what prices a stay (its schema is strict); an entry after its
+      // exit (a clock step) counts from its exit.
+      .map((stay) => ({ enterAtMs: Math.min(stay.enterAtMs, stay.leaveAtMs), leaveAtMs: stay.leaveAtMs, payableFee: stay.payableFee }))
+  );
 }
 
 /** The vehicle type the stay is billed as: its own class, a green plate's nev, else the default. */
 export function billedVehicleType(record: Pick<StayView, "plateColor" | "extra">, tariff: Tariff, defaultVehicleType: VehicleType): VehicleType {
   const own = record.extra?.vehicleClass;
-  const type: VehicleType =
-    typeof own === "string" && billedVehicleTypes.includes(own) ? (own as VehicleType) : record.plateColor === NEV_PLATE_COLOR ? "nev" : defaultVehicleType;
+  const type: VehicleType = typeof own === "string" && billedVehicleTypes.includes(own) ? (own as VehicleType) : record.plateColor === NEV_PLATE_COLOR ? "nev" : defaultVehicleType;
   const pricing = (tariff as { vehicles?: Record<string, unknown> }).vehicles;
   return !pricing || type in pricing || type === defaultVehicleType ? type : defaultVehicleType;
 }
@@ -97,7 +103,13 @@ export function billInputs(
 }
 
 /** The bill of `record` leaving at `atMs` (billInputs, then the fee engine). Throws BillError. */
-export function exitBill(tariff: Tariff, record: StayView, atMs: number, lot: Parameters<typeof billInputs>[3], policy: BillPolicy): { bill: Bill; clamped: StayClampReason | undefined } {
+export function exitBill(
+  tariff: Tariff,
+  record: StayView,
+  atMs: number,
+  lot: Parameters<typeof billInputs>[3],
+  policy: BillPolicy,
+): { bill: Bill; clamped: StayClampReason | undefined } {
   const inputs = billInputs(tariff, record, atMs, lot, policy);
   return { bill: computeBill(tariff, inputs.stay, inputs.extras), clamped: inputs.clamped };
 }
@@ -122,7 +134,14 @@ export interface Quote {
 }
 
 /** `dueFen`: what the exit waiting for this stay asks (its bill may predate a payment); else the bill's. */
-export function quote(record: Pick<StayView, "recordNo" | "plate" | "enterAtMs" | "carType" | "carSubType">, bill: Bill, atMs: number, dueFen: number | undefined, channelId: string | undefined, temporary: CarTypes): Quote {
+export function quote(
+  record: Pick<StayView, "recordNo" | "plate" | "enterAtMs" | "carType" | "carSubType">,
+  bill: Bill,
+  atMs: number,
+  dueFen: number | undefined,
+  channelId: string | undefined,
+  temporary: CarTypes,
+): Quote {
   return {
     recordNo: record.recordNo,
     plateNum: record.plate,

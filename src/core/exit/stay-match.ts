@@ -13,19 +13,13 @@ export interface FuzzyPolicy {
   misreads: boolean;
 }
 
-export type StayMatch<R> =
-  | { by: "exact" | "fuzzy"; record: R | undefined }
-  | { by: "none"; record: undefined; ambiguous?: string[] };
+export type StayMatch<R> = { by: "exact" | "fuzzy"; record: R | undefined } | { by: "none"; record: undefined; ambiguous?: string[] };
 
 /**
  * `lot.exact`: the stays stored under the plate and under `无<plate>`; `lot.all`: every stay in
  * the lot, in the store's order (read only when the fuzzy rule runs: a listing is not free).
  */
-export function findStay<R extends { plate: string; enterAtMs: number }>(
-  plate: string,
-  lot: { exact: readonly R[]; all: () => readonly R[] },
-  fuzzy: FuzzyPolicy,
-): StayMatch<R> {
+export function findStay<R extends { plate: string; enterAtMs: number }>(plate: string, lot: { exact: readonly R[]; all: () => readonly R[] }, fuzzy: FuzzyPolicy): StayMatch<R> {
   if (!plate) return { by: "none", record: undefined };
   if (lot.exact.length > 0) return { by: "exact", record: [...lot.exact].sort((a, b) => b.enterAtMs - a.enterAtMs)[0] };
   if (fuzzy.maxDifferences === 0 && !fuzzy.ignoreProvince && !fuzzy.misreads) return { by: "none", record: undefined };

@@ -209,7 +209,11 @@ function prepare(tariff: Tariff, stay: Stay): Ctx {
   }
   const compiled = compile(tariff, stay.vehicleType);
   if (stay.leaveAtMs - stay.enterAtMs > tariff.maxStayDays * DAY_MS) {
-    throw new BillError("stay-too-long", `a stay of ${((stay.leaveAtMs - stay.enterAtMs) / DAY_MS).toFixed(1)} days is longer than maxStayDays (${tariff.maxStayDays})`, "stay.leaveAtMs");
+    throw new BillError(
+      "stay-too-long",
+      `a stay of ${((stay.leaveAtMs - stay.enterAtMs) / DAY_MS).toFixed(1)} days is longer than maxStayDays (${tariff.maxStayDays})`,
+      "stay.leaveAtMs",
+    );
   }
   return { tariff, stay, tz: stay.timeZone, compiled, graceMs: tariff.postPayment.graceMinutes * MINUTE_MS };
 }
@@ -438,13 +442,41 @@ function lineOf(piece: Charge): BillPiece {
   let line: BillPiece;
   if (piece.kind === "flat") {
     // Flat charges have no unit length; a flat charge always belongs to a segment.
-    line = { kind: piece.kind, segment: segment ?? "", fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+    line = {
+      kind: piece.kind,
+      segment: segment ?? "",
+      fromMs: piece.startMs,
+      toMs: piece.endMs,
+      units: piece.count,
+      unitPriceFen: piece.unitPriceFen,
+      grossFen: piece.grossFen,
+      feeFen: piece.feeFen,
+    };
     if (segment === undefined) delete line.segment;
   } else if (segment === undefined) {
     // The stay's first period belongs to no segment.
-    line = { kind: piece.kind, fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitMinutes: piece.unitMs / MINUTE_MS, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+    line = {
+      kind: piece.kind,
+      fromMs: piece.startMs,
+      toMs: piece.endMs,
+      units: piece.count,
+      unitMinutes: piece.unitMs / MINUTE_MS,
+      unitPriceFen: piece.unitPriceFen,
+      grossFen: piece.grossFen,
+      feeFen: piece.feeFen,
+    };
   } else {
-    line = { kind: piece.kind, segment, fromMs: piece.startMs, toMs: piece.endMs, units: piece.count, unitMinutes: piece.unitMs / MINUTE_MS, unitPriceFen: piece.unitPriceFen, grossFen: piece.grossFen, feeFen: piece.feeFen };
+    line = {
+      kind: piece.kind,
+      segment,
+      fromMs: piece.startMs,
+      toMs: piece.endMs,
+      units: piece.count,
+      unitMinutes: piece.unitMs / MINUTE_MS,
+      unitPriceFen: piece.unitPriceFen,
+      grossFen: piece.grossFen,
+      feeFen: piece.feeFen,
+    };
   }
   if (piece.percent !== undefined) line.percent = piece.percent;
   if (piece.caps) line.caps = piece.caps;
@@ -725,16 +757,7 @@ function pushCharge(
  * Units from `cursor` to `to` (the end of the stay or run when `endsHere`, else a segment
  * boundary). Returns where the next occurrence starts, or undefined when the run is done.
  */
-function chargeUnits(
-  state: WalkState,
-  occ: Occurrence,
-  kind: Charge["kind"],
-  cursor: number,
-  to: number,
-  unitMs: number,
-  priceFen: number,
-  endsHere: boolean,
-): number | undefined {
+function chargeUnits(state: WalkState, occ: Occurrence, kind: Charge["kind"], cursor: number, to: number, unitMs: number, priceFen: number, endsHere: boolean): number | undefined {
   const span = to - cursor;
   const full = Math.floor(span / unitMs);
   const rest = span - full * unitMs;

@@ -67,13 +67,7 @@ export function classifyFixedCar(vehicle: FixedCar, atMs: number, timeZone: stri
  * The parts of [fromMs, toMs) during which the car is free, sorted and merged. `bill()` charges
  * the rest as temporary parking.
  */
-export function fixedCarFreeIntervals(
-  vehicle: FixedCar,
-  fromMs: number,
-  toMs: number,
-  timeZone: string,
-  options: { graceDays?: number } = {},
-): Array<[number, number]> {
+export function fixedCarFreeIntervals(vehicle: FixedCar, fromMs: number, toMs: number, timeZone: string, options: { graceDays?: number } = {}): Array<[number, number]> {
   const validFrom = Math.max(fromMs, vehicle.validFromMs ?? Number.NEGATIVE_INFINITY);
   const validTo = Math.min(toMs, graceEnd(vehicle, timeZone, options.graceDays));
   if (validTo <= validFrom) return [];
@@ -106,7 +100,7 @@ function graceEnd(vehicle: FixedCar, timeZone: string, defaultGraceDays = 0): nu
   if (days <= 0) return vehicle.validUntilMs;
   const l = localDateTime(vehicle.validUntilMs, timeZone);
   const date = addLocalDays(l, days);
-  return firstInstantAtLocal({ ...date, hour: l.hour, minute: l.minute, second: l.second }, timeZone) + (vehicle.validUntilMs % 1000 + 1000) % 1000;
+  return firstInstantAtLocal({ ...date, hour: l.hour, minute: l.minute, second: l.second }, timeZone) + (((vehicle.validUntilMs % 1000) + 1000) % 1000);
 }
 
 function inAnyWindow(windows: readonly FixedCarWindow[], atMs: number, timeZone: string): boolean {
@@ -126,6 +120,6 @@ function inAnyWindow(windows: readonly FixedCarWindow[], atMs: number, timeZone:
 function windowInstants(window: FixedCarWindow, day: number, timeZone: string): [number, number] {
   const fromMinute = minuteOfDay(window.from, false) ?? 0;
   const toMinute = minuteOfDay(window.to, true) ?? 1440;
-  const length = ((toMinute - fromMinute) % 1440 + 1440) % 1440 || 1440;
+  const length = (((toMinute - fromMinute) % 1440) + 1440) % 1440 || 1440;
   return [instantsAtLocalMinute(day, fromMinute, timeZone)[0]!, instantsAtLocalMinute(day, fromMinute + length, timeZone)[0]!];
 }

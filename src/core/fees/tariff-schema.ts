@@ -21,13 +21,9 @@ export type VehicleType = (typeof vehicleTypes)[number];
 const MAX_FEN = 100_000_000; // 1 000 000 元: far beyond any parking fee, catches unit mix-ups
 
 const fen = () =>
-  z
-    .int("must be a whole number of fen (1 元 = 100 fen)")
-    .min(0, "must not be negative (prices are in fen, 0 or more)")
-    .max(MAX_FEN, `must be at most ${MAX_FEN} fen`);
+  z.int("must be a whole number of fen (1 元 = 100 fen)").min(0, "must not be negative (prices are in fen, 0 or more)").max(MAX_FEN, `must be at most ${MAX_FEN} fen`);
 
-const unitMinutes = () =>
-  z.int("must be a whole number of minutes").min(1, "must be at least 1 minute").max(1440, "must be at most a day (1440 minutes)");
+const unitMinutes = () => z.int("must be a whole number of minutes").min(1, "must be at least 1 minute").max(1440, "must be at most a day (1440 minutes)");
 
 const timeOfDayStart = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day "HH:mm" from 00:00 to 23:59');
 const timeOfDayEnd = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be a time of day "HH:mm" from 00:00 to 24:00');
@@ -331,12 +327,7 @@ function checkSegments(segments: unknown[], at: PropertyKey[], problems: TariffP
 }
 
 /** Segments must tile the 24-hour clock: no minute covered twice, none left out. */
-function checkCoverage(
-  segments: unknown[],
-  spans: Array<{ index: number; start: number; length: number }>,
-  at: PropertyKey[],
-  problems: TariffProblem[],
-): void {
+function checkCoverage(segments: unknown[], spans: Array<{ index: number; start: number; length: number }>, at: PropertyKey[], problems: TariffProblem[]): void {
   if (spans.length === 0) return;
   const owner = new Array<number>(1440).fill(-1);
   for (const span of spans) {

@@ -137,10 +137,7 @@ export type LaneLogicInput =
   | { kind: "close"; reason: string; atMs: number; operator?: string }
   | TimerInput;
 
-export type BarrierCommand =
-  | { kind: "open"; reason: string; txId?: string }
-  | { kind: "close"; reason: string }
-  | { kind: "withdraw"; reason: string; txId?: string };
+export type BarrierCommand = { kind: "open"; reason: string; txId?: string } | { kind: "close"; reason: string } | { kind: "withdraw"; reason: string; txId?: string };
 
 export interface RequestDecisionEffect {
   kind: "requestDecision";
@@ -230,12 +227,7 @@ export interface DisplayEffect {
   data: Record<string, unknown>;
 }
 
-export type LaneLogicEffect =
-  | RequestDecisionEffect
-  | { kind: "barrier"; command: BarrierCommand }
-  | LaneEvent
-  | DisplayEffect
-  | TimerEffect;
+export type LaneLogicEffect = RequestDecisionEffect | { kind: "barrier"; command: BarrierCommand } | LaneEvent | DisplayEffect | TimerEffect;
 
 /** What the lane machine may see of the barrier (read-only; lane.ts passes it). */
 export interface BarrierView {

@@ -77,10 +77,7 @@ export interface LaneState {
   readonly buttons: { readonly manualOpen: ButtonState; readonly cashConfirm: ButtonState };
 }
 
-export type LaneInput =
-  | { kind: "gpio"; input: InputName; level: Level; atMs: number }
-  | Exclude<LaneLogicInput, { kind: "presence" } | TimerInput>
-  | TimerInput;
+export type LaneInput = { kind: "gpio"; input: InputName; level: Level; atMs: number } | Exclude<LaneLogicInput, { kind: "presence" } | TimerInput> | TimerInput;
 
 export type LaneEffect = PulseEffect | ReleaseEffect | TimerEffect | RequestDecisionEffect | LaneEvent | DisplayEffect;
 

@@ -41,11 +41,7 @@ export interface FuzzyCandidate {
   provinceDiffers: boolean;
 }
 
-export type PlateMatch =
-  | { kind: "exact"; plate: string }
-  | ({ kind: "fuzzy" } & FuzzyCandidate)
-  | { kind: "ambiguous"; candidates: FuzzyCandidate[] }
-  | { kind: "none" };
+export type PlateMatch = { kind: "exact"; plate: string } | ({ kind: "fuzzy" } & FuzzyCandidate) | { kind: "ambiguous"; candidates: FuzzyCandidate[] } | { kind: "none" };
 
 export function matchPlate(read: string, candidates: Iterable<string>, options: MatchOptions = {}): PlateMatch {
   const maxDifferences = Math.max(0, options.maxDifferences ?? 1);

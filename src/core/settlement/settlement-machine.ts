@@ -138,7 +138,8 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
     case "answer":
       return answered(state, input, settings, effects);
     case "scan": {
-      if (state.phase !== "awaiting" || !state.onLane || state.recordNo === undefined) return { state, effects: [emitOf(state, "scan-ignored", { reason: "no car awaiting payment" })] };
+      if (state.phase !== "awaiting" || !state.onLane || state.recordNo === undefined)
+        return { state, effects: [emitOf(state, "scan-ignored", { reason: "no car awaiting payment" })] };
       const next: SettlementState = { ...state, plateId: input.plateId };
       effects.push(pendingWrite(next, settings), emitOf(next, "scan", { plateId: input.plateId, code: `****${input.code.slice(-4)}` }));
       return send(next, input.plateId, "scanner", input.code, "scan", settings.preLeaveMs, settings, input.atMs, effects);
@@ -160,7 +161,8 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
     case "notice":
       // While the bill is made the lanes keep the notice for it (exitBillOutcome "early-payment").
       if (state.phase === "deciding") return { state, effects };
-      if (state.phase !== "awaiting") return { state, effects: [{ kind: "emit", event: { type: "prepayment", plate: state.plate, recordNo: state.recordNo, feeFen: input.payment.amountFen } }] };
+      if (state.phase !== "awaiting")
+        return { state, effects: [{ kind: "emit", event: { type: "prepayment", plate: state.plate, recordNo: state.recordNo, feeFen: input.payment.amountFen } }] };
       return settle(state, noticeSettlement(input.payment), "payment notice", { openFirst: false }, input.atMs, settings, effects);
     case "platformUp": {
       let next = state;
@@ -184,7 +186,11 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
         return { state: { ...state, phase: "closed", timer: null }, effects };
       }
       const next: SettlementState = { ...state, phase: "settled", onLane: true, timer: null };
-      effects.push(emitOf(next, "settled-earlier", { path: stored.path }), { kind: "open", reason: stored.path, operator: stored.operator }, { kind: "show", message: { kind: "paid", plate: state.plate } });
+      effects.push(
+        emitOf(next, "settled-earlier", { path: stored.path }),
+        { kind: "open", reason: stored.path, operator: stored.operator },
+        { kind: "show", message: { kind: "paid", plate: state.plate } },
+      );
       return { state: next, effects };
     }
     case "passed":
@@ -257,7 +263,18 @@ function send(
   // A recovery call listens for nothing late: it is asked again until answered.
   const listens = purpose !== "recover" && settings.lateAnswerMs > deadlineMs;
   const existing = state.bills.find((b) => b.plateId === plateId);
-  const bill: BillCall = existing ?? { plateId, path, sweepCode, open: 0, unanswered: false, answered: false, lastFailure: undefined, reasks: 0, reaskTimer: null, listenUntilMs: 0 };
+  const bill: BillCall = existing ?? {
+    plateId,
+    path,
+    sweepCode,
+    open: 0,
+    unanswered: false,
+    answered: false,
+    lastFailure: undefined,
+    reasks: 0,
+    reaskTimer: null,
+    listenUntilMs: 0,
+  };
   const updated: BillCall = { ...bill, open: bill.open + 1, listenUntilMs: Math.max(bill.listenUntilMs, atMs + Math.max(settings.lateAnswerMs, deadlineMs)) };
   const bills = existing ? state.bills.map((b) => (b.plateId === plateId ? updated : b)) : [...state.bills, updated];
   effects.push({ kind: "sendBill", callId, plateId, path: bill.path, sweepCode: bill.sweepCode, deadlineMs, listenMs: listens ? settings.lateAnswerMs : undefined });
@@ -314,13 +331,26 @@ function answered(state: SettlementState, input: Extract<SettlementInput, { kind
       }
       const after = afterPreLeave(next, outcome, current.path, input.atMs, settings, effects);
       next = after.state;
-      if (outcome.kind === "failed") return scheduleReask(next, next.bills.find((b) => b.plateId === call.plateId)!, settings, after.effects);
+      if (outcome.kind === "failed")
+        return scheduleReask(
+          next,
+          next.bills.find((b) => b.plateId === call.plateId)!,
+          settings,
+          after.effects,
+        );
       return after;
     }
   }
 }
 
-function afterPreLeave(state: SettlementState, outcome: BillOutcome, path: "platform" | "scanner", atMs: number, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
+function afterPreLeave(
+  state: SettlementState,
+  outcome: BillOutcome,
+  path: "platform" | "scanner",
+  atMs: number,
+  settings: SettlementSettings,
+  effects: SettlementEffect[],
+): SettlementStep {
   if (outcome.kind === "paid") {
     const settlement: Settlement = {
       releaseType: 0,
@@ -342,7 +372,10 @@ function afterPreLeave(state: SettlementState, outcome: BillOutcome, path: "plat
   if (outcome.kind === "aborted") return { state, effects };
   // The platform cannot take the payment now: cash at once; the report says cash.
   if (path === "scanner") effects.push(emitOf(state, "scan-failed", { reason: outcome.reason }));
-  effects.push({ kind: "show", message: { kind: "payCash", plate: state.plate, feeFen: state.dueFen } }, emitOf(state, "cash-fallback", { feeFen: state.dueFen, reason: outcome.reason }));
+  effects.push(
+    { kind: "show", message: { kind: "payCash", plate: state.plate, feeFen: state.dueFen } },
+    emitOf(state, "cash-fallback", { feeFen: state.dueFen, reason: outcome.reason }),
+  );
   return { state: { ...state, path: "cash-fallback" }, effects };
 }
 
@@ -398,7 +431,14 @@ function isOpenToSettle(state: SettlementState): boolean {
  * The platform collected a bill of this exit. The car still waiting: it leaves on that payment
  * and the board says "paid online". Settled already: the driver paid twice, a refund owed.
  */
-function billPaid(state: SettlementState, bill: BillCall, outcome: Extract<BillOutcome, { kind: "paid" }>, atMs: number, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
+function billPaid(
+  state: SettlementState,
+  bill: BillCall,
+  outcome: Extract<BillOutcome, { kind: "paid" }>,
+  atMs: number,
+  settings: SettlementSettings,
+  effects: SettlementEffect[],
+): SettlementStep {
   if (state.phase === "awaiting") {
     const next: SettlementState = { ...state, paidOnline: true };
     effects.push(emitOf(next, "late-payment", { plateId: bill.plateId, path: bill.path, feeFen: state.dueFen }));
@@ -450,8 +490,12 @@ function cash(state: SettlementState, input: Extract<SettlementInput, { kind: "c
   // A bill whose call timed out may have been paid on the platform meanwhile: ask once more
   // (same plateId, short deadline) before taking the driver's cash.
   effects.push(emitOf(state, "cash-check", { plateIds: unanswered.map((b) => b.plateId) }));
-  let next: SettlementState = { ...state, cashCheck: { operator: input.operator, reason: input.reason, orderNo: input.orderNo, atMs: input.atMs, plateIds: unanswered.map((b) => b.plateId), results: [] } };
-  for (const bill of unanswered) next = send(next, bill.plateId, bill.path, bill.sweepCode, "check", Math.min(settings.cashCheckMs, settings.preLeaveMs), settings, input.atMs, effects).state;
+  let next: SettlementState = {
+    ...state,
+    cashCheck: { operator: input.operator, reason: input.reason, orderNo: input.orderNo, atMs: input.atMs, plateIds: unanswered.map((b) => b.plateId), results: [] },
+  };
+  for (const bill of unanswered)
+    next = send(next, bill.plateId, bill.path, bill.sweepCode, "check", Math.min(settings.cashCheckMs, settings.preLeaveMs), settings, input.atMs, effects).state;
   return { state: next, effects };
 }
 
@@ -464,7 +508,14 @@ function checkAnswered(state: SettlementState, bill: BillCall, outcome: BillOutc
   // All heard: the first bill (in the order asked) the platform says is paid settles the car.
   const paid = check.plateIds.map((plateId) => results.find((r) => r.plateId === plateId)!).find((r) => r.outcome.kind === "paid");
   if (paid && paid.outcome.kind === "paid" && next.phase === "awaiting") {
-    next = billPaid(next, next.bills.find((b) => b.plateId === paid.plateId)!, paid.outcome, atMs, settings, effects).state;
+    next = billPaid(
+      next,
+      next.bills.find((b) => b.plateId === paid.plateId)!,
+      paid.outcome,
+      atMs,
+      settings,
+      effects,
+    ).state;
   }
   // Only when the platform cannot be asked is the cash taken blind (a 200 for the bill
   // afterwards is then a double payment).
@@ -477,7 +528,13 @@ function checkAnswered(state: SettlementState, bill: BillCall, outcome: BillOutc
   return takeCash(next, check, blind, settings, effects);
 }
 
-function takeCash(state: SettlementState, input: { operator: string; reason: string; orderNo: string; atMs: number }, blind: boolean, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
+function takeCash(
+  state: SettlementState,
+  input: { operator: string; reason: string; orderNo: string; atMs: number },
+  blind: boolean,
+  settings: SettlementSettings,
+  effects: SettlementEffect[],
+): SettlementStep {
   if (blind) effects.push(emitOf(state, "cash-blind", { feeFen: state.dueFen, operator: input.operator }));
   const settlement: Settlement = { releaseType: 0, payType: 4, paidFen: state.dueFen, orderNo: input.orderNo, payTimeMs: input.atMs, operator: input.operator, path: "cash" };
   const step = settle(state, settlement, input.reason || "cash", { openFirst: false }, input.atMs, settings, effects);
@@ -492,7 +549,15 @@ function paidOnlineReply(plate: string): CommandReply {
 }
 
 function stored(state: SettlementState, settlement: Settlement, atMs: number, settings: SettlementSettings): StoredSettlement {
-  return { ...settlement, settledAtMs: atMs, laneId: settings.laneId, billAtMs: state.atMs, payableFen: state.payableFen || state.dueFen, discountFen: state.discountFen, prepaidFen: state.prepaidFen };
+  return {
+    ...settlement,
+    settledAtMs: atMs,
+    laneId: settings.laneId,
+    billAtMs: state.atMs,
+    payableFen: state.payableFen || state.dueFen,
+    discountFen: state.discountFen,
+    prepaidFen: state.prepaidFen,
+  };
 }
 
 /**
@@ -500,7 +565,15 @@ function stored(state: SettlementState, settlement: Settlement, atMs: number, se
  * pre-leave bill: opened, then written). A car that backed off while a 200 was on its way
  * keeps the payment on its stay (its next exit leaves on it).
  */
-function settle(state: SettlementState, settlement: Settlement, reason: string, how: { openFirst: boolean }, atMs: number, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
+function settle(
+  state: SettlementState,
+  settlement: Settlement,
+  reason: string,
+  how: { openFirst: boolean },
+  atMs: number,
+  settings: SettlementSettings,
+  effects: SettlementEffect[],
+): SettlementStep {
   if (!isOpenToSettle(state)) return { state, effects };
   const next: SettlementState = { ...state, phase: "settled", settlement, path: settlement.path };
   const write: SettlementEffect | undefined =
@@ -519,7 +592,14 @@ function settle(state: SettlementState, settlement: Settlement, reason: string, 
   const opened: SettlementEffect[] = [
     { kind: "open", reason: settlement.path, operator: settlement.operator },
     { kind: "show", message: state.paidOnline ? { kind: "paidOnline", plate: state.plate } : { kind: "paid", plate: state.plate } },
-    emitOf(state, "payment", { feeFen: settlement.paidFen, dueFen: state.dueFen, path: settlement.path, reason, ...(state.paidOnline ? { late: true } : {}), ...(settlement.operator ? { operator: settlement.operator } : {}) }),
+    emitOf(state, "payment", {
+      feeFen: settlement.paidFen,
+      dueFen: state.dueFen,
+      path: settlement.path,
+      reason,
+      ...(state.paidOnline ? { late: true } : {}),
+      ...(settlement.operator ? { operator: settlement.operator } : {}),
+    }),
   ];
   if (how.openFirst && write) effects.push(...opened, write);
   else effects.push(...(write ? [write] : []), ...opened);
@@ -529,7 +609,12 @@ function settle(state: SettlementState, settlement: Settlement, reason: string, 
 }
 
 /** The lane opened by hand (the machine already moved): settled as a hand release, written after. */
-function manualOpened(state: SettlementState, input: Extract<SettlementInput, { kind: "manualOpened" }>, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
+function manualOpened(
+  state: SettlementState,
+  input: Extract<SettlementInput, { kind: "manualOpened" }>,
+  settings: SettlementSettings,
+  effects: SettlementEffect[],
+): SettlementStep {
   if (!isOpenToSettle(state) && state.phase !== "denied") return { state, effects };
   const settlement = manualSettlement(input.operator);
   const plate = state.recordNo === undefined && state.path === "attendant" ? plateForRelease(state) : state.plate;
@@ -551,7 +636,15 @@ export function plateForRelease(state: Pick<SettlementState, "plate" | "atMs">):
 function recovered(state: SettlementState, outcome: BillOutcome, atMs: number, settings: SettlementSettings, effects: SettlementEffect[]): SettlementStep {
   if (state.phase !== "recovering") return { state, effects };
   if (outcome.kind === "paid") {
-    const settlement: Settlement = { releaseType: 0, payType: Number(outcome.payType ?? 0) || 0, paidFen: state.dueFen, orderNo: outcome.orderNo, payTimeMs: outcome.payTimeMs ?? atMs, operator: "", path: "platform" };
+    const settlement: Settlement = {
+      releaseType: 0,
+      payType: Number(outcome.payType ?? 0) || 0,
+      paidFen: state.dueFen,
+      orderNo: outcome.orderNo,
+      payTimeMs: outcome.payTimeMs ?? atMs,
+      operator: "",
+      path: "platform",
+    };
     const seq = state.seq + 1;
     const hold = `settlement/hold/${seq}`;
     effects.push(

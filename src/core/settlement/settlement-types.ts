@@ -81,7 +81,8 @@ export interface SettlementState {
   /** The car is still on the lane (false once it backed out or was cancelled). */
   readonly onLane: boolean;
   /** The attendant's cash waits for the platform to be asked once more. */
-  readonly cashCheck: { operator: string; reason: string; orderNo: string; atMs: number; plateIds: readonly string[]; results: ReadonlyArray<{ plateId: string; outcome: BillOutcome }> } | undefined;
+  readonly cashCheck:
+    { operator: string; reason: string; orderNo: string; atMs: number; plateIds: readonly string[]; results: ReadonlyArray<{ plateId: string; outcome: BillOutcome }> } | undefined;
   /** Refund ids owed for this stay (a second payment). */
   readonly refunds: readonly string[];
   readonly recoverAttempt: number;
@@ -111,15 +112,10 @@ export interface ExitReport {
   settledLeftover: boolean;
 }
 
-export type CommandReply =
-  | { ok: true; detail: string }
-  | { ok: false; code: "E_NO_VEHICLE" | "E_PAID_ONLINE"; message: string };
+export type CommandReply = { ok: true; detail: string } | { ok: false; code: "E_NO_VEHICLE" | "E_PAID_ONLINE"; message: string };
 
 export type SettlementMessage =
-  | { kind: "feeDue"; plate: string; feeFen: number }
-  | { kind: "payCash"; plate: string; feeFen: number }
-  | { kind: "paid"; plate: string }
-  | { kind: "paidOnline"; plate: string };
+  { kind: "feeDue"; plate: string; feeFen: number } | { kind: "payCash"; plate: string; feeFen: number } | { kind: "paid"; plate: string } | { kind: "paidOnline"; plate: string };
 
 export type SettlementEffect =
   | { kind: "sendBill"; callId: string; plateId: string; path: "platform" | "scanner"; sweepCode: string | undefined; deadlineMs: number; listenMs: number | undefined }
@@ -130,7 +126,18 @@ export type SettlementEffect =
   | { kind: "open"; reason: PaymentPath; operator: string }
   | { kind: "show"; message: SettlementMessage }
   | { kind: "emit"; event: { type: string; [key: string]: unknown } }
-  | { kind: "refundOwed"; refund: { id: string; recordNo: string; plateId: string; amountFen: number; refundVia: "cash" | "platform"; first: Settlement; second: { payType: number; amountFen: number; orderNo: string; payTimeMs: number; path: "platform" | "scanner" } } }
+  | {
+      kind: "refundOwed";
+      refund: {
+        id: string;
+        recordNo: string;
+        plateId: string;
+        amountFen: number;
+        refundVia: "cash" | "platform";
+        first: Settlement;
+        second: { payType: number; amountFen: number; orderNo: string; payTimeMs: number; path: "platform" | "scanner" };
+      };
+    }
   | { kind: "report"; report: ExitReport }
   | { kind: "clearPending"; recordNo: string }
   | { kind: "cancelMadeStay"; why: string }
@@ -167,4 +174,3 @@ export interface DurableExit {
   pendingExit: { laneId: string; plateId: string; atMs: number; payableFen: number; discountFen: number; dueFen: number } | undefined;
   settlement: StoredSettlement | undefined;
 }
-

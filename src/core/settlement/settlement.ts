@@ -5,18 +5,7 @@
  */
 import type { PrepaymentView, StayView } from "../stays/stay-views.js";
 
-export type PaymentPath =
-  | "free"
-  | "prepaid"
-  | "platform"
-  | "scanner"
-  | "cash"
-  | "cash-fallback"
-  | "remote"
-  | "remote-free"
-  | "manual"
-  | "attendant"
-  | "awaiting-payment";
+export type PaymentPath = "free" | "prepaid" | "platform" | "scanner" | "cash" | "cash-fallback" | "remote" | "remote-free" | "manual" | "attendant" | "awaiting-payment";
 
 /** How a stay was settled at the exit (leaveNotify `releaseType`, `payType`). */
 export interface Settlement {
@@ -134,7 +123,10 @@ export function earlierSettlement(record: StayView, atMs: number, graceMinutes: 
   // without an orderNo is never matched against an existing prepayment.
   const prepayments =
     settlement.paidFen > 0 && !record.prepayments.some((p) => p.orderNo === settlement.orderNo)
-      ? [...record.prepayments, { orderNo: settlement.orderNo || `${record.recordNo}-exit`, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) }]
+      ? [
+          ...record.prepayments,
+          { orderNo: settlement.orderNo || `${record.recordNo}-exit`, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) },
+        ]
       : [...record.prepayments];
   return { kind: "expired", settlement, extra, prepayments };
 }

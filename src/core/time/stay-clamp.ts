@@ -52,9 +52,7 @@ export function clampStay(enterAtMs: number, leaveAtMs: number, options: StayCla
   const clamp = (ms: number): number => Math.min(maxStayMs, Math.max(0, Math.round(ms)));
 
   const mono = options.monotonic;
-  const monoMs = mono && Number.isFinite(mono.enterMs) && Number.isFinite(mono.leaveMs) && mono.leaveMs >= mono.enterMs
-    ? mono.leaveMs - mono.enterMs
-    : undefined;
+  const monoMs = mono && Number.isFinite(mono.enterMs) && Number.isFinite(mono.leaveMs) && mono.leaveMs >= mono.enterMs ? mono.leaveMs - mono.enterMs : undefined;
 
   // With both ends measured on the monotonic clock, that duration is right whatever the wall
   // clock did; only its size still needs the cap.

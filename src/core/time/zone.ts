@@ -141,14 +141,29 @@ function offsetFromParts(ms: number, timeZone: string): number {
   let bc = false;
   for (const part of formatter(timeZone).formatToParts(ms)) {
     switch (part.type) {
-      case "year": year = Number(part.value); break;
-      case "month": month = Number(part.value); break;
-      case "day": day = Number(part.value); break;
-      case "hour": hour = Number(part.value); break;
-      case "minute": minute = Number(part.value); break;
-      case "second": second = Number(part.value); break;
-      case "era": bc = part.value === "BC" || part.value === "B"; break;
-      default: break;
+      case "year":
+        year = Number(part.value);
+        break;
+      case "month":
+        month = Number(part.value);
+        break;
+      case "day":
+        day = Number(part.value);
+        break;
+      case "hour":
+        hour = Number(part.value);
+        break;
+      case "minute":
+        minute = Number(part.value);
+        break;
+      case "second":
+        second = Number(part.value);
+        break;
+      case "era":
+        bc = part.value === "BC" || part.value === "B";
+        break;
+      default:
+        break;
     }
   }
   return utcOf(bc ? 1 - year : year, month, day, hour, minute, second) - (ms - mod(ms, 1000));
@@ -222,7 +237,7 @@ export function localMinuteOfDay(ms: number, timeZone: string): number {
 
 /** ISO weekday (1 = Monday … 7 = Sunday) of a day number; day 0 was a Thursday. */
 export function isoWeekdayOfDay(dayNumber: number): number {
-  return (((dayNumber + 3) % 7) + 7) % 7 + 1;
+  return ((((dayNumber + 3) % 7) + 7) % 7) + 1;
 }
 
 const minuteCache = new Map<string, Map<number, readonly number[]>>();
@@ -250,7 +265,9 @@ export function instantsAtLocalMinute(dayNumber: number, minute: number, timeZon
     if (resolved.valid.length > 0) found = resolved.valid;
     else {
       const d = new Date(asUtc);
-      found = [firstInstantAtLocal({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: 0 }, timeZone)];
+      found = [
+        firstInstantAtLocal({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: 0 }, timeZone),
+      ];
     }
     if (zone.size >= MAX_CACHED_MINUTES) zone.clear();
     zone.set(key, found);

@@ -1,14 +1,6 @@
 import type { z } from "zod";
 import type { AnswerQueue } from "../answers.js";
-import {
-  CommandErrorCodes,
-  decideCommand,
-  type CommandContext,
-  type CommandDefinition,
-  type CommandHandler,
-  type CommandOptions,
-  type RefusalCounter,
-} from "../commands.js";
+import { CommandErrorCodes, decideCommand, type CommandContext, type CommandDefinition, type CommandHandler, type CommandOptions, type RefusalCounter } from "../commands.js";
 import { FleetError, FleetErrorCodes } from "../errors.js";
 import { errorText, type FleetContext, type FleetExtension, type InboundMessage } from "../extension.js";
 import { commandResultSchema, type CommandResult } from "../payloads.js";
@@ -71,7 +63,14 @@ export class CommandRunner implements FleetExtension {
     } catch (error) {
       counters.count("cmdNotRecorded");
       log.error({ err: error, cmd: name, id }, "cannot record the command id; not running it");
-      await this.answers.answer(answerTo, commandResultSchema, { v: 1, id, status: "error", code: CommandErrorCodes.NotRecorded, error: "cannot record the command id durably", ts: clock.now() });
+      await this.answers.answer(answerTo, commandResultSchema, {
+        v: 1,
+        id,
+        status: "error",
+        code: CommandErrorCodes.NotRecorded,
+        error: "cannot record the command id durably",
+        ts: clock.now(),
+      });
       return;
     }
     const after: Array<() => void | Promise<void>> = [];

@@ -6,10 +6,7 @@ import { checked, errorText, type Connection, type FleetContext, type FleetExten
 import { configDesiredSchema, configReportedSchema, schemaMessage, type ConfigDetail } from "../payloads.js";
 import { JsonStateFile } from "../state-file.js";
 
-export type ConfigDesiredHandler = (
-  version: number,
-  config: Record<string, unknown>,
-) => Promise<{ status: "applied" | "rejected"; detail: ConfigDetail }>;
+export type ConfigDesiredHandler = (version: number, config: Record<string, unknown>) => Promise<{ status: "applied" | "rejected"; detail: ConfigDetail }>;
 
 const configStateSchema = z.strictObject({
   appliedVersion: z.int().min(0),
@@ -64,7 +61,9 @@ export class ConfigPush implements FleetExtension {
 
   onConnected(conn: Connection): void {
     if (!this.lastReport) return;
-    this.connection.send(conn, this.ctx.topics.configReported(), this.lastReport, { qos: 1, retain: true }).catch((error: unknown) => this.ctx.log.warn({ err: error }, "cfg/reported not sent"));
+    this.connection
+      .send(conn, this.ctx.topics.configReported(), this.lastReport, { qos: 1, retain: true })
+      .catch((error: unknown) => this.ctx.log.warn({ err: error }, "cfg/reported not sent"));
   }
 
   handle({ payload }: InboundMessage): Promise<void> {

@@ -39,9 +39,7 @@ export interface CameraDeviceInfo {
   channel?: number;
 }
 
-export type AlarmParseResult =
-  | { ok: true; read: PlateRead; device: CameraDeviceInfo }
-  | { ok: false; code: "E_SHAPE" | "E_PLATE"; message: string };
+export type AlarmParseResult = { ok: true; read: PlateRead; device: CameraDeviceInfo } | { ok: false; code: "E_SHAPE" | "E_PLATE"; message: string };
 
 type Json = Record<string, unknown>;
 
@@ -69,7 +67,10 @@ export function parseAlarmInfoPlate(body: unknown, receivedAtMs: number): AlarmP
   if (!result) return { ok: false, code: "E_SHAPE", message: "no AlarmInfoPlate.result.PlateResult object" };
   if (typeof result.license !== "string") return { ok: false, code: "E_SHAPE", message: "PlateResult.license is missing or not text" };
 
-  const parts = result.license.split("|").map((p) => p.trim()).filter((p) => p !== "");
+  const parts = result.license
+    .split("|")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   const plates: string[] = [];
   let noPlate = false;
   for (const part of parts) {

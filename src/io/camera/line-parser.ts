@@ -44,9 +44,7 @@ export function compileTemplate(template: string): CompiledTemplate {
   return { source: template, regex: new RegExp(pattern, "u"), fields, literals };
 }
 
-export type CameraLineResult =
-  | { ok: true; read: PlateRead }
-  | { ok: false; reason: CameraRejectReason; detail: string };
+export type CameraLineResult = { ok: true; read: PlateRead } | { ok: false; reason: CameraRejectReason; detail: string };
 
 export interface CameraLineCounts {
   /** Lines seen (terminated), including rejected ones. */

@@ -1,18 +1,7 @@
 import { z } from "zod";
 
 /** Every state a lane shows its driver (src/io/display/messages.ts renders them). */
-export const laneMessageKinds = [
-  "idle",
-  "welcome",
-  "feeDue",
-  "paid",
-  "paidOnline",
-  "monthly",
-  "lotFull",
-  "denied",
-  "payCash",
-  "attendantCalled",
-] as const;
+export const laneMessageKinds = ["idle", "welcome", "feeDue", "paid", "paidOnline", "monthly", "lotFull", "denied", "payCash", "attendantCalled"] as const;
 export type LaneMessageKind = (typeof laneMessageKinds)[number];
 
 export const displayColors = ["red", "green", "yellow"] as const;
@@ -40,7 +29,11 @@ export const displayOptionsSchema = z.strictObject({
   /** Bytes a line holds in GBK (0x6E: at most 32; a Chinese character takes 2). */
   lineBytes: z.int().min(4).max(32).default(32),
   /** The board keeps its own clock (shown when idle); resync this often, 0 = only at connect. */
-  timeSyncIntervalS: z.int().min(0).max(7 * 86_400).default(3600),
+  timeSyncIntervalS: z
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(3600),
   /** Data of the 0x00 connect frame sent when the link comes up (e.g. "159753"); none if unset. */
   connectData: z.string().max(32).optional(),
   /** Per-message text overrides (configurable texts; defaults in messages.ts). */

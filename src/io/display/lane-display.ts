@@ -184,14 +184,7 @@ export class LaneDisplay {
 }
 
 /** Builds a lane display; on a simulated link it also attaches the simulated board. */
-export function createLaneDisplay(
-  laneId: string,
-  link: SerialLink,
-  options: DisplayOptions,
-  clock: Clock,
-  log: Logger,
-  timeZone = "Asia/Shanghai",
-): LaneDisplay {
+export function createLaneDisplay(laneId: string, link: SerialLink, options: DisplayOptions, clock: Clock, log: Logger, timeZone = "Asia/Shanghai"): LaneDisplay {
   const board = link instanceof SimSerialLink ? new SimDisplayBoard(link, { address: options.address }) : undefined;
   return new LaneDisplay(laneId, link, options, clock, log, board ? { timeZone, board } : { timeZone });
 }

@@ -37,7 +37,12 @@ export interface OnoffLine {
 
 export interface OnoffModule {
   Gpio: {
-    new (gpio: number, direction: "in" | "out" | "high" | "low", edge?: "none" | "rising" | "falling" | "both", options?: { activeLow?: boolean; reconfigureDirection?: boolean }): OnoffLine;
+    new (
+      gpio: number,
+      direction: "in" | "out" | "high" | "low",
+      edge?: "none" | "rising" | "falling" | "both",
+      options?: { activeLow?: boolean; reconfigureDirection?: boolean },
+    ): OnoffLine;
     readonly accessible?: boolean;
   };
 }
@@ -168,11 +173,15 @@ export class OnoffGpio implements Gpio {
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const hint = code === "EINVAL" ? " (no such line: wrong chip base?)" : code === "EBUSY" ? " (claimed by another driver or process)" : code === "EACCES" ? " (permission: gpio group?)" : "";
-      throw new GpioError(
-        "E_GPIO_EXPORT",
-        `cannot export ${line.key} (BCM ${line.bcm}, sysfs ${line.sysfs}): ${(error as Error).message}${hint}`,
-      );
+      const hint =
+        code === "EINVAL"
+          ? " (no such line: wrong chip base?)"
+          : code === "EBUSY"
+            ? " (claimed by another driver or process)"
+            : code === "EACCES"
+              ? " (permission: gpio group?)"
+              : "";
+      throw new GpioError("E_GPIO_EXPORT", `cannot export ${line.key} (BCM ${line.bcm}, sysfs ${line.sysfs}): ${(error as Error).message}${hint}`);
     }
     const open: OpenLine = { resolved: line, handle, last: 0 };
     this.open.set(line.key, open);

@@ -79,10 +79,7 @@ export function pickPinController(chips: readonly GpioChipInfo[], chipLabel?: st
     const chip = chips.find((c) => c.label === label);
     if (chip) return chip;
   }
-  throw new GpioError(
-    "E_GPIO_CHIP",
-    `no known pin controller (${knownPinControllerLabels.join(", ")}) under ${sysfsRoot} (found: ${seen}); set hardware.chipLabel`,
-  );
+  throw new GpioError("E_GPIO_CHIP", `no known pin controller (${knownPinControllerLabels.join(", ")}) under ${sysfsRoot} (found: ${seen}); set hardware.chipLabel`);
 }
 
 export function resolveOnChip(lines: readonly GpioLineSpec[], chip: GpioChipInfo): ResolvedLine[] {
@@ -98,10 +95,7 @@ export function resolveOnChip(lines: readonly GpioLineSpec[], chip: GpioChipInfo
   });
 }
 
-export async function resolveSysfsLines(
-  lines: readonly GpioLineSpec[],
-  options: { sysfsRoot?: string; chipLabel?: string | undefined } = {},
-): Promise<SysfsResolution> {
+export async function resolveSysfsLines(lines: readonly GpioLineSpec[], options: { sysfsRoot?: string; chipLabel?: string | undefined } = {}): Promise<SysfsResolution> {
   const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot;
   const chips = await listGpioChips(sysfsRoot);
   const chip = pickPinController(chips, options.chipLabel || undefined, sysfsRoot);

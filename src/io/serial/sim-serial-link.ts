@@ -23,12 +23,7 @@ export class SimSerialLink extends BaseSerialLink {
   private readonly writeListeners = new Set<SimWriteListener>();
   private readonly writeHistoryLimit: number;
 
-  constructor(
-    name: string,
-    clock: Clock,
-    log: Logger,
-    options: { silenceTimeoutS?: number; writeHistoryLimit?: number } = {},
-  ) {
+  constructor(name: string, clock: Clock, log: Logger, options: { silenceTimeoutS?: number; writeHistoryLimit?: number } = {}) {
     super(name, clock, log, (options.silenceTimeoutS ?? 600) * 1000);
     this.writeHistoryLimit = options.writeHistoryLimit ?? 1000;
   }

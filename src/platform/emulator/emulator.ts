@@ -513,7 +513,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       } else if (route === "plates" && method === "POST") {
         const body = (await readJson()) as { plate?: unknown; behaviour?: unknown };
         const b = body.behaviour;
-        const valid = b === null || b === undefined || b === "frictionless" || b === "awaiting" || (typeof b === "object" && Number.isInteger((b as { code?: unknown }).code) && typeof (b as { msg?: unknown }).msg === "string");
+        const valid =
+          b === null ||
+          b === undefined ||
+          b === "frictionless" ||
+          b === "awaiting" ||
+          (typeof b === "object" && Number.isInteger((b as { code?: unknown }).code) && typeof (b as { msg?: unknown }).msg === "string");
         if (typeof body.plate !== "string" || !valid) throw new ControlError('send {"plate": "...", "behaviour": "frictionless" | "awaiting" | {"code","msg"} | null}');
         api.setPlate(body.plate, (b ?? undefined) as PlateBehaviour | undefined);
         sendJson(res, 200, { ok: true });
@@ -672,5 +677,3 @@ export async function postEnvelope(boxUrl: string, bodyText: string, sign: strin
 function sendJson(res: ServerResponse, status: number, payload: unknown): void {
   res.writeHead(status, { "content-type": "application/json;charset=UTF-8" }).end(JSON.stringify(payload));
 }
-
-

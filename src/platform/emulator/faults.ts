@@ -103,8 +103,10 @@ export function faultProblems(value: unknown): string[] {
   const thens = ["answer", "drop"];
   if (f.hangThen !== undefined && !thens.includes(f.hangThen as string)) problems.push(`hangThen must be one of ${thens.join(", ")}`);
   if (f.hangThen !== undefined && f.hangForMs === undefined) problems.push("hangThen needs hangForMs");
-  for (const key of ["refuseForMs", "delayMs", "hangForMs"]) if (f[key] !== undefined && !(Number.isInteger(f[key]) && (f[key] as number) >= 0)) problems.push(`${key} must be a whole number of ms`);
-  if (f.httpStatus !== undefined && !(Number.isInteger(f.httpStatus) && (f.httpStatus as number) >= 100 && (f.httpStatus as number) <= 599)) problems.push("httpStatus must be 100-599");
+  for (const key of ["refuseForMs", "delayMs", "hangForMs"])
+    if (f[key] !== undefined && !(Number.isInteger(f[key]) && (f[key] as number) >= 0)) problems.push(`${key} must be a whole number of ms`);
+  if (f.httpStatus !== undefined && !(Number.isInteger(f.httpStatus) && (f.httpStatus as number) >= 100 && (f.httpStatus as number) <= 599))
+    problems.push("httpStatus must be 100-599");
   if (f.business !== undefined) {
     const b = f.business as Record<string, unknown> | null;
     if (!b || typeof b !== "object" || !Number.isInteger(b.code) || typeof b.msg !== "string") problems.push("business must be {code: int, msg: string}");
@@ -119,8 +121,10 @@ export function faultProblems(value: unknown): string[] {
         if (!r || typeof r !== "object") problems.push(`rules[${i}] must be an object`);
         else if (!a || typeof a !== "object" || !kinds.includes(a.kind as string)) problems.push(`rules[${i}].action.kind must be one of ${kinds.join(", ")}`);
         else if (a.kind === "delay" && !(Number.isInteger(a.ms) && (a.ms as number) >= 0)) problems.push(`rules[${i}].action.ms must be a whole number of ms`);
-        else if (a.kind === "hang" && a.forMs !== undefined && !(Number.isInteger(a.forMs) && (a.forMs as number) >= 0)) problems.push(`rules[${i}].action.forMs must be a whole number of ms`);
-        else if (a.kind === "hang" && a.then !== undefined && !(a.forMs !== undefined && thens.includes(a.then as string))) problems.push(`rules[${i}].action.then must be one of ${thens.join(", ")} (with forMs)`);
+        else if (a.kind === "hang" && a.forMs !== undefined && !(Number.isInteger(a.forMs) && (a.forMs as number) >= 0))
+          problems.push(`rules[${i}].action.forMs must be a whole number of ms`);
+        else if (a.kind === "hang" && a.then !== undefined && !(a.forMs !== undefined && thens.includes(a.then as string)))
+          problems.push(`rules[${i}].action.then must be one of ${thens.join(", ")} (with forMs)`);
         else if (a.kind === "http-status" && !Number.isInteger(a.status)) problems.push(`rules[${i}].action.status must be an integer`);
         else if (a.kind === "business" && (!Number.isInteger(a.code) || typeof a.msg !== "string")) problems.push(`rules[${i}].action needs code and msg`);
       });

@@ -325,4 +325,3 @@ export const rechargeCarGroup = defineService({
 });
 
 export const listServices = [queryBlacklist, addBlacklist, deleteBlacklist, queryCarGroupPage, addCarGroup, editCarGroup, deleteCarGroup, rechargeCarGroup];
-

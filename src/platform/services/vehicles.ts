@@ -62,7 +62,14 @@ export const queryMonthlyRent = defineService({
   async handle(biz, ctx) {
     if (![0, 1, 2].includes(biz.queryType)) refuse("badBizContent", `queryType ${biz.queryType} is not 0, 1 or 2`);
     const dict = ctx.config.platform.dictionaries;
-    const plates = [...new Set(biz.plateNums.split(/[,，]/).map(plateKey).filter((p) => p !== ""))];
+    const plates = [
+      ...new Set(
+        biz.plateNums
+          .split(/[,，]/)
+          .map(plateKey)
+          .filter((p) => p !== ""),
+      ),
+    ];
     const wanted = (v: VehicleRecord): boolean => {
       const t = mainType(v.carTypeCode);
       const monthly = dict.monthlyCarTypes.includes(t);
@@ -87,7 +94,13 @@ export const queryMonthlyRent = defineService({
           state: v.enabled ? 1 : 0,
           frozen: v.frozen ? 1 : 0,
           ...(biz.recharge === 1
-            ? { timeStart: wireTime(ctx, v.validFromMs), timeEnd: wireTime(ctx, v.validToMs), carMMoney: fenToYuan(v.monthlyRentFen), balance: fenToYuan(v.balanceFen), owner: v.owner }
+            ? {
+                timeStart: wireTime(ctx, v.validFromMs),
+                timeEnd: wireTime(ctx, v.validToMs),
+                carMMoney: fenToYuan(v.monthlyRentFen),
+                balance: fenToYuan(v.balanceFen),
+                owner: v.owner,
+              }
             : {}),
         };
       });
@@ -184,7 +197,11 @@ type VehicleFields = z.infer<z.ZodObject<typeof vehicleFields, z.core.$loose>>;
 async function applyVehicleFields(ctx: ServiceContext, v: VehicleRecord, biz: VehicleFields): Promise<void> {
   if (biz.state !== 0 && biz.state !== 1) refuse("badBizContent", `state ${biz.state} is not 0 or 1`);
   if (biz.carTypeCode < 10) refuse("badBizContent", `carTypeCode ${biz.carTypeCode} is a main type; send the concrete type (e.g. 81)`);
-  for (const [name, value] of [["balance", biz.balance], ["carMMoney", biz.carMMoney], ["refund", biz.refund]] as const) {
+  for (const [name, value] of [
+    ["balance", biz.balance],
+    ["carMMoney", biz.carMMoney],
+    ["refund", biz.refund],
+  ] as const) {
     if (value !== undefined && value < 0) refuse("badBizContent", `${name} must not be negative`);
   }
   const from = readTime(ctx, biz.forceTimeStart ?? biz.timeStart, biz.forceTimeStart !== undefined ? "forceTimeStart" : "timeStart");
@@ -364,7 +381,15 @@ export const refundCar = defineService({
   },
 });
 
-function vehiclePayment(ctx: ServiceContext, v: VehicleRecord, orderNo: string, kind: "fixed-car" | "refund", yuan: number, payType: number | undefined, payTime: string | undefined): PaymentRecord {
+function vehiclePayment(
+  ctx: ServiceContext,
+  v: VehicleRecord,
+  orderNo: string,
+  kind: "fixed-car" | "refund",
+  yuan: number,
+  payType: number | undefined,
+  payTime: string | undefined,
+): PaymentRecord {
   return {
     orderNo: orderNo.trim(),
     kind,

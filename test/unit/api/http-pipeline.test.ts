@@ -56,10 +56,25 @@ test("exceedsJsonDepth and the byte gauge (any chunking) agree with the parsed d
 });
 
 test("parseJsonText: deep nesting is E_JSON_DEPTH before any parsing, bad JSON E_JSON, never another error", () => {
-  assert.equal(apiErrorCode(() => parseJsonText("[".repeat(1_000_000))), "E_JSON_DEPTH");
-  assert.equal(apiErrorCode(() => parseJsonText(`{"a":"${"[".repeat(100)}"}`)), undefined, "brackets inside strings do not count");
-  assert.equal(apiErrorCode(() => parseJsonText(`{"a":"\\"${"[".repeat(100)}"}`)), undefined, "an escaped quote does not end the string");
-  assert.equal(apiErrorCode(() => parseJsonText("1e999999")), undefined, "a huge number parses (to Infinity); callers validate types");
+  assert.equal(
+    apiErrorCode(() => parseJsonText("[".repeat(1_000_000))),
+    "E_JSON_DEPTH",
+  );
+  assert.equal(
+    apiErrorCode(() => parseJsonText(`{"a":"${"[".repeat(100)}"}`)),
+    undefined,
+    "brackets inside strings do not count",
+  );
+  assert.equal(
+    apiErrorCode(() => parseJsonText(`{"a":"\\"${"[".repeat(100)}"}`)),
+    undefined,
+    "an escaped quote does not end the string",
+  );
+  assert.equal(
+    apiErrorCode(() => parseJsonText("1e999999")),
+    undefined,
+    "a huge number parses (to Infinity); callers validate types",
+  );
   fc.assert(
     fc.property(fc.string({ unit: "binary", maxLength: 300 }), (text) => {
       const code = apiErrorCode(() => parseJsonText(text));
@@ -72,23 +87,46 @@ test("parseJsonText: deep nesting is E_JSON_DEPTH before any parsing, bad JSON E
 // ---- the request target and path parameters ----
 
 test("the reported targets and escapes are 400s with stable codes", () => {
-  assert.equal(apiErrorCode(() => parseRequestTarget("http://[::1")), "E_BAD_URL");
-  assert.equal(apiErrorCode(() => parseRequestTarget("*")), "E_BAD_URL");
-  assert.equal(apiErrorCode(() => parseRequestTarget("ftp://x/")), "E_BAD_URL");
+  assert.equal(
+    apiErrorCode(() => parseRequestTarget("http://[::1")),
+    "E_BAD_URL",
+  );
+  assert.equal(
+    apiErrorCode(() => parseRequestTarget("*")),
+    "E_BAD_URL",
+  );
+  assert.equal(
+    apiErrorCode(() => parseRequestTarget("ftp://x/")),
+    "E_BAD_URL",
+  );
   assert.equal(parseRequestTarget("http://box/healthz?x=1").pathname, "/healthz");
   assert.equal(parseRequestTarget("//evil.example/api/status").pathname, "//evil.example/api/status", "origin-form never names a host");
-  for (const raw of ["%E0", "%ZZ", "%C0", "%E0%A4%A", "%", "a%2"]) assert.equal(apiErrorCode(() => decodeParam("p", raw)), "E_BAD_PARAM", raw);
+  for (const raw of ["%E0", "%ZZ", "%C0", "%E0%A4%A", "%", "a%2"])
+    assert.equal(
+      apiErrorCode(() => decodeParam("p", raw)),
+      "E_BAD_PARAM",
+      raw,
+    );
   assert.equal(decodeParam("p", "%E4%BA%ACA12345"), "京A12345");
 });
 
 test("any request target either parses or is E_BAD_URL; any segment either decodes or is E_BAD_PARAM", () => {
   const hexPair = fc.tuple(fc.constantFrom(..."0123456789ABCDEFabcdefGZ%"), fc.constantFrom(..."0123456789ABCDEFabcdefGZ%")).map(([a, b]) => `%${a}${b}`);
-  const segment = fc.array(fc.oneof(fc.string({ maxLength: 4 }), hexPair, fc.constantFrom("%", "%E0", "%C0%AF", "/", "?", "#", "[", "]")), { maxLength: 6 }).map((parts) => parts.join(""));
+  const segment = fc
+    .array(fc.oneof(fc.string({ maxLength: 4 }), hexPair, fc.constantFrom("%", "%E0", "%C0%AF", "/", "?", "#", "[", "]")), { maxLength: 6 })
+    .map((parts) => parts.join(""));
   fc.assert(
-    fc.property(fc.oneof(segment.map((s) => `/${s}`), segment.map((s) => `http://${s}`), segment), (target) => {
-      const code = apiErrorCode(() => parseRequestTarget(target));
-      assert.ok(code === undefined || code === "E_BAD_URL");
-    }),
+    fc.property(
+      fc.oneof(
+        segment.map((s) => `/${s}`),
+        segment.map((s) => `http://${s}`),
+        segment,
+      ),
+      (target) => {
+        const code = apiErrorCode(() => parseRequestTarget(target));
+        assert.ok(code === undefined || code === "E_BAD_URL");
+      },
+    ),
     { numRuns: runs },
   );
   fc.assert(
@@ -140,20 +178,23 @@ test("the replay cache: a repeat inside the window is refused; entries leave wit
 
 test("the replay cache never holds more than its cap, whatever arrives", () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: -400, max: 400 }), fc.integer({ min: 0, max: 50 })), { maxLength: 200 }), (arrivals) => {
-      const cache = new ReplayCache(300, 20);
-      let nowS = 1_700_000_000;
-      const seen = new Map<string, number>();
-      for (const [sign, skewS, stepS] of arrivals) {
-        nowS += stepS;
-        const fresh = cache.remember(sign, nowS + skewS, nowS);
-        const expiresAtS = seen.get(sign.toUpperCase());
-        // Refused only when it is really a repeat inside the window.
-        if (!fresh) assert.ok(expiresAtS !== undefined && expiresAtS >= nowS);
-        if (fresh) seen.set(sign.toUpperCase(), Math.max(nowS + skewS, nowS) + 300);
-        assert.ok(cache.stats().entries <= 20);
-      }
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: -400, max: 400 }), fc.integer({ min: 0, max: 50 })), { maxLength: 200 }),
+      (arrivals) => {
+        const cache = new ReplayCache(300, 20);
+        let nowS = 1_700_000_000;
+        const seen = new Map<string, number>();
+        for (const [sign, skewS, stepS] of arrivals) {
+          nowS += stepS;
+          const fresh = cache.remember(sign, nowS + skewS, nowS);
+          const expiresAtS = seen.get(sign.toUpperCase());
+          // Refused only when it is really a repeat inside the window.
+          if (!fresh) assert.ok(expiresAtS !== undefined && expiresAtS >= nowS);
+          if (fresh) seen.set(sign.toUpperCase(), Math.max(nowS + skewS, nowS) + 300);
+          assert.ok(cache.stats().entries <= 20);
+        }
+      },
+    ),
     { numRuns: runs },
   );
 });
@@ -170,7 +211,12 @@ test("config: an API reachable from the network needs a camera key when a lane t
   for (const host of ["0.0.0.0", "::", "192.168.1.20", "lanebox.local"]) {
     const result = validateConfig(withApi({ host }));
     assert.equal(result.ok, false, host);
-    if (!result.ok) assert.deepEqual(result.problems.map((p) => p.path), ["api.cameraKey"], host);
+    if (!result.ok)
+      assert.deepEqual(
+        result.problems.map((p) => p.path),
+        ["api.cameraKey"],
+        host,
+      );
     const short = validateConfig(withApi({ host, cameraKey: "short" }));
     assert.ok(!short.ok && /at least 16/.test(short.problems[0]!.message), host);
     assert.ok(validateConfig(withApi({ host, cameraKey: "a-long-camera-key-0001" })).ok, host);

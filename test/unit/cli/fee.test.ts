@@ -16,10 +16,7 @@ const demoFile = fileURLToPath(new URL("../../../config/demo.json", import.meta.
 const enterLeave = ["--enter", "2024-05-06 08:00:00", "--leave", "2024-05-06 11:00:00"];
 
 test("a bare tariff file and a whole config both print one JSON bill and exit 0", async () => {
-  const [bare, config] = await Promise.all([
-    runCli(["fee", "--tariff", vendorFile, ...enterLeave]),
-    runCli(["fee", "--tariff", demoFile, ...enterLeave, "--vehicle", "large"]),
-  ]);
+  const [bare, config] = await Promise.all([runCli(["fee", "--tariff", vendorFile, ...enterLeave]), runCli(["fee", "--tariff", demoFile, ...enterLeave, "--vehicle", "large"])]);
   for (const run of [bare, config]) assert.equal(run.code, 0, run.stderr);
 
   const b = JSON.parse(bare.stdout);
@@ -128,7 +125,10 @@ test("wrong words exit 2 with the usage", async () => {
     runCli(["fee", "--tariff", vendorFile, "--enter", "2024-05-06 11:00:00", "--leave", "2024-05-06 08:00:00"]),
     runCli(["fee", "--tariff", vendorFile, ...enterLeave, "--colour", "red"]),
   ]);
-  for (const [run, pattern] of [[backwards, /--leave \(2024-05-06 08:00:00\) is before --enter/], [unknownOption, /Unknown option '--colour'/]] as const) {
+  for (const [run, pattern] of [
+    [backwards, /--leave \(2024-05-06 08:00:00\) is before --enter/],
+    [unknownOption, /Unknown option '--colour'/],
+  ] as const) {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, pattern);
     assert.match(run.stderr, /Usage: lanekeeper fee --tariff <file>/);

@@ -72,7 +72,10 @@ test("GPIO conflicts across lanes, missing required lines and input misuse are c
   assert.ok(paths.includes("lanes[1].outputs.relayOpen.line"), paths.join());
   assert.ok(paths.includes("lanes[0].inputs.loopB"), paths.join());
   assert.ok(paths.includes("lanes[0].inputs.cashConfirm"), paths.join());
-  assert.ok(paths.some((p) => p.startsWith("lanes[0].inputs.relayOpen")), paths.join());
+  assert.ok(
+    paths.some((p) => p.startsWith("lanes[0].inputs.relayOpen")),
+    paths.join(),
+  );
 });
 
 test("a client certificate without its key (or a key without its certificate) is a problem with its path", () => {
@@ -110,7 +113,12 @@ test("secrets are redacted in dumps and in log lines", () => {
   assert.match(dump, /HIDDEN/);
 
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
   const log = createLogger({ level: "info", destination: sink });
   log.info({ config: result.config, key: "raw-key-value", nested: { token: "tok-value" } }, "loaded");
   const text = lines.join("");

@@ -34,7 +34,11 @@ test("fuzz: random payloads on every topic never throw and never lose the good s
       fc.array(
         fc.record({
           rest: fc.constantFrom("status", "info", "health", "evt/payment", "res/open", "cfg/reported", "jobs/j1/status", "x/y"),
-          payload: fc.oneof(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), fc.json().map((j) => Buffer.from(j)), fc.jsonValue().map((j) => Buffer.from(JSON.stringify({ v: 1, ...(typeof j === "object" && j !== null && !Array.isArray(j) ? j : { j }) })))),
+          payload: fc.oneof(
+            fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+            fc.json().map((j) => Buffer.from(j)),
+            fc.jsonValue().map((j) => Buffer.from(JSON.stringify({ v: 1, ...(typeof j === "object" && j !== null && !Array.isArray(j) ? j : { j }) }))),
+          ),
         }),
         { maxLength: 30 },
       ),
@@ -68,17 +72,23 @@ test("globs: * and ? only; everything else is literal", () => {
   assert.ok(!globMatcher("lot7-*")("lot70box"));
   assert.ok(globMatcher("box-0?")("box-01"));
   assert.ok(!globMatcher("box.1")("boxx1"));
-  fc.assert(fc.property(fc.string({ maxLength: 20 }), (s) => assert.ok(globMatcher(s.replace(/[*?]/g, ""))(s.replace(/[*?]/g, "")))), { numRuns: runs });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 20 }), (s) => assert.ok(globMatcher(s.replace(/[*?]/g, ""))(s.replace(/[*?]/g, "")))),
+    { numRuns: runs },
+  );
 });
 
 test("config diff: every changed leaf by path, secrets hidden", () => {
   const changes = diffJson({ platform: { key: "old", url: "a" }, lanes: [{ id: "in1" }] }, { platform: { key: "new", url: "a" }, lanes: [{ id: "in1" }, { id: "out1" }], x: 1 });
-  assert.equal(renderDiff(changes), ["+ lanes[1]: {\"id\":\"out1\"}", "~ platform.key: (hidden) → (hidden)", "+ x: 1"].join("\n"));
-  fc.assert(fc.property(fc.jsonValue(), (j) => assert.deepEqual(diffJson(j, structuredClone(j)), [])), { numRuns: runs });
+  assert.equal(renderDiff(changes), ['+ lanes[1]: {"id":"out1"}', "~ platform.key: (hidden) → (hidden)", "+ x: 1"].join("\n"));
+  fc.assert(
+    fc.property(fc.jsonValue(), (j) => assert.deepEqual(diffJson(j, structuredClone(j)), [])),
+    { numRuns: runs },
+  );
 });
 
 test("command args: JSON when it reads as JSON, else text", () => {
-  assert.deepEqual(parseCommandArgs(["n=2", "laneId=out1", "on=true", "s=\"2\""]), { n: 2, laneId: "out1", on: true, s: "2" });
+  assert.deepEqual(parseCommandArgs(["n=2", "laneId=out1", "on=true", 's="2"']), { n: 2, laneId: "out1", on: true, s: "2" });
   assert.equal(parseCommandArgs([]), undefined);
   assert.throws(() => parseCommandArgs(["=x"]), /key=value/);
 });

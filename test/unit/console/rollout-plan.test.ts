@@ -51,11 +51,21 @@ test("waves: cumulative, strictly growing, ending at the fleet size", () => {
   assert.throws(() => parseWaves("1,,2"), /comma-separated/);
   assert.throws(() => parseMaxFailed("150%"), /percentage/);
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 500 }), fc.array(fc.oneof(fc.integer({ min: 1, max: 600 }).map(String), fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`)), { minLength: 1, maxLength: 6 }), (n, parts) => {
-      const ends = waveEnds(parseWaves(parts.join(",")), n);
-      assert.equal(ends.at(-1), n);
-      for (let i = 1; i < ends.length; i++) assert.ok(ends[i]! > ends[i - 1]!);
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 500 }),
+      fc.array(
+        fc.oneof(
+          fc.integer({ min: 1, max: 600 }).map(String),
+          fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`),
+        ),
+        { minLength: 1, maxLength: 6 },
+      ),
+      (n, parts) => {
+        const ends = waveEnds(parseWaves(parts.join(",")), n);
+        assert.equal(ends.at(-1), n);
+        for (let i = 1; i < ends.length; i++) assert.ok(ends[i]! > ends[i - 1]!);
+      },
+    ),
     { numRuns: runs },
   );
 });
@@ -64,7 +74,10 @@ test("a complete rollout: one wave at a time, soak between waves, done", () => {
   let state = plan(4, "1,100%", "0");
   const presence = new Map<string, Presence>(state.targets.map((d) => [d, online()]));
   let r = step(state, { kind: "tick", nowMs: 0 }, (d) => presence.get(d));
-  assert.deepEqual(r.actions.filter((a) => a.kind === "send-job").map((a) => (a as { deviceId: string }).deviceId), ["box-0"]);
+  assert.deepEqual(
+    r.actions.filter((a) => a.kind === "send-job").map((a) => (a as { deviceId: string }).deviceId),
+    ["box-0"],
+  );
   state = r.state;
   r = step(state, { kind: "job-status", deviceId: "box-0", jobId: "ro-test-0", status: "running", nowMs: 10 }, (d) => presence.get(d));
   assert.equal(r.state.boxes["box-0"]!.state, "sent", "a running status is not final");
@@ -75,7 +88,8 @@ test("a complete rollout: one wave at a time, soak between waves, done", () => {
   assert.equal(r.state.phase, "soaking");
   r = step(r.state, { kind: "tick", nowMs: 120 }, (d) => presence.get(d));
   assert.equal(r.actions.filter((a) => a.kind === "send-job").length, 3);
-  for (const d of ["box-1", "box-2", "box-3"]) r = step(r.state, { kind: "job-status", deviceId: d, jobId: r.state.boxes[d]!.jobId!, status: "succeeded", nowMs: 200 }, (x) => presence.get(x));
+  for (const d of ["box-1", "box-2", "box-3"])
+    r = step(r.state, { kind: "job-status", deviceId: d, jobId: r.state.boxes[d]!.jobId!, status: "succeeded", nowMs: 200 }, (x) => presence.get(x));
   r = step(r.state, { kind: "tick", nowMs: 300 }, (d) => presence.get(d));
   assert.equal(r.state.phase, "done");
   assert.ok(r.actions.some((a) => a.kind === "finished" && a.phase === "done"));
@@ -90,7 +104,10 @@ test("a rollback beyond the threshold halts after that wave: the rest keep their
   r = step(r.state, { kind: "job-status", deviceId: "box-0", jobId: "ro-test-0", status: "succeeded", nowMs: 6 }, (d) => presence.get(d));
   r = step(r.state, { kind: "job-status", deviceId: "box-2", jobId: "ro-test-2", status: "succeeded", nowMs: 7 }, (d) => presence.get(d));
   assert.equal(r.state.phase, "halted");
-  assert.ok(["box-3", "box-4", "box-5"].every((d) => r.state.boxes[d]!.state === "pending"), "later waves are never touched");
+  assert.ok(
+    ["box-3", "box-4", "box-5"].every((d) => r.state.boxes[d]!.state === "pending"),
+    "later waves are never touched",
+  );
   const after = step(r.state, { kind: "tick", nowMs: 10_000 }, (d) => presence.get(d));
   assert.equal(after.actions.length, 0, "a halted rollout does nothing");
 });
@@ -113,15 +130,25 @@ test("presence settles a job whose status was missed: on the new version past th
 
 test("an offline box is sent its job when it comes back, and skipped if it does not within the wait", () => {
   const state = plan(3, "100%", "0");
-  const presence = new Map<string, Presence>([["box-0", online()], ["box-1", online()], ["box-2", { ...online(), state: "lost" }]]);
+  const presence = new Map<string, Presence>([
+    ["box-0", online()],
+    ["box-1", online()],
+    ["box-2", { ...online(), state: "lost" }],
+  ]);
   let r = step(state, { kind: "tick", nowMs: 0 }, (d) => presence.get(d));
   assert.equal(r.actions.filter((a) => a.kind === "send-job").length, 2);
   presence.set("box-2", online("1.0.0", 2));
   r = step(r.state, { kind: "presence", deviceId: "box-2", presence: presence.get("box-2")!, nowMs: 100 }, (d) => presence.get(d));
-  assert.deepEqual(r.actions.filter((a) => a.kind === "send-job").map((a) => (a as { deviceId: string }).deviceId), ["box-2"]);
+  assert.deepEqual(
+    r.actions.filter((a) => a.kind === "send-job").map((a) => (a as { deviceId: string }).deviceId),
+    ["box-2"],
+  );
 
   const other = plan(2, "100%", "0");
-  const p2 = new Map<string, Presence>([["box-0", online()], ["box-1", { ...online(), state: "offline" }]]);
+  const p2 = new Map<string, Presence>([
+    ["box-0", online()],
+    ["box-1", { ...online(), state: "offline" }],
+  ]);
   let s = step(other, { kind: "tick", nowMs: 0 }, (d) => p2.get(d));
   s = step(s.state, { kind: "tick", nowMs: 500 }, (d) => p2.get(d));
   assert.equal(s.state.boxes["box-1"]!.state, "skipped");
@@ -158,7 +185,10 @@ test("a resumed console publishes each open job again under its own id; finished
   presence.set("box-2", { state: "online", version: "2.0.0", boot: 2, tsMs: 0 });
   const settled = step(state, { kind: "resume", nowMs: 5000 }, (d) => presence.get(d));
   assert.equal(settled.state.boxes["box-2"]!.state, "succeeded");
-  assert.deepEqual(settled.actions.flatMap((a) => (a.kind === "send-job" ? [a.deviceId] : [])), ["box-1"]);
+  assert.deepEqual(
+    settled.actions.flatMap((a) => (a.kind === "send-job" ? [a.deviceId] : [])),
+    ["box-1"],
+  );
 
   // A halting rollout sends nothing, not even a repeat.
   const halting: RolloutState = { ...structuredClone(state), phase: "halting", haltReason: "test" };
@@ -174,8 +204,18 @@ type Op =
 
 const opArb = (n: number): fc.Arbitrary<Op> =>
   fc.oneof(
-    fc.record({ op: fc.constant("status" as const), box: fc.integer({ min: 0, max: n - 1 }), status: fc.constantFrom("running" as const, "succeeded" as const, "failed" as const, "rolled-back" as const, "rejected" as const) }),
-    fc.record({ op: fc.constant("presence" as const), box: fc.integer({ min: 0, max: n - 1 }), state: fc.constantFrom("online" as const, "lost" as const), version: fc.constantFrom("1.0.0" as const, "2.0.0" as const), bootUp: fc.boolean() }),
+    fc.record({
+      op: fc.constant("status" as const),
+      box: fc.integer({ min: 0, max: n - 1 }),
+      status: fc.constantFrom("running" as const, "succeeded" as const, "failed" as const, "rolled-back" as const, "rejected" as const),
+    }),
+    fc.record({
+      op: fc.constant("presence" as const),
+      box: fc.integer({ min: 0, max: n - 1 }),
+      state: fc.constantFrom("online" as const, "lost" as const),
+      version: fc.constantFrom("1.0.0" as const, "2.0.0" as const),
+      bootUp: fc.boolean(),
+    }),
     fc.record({ op: fc.constant("tick" as const), advanceMs: fc.integer({ min: 0, max: 700 }) }),
     fc.constant({ op: "crash" as const }),
   );

@@ -51,13 +51,45 @@ const sig = (effects: BarrierEffect[]) =>
 const setups: Record<string, { settings: BarrierSettings; inputs: In[] }> = {
   closed: { settings: noLimits, inputs: [] },
   opening: { settings: noLimits, inputs: [{ open: "allow", at: 0 }] },
-  open: { settings: noLimits, inputs: [{ open: "allow", at: 0 }, { timer: "travel", at: 3000 }] },
-  closing: { settings: noLimits, inputs: [{ open: "allow", at: 0 }, { timer: "travel", at: 3000 }, { close: "attendant", at: 4000 }] },
+  open: {
+    settings: noLimits,
+    inputs: [
+      { open: "allow", at: 0 },
+      { timer: "travel", at: 3000 },
+    ],
+  },
+  closing: {
+    settings: noLimits,
+    inputs: [
+      { open: "allow", at: 0 },
+      { timer: "travel", at: 3000 },
+      { close: "attendant", at: 4000 },
+    ],
+  },
   "closed (limits)": { settings: limits, inputs: [] },
   "opening (limits)": { settings: limits, inputs: [{ open: "allow", at: 0 }] },
-  "open (limits)": { settings: limits, inputs: [{ open: "allow", at: 0 }, { limit: "opened", level: 1, at: 2500 }] },
-  "closing (limits)": { settings: limits, inputs: [{ open: "allow", at: 0 }, { limit: "opened", level: 1, at: 2500 }, { close: "attendant", at: 4000 }] },
-  "fault (limits)": { settings: limits, inputs: [{ open: "allow", at: 0 }, { timer: "travel", at: 8000 }] },
+  "open (limits)": {
+    settings: limits,
+    inputs: [
+      { open: "allow", at: 0 },
+      { limit: "opened", level: 1, at: 2500 },
+    ],
+  },
+  "closing (limits)": {
+    settings: limits,
+    inputs: [
+      { open: "allow", at: 0 },
+      { limit: "opened", level: 1, at: 2500 },
+      { close: "attendant", at: 4000 },
+    ],
+  },
+  "fault (limits)": {
+    settings: limits,
+    inputs: [
+      { open: "allow", at: 0 },
+      { timer: "travel", at: 8000 },
+    ],
+  },
 };
 
 interface Row {
@@ -155,7 +187,12 @@ test("every pulse carries the reason and the configured width", () => {
 });
 
 test("a close asked while loopB is occupied waits for the loop to clear, then closes", () => {
-  let { state, effects } = drive(noLimits, [{ open: "allow", at: 0 }, { timer: "travel", at: 3000 }, { loopB: true, at: 4000 }, { close: "attendant", at: 4500 }]);
+  let { state, effects } = drive(noLimits, [
+    { open: "allow", at: 0 },
+    { timer: "travel", at: 3000 },
+    { loopB: true, at: 4000 },
+    { close: "attendant", at: 4500 },
+  ]);
   assert.deepEqual(sig(effects), ["event:closeDeferred"]);
   assert.equal(state.position, "open");
   ({ state, effects } = drive(noLimits, [{ loopB: false, at: 6000 }], state));
@@ -165,7 +202,12 @@ test("a close asked while loopB is occupied waits for the loop to clear, then cl
 });
 
 test("anti-tailgate: closes as soon as loopB clears after the passage", () => {
-  const { state, effects } = drive(noLimits, [{ open: "allow", at: 0 }, { timer: "travel", at: 3000 }, { loopB: true, at: 5000 }, { loopB: false, at: 7000 }]);
+  const { state, effects } = drive(noLimits, [
+    { open: "allow", at: 0 },
+    { timer: "travel", at: 3000 },
+    { loopB: true, at: 5000 },
+    { loopB: false, at: 7000 },
+  ]);
   assert.deepEqual(sig(effects), ["pulse:relayClose", "event:barrierClosing", "startTimer"]);
   assert.equal(state.position, "closing");
 });
@@ -181,19 +223,35 @@ test("two allowed cars: the arm stays up after the first passage and closes afte
   assert.equal(state.position, "open");
   assert.equal(state.passagesOwed, 1);
   assert.deepEqual(sig(effects), ["startTimer"], "reclose re-armed for the second car");
-  ({ state, effects } = drive(noLimits, [{ loopB: true, at: 9000 }, { loopB: false, at: 11_000 }], state));
+  ({ state, effects } = drive(
+    noLimits,
+    [
+      { loopB: true, at: 9000 },
+      { loopB: false, at: 11_000 },
+    ],
+    state,
+  ));
   assert.equal(state.position, "closing");
 });
 
 test("a car that drives through while the arm is still rising: closes once the arm is up", () => {
-  let { state, effects } = drive(noLimits, [{ open: "allow", at: 0 }, { loopB: true, at: 1500 }, { loopB: false, at: 2500 }]);
+  let { state, effects } = drive(noLimits, [
+    { open: "allow", at: 0 },
+    { loopB: true, at: 1500 },
+    { loopB: false, at: 2500 },
+  ]);
   assert.equal(state.closePending, "passage");
   ({ state, effects } = drive(noLimits, [{ timer: "travel", at: 3000 }], state));
   assert.deepEqual(sig(effects), ["event:barrierOpened", "pulse:relayClose", "event:barrierClosing", "startTimer"]);
 });
 
 test("after an anti-smash re-open the arm closes when the loop clears", () => {
-  let { state } = drive(noLimits, [{ open: "allow", at: 0 }, { timer: "travel", at: 3000 }, { close: "attendant", at: 4000 }, { loopB: true, at: 4800 }]);
+  let { state } = drive(noLimits, [
+    { open: "allow", at: 0 },
+    { timer: "travel", at: 3000 },
+    { close: "attendant", at: 4000 },
+    { loopB: true, at: 4800 },
+  ]);
   assert.equal(state.position, "opening");
   let effects: BarrierEffect[];
   ({ state, effects } = drive(noLimits, [{ timer: "travel", at: 7800 }], state));
@@ -203,14 +261,22 @@ test("after an anti-smash re-open the arm closes when the loop clears", () => {
 });
 
 test("a travel timeout is one fault event, no retry; later timers do nothing", () => {
-  const { state, effects } = drive(limits, [{ open: "allow", at: 0 }, { timer: "travel", at: 8000 }]);
+  const { state, effects } = drive(limits, [
+    { open: "allow", at: 0 },
+    { timer: "travel", at: 8000 },
+  ]);
   assert.equal(effects.filter((e) => e.kind === "event" && e.type === "barrierFault").length, 1);
   assert.equal(state.travelTimer, null);
   assert.equal(state.recloseTimer, null);
 });
 
 test("an open right after a close releases the close pulse first (outputs never overlap)", () => {
-  const { effects } = drive(noLimits, [{ open: "a", at: 0 }, { timer: "travel", at: 3000 }, { close: "attendant", at: 4000 }, { open: "b", at: 4100 }]);
+  const { effects } = drive(noLimits, [
+    { open: "a", at: 0 },
+    { timer: "travel", at: 3000 },
+    { close: "attendant", at: 4000 },
+    { open: "b", at: 4100 },
+  ]);
   assert.deepEqual(sig(effects), ["cancelTimer", "release:relayClose", "pulse:relayOpen", "event:barrierReopened", "startTimer"]);
 });
 

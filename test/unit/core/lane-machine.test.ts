@@ -20,22 +20,7 @@ const settings: LaneLogicSettings = { laneId: "out1", direction: "out", plateWin
 const P = "粤B12345";
 const Q = "粤A99999";
 
-type Op =
-  | "A on"
-  | "A off"
-  | "B on"
-  | "B off"
-  | "plate P"
-  | "plate Q"
-  | "allow X"
-  | "deny X"
-  | "await X"
-  | "settle X"
-  | "cancel X"
-  | "open"
-  | "close"
-  | "timer X"
-  | "stale timer";
+type Op = "A on" | "A off" | "B on" | "B off" | "plate P" | "plate Q" | "allow X" | "deny X" | "await X" | "settle X" | "cancel X" | "open" | "close" | "timer X" | "stale timer";
 
 /** The barrier as lane.ts would show it: up while a passage is owed. */
 function view(state: LaneLogicState) {
@@ -211,7 +196,11 @@ for (const row of rows) {
     const r = stepLaneLogic(before, input(before, row.op, T0 + 100_000), settings, view(before));
     const events = r.effects.filter((e) => e.kind === "event").map((e) => (e.kind === "event" ? e.type : ""));
     assert.deepEqual(events, row.events);
-    if (row.barrier) assert.deepEqual(r.effects.flatMap((e) => (e.kind === "barrier" ? [e.command.kind] : [])), row.barrier);
+    if (row.barrier)
+      assert.deepEqual(
+        r.effects.flatMap((e) => (e.kind === "barrier" ? [e.command.kind] : [])),
+        row.barrier,
+      );
     if (row.requests !== undefined) assert.equal(r.effects.filter((e) => e.kind === "requestDecision").length, row.requests);
     if (row.x !== undefined) {
       const x = r.state.txs.find((t) => t.txId === xId);
@@ -229,7 +218,9 @@ test("every barrier open from the lane machine carries the decision's reason", (
 
 test("a decision is accepted once; the second one is ignored and changes nothing", () => {
   const { state } = run(["A on", "plate P", "allow X"]);
-  const again = stepLaneLogic(state, { kind: "decision", txId: state.txs[0]!.txId, decision: { verdict: "deny", reason: "late" }, atMs: T0 + 9000 }, settings, { position: "open" });
+  const again = stepLaneLogic(state, { kind: "decision", txId: state.txs[0]!.txId, decision: { verdict: "deny", reason: "late" }, atMs: T0 + 9000 }, settings, {
+    position: "open",
+  });
   assert.equal(again.state, state);
   assert.deepEqual(
     again.effects.map((e) => (e.kind === "event" ? `${e.type}:${e.why}` : e.kind)),

@@ -37,7 +37,15 @@ const dt = fc.oneof(
 const plates = ["粤B12345", "粤B1234D", "京A00001", "粤B 12345", "_无_", "鄂B12345"];
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ op: fc.constant("edge" as const), input: fc.constantFrom("loopA" as const, "loopB" as const), level: fc.constantFrom(0 as const, 1 as const), dtMs: dt }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant("edge" as const),
+      input: fc.constantFrom("loopA" as const, "loopB" as const),
+      level: fc.constantFrom(0 as const, 1 as const),
+      dtMs: dt,
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -48,7 +56,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("plate" as const), plate: fc.constantFrom(...plates), dtMs: dt }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("decision" as const), pick: fc.nat(2), verdict: fc.constantFrom("allow" as const, "deny" as const, "await" as const), dtMs: dt }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant("decision" as const), pick: fc.nat(2), verdict: fc.constantFrom("allow" as const, "deny" as const, "await" as const), dtMs: dt }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("settle" as const), pick: fc.nat(2), dtMs: dt }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("cancel" as const), pick: fc.nat(4), dtMs: dt }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("open" as const), dtMs: dt }) },

@@ -11,8 +11,7 @@ type Step = { edge: 0 | 1; at: number } | { timer: "debounce" | "stuck" | "hold"
 
 function toInput(state: LoopState, step: Step): LoopInput {
   if ("edge" in step) return { kind: "edge", level: step.edge, atMs: T + step.at };
-  const id =
-    step.timer === "debounce" ? state.debounceTimer : step.timer === "stuck" ? state.stuckTimer : step.timer === "hold" ? state.holdTimer : "loopA/debounce/0";
+  const id = step.timer === "debounce" ? state.debounceTimer : step.timer === "stuck" ? state.stuckTimer : step.timer === "hold" ? state.holdTimer : "loopA/debounce/0";
   assert.ok(id, `no ${step.timer} timer running at ${step.at}`);
   return { kind: "timer", id, atMs: T + step.at };
 }
@@ -34,9 +33,20 @@ const kinds = (effects: LoopEffect[]) => effects.map((e) => (e.kind === "presenc
 const states: Record<string, Step[]> = {
   idle: [],
   risingPending: [{ edge: 1, at: 0 }],
-  occupied: [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }],
-  fallingPending: [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }, { edge: 0, at: 5000 }],
-  fault: [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }, { timer: "stuck", at: 600_000 }],
+  occupied: [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ],
+  fallingPending: [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+    { edge: 0, at: 5000 },
+  ],
+  fault: [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+    { timer: "stuck", at: 600_000 },
+  ],
 };
 
 interface Row {
@@ -82,7 +92,10 @@ for (const row of rows) {
 }
 
 test("presence: confirmation time and raw edge time are both reported", () => {
-  const { last } = run(presence, [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }]);
+  const { last } = run(presence, [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ]);
   const p = last.find((e) => e.kind === "presence");
   assert.deepEqual(p, { kind: "presence", loop: "loopA", occupied: true, atMs: T + 100, edgeAtMs: T });
 });
@@ -100,7 +113,10 @@ test("a stuck-on fault is reported once, keeps the loop occupied, and clears whe
 });
 
 test("the stuck timer counts from the raw rise, not from the confirmation", () => {
-  const { last } = run(presence, [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }]);
+  const { last } = run(presence, [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ]);
   const start = last.find((e) => e.kind === "startTimer");
   assert.equal(start && "ms" in start ? start.ms : -1, 600_000 - 100);
 });
@@ -112,43 +128,79 @@ test("minOnMs 0 confirms on the edge itself", () => {
 });
 
 test("pulse detector, arrival-and-departure: a 150 ms pulse toggles presence, the next one clears it", () => {
-  let { state, last } = run(pulseBoth, [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }]);
+  let { state, last } = run(pulseBoth, [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ]);
   assert.deepEqual(kinds(last), ["startTimer", "presence:true"]);
-  ({ state, last } = stepAll(state, pulseBoth, [{ edge: 0, at: 150 }, { timer: "debounce", at: 450 }]));
+  ({ state, last } = stepAll(state, pulseBoth, [
+    { edge: 0, at: 150 },
+    { timer: "debounce", at: 450 },
+  ]));
   assert.deepEqual(kinds(last), ["cancelTimer"], "the end of a pulse means nothing by itself");
   assert.equal(state.occupied, true);
-  ({ state, last } = stepAll(state, pulseBoth, [{ edge: 1, at: 8000 }, { timer: "debounce", at: 8100 }]));
+  ({ state, last } = stepAll(state, pulseBoth, [
+    { edge: 1, at: 8000 },
+    { timer: "debounce", at: 8100 },
+  ]));
   assert.deepEqual(kinds(last), ["startTimer", "presence:false"]);
 });
 
 test("pulse detector: a 50 ms glitch is not a pulse", () => {
-  const { state } = run(pulseBoth, [{ edge: 1, at: 0 }, { edge: 0, at: 50 }]);
+  const { state } = run(pulseBoth, [
+    { edge: 1, at: 0 },
+    { edge: 0, at: 50 },
+  ]);
   assert.equal(state.occupied, false);
   assert.equal(state.debounceTimer, null);
 });
 
 test("pulse detector, arrival-only: presence holds pulseHoldMs after the last pulse", () => {
-  let { state, last } = run(pulseArrival, [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }]);
+  let { state, last } = run(pulseArrival, [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ]);
   assert.deepEqual(kinds(last), ["startTimer", "startTimer", "presence:true"]);
   const firstHold = state.holdTimer;
-  ({ state, last } = stepAll(state, pulseArrival, [{ edge: 0, at: 150 }, { timer: "debounce", at: 450 }, { edge: 1, at: 2000 }, { timer: "debounce", at: 2100 }]));
+  ({ state, last } = stepAll(state, pulseArrival, [
+    { edge: 0, at: 150 },
+    { timer: "debounce", at: 450 },
+    { edge: 1, at: 2000 },
+    { timer: "debounce", at: 2100 },
+  ]));
   assert.deepEqual(kinds(last), ["startTimer", "cancelTimer", "startTimer"], "a second pulse restarts the hold");
   assert.notEqual(state.holdTimer, firstHold);
   // The old hold timer, delivered late, is ignored.
   const stale = stepLoop(state, { kind: "timer", id: firstHold!, atMs: T + 4100 }, pulseArrival);
   assert.deepEqual(stale.effects, []);
-  ({ state, last } = stepAll(state, pulseArrival, [{ edge: 0, at: 2150 }, { timer: "debounce", at: 2450 }, { timer: "hold", at: 6100 }]));
+  ({ state, last } = stepAll(state, pulseArrival, [
+    { edge: 0, at: 2150 },
+    { timer: "debounce", at: 2450 },
+    { timer: "hold", at: 6100 },
+  ]));
   assert.deepEqual(kinds(last), ["presence:false"]);
 });
 
 test("pulse detector: a contact stuck on is a fault that forces presence, then resyncs to free", () => {
-  let { state, last } = run(pulseBoth, [{ edge: 1, at: 0 }, { timer: "debounce", at: 100 }]);
-  ({ state, last } = stepAll(state, pulseBoth, [{ edge: 0, at: 150 }, { timer: "debounce", at: 450 }])); // arrival
-  ({ state, last } = stepAll(state, pulseBoth, [{ edge: 1, at: 9000 }, { timer: "debounce", at: 9100 }])); // departure
+  let { state, last } = run(pulseBoth, [
+    { edge: 1, at: 0 },
+    { timer: "debounce", at: 100 },
+  ]);
+  ({ state, last } = stepAll(state, pulseBoth, [
+    { edge: 0, at: 150 },
+    { timer: "debounce", at: 450 },
+  ])); // arrival
+  ({ state, last } = stepAll(state, pulseBoth, [
+    { edge: 1, at: 9000 },
+    { timer: "debounce", at: 9100 },
+  ])); // departure
   assert.equal(state.occupied, false);
   ({ state, last } = stepAll(state, pulseBoth, [{ timer: "stuck", at: 609_000 }]));
   assert.deepEqual(kinds(last), ["detectorFault", "presence:true"]);
-  ({ state, last } = stepAll(state, pulseBoth, [{ edge: 0, at: 700_000 }, { timer: "debounce", at: 700_300 }]));
+  ({ state, last } = stepAll(state, pulseBoth, [
+    { edge: 0, at: 700_000 },
+    { timer: "debounce", at: 700_300 },
+  ]));
   assert.deepEqual(kinds(last), ["detectorRecovered", "presence:false"]);
 });
 

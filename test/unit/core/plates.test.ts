@@ -85,10 +85,7 @@ test("more than maxMisreads misreads do not match", () => {
 test("several candidates within tolerance: ambiguous, never a guess", () => {
   const result = matchPlate("粤B12395", ["粤B12345", "粤B12375", "粤B99999"]);
   assert.equal(result.kind, "ambiguous");
-  assert.deepEqual(
-    result.kind === "ambiguous" ? result.candidates.map((c) => c.plate) : [],
-    ["粤B12345", "粤B12375"],
-  );
+  assert.deepEqual(result.kind === "ambiguous" ? result.candidates.map((c) => c.plate) : [], ["粤B12345", "粤B12375"]);
 });
 
 test("the answer does not depend on the order of the candidates (property)", () => {

@@ -78,7 +78,9 @@ const files = sourceFiles(root);
 
 test("every folder of src/core is checked", () => {
   const folders = new Set(files.map((f) => f.split(sep)[0]));
-  const onDisk = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  const onDisk = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
   for (const folder of ["loops", "barrier", "lane", "plates", "fees", "time", "validation", ...onDisk]) assert.ok(folders.has(folder), `no sources found in ${folder}`);
   assert.ok(files.length >= 20, files.join(", "));
 });

@@ -81,7 +81,16 @@ function jsonBlocks(): Block[] {
     if (!fence) continue;
     const end = lines.indexOf("```", i + 1);
     assert.ok(end > i, `unterminated code block at line ${i + 1}`);
-    if (fence[1] === "json") blocks.push({ heading, headingLine, line: i + 1, text: lines.slice(i + 1, end).join("\n").trim() });
+    if (fence[1] === "json")
+      blocks.push({
+        heading,
+        headingLine,
+        line: i + 1,
+        text: lines
+          .slice(i + 1, end)
+          .join("\n")
+          .trim(),
+      });
     i = end;
   }
   return blocks;
@@ -279,10 +288,21 @@ test("docs/mqtt.md has examples for every topic, each under an Example heading",
     assert.ok(kind, `line ${block.headingLine}: \`${m[1]}\` is not a topic of the fleet contract`);
     kinds.add(kind.kind);
   }
-  assert.deepEqual(
-    [...kinds].sort(),
-    ["command", "commandResult", "configDesired", "configReported", "event", "health", "info", "job", "jobStatus", "laneState", "platformRequest", "platformResponse", "status"],
-  );
+  assert.deepEqual([...kinds].sort(), [
+    "command",
+    "commandResult",
+    "configDesired",
+    "configReported",
+    "event",
+    "health",
+    "info",
+    "job",
+    "jobStatus",
+    "laneState",
+    "platformRequest",
+    "platformResponse",
+    "status",
+  ]);
 });
 
 for (const block of blocks) {
@@ -432,8 +452,14 @@ test("the command table is the wiring's registry, with its expiresAt rule", () =
   for (const [name, definition] of registry) {
     assert.equal(documented.get(name)![2], definition.requiresExpiresAt ? "required" : "optional", `${name}: expiresAt`);
     const headings = lines.filter((line) => /^#{2,6} Example: /.test(line));
-    assert.ok(headings.some((h) => h.includes(`\`cmd/${name}\``)), `no request example for ${name}`);
-    assert.ok(headings.some((h) => h.includes(`\`res/${name}\``)), `no result example for ${name}`);
+    assert.ok(
+      headings.some((h) => h.includes(`\`cmd/${name}\``)),
+      `no request example for ${name}`,
+    );
+    assert.ok(
+      headings.some((h) => h.includes(`\`res/${name}\``)),
+      `no result example for ${name}`,
+    );
   }
   for (const level of logLevels) assert.ok(codeSpans(prose).includes(level), `log level ${level} not documented`);
 });

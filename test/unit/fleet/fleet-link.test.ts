@@ -61,15 +61,23 @@ async function settle(clock: FakeClock, check: () => boolean, what: string): Pro
   }
 }
 
-const eventsOn = (client: ScriptedClient): EventPayload[] =>
-  client.published.filter((p) => p.topic.startsWith(`${base}/evt/`)).map((p) => JSON.parse(p.payload) as EventPayload);
+const eventsOn = (client: ScriptedClient): EventPayload[] => client.published.filter((p) => p.topic.startsWith(`${base}/evt/`)).map((p) => JSON.parse(p.payload) as EventPayload);
 
 test("publishEvent before start is a wiring error with a stable code", async () => {
   await fixture(async ({ link }) => {
-    assert.throws(() => link.publishEvent("tailgate", {}), (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_NOT_STARTED");
+    assert.throws(
+      () => link.publishEvent("tailgate", {}),
+      (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_NOT_STARTED",
+    );
     await link.start();
-    assert.throws(() => link.publishEvent("Bad Type", {}), (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_BAD_NAME");
-    assert.throws(() => link.publishEvent("payment", { feeFen: 10n }), (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_BAD_PAYLOAD");
+    assert.throws(
+      () => link.publishEvent("Bad Type", {}),
+      (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_BAD_NAME",
+    );
+    assert.throws(
+      () => link.publishEvent("payment", { feeFen: 10n }),
+      (error: unknown) => error instanceof FleetError && error.code === "E_FLEET_BAD_PAYLOAD",
+    );
     assert.equal(link.publishEvent("payment", { feeFen: 500 }).seq, 1, "a refused event does not use up a seq");
   });
 });
@@ -104,7 +112,10 @@ test("offline events are spooled; unacknowledged in-flight events are re-sent fi
     link.publishEvent("vehicle-left", { n: 2 });
     link.publishEvent("vehicle-left", { n: 3 });
     await settle(clock, () => eventsOn(clients[0]!).length === 3, "2 and 3 on the wire");
-    assert.deepEqual(eventsOn(clients[0]!).map((e) => e.data.n), [1, 2, 3]);
+    assert.deepEqual(
+      eventsOn(clients[0]!).map((e) => e.data.n),
+      [1, 2, 3],
+    );
     clients[0]!.drop();
     await clock.advance(0);
     link.publishEvent("payment", { n: 4 });
@@ -114,8 +125,14 @@ test("offline events are spooled; unacknowledged in-flight events are re-sent fi
     assert.equal(clients.length, 2);
     last().accept();
     await settle(clock, () => eventsOn(clients[1]!).length >= 3 && link.stats().spoolDepth === 0, "the re-send");
-    assert.deepEqual(eventsOn(clients[1]!).map((e) => e.data.n), [2, 3, 4]);
-    assert.deepEqual(eventsOn(clients[1]!).map((e) => e.seq), [2, 3, 4]);
+    assert.deepEqual(
+      eventsOn(clients[1]!).map((e) => e.data.n),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      eventsOn(clients[1]!).map((e) => e.seq),
+      [2, 3, 4],
+    );
     assert.equal(link.stats().spoolDepth, 0);
     assert.equal(clients[1]!.published.find((p) => p.topic.includes("/evt/"))?.options.properties?.messageExpiryInterval, 7 * 86_400);
   });
@@ -132,7 +149,10 @@ test("an overflowing spool drops the oldest, counts them, and says so in an even
       last().accept();
       await settle(clock, () => eventsOn(last()).length >= 11, "the drain");
       const sent = eventsOn(last());
-      assert.deepEqual(sent.filter((e) => e.type === "tailgate").map((e) => e.data.n), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+      assert.deepEqual(
+        sent.filter((e) => e.type === "tailgate").map((e) => e.data.n),
+        [6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+      );
       assert.equal(sent[0]?.type, "events-dropped", "the gap is announced first, outside the full spool");
       assert.deepEqual(sent[0]?.data, { count: 5, totalSinceStart: 5, reason: "offline spool full" });
       assert.equal(sent[0]?.seq, 16);
@@ -143,26 +163,30 @@ test("an overflowing spool drops the oldest, counts them, and says so in an even
 });
 
 test("health: published every interval with the link's counters; dropped and counted while offline", async () => {
-  await fixture(async ({ link, clock, last }) => {
-    await link.start();
-    await clock.advance(0);
-    last().accept();
-    await clock.advance(5000);
-    const health = last().published.filter((p) => p.topic === `${base}/health`);
-    assert.equal(health.length, 1);
-    assert.equal(health[0]!.options.qos, 0);
-    assert.equal(health[0]!.options.retain, false);
-    assert.equal(health[0]!.options.properties?.messageExpiryInterval, 10);
-    const payload = healthPayloadSchema.parse(JSON.parse(health[0]!.payload));
-    assert.equal(payload.links.mqtt, "up");
-    assert.equal(payload.fleet.spoolDepth, 0);
-    assert.ok(payload.memory.rssBytes > 0);
+  await fixture(
+    async ({ link, clock, last }) => {
+      await link.start();
+      await clock.advance(0);
+      last().accept();
+      await clock.advance(5000);
+      const health = last().published.filter((p) => p.topic === `${base}/health`);
+      assert.equal(health.length, 1);
+      assert.equal(health[0]!.options.qos, 0);
+      assert.equal(health[0]!.options.retain, false);
+      assert.equal(health[0]!.options.properties?.messageExpiryInterval, 10);
+      const payload = healthPayloadSchema.parse(JSON.parse(health[0]!.payload));
+      assert.equal(payload.links.mqtt, "up");
+      assert.equal(payload.fleet.spoolDepth, 0);
+      assert.ok(payload.memory.rssBytes > 0);
 
-    last().drop();
-    await clock.advance(0);
-    await clock.advance(5000);
-    assert.equal(link.stats().qos0Dropped, 1);
-  }, {}, { healthSource: () => ({ outbox: { depth: 3, oldestAgeS: 12, parked: 1 }, clockSynced: true, links: { platform: "up" } }) });
+      last().drop();
+      await clock.advance(0);
+      await clock.advance(5000);
+      assert.equal(link.stats().qos0Dropped, 1);
+    },
+    {},
+    { healthSource: () => ({ outbox: { depth: 3, oldestAgeS: 12, parked: 1 }, clockSynced: true, links: { platform: "up" } }) },
+  );
 });
 
 test("the health source's sections reach the payload", async () => {
@@ -178,7 +202,14 @@ test("the health source's sections reach the payload", async () => {
       assert.deepEqual(payload.storeWarnings, ["history: fell back to generation 2"]);
     },
     {},
-    { healthSource: () => ({ outbox: { depth: 3, oldestAgeS: 12, parked: 1 }, clockSynced: false, links: { platform: "down" }, storeWarnings: ["history: fell back to generation 2"] }) },
+    {
+      healthSource: () => ({
+        outbox: { depth: 3, oldestAgeS: 12, parked: 1 },
+        clockSynced: false,
+        links: { platform: "down" },
+        storeWarnings: ["history: fell back to generation 2"],
+      }),
+    },
   );
 });
 
@@ -226,17 +257,25 @@ test("an answer produced while offline is held and sent after the reconnect", as
     last().accept();
     await settle(clock, () => clients[1]!.payloadsOn(`${base}/res/slow`).length > 0, "the held answer");
     const answers = clients[1]!.payloadsOn(`${base}/res/slow`);
-    assert.deepEqual(answers.map((a) => [a.id, a.status]), [["s-1", "ok"]]);
+    assert.deepEqual(
+      answers.map((a) => [a.id, a.status]),
+      [["s-1", "ok"]],
+    );
   });
 });
 
 test("a command handler that hangs is answered with an error after its timeout", async () => {
   await fixture(async ({ link, clock, last }) => {
     let started = false;
-    link.registerCommand("hang", strictEmpty(), () => {
-      started = true;
-      return new Promise(() => undefined);
-    }, { timeoutMs: 2000 });
+    link.registerCommand(
+      "hang",
+      strictEmpty(),
+      () => {
+        started = true;
+        return new Promise(() => undefined);
+      },
+      { timeoutMs: 2000 },
+    );
     await link.start();
     last().accept();
     await clock.advance(0);
@@ -280,7 +319,16 @@ test("built-ins: restart runs only after its answer was acknowledged; set-log-le
     client.deliver(`${base}/cmd/retry-parked-outbox`, { v: 1, id: "o-1" });
     await settle(clock, () => client.payloadsOn(`${base}/res/set-log-level`).length === 2 && client.payloadsOn(`${base}/res/retry-parked-outbox`).length === 1, "three answers");
     assert.deepEqual(calls, ["restart update", "level debug"]);
-    assert.deepEqual(client.payloadsOn(`${base}/res/set-log-level`).map((a) => [a.id, a.status]).sort(), [["l-1", "ok"], ["l-2", "error"]]);
+    assert.deepEqual(
+      client
+        .payloadsOn(`${base}/res/set-log-level`)
+        .map((a) => [a.id, a.status])
+        .sort(),
+      [
+        ["l-1", "ok"],
+        ["l-2", "error"],
+      ],
+    );
     assert.equal(client.payloadsOn(`${base}/res/retry-parked-outbox`)[0]?.error, 'unknown command "retry-parked-outbox"');
   });
 });
@@ -302,7 +350,11 @@ test("jobs: routed to the handler once per id; bad and retained jobs are rejecte
     client.deliver(`${base}/jobs/j-2`, "not json");
     client.deliver(`${base}/jobs/j-3`, { v: 1, type: "update" }, { retain: true });
     client.deliver(`${base}/jobs/j-4`, { v: 3, type: "update" });
-    await settle(clock, () => ["j-2", "j-3", "j-4"].every((id) => client.payloadsOn(`${base}/jobs/${id}/status`).length > 0) && (link.stats().jobDuplicate ?? 0) > 0, "the refusals");
+    await settle(
+      clock,
+      () => ["j-2", "j-3", "j-4"].every((id) => client.payloadsOn(`${base}/jobs/${id}/status`).length > 0) && (link.stats().jobDuplicate ?? 0) > 0,
+      "the refusals",
+    );
     assert.deepEqual(jobs, ["j-1:update"]);
     assert.equal(link.stats().jobDuplicate, 1);
     const status = client.payloadsOn(`${base}/jobs/j-1/status`)[0]!;

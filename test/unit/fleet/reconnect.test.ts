@@ -63,7 +63,7 @@ test("backoff ceiling doubles from 1 s and is capped at 5 min", () => {
 
 test("full jitter: the delay is uniform in [0, ceiling], not clustered at the ceiling", () => {
   let seed = 42;
-  const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const delays = Array.from({ length: 2000 }, () => backoffDelayMs(12, defaultBackoff, random));
   for (const delay of delays) assert.ok(delay >= 0 && delay <= 300_000, `delay ${delay} out of bounds`);
   const low = delays.filter((d) => d < 30_000).length;
@@ -71,9 +71,19 @@ test("full jitter: the delay is uniform in [0, ceiling], not clustered at the ce
   // Each 10 % band should hold ~200 of 2000; lock-step reconnects would put them all in one.
   assert.ok(low > 120 && low < 280, `lowest band holds ${low}`);
   assert.ok(high > 120 && high < 280, `highest band holds ${high}`);
-  assert.equal(backoffDelayMs(3, defaultBackoff, () => 0.999_999), 3999);
-  assert.equal(backoffDelayMs(3, defaultBackoff, () => 0), 0);
-  assert.equal(backoffDelayMs(3, defaultBackoff, () => Number.NaN), 0, "a broken random source cannot make a negative or NaN delay");
+  assert.equal(
+    backoffDelayMs(3, defaultBackoff, () => 0.999_999),
+    3999,
+  );
+  assert.equal(
+    backoffDelayMs(3, defaultBackoff, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelayMs(3, defaultBackoff, () => Number.NaN),
+    0,
+    "a broken random source cannot make a negative or NaN delay",
+  );
 });
 
 test("reconnect attempts on fake time follow the schedule: first at once, then jittered doubling up to the cap", async () => {
@@ -87,7 +97,10 @@ test("reconnect attempts on fake time follow the schedule: first at once, then j
     assert.deepEqual(observed, expected);
     assert.equal(h.link.state, "waiting");
     assert.equal(h.link.stats().connectAttempts, h.attemptsAtMs.length);
-    assert.ok(h.clients.slice(0, -1).every((client) => client.ended), "every refused client is ended");
+    assert.ok(
+      h.clients.slice(0, -1).every((client) => client.ended),
+      "every refused client is ended",
+    );
     assert.equal(h.clients[0]!.options.reconnectPeriod, 0, "mqtt.js's fixed-period reconnect is off");
   } finally {
     await h.link.stop();

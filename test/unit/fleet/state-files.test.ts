@@ -40,7 +40,10 @@ test("a torn newest file falls back to the previous generation with a warning", 
     const reread = new JsonStateFile(path, counterSchema, silentLogger());
     assert.deepEqual(await reread.read(), { boot: 6 });
     assert.match(reread.warning ?? "", /not valid JSON.*previous generation/);
-    assert.ok((await readdir(dir)).some((name) => name.startsWith("boot.json.corrupt-")), "the bad file is quarantined, not deleted");
+    assert.ok(
+      (await readdir(dir)).some((name) => name.startsWith("boot.json.corrupt-")),
+      "the bad file is quarantined, not deleted",
+    );
   });
 });
 

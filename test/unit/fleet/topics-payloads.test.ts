@@ -1,13 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fleetTopics, parseInboundTopic } from "../../../src/fleet/topics.js";
-import {
-  commandResultSchema,
-  configDesiredSchema,
-  eventPayloadSchema,
-  platformWrappedRequestSchema,
-  statusPayloadSchema,
-} from "../../../src/fleet/payloads.js";
+import { commandResultSchema, configDesiredSchema, eventPayloadSchema, platformWrappedRequestSchema, statusPayloadSchema } from "../../../src/fleet/payloads.js";
 import { mqttConfigSchema } from "../../../src/fleet/config.js";
 import { validateConfig } from "../../../src/config/load.js";
 import { readFileSync } from "node:fs";
@@ -21,12 +15,7 @@ test("topics follow docs/mqtt.md §2 under <root>/<deviceId>", () => {
   assert.equal(topics.event("vehicle-left"), "lanekeeper/v1/box-7/evt/vehicle-left");
   assert.equal(topics.commandResult("open"), "lanekeeper/v1/box-7/res/open");
   assert.equal(topics.jobStatus("j-1"), "lanekeeper/v1/box-7/jobs/j-1/status");
-  assert.deepEqual(topics.subscriptions(), [
-    "lanekeeper/v1/box-7/cmd/+",
-    "lanekeeper/v1/box-7/cfg/desired",
-    "lanekeeper/v1/box-7/jobs/+",
-    "lanekeeper/v1/box-7/platform/req",
-  ]);
+  assert.deepEqual(topics.subscriptions(), ["lanekeeper/v1/box-7/cmd/+", "lanekeeper/v1/box-7/cfg/desired", "lanekeeper/v1/box-7/jobs/+", "lanekeeper/v1/box-7/platform/req"]);
 });
 
 test("names that would break the topic tree are refused", () => {
@@ -81,5 +70,8 @@ test("the mqtt config section defaults what the link needs, and the demo config 
   };
   assert.deepEqual(mqttProblems(demo), []);
   assert.deepEqual(mqttProblems({ ...demo, mqtt: { url: "mqtt://127.0.0.1:1883", protocolVersion: 4, eventExpiryS: 3600 } }), []);
-  assert.deepEqual(mqttProblems({ ...demo, mqtt: { url: "http://x", keepaliveS: 1 } }).map((p) => p.split(":")[0]), ["mqtt.url", "mqtt.keepaliveS"]);
+  assert.deepEqual(
+    mqttProblems({ ...demo, mqtt: { url: "http://x", keepaliveS: 1 } }).map((p) => p.split(":")[0]),
+    ["mqtt.url", "mqtt.keepaliveS"],
+  );
 });

@@ -48,7 +48,10 @@ test("devices are built from the demo config: serial camera, scanner, displays",
     assert.deepEqual([...devices.cameras.keys()], ["out1"], "in1's camera is the HTTP push");
     assert.deepEqual([...devices.scanners.keys()], ["out1"]);
     assert.deepEqual([...devices.displays.keys()], ["in1", "out1"]);
-    assert.ok([...devices.links.values()].every((l) => l instanceof SimSerialLink), "no path → simulated");
+    assert.ok(
+      [...devices.links.values()].every((l) => l instanceof SimSerialLink),
+      "no path → simulated",
+    );
     const status = devices.status() as Record<string, { link: { state: string } }>;
     assert.deepEqual(Object.keys(status).sort(), ["cam-out1", "led-in1", "led-out1", "scan-out1"]);
     assert.ok(Object.values(status).every((s) => s.link.state === "up"));
@@ -91,7 +94,10 @@ test("sim camera on an HTTP lane: an AlarmInfoPlate body through the push parser
 test("sim scanner: digits become a payment code; anything else is rejected and counted", async () => {
   await rig(async ({ url, devices, codes }) => {
     assert.equal((await post(`${url}/api/sim/scanner/out1`, { code: "134567890123456789" })).status, 200);
-    assert.deepEqual(codes.map((c) => [c.laneId, c.code]), [["out1", "134567890123456789"]]);
+    assert.deepEqual(
+      codes.map((c) => [c.laneId, c.code]),
+      [["out1", "134567890123456789"]],
+    );
     const bad = await post(`${url}/api/sim/scanner/out1`, { code: "12AB" });
     assert.equal(bad.status, 422);
     assert.equal(devices.scanners.get("out1")!.status().rejected, 1);

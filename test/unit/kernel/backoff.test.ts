@@ -61,21 +61,55 @@ test("the ceiling is base · factor^(attempt − 1) up to the cap, finite at hug
   assert.equal(backoffCeilingMs(1e9, policy), 60_000);
   assert.equal(backoffCeilingMs(5, { baseMs: 100, capMs: 10_000, factor: 3 }), 8100);
   assert.equal(backoffCeilingMs(0, policy), 0);
-  assert.equal(backoffDelayMs(0, policy, () => 0.5), 0);
-  assert.equal(backoffDelayMs(Number.NaN, policy, () => 0.5), 0);
+  assert.equal(
+    backoffDelayMs(0, policy, () => 0.5),
+    0,
+  );
+  assert.equal(
+    backoffDelayMs(Number.NaN, policy, () => 0.5),
+    0,
+  );
 });
 
 test("each jitter draws where it says, from the injected source", () => {
   const base: BackoffPolicy = { baseMs: 1000, capMs: 60_000 };
   // Attempt 4: ceiling 8000.
-  assert.equal(backoffDelayMs(4, { ...base, jitter: "full" }, () => 0), 0);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: "full" }, () => 0.5), 4000);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: "equal" }, () => 0), 4000);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: "equal" }, () => 0.5), 6000);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: "none" }, () => 0.1), 8000);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: { spread: 0.25 } }, () => 0), 6000);
-  assert.equal(backoffDelayMs(4, { ...base, jitter: { spread: 0.25 } }, () => 0.5), 8000);
-  assert.equal(backoffDelayMs(4, { ...base, minMs: 300 }, () => 0), 300, "a draw of 0 is lifted to the floor");
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: "full" }, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: "full" }, () => 0.5),
+    4000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: "equal" }, () => 0),
+    4000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: "equal" }, () => 0.5),
+    6000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: "none" }, () => 0.1),
+    8000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: { spread: 0.25 } }, () => 0),
+    6000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, jitter: { spread: 0.25 } }, () => 0.5),
+    8000,
+  );
+  assert.equal(
+    backoffDelayMs(4, { ...base, minMs: 300 }, () => 0),
+    300,
+    "a draw of 0 is lifted to the floor",
+  );
   // Spread above the cap is cut at the cap.
-  assert.equal(backoffDelayMs(30, { ...base, jitter: { spread: 0.2 } }, () => 0.999), 60_000);
+  assert.equal(
+    backoffDelayMs(30, { ...base, jitter: { spread: 0.2 } }, () => 0.999),
+    60_000,
+  );
 });

@@ -21,12 +21,26 @@ test("the refunds ledger: totals add up in fen, one refund per id, marked once, 
           await ledger.start();
           const kept = new Map<string, { amountFen: number; viaCash: boolean; refunded: boolean }>();
           for (const op of ops) {
-            const { added } = await ledger.add({ id: op.id, kind: "double-payment", laneId: "out1", plate: "粤A1", recordNo: `R-${op.id}`, first: payment(op.viaCash ? "cash" : "platform", op.amountFen), second: payment("platform", op.amountFen), amountFen: op.amountFen, refundVia: op.viaCash ? "cash" : "platform" });
+            const { added } = await ledger.add({
+              id: op.id,
+              kind: "double-payment",
+              laneId: "out1",
+              plate: "粤A1",
+              recordNo: `R-${op.id}`,
+              first: payment(op.viaCash ? "cash" : "platform", op.amountFen),
+              second: payment("platform", op.amountFen),
+              amountFen: op.amountFen,
+              refundVia: op.viaCash ? "cash" : "platform",
+            });
             assert.equal(added, !kept.has(op.id), "a repeated id is the same refund");
             if (added) kept.set(op.id, { amountFen: op.amountFen, viaCash: op.viaCash, refunded: false });
             if (op.refund) {
               const entry = kept.get(op.id)!;
-              if (entry.refunded) await assert.rejects(() => ledger.markRefunded(op.id, "booth"), (e: { code?: string }) => e.code === RefundErrorCode.AlreadyRefunded);
+              if (entry.refunded)
+                await assert.rejects(
+                  () => ledger.markRefunded(op.id, "booth"),
+                  (e: { code?: string }) => e.code === RefundErrorCode.AlreadyRefunded,
+                );
               else await ledger.markRefunded(op.id, "booth");
               entry.refunded = true;
             }
@@ -45,7 +59,10 @@ test("the refunds ledger: totals add up in fen, one refund per id, marked once, 
             refundedFen: sum(refunded),
           });
           assert.equal(reopened.list({ state: "owed" }).length, owed.length);
-          await assert.rejects(() => reopened.markRefunded("nope", "x"), (e: { code?: string }) => e.code === RefundErrorCode.NotFound);
+          await assert.rejects(
+            () => reopened.markRefunded("nope", "x"),
+            (e: { code?: string }) => e.code === RefundErrorCode.NotFound,
+          );
           await reopened.stop();
         } finally {
           await rm(dir, { recursive: true, force: true });

@@ -18,10 +18,17 @@ test("a held report goes at its not-before time, once, after its entry report; o
     assert.equal(queued.durable, true);
     await h.outbox.enqueue(enter(2));
     await runFor(h, 4900);
-    assert.deepEqual(h.sent.map((s) => s.key), ["R1:enter", "R2:enter"], "the held report waits; others go");
+    assert.deepEqual(
+      h.sent.map((s) => s.key),
+      ["R1:enter", "R2:enter"],
+      "the held report waits; others go",
+    );
     assert.equal(h.outbox.get("R1:leave")?.notBeforeMs, heldUntilMs);
     await runFor(h, 200);
-    assert.deepEqual(h.sent.map((s) => s.key), ["R1:enter", "R2:enter", "R1:leave"]);
+    assert.deepEqual(
+      h.sent.map((s) => s.key),
+      ["R1:enter", "R2:enter", "R1:leave"],
+    );
     assert.ok(h.sent[2]!.atMs >= heldUntilMs);
     await runFor(h, 2000);
     assert.equal(h.sent.length, 3, "sent once");

@@ -22,10 +22,17 @@ type Answer = "ok" | "busy" | "busy-5030" | "transient" | "hang";
 
 const scenario = fc.record({
   // Each occurrence is the next report of that record: enter, leave, then payments.
-  reports: fc.array(fc.record({ record: fc.integer({ min: 0, max: 3 }), poisoned: fc.oneof(fc.constant(false), fc.constant(false), fc.constant(false), fc.constant(true)), gapMs: fc.integer({ min: 0, max: 120_000 }) }), {
-    minLength: 1,
-    maxLength: 10,
-  }),
+  reports: fc.array(
+    fc.record({
+      record: fc.integer({ min: 0, max: 3 }),
+      poisoned: fc.oneof(fc.constant(false), fc.constant(false), fc.constant(false), fc.constant(true)),
+      gapMs: fc.integer({ min: 0, max: 120_000 }),
+    }),
+    {
+      minLength: 1,
+      maxLength: 10,
+    },
+  ),
   answers: fc.array(fc.constantFrom<Answer>("ok", "busy", "busy-5030", "transient", "hang"), { maxLength: 60 }),
   seed: fc.integer(),
 });

@@ -17,10 +17,24 @@ test("backoff ceilings double from base up to the cap", () => {
 });
 
 test("full jitter: the delay follows the random draw within [min, ceiling]", () => {
-  assert.equal(backoffDelayMs(4, POLICY, () => 0), 100, "a draw of 0 is lifted to the floor");
-  assert.equal(backoffDelayMs(4, POLICY, () => 0.5), 4000);
-  assert.equal(backoffDelayMs(4, POLICY, () => 0.999_999), 7999);
-  assert.equal(backoffDelayMs(30, POLICY, () => 0.25), 15_000, "capped ceiling");
+  assert.equal(
+    backoffDelayMs(4, POLICY, () => 0),
+    100,
+    "a draw of 0 is lifted to the floor",
+  );
+  assert.equal(
+    backoffDelayMs(4, POLICY, () => 0.5),
+    4000,
+  );
+  assert.equal(
+    backoffDelayMs(4, POLICY, () => 0.999_999),
+    7999,
+  );
+  assert.equal(
+    backoffDelayMs(30, POLICY, () => 0.25),
+    15_000,
+    "capped ceiling",
+  );
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 200 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, r) => {
       const d = backoffDelayMs(attempt, POLICY, () => r);
@@ -53,11 +67,20 @@ test("enqueue is durable: entries survive a restart in order, delivered ones do 
     assert.ok(results.every((r) => r.durable && !r.duplicate));
     assert.equal((await h.outbox.enqueue(enter(1))).duplicate, true, "the key is the idempotency key");
     const journal = await readFile(join(h.dir, "outbox.journal"), "utf8");
-    assert.equal(journal.trimEnd().split("\n").filter((l) => l.includes('"op":"add"')).length, 3);
+    assert.equal(
+      journal
+        .trimEnd()
+        .split("\n")
+        .filter((l) => l.includes('"op":"add"')).length,
+      3,
+    );
     h.respond = (e) => (e.key === "R2:enter" ? { ok: true } : { ok: false, retry: "transient", reason: "refused" });
     await runFor(h, 5000);
     const again = await h.restart({ sender: async () => ({ ok: false, retry: "transient", reason: "down" }) });
-    assert.deepEqual(again.list().map((e) => e.key), ["R1:enter", "R3:enter"]);
+    assert.deepEqual(
+      again.list().map((e) => e.key),
+      ["R1:enter", "R3:enter"],
+    );
   });
 });
 
@@ -79,7 +102,10 @@ test("per record in order (leave never before enter), records independent", asyn
       await runFor(h, 30_000);
       const order = h.sent.map((s) => s.key);
       assert.equal(h.outbox.status().depth, 0);
-      assert.deepEqual(order.filter((k) => k.startsWith("R1")), ["R1:enter", "R1:enter", "R1:enter", "R1:enter", "R1:leave"]);
+      assert.deepEqual(
+        order.filter((k) => k.startsWith("R1")),
+        ["R1:enter", "R1:enter", "R1:enter", "R1:enter", "R1:leave"],
+      );
       assert.ok(order.indexOf("R2:leave") < order.lastIndexOf("R1:enter"), "record 2 did not wait for record 1's retries");
     },
     { probeAfterFailures: 100 },
@@ -107,7 +133,9 @@ test("a permanent code parks the entry at once; its exit waits behind it, other 
   await withOutbox(async (h) => {
     let poisoned = true;
     h.respond = (e) =>
-      e.key === "R1:enter" && poisoned ? { ok: false, retry: "refused", code: 4010, platformMsg: "bizContent.plateNum invalid", reason: "code 4010: bizContent.plateNum invalid" } : { ok: true };
+      e.key === "R1:enter" && poisoned
+        ? { ok: false, retry: "refused", code: 4010, platformMsg: "bizContent.plateNum invalid", reason: "code 4010: bizContent.plateNum invalid" }
+        : { ok: true };
     // Record 2 first: its 200 comes before anything is parked (a 200 probes parked reports).
     await h.outbox.enqueue(enter(2));
     await h.outbox.enqueue(enter(1));
@@ -149,7 +177,10 @@ test("discarding a parked entry lets its record's next report go", async () => {
     assert.deepEqual([h.outbox.status().parked, h.outbox.status().held], [1, 1]);
     assert.equal(await h.outbox.discard("R1:enter", "the entry will never be accepted"), true);
     await runFor(h, 1000);
-    assert.deepEqual(h.sent.map((s) => s.key), ["R1:enter", "R1:leave"]);
+    assert.deepEqual(
+      h.sent.map((s) => s.key),
+      ["R1:enter", "R1:leave"],
+    );
     assert.deepEqual([h.outbox.status().depth, h.outbox.status().delivered], [0, 1]);
   });
 });
@@ -230,7 +261,13 @@ test("the journal is compacted and still loads the same state", async () => {
       const lines = (await readFile(join(h.dir, "outbox.journal"), "utf8")).trimEnd().split("\n").length;
       assert.ok(lines < 60, `journal holds ${lines} lines after compaction`);
       const again = await h.restart();
-      assert.deepEqual(again.list().map((e) => [e.key, !!e.parked]), [["R0:enter", true], ["R100:enter", false]]);
+      assert.deepEqual(
+        again.list().map((e) => [e.key, !!e.parked]),
+        [
+          ["R0:enter", true],
+          ["R100:enter", false],
+        ],
+      );
     },
     { compactMinOps: 50 },
   );
@@ -243,7 +280,10 @@ test("a torn last journal line is cut with a warning; everything acknowledged lo
     await h.outbox.stop();
     await appendFile(join(h.dir, "outbox.journal"), '{"op":"add","e":{"key":"R2:ent');
     const again = await h.restart();
-    assert.deepEqual(again.list().map((e) => e.key), ["R1:enter"]);
+    assert.deepEqual(
+      again.list().map((e) => e.key),
+      ["R1:enter"],
+    );
     assert.equal(again.status().warnings[0]?.code, "torn-tail");
   });
 });
@@ -251,7 +291,9 @@ test("a torn last journal line is cut with a warning; everything acknowledged lo
 test("bad input is refused with a clear error and changes nothing", async () => {
   await withOutbox(async (h) => {
     await assert.rejects(h.outbox.enqueue({ recordNo: "", kind: "enter", service: "enterNotify", biz: {} }), (e: unknown) => isStoreError(e, StoreErrorCode.Invalid));
-    await assert.rejects(h.outbox.enqueue({ recordNo: "R1", kind: "enter", service: "enterNotify", biz: "x" as unknown as Record<string, unknown> }), (e: unknown) => isStoreError(e, StoreErrorCode.Invalid));
+    await assert.rejects(h.outbox.enqueue({ recordNo: "R1", kind: "enter", service: "enterNotify", biz: "x" as unknown as Record<string, unknown> }), (e: unknown) =>
+      isStoreError(e, StoreErrorCode.Invalid),
+    );
     assert.equal(h.outbox.status().depth, 0);
     await h.outbox.stop();
     await assert.rejects(h.outbox.enqueue(enter(1)), (e: unknown) => isStoreError(e, StoreErrorCode.Closed));

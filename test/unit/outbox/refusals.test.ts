@@ -38,7 +38,15 @@ test("property: any platform answer maps to one outbox outcome; the code is kept
   const answer: fc.Arbitrary<PlatformResult> = fc.oneof(
     fc.record({ ok: fc.constant(true as const), code: fc.constant(200 as const), msg: fc.string(), data: fc.constant(undefined), elapsedMs: fc.nat() }),
     fc.record(
-      { ok: fc.constant(false as const), kind: fc.constantFrom(...kinds), code: fc.integer(), msg: fc.string({ maxLength: 2000 }), status: fc.integer({ min: 100, max: 599 }), detail: fc.string(), elapsedMs: fc.nat() },
+      {
+        ok: fc.constant(false as const),
+        kind: fc.constantFrom(...kinds),
+        code: fc.integer(),
+        msg: fc.string({ maxLength: 2000 }),
+        status: fc.integer({ min: 100, max: 599 }),
+        detail: fc.string(),
+        elapsedMs: fc.nat(),
+      },
       { requiredKeys: ["ok", "kind", "elapsedMs"] },
     ),
   );
@@ -103,7 +111,10 @@ test("a code of the default permanent list parks at once; the same report answer
     await runFor(h, 10_000);
     assert.equal(keysOf(h.sent).filter((k) => k === "R1:enter").length, 1);
     assert.ok(keysOf(h.sent).filter((k) => k === "R2:enter").length > 3);
-    assert.deepEqual(h.outbox.list({ parked: true }).map((e) => [e.key, e.parked?.cause, e.parked?.code, e.parked?.platformMsg]), [["R1:enter", "permanent-code", 4006, "sign error"]]);
+    assert.deepEqual(
+      h.outbox.list({ parked: true }).map((e) => [e.key, e.parked?.cause, e.parked?.code, e.parked?.platformMsg]),
+      [["R1:enter", "permanent-code", 4006, "sign error"]],
+    );
     const parkLine = /"op":"park","key":"R1:enter".*"cause":"permanent-code","code":4006,"platformMsg":"sign error"/;
     assert.match(await journalMatching(h, parkLine), parkLine);
   });
@@ -120,7 +131,10 @@ test("a report still refused after parkAfterMs is parked (refusals only: a dead 
       assert.equal(h.outbox.status().retrying, 2);
       await runFor(h, 2 * MIN, 1000);
       const parked = h.outbox.list({ parked: true });
-      assert.deepEqual(parked.map((e) => [e.key, e.parked?.cause]), [["R1:enter", "age"]]);
+      assert.deepEqual(
+        parked.map((e) => [e.key, e.parked?.cause]),
+        [["R1:enter", "age"]],
+      );
       assert.ok(parked[0]!.parked!.atMs - parked[0]!.createdAtMs >= 10 * MIN);
       const sendsAtPark = h.sent.filter((s) => s.key === "R1:enter").length;
       await runFor(h, 20 * MIN, 10_000);
@@ -144,14 +158,24 @@ test("parked reports are probed every probeParkedMs, in order per record", async
       const before = h.sent.length;
       // The first timed probe, one hour after start: the entry once, still busy, still parked.
       await runFor(h, startMs + HOUR + 5000 - h.clock.now(), 5000);
-      assert.deepEqual(h.sent.slice(before).map((s) => [s.key, s.atMs - startMs]), [["R1:enter", HOUR]]);
+      assert.deepEqual(
+        h.sent.slice(before).map((s) => [s.key, s.atMs - startMs]),
+        [["R1:enter", HOUR]],
+      );
       assert.equal(h.outbox.status().parked, 1);
       assert.equal(h.outbox.status().parkedProbe.lastAtMs, startMs + HOUR);
       assert.equal(h.outbox.status().parkedProbe.nextAtMs, startMs + 2 * HOUR);
       platformBusy = false;
       await runFor(h, HOUR, 5000);
       const probed = h.sent.slice(before + 1);
-      assert.deepEqual(probed.map((s) => [s.key, s.atMs - startMs]), [["R1:enter", 2 * HOUR], ["R1:leave", 2 * HOUR]], "the entry first, then its exit at once");
+      assert.deepEqual(
+        probed.map((s) => [s.key, s.atMs - startMs]),
+        [
+          ["R1:enter", 2 * HOUR],
+          ["R1:leave", 2 * HOUR],
+        ],
+        "the entry first, then its exit at once",
+      );
       assert.deepEqual([h.outbox.status().parked, h.outbox.status().depth, h.outbox.status().delivered], [0, 0, 2]);
     },
     { parkAfterMs: 10 * MIN },

@@ -14,7 +14,10 @@ test("the panel's outbox line shows parked and retrying counts and the platform'
     "3 (parked 1, retrying 2, held 1, oldest 1 min 30 s) · last refusal 0 平台繁忙",
   );
   const zh = translator("zh");
-  assert.match(outboxSummary({ depth: 1, parked: 1, retrying: 0, lastRefusal: { code: 4006, platformMsg: "sign error" } }, (k) => zh("ui", k)), /^1 \(搁置 1, 重试中 0\) · 平台最近拒绝 4006 sign error$/);
+  assert.match(
+    outboxSummary({ depth: 1, parked: 1, retrying: 0, lastRefusal: { code: 4006, platformMsg: "sign error" } }, (k) => zh("ui", k)),
+    /^1 \(搁置 1, 重试中 0\) · 平台最近拒绝 4006 sign error$/,
+  );
   for (const key of ["retrying", "held", "lastRefusal"]) assert.notEqual(zh("ui", key), key, `${key} is translated`);
 });
 

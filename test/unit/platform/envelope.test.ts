@@ -106,7 +106,10 @@ test("timestamps: 300 s either way pass by default; 301 s old or in the future f
   verify(body, nowS + 300);
   verify(body, nowS - 300);
   assert.throws(() => verify(body, nowS + 301), fails(PlatformErrorCode.StaleTimestamp));
-  assert.throws(() => verify(body, nowS - 301), (e) => isPlatformError(e, PlatformErrorCode.StaleTimestamp) && /future/.test(e.message));
+  assert.throws(
+    () => verify(body, nowS - 301),
+    (e) => isPlatformError(e, PlatformErrorCode.StaleTimestamp) && /future/.test(e.message),
+  );
   verify(body, nowS + 3000, 3600);
   assert.throws(() => verify(body, nowS + 61, 60), fails(PlatformErrorCode.StaleTimestamp));
   // A bad sign is reported as such even when the time is also off: the sign is checked first.
@@ -153,7 +156,9 @@ test("scanner property: every member's raw span parses back to the member's valu
   const spaced = (value: unknown, ws: string): string => {
     if (Array.isArray(value)) return `[${ws}${value.map((v) => spaced(v, ws)).join(`${ws},${ws}`)}${ws}]`;
     if (value !== null && typeof value === "object") {
-      return `{${ws}${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}${ws}:${ws}${spaced(v, ws)}`).join(`${ws},${ws}`)}${ws}}`;
+      return `{${ws}${Object.entries(value)
+        .map(([k, v]) => `${JSON.stringify(k)}${ws}:${ws}${spaced(v, ws)}`)
+        .join(`${ws},${ws}`)}${ws}}`;
     }
     return JSON.stringify(value);
   };
@@ -161,7 +166,10 @@ test("scanner property: every member's raw span parses back to the member's valu
     fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.constantFrom("", " ", "\n", "\t ", "\r\n  "), (object, ws) => {
       const text = spaced(object, ws);
       const members = scanTopLevelMembers(text);
-      assert.deepEqual(members.map((m) => m.name), Object.keys(JSON.parse(text)));
+      assert.deepEqual(
+        members.map((m) => m.name),
+        Object.keys(JSON.parse(text)),
+      );
       for (const m of members) {
         assert.deepEqual(JSON.parse(m.raw), (JSON.parse(text) as Record<string, unknown>)[m.name]);
         assert.equal(text.slice(m.start, m.end), m.raw);

@@ -8,7 +8,7 @@ import { exitPaymentFields, leaveNotifySchema } from "../../../src/platform/sect
 const FUZZ_RUNS = Number(process.env.LK_FUZZ_RUNS ?? 300);
 const at = Date.UTC(2024, 4, 6, 2, 30); // 10:30 in Shanghai
 
-test("release paths: nothing collected means payType 0, payTime \"\", orderNo \"\"", () => {
+test('release paths: nothing collected means payType 0, payTime "", orderNo ""', () => {
   const table: Array<[string, Parameters<typeof exitPaymentFields>[0], ReturnType<typeof exitPaymentFields>]> = [
     ["paid by the platform", { paidFen: 700, payType: 1, payTimeMs: at, orderNo: "PAY-1" }, { paidFee: 700, payType: 1, payTime: "2024-05-06 10:30:00", orderNo: "PAY-1" }],
     ["cash", { paidFen: 700, payType: 4, payTimeMs: at, orderNo: "TC1" }, { paidFee: 700, payType: 4, payTime: "2024-05-06 10:30:00", orderNo: "TC1" }],

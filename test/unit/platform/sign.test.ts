@@ -53,8 +53,7 @@ const workedFields = (biz: string) => [
   { name: "bizContent", value: biz },
 ];
 
-const workedBody = (biz: string, sign: string) =>
-  `{"pid":"P100001","serviceName":"preLeaveNotify","sign":"${sign}","timestamp":"1700000000","bizContent":${biz}}`;
+const workedBody = (biz: string, sign: string) => `{"pid":"P100001","serviceName":"preLeaveNotify","sign":"${sign}","timestamp":"1700000000","bizContent":${biz}}`;
 const at = (epochS: number) => ({ key: demoKey, nowMs: epochS * 1000, windowS: 300 });
 
 test("our worked preLeaveNotify example: compact JSON, raw UTF-8, upper-case hex gives 7B00FF0807D10CE52588E30B0E6CC75B", () => {
@@ -73,8 +72,9 @@ test("worked example variant: the lower-case hex sign is accepted on receipt (ca
 test('worked example variant: bizContent with ", " / ": " separators signs as 273134EFA0A2FC9904EF158852D61501', () => {
   assert.equal(computeSign(workedFields(spacedBiz), demoKey).sign, "273134EFA0A2FC9904EF158852D61501");
   // Received with spaces, the compact sign is wrong and the spaced one right: the raw text counts.
-  assert.throws(() => verifyEnvelope(parseEnvelope(workedBody(spacedBiz, "7B00FF0807D10CE52588E30B0E6CC75B")), at(1_700_000_000)), (e) =>
-    isPlatformError(e, PlatformErrorCode.BadSign),
+  assert.throws(
+    () => verifyEnvelope(parseEnvelope(workedBody(spacedBiz, "7B00FF0807D10CE52588E30B0E6CC75B")), at(1_700_000_000)),
+    (e) => isPlatformError(e, PlatformErrorCode.BadSign),
   );
   verifyEnvelope(parseEnvelope(workedBody(spacedBiz, "273134EFA0A2FC9904EF158852D61501")), at(1_700_000_000));
 });
@@ -100,18 +100,55 @@ for (const example of fixtures.examples) {
 test("the document's pretty-printed form of an example does not verify: the signature covers the compact text", () => {
   const compact = fixtures.examples.find((e) => e.name.startsWith("4.4"))!;
   const pretty = JSON.stringify(JSON.parse(compact.body), null, 2);
-  assert.throws(() => verifyEnvelope(parseEnvelope(pretty), { key: demoKey, nowMs: 1_700_000_300_000, windowS: 300 }), (e) =>
-    isPlatformError(e, PlatformErrorCode.BadSign),
+  assert.throws(
+    () => verifyEnvelope(parseEnvelope(pretty), { key: demoKey, nowMs: 1_700_000_300_000, windowS: 300 }),
+    (e) => isPlatformError(e, PlatformErrorCode.BadSign),
   );
 });
 
 test("empty top-level values are skipped, a numeric 0 is kept, and unknown top-level fields are signed", () => {
   const base = computeSign([{ name: "a", value: "1" }], "k");
-  assert.equal(computeSign([{ name: "a", value: "1" }, { name: "b", value: "" }], "k").sign, base.sign);
-  assert.notEqual(computeSign([{ name: "a", value: "1" }, { name: "b", value: "0" }], "k").sign, base.sign);
-  assert.equal(computeSign([{ name: "b", value: "0" }, { name: "a", value: "1" }], "k").stringTemp, "a=1&b=0");
+  assert.equal(
+    computeSign(
+      [
+        { name: "a", value: "1" },
+        { name: "b", value: "" },
+      ],
+      "k",
+    ).sign,
+    base.sign,
+  );
+  assert.notEqual(
+    computeSign(
+      [
+        { name: "a", value: "1" },
+        { name: "b", value: "0" },
+      ],
+      "k",
+    ).sign,
+    base.sign,
+  );
+  assert.equal(
+    computeSign(
+      [
+        { name: "b", value: "0" },
+        { name: "a", value: "1" },
+      ],
+      "k",
+    ).stringTemp,
+    "a=1&b=0",
+  );
   // Case-sensitive byte order: upper case sorts before lower case.
-  assert.equal(computeSign([{ name: "b", value: "1" }, { name: "B", value: "2" }], "k").stringTemp, "B=2&b=1");
+  assert.equal(
+    computeSign(
+      [
+        { name: "b", value: "1" },
+        { name: "B", value: "2" },
+      ],
+      "k",
+    ).stringTemp,
+    "B=2&b=1",
+  );
 });
 
 test("signsEqual refuses different lengths and different signs; maskSignTemp hides the key", () => {

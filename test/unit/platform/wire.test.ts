@@ -1,7 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { compactWireTime, fenToYuan, fenToYuanText, formatWireTime, maskSecret, normalizeKeys, overLength, parseWireTime, readBiz, wInt, wIntOpt, wStrReq, yuanToFen } from "../../../src/platform/wire.js";
+import {
+  compactWireTime,
+  fenToYuan,
+  fenToYuanText,
+  formatWireTime,
+  maskSecret,
+  normalizeKeys,
+  overLength,
+  parseWireTime,
+  readBiz,
+  wInt,
+  wIntOpt,
+  wStrReq,
+  yuanToFen,
+} from "../../../src/platform/wire.js";
 
 test("wire times are the lot's local time: Asia/Shanghai is UTC+8", () => {
   const ms = Date.UTC(2023, 10, 14, 12, 0, 0); // 20:00 in Shanghai

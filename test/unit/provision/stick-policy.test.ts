@@ -39,7 +39,10 @@ for (const [name, edit, path] of rows) {
     const box = structuredClone(demo);
     delete box.update;
     const problems = applyStickPolicy(doc, box, fresh);
-    assert.deepEqual(problems.map((p) => p.path), path === undefined ? [] : [path]);
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      path === undefined ? [] : [path],
+    );
   });
 }
 

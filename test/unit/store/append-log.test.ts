@@ -19,7 +19,7 @@ test("a torn tail is cut together with the zeros a power cut left after it", asy
     const { log, repairedBytes } = await AppendLog.open(path, { dsync: true });
     assert.equal(repairedBytes, 104);
     await log.append('{"c":3}\n', true);
-    assert.equal((await readFile(path, "utf8")), '{"a":1}\n{"c":3}\n');
+    assert.equal(await readFile(path, "utf8"), '{"a":1}\n{"c":3}\n');
     await log.close();
   } finally {
     await cleanup();

@@ -38,10 +38,19 @@ test("journal mode: a commit is one journal append, not a rewrite; a restart rep
     assert.equal(doc.status().writes, 0, "no whole-document write");
     assert.equal(doc.status().seq, 2);
     const lines = (await readFile(join(dir, (await journals(dir))[0]!), "utf8")).trimEnd().split("\n");
-    assert.deepEqual(lines.map((l) => JSON.parse(l)), [
-      { s: 1, o: [["items", "a", { n: 1 }]] },
-      { s: 2, o: [["items", "b", { n: 2 }], ["items", "a"]] },
-    ]);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l)),
+      [
+        { s: 1, o: [["items", "a", { n: 1 }]] },
+        {
+          s: 2,
+          o: [
+            ["items", "b", { n: 2 }],
+            ["items", "a"],
+          ],
+        },
+      ],
+    );
     await doc.close();
     const again = makeDoc(dir);
     await again.open();
@@ -108,7 +117,10 @@ test("a torn journal tail is ignored; an unreadable line in the middle is skippe
     const again = makeDoc(dir);
     await again.open();
     assert.deepEqual(again.data.items, { a: { n: 1 }, b: { n: 2 } });
-    assert.deepEqual(again.warnings().map((w) => w.code), ["bad-journal-line"]);
+    assert.deepEqual(
+      again.warnings().map((w) => w.code),
+      ["bad-journal-line"],
+    );
     await again.close();
   } finally {
     await cleanup();

@@ -188,7 +188,13 @@ test("migrations run step by step by the version field; a missing step is a hard
         2: (d) => ({ ...d, entries: (d.entries as Array<{ name: string }>).map((e) => ({ ...e, tag: "migrated" })) }),
       },
     });
-    assert.deepEqual(await migrating.read(), { version: 3, entries: [{ name: "a", tag: "migrated" }, { name: "b", tag: "migrated" }] });
+    assert.deepEqual(await migrating.read(), {
+      version: 3,
+      entries: [
+        { name: "a", tag: "migrated" },
+        { name: "b", tag: "migrated" },
+      ],
+    });
     const gap = new DurableFileAdapter({ path: join(dir, "doc.json"), schema: v3, version: 3, migrations: { 2: (d) => d } });
     await assert.rejects(gap.read(), (e: unknown) => isStoreError(e, StoreErrorCode.Corrupt) && /no migration from it/.test((e as Error).message));
   } finally {

@@ -17,7 +17,7 @@ import { freshDir } from "../../helpers/store-fixtures.js";
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 5, 10, 12, 0, 0);
 const FLOOR = Date.UTC(2026, 0, 1);
-const PLATES = ["粤B12345", "粤B12346", "京A0000\"", "WJ01·警", "粤Z1234港", "B 12", ""];
+const PLATES = ["粤B12345", "粤B12346", '京A0000"', "WJ01·警", "粤Z1234港", "B 12", ""];
 const RUNS = Number(process.env.LK_FUZZ_RUNS ?? 30);
 
 const lineArb = fc.record({
@@ -92,7 +92,13 @@ test("property: answers through the plate index are the answers of a scan, also 
               await h.close();
               h = await make();
             } else {
-              const lines: HistoryLine[] = step.lines.map((l) => ({ t: l.kind, atMs: clock.now(), recordNo: `R${n++}`, ...(l.plate !== undefined ? { plate: l.plate as string } : {}), pad: "x".repeat(l.pad) }));
+              const lines: HistoryLine[] = step.lines.map((l) => ({
+                t: l.kind,
+                atMs: clock.now(),
+                recordNo: `R${n++}`,
+                ...(l.plate !== undefined ? { plate: l.plate as string } : {}),
+                pad: "x".repeat(l.pad),
+              }));
               if (lines.length === 1) await h.append(lines[0]!, step.durable);
               else await h.appendMany(lines, step.durable);
             }
@@ -157,9 +163,19 @@ test("sealed segments get a sidecar as they are sealed; plate queries then read 
     await h.whenIndexed();
     const segments = h.segments().map((s) => s.name);
     assert.ok(segments.length > 5, `${segments.length} segments`);
-    assert.deepEqual(await sidecars(dir), segments.slice(0, -1).map((n) => n.replace(/\.jsonl$/, ".idx")), "one sidecar per sealed segment, none for the open one");
+    assert.deepEqual(
+      await sidecars(dir),
+      segments.slice(0, -1).map((n) => n.replace(/\.jsonl$/, ".idx")),
+      "one sidecar per sealed segment, none for the open one",
+    );
     const found = await h.recentByPlate("粤B00003", { limit: 100 });
-    assert.deepEqual(found.map((l) => l.recordNo), Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 7 === 3).reverse().map((i) => `R${i}`));
+    assert.deepEqual(
+      found.map((l) => l.recordNo),
+      Array.from({ length: 200 }, (_, i) => i)
+        .filter((i) => i % 7 === 3)
+        .reverse()
+        .map((i) => `R${i}`),
+    );
     assert.equal(h.status().index.scannedSegments, 0, "every segment answered through its index");
     assert.equal(h.status().index.built, segments.length - 1);
   } finally {

@@ -11,7 +11,10 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 5, 10, 12, 0, 0);
 const FLOOR = Date.UTC(2026, 0, 1);
 
-async function withHistory(run: (h: History, ctx: { dir: string; clock: FakeClock; make: (o?: Partial<HistoryOptions>) => Promise<History> }) => Promise<void>, options: Partial<HistoryOptions> = {}): Promise<void> {
+async function withHistory(
+  run: (h: History, ctx: { dir: string; clock: FakeClock; make: (o?: Partial<HistoryOptions>) => Promise<History> }) => Promise<void>,
+  options: Partial<HistoryOptions> = {},
+): Promise<void> {
   const { dir, cleanup } = await freshDir();
   const clock = new FakeClock(T0);
   const opened: History[] = [];
@@ -72,7 +75,10 @@ test("a torn last line from a crash is cut at open and appends continue on a cle
     assert.equal(again.warnings()[0]?.code, "torn-tail");
     await again.append({ t: "stay", atMs: clock.now(), plate: "粤B22222", recordNo: "R2" }, true);
     const lines = (await readFile(join(dir, name), "utf8")).trimEnd().split("\n");
-    assert.deepEqual(lines.map((l) => (JSON.parse(l) as { recordNo: string }).recordNo), ["R1", "R2"]);
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { recordNo: string }).recordNo),
+      ["R1", "R2"],
+    );
   });
 });
 
@@ -85,7 +91,10 @@ test("recentByPlate scans newest segments first and stops at its bounds", async 
       }
       await h.sync();
       const newest = await h.recentByPlate("粤B12345", { limit: 3 });
-      assert.deepEqual(newest.map((l) => l.recordNo), ["D4-18", "D4-16", "D4-14"]);
+      assert.deepEqual(
+        newest.map((l) => l.recordNo),
+        ["D4-18", "D4-16", "D4-14"],
+      );
       const bounded = await h.recentByPlate("粤B12345", { limit: 100, maxSegments: 2 });
       assert.equal(bounded.length, 20, "two segments of ten matches each");
       assert.ok(bounded.every((l) => l.recordNo!.startsWith("D4") || l.recordNo!.startsWith("D3")));
@@ -119,11 +128,21 @@ test("prune removes segments older than the retention, deciding by names, never 
     assert.deepEqual((await readdir(history)).filter((n) => n.endsWith(".idx")).length, 6);
     const result = await again.prune();
     assert.equal(result.refused, undefined);
-    assert.deepEqual(result.removed, [-30, -12, -11].map((d) => segmentName(utcDay(T0 + d * DAY), 1)));
+    assert.deepEqual(
+      result.removed,
+      [-30, -12, -11].map((d) => segmentName(utcDay(T0 + d * DAY), 1)),
+    );
     const left = (await readdir(history)).sort();
     const kept = [-10, -9, -1, 0].map((d) => segmentName(utcDay(T0 + d * DAY), 1));
-    assert.deepEqual(left.filter((n) => n.endsWith(".jsonl")), kept);
-    assert.deepEqual(left.filter((n) => n.endsWith(".idx")), kept.slice(0, 3).map((n) => n.replace(/\.jsonl$/, ".idx")), "each pruned segment's index went with it");
+    assert.deepEqual(
+      left.filter((n) => n.endsWith(".jsonl")),
+      kept,
+    );
+    assert.deepEqual(
+      left.filter((n) => n.endsWith(".idx")),
+      kept.slice(0, 3).map((n) => n.replace(/\.jsonl$/, ".idx")),
+      "each pruned segment's index went with it",
+    );
     await again.close();
   } finally {
     await cleanup();
@@ -145,7 +164,10 @@ test("prune refuses by a wrong clock: before the build floor, before the newest 
     const untrusted = await make({ retentionDays: 10, clockTrusted: () => false });
     assert.match((await untrusted.prune()).refused ?? "", /not synchronised/);
     assert.equal((await readdir(dir)).filter((n) => n.endsWith(".jsonl")).length, 3, "nothing was removed by any refused run");
-    assert.ok(early.warnings().some((w) => w.code === "prune-refused"), "refusals are visible");
+    assert.ok(
+      early.warnings().some((w) => w.code === "prune-refused"),
+      "refusals are visible",
+    );
   });
 });
 

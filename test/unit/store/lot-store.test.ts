@@ -60,7 +60,11 @@ test("addInPark is durable when it resolves; duplicates and bad input change not
     await assert.rejects(store.addInPark(stay(1)), (e: unknown) => isStoreError(e, StoreErrorCode.Duplicate));
     await assert.rejects(store.addInPark({ ...stay(2), enterAtMs: "soon" as unknown as number }), (e: unknown) => isStoreError(e, StoreErrorCode.Invalid));
     assert.equal(store.inParkCount(), 1);
-    assert.deepEqual(store.findInParkByPlate(" 粤b10001 ").map((r) => r.recordNo), [record.recordNo], "plate lookup ignores case and spaces");
+    assert.deepEqual(
+      store.findInParkByPlate(" 粤b10001 ").map((r) => r.recordNo),
+      [record.recordNo],
+      "plate lookup ignores case and spaces",
+    );
   });
 });
 
@@ -90,7 +94,11 @@ test("event lines keep their order behind a deferred one, and a deferred one is 
     const second = store.appendEvent({ type: "order-b" });
     await Promise.all([first, second]);
     const lines = await store.history.recent((line) => line.t === "event", { limit: 2 });
-    assert.deepEqual(lines.map((line) => line.type), ["order-b", "order-a"], "newest first");
+    assert.deepEqual(
+      lines.map((line) => line.type),
+      ["order-b", "order-a"],
+      "newest first",
+    );
 
     void store.addInPark(stay(10));
     const atStop = store.appendEvent({ type: "at-stop" });
@@ -143,13 +151,29 @@ test("a stay left in `finishing` by a crash is moved to history at the next star
     // What a crash right after step 1 of finishStay leaves behind: the journal line that
     // moved the stay from inPark to finishing, and nothing in history.
     const journals = (await readdir(dir)).filter((n) => n.startsWith("inpark.json.journal.")).sort();
-    const finishing = { ...record, exit: { laneId: "L2", leaveAtMs: T0 + 60_000, payableFen: 0, discountFen: 0, prepaidFen: 0, paidFen: 0, reason: "normal" }, finishedAtMs: T0 + 60_000 };
-    await appendFile(join(dir, journals.at(-1)!), JSON.stringify({ s: 1000, o: [["inPark", record.recordNo], ["finishing", record.recordNo, finishing]] }) + "\n");
+    const finishing = {
+      ...record,
+      exit: { laneId: "L2", leaveAtMs: T0 + 60_000, payableFen: 0, discountFen: 0, prepaidFen: 0, paidFen: 0, reason: "normal" },
+      finishedAtMs: T0 + 60_000,
+    };
+    await appendFile(
+      join(dir, journals.at(-1)!),
+      JSON.stringify({
+        s: 1000,
+        o: [
+          ["inPark", record.recordNo],
+          ["finishing", record.recordNo, finishing],
+        ],
+      }) + "\n",
+    );
     const again = await reopen();
     assert.equal(again.status().finishing, 0);
     assert.equal(again.inParkCount(), 0);
     const recent = await again.recentStays(record.plate);
-    assert.deepEqual(recent.map((s) => s.recordNo), [record.recordNo]);
+    assert.deepEqual(
+      recent.map((s) => s.recordNo),
+      [record.recordNo],
+    );
   });
 });
 
@@ -163,7 +187,10 @@ test("payments are idempotent on orderNo and applied to the stay as prepayments"
     assert.equal(second.duplicate, true);
     assert.equal(second.payment.amountFen, 300, "the first notice wins");
     const again = await reopen();
-    assert.deepEqual(again.getInPark(stay(3).recordNo)!.prepayments.map((p) => [p.orderNo, p.amountFen]), [["TC2026060108100000001", 300]]);
+    assert.deepEqual(
+      again.getInPark(stay(3).recordNo)!.prepayments.map((p) => [p.orderNo, p.amountFen]),
+      [["TC2026060108100000001", 300]],
+    );
     assert.equal((await again.recordPayment({ orderNo: "TC2026060108100000001", amountFen: 1, payAtMs: T0 })).duplicate, true, "remembered across a restart");
   });
 });
@@ -180,7 +207,16 @@ test("coupons attach to a stay once per couponId", async () => {
 
 test("fixed vehicles: add assigns id and uuId, edit replaces whole, plate stays unique, filter and pages", async () => {
   await withStore(async (store, { reopen }) => {
-    const added = await store.upsertVehicle({ carNum: "粤B54321", owner: "张三", carTypeCode: 81, carMMoneyFen: 20050, timeStartMs: T0, timeEndMs: T0 + 365 * 86_400_000, tel: "13800000000", remark: "north gate" });
+    const added = await store.upsertVehicle({
+      carNum: "粤B54321",
+      owner: "张三",
+      carTypeCode: 81,
+      carMMoneyFen: 20050,
+      timeStartMs: T0,
+      timeEndMs: T0 + 365 * 86_400_000,
+      tel: "13800000000",
+      remark: "north gate",
+    });
     assert.equal(added.id, 1);
     assert.match(added.uuId, /^[0-9A-F]{32}$/);
     const edited = await store.upsertVehicle({ uuId: added.uuId, carNum: "粤B54321", owner: "张三", carTypeCode: 82 });
@@ -298,7 +334,10 @@ test("calls before start or after stop are E_STORE_CLOSED", async () => {
   try {
     const store = new LotStore({ dir, clock: new FakeClock(T0), pruneJob: false });
     await assert.rejects(store.addInPark(stay(1)), (e: unknown) => isStoreError(e, StoreErrorCode.Closed));
-    assert.throws(() => store.nextCounter("x"), (e: unknown) => isStoreError(e, StoreErrorCode.Closed));
+    assert.throws(
+      () => store.nextCounter("x"),
+      (e: unknown) => isStoreError(e, StoreErrorCode.Closed),
+    );
   } finally {
     await cleanup();
   }

@@ -5,15 +5,7 @@ import { join } from "node:path";
 import { type Clock } from "../../../src/kernel/clock.js";
 import { FakeClock, flushMicrotasks } from "../../helpers/fake-clock.js";
 import { silentLogger } from "../../../src/kernel/log.js";
-import {
-  ClockSyncMonitor,
-  checkClockSync,
-  commandSource,
-  timedatectlSource,
-  timesyncdFlagSource,
-  type ClockSyncSource,
-  type SyncedState,
-} from "../../../src/system/clock-sync.js";
+import { ClockSyncMonitor, checkClockSync, commandSource, timedatectlSource, timesyncdFlagSource, type ClockSyncSource, type SyncedState } from "../../../src/system/clock-sync.js";
 import { clockSyncSourcesFromConfig, systemConfigSchema } from "../../../src/system/config.js";
 import { tempDir } from "../../helpers/demo-config.js";
 
@@ -149,12 +141,18 @@ test("the system config section: defaults, a command source needs its command, o
   const defaults = systemConfigSchema.parse(undefined);
   assert.equal(defaults.clockSync.source, "auto");
   assert.equal(defaults.clockSync.recheckUnsyncedS, 30);
-  assert.deepEqual(clockSyncSourcesFromConfig(defaults.clockSync).map((s) => s.name), ["timedatectl", "timesyncd-flag"]);
+  assert.deepEqual(
+    clockSyncSourcesFromConfig(defaults.clockSync).map((s) => s.name),
+    ["timedatectl", "timesyncd-flag"],
+  );
   const bad = systemConfigSchema.safeParse({ clockSync: { source: "command" } });
   assert.equal(bad.success, false);
   assert.deepEqual(bad.error?.issues[0]?.path, ["clockSync", "command"]);
   const chrony = systemConfigSchema.parse({ clockSync: { source: "command", command: ["chronyc", "waitsync", "1"] } });
-  assert.deepEqual(clockSyncSourcesFromConfig(chrony.clockSync).map((s) => s.name), ["chronyc"]);
+  assert.deepEqual(
+    clockSyncSourcesFromConfig(chrony.clockSync).map((s) => s.name),
+    ["chronyc"],
+  );
   assert.deepEqual(clockSyncSourcesFromConfig(systemConfigSchema.parse({ clockSync: { source: "off" } }).clockSync), []);
   assert.equal(systemConfigSchema.safeParse({ watchdog: { maxLagMs: 10 } }).success, false);
   assert.equal(systemConfigSchema.safeParse({ bogus: 1 }).success, false);

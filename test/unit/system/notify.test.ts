@@ -66,10 +66,19 @@ test("READY, WATCHDOG and STOPPING arrive on the socket, attributed as the kerne
     }
   }
   // Order on the socket is the order of the calls.
-  const own = socket.messages().slice(before).filter((m) => !m.fields.BARRIER);
-  assert.deepEqual(own.map((m) => Object.keys(m.fields)[0]), ["READY", "WATCHDOG", "STOPPING"]);
+  const own = socket
+    .messages()
+    .slice(before)
+    .filter((m) => !m.fields.BARRIER);
+  assert.deepEqual(
+    own.map((m) => Object.keys(m.fields)[0]),
+    ["READY", "WATCHDOG", "STOPPING"],
+  );
   // And each was followed by a barrier from the systemd-notify process itself, with its pipe end.
-  const barriers = socket.messages().slice(before).filter((m) => m.fields.BARRIER === "1");
+  const barriers = socket
+    .messages()
+    .slice(before)
+    .filter((m) => m.fields.BARRIER === "1");
   assert.equal(barriers.length, 3);
   for (const barrier of barriers) {
     assert.ok(senders.includes(barrier.pid), `barrier from ${barrier.pid}`);
@@ -84,11 +93,11 @@ test(
     const before = socket.messages().length;
     const repo = reachableRepo();
     t.after(() => repo.release());
-    const child = spawn(
-      "setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", "tsx", repo.path(childScript)],
-      { env: { ...process.env, NOTIFY_SOCKET: socket.path, HOME: "/tmp" }, stdio: ["ignore", "pipe", "pipe"], cwd: repo.root },
-    );
+    const child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", "tsx", repo.path(childScript)], {
+      env: { ...process.env, NOTIFY_SOCKET: socket.path, HOME: "/tmp" },
+      stdio: ["ignore", "pipe", "pipe"],
+      cwd: repo.root,
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -99,7 +108,10 @@ test(
     assert.equal(report.uid, 65534);
     assert.deepEqual(report.outcomes, ["sent", "sent", "sent"], out);
     await socket.waitFor((m) => m.fields.STATUS === "child stopping");
-    const mine = socket.messages().slice(before).filter((m) => !m.fields.BARRIER);
+    const mine = socket
+      .messages()
+      .slice(before)
+      .filter((m) => !m.fields.BARRIER);
     assert.equal(mine.length, 3);
     for (const message of mine) {
       assert.notEqual(message.pid, report.pid, "an unprivileged sender cannot claim the main PID: NotifyAccess=main would drop this");
@@ -121,9 +133,15 @@ test("watchdog pings are rate-limited; a status line cannot inject a field", { s
   assert.equal(await notifier.watchdog(), "sent");
   assert.equal(await notifier.status("line one\nREADY=1"), "sent");
   await socket.waitFor((m) => m.fields.STATUS === "line one READY=1");
-  const mine = socket.messages().slice(before).filter((m) => !m.fields.BARRIER);
+  const mine = socket
+    .messages()
+    .slice(before)
+    .filter((m) => !m.fields.BARRIER);
   assert.equal(mine.filter((m) => m.fields.WATCHDOG === "1").length, 2);
-  assert.ok(mine.every((m) => m.fields.READY === undefined), "the newline must not start a READY field");
+  assert.ok(
+    mine.every((m) => m.fields.READY === undefined),
+    "the newline must not start a READY field",
+  );
   assert.equal(notifier.stats().skippedRate, 2);
 });
 

@@ -31,7 +31,6 @@ test("tcpProbe: a listener on loopback is reachable, a closed port is refused", 
   assert.equal(closed.ok, false);
   assert.equal(closed.code, "ECONNREFUSED");
   assert.match(closed.error ?? "", /connection refused/);
-
 });
 
 test("printable shows ASCII, escapes control and non-ASCII bytes", () => {

@@ -16,11 +16,12 @@ import { tempDir } from "../../helpers/demo-config.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const analyzer = spawnSync("systemd-analyze", ["security", "--help"], { encoding: "utf8" });
-const skip = analyzer.status !== 0
-  ? "systemd-analyze is not installed (package systemd)"
-  : !analyzer.stdout.includes("--offline")
-    ? "this systemd-analyze has no --offline (systemd < 250)"
-    : false;
+const skip =
+  analyzer.status !== 0
+    ? "systemd-analyze is not installed (package systemd)"
+    : !analyzer.stdout.includes("--offline")
+      ? "this systemd-analyze has no --offline (systemd < 250)"
+      : false;
 
 const limits = [
   { file: "systemd/lanekeeper.service", max: 3.5 },
@@ -48,7 +49,8 @@ for (const { file, max } of limits) {
 }
 
 test("the check can fail: the controller without its hardening lines is rated far worse", { skip }, () => {
-  const hardening = /^(CapabilityBoundingSet|SystemCallFilter|SystemCallArchitectures|DevicePolicy|DeviceAllow|IPAddressDeny|IPAddressAllow|ProtectKernelTunables|ProtectClock|ProtectProc|RemoveIPC|KeyringMode)=.*$/gm;
+  const hardening =
+    /^(CapabilityBoundingSet|SystemCallFilter|SystemCallArchitectures|DevicePolicy|DeviceAllow|IPAddressDeny|IPAddressAllow|ProtectKernelTunables|ProtectClock|ProtectProc|RemoveIPC|KeyringMode)=.*$/gm;
   const loose = readFileSync(join(root, "systemd/lanekeeper.service"), "utf8").replace(hardening, "");
   const path = join(tempDir("lk-security-"), "lanekeeper.service");
   writeFileSync(path, loose);

@@ -21,9 +21,8 @@ import { tempDir } from "../../helpers/demo-config.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const unitFiles = ["systemd/lanekeeper.service", "systemd/lanekeeper-provision@.service"];
-const analyzeMissing = spawnSync("systemd-analyze", ["--version"], { stdio: "ignore" }).status === 0
-  ? undefined
-  : "systemd-analyze is not installed (package systemd; .ci/run installs it)";
+const analyzeMissing =
+  spawnSync("systemd-analyze", ["--version"], { stdio: "ignore" }).status === 0 ? undefined : "systemd-analyze is not installed (package systemd; .ci/run installs it)";
 
 function executable(path: string): boolean {
   try {
@@ -157,7 +156,10 @@ test("provisioning: udev asks systemd for the template; the template mounts, pro
   assert.equal(wants, "lanekeeper-provision@%k.service");
   assert.ok(readdirSync(join(root, "systemd")).includes("lanekeeper-provision@.service"));
   const ruleLines = rules.split("\n").filter((line) => line.trim() && !line.trim().startsWith("#"));
-  assert.ok(ruleLines.every((line) => !/\bRUN\b/.test(line)), "udev must not mount or run anything itself");
+  assert.ok(
+    ruleLines.every((line) => !/\bRUN\b/.test(line)),
+    "udev must not mount or run anything itself",
+  );
   assert.match(rules, /TAG\+="systemd"/);
 
   const service = section(readFileSync(join(root, "systemd/lanekeeper-provision@.service"), "utf8"), "Service");
@@ -171,13 +173,38 @@ test("provisioning: udev asks systemd for the template; the template mounts, pro
   // stick is mounted by PID 1 while the unit runs).
   assert.deepEqual(service.get("CapabilityBoundingSet")?.at(-1)?.split(/\s+/).sort(), ["CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"]);
   assert.equal(service.get("RestrictAddressFamilies")?.at(-1), "AF_UNIX");
-  for (const key of ["ProtectSystem", "PrivateTmp", "PrivateMounts", "ProtectKernelTunables", "ProtectHome", "PrivateDevices"]) assert.equal(service.has(key), false, `${key} needs a mount namespace`);
+  for (const key of ["ProtectSystem", "PrivateTmp", "PrivateMounts", "ProtectKernelTunables", "ProtectHome", "PrivateDevices"])
+    assert.equal(service.has(key), false, `${key} needs a mount namespace`);
 });
 
 /** A small udev rules linter: `KEY[{attr}] op "value"` pairs, known keys, GOTO targets exist. */
 function lintUdevRules(text: string): string[] {
   const problems: string[] = [];
-  const known = new Set(["ACTION", "SUBSYSTEM", "SUBSYSTEMS", "KERNEL", "KERNELS", "DRIVERS", "ENV", "ATTR", "ATTRS", "TAG", "SYMLINK", "GROUP", "MODE", "OWNER", "GOTO", "LABEL", "IMPORT", "PROGRAM", "RESULT", "DEVPATH", "NAME", "OPTIONS", "TEST"]);
+  const known = new Set([
+    "ACTION",
+    "SUBSYSTEM",
+    "SUBSYSTEMS",
+    "KERNEL",
+    "KERNELS",
+    "DRIVERS",
+    "ENV",
+    "ATTR",
+    "ATTRS",
+    "TAG",
+    "SYMLINK",
+    "GROUP",
+    "MODE",
+    "OWNER",
+    "GOTO",
+    "LABEL",
+    "IMPORT",
+    "PROGRAM",
+    "RESULT",
+    "DEVPATH",
+    "NAME",
+    "OPTIONS",
+    "TEST",
+  ]);
   const labels = new Set<string>();
   const gotos: string[] = [];
   text.split("\n").forEach((raw, index) => {
@@ -205,7 +232,9 @@ function lintUdevRules(text: string): string[] {
 test("every udev rules file parses, uses known keys, and its GOTOs land", () => {
   const files = [
     "systemd/80-lanekeeper-usb-provision.rules",
-    ...readdirSync(join(root, "hw/udev")).filter((f) => f.endsWith(".rules") || f.endsWith(".rules.example")).map((f) => `hw/udev/${f}`),
+    ...readdirSync(join(root, "hw/udev"))
+      .filter((f) => f.endsWith(".rules") || f.endsWith(".rules.example"))
+      .map((f) => `hw/udev/${f}`),
   ];
   assert.ok(files.length >= 2, files.join(", "));
   for (const file of files) assert.deepEqual(lintUdevRules(readFileSync(join(root, file), "utf8")), [], file);

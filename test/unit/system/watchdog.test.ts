@@ -10,8 +10,14 @@ test("watchdogFromEnv reads WATCHDOG_USEC and honours WATCHDOG_PID like sd_watch
     [{}, { enabled: false, reason: "WATCHDOG_USEC not set" }],
     [{ WATCHDOG_USEC: "" }, { enabled: false, reason: "WATCHDOG_USEC not set" }],
     [{ WATCHDOG_USEC: "20000000" }, { enabled: true, timeoutMs: 20_000 }],
-    [{ WATCHDOG_USEC: "20000000", WATCHDOG_PID: "100" }, { enabled: true, timeoutMs: 20_000 }],
-    [{ WATCHDOG_USEC: "20000000", WATCHDOG_PID: "101" }, { enabled: false, reason: "WATCHDOG_PID=101 is another process (this is 100)" }],
+    [
+      { WATCHDOG_USEC: "20000000", WATCHDOG_PID: "100" },
+      { enabled: true, timeoutMs: 20_000 },
+    ],
+    [
+      { WATCHDOG_USEC: "20000000", WATCHDOG_PID: "101" },
+      { enabled: false, reason: "WATCHDOG_PID=101 is another process (this is 100)" },
+    ],
     [{ WATCHDOG_USEC: "-5" }, { enabled: false, reason: "WATCHDOG_USEC=-5 is not a positive integer" }],
     [{ WATCHDOG_USEC: "abc" }, { enabled: false, reason: "WATCHDOG_USEC=abc is not a positive integer" }],
     [{ WATCHDOG_USEC: "1500" }, { enabled: true, timeoutMs: 1.5 }],

@@ -3,15 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  buildBundle,
-  checkCompatibility,
-  defaultAppFiles,
-  unpackBundle,
-  verifyBundle,
-  verifyReleaseDir,
-  type BuiltBundle,
-} from "../../../src/update/bundle.js";
+import { buildBundle, checkCompatibility, defaultAppFiles, unpackBundle, verifyBundle, verifyReleaseDir, type BuiltBundle } from "../../../src/update/bundle.js";
 import { UpdateError } from "../../../src/update/errors.js";
 import { makeBundle, makeKey, readTarEntries, tamperBundle, tempDir, writeRawTar, type RawEntry, type TestKey } from "../../helpers/update-fixtures.js";
 
@@ -54,7 +46,11 @@ describe("release bundles", () => {
     assert.equal(manifest.files.find((f) => f.path === "dist/cli.js")?.mode, 0o755);
     assert.equal(manifest.files.find((f) => f.path === "node_modules/tiny/run.js")?.linkTarget, "../tiny/bin/tiny.js");
     const entries = await readTarEntries(bundle.outFile);
-    assert.deepEqual(entries.slice(0, 2).map((e) => e.path), ["manifest.json", "manifest.sig"], "manifest first");
+    assert.deepEqual(
+      entries.slice(0, 2).map((e) => e.path),
+      ["manifest.json", "manifest.sig"],
+      "manifest first",
+    );
     const verified = await verifyBundle(bundle.outFile, [key.trusted]);
     assert.equal(verified.key.id, "release-test");
     assert.equal(verified.fileCount, 6);
@@ -65,11 +61,26 @@ describe("release bundles", () => {
     ["a manifest file missing", (e) => e.filter((x) => x.path !== "dist/lib/app.js"), "E_FILE_MISSING", /dist\/lib\/app\.js/],
     ["a swapped file", (e) => void (e.find((x) => x.path === "package.json")!.body = Buffer.from("{}")), "E_FILE_HASH", /package\.json/],
     ["a changed mode", (e) => void (e.find((x) => x.path === "dist/lib/app.js")!.mode = 0o755), "E_FILE_HASH", /mode 755/],
-    ["an entry twice (the second one would win on unpack)", (e) => void e.push({ ...e.find((x) => x.path === "dist/cli.js")!, body: Buffer.from("evil") }), "E_BUNDLE_FORMAT", /appears twice/],
+    [
+      "an entry twice (the second one would win on unpack)",
+      (e) => void e.push({ ...e.find((x) => x.path === "dist/cli.js")!, body: Buffer.from("evil") }),
+      "E_BUNDLE_FORMAT",
+      /appears twice/,
+    ],
     ["an absolute path", (e) => void e.push({ path: "/etc/cron.d/evil", type: "File", mode: 0o644, body: Buffer.from("x") }), "E_UNSAFE_PATH", /absolute/],
     ["a path climbing out", (e) => void e.push({ path: "dist/../../evil", type: "File", mode: 0o644, body: Buffer.from("x") }), "E_UNSAFE_PATH", /\.\./],
-    ["a link escaping the release", (e) => void e.push({ path: "dist/passwd", type: "SymbolicLink", mode: 0o777, body: Buffer.alloc(0), linkpath: "../../../etc/passwd" }), "E_UNSAFE_PATH", /escapes/],
-    ["an absolute link", (e) => void e.push({ path: "dist/passwd", type: "SymbolicLink", mode: 0o777, body: Buffer.alloc(0), linkpath: "/etc/passwd" }), "E_UNSAFE_PATH", /absolute/],
+    [
+      "a link escaping the release",
+      (e) => void e.push({ path: "dist/passwd", type: "SymbolicLink", mode: 0o777, body: Buffer.alloc(0), linkpath: "../../../etc/passwd" }),
+      "E_UNSAFE_PATH",
+      /escapes/,
+    ],
+    [
+      "an absolute link",
+      (e) => void e.push({ path: "dist/passwd", type: "SymbolicLink", mode: 0o777, body: Buffer.alloc(0), linkpath: "/etc/passwd" }),
+      "E_UNSAFE_PATH",
+      /absolute/,
+    ],
     ["a hard link", (e) => void e.push({ path: "dist/hard", type: "Link", mode: 0o644, body: Buffer.alloc(0), linkpath: "package.json" }), "E_UNSAFE_PATH", /type Link/],
     ["a device node", (e) => void e.push({ path: "dist/dev", type: "CharacterDevice", mode: 0o644, body: Buffer.alloc(0) }), "E_UNSAFE_PATH", /CharacterDevice/],
     ["no manifest", (e) => e.filter((x) => x.path !== "manifest.json"), "E_BUNDLE_FORMAT", /manifest\.json is missing/],
@@ -135,7 +146,14 @@ describe("release bundles", () => {
 
   test("the default file list takes dist/, package.json and production packages only", async () => {
     const project = join(work, "project");
-    const dirs = ["dist", "node_modules/prod/lib", "node_modules/devonly", "node_modules/prod/node_modules/nested", "node_modules/prod/node_modules/nesteddev", "node_modules/.bin"];
+    const dirs = [
+      "dist",
+      "node_modules/prod/lib",
+      "node_modules/devonly",
+      "node_modules/prod/node_modules/nested",
+      "node_modules/prod/node_modules/nesteddev",
+      "node_modules/.bin",
+    ];
     for (const dir of dirs) await mkdir(join(project, dir), { recursive: true });
     await writeFile(join(project, "dist", "cli.js"), "");
     await writeFile(join(project, "package.json"), JSON.stringify({ name: "lanekeeper", version: "2.0.0" }));

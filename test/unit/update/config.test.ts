@@ -23,7 +23,13 @@ test("the update section has working defaults and refuses keys that are not Ed25
   assert.deepEqual(defaults.restartCommand, ["systemctl", "--no-block", "restart", "lanekeeper"]);
   const pair = generateSigningKeyPair("k1");
   assert.equal(updateConfigSchema.safeParse({ trustedKeys: [{ id: "k1", publicKeyPem: pair.publicKeyPem }] }).success, true);
-  const bad = updateConfigSchema.safeParse({ trustedKeys: [{ id: "k1", publicKeyPem: pair.privateKeyPem }, { id: "bad id", publicKeyPem: "x" }], keepReleases: 1 });
+  const bad = updateConfigSchema.safeParse({
+    trustedKeys: [
+      { id: "k1", publicKeyPem: pair.privateKeyPem },
+      { id: "bad id", publicKeyPem: "x" },
+    ],
+    keepReleases: 1,
+  });
   assert.equal(bad.success, false);
   const paths = bad.success ? [] : bad.error.issues.map((i) => i.path.join("."));
   assert.deepEqual(paths.sort(), ["keepReleases", "trustedKeys.0.publicKeyPem", "trustedKeys.1.id", "trustedKeys.1.publicKeyPem"]);
@@ -39,7 +45,10 @@ test("trusted keys come from the config and the keys directory; unreadable files
   await writeFile(join(keysDir, "notes.txt"), "ignored");
   const config = updateConfigSchema.parse({ trustedKeys: [{ id: "from-config", publicKeyPem: inConfig.publicKeyPem }], trustedKeysDir: keysDir, healthWindowS: 30 });
   const keys = await trustedKeyLoader(config, silentLogger())();
-  assert.deepEqual(keys.map((k) => k.id), ["from-config", "from-stick"]);
+  assert.deepEqual(
+    keys.map((k) => k.id),
+    ["from-config", "from-stick"],
+  );
   const options = agentOptionsFromConfig(config, silentLogger());
   assert.equal(options.healthWindowMs, 30_000);
   assert.equal(options.root, "/opt/lanekeeper");

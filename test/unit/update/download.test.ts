@@ -12,7 +12,7 @@ import { BundleServer } from "../../helpers/bundle-server.js";
 import { haveOpenssl, makeTestCerts } from "../../helpers/test-certs.js";
 import { tempDir } from "../../helpers/update-fixtures.js";
 
-// The resumable download against a real HTTP server on 127.0.0.1 (architecture.md §8).
+// The resumable download against a real HTTP server on 127.0.0.1 (docs/mqtt.md §7).
 
 const data = randomBytes(150_000);
 let work: string;
@@ -101,7 +101,10 @@ describe("resumable download", () => {
     await assert.rejects(downloadResumable(options({ size: data.length + 1 })), (error: UpdateError) => error.code === "E_SIZE" && /job says/.test(error.message));
 
     server.requests.length = 0;
-    await assert.rejects(downloadResumable(options({ url: "http://127.0.0.1:1/b.tar", attempts: 2 })), (error: UpdateError) => error.code === "E_DOWNLOAD" && /2 attempt/.test(error.message));
+    await assert.rejects(
+      downloadResumable(options({ url: "http://127.0.0.1:1/b.tar", attempts: 2 })),
+      (error: UpdateError) => error.code === "E_DOWNLOAD" && /2 attempt/.test(error.message),
+    );
   });
 
   test("URLs in messages lose their credentials and query", () => {
@@ -143,9 +146,13 @@ describe("resumable download over https", { skip: skipTls }, () => {
   });
 
   test("an unreadable or empty caFile is named in the error", async () => {
-    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: join(work, "missing-ca.pem") })), (error: UpdateError) => /missing-ca\.pem: cannot read it \(ENOENT\)/.test(error.message));
+    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: join(work, "missing-ca.pem") })), (error: UpdateError) =>
+      /missing-ca\.pem: cannot read it \(ENOENT\)/.test(error.message),
+    );
     const empty = join(work, "empty-ca.pem");
     await writeFile(empty, "not a certificate\n");
-    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: empty })), (error: UpdateError) => /empty-ca\.pem: no PEM certificate/.test(error.message));
+    await assert.rejects(downloadResumable(options({ url: tlsServer.url("b.tar"), caFile: empty })), (error: UpdateError) =>
+      /empty-ca\.pem: no PEM certificate/.test(error.message),
+    );
   });
 });

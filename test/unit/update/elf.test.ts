@@ -42,17 +42,25 @@ test("any bytes give an answer or undefined, never an exception", () => {
 
 test("valid headers of any class, byte order, machine and flags read back exactly", () => {
   fc.assert(
-    fc.property(fc.constantFrom<32 | 64>(32, 64), fc.boolean(), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffffffff }), (bits, littleEndian, machine, flags) => {
-      const info = readElfHeader(elfHeader({ bits, machine, littleEndian, flags }));
-      assert.ok(info);
-      assert.equal(info.bits, bits);
-      assert.equal(info.endian, littleEndian ? "le" : "be");
-      assert.equal(info.machine, machine);
-      assert.equal(info.flags, flags);
-      const expected = architectures.find((a) => elfMachineOf[a].machine === machine && elfMachineOf[a].bits === bits && littleEndian && !(a === "armhf" && (flags & 0x200) !== 0));
-      assert.equal(info.architecture, expected);
-      if (expected) assert.equal(info.name, expected);
-    }),
+    fc.property(
+      fc.constantFrom<32 | 64>(32, 64),
+      fc.boolean(),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      (bits, littleEndian, machine, flags) => {
+        const info = readElfHeader(elfHeader({ bits, machine, littleEndian, flags }));
+        assert.ok(info);
+        assert.equal(info.bits, bits);
+        assert.equal(info.endian, littleEndian ? "le" : "be");
+        assert.equal(info.machine, machine);
+        assert.equal(info.flags, flags);
+        const expected = architectures.find(
+          (a) => elfMachineOf[a].machine === machine && elfMachineOf[a].bits === bits && littleEndian && !(a === "armhf" && (flags & 0x200) !== 0),
+        );
+        assert.equal(info.architecture, expected);
+        if (expected) assert.equal(info.name, expected);
+      },
+    ),
     { numRuns: runs, seed: 2203 },
   );
 });

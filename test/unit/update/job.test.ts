@@ -19,7 +19,18 @@ test("the job schema normalises hashes and ISO expiry, and refuses unknown keys"
 test("statuses map onto the fleet link's jobs/<id>/status shape", () => {
   const running = toFleetJobStatus({ v: 1, jobId: "j", status: "in-progress", step: "download", progress: 0.5, version: "1.2.3", fromVersion: "1.2.0", ts: 1 });
   assert.deepEqual(running, { status: "running", step: "download", progress: 0.5, detail: "(1.2.0 → 1.2.3)" });
-  const failed = toFleetJobStatus({ v: 1, jobId: "j", status: "rolled-back", step: "rollback", progress: 1, fromVersion: "1.2.0", version: "1.2.3", code: "E_UNHEALTHY", reason: "lanes not up", ts: 1 });
+  const failed = toFleetJobStatus({
+    v: 1,
+    jobId: "j",
+    status: "rolled-back",
+    step: "rollback",
+    progress: 1,
+    fromVersion: "1.2.0",
+    version: "1.2.3",
+    code: "E_UNHEALTHY",
+    reason: "lanes not up",
+    ts: 1,
+  });
   assert.equal(failed.status, "rolled-back");
   assert.equal(failed.detail, "E_UNHEALTHY lanes not up (1.2.0 → 1.2.3)");
 });

@@ -30,7 +30,9 @@ function codeOf(code: string, message: RegExp) {
 }
 
 test("the manifest records each native file with its machine, and the bundle names that one architecture", async () => {
-  const built = await makeBundle(work, "1.0.0", key, { native: { [epoll]: elfHeader("arm64", 3000), "node_modules/tiny/prebuilds/linux-arm64/tiny.node": elfHeader("arm64", 100) } });
+  const built = await makeBundle(work, "1.0.0", key, {
+    native: { [epoll]: elfHeader("arm64", 3000), "node_modules/tiny/prebuilds/linux-arm64/tiny.node": elfHeader("arm64", 100) },
+  });
   assert.deepEqual(built.manifest.architectures, ["arm64"]);
   assert.equal(built.manifest.nodeModuleVersion, process.versions.modules);
   assert.deepEqual(
@@ -60,7 +62,10 @@ test("a bundle without native files still runs anywhere and lists none", async (
 test("a build refuses to claim an architecture its native files do not run on, or to mix machines", async () => {
   const src = await makeSourceTree(work, "1.0.2", { native: { [epoll]: elfHeader("x64", 500) } });
   const base = { sourceDir: src, files: ["package.json", "dist", "node_modules"], privateKeyPem: key.privateKeyPem, keyId: key.id };
-  await assert.rejects(buildBundle({ ...base, outFile: join(work, "claims-arm.tar.gz"), architectures: ["arm64"] }), codeOf("E_WRONG_ARCH", /epoll\.node is x64; a bundle for arm64 cannot carry it/));
+  await assert.rejects(
+    buildBundle({ ...base, outFile: join(work, "claims-arm.tar.gz"), architectures: ["arm64"] }),
+    codeOf("E_WRONG_ARCH", /epoll\.node is x64; a bundle for arm64 cannot carry it/),
+  );
   // The old default (every architecture) is exactly the mistake this refuses.
   await assert.rejects(buildBundle({ ...base, outFile: join(work, "claims-all.tar.gz"), architectures: ["arm64", "armhf", "x64"] }), codeOf("E_WRONG_ARCH", /bundle for arm64/));
   const mixed = await makeSourceTree(work, "1.0.3", { native: { [epoll]: elfHeader("x64"), "node_modules/tiny/t.node": elfHeader("armhf") } });
@@ -77,14 +82,21 @@ test("a bundle from an older tool (no native list, every architecture claimed) i
   });
   const verified = await verifyBundle(old, [key.trusted]);
   assert.equal(verified.manifest.native, undefined);
-  assert.deepEqual(verified.native.map((n) => [n.path, n.machine]), [[epoll, "armhf"]]);
+  assert.deepEqual(
+    verified.native.map((n) => [n.path, n.machine]),
+    [[epoll, "armhf"]],
+  );
   assert.throws(() => checkCompatibility(verified.manifest, { architecture: "x64" }, verified.native), codeOf("E_WRONG_ARCH", /this x64 box: .*epoll\.node is armhf/));
   checkCompatibility(verified.manifest, { architecture: "armhf" }, verified.native);
 });
 
 test("a signed native list that disagrees with the files is refused at verify", async () => {
   const built = await makeBundle(work, "1.2.0", key, { native: { [epoll]: elfHeader("armhf", 700) } });
-  const lying = await resignBundle(built.outFile, join(work, "lying.tar.gz"), key, (m) => ({ ...m, architectures: ["x64"], native: (m.native ?? []).map((n) => ({ ...n, machine: "x64" })) }));
+  const lying = await resignBundle(built.outFile, join(work, "lying.tar.gz"), key, (m) => ({
+    ...m,
+    architectures: ["x64"],
+    native: (m.native ?? []).map((n) => ({ ...n, machine: "x64" })),
+  }));
   await assert.rejects(verifyBundle(lying, [key.trusted]), codeOf("E_MANIFEST_INVALID", /epoll\.node: the manifest says x64, its ELF header says armhf/));
   const hiding = await resignBundle(built.outFile, join(work, "hiding.tar.gz"), key, (m) => ({ ...m, native: [] }));
   await assert.rejects(verifyBundle(hiding, [key.trusted]), codeOf("E_MANIFEST_INVALID", /epoll\.node is a native file \(armhf\) missing from the manifest/));

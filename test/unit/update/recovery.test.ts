@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { planBoot, type BootFacts } from "../../../src/update/recovery.js";
 import type { ActiveJob, ActiveStep } from "../../../src/update/state.js";
 
-// Table of boot situations (issue 10 "power-cut safety"): every row ends in a definite plan.
+// Table of boot situations (power-cut safety, systemd/README.md "Boot guard"): every row ends in a definite plan.
 
 const NOW = Date.UTC(2025, 0, 1);
 

@@ -24,7 +24,10 @@ test("current is switched by renaming a new link over it, leaving no temp link",
   });
   assert.equal(seenDuring, "releases/1.0.0");
   assert.equal(await readCurrentTarget(root), "releases/1.1.0");
-  assert.deepEqual((await readdir(root)).filter((n) => n.startsWith(".current")), []);
+  assert.deepEqual(
+    (await readdir(root)).filter((n) => n.startsWith(".current")),
+    [],
+  );
 });
 
 test("leftovers of interrupted work are removed", async () => {
@@ -32,7 +35,10 @@ test("leftovers of interrupted work are removed", async () => {
   await symlink("releases/2.0.0", join(root, ".current.tmp-99-abcd"));
   const removed = await removeTempLeftovers(root);
   assert.equal(removed.length, 2);
-  assert.deepEqual((await readdir(join(root, "releases"))).filter((n) => n.startsWith(".")), []);
+  assert.deepEqual(
+    (await readdir(join(root, "releases"))).filter((n) => n.startsWith(".")),
+    [],
+  );
 });
 
 test("pruning keeps N releases, oldest first out, never the current or the previous", async () => {

@@ -75,7 +75,9 @@ test("the re-entry cap's earlier stays: within the window, not this stay nor the
     // Entered after it left (a clock step): counts from its exit.
     { recordNo: "stepped", enterAtMs: atMs - 1000, leaveAtMs: atMs - 5000, payableFee: 400 },
   ];
-  assert.deepEqual(previousStaysFor(recent, { recordNo: "in1_1", extra: { resumes: "resumed" } }, atMs, windowMs), [{ enterAtMs: atMs - 5000, leaveAtMs: atMs - 5000, payableFee: 400 }]);
+  assert.deepEqual(previousStaysFor(recent, { recordNo: "in1_1", extra: { resumes: "resumed" } }, atMs, windowMs), [
+    { enterAtMs: atMs - 5000, leaveAtMs: atMs - 5000, payableFee: 400 },
+  ]);
 });
 
 test("the exit's route, what its bill means, its types, and a quote", () => {
@@ -89,8 +91,16 @@ test("the exit's route, what its bill means, its types, and a quote", () => {
   const due = { paidFee: 700, prepaidFee: 0 };
   assert.deepEqual(exitBillOutcome(due, { prepayments: [] }, undefined, { pushZeroBill: false }), { kind: "fee-due", dueFen: 700 });
   assert.deepEqual(exitBillOutcome(due, { prepayments: [] }, { orderNo: "p1" }, { pushZeroBill: false }), { kind: "early-payment" });
-  assert.deepEqual(exitBillOutcome({ paidFee: 0, prepaidFee: 0 }, { prepayments: [{ orderNo: "p1" }] }, { orderNo: "p1" }, { pushZeroBill: true }), { kind: "nothing-due", path: "free", pushZeroBill: true });
-  assert.deepEqual(exitBillOutcome({ paidFee: 0, prepaidFee: 500 }, { prepayments: [] }, undefined, { pushZeroBill: false }), { kind: "nothing-due", path: "prepaid", pushZeroBill: false });
+  assert.deepEqual(exitBillOutcome({ paidFee: 0, prepaidFee: 0 }, { prepayments: [{ orderNo: "p1" }] }, { orderNo: "p1" }, { pushZeroBill: true }), {
+    kind: "nothing-due",
+    path: "free",
+    pushZeroBill: true,
+  });
+  assert.deepEqual(exitBillOutcome({ paidFee: 0, prepaidFee: 500 }, { prepayments: [] }, undefined, { pushZeroBill: false }), {
+    kind: "nothing-due",
+    path: "prepaid",
+    pushZeroBill: false,
+  });
 
   const temporary = { carType: 1, carSubType: 11 };
   const monthly = { pass: "free" as const, carType: 8, carSubType: 81 };
@@ -100,6 +110,17 @@ test("the exit's route, what its bill means, its types, and a quote", () => {
 
   const billed = exitBill(tariff, record, at("2026-03-10 10:30"), { fixedCar: undefined, previous: [] }, policy).bill;
   const q = quote(record, billed, at("2026-03-10 10:30"), undefined, "ch-out", temporary);
-  assert.deepEqual(q, { recordNo: "in1_1", plateNum: "粤B12345", enterTimeMs: record.enterAtMs, leaveTimeMs: at("2026-03-10 10:30"), payableFee: billed.payableFee, discountFee: billed.discountFee, paidFee: billed.paidFee, carType: 1, carSubType: 11, channelId: "ch-out" });
+  assert.deepEqual(q, {
+    recordNo: "in1_1",
+    plateNum: "粤B12345",
+    enterTimeMs: record.enterAtMs,
+    leaveTimeMs: at("2026-03-10 10:30"),
+    payableFee: billed.payableFee,
+    discountFee: billed.discountFee,
+    paidFee: billed.paidFee,
+    carType: 1,
+    carSubType: 11,
+    channelId: "ch-out",
+  });
   assert.equal(quote(record, billed, 0, 123, undefined, temporary).paidFee, 123);
 });

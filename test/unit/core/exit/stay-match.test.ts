@@ -17,7 +17,11 @@ test("exact: the newest stay of the plate, the full listing never read", () => {
   const exact = [stay("r1", "粤B12345", 1), stay("r3", "粤B12345", 3), stay("r2", "粤B12345", 2)];
   const found = findStay("粤B12345", { exact, all: () => assert.fail("listing read for an exact match") }, fuzzyOn);
   assert.deepEqual(found, { by: "exact", record: exact[1] });
-  assert.deepEqual(exact.map((r) => r.recordNo), ["r1", "r3", "r2"], "the caller's array is not reordered");
+  assert.deepEqual(
+    exact.map((r) => r.recordNo),
+    ["r1", "r3", "r2"],
+    "the caller's array is not reordered",
+  );
 });
 
 test("fuzzy: one misread character finds the stay; off, it does not; two candidates are ambiguous", () => {

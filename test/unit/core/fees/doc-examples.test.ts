@@ -49,7 +49,9 @@ test("the page has the six example tariffs, each with a table of bills", () => {
   );
   for (const example of examples) assert.ok(example.rows.length >= 5, `${example.fixture} has only ${example.rows.length} rows`);
   // Every fixture file is documented.
-  const files = readdirSync(fixturesDir).filter((f) => f.endsWith(".json")).sort();
+  const files = readdirSync(fixturesDir)
+    .filter((f) => f.endsWith(".json"))
+    .sort();
   assert.deepEqual(files, examples.map((e) => e.fixture).sort());
 });
 
@@ -61,7 +63,10 @@ for (const example of examples) {
     for (const row of example.rows) {
       const b = billOf(result.tariff, row.enter, row.leave, { vehicleType: row.vehicle });
       assert.equal(formatFen(b.payableFee), row.yuan, `row: ${row.line}`);
-      assert.equal(b.payableFee, b.breakdown.reduce((sum, p) => sum + p.feeFen, 0));
+      assert.equal(
+        b.payableFee,
+        b.breakdown.reduce((sum, p) => sum + p.feeFen, 0),
+      );
     }
   });
 }

@@ -15,7 +15,14 @@ const runs = Number(process.env.LK_FUZZ_RUNS ?? 2000);
 const intish = fc.oneof(fc.integer({ min: -3, max: 600_000 }), fc.constantFrom(-0, 0.5, Number.NaN, Infinity, 2 ** 53, "1", null, undefined));
 const couponLike = fc.oneof(
   fc.record(
-    { kind: fc.constantFrom("amount", "minutes", "free", "percent", "other"), fen: intish, minutes: fc.oneof(intish, fc.constant(527_040), fc.constant(527_041)), from: fc.constantFrom("start", "end", "middle"), percent: fc.oneof(intish, fc.constant(100), fc.constant(101)), extra: fc.anything() },
+    {
+      kind: fc.constantFrom("amount", "minutes", "free", "percent", "other"),
+      fen: intish,
+      minutes: fc.oneof(intish, fc.constant(527_040), fc.constant(527_041)),
+      from: fc.constantFrom("start", "end", "middle"),
+      percent: fc.oneof(intish, fc.constant(100), fc.constant(101)),
+      extra: fc.anything(),
+    },
     { requiredKeys: ["kind"] },
   ),
   fc.anything(),
@@ -42,7 +49,10 @@ const extrasLike = fc.oneof(
   fc.anything(),
   fc.record(
     {
-      prepayments: fc.oneof(fc.array(fc.oneof(fc.record({ feeFen: intish, atMs: intish, note: fc.string() }, { requiredKeys: [] }), fc.anything()), { maxLength: 3 }), fc.anything()),
+      prepayments: fc.oneof(
+        fc.array(fc.oneof(fc.record({ feeFen: intish, atMs: intish, note: fc.string() }, { requiredKeys: [] }), fc.anything()), { maxLength: 3 }),
+        fc.anything(),
+      ),
       coupons: fc.oneof(fc.array(couponLike, { maxLength: 3 }), fc.anything()),
       previousStays: fc.oneof(fc.array(fc.record({ enterAtMs: intish, leaveAtMs: intish, payableFee: intish }, { requiredKeys: [] }), { maxLength: 3 }), fc.anything()),
       other: fc.anything(),

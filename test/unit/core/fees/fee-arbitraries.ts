@@ -26,7 +26,6 @@ const hhmm = (minute: number): string => `${String(Math.floor(minute / 60)).padS
 // extras). The pool is built from a fixed seed, the same on every run and in every host zone.
 const POOL_SIZE = 1500;
 
-
 type Rng = () => number;
 const int = (rng: Rng, min: number, max: number): number => min + Math.floor(rng() * (max - min + 1));
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;

@@ -35,15 +35,16 @@ function runChild(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout
 test("the same bills and the same suite results under other host time zones", async () => {
   const digest = billDigest(DIGEST_CASES);
   const runs = await Promise.all(
-    hostZones.map(({ tz, offsetMinutes }) =>
-      runChild({ TZ: tz, LANEKEEPER_BILL_DIGEST: digest, LANEKEEPER_EXPECTED_OFFSET_MINUTES: String(offsetMinutes) }),
-    ),
+    hostZones.map(({ tz, offsetMinutes }) => runChild({ TZ: tz, LANEKEEPER_BILL_DIGEST: digest, LANEKEEPER_EXPECTED_OFFSET_MINUTES: String(offsetMinutes) })),
   );
   runs.forEach((result, i) => {
     const { tz } = hostZones[i]!;
     const passed = Number(/^# pass (\d+)$/m.exec(result.stdout)?.[1] ?? 0);
     const failed = Number(/^# fail (\d+)$/m.exec(result.stdout)?.[1] ?? -1);
-    const failures = result.stdout.split("\n").filter((line) => /^\s*not ok/.test(line)).join("\n");
+    const failures = result.stdout
+      .split("\n")
+      .filter((line) => /^\s*not ok/.test(line))
+      .join("\n");
     assert.equal(result.code, 0, `TZ=${tz} failed:\n${failures}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`);
     assert.equal(failed, 0, `TZ=${tz}`);
     // The two checks of host-tz-child.ts plus every test of the three suites.

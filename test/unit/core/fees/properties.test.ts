@@ -65,8 +65,7 @@ test("every cap holds: daily, re-entry and segment caps bound the bill", () => {
       const stay: Stay = { enterAtMs, leaveAtMs: enterAtMs + durationMs, vehicleType: "small", timeZone };
       const result = bill(tariff, stay);
       const capFen = tariff.segments[0]!.capFen!;
-      const runs =
-        tariff.restart === "never" ? 1 : tariff.restart === "every-24h" ? Math.max(1, Math.ceil(durationMs / DAY)) : naturalDaysTouched(stay);
+      const runs = tariff.restart === "never" ? 1 : tariff.restart === "every-24h" ? Math.max(1, Math.ceil(durationMs / DAY)) : naturalDaysTouched(stay);
       // The stay's first period belongs to no segment: the segment's cap bounds the rest.
       const segmentFen = result.breakdown.filter((p) => p.segment !== undefined).reduce((sum, p) => sum + p.feeFen, 0);
       assert.ok(segmentFen <= capFen * runs, `${segmentFen} > segment cap ${capFen} × ${runs} runs`);
@@ -84,7 +83,10 @@ test("discounts and prepayments never make paidFee negative, and the three fees 
       assert.ok(result.discountFee >= 0 && result.discountFee <= result.payableFee, `discount ${result.discountFee} of ${result.payableFee}`);
       assert.equal(result.prepaidFee, prepaid);
       assert.equal(result.paidFee, Math.max(0, result.payableFee - result.discountFee - prepaid));
-      assert.equal(result.discountFee, result.discounts.reduce((sum, d) => sum + d.discountFen, 0));
+      assert.equal(
+        result.discountFee,
+        result.discounts.reduce((sum, d) => sum + d.discountFen, 0),
+      );
     }),
     { numRuns: RUNS },
   );

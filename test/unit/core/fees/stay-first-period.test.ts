@@ -105,10 +105,13 @@ test("a per-unit first period: its own unit price, a last part unit rounded like
   // Day: 10:00 → 10:40 = 2 units, the part unit 10:30–10:40 rounds down (free part-unit line).
   const dayStay = billOf(t, "2024-05-06 10:00", "2024-05-06 10:40");
   assert.equal(dayStay.payableFee, 500);
-  assert.deepEqual(dayStay.breakdown.map((p) => [p.kind, p.reason, p.units]), [
-    ["first-period", undefined, 2],
-    ["free", "part-unit", undefined],
-  ]);
+  assert.deepEqual(
+    dayStay.breakdown.map((p) => [p.kind, p.reason, p.units]),
+    [
+      ["first-period", undefined, 2],
+      ["free", "part-unit", undefined],
+    ],
+  );
   // Night: 22:00 → 22:40 = 3 units, the part unit rounds up (the night rounds up).
   assert.equal(fees(t, "2024-05-06 22:00", "2024-05-06 22:40"), 750);
   // Across 19:00 inside the first period: 18:50 → 19:25, the part unit starts 19:20 at night: up.
@@ -136,7 +139,12 @@ test("restarts charge the first period again; free minutes only where they apply
   const daily = tariff({ restart: "every-24h", firstPeriod: { minutes: 120, priceFen: 300 }, segments: [day, { ...night, unitPriceFen: 0 }], free: { minutes: 45 } });
   // First run: 3 + day hours 10:00–19:00 and 07:00–08:00; the second run starts at 08:00.
   assert.equal(fees(daily, "2024-05-06 08:00", "2024-05-07 08:30"), 300 + 10 * 100 + 300);
-  const again = tariff({ restart: "every-24h", firstPeriod: { minutes: 120, priceFen: 300 }, segments: [day, { ...night, unitPriceFen: 0 }], free: { minutes: 45, againEachDay: true } });
+  const again = tariff({
+    restart: "every-24h",
+    firstPeriod: { minutes: 120, priceFen: 300 },
+    segments: [day, { ...night, unitPriceFen: 0 }],
+    free: { minutes: 45, againEachDay: true },
+  });
   assert.equal(fees(again, "2024-05-06 08:00", "2024-05-07 08:30"), 300 + 10 * 100);
 });
 
@@ -171,7 +179,12 @@ test("caps: no segment cap counts the first period; daily and re-entry caps and 
   const previousStays = [{ enterAtMs: at("2024-05-06 08:00"), leaveAtMs: at("2024-05-06 09:00"), payableFee: 300 }];
   assert.equal(billOf(reentry, "2024-05-06 10:00", "2024-05-06 11:00", { extras: { previousStays } }).payableFee, 200);
   // Percent bands: half price for the first period of a new-energy car.
-  const relief = tariff({ restart: "never", firstPeriod: { minutes: 120, priceFen: 301 }, segments: [day, night], vehicles: { nev: { percentBands: [{ fromMinutes: 0, toMinutes: 120, percent: 50 }] } } });
+  const relief = tariff({
+    restart: "never",
+    firstPeriod: { minutes: 120, priceFen: 301 },
+    segments: [day, night],
+    vehicles: { nev: { percentBands: [{ fromMinutes: 0, toMinutes: 120, percent: 50 }] } },
+  });
   const nev = billOf(relief, "2024-05-06 10:00", "2024-05-06 11:00", { vehicleType: "nev" });
   assert.equal(nev.payableFee, 150);
   assert.equal(nev.breakdown[0]!.percent, 50);

@@ -39,7 +39,12 @@ test("overlapping and gapped segments are reported at the segment, with the time
   const late = problems({ segments: [{ ...day, from: "00:00", to: "23:00" }] });
   assert.match(late.get("segments[0].to")!, /no segment covers 23:00 to 24:00/);
   // Two whole-day segments overlap everywhere.
-  const twice = problems({ segments: [{ ...day, from: "00:00", to: "24:00" }, { ...night, from: "00:00", to: "00:00" }] });
+  const twice = problems({
+    segments: [
+      { ...day, from: "00:00", to: "24:00" },
+      { ...night, from: "00:00", to: "00:00" },
+    ],
+  });
   assert.match(twice.get("segments[1].from")!, /overlaps segments\[0\]/);
   // Midnight-spanning segments that tile the day are fine, in any order.
   assert.ok(validateTariff({ segments: [night, day] }).ok);
@@ -147,7 +152,11 @@ test("inside a config the tariff's problems carry the full path", () => {
   // validateTariff can prefix the same paths for a tariff read on its own.
   const alone = validateTariff(raw.fees.tariffs.night, ["fees", "tariffs", "night"]);
   assert.equal(alone.ok, false);
-  if (!alone.ok) assert.deepEqual(alone.problems.map((p) => p.path), ["fees.tariffs.night.segments[1].unitPriceFen"]);
+  if (!alone.ok)
+    assert.deepEqual(
+      alone.problems.map((p) => p.path),
+      ["fees.tariffs.night.segments[1].unitPriceFen"],
+    );
 });
 
 test("the demo config's standard tariff is the vendor example", () => {

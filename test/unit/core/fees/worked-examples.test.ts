@@ -68,14 +68,20 @@ test("rounding up vs down at exact unit boundaries: 14:59, 15:00, 15:01 with 15-
   }
   // Rounding down shows the part unit that was not charged.
   const partUnit = billOf(down, "2024-05-06 08:00:00", "2024-05-06 08:14:59").breakdown;
-  assert.deepEqual(partUnit.map((p) => [p.kind, p.reason]), [["free", "part-unit"]]);
+  assert.deepEqual(
+    partUnit.map((p) => [p.kind, p.reason]),
+    [["free", "part-unit"]],
+  );
 });
 
 test("a stay across midnight: night segment spanning midnight, and natural-day restarts", () => {
   // 19:00–07:00 is one night occurrence: 22:00 → 02:00 is two 2-hour units.
   const night = billOf(dayNight, "2024-05-06 22:00", "2024-05-07 02:00");
   assert.equal(night.payableFee, 200);
-  assert.deepEqual(night.breakdown.map((p) => [p.segment, p.units]), [["night", 2]]);
+  assert.deepEqual(
+    night.breakdown.map((p) => [p.segment, p.units]),
+    [["night", 2]],
+  );
   // Night cap: a whole night costs at most 5 元.
   assert.equal(fees(dayNight, "2024-05-06 19:00", "2024-05-07 07:00"), 500);
   // Vendor tariff, 23:00 → 01:00: one scale (5 + 1), or restarted at midnight (5 + 5).
@@ -193,14 +199,43 @@ test("coupons: amount, minutes from the start or the end, full free, percent; on
   // Percent discounts are rounded down to whole fen: 33 % of 7 元 = 2.31 元.
   assert.deepEqual(due({ coupons: [{ kind: "percent", percent: 33 }] }), [700, 231, 469]);
   // One coupon per stay by default: the second is listed, not applied.
-  const two = billOf(vendor, s[0], s[1], { extras: { coupons: [{ kind: "amount", fen: 100 }, { kind: "amount", fen: 200 }] } });
+  const two = billOf(vendor, s[0], s[1], {
+    extras: {
+      coupons: [
+        { kind: "amount", fen: 100 },
+        { kind: "amount", fen: 200 },
+      ],
+    },
+  });
   assert.equal(two.discountFee, 100);
-  assert.deepEqual(two.discounts.map((d) => [d.index, d.applied, d.discountFen]), [[0, true, 100], [1, false, 0]]);
+  assert.deepEqual(
+    two.discounts.map((d) => [d.index, d.applied, d.discountFen]),
+    [
+      [0, true, 100],
+      [1, false, 0],
+    ],
+  );
   // With two allowed, they apply in a fixed order (minutes, free, percent, amount), whatever
   // order they come in: 20 % of 7 元 = 1.40, then 1 元 off.
   const twoAllowed = fixture("vendor.json", { coupons: { maxPerStay: 2 } });
-  const a = due({ coupons: [{ kind: "amount", fen: 100 }, { kind: "percent", percent: 20 }] }, twoAllowed);
-  const b = due({ coupons: [{ kind: "percent", percent: 20 }, { kind: "amount", fen: 100 }] }, twoAllowed);
+  const a = due(
+    {
+      coupons: [
+        { kind: "amount", fen: 100 },
+        { kind: "percent", percent: 20 },
+      ],
+    },
+    twoAllowed,
+  );
+  const b = due(
+    {
+      coupons: [
+        { kind: "percent", percent: 20 },
+        { kind: "amount", fen: 100 },
+      ],
+    },
+    twoAllowed,
+  );
   assert.deepEqual(a, [700, 240, 460]);
   assert.deepEqual(b, a);
   // Coupon and prepayment together never go below zero.
@@ -217,14 +252,23 @@ test("vehicle types: large and new-energy pricing replace the base fields they n
   const result = billOf(nev, "2024-05-06 10:00", "2024-05-06 13:00", { vehicleType: "nev" });
   // First 2 h free (free minutes, switch off), then the first period at half price.
   assert.equal(result.payableFee, 300);
-  assert.deepEqual(result.breakdown.map((p) => [p.kind, p.percent, p.feeFen]), [["free", undefined, 0], ["first-period", 50, 300]]);
+  assert.deepEqual(
+    result.breakdown.map((p) => [p.kind, p.percent, p.feeFen]),
+    [
+      ["free", undefined, 0],
+      ["first-period", 50, 300],
+    ],
+  );
 });
 
 test("monthly/fixed cars: free within validity and windows, charged as temporary outside them", () => {
   const base = stay("2024-05-06 08:00", "2024-05-06 11:00");
   const valid = bill(vendor, { ...base, fixedCar: { validUntilMs: at("2024-06-01 00:00") } });
   assert.equal(valid.payableFee, 0);
-  assert.deepEqual(valid.breakdown.map((p) => p.reason), ["fixed-car"]);
+  assert.deepEqual(
+    valid.breakdown.map((p) => p.reason),
+    ["fixed-car"],
+  );
   // Validity ends at 09:00: the rest is priced as its own temporary stay (5 + 1), no free minutes.
   const expiring = bill(vendor, { ...base, fixedCar: { validUntilMs: at("2024-05-06 09:00") } });
   assert.equal(expiring.payableFee, 600);
@@ -237,7 +281,10 @@ test("monthly/fixed cars: free within validity and windows, charged as temporary
   const office = bill(vendor, { ...base, fixedCar: { validUntilMs: at("2024-06-01 00:00"), windows: [{ days: [1, 2, 3, 4, 5], from: "09:00", to: "18:00" }] } });
   assert.equal(office.payableFee, 500);
   // The same hours on a Sunday are all temporary.
-  const sunday = bill(vendor, { ...stay("2024-05-05 08:00", "2024-05-05 11:00"), fixedCar: { validUntilMs: at("2024-06-01 00:00"), windows: [{ days: [1, 2, 3, 4, 5], from: "09:00", to: "18:00" }] } });
+  const sunday = bill(vendor, {
+    ...stay("2024-05-05 08:00", "2024-05-05 11:00"),
+    fixedCar: { validUntilMs: at("2024-06-01 00:00"), windows: [{ days: [1, 2, 3, 4, 5], from: "09:00", to: "18:00" }] },
+  });
   assert.equal(sunday.payableFee, 700);
 });
 
@@ -259,7 +306,13 @@ test("time zones and DST: natural days of 23 hours, a segment boundary inside th
   });
   const dst = billOf(dayNight, "2024-03-10 01:00", "2024-03-10 04:00", opts);
   assert.equal(dst.payableFee, 2 * 100 + 2 * 300);
-  assert.deepEqual(dst.breakdown.map((p) => [p.segment, p.fromMs]), [["night", Date.UTC(2024, 2, 10, 6)], ["day", Date.UTC(2024, 2, 10, 7)]]);
+  assert.deepEqual(
+    dst.breakdown.map((p) => [p.segment, p.fromMs]),
+    [
+      ["night", Date.UTC(2024, 2, 10, 6)],
+      ["day", Date.UTC(2024, 2, 10, 7)],
+    ],
+  );
   // Fall back on 2024-11-03: the natural day has 25 hours.
   assert.equal(billOf(natural, "2024-11-03 00:00", "2024-11-04 00:00", opts).payableFee, 500 + 24 * 100);
   // The same instants bill the same in Shanghai whatever zone wrote the strings.

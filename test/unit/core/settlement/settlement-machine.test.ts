@@ -65,7 +65,10 @@ test("timeout: re-asked with backoff on the same plateId; a late 200 while the c
   assert.equal(d.of("sendBill")[1]!.plateId, "p1");
   d.feed({ kind: "answer", callId: d.lastCall(), outcome: { kind: "failed", reason: "timeout" }, late: false, atMs: T0 + 8000 });
   assert.equal([...d.timers.values()][0], 4000, "the second re-ask waits twice as long");
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => reaskDelayMs(n, 2000, 30_000)), [2000, 4000, 8000, 16_000, 30_000, 30_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map((n) => reaskDelayMs(n, 2000, 30_000)),
+    [2000, 4000, 8000, 16_000, 30_000, 30_000],
+  );
   // The core cannot import the kernel: its copy of the backoff ceiling must stay the same rule.
   for (let n = 0; n < 50; n++) assert.equal(reaskDelayMs(n, 1500, 45_000), backoffCeilingMs(n, { baseMs: 1500, capMs: 45_000 }), `attempt ${n}`);
   // The first call's late answer: paid.
@@ -128,7 +131,12 @@ test("scanner: a new plateId, written before the call; its 200 is written before
   assert.equal(d.disk.pending?.plateId, "p2");
   assert.equal(d.of("sendBill")[1]!.sweepCode, "134567890123456789");
   assert.equal(d.of("emit")[2]!.event.code, "****6789", "the code is never shown whole");
-  assert.deepEqual(kinds(d.feed({ kind: "answer", callId: d.lastCall(), outcome: { ...paid(), payType: undefined }, late: false, atMs: T0 + 2500 })), ["writeSettlement", "open", "show", "emit:payment"]);
+  assert.deepEqual(kinds(d.feed({ kind: "answer", callId: d.lastCall(), outcome: { ...paid(), payType: undefined }, late: false, atMs: T0 + 2500 })), [
+    "writeSettlement",
+    "open",
+    "show",
+    "emit:payment",
+  ]);
   assert.equal(d.state.settlement?.path, "scanner");
   assert.equal(d.state.settlement?.payType, 1, "a scanned code pays by WeChat unless the platform says");
 });
@@ -204,12 +212,19 @@ test("restart: a kept settlement waits for its car, else is reported as left; a 
   pending.feed(billed(700));
   const recovering = SettlementDriver.restored(pending.disk, T0 + 60_000);
   assert.equal(recovering.state.phase, "recovering");
-  assert.deepEqual(recovering.of("sendBill").map((c) => [c.plateId, c.listenMs]), [["p1", undefined]]);
+  assert.deepEqual(
+    recovering.of("sendBill").map((c) => [c.plateId, c.listenMs]),
+    [["p1", undefined]],
+  );
   recovering.feed({ kind: "answer", callId: recovering.lastCall(), outcome: { kind: "failed", reason: "refused" }, late: false, atMs: T0 + 60_100 });
   const [retry, retryMs] = [...recovering.timers][0]!;
   assert.equal(retryMs, 1000);
   recovering.fire(retry, T0 + 61_100);
-  assert.deepEqual(kinds(recovering.feed({ kind: "answer", callId: recovering.lastCall(), outcome: paid("o5"), late: false, atMs: T0 + 61_200 })), ["writeSettlement", "emit:payment-recovered", "startTimer"]);
+  assert.deepEqual(kinds(recovering.feed({ kind: "answer", callId: recovering.lastCall(), outcome: paid("o5"), late: false, atMs: T0 + 61_200 })), [
+    "writeSettlement",
+    "emit:payment-recovered",
+    "startTimer",
+  ]);
   assert.deepEqual([recovering.state.phase, recovering.disk.settlement?.orderNo, recovering.disk.settlement?.paidFen], ["kept", "o5", 700]);
   const unpaid = SettlementDriver.restored(pending.disk, T0 + 60_000);
   unpaid.feed({ kind: "answer", callId: unpaid.lastCall(), outcome: { kind: "unpaid", msg: "no" }, late: false, atMs: T0 + 60_100 });

@@ -59,7 +59,13 @@ const exitArb = fc
     prepaidShare: fc.integer({ min: 0, max: 100 }),
     /** Which plateIds the platform collects (the driver pays online): by index of the bill. */
     collects: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
-    scripts: fc.array(fc.record({ first: fc.constantFrom("answer" as const, "timeout" as const, "refused" as const, "http" as const), late: fc.constantFrom("answer" as const, "failed" as const) }), { minLength: 12, maxLength: 12 }),
+    scripts: fc.array(
+      fc.record({
+        first: fc.constantFrom("answer" as const, "timeout" as const, "refused" as const, "http" as const),
+        late: fc.constantFrom("answer" as const, "failed" as const),
+      }),
+      { minLength: 12, maxLength: 12 },
+    ),
     ops: fc.array(opArb, { maxLength: 30 }),
   })
   .map((r) => {
@@ -99,7 +105,13 @@ function run(exit: Exit): { driver: SettlementDriver; snapshots: Disk[] } {
       if (e.kind !== "sendBill") continue;
       const script: CallScript = exit.scripts[calls++ % exit.scripts.length]!;
       if (script.first === "timeout" && e.listenMs !== undefined) {
-        pending.push({ callId: e.callId, plateId: e.plateId, late: false, outcome: { kind: "failed", reason: "timeout" }, then: { callId: e.callId, plateId: e.plateId, late: true, outcome: outcomeFor(e.plateId, collected, script.late) } });
+        pending.push({
+          callId: e.callId,
+          plateId: e.plateId,
+          late: false,
+          outcome: { kind: "failed", reason: "timeout" },
+          then: { callId: e.callId, plateId: e.plateId, late: true, outcome: outcomeFor(e.plateId, collected, script.late) },
+        });
       } else {
         pending.push({ callId: e.callId, plateId: e.plateId, late: false, outcome: outcomeFor(e.plateId, collected, script.first === "timeout" ? "failed" : script.first) });
       }
@@ -173,7 +185,8 @@ test("settlement properties: reasons, one settlement, one report, money conserve
   fc.assert(
     fc.property(exitArb, (exit) => {
       const { driver: d } = run(exit);
-      for (const key of [d.state.settlement?.path ?? "unsettled", ...(d.disk.refunds.length > 0 ? ["refund"] : []), ...(d.of("report").length > 0 ? ["report"] : [])]) seen.set(key, (seen.get(key) ?? 0) + 1);
+      for (const key of [d.state.settlement?.path ?? "unsettled", ...(d.disk.refunds.length > 0 ? ["refund"] : []), ...(d.of("report").length > 0 ? ["report"] : [])])
+        seen.set(key, (seen.get(key) ?? 0) + 1);
       // No open without a reason, never before a settlement, at most once.
       const opens = d.effects.map((e, i) => [e, i] as const).filter(([e]) => e.kind === "open");
       assert.ok(opens.length <= 1, `opened ${opens.length} times`);
@@ -201,7 +214,8 @@ test("settlement properties: reasons, one settlement, one report, money conserve
   );
   // The random exits reach every payment path, double payments and reports (else the
   // properties above would hold vacuously).
-  for (const path of ["free", "platform", "scanner", "cash", "manual", "remote", "remote-free", "refund", "report", "unsettled"]) assert.ok((seen.get(path) ?? 0) > 0, `no run reached ${path}: ${JSON.stringify([...seen])}`);
+  for (const path of ["free", "platform", "scanner", "cash", "manual", "remote", "remote-free", "refund", "report", "unsettled"])
+    assert.ok((seen.get(path) ?? 0) > 0, `no run reached ${path}: ${JSON.stringify([...seen])}`);
 });
 
 /** The restarted machine run to its end: the platform answers its recovery, the hold ends. */

@@ -8,16 +8,58 @@ import { earlierSettlement, finishReason, manualSettlement, prepaymentsWithSettl
 import type { StayView } from "../../../../src/core/stays/stay-views.js";
 
 const T0 = Date.UTC(2026, 2, 10, 2, 0, 0);
-const stay = (extra: Record<string, unknown> | undefined, more: Partial<StayView> = {}): StayView => ({ recordNo: "in1_1", plate: "粤B12345", laneId: "in1", enterAtMs: T0 - 3_600_000, prepayments: [], coupons: [], extra, ...more });
-const cash = { releaseType: 0, payType: 4, paidFen: 700, orderNo: "c1", payTimeMs: T0, operator: "amy", path: "cash", settledAtMs: T0, laneId: "out1", billAtMs: T0 - 5000, payableFen: 900, discountFen: 200, prepaidFen: 0 };
+const stay = (extra: Record<string, unknown> | undefined, more: Partial<StayView> = {}): StayView => ({
+  recordNo: "in1_1",
+  plate: "粤B12345",
+  laneId: "in1",
+  enterAtMs: T0 - 3_600_000,
+  prepayments: [],
+  coupons: [],
+  extra,
+  ...more,
+});
+const cash = {
+  releaseType: 0,
+  payType: 4,
+  paidFen: 700,
+  orderNo: "c1",
+  payTimeMs: T0,
+  operator: "amy",
+  path: "cash",
+  settledAtMs: T0,
+  laneId: "out1",
+  billAtMs: T0 - 5000,
+  payableFen: 900,
+  discountFen: 200,
+  prepaidFen: 0,
+};
 
 test("read defensively: missing or malformed is none; an older settlement takes the pending bill's fields", () => {
   assert.equal(storedSettlementOf(stay(undefined)), undefined);
   assert.equal(storedSettlementOf(stay({ settlement: "yes" })), undefined);
   assert.equal(storedSettlementOf(stay({ settlement: { ...cash, paidFen: "700" } })), undefined);
   assert.deepEqual(storedSettlementOf(stay({ settlement: cash })), cash);
-  const old = storedSettlementOf(stay({ settlement: { releaseType: 0, payType: 1, paidFen: 700, path: "platform" } }, { pendingExit: { laneId: "out2", plateId: "p1", atMs: T0 - 9000, payableFen: 800, discountFen: 100, dueFen: 700 } }));
-  assert.deepEqual(old, { releaseType: 0, payType: 1, paidFen: 700, orderNo: "", payTimeMs: null, operator: "", path: "platform", settledAtMs: T0 - 9000, laneId: "out2", billAtMs: T0 - 9000, payableFen: 800, discountFen: 100, prepaidFen: 0 });
+  const old = storedSettlementOf(
+    stay(
+      { settlement: { releaseType: 0, payType: 1, paidFen: 700, path: "platform" } },
+      { pendingExit: { laneId: "out2", plateId: "p1", atMs: T0 - 9000, payableFen: 800, discountFen: 100, dueFen: 700 } },
+    ),
+  );
+  assert.deepEqual(old, {
+    releaseType: 0,
+    payType: 1,
+    paidFen: 700,
+    orderNo: "",
+    payTimeMs: null,
+    operator: "",
+    path: "platform",
+    settledAtMs: T0 - 9000,
+    laneId: "out2",
+    billAtMs: T0 - 9000,
+    payableFen: 800,
+    discountFen: 100,
+    prepaidFen: 0,
+  });
 });
 
 test("within the grace the car leaves on it; past it, what it collected is a prepayment, once", () => {
@@ -37,7 +79,15 @@ test("within the grace the car leaves on it; past it, what it collected is a pre
 });
 
 test("release types and how the stay's ending is recorded", () => {
-  assert.deepEqual(remoteSettlement({ type: 2, operator: "o", openGateCase: 3 }, T0), { releaseType: 2, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "o", path: "remote-free" });
+  assert.deepEqual(remoteSettlement({ type: 2, operator: "o", openGateCase: 3 }, T0), {
+    releaseType: 2,
+    payType: 0,
+    paidFen: 0,
+    orderNo: "",
+    payTimeMs: null,
+    operator: "o",
+    path: "remote-free",
+  });
   assert.equal(remoteSettlement({ type: 2, operator: "o" }, T0).releaseType, 1);
   assert.deepEqual(remoteSettlement({ type: 0, operator: "o" }, T0).payTimeMs, T0);
   assert.equal(finishReason(manualSettlement("amy")), "manual");

@@ -22,7 +22,16 @@ test("wire times read and print on the lot's clock", () => {
 });
 
 test("text that is not a real time is refused", () => {
-  for (const text of ["2024-02-30 10:00:00", "2024-13-01 10:00:00", "2024-05-06 24:00:00", "2024-05-06 10:60:00", "2024-05-06 10:00", "06/05/2024 10:00:00", "", "2024-05-06 10:00:00+08:00"]) {
+  for (const text of [
+    "2024-02-30 10:00:00",
+    "2024-13-01 10:00:00",
+    "2024-05-06 24:00:00",
+    "2024-05-06 10:60:00",
+    "2024-05-06 10:00",
+    "06/05/2024 10:00:00",
+    "",
+    "2024-05-06 10:00:00+08:00",
+  ]) {
     assert.equal(parseWireTime(text, "Asia/Shanghai"), undefined, text);
   }
   assert.equal(parseWireTime(42 as never, "Asia/Shanghai"), undefined);

@@ -116,14 +116,28 @@ test("buildAlarmInfoPlate round-trips through the parser", () => {
   const body = buildAlarmInfoPlate({ plate: "京A12345", colorCode: 2, confidence: 90, plateId: "s1", atMs: AT, triggerType: 2 });
   const result = parseAlarmInfoPlate(JSON.parse(JSON.stringify(body)), AT + 5);
   assert.ok(result.ok);
-  assert.deepEqual(result.read, { plate: "京A12345", atMs: AT + 5, source: "http", colorCode: 2, color: "yellow", confidence: 90, plateId: "s1", triggerType: 2, plateType: 1, cameraAtMs: AT });
+  assert.deepEqual(result.read, {
+    plate: "京A12345",
+    atMs: AT + 5,
+    source: "http",
+    colorCode: 2,
+    color: "yellow",
+    confidence: 90,
+    plateId: "s1",
+    triggerType: 2,
+    plateType: 1,
+    cameraAtMs: AT,
+  });
 });
 
 // ---- the route, on a real server ----
 
 const REPLY = { Response_AlarmInfoPlate: { info: "no", content: "retransfer_stop" } };
 
-async function withRoute(options: Partial<CameraPushOptions>, run: (ctx: { url: string; live: PlateRead[]; history: PlateRead[]; counters: CameraPushCounters; http: HttpServer }) => Promise<void>): Promise<void> {
+async function withRoute(
+  options: Partial<CameraPushOptions>,
+  run: (ctx: { url: string; live: PlateRead[]; history: PlateRead[]; counters: CameraPushCounters; http: HttpServer }) => Promise<void>,
+): Promise<void> {
   const http = new HttpServer({ host: "127.0.0.1", port: 0, token: "test-token-0123456789", openReads: "loopback" }, silentLogger());
   const live: PlateRead[] = [];
   const history: PlateRead[] = [];
@@ -168,7 +182,10 @@ test("route: re-sends with the same plateid are answered but delivered once", as
     for (let i = 0; i < 3; i++) assert.deepEqual((await post(`${url}/camera/out1`, fixtureBytes("alarm-basic.json"))).json, REPLY);
     // The same plateid on another lane is another camera's read.
     await post(`${url}/camera/in1`, fixtureBytes("alarm-basic.json"));
-    assert.deepEqual(live.map((r) => r.laneId), ["out1", "in1"]);
+    assert.deepEqual(
+      live.map((r) => r.laneId),
+      ["out1", "in1"],
+    );
     assert.equal(counters.status().lanes.out1!.duplicates, 2);
   });
 });

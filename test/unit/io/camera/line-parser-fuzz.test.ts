@@ -4,7 +4,6 @@ import { CameraLineParser, formatCameraLine } from "../../../../src/io/camera/li
 import { cameraOptionsSchema } from "../../../../src/io/camera/config.js";
 import { seededRandom } from "../../../helpers/seeded-random.js";
 
-
 const provinces = [..."京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"];
 const letters = "ABCDEFGHJKLMNPQRSTUVWXYZ";
 const serialChars = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -36,7 +35,7 @@ for (const encoding of ["gbk", "utf8"] as const) {
     const parser = new CameraLineParser(options);
     const reads: Array<{ plate: string; colorCode: number | undefined; confidence: number | undefined }> = [];
     // Random chunk sizes: lines and double-byte characters split across reads, as on a UART.
-    for (let at = 0; at < stream.length; ) {
+    for (let at = 0; at < stream.length;) {
       const size = 1 + int(4096);
       for (const result of parser.push(stream.subarray(at, at + size), 0)) {
         if (result.ok) reads.push({ plate: result.read.plate, colorCode: result.read.colorCode, confidence: result.read.confidence });

@@ -68,7 +68,14 @@ test("formatCameraLine prints what the parser reads back (round trip)", () => {
       const options = cameraOptionsSchema.parse({ template: "%PLATE%,%COLOR%,%CONFIDENCE%", encoding, lineEnding });
       const parser = new CameraLineParser(options);
       const bytes = Buffer.concat([formatCameraLine(options, { plate: "黑A12345", colorCode: 6, confidence: 77 }), formatCameraLine(options, { plate: "_无_" })]);
-      assert.deepEqual(summarise(parser.push(bytes, AT)), [{ plate: "黑A12345", color: "yellow-green", colorCode: 6, confidence: 77 }, { plate: "", noPlate: true }], `${encoding} ${lineEnding}`);
+      assert.deepEqual(
+        summarise(parser.push(bytes, AT)),
+        [
+          { plate: "黑A12345", color: "yellow-green", colorCode: 6, confidence: 77 },
+          { plate: "", noPlate: true },
+        ],
+        `${encoding} ${lineEnding}`,
+      );
     }
   }
 });

@@ -51,9 +51,23 @@ const color = fc.option(fc.constantFrom("red" as const, "green" as const, "yello
 
 const command: fc.Arbitrary<DisplayCommand> = fc.oneof(
   gbkText(60).map((text) => ({ cmd: "voice" as const, option: 1, text })),
-  fc.record({ line: fc.integer({ min: 0, max: 3 }), text: gbkText(16), color }).map(({ line, text, color }) => (color ? { cmd: "line" as const, line, text, color } : { cmd: "line" as const, line, text })),
-  fc.array(fc.record({ text: gbkText(16), color }), { maxLength: 4 }).map((lines) => ({ cmd: "lines" as const, lines: lines.map((l) => (l.color ? { text: l.text, color: l.color } : { text: l.text })) })),
-  fc.record({ year: fc.integer({ min: 2000, max: 2099 }), month: fc.integer({ min: 1, max: 12 }), day: fc.integer({ min: 1, max: 31 }), weekday: fc.integer({ min: 1, max: 7 }), hour: fc.integer({ min: 0, max: 23 }), minute: fc.integer({ min: 0, max: 59 }), second: fc.integer({ min: 0, max: 59 }) }).map((time) => ({ cmd: "time" as const, time: { ...time } })),
+  fc
+    .record({ line: fc.integer({ min: 0, max: 3 }), text: gbkText(16), color })
+    .map(({ line, text, color }) => (color ? { cmd: "line" as const, line, text, color } : { cmd: "line" as const, line, text })),
+  fc
+    .array(fc.record({ text: gbkText(16), color }), { maxLength: 4 })
+    .map((lines) => ({ cmd: "lines" as const, lines: lines.map((l) => (l.color ? { text: l.text, color: l.color } : { text: l.text })) })),
+  fc
+    .record({
+      year: fc.integer({ min: 2000, max: 2099 }),
+      month: fc.integer({ min: 1, max: 12 }),
+      day: fc.integer({ min: 1, max: 31 }),
+      weekday: fc.integer({ min: 1, max: 7 }),
+      hour: fc.integer({ min: 0, max: 23 }),
+      minute: fc.integer({ min: 0, max: 59 }),
+      second: fc.integer({ min: 0, max: 59 }),
+    })
+    .map((time) => ({ cmd: "time" as const, time: { ...time } })),
   fc.stringMatching(/^[0-9A-Za-z]{0,16}$/).map((data) => ({ cmd: "connect" as const, data })),
 );
 
@@ -74,19 +88,24 @@ test("round trip: encode → decode → interpret gives the command back (proper
 
 test("stream decoder: frames found among noise and split anywhere; corrupt frames skipped", () => {
   fc.assert(
-    fc.property(fc.array(command, { minLength: 1, maxLength: 8 }), fc.array(fc.uint8Array({ maxLength: 20 }), { minLength: 9, maxLength: 9 }), fc.integer({ min: 1, max: 50 }), (commands, noise, chunk) => {
-      const frames = commands.map((c) => encodeCommand(0, c).frame);
-      // Noise without the 0x64 0xFF 0xFF pattern's middle byte, so it cannot open a frame.
-      const clean = noise.map((n) => Buffer.from(n.filter((b) => b !== 0x64)));
-      const corrupt = Buffer.from(frames[0]!);
-      corrupt[corrupt.length - 1]! ^= 0xff;
-      const stream = Buffer.concat([clean[0]!, corrupt, ...frames.flatMap((f, i) => [f, clean[i + 1]!])]);
-      const decoder = new FrameDecoder();
-      const out: DisplayCommand[] = [];
-      for (let at = 0; at < stream.length; at += chunk) out.push(...decoder.push(stream.subarray(at, at + chunk)).map(interpretFrame));
-      assert.deepEqual(out, commands);
-      assert.ok(decoder.counts.badFrames >= 1);
-    }),
+    fc.property(
+      fc.array(command, { minLength: 1, maxLength: 8 }),
+      fc.array(fc.uint8Array({ maxLength: 20 }), { minLength: 9, maxLength: 9 }),
+      fc.integer({ min: 1, max: 50 }),
+      (commands, noise, chunk) => {
+        const frames = commands.map((c) => encodeCommand(0, c).frame);
+        // Noise without the 0x64 0xFF 0xFF pattern's middle byte, so it cannot open a frame.
+        const clean = noise.map((n) => Buffer.from(n.filter((b) => b !== 0x64)));
+        const corrupt = Buffer.from(frames[0]!);
+        corrupt[corrupt.length - 1]! ^= 0xff;
+        const stream = Buffer.concat([clean[0]!, corrupt, ...frames.flatMap((f, i) => [f, clean[i + 1]!])]);
+        const decoder = new FrameDecoder();
+        const out: DisplayCommand[] = [];
+        for (let at = 0; at < stream.length; at += chunk) out.push(...decoder.push(stream.subarray(at, at + chunk)).map(interpretFrame));
+        assert.deepEqual(out, commands);
+        assert.ok(decoder.counts.badFrames >= 1);
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -108,19 +127,31 @@ test("multi-line text: ≤ 4 lines of ≤ 32 bytes; truncate by default, reject 
   assert.equal(cut.truncated, true);
   const back = interpretFrame((decodeFrame(cut.frame) as { ok: true; frame: any }).frame);
   assert.deepEqual(back, { cmd: "lines", lines: ["1", "2", "3", "4"].map((text) => ({ text })) });
-  assert.throws(() => encodeCommand(0, five, { overflow: "reject" }), (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_TOO_MANY_LINES");
+  assert.throws(
+    () => encodeCommand(0, five, { overflow: "reject" }),
+    (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_TOO_MANY_LINES",
+  );
   const long = { cmd: "lines" as const, lines: [{ text: "请交费一二三四五六七八九十一二三四五" }] };
   const cutLine = encodeCommand(0, long);
   const line = (interpretFrame((decodeFrame(cutLine.frame) as { ok: true; frame: any }).frame) as { lines: Array<{ text: string }> }).lines[0]!.text;
   assert.equal(line, "请交费一二三四五六七八九十一二三", "16 Chinese characters = 32 bytes");
-  assert.throws(() => encodeCommand(0, long, { overflow: "reject" }), (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_TOO_LONG");
-  assert.throws(() => encodeCommand(0, { cmd: "line", line: 4, text: "x" }), (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_BAD_FIELD");
+  assert.throws(
+    () => encodeCommand(0, long, { overflow: "reject" }),
+    (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_TOO_LONG",
+  );
+  assert.throws(
+    () => encodeCommand(0, { cmd: "line", line: 4, text: "x" }),
+    (e: unknown) => e instanceof DisplayError && e.code === "E_DISPLAY_BAD_FIELD",
+  );
   assert.throws(() => encodeFrame({ address: 0, cmd: 0x30, data: Buffer.alloc(256) }), DisplayError);
 });
 
 test("one-line text layout: line, colour, GBK text", () => {
   const { frame } = encodeCommand(1, { cmd: "line", line: 2, text: "车位已满", color: "red" });
-  assert.equal(frame.toString("hex"), Buffer.concat([Buffer.from([0x01, 0x64, 0xff, 0xff, 0x62, 10, 2, 1]), Buffer.from("b3b5cebbd2d1c2fa", "hex"), frame.subarray(-2)]).toString("hex"));
+  assert.equal(
+    frame.toString("hex"),
+    Buffer.concat([Buffer.from([0x01, 0x64, 0xff, 0xff, 0x62, 10, 2, 1]), Buffer.from("b3b5cebbd2d1c2fa", "hex"), frame.subarray(-2)]).toString("hex"),
+  );
 });
 
 test("time sync: lot-local time, year LE16, weekday 1 = Sunday", () => {
@@ -146,5 +177,8 @@ test("remaining-spaces sign frame", () => {
       assert.deepEqual(decodeSpacesSignFrame(encodeSpacesSignFrame({ color: c, count, info })), { ok: true, frame: { color: c, count, info } });
     }),
   );
-  assert.deepEqual([0, 3, 5, 6].map((n) => spacesSignColorFor(n, 5)), ["red", "yellow", "yellow", "green"]);
+  assert.deepEqual(
+    [0, 3, 5, 6].map((n) => spacesSignColorFor(n, 5)),
+    ["red", "yellow", "yellow", "green"],
+  );
 });

@@ -102,7 +102,10 @@ test("lane display: what the driver sees and hears, decoded by the simulated boa
   // The bytes on the wire are valid frames: lines (0x6E) then voice (0x30).
   const frames = link.written().map((b) => decodeFrame(b));
   assert.ok(frames.every((f) => f.ok));
-  assert.deepEqual(frames.map((f) => (f.ok ? f.frame.cmd : -1)), [0x00, 0x05, 0x6e, 0x30, 0x6e, 0x30]);
+  assert.deepEqual(
+    frames.map((f) => (f.ok ? f.frame.cmd : -1)),
+    [0x00, 0x05, 0x6e, 0x30, 0x6e, 0x30],
+  );
   const status = lane.status();
   assert.equal(status.shows, 2);
   assert.equal(status.framesWritten, 6);
@@ -146,7 +149,10 @@ test("lane display: periodic time sync on the clock", async () => {
   await lane.start();
   link.clearWritten();
   await clock.advance(180_000);
-  const syncs = link.written().map((b) => interpretFrame((decodeFrame(b) as { ok: true; frame: any }).frame)).filter((c) => c.cmd === "time");
+  const syncs = link
+    .written()
+    .map((b) => interpretFrame((decodeFrame(b) as { ok: true; frame: any }).frame))
+    .filter((c) => c.cmd === "time");
   assert.equal(syncs.length, 3);
   await lane.stop();
   await clock.advance(600_000);
@@ -187,7 +193,12 @@ test("spaces sign: absolute count, colour by threshold, write failures counted",
       const d = decodeSpacesSignFrame(b);
       return d.ok ? [d.frame.color, d.frame.count] : d.message;
     }),
-    [["green", 42], ["yellow", 3], ["red", 0], ["red", 0]],
+    [
+      ["green", 42],
+      ["yellow", 3],
+      ["red", 0],
+      ["red", 0],
+    ],
   );
   link.disconnect();
   assert.equal(await sign.show(5), false);

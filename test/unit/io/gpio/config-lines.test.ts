@@ -33,21 +33,30 @@ test("an output configured among the inputs is reported with its path", () => {
   const found = problems((raw) => {
     raw.lanes[0].inputs.relayOpen = { line: 4 };
   });
-  assert.ok(found.some((p) => p.path === "lanes[0].inputs.relayOpen"), JSON.stringify(found));
+  assert.ok(
+    found.some((p) => p.path === "lanes[0].inputs.relayOpen"),
+    JSON.stringify(found),
+  );
 });
 
 test("an input configured among the outputs is reported with its path", () => {
   const found = problems((raw) => {
     raw.lanes[0].outputs.loopB = { line: 4 };
   });
-  assert.ok(found.some((p) => p.path === "lanes[0].outputs.loopB"), JSON.stringify(found));
+  assert.ok(
+    found.some((p) => p.path === "lanes[0].outputs.loopB"),
+    JSON.stringify(found),
+  );
 });
 
 test("a BCM number outside the header range is reported with its path", () => {
   const found = problems((raw) => {
     raw.lanes[0].inputs.loopA.line = 529; // a sysfs number, not a BCM line
   });
-  assert.ok(found.some((p) => p.path === "lanes[0].inputs.loopA.line"), JSON.stringify(found));
+  assert.ok(
+    found.some((p) => p.path === "lanes[0].inputs.loopA.line"),
+    JSON.stringify(found),
+  );
 });
 
 test("the demo config yields one GPIO line spec per configured line, inputs and outputs apart", () => {
@@ -55,6 +64,12 @@ test("the demo config yields one GPIO line spec per configured line, inputs and 
   assert.ok(result.ok);
   const lines = gpioLinesFromConfig(result.config);
   assert.equal(lines.length, 12);
-  assert.deepEqual(lines.find((l) => l.key === "out1.loopB"), { key: "out1.loopB", line: 24, direction: "in", activeLow: true });
-  assert.deepEqual(lines.find((l) => l.key === "in1.relayStop"), { key: "in1.relayStop", line: 13, direction: "out", activeLow: false });
+  assert.deepEqual(
+    lines.find((l) => l.key === "out1.loopB"),
+    { key: "out1.loopB", line: 24, direction: "in", activeLow: true },
+  );
+  assert.deepEqual(
+    lines.find((l) => l.key === "in1.relayStop"),
+    { key: "in1.relayStop", line: 13, direction: "out", activeLow: false },
+  );
 });

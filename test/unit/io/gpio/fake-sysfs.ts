@@ -93,7 +93,12 @@ export function fakeOnoff(root: string, chips: readonly FakeChip[], wires: Reado
     private listeners: ((err: Error | null | undefined, value: 0 | 1) => void)[] = [];
     private closed = false;
 
-    constructor(private readonly gpio: number, direction: "in" | "out" | "high" | "low", edge?: string, options?: { activeLow?: boolean }) {
+    constructor(
+      private readonly gpio: number,
+      direction: "in" | "out" | "high" | "low",
+      edge?: string,
+      options?: { activeLow?: boolean },
+    ) {
       if (!chips.some((c) => gpio >= c.base && gpio < c.base + c.ngpio)) throw errno("EINVAL", `invalid argument, write '${gpio}' to ${root}/export`);
       if (busy.has(gpio)) throw errno("EBUSY", `resource busy or locked, write '${gpio}' to ${root}/export`);
       this.dir = join(root, `gpio${gpio}`);

@@ -77,5 +77,5 @@ gpioContract(
     );
     return { gpio, input: "bench.in", output: "bench.out", drive: (level) => gpio.write("bench.out", level), edgeWaitMs: 200 };
   },
-  { skip: loopback ? undefined : "no loopback wiring: set LANEKEEPER_GPIO_LOOPBACK=\"out=<BCM>,in=<BCM>\" on a Pi with that jumper fitted" },
+  { skip: loopback ? undefined : 'no loopback wiring: set LANEKEEPER_GPIO_LOOPBACK="out=<BCM>,in=<BCM>" on a Pi with that jumper fitted' },
 );

@@ -128,7 +128,10 @@ test("a line that cannot be exported: E_GPIO_EXPORT naming the line and the sysf
   });
   assert.equal(fake.exported.size, 0, "nothing left exported");
   assert.deepEqual([...fake.unexported].sort(), [529, 539]);
-  assert.throws(() => gpio.write("in1.relayOpen", 1), (e: unknown) => e instanceof GpioError && e.code === "E_GPIO_NOT_STARTED");
+  assert.throws(
+    () => gpio.write("in1.relayOpen", 1),
+    (e: unknown) => e instanceof GpioError && e.code === "E_GPIO_NOT_STARTED",
+  );
 });
 
 test("the bare BCM number on a new kernel is what EINVAL looks like (the resolver avoids it)", async (t) => {
@@ -140,11 +143,13 @@ test("the bare BCM number on a new kernel is what EINVAL looks like (the resolve
   const gpio = new OnoffGpio([{ key: "in1.loopA", line: 7, direction: "in", activeLow: true }], new FakeClock(), silentLogger(), {
     sysfsRoot: tree.root,
     chipLabel: "raspberrypi-exp-gpio",
-    loadOnoff: async () => ({ Gpio: class extends fake.module.Gpio {
-      constructor() {
-        super(1, "in"); // simulates a kernel that refuses the number
-      }
-    } }),
+    loadOnoff: async () => ({
+      Gpio: class extends fake.module.Gpio {
+        constructor() {
+          super(1, "in"); // simulates a kernel that refuses the number
+        }
+      },
+    }),
   });
   await assert.rejects(gpio.start(), /cannot export in1\.loopA \(BCM 7, sysfs 577\).*EINVAL.*wrong chip base/);
 });

@@ -21,7 +21,9 @@ const maps = Object.fromEntries(boards.map((b) => [b, JSON.parse(readFileSync(ne
 for (const board of boards) {
   test(`hw/pinmaps/${board}.json matches config/demo.json line for line`, () => {
     const map = maps[board]!;
-    const demo = demoRaw() as { lanes: { id: string; direction: string; inputs: Record<string, { line: number; activeLow?: boolean }>; outputs: Record<string, { line: number; activeLow?: boolean }> }[] };
+    const demo = demoRaw() as {
+      lanes: { id: string; direction: string; inputs: Record<string, { line: number; activeLow?: boolean }>; outputs: Record<string, { line: number; activeLow?: boolean }> }[];
+    };
     for (const lane of demo.lanes) {
       const mapped = map.lanes[lane.id];
       assert.ok(mapped, `lane ${lane.id} in the pin map`);

@@ -14,7 +14,13 @@ const CODE = "134567890123456789"; // 18 digits, the common WeChat/Alipay length
 
 test("digits 10-30 are codes; anything else is rejected with its reason", () => {
   const parser = new ScannerCodeParser(options);
-  const results = parser.push(Buffer.from(`${CODE}\r123456789\r\n1234567890\n${"1".repeat(30)}\r\n${"1".repeat(31)}\r\n28A4567890123456\r\n  ${CODE}  \r\n${"9".repeat(80)}\r\n\u00b9234567890\r\n`, "latin1"), 7);
+  const results = parser.push(
+    Buffer.from(
+      `${CODE}\r123456789\r\n1234567890\n${"1".repeat(30)}\r\n${"1".repeat(31)}\r\n28A4567890123456\r\n  ${CODE}  \r\n${"9".repeat(80)}\r\n\u00b9234567890\r\n`,
+      "latin1",
+    ),
+    7,
+  );
   assert.deepEqual(
     results.map((r) => (r.ok ? r.code.code : r.reason)),
     [CODE, "length", "1234567890", "1".repeat(30), "length", "notDigits", CODE, "tooLong", "notDigits"],

@@ -24,14 +24,17 @@ test("options are checked against the device kind: every mistake reported with i
   const result = validateConfig(raw);
   assert.equal(result.ok, false);
   const paths = (!result.ok ? result.problems : []).map((p) => p.path).sort();
-  assert.deepEqual(paths, [
-    'serial["cam-out1"].options.encodng',
-    'serial["cam-out1"].options.template',
-    'serial["led-out1"].options.address',
-    'serial["led-out1"].options.texts.welcome.voice',
-    'serial["scan-out1"].options.template',
-    "serial.spaces.options.lowSpaces",
-  ].sort());
+  assert.deepEqual(
+    paths,
+    [
+      'serial["cam-out1"].options.encodng',
+      'serial["cam-out1"].options.template',
+      'serial["led-out1"].options.address',
+      'serial["led-out1"].options.texts.welcome.voice',
+      'serial["scan-out1"].options.template',
+      "serial.spaces.options.lowSpaces",
+    ].sort(),
+  );
 });
 
 test("an unknown kind is reported", () => {

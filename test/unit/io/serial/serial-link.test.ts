@@ -15,11 +15,23 @@ const log = silentLogger();
 test("backoff grows exponentially, is capped, and spreads by the jitter", () => {
   const mid = () => 0.5; // no spread
   // Retry n (1-based) after n failed opens.
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 11].map((n) => backoffDelayMs(n, defaultBackoff, mid)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
-  assert.equal(backoffDelayMs(1, defaultBackoff, () => 0), 800);
-  assert.equal(backoffDelayMs(1, defaultBackoff, () => 0.999999), 1199);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 11].map((n) => backoffDelayMs(n, defaultBackoff, mid)),
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000],
+  );
+  assert.equal(
+    backoffDelayMs(1, defaultBackoff, () => 0),
+    800,
+  );
+  assert.equal(
+    backoffDelayMs(1, defaultBackoff, () => 0.999999),
+    1199,
+  );
   // Capped even at the top of the jitter.
-  assert.equal(backoffDelayMs(21, defaultBackoff, () => 0.999999), 30000);
+  assert.equal(
+    backoffDelayMs(21, defaultBackoff, () => 0.999999),
+    30000,
+  );
 });
 
 // ---- the simulated twin ----
@@ -229,7 +241,10 @@ test("real link: device vanishes → down, retrying, back up; data and writes fl
   assert.equal(link.status().reconnects, 1);
   world.current!.emit("data", Buffer.from("again"));
   assert.deepEqual(data, ["京A12345\r\n", "again"]);
-  assert.deepEqual(states.filter((s, i) => s !== states[i - 1]), ["up", "down", "retrying", "up"]);
+  assert.deepEqual(
+    states.filter((s, i) => s !== states[i - 1]),
+    ["up", "down", "retrying", "up"],
+  );
   await link.close();
   assert.equal(link.status().state, "down");
 });
@@ -254,7 +269,10 @@ test("real link: a write that never completes fails after the write timeout", as
   await link.open();
   world.current!.write = () => true; // the callback never comes (flow control stuck)
   const pending = link.write(Buffer.from("x"));
-  const outcome = pending.then(() => "resolved", (e: unknown) => (e as SerialLinkError).code);
+  const outcome = pending.then(
+    () => "resolved",
+    (e: unknown) => (e as SerialLinkError).code,
+  );
   await clock.advance(2000);
   await flushMicrotasks();
   assert.equal(await outcome, "E_SERIAL_WRITE_TIMEOUT");

@@ -49,10 +49,21 @@ test("faultProblems checks the timed hang fields", () => {
 test("faultProblems never throws and accepts only what pickFault can use (fuzz)", () => {
   const runs = Number(process.env.LK_FUZZ_RUNS ?? 200);
   const action = fc.oneof(
-    fc.record({ kind: fc.constantFrom("hang", "delay", "drop", "explode"), forMs: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.string()), then: fc.constantFrom("answer", "drop", "x"), ms: fc.integer({ min: -5, max: 5 }) }, { requiredKeys: ["kind"] }),
+    fc.record(
+      {
+        kind: fc.constantFrom("hang", "delay", "drop", "explode"),
+        forMs: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.string()),
+        then: fc.constantFrom("answer", "drop", "x"),
+        ms: fc.integer({ min: -5, max: 5 }),
+      },
+      { requiredKeys: ["kind"] },
+    ),
     fc.anything(),
   );
-  const doc = fc.oneof(fc.anything(), fc.record({ hangForMs: fc.anything(), hangThen: fc.anything(), rules: fc.array(fc.record({ action }, { requiredKeys: [] })) }, { requiredKeys: [] }));
+  const doc = fc.oneof(
+    fc.anything(),
+    fc.record({ hangForMs: fc.anything(), hangThen: fc.anything(), rules: fc.array(fc.record({ action }, { requiredKeys: [] })) }, { requiredKeys: [] }),
+  );
   fc.assert(
     fc.property(doc, fc.nat(1000), (value, sinceSetMs) => {
       const problems = faultProblems(value);
