@@ -183,7 +183,10 @@ async function createUpdate(app: App, fleet: FleetLink, log: Logger): Promise<Up
     lanesIdle: () => app.lanes.lanesIdle(),
   });
   // Not awaited: a job runs for minutes; its steps are reported on jobs/<id>/status.
-  fleet.onJob((jobId, job) => void agent.handleJob(jobId, job));
+  fleet.onJob((jobId, job, { repeat }) => {
+    if (repeat) void agent.reportAgain(jobId);
+    else void agent.handleJob(jobId, job);
+  });
   app.addStatus("update", () => agent.snapshot());
   return agent;
 }

@@ -145,6 +145,28 @@ export class UpdateAgent {
     return this.lastStatus.get(jobId);
   }
 
+  /**
+   * Publishes again the last known status of a job this box accepted before (a console resuming
+   * a rollout repeats jobs under the same id). Never starts anything; a job the box no longer
+   * remembers (pruned history) is left unanswered, and the console settles it from `status`.
+   */
+  async reportAgain(jobId: string): Promise<JobStatus | undefined> {
+    const last = this.lastStatus.get(jobId);
+    if (last) return this.send({ ...last });
+    let state;
+    try {
+      state = await this.loadState();
+    } catch (error) {
+      this.log.warn({ err: error, jobId }, "update state unreadable; a repeated job's status cannot be published again");
+      return undefined;
+    }
+    const finished = state.history.find((h) => h.jobId === jobId);
+    if (finished) return this.sendFinished(finished);
+    if (state.active?.jobId === jobId) return this.send(this.activeStatus(state.active, 0));
+    this.log.info({ jobId }, "repeated job is not in this box's history; nothing to report again");
+    return undefined;
+  }
+
   /** Stops waiting and downloading; the job stays recorded and resumes at the next boot. */
   stop(): void {
     this.abort.abort();

@@ -231,6 +231,18 @@ describe("update agent", () => {
       const state = await stateOf(root);
       assert.equal(state.active, null);
       assert.equal(state.history.at(-1)?.code, code);
+      // The same job id again after a restart (a console resuming its rollout): the box publishes
+      // the outcome it recorded, downloads nothing and runs nothing.
+      const requestsBefore = server.requests.length;
+      const restarted = agentFor(root, "0.1.0");
+      const again = await restarted.agent.reportAgain(`job-${bundle}`);
+      assert.deepEqual([again?.status, again?.code, again?.reason], [last.status, last.code, last.reason]);
+      assert.deepEqual(
+        restarted.statuses.map((s) => s.status),
+        ["failed"],
+      );
+      assert.equal(server.requests.length, requestsBefore);
+      assert.equal(await restarted.agent.reportAgain("job-never-seen"), undefined, "an unknown id is not answered");
     });
   }
 

@@ -52,6 +52,7 @@ class Box {
   link: FleetLink | undefined;
   agent: UpdateAgent | undefined;
   jobsReceived = 0;
+  repeatsReceived = 0;
   version = "";
   private rebooting: Promise<void> | undefined;
 
@@ -94,7 +95,13 @@ class Box {
       fsync: false,
       download: { retryDelayMs: 20, attempts: 3 },
     });
-    link.onJob((jobId, job) => {
+    // As the box's composition does: a repeated id only has its last status published again.
+    link.onJob((jobId, job, { repeat }) => {
+      if (repeat) {
+        this.repeatsReceived += 1;
+        void agent.reportAgain(jobId);
+        return;
+      }
       this.jobsReceived += 1;
       void agent.handleJob(jobId, job);
     });

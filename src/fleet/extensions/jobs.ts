@@ -6,7 +6,11 @@ import { jobRequestSchema, jobStatusPayloadSchema, schemaMessage, type JobReques
 import type { SeenIds } from "../seen-ids.js";
 import { isTopicLevel } from "../topics.js";
 
-export type JobHandler = (jobId: string, job: JobRequest) => Promise<void> | void;
+/**
+ * Runs a new job, or (`repeat`) answers for one whose id was accepted before: the handler then
+ * re-publishes that job's last known status and must not start it again.
+ */
+export type JobHandler = (jobId: string, job: JobRequest, delivery: { repeat: boolean }) => Promise<void> | void;
 
 /**
  * `jobs/<id>` → `jobs/<id>/status`: accepts an update job once (its id is remembered durably
@@ -77,13 +81,20 @@ export class Jobs implements FleetExtension {
     if (!job.success) return invalid(schemaMessage(job.error), "jobInvalid");
     if (this.seen.get(key)) {
       counters.count("jobDuplicate");
-      log.info({ jobId }, "job id seen before; not started again");
+      log.info({ jobId }, "job id seen before; not started again, its last status is published again");
+      // A console resuming a rollout repeats jobs it cannot know were delivered; a box that
+      // finished one while the console was away says so again instead of staying silent.
+      try {
+        await this.handler?.(jobId, job.data, { repeat: true });
+      } catch (error) {
+        log.warn({ err: error, jobId }, "repeated job's status could not be published again");
+      }
       return;
     }
     if (!this.handler) return refuse("jobs are not enabled on this box", "jobNoHandler");
     await this.seen.remember(key, job.data.type, this.ctx.clock.now(), undefined);
     try {
-      await this.handler(jobId, job.data);
+      await this.handler(jobId, job.data, { repeat: false });
       counters.count("jobsStarted");
     } catch (error) {
       counters.count("jobFailed");

@@ -336,8 +336,9 @@ test("built-ins: restart runs only after its answer was acknowledged; set-log-le
 test("jobs: routed to the handler once per id; bad and retained jobs are rejected on jobs/<id>/status", async () => {
   await fixture(async ({ link, clock, last }) => {
     const jobs: string[] = [];
-    link.onJob(async (jobId, job) => {
-      jobs.push(`${jobId}:${job.type}`);
+    link.onJob(async (jobId, job, { repeat }) => {
+      jobs.push(`${jobId}:${job.type}${repeat ? ":repeat" : ""}`);
+      if (repeat) return;
       await link.publishJobStatus(jobId, { status: "running", step: "download", progress: 0.25 });
     });
     await link.start();
@@ -355,7 +356,8 @@ test("jobs: routed to the handler once per id; bad and retained jobs are rejecte
       () => ["j-2", "j-3", "j-4"].every((id) => client.payloadsOn(`${base}/jobs/${id}/status`).length > 0) && (link.stats().jobDuplicate ?? 0) > 0,
       "the refusals",
     );
-    assert.deepEqual(jobs, ["j-1:update"]);
+    // The repeat reaches the handler as a repeat (to publish its status again), never as a new job.
+    assert.deepEqual(jobs, ["j-1:update", "j-1:update:repeat"]);
     assert.equal(link.stats().jobDuplicate, 1);
     const status = client.payloadsOn(`${base}/jobs/j-1/status`)[0]!;
     assert.deepEqual([status.status, status.step, status.progress, status.jobId], ["running", "download", 0.25, "j-1"]);
