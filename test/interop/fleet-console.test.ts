@@ -421,7 +421,10 @@ describe("lanekeeper fleet against mosquitto", { skip }, () => {
     );
     assert.equal(end.boxes[missed.deviceId]!.jobId, mid.boxes[missed.deviceId]!.jobId, "the same job, not a new one");
     assert.match(second.out, new RegExp(`"deviceId":"${missed.deviceId}","jobId":"[^"]+","repeat":true`));
-    // The box that had it may see its job id again: it recognises it and does not run it twice.
+    // The box that had it sees its job id again: it recognises it, does not run it twice, and
+    // publishes the job's last status again.
+    assert.match(second.out, new RegExp(`"deviceId":"${got.deviceId}","jobId":"[^"]+","repeat":true`));
+    assert.ok(got.repeatsReceived >= 1, `${got.deviceId} answered the repeat`);
     assert.ok(
       group.every((b) => b.jobsReceived === 1 && b.version === "2.0.0"),
       group.map((b) => `${b.deviceId}:${b.jobsReceived}:${b.version}`).join(" "),
