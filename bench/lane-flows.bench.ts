@@ -22,9 +22,8 @@
  *  - lane-exit-late-200: the bill answered 200 after its show deadline (the cash prompt is up,
  *    the call still listens) → relayOpen written, timed from the answer's arrival at the box
  *    (budget: p99 ≤ 1 fsync + 2 ms, the raw fsync measured beside each exit in the same run);
- *  - process-start / process-start-baseline: `node dist/cli.js run` from spawn to the "local
- *    API on" line and to the first 200 from GET /healthz over 5 starts, and idle RSS after
- *    ~3 s (budgets ≤ 1 s and ≤ 80 MB), next to `node dist/cli.js --version` and bare `node -e`.
+ *
+ * Start-up time, CPU and idle RSS are bench/process-start.bench.ts's figures.
  *
  * Every latency line also splits the window into legs around the durable writes made inside
  * it (the file-handle calls are wrapped to time them) and the platform call, so a missed
@@ -34,12 +33,11 @@
  * costs no real waiting, while the fsyncs and the HTTP calls are real. Latencies are wall time
  * (performance.now()). The bench reports; it never fails on a missed budget.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { subscribe } from "node:diagnostics_channel";
-import fs, { constants, existsSync } from "node:fs";
+import fs, { constants } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
@@ -66,8 +64,6 @@ const LATE_EXITS = 200;
 const LATE_DEADLINE_MS = 60;
 const LATE_ANSWER_AFTER_MS = 120;
 const WARMUP = 20;
-const STARTS = 5;
-const IDLE_MS = 3000;
 const HOUR_MS = 3_600_000;
 
 const base = await mkdtemp(join(tmpdir(), "lk-bench-lane-"));
@@ -157,17 +153,6 @@ function checked(raw: unknown): Config {
   const result = validateConfig(raw);
   if (!result.ok) throw new Error(`bench config invalid: ${result.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
   return result.config;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The emulator in its own process (bench/emulator-process.ts), driven through its control API. */
@@ -473,7 +458,8 @@ try {
     };
   }
 
-  // When the exit bill's history read ran (LaneService.billFor → LotStore.recentStays, same store object).
+  // When an exit's history read ran (lanes/recovery.ts resumeSettledLeftover → LotStore.recentStays,
+  // same store object: only for a car with no stay; a bill counts the in-memory re-entry memory).
   let historyScan = { startMs: NaN, endMs: NaN };
   {
     const store = app.store as unknown as { recentStays: (...args: never[]) => Promise<unknown> };
@@ -578,7 +564,7 @@ try {
     const history0 = await historyBytes();
     const { total, bareMs, legs, perExitOverhead, scanMs, rawInterleaved, withoutScan, durableOps, notOpened, notFrictionless } = await runExits(EXITS, "C", 0);
     await quiesce();
-    // The history scan each exit bill does (LaneService.billFor → LotStore.recentStays), alone.
+    // An exit's history read (resumeSettledLeftover → LotStore.recentStays, a car with no stay), alone.
     const history1 = await historyBytes();
     const scan: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -852,164 +838,6 @@ try {
   process.exitCode = 1;
 } finally {
   if (app) await app.stop().catch(() => undefined);
-}
-
-// ---- 4. start to ready, idle RSS -------------------------------------------------------------
-{
-  try {
-    if (!existsSync("dist/cli.js")) {
-      const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
-      if (!existsSync("dist/cli.js")) throw new Error(`dist/cli.js missing and the build failed (${built.status})`);
-    }
-    const raw = await demoConfigRaw();
-    const configPath = join(base, "start-config.json");
-    const memory = async (pid: number) => {
-      const status = await readFile(`/proc/${pid}/status`, "utf8");
-      const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
-      // utime + stime (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms).
-      const ticks = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
-      const cpuMs = (Number(ticks[11]) + Number(ticks[12])) * 10;
-      return { rssMb: kb("VmRSS") / 1024, hwmMb: kb("VmHWM") / 1024, anonMb: kb("RssAnon") / 1024, fileMb: kb("RssFile") / 1024, cpuMs };
-    };
-    const stopChild = async (child: ChildProcess, exited: Promise<unknown>) => {
-      child.kill("SIGTERM");
-      const done = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
-      if (!done) {
-        child.kill("SIGKILL");
-        await exited;
-      }
-    };
-
-    // The box runs `run` under systemd with the unit's NODE_OPTIONS (the young-generation size):
-    // measured the same way.
-    const unit = await readFile(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
-    const unitNodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
-    type Start = { lineMs: number; healthzMs: number; mem: Awaited<ReturnType<typeof memory>> };
-    const startOnce = async (n: number): Promise<Start> => {
-      // A fixed free port, so /healthz can be polled from the spawn on, before the line.
-      const port = await freePort();
-      (raw.store as Record<string, unknown>).dir = join(base, `start-${n}`);
-      (raw.platform as Record<string, unknown>).baseUrl = emulator.url;
-      (raw.api as Record<string, unknown>).port = port;
-      checked(raw);
-      await writeFile(configPath, JSON.stringify(raw));
-      const t0 = performance.now();
-      const child = spawn(process.execPath, ["dist/cli.js", "run", "--config", configPath], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, NODE_OPTIONS: unitNodeOptions },
-      });
-      children.add(child);
-      const exited = new Promise<void>((resolve) => child.once("exit", () => (children.delete(child), resolve())));
-      let lineMs = NaN;
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        if (!Number.isNaN(lineMs)) return;
-        stdout += chunk.toString("utf8");
-        if (stdout.includes("local API on")) lineMs = performance.now() - t0;
-      });
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-      try {
-        // Poll /healthz from the spawn on (a refused connection answers at once).
-        let healthzMs = NaN;
-        const deadline = t0 + 15_000;
-        while (performance.now() < deadline && child.exitCode === null) {
-          try {
-            const res = await request(`http://127.0.0.1:${port}/healthz`, { method: "GET", headersTimeout: 2000, bodyTimeout: 2000, reset: true });
-            await res.body.text();
-            if (res.statusCode === 200) {
-              healthzMs = performance.now() - t0;
-              break;
-            }
-          } catch {
-            // not listening yet
-          }
-          await sleep(5);
-        }
-        if (Number.isNaN(healthzMs)) throw new Error(`no 200 from /healthz (exit ${child.exitCode}); stderr: ${stderr.slice(0, 500)}`);
-        for (let i = 0; i < 200 && Number.isNaN(lineMs); i++) await sleep(10);
-        await sleep(IDLE_MS);
-        const mem = await memory(child.pid!);
-        return { lineMs, healthzMs, mem };
-      } finally {
-        await stopChild(child, exited);
-      }
-    };
-
-    /** Spawn → first stdout byte and → exit, for a command that prints and ends. */
-    const shortRun = async (args: string[]) => {
-      const t0 = performance.now();
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
-      children.add(child);
-      let lineMs = NaN;
-      child.stdout.once("data", () => (lineMs = performance.now() - t0));
-      await new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      children.delete(child);
-      return { lineMs, exitMs: performance.now() - t0 };
-    };
-
-    const runs: Start[] = [];
-    for (let n = 0; n < STARTS; n++) runs.push(await startOnce(n));
-    const version: { lineMs: number; exitMs: number }[] = [];
-    const bareNode: { lineMs: number; exitMs: number }[] = [];
-    for (let n = 0; n < STARTS; n++) {
-      version.push(await shortRun(["dist/cli.js", "--version"]));
-      bareNode.push(await shortRun(["-e", "console.log(process.version)"]));
-    }
-    // Idle RSS of a bare node process, for scale.
-    const idle = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
-    children.add(idle);
-    const idleExited = new Promise<void>((resolve) => idle.once("exit", () => (children.delete(idle), resolve())));
-    await sleep(IDLE_MS);
-    const bareMem = await memory(idle.pid!);
-    await stopChild(idle, idleExited);
-
-    const med = (xs: number[]) => percentile(xs, 50);
-    const max = (xs: number[]) => Math.max(...xs);
-    const line = runs.map((r) => r.lineMs);
-    const healthz = runs.map((r) => r.healthzMs);
-    const rss = runs.map((r) => r.mem.rssMb);
-    const startOk = max(healthz) <= 1000 && max(line) <= 1000;
-    const rssOk = max(rss) <= 80;
-    report("process-start", {
-      what: "node dist/cli.js run --config <demo config, temp store, emulator on loopback>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' stdout line and spawn → first 200 from GET /healthz; VmRSS after 3 s idle",
-      nodeOptions: unitNodeOptions,
-      starts: runs.length,
-      readyLineMedianMs: round(med(line), 1),
-      readyLineMaxMs: round(max(line), 1),
-      healthzMedianMs: round(med(healthz), 1),
-      healthzMaxMs: round(max(healthz), 1),
-      idleRssMedianMb: round(med(rss), 1),
-      idleRssMaxMb: round(max(rss), 1),
-      idleRssAnonMedianMb: round(med(runs.map((r) => r.mem.anonMb)), 1),
-      idleRssFileMedianMb: round(med(runs.map((r) => r.mem.fileMb)), 1),
-      peakRssMaxMb: round(max(runs.map((r) => r.mem.hwmMb)), 1),
-      // CPU used by start-up plus 3 s idle: the part of the start time that load does not inflate.
-      cpuMsAtIdleMedian: med(runs.map((r) => r.mem.cpuMs)),
-      versionStartMedianMs: round(med(version.map((v) => v.lineMs)), 1),
-      bareNodeStartMedianMs: round(med(bareNode.map((v) => v.lineMs)), 1),
-      bareNodeIdleRssMb: round(bareMem.rssMb, 1),
-      budgetStartMs: 1000,
-      budgetIdleRssMb: 80,
-      withinBudgetStart: startOk,
-      withinBudgetRss: rssOk,
-      withinBudget: startOk && rssOk,
-      loadAvg1m: round(loadavg()[0]!, 2),
-    });
-    report("process-start-baseline", {
-      what: "spawn → first stdout line and → exit: `node dist/cli.js --version` (the CLI entry's imports, no app) and `node -e` (bare node)",
-      starts: version.length,
-      versionLineMedianMs: round(med(version.map((v) => v.lineMs)), 1),
-      versionLineMaxMs: round(max(version.map((v) => v.lineMs)), 1),
-      versionExitMedianMs: round(med(version.map((v) => v.exitMs)), 1),
-      bareNodeLineMedianMs: round(med(bareNode.map((v) => v.lineMs)), 1),
-      bareNodeLineMaxMs: round(max(bareNode.map((v) => v.lineMs)), 1),
-      bareNodeIdleRssMb: round(bareMem.rssMb, 1),
-    });
-  } catch (error) {
-    report("process-start-error", { error: String((error as Error)?.stack ?? error) });
-    process.exitCode = 1;
-  }
 }
 
 for (const child of children) child.kill("SIGKILL");

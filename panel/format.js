@@ -66,9 +66,9 @@ export const quietEvents = new Set(["presence", "input-ignored", "close-deferred
 
 /**
  * One line of the event list. `label(group, key)` translates (falls back to the key), `lanes`
- * maps lane ids to names.
+ * maps lane ids to names, `english: false` leaves untranslated English out (see reasonText).
  */
-export function describeEvent(event, { label, zone, lanes }) {
+export function describeEvent(event, { label, zone, lanes, english = true }) {
   const parts = [lotTime(event.atMs, zone, { date: false })];
   if (event.laneId) parts.push(lanes?.get(event.laneId) ?? event.laneId);
   parts.push(label("event", event.type));
@@ -77,8 +77,54 @@ export function describeEvent(event, { label, zone, lanes }) {
   if (typeof event.feeFen === "number") parts.push(yuan(event.feeFen));
   if (typeof event.path === "string") parts.push(label("path", event.path));
   if (event.operator) parts.push(`@${event.operator}`);
-  if (event.reason && event.reason !== event.path) parts.push(`(${label("reason", event.reason)})`);
+  const reason = event.reason && event.reason !== event.path ? reasonText(event.reason, { label, english, typed: Boolean(event.operator) }) : "";
+  if (reason) parts.push(`(${reason})`);
   return parts.filter(Boolean).join(" ");
+}
+
+/**
+ * An event's reason as the page shows it: a machine key translated; a person's words (typed
+ * with an operator) or the platform's own Chinese text as they are; "manual: <words>" as the
+ * translation of "manual" and the words. Untranslated English (a key the page does not know,
+ * an error message) is left out of the Chinese page and shown in the English one.
+ */
+export function reasonText(reason, { label, english = true, typed = false }) {
+  const text = String(reason);
+  const manual = /^manual: (.*)$/s.exec(text);
+  if (manual) return `${label("reason", "manual")}: ${manual[1]}`;
+  const translated = label("reason", text);
+  if (translated !== text || english || typed || /[^ -~]/.test(text)) return translated;
+  return "";
+}
+
+/**
+ * A "YYYY-MM-DDTHH:mm" wall-clock time in the lot's zone (what a datetime-local field holds)
+ * as epoch ms; undefined when it is not such a time. Found by correcting a first guess with the
+ * zone's offset at it, twice, so a daylight-saving change in between settles.
+ */
+export function lotLocalToMs(text, zone) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(String(text ?? ""));
+  if (!m) return undefined;
+  const wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0));
+  if (!Number.isFinite(wall)) return undefined;
+  let ms = wall;
+  for (let i = 0; i < 2; i++) ms = wall - offsetAt(zone, ms);
+  return ms;
+}
+
+function safeParts(zone, ms) {
+  try {
+    return partsIn(zone || "Asia/Shanghai", ms);
+  } catch {
+    return partsIn("UTC", ms);
+  }
+}
+
+/** The zone's offset from UTC at an instant, in ms (the wall clock minus UTC). */
+function offsetAt(zone, ms) {
+  const p = safeParts(zone, ms);
+  const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+  return wall - Math.floor(ms / 1000) * 1000;
 }
 
 /**

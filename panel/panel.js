@@ -1,8 +1,10 @@
 // The local panel: live lane state over server-sent events, attendant actions with
 // the bearer token, and in sim mode the controls that drive the simulated hardware.
 import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary } from "./format.js";
-import { translator } from "./i18n.js";
+import { translator, errorText } from "./i18n.js";
 import { createShiftView } from "./shift.js";
+import { createRecordsView } from "./records.js";
+import { createShortcuts } from "./shortcuts.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -31,8 +33,14 @@ function applyLanguage() {
   $("#lang").textContent = ui("language");
   for (const el of $$("[data-i18n]")) el.textContent = label(el.dataset.i18n);
   for (const el of $$("[data-i18n-placeholder]")) el.placeholder = label(el.dataset.i18nPlaceholder);
+  for (const select of $$(".reason-pick")) fillReasons(select);
   setConn($("#conn").dataset.state);
+  // What the page said before the switch, said again in the new language.
+  for (const [el, spec] of results) if (el.isConnected) showResult(el, spec);
+  authMessage(authSpec.render, authSpec.state);
+  notice(noticeSpec);
   shiftView.relabel();
+  recordsView.relabel();
   if (status) render(status);
 }
 
@@ -43,23 +51,45 @@ function label(path) {
 
 // ---- messages ----------------------------------------------------------------------------------
 
+/** The banner, kept as a function of the language like the result lines. */
+let noticeSpec = () => "";
+
 function notice(text) {
+  noticeSpec = typeof text === "function" ? text : () => text ?? "";
   const el = $("#notice");
-  el.hidden = !text;
-  el.textContent = text ?? "";
+  el.textContent = noticeSpec();
+  el.hidden = !el.textContent;
 }
 
+/** The login line, kept as a function of the language so a switch re-says it. */
+let authSpec = { render: () => "", state: "" };
+
 function authMessage(text, state = "") {
+  const render = typeof text === "function" ? text : () => text ?? "";
+  authSpec = { render, state };
   const el = $("#auth-msg");
-  el.textContent = text ?? "";
+  el.textContent = render();
   el.dataset.state = state;
 }
 
-function laneResult(card, text, outcome) {
+/**
+ * Result lines (under a lane, the shift card) are kept as functions of the language: after a
+ * switch to English the page does not go on saying "已执行". `title` is the box's own words
+ * (English, for support), one hover away.
+ */
+const results = new Map();
+
+function showResult(el, spec) {
+  el.textContent = spec.render();
+  el.dataset.outcome = spec.outcome;
+  el.title = spec.title ?? "";
+}
+
+function laneResult(card, text, outcome, title = "") {
   const el = $(".result", card);
-  el.textContent = text;
-  el.dataset.outcome = outcome;
-  el.title = "";
+  const spec = { render: typeof text === "function" ? text : () => text, outcome, title };
+  results.set(el, spec);
+  showResult(el, spec);
 }
 
 // ---- authentication ------------------------------------------------------------------------------
@@ -82,11 +112,11 @@ async function login(event) {
   let res;
   try {
     res = await fetch("/api/panel/session", { headers: { authorization: `Bearer ${token}` }, cache: "no-store" });
-  } catch (error) {
-    return authMessage(`${ui("cannotCheck")}: ${error.message}`, "error");
+  } catch {
+    return authMessage(() => `${ui("cannotCheck")}: ${ui("networkError")}`, "error");
   }
-  if (res.status === 401) return authMessage(ui("wrongToken"), "error");
-  if (!res.ok) return authMessage(`${ui("cannotCheck")}: HTTP ${res.status}`, "error");
+  if (res.status === 401) return authMessage(() => ui("wrongToken"), "error");
+  if (!res.ok) return authMessage(() => `${ui("cannotCheck")}: HTTP ${res.status}`, "error");
   sessionStorage.setItem("lk.operator", operator);
   sessionStorage.setItem("lk.token", token);
   $("#token").value = "";
@@ -107,7 +137,7 @@ function logout() {
  * Sends an action. Without a token the request still goes out, bare: the box is the one that
  * decides, and the page shows its refusal (a page-only check would prove nothing).
  */
-async function post(path, body, card, doneText = ui("done")) {
+async function post(path, body, card, doneText = () => ui("done")) {
   const { token } = auth();
   diag.actions++;
   let res;
@@ -119,56 +149,89 @@ async function post(path, body, card, doneText = ui("done")) {
       cache: "no-store",
     });
   } catch (error) {
-    laneResult(card, `${ui("failed")}: ${error.message}`, "error");
+    laneResult(card, () => `${ui("failed")}: ${ui("networkError")}`, "error", String(error?.message ?? ""));
     return undefined;
   }
   const payload = await res.json().catch(() => ({}));
   if (!res.ok) {
     diag.refused++;
-    // The platform collected this car's bill: the attendant must not take cash too.
-    const why = payload?.error?.code === "E_PAID_ONLINE" ? ui("paidOnline") : (payload?.error?.message ?? `HTTP ${res.status}`);
+    laneResult(card, () => refusalText(res.status, payload?.error), "refused", payload?.error?.message ?? "");
     if (res.status === 401) {
       // A token the box no longer takes (changed, or never given): forget it and ask again.
       sessionStorage.removeItem("lk.token");
       renderAuth();
-      authMessage(ui("needLogin"), "error");
-      laneResult(card, `${ui("refused")} (401): ${why}. ${ui("needLogin")}`, "refused");
-    } else {
-      laneResult(card, `${ui("refused")} (${res.status}): ${why}`, "refused");
+      authMessage(() => ui("needLogin"), "error");
+      laneResult(card, () => `${refusalText(401, payload?.error)} ${ui("needLogin")}`, "refused", payload?.error?.message ?? "");
     }
     return undefined;
   }
-  laneResult(card, doneText, "ok");
   // The box's own words (English, for support) stay one hover away.
-  $(".result", card).title = payload?.detail ?? "";
+  laneResult(card, typeof doneText === "function" ? doneText : () => doneText, "ok", payload?.detail ?? "");
   return payload;
 }
 
+/**
+ * A refusal in the page's language, from its stable code (E_PAID_ONLINE: the platform collected
+ * the bill, the attendant must not take cash too). The box's English message is added only in
+ * English.
+ */
+function refusalText(httpStatus, error) {
+  const text = `${ui("refused")} (${httpStatus}): ${errorText(lang, error?.code, httpStatus)}`;
+  return lang === "en" && error?.message ? `${text} — ${error.message}` : text;
+}
+
 const shiftView = createShiftView({ $, label: (group, key) => t(group, key), auth, post, zone, lang: () => lang });
+const shortcuts = createShortcuts({
+  $,
+  lanes: () => status?.lanes ?? [],
+  // Off while the records are on screen: no lane is in sight there.
+  enabled: () => $("#view-records").hidden,
+  unavailable: (card) => laneResult(card, () => errorText(lang, "E_NO_VEHICLE"), "refused"),
+});
+const recordsView = createRecordsView({ $, $$, label: (group, key) => t(group, key), auth, zone, lang: () => lang, refusalText });
 
 function laneOf(laneId) {
   return status?.lanes?.find((lane) => lane.id === laneId);
 }
 
+/** The reasons to open by hand, in the page's language; "other" asks for one typed. */
+function fillReasons(select) {
+  const chosen = select.value;
+  const keys = ["plate", "fault", "special", "platform", "approved", "other"];
+  select.replaceChildren(new Option(ui("reasonPick"), ""), ...keys.map((key) => new Option(t("openReason", key), key)));
+  select.value = chosen;
+}
+
+/** The reason given on a card: typed words first, else the picked one ("other" needs words). */
+function reasonOf(card) {
+  const typed = $(".reason", card).value.trim();
+  if (typed) return typed;
+  const picked = $(".reason-pick", card).value;
+  return picked && picked !== "other" ? t("openReason", picked) : "";
+}
+
 async function command(card, laneId, name) {
   const reasonInput = $(".reason", card);
-  const typed = reasonInput.value.trim();
-  const lane = laneOf(laneId);
-  // Opening for a car that still owes money releases it unpaid (a manual release in the
-  // exit report): the audit trail needs a real reason, not the button's name.
-  if (name === "open" && lane?.phase === "awaitingPayment" && !typed) {
-    laneResult(card, ui("reasonNeeded"), "refused");
-    reasonInput.focus();
+  const given = reasonOf(card);
+  // Every open by hand is accounted for in the shift report with its reason (the box refuses one
+  // without, E_REASON_REQUIRED): asked for here first, so the attendant picks one at once.
+  if (name === "open" && !given) {
+    laneResult(card, () => ui("reasonNeeded"), "refused");
+    const pick = $(".reason-pick", card);
+    (pick.value === "other" ? reasonInput : pick).focus();
     return;
   }
-  const reason = typed || t("command", name);
+  const reason = given || t("command", name);
   const result = await post(
     `/api/lanes/${encodeURIComponent(laneId)}/commands`,
     { command: name, operator: auth().operator || "panel", reason },
     card,
-    `${ui("done")}: ${t("command", name)}`,
+    () => `${ui("done")}: ${t("command", name)}`,
   );
-  if (result) reasonInput.value = "";
+  if (result) {
+    reasonInput.value = "";
+    $(".reason-pick", card).value = "";
+  }
 }
 
 /** Levels the page set for the simulated loops, kept briefly so a quick second click toggles back. */
@@ -220,6 +283,14 @@ function laneCard(lane) {
   $("[data-sim=scanner]", card).addEventListener("click", scan);
   $(".sim-plate", card).addEventListener("keydown", (e) => e.key === "Enter" && sendPlate());
   $(".sim-code", card).addEventListener("keydown", (e) => e.key === "Enter" && scan());
+  const pick = $(".reason-pick", card);
+  fillReasons(pick);
+  pick.addEventListener("change", () => {
+    if (pick.value === "other") $(".reason", card).focus();
+  });
+  // The lane the attendant last touched is one the keyboard shortcuts may act on.
+  card.addEventListener("focusin", () => shortcuts.touched(lane.id));
+  card.addEventListener("pointerdown", () => shortcuts.touched(lane.id));
   for (const el of $$("[data-i18n]", card)) el.textContent = label(el.dataset.i18n);
   for (const el of $$("[data-i18n-placeholder]", card)) el.placeholder = label(el.dataset.i18nPlaceholder);
   $("#lanes").append(card);
@@ -292,7 +363,9 @@ function linkText(state) {
   if (state === undefined) return ui("notConfigured");
   if (state === "up" || state === "connected") return ui("up");
   if (state === "probing") return ui("probing");
-  return `${ui("downLink")} (${state})`;
+  if (state === "not configured") return ui("notConfigured");
+  // The link's own state word is English: shown only in the English page.
+  return lang === "en" ? `${ui("downLink")} (${state})` : ui("downLink");
 }
 
 function renderHealth(s) {
@@ -348,7 +421,7 @@ function renderEvents(s) {
     const li = document.createElement("li");
     li.dataset.type = e.type;
     if (e.laneId) li.dataset.lane = e.laneId;
-    li.textContent = describeEvent(e, { label: t, zone: zone(), lanes });
+    li.textContent = describeEvent(e, { label: t, zone: zone(), lanes, english: lang === "en" });
     return li;
   });
   if (items.length === 0) {
@@ -468,10 +541,10 @@ async function explainClosed() {
       }
       // Nothing to read until someone logs in (which reconnects): stop knocking.
       clearTimeout(retryTimer);
-      notice(ui("readNeedsLogin"));
+      notice(() => ui("readNeedsLogin"));
       document.body.dataset.read = "login-required";
     } else if (res.status === 503) {
-      notice(ui("tooManyPanels"));
+      notice(() => ui("tooManyPanels"));
     }
   } catch {
     // The box is away; the reconnect loop carries on.
@@ -496,6 +569,16 @@ $("#lang").addEventListener("click", () => {
 });
 $("#login").addEventListener("submit", (event) => void login(event));
 $("#logout").addEventListener("click", logout);
+for (const button of $$("[data-view]")) button.addEventListener("click", () => showView(button.dataset.view));
+
+/** Lanes or records; the lanes keep updating underneath, the records are asked for on demand. */
+function showView(view) {
+  $("#view-lanes").hidden = view !== "lanes";
+  $("#view-records").hidden = view !== "records";
+  for (const button of $$("[data-view]")) button.setAttribute("aria-pressed", String(button.dataset.view === view));
+  document.body.dataset.view = view;
+  if (view === "records") recordsView.shown();
+}
 
 renderAuth();
 applyLanguage();

@@ -6,7 +6,7 @@ import { yuan, lotTime } from "./format.js";
 
 /**
  * `deps`: `$` (query), `label(group, key)`, `auth()` ({ token, operator }), `post(path, body,
- * card, doneText)` (the page's action sender), `zone()` (the lot's time zone), `lang()`.
+ * card, doneText)` (the page's action sender; `doneText` a function, so a language switch re-says it), `zone()` (the lot's time zone), `lang()`.
  */
 export function createShiftView(deps) {
   const { $ } = deps;
@@ -83,7 +83,7 @@ export function createShiftView(deps) {
           `/api/refunds/${encodeURIComponent(r.id)}/refunded`,
           { operator: deps.auth().operator || "panel" },
           card,
-          `${s("refunded")}: ${r.plate} ${yuan(r.amountFen)}`,
+          () => `${s("refunded")}: ${r.plate} ${yuan(r.amountFen)}`,
         );
         if (ok) schedule(0);
         else button.disabled = false;
@@ -138,7 +138,7 @@ export function createShiftView(deps) {
     const button = event.currentTarget;
     button.disabled = true;
     try {
-      const ok = await deps.post("/api/shift/start", { operator: deps.auth().operator || "panel" }, card, s("startedOk"));
+      const ok = await deps.post("/api/shift/start", { operator: deps.auth().operator || "panel" }, card, () => s("startedOk"));
       if (ok) schedule(0);
     } finally {
       button.disabled = false;
@@ -148,7 +148,7 @@ export function createShiftView(deps) {
     const button = event.currentTarget;
     button.disabled = true;
     try {
-      const ok = await deps.post("/api/shift/end", { operator: deps.auth().operator || "panel" }, card, s("endedOk"));
+      const ok = await deps.post("/api/shift/end", { operator: deps.auth().operator || "panel" }, card, () => s("endedOk"));
       if (ok) {
         report = null;
         render();

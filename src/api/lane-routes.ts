@@ -2,17 +2,28 @@ import { z } from "zod";
 import { ApiError, type HttpServer } from "./http-server.js";
 import type { LaneService } from "../lanes/lanes.js";
 import type { LotStore } from "../store/lot-store.js";
-import { normalisePlate, plateMatchesSearch } from "../core/plates/index.js";
+import type { Outbox } from "../outbox/outbox.js";
+import type { Clock } from "../kernel/clock.js";
 import { RefundError, RefundErrorCode } from "../lanes/refunds.js";
+import { registerRecordsRoutes } from "./records-routes.js";
 
-const commandSchema = z.strictObject({
+export const commandSchema = z.strictObject({
   command: z.enum(["open", "close", "cash-paid", "cancel"]),
   /** Who pressed it: kept in the audit trail and the exit report. */
   operator: z.string().trim().min(1, "operator is required").max(64),
   reason: z.string().trim().max(200).default(""),
 });
 
-const refundedSchema = z.strictObject({
+/**
+ * Every barrier opened by hand is accounted for in the shift report with its reason, whether
+ * the car under it owes money, paid already, or there is no car at all: an open without one
+ * is refused before anything moves.
+ */
+function reasonMissing(command: string, reason: string): boolean {
+  return command === "open" && reason === "";
+}
+
+export const refundedSchema = z.strictObject({
   /** Who handed the money back. */
   operator: z.string().trim().min(1, "operator is required").max(64),
 });
@@ -20,6 +31,8 @@ const refundedSchema = z.strictObject({
 interface LaneRoutesSource {
   lanes: LaneService;
   store: LotStore;
+  outbox: Outbox;
+  clock: Clock;
 }
 
 /**
@@ -36,6 +49,7 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
         throw new ApiError(400, "E_COMMAND", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
       }
       const { command, operator, reason } = parsed.data;
+      if (reasonMissing(command, reason)) throw new ApiError(400, "E_REASON_REQUIRED", "an open by hand needs a reason (1-200 characters)");
       // Cash waits for its outcome: the platform may be asked once more and say "paid online".
       const result = command === "cash-paid" ? await app.lanes.cashPaid(params.laneId ?? "", operator, reason) : app.lanes.command(params.laneId ?? "", command, operator, reason);
       if (!result.ok) throw new ApiError(result.code === "E_LANE_UNKNOWN" ? 404 : 409, result.code, result.message);
@@ -81,12 +95,5 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
     { access: "token" },
   );
 
-  http.route("GET", "/api/records", async ({ url, send }) => {
-    const plateFilter = url.searchParams.get("plate") ?? "";
-    const plate = normalisePlate(plateFilter);
-    const limit = Math.min(500, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
-    const inPark = app.store.listInPark(plate ? (r) => plateMatchesSearch(r.plate, plateFilter) : undefined, { page: 1, pageSize: limit });
-    const recent = plate ? await app.store.recentStays(plate, { limit }) : await app.store.recentFinished(limit);
-    send(200, { inPark: inPark.items, inParkTotal: inPark.totalItems, recent });
-  });
+  registerRecordsRoutes(http, app);
 }

@@ -11,6 +11,9 @@ const assets: Readonly<Record<string, string>> = {
   "format.js": "text/javascript; charset=utf-8",
   "i18n.js": "text/javascript; charset=utf-8",
   "shift.js": "text/javascript; charset=utf-8",
+  "records.js": "text/javascript; charset=utf-8",
+  "shortcuts.js": "text/javascript; charset=utf-8",
+  "i18n-errors.js": "text/javascript; charset=utf-8",
   "panel.css": "text/css; charset=utf-8",
 };
 

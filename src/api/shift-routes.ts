@@ -7,6 +7,8 @@ const operatorSchema = z.string().trim().min(1, "operator is required").max(64);
 const startSchema = z.strictObject({ operator: operatorSchema });
 /** Who ends it (another attendant taking over may end it); default the shift's own operator. */
 const endSchema = z.strictObject({ operator: operatorSchema.optional() });
+/** The bodies as the API's description (openapi-routes.ts) names them. */
+export { startSchema as startShiftSchema, endSchema as endShiftSchema };
 
 const statusOf: Readonly<Record<string, number>> = {
   [ShiftErrorCode.AlreadyOpen]: 409,

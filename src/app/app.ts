@@ -16,6 +16,10 @@ import { registerSimRoutes } from "../api/sim-routes.js";
 import { registerLaneRoutes } from "../api/lane-routes.js";
 import { registerShiftRoutes } from "../api/shift-routes.js";
 import { registerPanelRoutes } from "../api/panel-routes.js";
+import { BoxMetrics, registerMetricsRoute } from "../api/metrics.js";
+import { registerOpenApiRoute } from "../api/openapi.js";
+import { registerLotRoutes } from "../api/lot-routes.js";
+import type { LotShare } from "../lot/lot-share.js";
 import { LotStore, lotStoreOptionsFromConfig } from "../store/lot-store.js";
 import { Outbox } from "../outbox/outbox.js";
 import type { BackoffPolicy } from "../kernel/backoff.js";
@@ -67,12 +71,19 @@ export class App {
   readonly lanes: LaneService;
   /** Attendant shifts and their reports (cash, hand releases, refunds owed). */
   readonly shifts: ShiftBook;
+  /** Prometheus metrics (`GET /metrics`): this app's own registry. */
+  readonly metrics: BoxMetrics;
   readonly cameraPush: CameraPushReceiver;
   /** The fleet link, once the app has started (never without MQTT in the config). */
   get fleet(): FleetLink | undefined {
     return this.fleetLink;
   }
   private fleetLink: FleetLink | undefined;
+  /** The lot share, once started (only with `lot.share.enabled`). */
+  get lotShare(): LotShare | undefined {
+    return this.lotShareLink;
+  }
+  private lotShareLink: LotShare | undefined;
   readonly bootAtMs: number;
   private readonly lifecycle: Lifecycle;
   private readonly statusSections = new Map<string, StatusSection>();
@@ -110,8 +121,14 @@ export class App {
       });
     }
 
-    this.store = new LotStore(lotStoreOptionsFromConfig(config.store, { clock, log: log.child({ sub: "store" }) }));
-    this.platform = createPlatformClient({ config: config.platform, clock, log: log.child({ sub: "platform" }) });
+    // Counted from the bus, the platform client and the store's commits: before any of them runs.
+    this.metrics = new BoxMetrics({ laneIds: config.lanes.map((lane) => lane.id), serviceNames: config.platform.serviceNames });
+    this.metrics.watchBus(this.bus);
+    const metrics = this.metrics;
+    this.store = new LotStore(
+      lotStoreOptionsFromConfig(config.store, { clock, log: log.child({ sub: "store" }), onCommit: (file, elapsedMs, ok) => metrics.storeCommit(file, elapsedMs, ok) }),
+    );
+    this.platform = this.metrics.instrumentPlatform(createPlatformClient({ config: config.platform, clock, log: log.child({ sub: "platform" }) }));
     this.outbox = new Outbox({
       dir: config.store.dir,
       clock,
@@ -189,10 +206,23 @@ export class App {
     registerShiftRoutes(this.http, this.shifts);
     registerOutboxRoutes(this.http, this.outbox);
     registerPanelRoutes(this.http, { status: () => this.status(), onChange: (listener) => this.bus.onChange(listener) });
+    this.metrics.setSources({ outbox: () => this.outbox.status(), httpRejections: () => this.http.rejectionCounts() });
+    registerMetricsRoute(this.http, this.metrics);
+    registerLotRoutes(this.http, {
+      deviceId: config.deviceId,
+      parkCode: config.lot.parkCode,
+      timeZone: config.lot.timeZone,
+      lanes: config.lanes.map((lane) => ({ laneId: lane.id, direction: lane.direction })),
+      inPark: () => this.store.inPark.values(),
+      freeSpaces: () => this.lanes.freeSpaces(),
+      share: () => this.lotShareLink?.status(),
+      now: () => clock.now(),
+    });
     if (this.simGpio) {
       registerSimRoutes(this.http, this.simGpio);
       registerSimDeviceRoutes(this.http, { ...this.devices.simFeeds(config, this.cameraPush), displays: this.devices.displays, clock });
     }
+    registerOpenApiRoute(this.http, { platformPath: config.platform.server.path });
 
     this.addStatus("lot", () => ({
       name: config.lot.name,
@@ -261,6 +291,35 @@ export class App {
           },
         ),
       );
+    }
+    // Lot sharing (docs/mqtt.md "Sharing one lot between boxes"): before the lanes, so their
+    // first decision sees the lot's stays (it waits at most lot.share.startWaitMs for them).
+    // Loaded only when enabled, like the fleet link.
+    const lotBroker = config.lot.share.mqtt ?? config.mqtt;
+    if (config.lot.share.enabled && lotBroker) {
+      this.lifecycle.add(
+        component(
+          "lot-share",
+          async () => {
+            const { LotShare } = await import("../lot/lot-share.js");
+            this.lotShareLink = new LotShare({
+              share: config.lot.share,
+              mqtt: lotBroker,
+              deviceId: config.deviceId,
+              parkCode: config.lot.parkCode,
+              lanes: config.lanes.map((lane) => ({ laneId: lane.id, direction: lane.direction })),
+              store: this.store,
+              clock,
+              log: log.child({ sub: "lot" }),
+            });
+            await this.lotShareLink.start();
+          },
+          async () => {
+            await this.lotShareLink?.stop();
+          },
+        ),
+      );
+      this.addStatus("lotShare", () => this.lotShareLink?.status() ?? { view: "stale" });
     }
     this.lifecycle.add(this.lanes);
     // After the lanes (their refunds ledger) and the fleet link (a report kept from it goes now).

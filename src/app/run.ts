@@ -1,6 +1,6 @@
 import { App } from "./app.js";
 import { createLogger, type Logger } from "../kernel/log.js";
-import { loadConfigFile } from "../config/load.js";
+import { loadConfigFile, problemLines } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createSystemIntegration } from "../system/integration.js";
 import { systemClock } from "../kernel/clock.js";
@@ -33,11 +33,12 @@ export async function runService(options: RunOptions): Promise<number> {
   const loaded = await loadConfigFile(options.configPath);
   if (!loaded.ok) {
     console.error(`${options.configPath}: ${loaded.problems.length} problem(s); nothing started`);
-    for (const problem of loaded.problems) console.error(`  ${problem.path}: ${problem.message}`);
+    for (const line of problemLines(loaded.problems)) console.error(line);
     return 1;
   }
   const config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
-  const log = createLogger({ level: config.log.level });
+  // JSON for journald; human lines, on the lot's clock, when a person runs it at a terminal.
+  const log = createLogger({ level: config.log.level, format: "auto", timeZone: config.lot.timeZone });
   try {
     await options.beforeStart?.(config);
   } catch (error) {

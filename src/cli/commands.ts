@@ -17,6 +17,7 @@ export const commands: CommandEntry[] = [
   { name: "config check", load: async () => (await import("./config-check.js")).configCheckCommand },
   { name: "fee", load: async () => (await import("./fee.js")).feeCommand },
   { name: "emulator", load: async () => (await import("./emulator.js")).emulatorCommand },
+  { name: "emulator call", load: async () => (await import("./emulator.js")).emulatorCallCommand },
   { name: "sign", load: async () => (await import("./sign.js")).signCommand },
   { name: "selftest", load: async () => (await import("./selftest.js")).selftestCommand },
   { name: "release verify", load: async () => (await import("./release.js")).releaseVerifyCommand },

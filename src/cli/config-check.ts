@@ -1,11 +1,14 @@
 import { parseArgs } from "node:util";
-import { loadConfigFile } from "../config/load.js";
+import { loadConfigFile, problemLines } from "../config/load.js";
 import { UsageError, type CliCommand } from "./command.js";
 
 export const configCheckCommand: CliCommand = {
   name: "config check",
   usage: "lanekeeper config check <file>",
   summary: "validate a config file and list every mistake with its path",
+  options: {},
+  notes: ["<file>: the config to check; a JSON syntax error is reported as file:line:column. Exit 0 when valid, 1 when not."],
+  examples: ["lanekeeper config check /media/usb/lanekeeper.json"],
   async run(argv) {
     const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
     const file = positionals[0];
@@ -13,7 +16,7 @@ export const configCheckCommand: CliCommand = {
     const result = await loadConfigFile(file);
     if (!result.ok) {
       console.error(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`);
-      for (const problem of result.problems) console.error(`  ${problem.path}: ${problem.message}`);
+      for (const line of problemLines(result.problems)) console.error(line);
       return 1;
     }
     const { config } = result;

@@ -4,18 +4,25 @@ import { fileURLToPath } from "node:url";
 import { runService } from "../app/run.js";
 import { startEmulator, emulatorOptionsFromConfig, type Emulator } from "../platform/emulator/emulator.js";
 import { DemoTraffic } from "../demo/traffic.js";
-import { UsageError, type CliCommand } from "./command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
+
+const demoOptions = {
+  config: { type: "string", short: "c", value: "<file>", describe: "a demo config", defaultText: "config/demo.json of the installation" },
+  "no-traffic": { type: "boolean", default: false, describe: "start the lot without simulated cars" },
+} as const satisfies OptionSpecs;
 
 export const demoCommand: CliCommand = {
   name: "demo",
   usage: "lanekeeper demo [--config <file>] [--no-traffic]",
   summary: "run the demo lot: simulated hardware, the built-in platform emulator and cars that come and go",
+  options: demoOptions,
+  notes: [
+    "The demo keeps its store in ./var/demo (store.dir of config/demo.json, relative to the working directory); delete it to start from an empty lot.",
+    "Logs: human lines on a terminal, JSON when piped; LK_LOG_FORMAT=json|human forces either. Ctrl-C stops it.",
+  ],
+  examples: ["npm start   # builds, then runs lanekeeper demo", "lanekeeper demo --no-traffic   # the lot idle: drive it from the panel at http://127.0.0.1:8080/"],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: "string", short: "c" }, "no-traffic": { type: "boolean", default: false } },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: demoOptions });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
     const configPath = values.config ?? fileURLToPath(new URL("../../config/demo.json", import.meta.url));
     let emulator: Emulator | undefined;

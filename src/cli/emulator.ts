@@ -1,11 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createLogger } from "../kernel/log.js";
 import { platformConfigSchema, type PlatformConfig } from "../platform/config.js";
 import { demoCredentials, emulatorOptionsFromConfig, postEnvelope, startEmulator, type EmulatorOptions } from "../platform/emulator/emulator.js";
 import { encodeEnvelope, timestampText } from "../platform/envelope.js";
-import { problemsFromIssues } from "../config/load.js";
-import { UsageError, type CliCommand } from "./command.js";
+import { problemsFromIssues, readJsonFile } from "../config/load.js";
+import { formatJsonProblem, parseJsonText } from "../config/json-errors.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
 
 interface PlatformSection {
   platform: PlatformConfig | undefined;
@@ -14,13 +14,9 @@ interface PlatformSection {
 
 /** Reads only the platform section (and the lot's zone) of a config file: the emulator needs no more. */
 async function readPlatformSection(file: string): Promise<PlatformSection | string[]> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, "utf8"));
-  } catch (error) {
-    return [`cannot read ${file}: ${(error as Error).message}`];
-  }
-  const doc = (raw ?? {}) as { platform?: unknown; lot?: { timeZone?: unknown } };
+  const read = await readJsonFile(file);
+  if (!read.ok) return read.problems.map((problem) => problem.message);
+  const doc = (read.raw ?? {}) as { platform?: unknown; lot?: { timeZone?: unknown } };
   if (doc.platform === undefined) return [`${file} has no platform section`];
   const parsed = platformConfigSchema.safeParse(doc.platform);
   if (!parsed.success) return problemsFromIssues(parsed.error.issues).map((p) => `platform.${p.path}: ${p.message}`);
@@ -34,17 +30,25 @@ function parsePort(text: string | undefined): number | undefined {
   return port;
 }
 
+const standaloneOptions = {
+  port: { type: "string", short: "p", value: "<N>", describe: "TCP port (0: any free port)", defaultText: "the config's platform.emulator.port, else 8090" },
+  host: { type: "string", value: "<address>", describe: "address to listen on", defaultText: "the config's platform.emulator.host, else 127.0.0.1" },
+  config: { type: "string", short: "c", value: "<file>", describe: "a box config: its platform pid, key and emulator section", defaultText: "the demo credentials" },
+  frictionless: { type: "string", value: "<plate,...>", describe: "plates the emulator pays for at the exit (frictionless payment)" },
+} as const satisfies OptionSpecs;
+
+const callOptions = {
+  to: { type: "string", value: "<box url>", describe: "the box's section-4 endpoint, e.g. http://127.0.0.1:8080/platform; required" },
+  biz: { type: "string", value: "<json>|@<file>", describe: "the request's bizContent object; required" },
+  pid: { type: "string", value: "<pid>", describe: "platform id to sign as", defaultText: "the config's platform.pid, else the demo pid" },
+  key: { type: "string", value: "<key>", describe: "signing key", defaultText: "the config's platform.key, else the demo key" },
+  config: { type: "string", short: "c", value: "<file>", describe: "a box config to take pid and key from" },
+  "biz-as-string": { type: "boolean", describe: "send bizContent as a JSON string instead of an object" },
+  "deadline-ms": { type: "string", value: "<ms>", describe: "give up waiting for the answer after this long", defaultText: "10000" },
+} as const satisfies OptionSpecs;
+
 async function runStandalone(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: "string", short: "p" },
-      host: { type: "string" },
-      config: { type: "string", short: "c" },
-      frictionless: { type: "string" },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: standaloneOptions });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   let section: PlatformSection = { platform: undefined, timeZone: undefined };
   if (values.config) {
@@ -56,7 +60,11 @@ async function runStandalone(argv: string[]): Promise<number> {
     section = read;
   }
   const p = section.platform;
-  const log = createLogger({ level: (process.env.LANEKEEPER_LOG_LEVEL as "info" | undefined) ?? "info" });
+  const log = createLogger({
+    level: (process.env.LANEKEEPER_LOG_LEVEL as "info" | undefined) ?? "info",
+    format: "auto",
+    ...(section.timeZone ? { timeZone: section.timeZone } : {}),
+  });
   const extraPlates =
     values.frictionless
       ?.split(",")
@@ -82,30 +90,20 @@ async function runStandalone(argv: string[]): Promise<number> {
 }
 
 async function runCall(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      to: { type: "string" },
-      biz: { type: "string" },
-      pid: { type: "string" },
-      key: { type: "string" },
-      config: { type: "string", short: "c" },
-      "biz-as-string": { type: "boolean" },
-      "deadline-ms": { type: "string" },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: callOptions });
   const serviceName = positionals[0];
   if (!serviceName || positionals.length > 1) throw new UsageError("emulator call takes one serviceName");
   if (!values.to) throw new UsageError("--to <box url> is required (e.g. http://127.0.0.1:8080/platform)");
   if (!values.biz) throw new UsageError("--biz <json> (or --biz @file) is required");
-  let bizText = values.biz;
-  if (bizText.startsWith("@")) bizText = await readFile(bizText.slice(1), "utf8");
   let biz: unknown;
-  try {
-    biz = JSON.parse(bizText);
-  } catch {
-    throw new UsageError("--biz is not JSON");
+  if (values.biz.startsWith("@")) {
+    const read = await readJsonFile(values.biz.slice(1));
+    if (!read.ok) throw new UsageError(`--biz ${read.problems.map((problem) => problem.message).join("; ")}`);
+    biz = read.raw;
+  } else {
+    const parsed = parseJsonText(values.biz);
+    if (!parsed.ok) throw new UsageError(`--biz is not JSON: ${formatJsonProblem("--biz", parsed.problem)}`);
+    biz = parsed.value;
   }
   if (!biz || typeof biz !== "object" || Array.isArray(biz)) throw new UsageError("--biz must be a JSON object");
   let platform: PlatformConfig | undefined;
@@ -143,10 +141,27 @@ async function runCall(argv: string[]): Promise<number> {
 
 export const emulatorCommand: CliCommand = {
   name: "emulator",
-  usage: "lanekeeper emulator [--port N] [--config <file>] | emulator call <service> --to <url> --biz <json>",
-  summary: "run the platform emulator (the cloud side), or send a signed section-4 request to a box",
+  usage: "lanekeeper emulator [--port N] [--host <address>] [--config <file>] [--frictionless <plate,...>]",
+  summary: "run the platform emulator (the cloud side) until Ctrl-C or SIGTERM",
+  options: standaloneOptions,
+  notes: [
+    "GET /_emulator/received lists what boxes reported; `lanekeeper emulator call` sends a section-4 request to a box.",
+    "LANEKEEPER_LOG_LEVEL sets the log level (default info).",
+  ],
+  examples: ["lanekeeper emulator --port 8090", "lanekeeper emulator --config /etc/lanekeeper/lanekeeper.json --port 0"],
   async run(argv) {
-    if (argv[0] === "call") return runCall(argv.slice(1));
     return runStandalone(argv);
+  },
+};
+
+export const emulatorCallCommand: CliCommand = {
+  name: "emulator call",
+  usage: "lanekeeper emulator call <serviceName> --to <box url> --biz <json>|@<file> [--config <file>] [--pid <pid>] [--key <key>] [--biz-as-string] [--deadline-ms N]",
+  summary: "send one signed section-4 request to a box as the platform would, and print its answer",
+  options: callOptions,
+  notes: ["Exit 0 when the box answers code 200, 1 otherwise."],
+  examples: [`lanekeeper emulator call queryFreeSpace --to http://127.0.0.1:8080/platform --biz '{"parkCode":"TEST/1P1"}'`],
+  async run(argv) {
+    return runCall(argv);
   },
 };

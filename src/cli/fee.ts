@@ -6,10 +6,21 @@ import { vehicleTypes, type Tariff } from "../core/fees/tariff-schema.js";
 import { validateTariff } from "../core/fees/validate-tariff.js";
 import { isValidTimeZone } from "../core/time/zone.js";
 import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
-import { UsageError, type CliCommand } from "./command.js";
-import { readJsonFile } from "../config/load.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
+import { problemLines, readJsonFile } from "../config/load.js";
 
 const DEFAULT_ZONE = "Asia/Shanghai";
+
+const feeOptions = {
+  tariff: { type: "string", value: "<file>", describe: "a bare tariff file, or a whole config (its current tariff and lot zone); required" },
+  enter: { type: "string", value: '"YYYY-MM-DD HH:mm:ss"', describe: "entry time on the lot's clock; required" },
+  leave: { type: "string", value: '"YYYY-MM-DD HH:mm:ss"', describe: "exit time on the lot's clock; required" },
+  vehicle: { type: "string", value: "small|large|nev", describe: "vehicle type", defaultText: "small" },
+  coupon: { type: "string", value: "<json>", multiple: true, describe: 'a coupon, e.g. \'{"kind":"amount","fen":500}\'' },
+  prepaid: { type: "string", value: "<fen>@<time>", multiple: true, describe: 'a payment already made, e.g. 500@"2024-05-06 10:00:00"' },
+  tz: { type: "string", value: "<zone>", describe: "IANA time zone of the times", defaultText: `the config's lot.timeZone, else ${DEFAULT_ZONE}` },
+  name: { type: "string", value: "<tariff>", describe: "which tariff of a config's fees.tariffs", defaultText: "the config's fees.tariff" },
+} as const satisfies OptionSpecs;
 
 /**
  * `lanekeeper fee`: the bill of one stay, so an installer can check a tariff on a laptop before
@@ -21,21 +32,14 @@ export const feeCommand: CliCommand = {
   usage:
     'lanekeeper fee --tariff <file> --enter "YYYY-MM-DD HH:mm:ss" --leave "YYYY-MM-DD HH:mm:ss" [--vehicle small|large|nev] [--coupon <json>]… [--prepaid <fen>@<time>]… [--tz <zone>] [--name <tariff>]',
   summary: "print the bill of one stay under a tariff file or a config's tariff",
+  options: feeOptions,
+  notes: ["Prints the bill as JSON (amounts in fen, and in yuan under `yuan`). Exit 0, or 1 for a bad tariff file, 2 for a bad command line."],
+  examples: [
+    'lanekeeper fee --tariff config/demo.json --enter "2024-05-06 08:00:00" --leave "2024-05-06 11:00:00"',
+    'lanekeeper fee --tariff tariff.json --enter "2024-05-06 08:00:00" --leave "2024-05-07 09:30:00" --vehicle large --coupon \'{"kind":"minutes","minutes":30,"from":"end"}\'',
+  ],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        tariff: { type: "string" },
-        enter: { type: "string" },
-        leave: { type: "string" },
-        vehicle: { type: "string" },
-        coupon: { type: "string", multiple: true },
-        prepaid: { type: "string", multiple: true },
-        tz: { type: "string" },
-        name: { type: "string" },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: feeOptions });
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
     if (!values.tariff) throw new UsageError("--tariff <file> is required");
     if (!values.enter) throw new UsageError('--enter "YYYY-MM-DD HH:mm:ss" is required');
@@ -44,7 +48,7 @@ export const feeCommand: CliCommand = {
     const loaded = await loadTariff(values.tariff, values.name);
     if (!loaded.ok) {
       console.error(`${values.tariff}: ${loaded.problems.length} problem${loaded.problems.length === 1 ? "" : "s"}`);
-      for (const problem of loaded.problems) console.error(`  ${problem.path}: ${problem.message}`);
+      for (const line of problemLines(loaded.problems)) console.error(line);
       return 1;
     }
 

@@ -7,7 +7,7 @@ import { describeError, UpdateErrorCode } from "../update/errors.js";
 import { keyIdFromFileName } from "../update/keys.js";
 import { architectures, type Architecture } from "../update/manifest.js";
 import { ReleaseBuildError, stageRelease } from "../update/stage-release.js";
-import { UsageError, type CliCommand } from "./command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
 
 /**
  * The release tools an operator runs on a build machine: a signing key pair, and one signed
@@ -18,12 +18,19 @@ import { UsageError, type CliCommand } from "./command.js";
 /** The project this CLI belongs to: two levels above dist/cli/ (or src/cli/ under tsx). */
 const ownProjectDir = resolve(import.meta.dirname, "..", "..");
 
+const keygenOptions = {
+  out: { type: "string", value: "<dir>", describe: "directory for the two key files; required" },
+  id: { type: "string", value: "<key id>", describe: "the key's id (file names and bundle manifests)", defaultText: "k-<fingerprint of the new key>" },
+} as const satisfies OptionSpecs;
+
 export const releaseKeygenCommand: CliCommand = {
   name: "release keygen",
   usage: "lanekeeper release keygen --out <dir> [--id <key id>]",
   summary: "write a new Ed25519 release-signing key pair (<id>.private.pem stays offline, <id>.pub.pem goes to the boxes)",
+  options: keygenOptions,
+  examples: ["lanekeeper release keygen --out ~/release-keys --id release-2026"],
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: "string" }, id: { type: "string" } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: keygenOptions });
     if (!values.out || positionals.length > 0) throw new UsageError("release keygen needs --out <dir> and nothing else");
     try {
       const keys = await generateKeyFiles({ outDir: values.out, ...(values.id ? { id: values.id } : {}) });
@@ -73,31 +80,32 @@ function printBuilt(built: BuiltBundle): void {
   console.log(`job:     ${JSON.stringify({ v: 1, type: "update", version: m.version, url: "<where you host it>", sha256: built.sha256, size: built.size })}`);
 }
 
+const buildOptions = {
+  arch: { type: "string", value: "<arm64|armhf|x64>[,...]", describe: "box architectures, one bundle each; required unless --files" },
+  key: { type: "string", value: "<private.pem>", describe: "the release-signing private key; required" },
+  "key-id": { type: "string", value: "<id>", describe: "the key's id in the manifest", defaultText: "the key file's name without .private.pem" },
+  out: { type: "string", value: "<dir>|<file.tar.gz>", describe: "where bundles are written", defaultText: "." },
+  version: { type: "string", value: "<v>", describe: "the release version", defaultText: "package.json's version" },
+  "min-compatible": { type: "string", value: "<v>", describe: "oldest version this bundle may install over" },
+  source: { type: "string", value: "<project dir>", describe: "the checkout to bundle", defaultText: "this installation" },
+  files: { type: "string", value: "<a,b>", describe: "bundle these paths of a prepared tree as they are (no staging)" },
+  "no-gzip": { type: "boolean", describe: "write a plain .tar" },
+  nodedir: { type: "string", value: "<dir>", describe: "Node headers for cross-building native addons" },
+  "node-gyp": { type: "string", value: "<node-gyp.js>", describe: "the node-gyp to cross-build with" },
+  "keep-stage": { type: "boolean", describe: "keep the staging directory (printed) for inspection" },
+} as const satisfies OptionSpecs;
+
 export const releaseBuildCommand: CliCommand = {
   name: "release build",
   usage:
     "lanekeeper release build --arch <arm64|armhf|x64>[,...] --key <private.pem> [--out <dir>|<file.tar.gz>] [--key-id id] [--version v] [--min-compatible v] " +
     "[--source <project dir>] [--files a,b] [--no-gzip] [--nodedir <dir>] [--node-gyp <node-gyp.js>] [--keep-stage]",
   summary: "build and sign one release bundle per box architecture, native addons cross-built for it, no dev packages",
+  options: buildOptions,
+  notes: ["Run from a checkout after npm ci and npm run build. Prints for each bundle the update job to publish (sha256 and size)."],
+  examples: ["lanekeeper release build --arch arm64,armhf --key ~/release-keys/release-2026.private.pem --out dist-bundles/"],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        arch: { type: "string" },
-        key: { type: "string" },
-        "key-id": { type: "string" },
-        out: { type: "string" },
-        version: { type: "string" },
-        "min-compatible": { type: "string" },
-        source: { type: "string" },
-        files: { type: "string" },
-        "no-gzip": { type: "boolean" },
-        nodedir: { type: "string" },
-        "node-gyp": { type: "string" },
-        "keep-stage": { type: "boolean" },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: buildOptions });
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(" ")}`);
     if (!values.key) throw new UsageError("--key <private.pem> is required");
     const arch = parseArchitectures(values.arch);
@@ -198,15 +206,8 @@ export const releaseBuildCommand: CliCommand = {
   },
 };
 
-/** For the wrappers in scripts/: run a command as the CLI would (usage mistakes exit 2). */
+/** For the wrappers in scripts/: run a command as the CLI would (help, usage mistakes exit 2). */
 export async function runAsScript(command: CliCommand, argv: string[]): Promise<number> {
-  try {
-    return await command.run(argv);
-  } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`${(error as Error).message}\n\nUsage: ${command.usage}`);
-      return 2;
-    }
-    throw error;
-  }
+  const { runCommand } = await import("./main.js");
+  return runCommand(command, argv);
 }

@@ -1,9 +1,20 @@
 import { parseArgs } from "node:util";
-import { loadConfigFile } from "../config/load.js";
+import { loadConfigFile, problemLines } from "../config/load.js";
 import { systemClock } from "../kernel/clock.js";
 import { createLogger, silentLogger } from "../kernel/log.js";
 import { runSelftest, pulseTargets, type SelftestReport, type CheckStatus } from "../system/selftest.js";
-import { UsageError, type CliCommand } from "./command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
+
+const selftestOptions = {
+  config: { type: "string", short: "c", value: "<file>", describe: "the box's config file", defaultText: "$LANEKEEPER_CONFIG or /etc/lanekeeper/lanekeeper.json" },
+  pulse: { type: "string", multiple: true, value: "<lane.output>", describe: "pulse this output for real, e.g. in1.relayOpen (a barrier may lift)" },
+  "pulse-ms": { type: "string", value: "<N>", describe: "pulse length, 50 to 10000 ms", defaultText: "the lane's configured pulse" },
+  "watch-s": { type: "string", value: "<N>", describe: "print input edges for this many seconds (loops, buttons)", defaultText: "0" },
+  "listen-s": { type: "string", value: "<N>", describe: "listen to each serial device this long", defaultText: "3" },
+  "timeout-ms": { type: "string", value: "<N>", describe: "connect timeout for platform and broker", defaultText: "3000" },
+  json: { type: "boolean", describe: "print the report as JSON" },
+  verbose: { type: "boolean", short: "v", describe: "debug log lines on stderr" },
+} as const satisfies OptionSpecs;
 
 /**
  * `lanekeeper selftest`: for the installer on site (systemd/README.md). Stop the service first
@@ -14,21 +25,11 @@ export const selftestCommand: CliCommand = {
   name: "selftest",
   usage: "lanekeeper selftest [--config <file>] [--pulse <lane.output>]... [--pulse-ms N] [--watch-s N] [--listen-s N] [--timeout-ms N] [--json]",
   summary: "check GPIO, serial devices, store, platform and broker on site; exits 1 when something is wrong",
+  options: selftestOptions,
+  notes: ["Stop the service first on a real box (systemctl stop lanekeeper): the self-test claims the same GPIO lines and serial ports."],
+  examples: ["lanekeeper selftest", "lanekeeper selftest --pulse in1.relayOpen --watch-s 20   # lifts the entry barrier, then shows loop edges for 20 s"],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: "string", short: "c" },
-        pulse: { type: "string", multiple: true },
-        "pulse-ms": { type: "string" },
-        "watch-s": { type: "string" },
-        "listen-s": { type: "string" },
-        "timeout-ms": { type: "string" },
-        json: { type: "boolean" },
-        verbose: { type: "boolean", short: "v" },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: selftestOptions });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
     const number = (name: string, text: string | undefined, min: number, max: number): number | undefined => {
       if (text === undefined) return undefined;
@@ -45,7 +46,7 @@ export const selftestCommand: CliCommand = {
     const loaded = await loadConfigFile(configPath);
     if (!loaded.ok) {
       console.error(`${configPath}: ${loaded.problems.length} problem(s); nothing tested`);
-      for (const problem of loaded.problems) console.error(`  ${problem.path}: ${problem.message}`);
+      for (const line of problemLines(loaded.problems)) console.error(line);
       return 1;
     }
     const config = loaded.config;

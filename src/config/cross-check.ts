@@ -74,6 +74,12 @@ export function crossCheckConfig(raw: unknown): ConfigProblem[] {
       problems.push({ path: `${section}.${hasCert ? "keyFile" : "certFile"}`, message: `${section}.certFile and ${section}.keyFile come as a pair; this one is missing` });
   }
 
+  // Lot sharing needs a broker: its own (lot.share.mqtt) or the box's (mqtt).
+  const share = asRecord(asRecord(doc.lot)?.share);
+  if (share?.enabled === true && !asRecord(share.mqtt) && !asRecord(doc.mqtt)) {
+    problems.push({ path: "lot.share.mqtt", message: "lot sharing is enabled but no broker is configured: add lot.share.mqtt or an mqtt section" });
+  }
+
   // The camera push is open to the network only with a key (http-push.ts): a box whose API
   // listens beyond loopback for cameras on the LAN must have one, or every push is refused.
   const api = asRecord(doc.api);

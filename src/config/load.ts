@@ -3,6 +3,7 @@ import { problemsFromIssues, type ConfigProblem } from "../core/validation/probl
 import { configSchema, type Config } from "./schema.js";
 import { migrateConfig } from "./migrate.js";
 import { crossCheckConfig } from "./cross-check.js";
+import { formatJsonProblem, parseJsonText } from "./json-errors.js";
 
 // The problem shape and its path formatting are pure and live in the core (the tariff
 // validator reports through them too); re-exported here for the config layer's callers.
@@ -23,7 +24,10 @@ export function validateConfig(raw: unknown): ConfigResult {
   return migrated.migratedFrom === undefined ? { ok: true, config: result.data } : { ok: true, config: result.data, migratedFrom: migrated.migratedFrom };
 }
 
-/** Reads and parses a JSON file; a missing, unreadable or non-JSON file is one plain problem. */
+/**
+ * Reads and parses a JSON file; a missing, unreadable or non-JSON file is one plain problem (a
+ * syntax error with its line and column).
+ */
 export async function readJsonFile(file: string): Promise<{ ok: true; raw: unknown } | { ok: false; problems: ConfigProblem[] }> {
   let text: string;
   try {
@@ -33,11 +37,17 @@ export async function readJsonFile(file: string): Promise<{ ok: true; raw: unkno
     const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(error);
     return { ok: false, problems: [{ path: "(root)", message: `cannot read ${file}: ${why}` }] };
   }
-  try {
-    return { ok: true, raw: JSON.parse(text) };
-  } catch (error) {
-    return { ok: false, problems: [{ path: "(root)", message: `${file} is not valid JSON: ${(error as Error).message}` }] };
-  }
+  const parsed = parseJsonText(text);
+  if (parsed.ok) return { ok: true, raw: parsed.value };
+  return { ok: false, problems: [{ path: "(root)", message: formatJsonProblem(file, parsed.problem) }] };
+}
+
+/**
+ * The lines a command prints for a file's problems: `path: message` each, and a problem of the
+ * whole file (unreadable, not JSON: `file:line:column: …`) as its message alone.
+ */
+export function problemLines(problems: readonly ConfigProblem[]): string[] {
+  return problems.map((problem) => (problem.path === "(root)" ? `  ${problem.message}` : `  ${problem.path}: ${problem.message}`));
 }
 
 export async function loadConfigFile(file: string): Promise<ConfigResult> {

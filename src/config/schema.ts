@@ -3,6 +3,7 @@ import { tariffSchema } from "../core/fees/tariff-schema.js";
 import { inputNames, outputNames } from "../core/lane/io-names.js";
 import { platformConfigSchema } from "../platform/config.js";
 import { mqttConfigSchema } from "../fleet/config.js";
+import { lotShareConfigSchema } from "../lot/config.js";
 import { serialDeviceSchema } from "../io/serial/config.js";
 import { systemConfigSchema } from "../system/config.js";
 import { updateConfigSchema } from "../update/config.js";
@@ -84,6 +85,8 @@ const lotSchema = z.strictObject({
   name: z.string().default("Car park"),
   timeZone: timeZoneSchema.default("Asia/Shanghai"),
   totalSpaces: z.int().min(0).max(100_000),
+  /** Sharing the lot's in-park state with the other boxes of the lot (src/lot). */
+  share: lotShareConfigSchema.prefault({}),
 });
 
 const apiSchema = z.strictObject({

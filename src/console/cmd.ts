@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
-import { UsageError, type CliCommand } from "../cli/command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "../cli/command.js";
 import { commandResultSchema, type CommandResult } from "../fleet/payloads.js";
 import { isTopicLevel } from "../fleet/topics.js";
 import { collectFleet, newId, parseDurationMs } from "./collect.js";
 import { globMatcher, parsePayload, renderTable } from "./fleet-view.js";
-import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage, splitBoxTopic } from "./session.js";
+import { BrokerSession, brokerArgOptions, brokerSettings, splitBoxTopic } from "./session.js";
 
 /** One box's answer to a command, or why there is none. */
 export interface CommandOutcome {
@@ -88,20 +88,23 @@ export function parseCommandArgs(pairs: readonly string[]): Record<string, unkno
   return args;
 }
 
+const cmdOptions = {
+  ...brokerArgOptions,
+  arg: { type: "string", multiple: true, value: "<k=v>", describe: "a command argument; the value as JSON when it reads as JSON" },
+  expires: { type: "string", value: "<dur>", describe: "a box drops the command after this", defaultText: "60s" },
+  timeout: { type: "string", value: "<dur>", describe: "wait this long for the answers", defaultText: "15s" },
+  json: { type: "boolean", describe: "one JSON object per box" },
+} as const satisfies OptionSpecs;
+
 export const fleetCmdCommand: CliCommand = {
   name: "fleet cmd",
   usage: "lanekeeper fleet cmd <glob> <name> [--arg k=v ...] [--expires 60s] [--timeout 15s] [--json] [broker options]",
   summary: "send a command to every online box matching <glob>, wait for each answer; exit 0 only if all succeeded",
+  options: cmdOptions,
+  notes: ["<glob>: device ids; <name>: the command (docs/mqtt.md lists them)."],
+  examples: ["lanekeeper fleet cmd 'lot7-*' health-now", "lanekeeper fleet cmd lot7-in1 open --arg lane=in1 --arg reason=test"],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...brokerArgOptions, arg: { type: "string", multiple: true }, expires: { type: "string" }, timeout: { type: "string" }, json: { type: "boolean" } },
-    });
-    if (values.help) {
-      console.log(`${fleetCmdCommand.usage}\n  ${fleetCmdCommand.summary}\n  ${brokerUsage}`);
-      return 0;
-    }
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: cmdOptions });
     const [glob, name] = positionals;
     if (!glob || !name || positionals.length > 2) throw new UsageError("fleet cmd takes a device glob and a command name");
     if (!isTopicLevel(name)) throw new UsageError(`command name ${JSON.stringify(name)} cannot be a topic level`);

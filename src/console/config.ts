@@ -1,12 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { UsageError, type CliCommand } from "../cli/command.js";
-import { validateConfig } from "../config/load.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "../cli/command.js";
+import { readJsonFile, validateConfig } from "../config/load.js";
 import { configDesiredSchema, configReportedSchema, statusPayloadSchema, type ConfigDesired, type ConfigReported } from "../fleet/payloads.js";
 import { isTopicLevel } from "../fleet/topics.js";
 import { parseDurationMs } from "./collect.js";
 import { parsePayload } from "./fleet-view.js";
-import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage } from "./session.js";
+import { BrokerSession, brokerArgOptions, brokerSettings } from "./session.js";
 
 /** Keys whose values are secrets (platform.key, api.token, mqtt.password): never printed. */
 const secretKey = /(key|token|password|secret)$/i;
@@ -89,28 +88,28 @@ async function readBoxConfig(session: BrokerSession, deviceId: string, settleMs 
 }
 
 async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, "utf8"));
-  } catch (error) {
-    throw new UsageError(`${file}: ${(error as Error).message}`);
-  }
+  const read = await readJsonFile(file);
+  if (!read.ok) throw new UsageError(read.problems.map((problem) => problem.message).join("; "));
+  const raw = read.raw;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UsageError(`${file}: a config document is a JSON object`);
   return raw as Record<string, unknown>;
 }
+
+const configOptions = {
+  ...brokerArgOptions,
+  timeout: { type: "string", value: "<dur>", describe: "push: wait this long for the box's answer", defaultText: "30s" },
+  force: { type: "boolean", describe: "push a file that fails the check here, to see the box's own answer" },
+} as const satisfies OptionSpecs;
 
 export const fleetConfigCommand: CliCommand = {
   name: "fleet config",
   usage: "lanekeeper fleet config (diff|push) <deviceId> <file> [--timeout 30s] [--force] [broker options]",
   summary: "diff a config file against what the box was last given, or push it (cfg/desired) and wait for the box's answer",
+  options: configOptions,
+  notes: ["diff exits 0 when nothing differs, 1 otherwise; push exits 0 when the box applied the config."],
+  examples: ["lanekeeper fleet config diff lot7-in1 lot7-in1.json", "lanekeeper fleet config push lot7-in1 lot7-in1.json --timeout 60s"],
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...brokerArgOptions, timeout: { type: "string" }, force: { type: "boolean" } } });
-    if (values.help) {
-      console.log(
-        `${fleetConfigCommand.usage}\n  ${fleetConfigCommand.summary}\n  push checks the file here first (--force sends it anyway, to see the box's own answer)\n  ${brokerUsage}`,
-      );
-      return 0;
-    }
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: configOptions });
     const [action, deviceId, file] = positionals;
     if ((action !== "diff" && action !== "push") || !deviceId || !file || positionals.length > 3) throw new UsageError("fleet config takes diff or push, a device id and a file");
     if (!isTopicLevel(deviceId)) throw new UsageError(`device id ${JSON.stringify(deviceId)} cannot be a topic level`);

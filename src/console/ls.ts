@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
-import { UsageError, type CliCommand } from "../cli/command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "../cli/command.js";
 import { healthPayloadSchema } from "../fleet/payloads.js";
 import { sendCommand } from "./cmd.js";
 import { collectFleet, parseDurationMs } from "./collect.js";
 import { lsRow, renderLs, type FleetView } from "./fleet-view.js";
-import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage } from "./session.js";
+import { BrokerSession, brokerArgOptions, brokerSettings } from "./session.js";
 
 /**
  * `--probe` asks every online box for a fresh health report (`cmd/health-now`), so outbox,
@@ -23,22 +23,23 @@ export async function probeHealth(session: BrokerSession, view: FleetView, devic
   }
 }
 
+const lsOptions = {
+  ...brokerArgOptions,
+  filter: { type: "string", value: "<glob>", describe: "only device ids matching this", defaultText: "*" },
+  json: { type: "boolean", describe: "one JSON object per box" },
+  probe: { type: "boolean", describe: "ask online boxes for a health report now" },
+  wait: { type: "string", value: "<dur>", describe: "listen this long for health reports, e.g. 10s" },
+} as const satisfies OptionSpecs;
+
 export const fleetLsCommand: CliCommand = {
   name: "fleet ls",
   usage: "lanekeeper fleet ls [--filter <glob>] [--json] [--probe] [--wait <dur>] [broker options]",
   summary: "every box from its retained status and info and its last health: version, state and since when, outbox, platform link, lanes",
+  options: lsOptions,
+  notes: ["<glob>: device ids to show, like --filter."],
+  examples: ["LANEKEEPER_FLEET_URL=mqtts://fleet.example:8883 lanekeeper fleet ls 'lot7-*' --probe"],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...brokerArgOptions, filter: { type: "string" }, json: { type: "boolean" }, probe: { type: "boolean" }, wait: { type: "string" } },
-    });
-    if (values.help) {
-      console.log(
-        `${fleetLsCommand.usage}\n  ${fleetLsCommand.summary}\n  --probe: ask online boxes for a health report now; --wait: listen this long for health\n  ${brokerUsage}`,
-      );
-      return 0;
-    }
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: lsOptions });
     if (positionals.length > 1) throw new UsageError("fleet ls takes at most one glob");
     const filter = values.filter ?? positionals[0];
     const waitMs = values.wait === undefined ? undefined : parseDurationMs(values.wait, "--wait");

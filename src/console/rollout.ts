@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
-import { UsageError, type CliCommand } from "../cli/command.js";
+import { UsageError, type CliCommand, type OptionSpecs } from "../cli/command.js";
 import { jobStatusPayloadSchema, statusPayloadSchema } from "../fleet/payloads.js";
 import { writeFileDurable } from "../update/durable.js";
 import { describeBundle, serveBundle } from "./bundle-source.js";
@@ -21,7 +21,7 @@ import {
   type RolloutEvent,
   type RolloutState,
 } from "./rollout-plan.js";
-import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage, splitBoxTopic } from "./session.js";
+import { BrokerSession, brokerArgOptions, brokerSettings, splitBoxTopic } from "./session.js";
 
 /**
  * The rollout runner: the thin edge around the pure planner (rollout-plan.ts). It turns broker
@@ -216,6 +216,28 @@ export function renderSummary(state: RolloutState): string {
   return `${renderTable(["DEVICE", "WAVE", "STATE", "FROM", "VIA", "DETAIL"], rows)}\n${outcome}; ${failures(state)} failed (allowed ${state.maxFailed}), ${counts.skipped} skipped`;
 }
 
+const rolloutOptions = {
+  ...brokerArgOptions,
+  to: { type: "string", value: "<glob>", describe: "device ids to update; required for a new rollout" },
+  url: { type: "string", multiple: true, value: "<url>", describe: "the broker (mqtt[s]://), and where boxes download the bundle (http[s]://)" },
+  "bundle-url": { type: "string", value: "<url>", describe: "where boxes download the bundle, said explicitly" },
+  serve: { type: "string", value: "<host:port>", describe: "serve the bundle from this machine instead of a download URL" },
+  waves: { type: "string", value: "<list>", describe: "wave sizes, counts or percentages", defaultText: "1,10%,50%,100%" },
+  "max-failed": { type: "string", value: "<N|P%>", describe: "failed, rejected or rolled-back jobs allowed before the rollout halts", defaultText: "0" },
+  soak: { type: "string", value: "<dur>", describe: "wait after each wave before the next", defaultText: "5m" },
+  "job-timeout": { type: "string", value: "<dur>", describe: "a job without a final state this long counts as failed", defaultText: "30m" },
+  "offline-wait": { type: "string", value: "<dur>", describe: "wait this long for an offline box to come back", defaultText: "10m" },
+  "health-window": {
+    type: "string",
+    value: "<dur>",
+    describe: "a box seen online on the new version this long counts as committed when its own status was missed",
+    defaultText: "5m",
+  },
+  state: { type: "string", value: "<file>", describe: "the rollout's state, written before every job is sent", defaultText: "rollout-<id>.json" },
+  resume: { type: "string", value: "<state file>", describe: "continue a stopped rollout" },
+  json: { type: "boolean", describe: "one JSON line per action, even on a terminal (the default when piped)" },
+} as const satisfies OptionSpecs;
+
 export const fleetRolloutCommand: CliCommand = {
   name: "fleet rollout",
   usage:
@@ -223,42 +245,17 @@ export const fleetRolloutCommand: CliCommand = {
     "[--soak 5m] [--job-timeout 30m] [--offline-wait 10m] [--health-window 5m] [--state <file>] [--json] [broker options]\n" +
     "  lanekeeper fleet rollout --resume <state file> [--serve <host:port>] [broker options]",
   summary: "update boxes in waves; each wave waits for every job's final state and the soak; too many failures halt it; resumable",
+  options: rolloutOptions,
+  notes: [
+    "--url is given twice: the broker's mqtt[s]:// URL and the bundle's http[s]:// download URL, told apart by the scheme.",
+    "--resume continues from the state file: a job still open is published again under its same id (a box runs a job id once).",
+  ],
+  examples: [
+    "lanekeeper fleet rollout lanekeeper-0.2.0-arm64.tar.gz --to 'lot7-*' --serve 0.0.0.0:8099 --waves 1,50%,100% --max-failed 1",
+    "lanekeeper fleet rollout --resume rollout-ro-1a2b3c.json",
+  ],
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...brokerArgOptions,
-        to: { type: "string" },
-        // Twice: the broker's mqtt[s]:// URL and the bundle's http[s]:// download URL.
-        url: { type: "string", multiple: true },
-        serve: { type: "string" },
-        waves: { type: "string" },
-        "max-failed": { type: "string" },
-        soak: { type: "string" },
-        "job-timeout": { type: "string" },
-        "offline-wait": { type: "string" },
-        "health-window": { type: "string" },
-        state: { type: "string" },
-        resume: { type: "string" },
-        json: { type: "boolean" },
-        "bundle-url": { type: "string" },
-      },
-    });
-    if (values.help) {
-      console.log(
-        [
-          fleetRolloutCommand.usage,
-          `  ${fleetRolloutCommand.summary}`,
-          "  --url http[s]://…: where boxes download the bundle (or --bundle-url); --serve: serve it from this machine",
-          "  --max-failed (default 0): failed, rejected or rolled-back jobs allowed before the rollout halts",
-          "  --health-window: a box seen online on the new version this long counts as committed when its own status was missed",
-          "  --state (default rollout-<id>.json): written before every job is sent; --resume continues from it: a job still open is published again under its same id (a box runs a job id once)",
-          `  ${brokerUsage}`,
-        ].join("\n"),
-      );
-      return 0;
-    }
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: rolloutOptions });
     let state: RolloutState;
     let stateFile: string;
     let server: Server | undefined;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import { readTlsFiles, untrustedCertificateCode } from "../kernel/tls.js";
 import { redactUrl } from "../kernel/redact-url.js";
-import { CommandFailure, UsageError } from "../cli/command.js";
+import { CommandFailure, UsageError, type OptionSpecs } from "../cli/command.js";
 import { fleetTopics, type FleetTopics } from "../fleet/topics.js";
 
 /**
@@ -11,22 +11,17 @@ import { fleetTopics, type FleetTopics } from "../fleet/topics.js";
  * broker state between runs; what it must remember (a rollout) lives in its own state file.
  */
 
-/** Options every `fleet` subcommand takes (node:util parseArgs shape). */
+/** Options every `fleet` subcommand takes (node:util parseArgs shape, with their help). */
 export const brokerArgOptions = {
-  url: { type: "string" },
-  username: { type: "string" },
-  password: { type: "string" },
-  ca: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
-  root: { type: "string" },
-  insecure: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-export const brokerUsage =
-  "broker: --url <mqtt[s]://host:port> (or LANEKEEPER_FLEET_URL), --username/--password (or LANEKEEPER_FLEET_USERNAME/_PASSWORD), " +
-  "--ca <pem> --cert <pem> --key <pem>, --root <topicRoot> (default lanekeeper/v1), --insecure (lab broker: skip certificate checks)";
+  url: { type: "string", value: "<mqtt[s]://host:port>", describe: "the fleet broker", defaultText: "$LANEKEEPER_FLEET_URL" },
+  username: { type: "string", value: "<name>", describe: "the operator's broker user", defaultText: "$LANEKEEPER_FLEET_USERNAME" },
+  password: { type: "string", value: "<password>", describe: "its password (visible in ps: prefer the variable)", defaultText: "$LANEKEEPER_FLEET_PASSWORD" },
+  ca: { type: "string", value: "<pem>", describe: "CA that signed the broker's certificate" },
+  cert: { type: "string", value: "<pem>", describe: "the operator's client certificate" },
+  key: { type: "string", value: "<pem>", describe: "its private key" },
+  root: { type: "string", value: "<topicRoot>", describe: "topic prefix of the fleet", defaultText: "$LANEKEEPER_FLEET_ROOT or lanekeeper/v1" },
+  insecure: { type: "boolean", describe: "skip certificate checks (a lab broker only)" },
+} as const satisfies OptionSpecs;
 
 export interface BrokerSettings {
   url: string;

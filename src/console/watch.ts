@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { UsageError, type CliCommand } from "../cli/command.js";
 import { commandResultSchema, configReportedSchema, eventPayloadSchema, jobStatusPayloadSchema, statusPayloadSchema } from "../fleet/payloads.js";
 import { globMatcher, localTime, parsePayload } from "./fleet-view.js";
-import { BrokerSession, brokerArgOptions, brokerSettings, brokerUsage, splitBoxTopic } from "./session.js";
+import { BrokerSession, brokerArgOptions, brokerSettings, splitBoxTopic } from "./session.js";
 
 /**
  * One readable line for a message a box published, or null for topics not shown (info,
@@ -55,12 +55,11 @@ export const fleetWatchCommand: CliCommand = {
   name: "fleet watch",
   usage: "lanekeeper fleet watch [<glob>] [broker options]",
   summary: "live presence, events, command answers, config answers and job progress, one line each (Ctrl-C ends)",
+  options: brokerArgOptions,
+  notes: ["<glob>: device ids to watch (default *)."],
+  examples: ["lanekeeper fleet watch 'lot7-*' --url mqtts://fleet.example:8883 --ca fleet-ca.pem"],
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...brokerArgOptions } });
-    if (values.help) {
-      console.log(`${fleetWatchCommand.usage}\n  ${fleetWatchCommand.summary}\n  ${brokerUsage}`);
-      return 0;
-    }
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: brokerArgOptions });
     if (positionals.length > 1) throw new UsageError("fleet watch takes at most one glob");
     const match = globMatcher(positionals[0] ?? "*");
     const session = await BrokerSession.open(brokerSettings(values));

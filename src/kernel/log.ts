@@ -17,19 +17,40 @@ export const redactedPaths = [
   "config.api.token",
 ];
 
+/**
+ * `json`: one JSON object per line, for journald and log shippers. `human`: one readable line
+ * per entry with the time on the lot's clock, for a person at a terminal. `auto`: human when
+ * stdout is a terminal, else JSON; LK_LOG_FORMAT=json|human overrides it.
+ */
+export type LogFormat = "json" | "human";
+
 export interface LoggerOptions {
   level?: Level | "silent";
   destination?: DestinationStream;
   base?: Record<string, unknown>;
+  format?: LogFormat | "auto";
+  /** IANA zone of the human format's times (the lot's); default the system's. */
+  timeZone?: string;
+}
+
+/** The format `auto` resolves to, and the mistake in LK_LOG_FORMAT if there is one. */
+export function resolveLogFormat(env: NodeJS.ProcessEnv, stdoutIsTty: boolean): { format: LogFormat; invalid?: string } {
+  const forced = env.LK_LOG_FORMAT;
+  if (forced === "json" || forced === "human") return { format: forced };
+  const fallback: LogFormat = stdoutIsTty ? "human" : "json";
+  return forced === undefined || forced === "" ? { format: fallback } : { format: fallback, invalid: forced };
 }
 
 /**
- * One structured logger for the process: JSON lines on stdout for journald, one child per
- * subsystem (`log.child({ sub: "lane" })`). Secrets are censored by path.
+ * One structured logger for the process: JSON lines on stdout for journald (or human lines,
+ * see LogFormat), one child per subsystem (`log.child({ sub: "lane" })`). Secrets are
+ * censored by path before either format sees them.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? (process.env.LANEKEEPER_LOG_LEVEL as Level | undefined) ?? "info";
-  return pino(
+  const resolved = options.format === "auto" ? resolveLogFormat(process.env, process.stdout.isTTY === true) : { format: options.format ?? "json" };
+  const out = options.destination ?? pino.destination({ dest: 1, sync: true });
+  const log = pino(
     {
       level,
       base: options.base ?? { app: "lanekeeper" },
@@ -37,11 +58,121 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    resolved.format === "human" ? humanDestination(out, options.timeZone) : out,
   );
+  if ("invalid" in resolved) log.warn({ code: "E_LOG_FORMAT", value: resolved.invalid }, `LK_LOG_FORMAT is json or human; using ${resolved.format}`);
+  return log;
 }
 
 /** A logger that drops everything, for tests that do not look at logs. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
+}
+
+/**
+ * The human format as a pino destination: synchronous and in-process (a worker-thread
+ * transport such as pino-pretty's would cost start-up time and memory on the box), fed the
+ * JSON line pino already built, so redaction and serializers apply as for journald.
+ */
+function humanDestination(out: DestinationStream, timeZone: string | undefined): DestinationStream {
+  const zone = timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return { write: (line: string) => out.write(`${formatHumanLine(line, zone)}\n`) };
+}
+
+// Fields the line's head already shows, or that say nothing at a terminal.
+const shownInHead = new Set(["time", "level", "msg", "sub", "laneId", "app", "pid", "hostname"]);
+
+// One formatter per zone: building an Intl.DateTimeFormat costs far more than using one.
+const clockFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** `HH:MM:SS.mmm` of instant `ms` on the wall clock of `timeZone`. */
+function wallClock(ms: number, timeZone: string): string {
+  let format = clockFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+    clockFormats.set(timeZone, format);
+  }
+  const parts = format.formatToParts(ms);
+  const part = (type: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === type)?.value ?? "--";
+  return `${part("hour")}:${part("minute")}:${part("second")}.${String(((ms % 1000) + 1000) % 1000).padStart(3, "0")}`;
+}
+
+// Control characters, those JSON.stringify leaves as they are included: DEL, the C1 set (0x9b
+// is a terminal's CSI) and the Unicode line separators.
+const controls = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+function escapeControls(text: string): string {
+  return text.replace(controls, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** JSON text with every control character escaped: one entry stays one line, and no escape sequence reaches the terminal. */
+function quoted(value: unknown): string {
+  return escapeControls(JSON.stringify(value) ?? String(value));
+}
+
+const plain = /^[^\s"=\u0000-\u001f\u007f-\u009f\u2028\u2029]+$/;
+
+/** A field's value: bare when unambiguous, else quoted (spaces, quotes, control characters). */
+function fieldText(value: unknown): string {
+  return typeof value === "string" && plain.test(value) ? value : quoted(value);
+}
+
+/** Text as it is unless it holds a control character; then quoted. */
+function inline(text: string): string {
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(text) ? quoted(text) : text;
+}
+
+/**
+ * One pino JSON line as `HH:MM:SS.mmm LEVEL sub lane: message key=value …` with the time on
+ * the lot's clock; an error's stack follows on indented lines. A line that is not a JSON
+ * object (never from pino) is passed through as it is.
+ */
+export function formatHumanLine(jsonLine: string, timeZone: string): string {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(jsonLine);
+  } catch {
+    return jsonLine.trimEnd();
+  }
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return jsonLine.trimEnd();
+  const record = entry as Record<string, unknown>;
+  const ms = typeof record.time === "string" ? Date.parse(record.time) : typeof record.time === "number" ? record.time : Number.NaN;
+  let clock = "--:--:--.---";
+  try {
+    clock = wallClock(ms, timeZone);
+  } catch {
+    // Not a time Intl can place (out of Date's range): the line is printed without one
+    // rather than a log call throwing.
+  }
+  const level = inline(typeof record.level === "string" ? record.level : String(record.level ?? ""))
+    .toUpperCase()
+    .padEnd(5);
+  const where = [
+    typeof record.sub === "string" ? inline(record.sub) : undefined,
+    record.laneId === undefined ? undefined : `${record.sub === "lane" ? "" : "lane "}${fieldText(record.laneId)}`,
+  ]
+    .filter((part) => part !== undefined)
+    .join(" ");
+  const message = typeof record.msg === "string" ? inline(record.msg) : record.msg === undefined ? "" : fieldText(record.msg);
+  const fields: string[] = [];
+  let stack: string | undefined;
+  for (const [key, value] of Object.entries(record)) {
+    if (shownInHead.has(key) || (key === "type" && value === record.msg)) continue;
+    if (key === "err" && value !== null && typeof value === "object") {
+      const err = value as { type?: unknown; message?: unknown; code?: unknown; stack?: unknown };
+      fields.push(`err=${fieldText(`${typeof err.type === "string" ? `${err.type}: ` : ""}${String(err.message ?? "")}`)}`);
+      if (err.code !== undefined) fields.push(`errCode=${fieldText(err.code)}`);
+      if (typeof err.stack === "string") stack = err.stack;
+      continue;
+    }
+    fields.push(`${inline(key)}=${fieldText(value)}`);
+  }
+  const head = `${clock} ${level} ${where}${where === "" ? "" : ": "}${message}`.trimEnd();
+  const body = fields.length === 0 ? head : `${head} ${fields.join(" ")}`;
+  // The stack's first line repeats the message; the frames are what a developer needs.
+  const frames = stack
+    ?.split("\n")
+    .slice(1)
+    .map((frame) => `    ${escapeControls(frame.trim())}`);
+  return frames && frames.length > 0 ? `${body}\n${frames.join("\n")}` : body;
 }

@@ -6,8 +6,10 @@
  */
 import { emit, track } from "./effects.js";
 import { paidOnlineExit, paidOnlineRefusal, payCash } from "./payments.js";
-import { plateForRelease, settle, stayForUnrecorded, writeSettlement } from "./settlement.js";
-import { awaitingExit, billUnanswered, newExit, temporaryTypes, type CommandResult, type EntryCtx, type ExitCtx, type LanesState, type Settlement } from "./lane-state.js";
+import { manualSettlement } from "../core/settlement/settlement.js";
+import { plateForRelease } from "../core/settlement/settlement-machine.js";
+import { settle, stayForUnrecorded, writeSettlement } from "./settlement.js";
+import { awaitingExit, billUnanswered, newExit, temporaryTypes, type CommandResult, type EntryCtx, type ExitCtx, type LanesState } from "./lane-state.js";
 
 /** One command at a lane (open, close, cash-paid, cancel; anything else is refused with E_BAD_COMMAND). */
 export function command(lanes: LanesState, laneId: string, name: string, operator: string, reason: string): CommandResult {
@@ -20,7 +22,7 @@ export function command(lanes: LanesState, laneId: string, name: string, operato
     case "open": {
       const ctx = awaitingExit(lanes, laneId);
       if (ctx) {
-        void track(lanes, settle(lanes, ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason));
+        void track(lanes, settle(lanes, ctx, manualSettlement(operator), reason));
         return { ok: true, detail: `released ${ctx.plate} by hand` };
       }
       openByHand(lanes, laneId, `manual: ${reason}`, operator);
@@ -101,10 +103,10 @@ export function prepareAttendantOpen(lanes: LanesState, laneId: string, operator
  */
 export async function manualRelease(lanes: LanesState, ctx: ExitCtx, operator: string, reason: string): Promise<void> {
   if (ctx.phase === "settled") return;
-  const settlement: Settlement = { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" };
+  const settlement = manualSettlement(operator);
   ctx.phase = "settled";
   ctx.settlement = settlement;
-  if (!ctx.record && ctx.path === "attendant") plateForRelease(ctx);
+  if (!ctx.record && ctx.path === "attendant") ctx.plate = plateForRelease(ctx);
   emit(lanes, { type: "payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: 0, dueFen: ctx.dueFen, path: "manual", reason, operator });
   if (!ctx.record && ctx.path === "attendant") {
     // The arm is already moving (the machine opened): the stay follows, and the passage

@@ -6,17 +6,17 @@
 import type { PlatformClient, PlatformResult, PlatformSuccess } from "../platform/client.js";
 import type { PreLeavePaidData } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";
+import type { InParkRecord } from "../store/records.js";
+import type { Bill } from "../core/fees/index.js";
 import { backoffCeilingMs } from "../kernel/backoff.js";
 import { after, cancelTimer, emit, parseTime, show, track } from "./effects.js";
 import { secondPayment } from "./double-payment.js";
 import { settle } from "./settlement.js";
 import type { BillCall, ExitCtx, LanesState } from "./lane-state.js";
 
-/** The body of a pre-leave bill for this exit (`sweep.code`: a scanned payment code). */
-export function preLeaveBiz(lanes: LanesState, ctx: ExitCtx, sweep: { code?: string }): Parameters<PlatformClient["preLeaveNotify"]>[0] {
+/** What the pre-leave bill and the exit report of a stay say alike (in the wire order): the stay, its exit and its bill. */
+export function exitBiz(lanes: LanesState, ctx: ExitCtx, record: InParkRecord, bill: Pick<Bill, "payableFee" | "discountFee">) {
   const { config } = lanes.deps;
-  const record = ctx.record!;
-  const bill = ctx.bill!;
   return {
     parkCode: config.lot.parkCode,
     recordNo: record.recordNo,
@@ -27,6 +27,13 @@ export function preLeaveBiz(lanes: LanesState, ctx: ExitCtx, sweep: { code?: str
     leaveTime: formatWireTime(ctx.atMs, config.lot.timeZone),
     payableFee: bill.payableFee,
     discountFee: bill.discountFee,
+  };
+}
+
+/** The body of a pre-leave bill for this exit (`sweep.code`: a scanned payment code). */
+export function preLeaveBiz(lanes: LanesState, ctx: ExitCtx, sweep: { code?: string }): Parameters<PlatformClient["preLeaveNotify"]>[0] {
+  return {
+    ...exitBiz(lanes, ctx, ctx.record!, ctx.bill!),
     paidFee: ctx.dueFen,
     outChannelid: lanes.configs.get(ctx.laneId)!.channelId,
     sweepCode: sweep.code ? 1 : 0,

@@ -1,7 +1,9 @@
 /**
- * The entry decision: blacklist, duplicate entry, fixed car and its group, free spaces, and
- * optionally the platform's confirmation (preEnterNotify, then remoteDev); the in-park record
- * is durable before "allow" is fed. Also the answer to an unlicensed car's entry request.
+ * The entry, carried out: the lot's snapshot of the plate (lists, stays, its registered car,
+ * free spaces) goes to the core's entry decision (core/entry/entry-decision.ts); this runs
+ * what it says: the platform's confirmation (preEnterNotify, then remoteDev), the in-park
+ * record made durable before "allow" is fed, the board and the events. Also the answer to an
+ * unlicensed car's entry request.
  */
 import type { LaneMessage } from "../io/display/messages.js";
 import type { RequestDecisionEffect } from "../core/lane/index.js";
@@ -9,45 +11,47 @@ import { formatWireTime } from "../platform/wire.js";
 import { after, emit, feedDecision, show } from "./effects.js";
 import { platformPlateColor } from "./numbers.js";
 import { fixedCarFor } from "./stays.js";
-import { temporaryTypes, type EntryCtx, type LanesState, type PreEnterReason, type UnlicensedAnswer } from "./lane-state.js";
+import { decideEntry as decideEntryCore, type EntrySnapshot, type PreEnterReason } from "../core/entry/entry-decision.js";
+import { temporaryTypes, type EntryCtx, type LanesState, type UnlicensedAnswer } from "./lane-state.js";
 
 export async function decideEntry(lanes: LanesState, request: RequestDecisionEffect): Promise<void> {
   const { store, config } = lanes.deps;
-  const policy = config.policy.entry;
   const plate = request.plate;
   const ctx: EntryCtx = { laneId: request.laneId, txId: request.txId, plate, source: request.source, recordNo: undefined, phase: "deciding" };
   lanes.entries.set(request.txId, ctx);
   const atMs = request.atMs;
-  const deny = (reason: string, message: LaneMessage): void => {
+  const deny = (reason: string, message: LaneMessage, unlicensedReason: "lot-full" | "denied"): void => {
     ctx.phase = "denied";
     show(lanes, request.laneId, message);
     emit(lanes, { type: "entry-denied", laneId: request.laneId, plate, reason });
     feedDecision(lanes, request, { verdict: "deny", reason });
-    answerUnlicensed(lanes, plate, request.laneId, { ok: false, reason: reason === "lot-full" ? "lot-full" : "denied", msg: `entry refused: ${reason}` });
+    answerUnlicensed(lanes, plate, request.laneId, { ok: false, reason: unlicensedReason, msg: `entry refused: ${reason}` });
   };
 
-  if (!plate) return deny("no-plate", { kind: "attendantCalled" });
-  if (store.blacklistFor(plate, atMs).some((entry) => entry.denyIn)) return deny("blacklisted", { kind: "denied", plate });
-  const already = store.findInParkByPlate(plate);
-  if (already.length > 0 && policy.duplicateEntry === "deny") return deny("already-in-park", { kind: "attendantCalled", plate });
-
-  const fixed = request.source === "unlicensed" ? undefined : fixedCarFor(lanes, plate, atMs);
-  const carClass = fixed?.pass === "free" && !fixed.groupFull ? "fixed" : "temporary";
-  if (carClass === "temporary" && freeSpaces(lanes) <= 0) return deny("lot-full", { kind: "lotFull", plate });
-  const { carType, carSubType } = fixed && carClass === "fixed" ? fixed : temporaryTypes(lanes);
+  // The lot as it stands now (the registered car only when it counts: a camera read).
+  const listed = plate ? store.blacklistFor(plate, atMs) : [];
+  const already = plate ? store.findInParkByPlate(plate) : [];
+  const lot: EntrySnapshot = {
+    listed,
+    inPark: already.map((record) => record.recordNo),
+    fixedCar: plate && request.source !== "unlicensed" ? fixedCarFor(lanes, plate, atMs) : undefined,
+    freeSpaces: freeSpaces(lanes),
+  };
+  const decision = decideEntryCore(request, lot, {
+    duplicateEntry: config.policy.entry.duplicateEntry,
+    confirmWithPlatform: config.policy.entry.confirmWithPlatform,
+    temporaryTypes: temporaryTypes(lanes),
+  });
+  if (decision.verdict === "deny") return deny(decision.reason, decision.message, decision.unlicensedReason);
+  const { carType, carSubType } = decision;
 
   const recordNo = lanes.numbers.recordNo(request.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
   ctx.recordNo = recordNo;
 
-  const confirm = policy.confirmWithPlatform === "all" || (policy.confirmWithPlatform === "temporary" && carClass === "temporary");
-  if (confirm) {
-    // Why the lot asks (docs/protocol.md 3.4): a listed plate (not one refused outright), a
-    // monthly pass that lapsed, no space left (a fixed car may still enter), or the policy.
-    const why: PreEnterReason =
-      store.blacklistFor(plate, atMs).length > 0 ? "blacklist" : fixed?.pass === "temporary" ? "monthly-expired" : freeSpaces(lanes) <= 0 ? "lot-full" : "confirm-required";
-    const verdict = await confirmEntry(lanes, ctx, request, recordNo, carType, carSubType, why);
+  if (decision.verdict === "confirm") {
+    const verdict = await confirmEntry(lanes, ctx, request, recordNo, carType, carSubType, decision.preEnterReason ?? "confirm-required");
     if (!lanes.entries.has(request.txId)) return;
-    if (verdict === "deny") return deny("platform-refused", { kind: "denied", plate });
+    if (verdict === "deny") return deny("platform-refused", { kind: "denied", plate }, "denied");
   }
   if (!lanes.entries.has(request.txId)) return;
 
@@ -58,16 +62,15 @@ export async function decideEntry(lanes: LanesState, request: RequestDecisionEff
     plateColor: platformPlateColor(request.color),
     laneId: request.laneId,
     enterAtMs: atMs,
-    vehicleType: request.source === "unlicensed" ? "unlicensed" : carClass === "fixed" ? "monthly" : "temporary",
+    vehicleType: decision.vehicleType,
     carType,
     carSubType,
-    source: request.source === "unlicensed" ? "unlicensed" : "camera",
+    source: decision.source,
     entryReport: "none",
     extra: {
       plateRaw: request.plateRaw,
-      ...(fixed?.groupKey ? { groupKey: fixed.groupKey } : {}),
-      // Its group's spaces were all taken: this stay pays as a temporary car's, whatever its card says.
-      ...(fixed?.pass === "free" && fixed.groupFull ? { groupOverflow: true } : {}),
+      ...(decision.groupKey ? { groupKey: decision.groupKey } : {}),
+      ...(decision.groupOverflow ? { groupOverflow: true } : {}),
       ...(request.confidence === undefined ? {} : { confidence: request.confidence }),
     },
   });
@@ -76,15 +79,14 @@ export async function decideEntry(lanes: LanesState, request: RequestDecisionEff
     await store.cancelStay(recordNo, { reason: "backed-out" });
     return;
   }
-  for (const old of already) {
-    await store.cancelStay(old.recordNo, { reason: "re-entry", atMs }).catch((error: unknown) => lanes.log.warn({ err: error, recordNo: old.recordNo }, "old stay not closed"));
-    emit(lanes, { type: "stay-replaced", laneId: request.laneId, plate, recordNo: old.recordNo, reason: "re-entry" });
+  for (const old of decision.replaces) {
+    await store.cancelStay(old, { reason: "re-entry", atMs }).catch((error: unknown) => lanes.log.warn({ err: error, recordNo: old }, "old stay not closed"));
+    emit(lanes, { type: "stay-replaced", laneId: request.laneId, plate, recordNo: old, reason: "re-entry" });
   }
   ctx.phase = "allowed";
-  feedDecision(lanes, request, { verdict: "allow", reason: carClass === "fixed" ? "fixed-car" : "temporary", recordNo });
-  if (carClass === "fixed" && fixed) show(lanes, request.laneId, { kind: "monthly", plate, daysLeft: fixed.daysLeft });
-  else show(lanes, request.laneId, { kind: "welcome", plate });
-  emit(lanes, { type: "entry-allowed", laneId: request.laneId, plate, recordNo, reason: carClass });
+  feedDecision(lanes, request, { verdict: "allow", reason: decision.reason, recordNo });
+  show(lanes, request.laneId, decision.message);
+  emit(lanes, { type: "entry-allowed", laneId: request.laneId, plate, recordNo, reason: decision.carClass });
   answerUnlicensed(lanes, plate, request.laneId, { ok: true, value: { recordNo } });
 }
 

@@ -1,17 +1,22 @@
 /**
- * The exit decision: the stay of the read (or a settled one resumed), a blacklisted car held,
- * the "no entry record" rule, a settlement made earlier, the bill; then billAtExit opens for
- * nothing due or sends the pre-leave bill and starts every payment path at once.
+ * The exit, carried out: the stay of the read (or a settled one resumed), then the core's exit
+ * route (core/exit/exit-decision.ts: a listed car held, the "no entry record" rule, or the
+ * bill), a settlement made earlier, the bill; then billAtExit runs what the bill means: open
+ * for nothing due, or send the pre-leave bill and start every payment path at once.
  */
 import type { RequestDecisionEffect } from "../core/lane/index.js";
+import { flatBill } from "../core/exit/bill-inputs.js";
+import { exitBillOutcome, exitCarTypes, routeExit } from "../core/exit/exit-decision.js";
+import { noticeSettlement } from "../core/settlement/settlement.js";
 import { emit, feedDecision, show } from "./effects.js";
 import { afterBillFailure, afterPreLeave, billPaid, preLeaveBiz, sendBill } from "./bills.js";
 import { platformPlateColor } from "./numbers.js";
 import { queueEntryReport } from "./passage.js";
 import { earlierSettlement, resumeSettledLeftover } from "./recovery.js";
-import { paymentSettlement, settle } from "./settlement.js";
+import { settleNothingDue } from "./effects-executor.js";
+import { settle } from "./settlement.js";
 import { findStay, fixedCarFor } from "./stays.js";
-import { newExit, type ExitCtx, type LanesState, type PaymentPath } from "./lane-state.js";
+import { newExit, temporaryTypes, type ExitCtx, type LanesState } from "./lane-state.js";
 
 export async function decideExit(lanes: LanesState, request: RequestDecisionEffect): Promise<void> {
   const { store, config } = lanes.deps;
@@ -40,13 +45,18 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
   if (found.by === "fuzzy")
     emit(lanes, { type: "plate-fuzzy-matched", laneId: request.laneId, plate: request.plate, recordNo: found.record?.recordNo, matched: found.record?.plate });
 
-  if (request.plate && store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut)) {
+  const route = routeExit(
+    request.plate,
+    { hasStay: ctx.record !== undefined, deniedOut: request.plate ? store.blacklistFor(request.plate, atMs).some((entry) => entry.denyOut) : false },
+    config.policy.exit.noRecord,
+  );
+  if (route.kind === "held") {
     // Held with its stay attached: an attendant who releases it by hand finishes that stay
     // and reports it, with the bill it would have paid.
     ctx.phase = "held";
     show(lanes, request.laneId, { kind: "denied", plate: request.plate });
     emit(lanes, { type: "blacklisted-at-exit", laneId: request.laneId, plate: request.plate, recordNo: ctx.record?.recordNo, alarm: true });
-    feedDecision(lanes, request, { verdict: "deny", reason: "blacklisted" });
+    feedDecision(lanes, request, { verdict: route.verdict, reason: route.reason });
     if (ctx.record) {
       ctx.bill = await lanes.billFor(ctx.record, atMs, request.laneId);
       ctx.dueFen = ctx.bill.paidFee;
@@ -54,10 +64,16 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
     return;
   }
 
-  if (!ctx.record) {
+  if (route.kind !== "bill" || !ctx.record) {
     const rule = config.policy.exit.noRecord;
-    emit(lanes, { type: "no-entry-record", laneId: request.laneId, plate: request.plate, reason: rule.mode, ...(found.ambiguous ? { candidates: found.ambiguous } : {}) });
-    if (rule.mode === "attendant" || !request.plate) {
+    emit(lanes, {
+      type: "no-entry-record",
+      laneId: request.laneId,
+      plate: request.plate,
+      reason: rule.mode,
+      ...(found.by === "none" && found.ambiguous ? { candidates: found.ambiguous } : {}),
+    });
+    if (route.kind !== "charge") {
       ctx.phase = "awaiting";
       ctx.path = "attendant";
       show(lanes, request.laneId, { kind: "attendantCalled", ...(request.plate ? { plate: request.plate } : {}) });
@@ -88,11 +104,10 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
     clearTimeout(bounded);
     if (lanes.stopped) return;
     ctx.record = store.getInPark(ctx.record.recordNo) ?? ctx.record;
-    ctx.dueFen = rule.amountFen;
-    ctx.bill = { payableFee: rule.amountFen, discountFee: 0, paidFee: rule.amountFen, prepaidFee: 0, breakdown: [], discounts: [] };
+    ctx.dueFen = route.amountFen;
+    ctx.bill = flatBill({ payableFen: route.amountFen, discountFen: 0, paidFen: route.amountFen, prepaidFen: 0 });
   } else {
-    if (ctx.record.carType !== undefined) ctx.carType = ctx.record.carType;
-    if (ctx.record.carSubType !== undefined) ctx.carSubType = ctx.record.carSubType;
+    Object.assign(ctx, exitCarTypes(ctx.record, undefined, ctx.dueFen, temporaryTypes(lanes)));
     const earlier = await earlierSettlement(lanes, ctx.record, atMs);
     ctx.record = earlier.record;
     if (earlier.settlement) {
@@ -100,7 +115,7 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
       // out after paying — and back within the grace: it leaves on that settlement, not a
       // second bill.
       const s = earlier.settlement;
-      ctx.bill = { payableFee: s.payableFen, discountFee: s.discountFen, paidFee: s.paidFen, prepaidFee: s.prepaidFen, breakdown: [], discounts: [] };
+      ctx.bill = flatBill(s);
       ctx.dueFen = s.paidFen;
       emit(lanes, { type: "settled-earlier", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record.recordNo, path: s.path, settledAtMs: s.settledAtMs });
       await settle(lanes, ctx, s, "settled earlier", { written: true });
@@ -109,11 +124,7 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
     const record = ctx.record;
     ctx.bill = await lanes.billFor(record, atMs, request.laneId);
     ctx.dueFen = ctx.bill.paidFee;
-    const fixed = fixedCarFor(lanes, record.plate, atMs);
-    if (fixed?.pass === "free" && ctx.dueFen === 0 && record.extra?.groupOverflow !== true) {
-      ctx.carType = fixed.carType;
-      ctx.carSubType = fixed.carSubType;
-    }
+    Object.assign(ctx, exitCarTypes(record, fixedCarFor(lanes, record.plate, atMs), ctx.dueFen, temporaryTypes(lanes)));
   }
   await billAtExit(lanes, ctx, request);
 }
@@ -125,18 +136,18 @@ async function billAtExit(lanes: LanesState, ctx: ExitCtx, request: RequestDecis
   const bill = ctx.bill!;
   // A payment notice that came while this bill was being made (quoting only the recordNo):
   // it settles the exit now, unless the bill already counted it as a prepayment.
-  const early = ctx.earlyPayment;
-  if (early && !record.prepayments.some((p) => p.orderNo === early.orderNo)) {
-    await settle(lanes, ctx, paymentSettlement(early), "payment notice");
+  const outcome = exitBillOutcome({ paidFee: ctx.dueFen, prepaidFee: bill.prepaidFee }, record, ctx.earlyPayment, config.policy.exit);
+  if (outcome.kind === "early-payment" && ctx.earlyPayment) {
+    await settle(lanes, ctx, noticeSettlement(ctx.earlyPayment), "payment notice");
     return;
   }
-  if (ctx.dueFen === 0) {
-    const path: PaymentPath = bill.prepaidFee > 0 ? "prepaid" : "free";
-    if (config.policy.exit.pushZeroBill) {
+  if (outcome.kind === "nothing-due") {
+    if (outcome.pushZeroBill) {
       ctx.plateId = lanes.numbers.plateId(ctx.laneId, ctx.atMs);
       void platform.preLeaveNotify(preLeaveBiz(lanes, ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
     }
-    await settle(lanes, ctx, { releaseType: 0, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path }, path);
+    // Through the settlement machine (effects-executor.ts): written, then opened as free or prepaid.
+    await settleNothingDue(lanes, ctx, bill);
     return;
   }
 

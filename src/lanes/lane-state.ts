@@ -15,40 +15,13 @@ import type { Outbox } from "../outbox/outbox.js";
 import type { PlatformClient } from "../platform/client.js";
 import type { LaneAnswer, PaymentRecord } from "../platform/ports.js";
 import type { Bill, Tariff } from "../core/fees/index.js";
+import type { RecentExit } from "../core/stays/stay-views.js";
+import type { PaymentPath, Settlement } from "../core/settlement/settlement.js";
 import type { RefundLedger } from "./refunds.js";
 import type { LaneRunner } from "./runner.js";
 import type { RecordNumbers } from "./numbers.js";
 
-/** How a stay was settled at the exit (leaveNotify `releaseType`, `payType`). */
-export interface Settlement {
-  /** 0 normal, 1 free, 2 abnormal, 3 manual (leaveNotify, docs/protocol.md §3.2). */
-  releaseType: 0 | 1 | 2 | 3;
-  /** 0 nothing collected, 1 WeChat, 2 Alipay, 3 balance, 4 cash. */
-  payType: number;
-  /** Collected at the exit, fen. */
-  paidFen: number;
-  orderNo: string;
-  payTimeMs: number | null;
-  operator: string;
-  path: PaymentPath;
-}
-
-/**
- * A settlement as the stay keeps it (`extra.settlement`): how it was settled, when, where and
- * the bill it paid, so a car read again after a restart or a back-out is not billed twice, and
- * a stay whose car left during a stop can still be reported as it was settled.
- */
-export interface StoredSettlement extends Settlement {
-  settledAtMs: number;
-  laneId: string;
-  /** The exit read the bill was made for (the report's leaveTime if the car is not seen again). */
-  billAtMs: number;
-  payableFen: number;
-  discountFen: number;
-  prepaidFen: number;
-}
-
-export type PaymentPath = "free" | "prepaid" | "platform" | "scanner" | "cash" | "cash-fallback" | "remote" | "remote-free" | "manual" | "attendant" | "awaiting-payment";
+export type { PaymentPath, Settlement, StoredSettlement } from "../core/settlement/settlement.js";
 
 /**
  * One pre-leave bill (a plateId) of an exit and what the lane heard of it. Its calls stay open
@@ -135,22 +108,11 @@ export interface LaneServiceDeps {
   displays: ReadonlyMap<string, LaneDisplay>;
 }
 
-/** preEnterNotify `reason` (docs/protocol.md 3.4). */
-export type PreEnterReason = "confirm-required" | "lot-full" | "monthly-expired" | "blacklist";
-
 export type CommandResult =
   { ok: true; detail: string } | { ok: false; code: "E_LANE_UNKNOWN" | "E_NO_VEHICLE" | "E_NOT_EXIT" | "E_BAD_COMMAND" | "E_PAID_ONLINE"; message: string };
 
 /** The answer to an unlicensed car's entry request (unlicensedReq, docs/protocol.md 4.3). */
 export type UnlicensedAnswer = LaneAnswer<{ recordNo: string }>;
-
-/** A stay that left, as the re-entry cap needs it. */
-export interface RecentExit {
-  recordNo: string;
-  enterAtMs: number;
-  leaveAtMs: number;
-  payableFee: number;
-}
 
 /** The bill of a stay at an exit read (stays.ts `billFor`, unless replaced). */
 export type BillFor = (record: InParkRecord, atMs: number, laneId: string) => Promise<Bill>;

@@ -12,6 +12,7 @@ import type { InParkRecord } from "../store/records.js";
 import type { LanePort } from "../platform/ports.js";
 import type { Bill, Tariff } from "../core/fees/index.js";
 import type { RequestDecisionEffect, LaneEvent as CoreLaneEvent, DisplayEffect } from "../core/lane/index.js";
+import { reentryWindowMs } from "../core/exit/bill-inputs.js";
 import { RefundLedger } from "./refunds.js";
 import { archive, emit, feedDecision, kebab, show, track } from "./effects.js";
 import { cashPaid, command, manualEntry, manualRelease, prepareAttendantOpen } from "./attendant.js";
@@ -24,7 +25,7 @@ import { payByScanner, payCash } from "./payments.js";
 import { lanePort } from "./platform-port.js";
 import { recoverAtStart } from "./recovery.js";
 import { LaneRunner } from "./runner.js";
-import { billFor, reentryWindowMs } from "./stays.js";
+import { billFor } from "./stays.js";
 import { awaitingExit, billUnanswered, type BillFor, type CommandResult, type LaneServiceDeps, type LanesState } from "./lane-state.js";
 
 /** How long stop() lets decisions already writing finish (under the lifecycle's 500 ms). */

@@ -6,10 +6,13 @@
 import type { InParkRecord } from "../store/records.js";
 import { exitPaymentFields } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";
+import { flatBill } from "../core/exit/bill-inputs.js";
+import { finishReason, manualSettlement } from "../core/settlement/settlement.js";
 import { doublePaymentFields } from "./refunds.js";
 import { emit, kebab, track } from "./effects.js";
 import { answerUnlicensed } from "./entry-flow.js";
 import { rememberExit } from "./stays.js";
+import { exitBiz } from "./bills.js";
 import { temporaryTypes, type EntryCtx, type ExitCtx, type LanesState } from "./lane-state.js";
 
 /**
@@ -17,7 +20,7 @@ import { temporaryTypes, type EntryCtx, type ExitCtx, type LanesState } from "./
  * client starts its window a moment after the lane reads the clock, and a 200 heard at the
  * window's very end is committed to the refunds ledger (one fsync) before the report reads it.
  */
-const REPORT_AFTER_WINDOW_MS = 1000;
+export const REPORT_AFTER_WINDOW_MS = 1000;
 
 export async function entryPassed(lanes: LanesState, ctx: EntryCtx): Promise<void> {
   lanes.entries.delete(ctx.txId);
@@ -115,8 +118,8 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
     emit(lanes, { type: "vehicle-left", laneId: ctx.laneId, plate: ctx.plate, reason: "no record" });
     return;
   }
-  const settlement = ctx.settlement ?? { releaseType: 3 as const, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator: "", path: "manual" as const };
-  const bill = ctx.bill ?? { payableFee: 0, discountFee: 0, paidFee: 0, prepaidFee: 0, breakdown: [], discounts: [] };
+  const settlement = ctx.settlement ?? manualSettlement("");
+  const bill = ctx.bill ?? flatBill({ payableFen: 0, discountFen: 0, paidFen: 0, prepaidFen: 0 });
   const leaveAtMs = ctx.atMs;
   // The entry report goes first when it never went out: the platform then sees the stay
   // in order, and the exit report alone would still let it rebuild the stay.
@@ -136,15 +139,7 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
     service: config.platform.serviceNames.leaveNotify,
     ...(notBeforeMs !== undefined ? { notBeforeMs } : {}),
     biz: {
-      parkCode: config.lot.parkCode,
-      recordNo: record.recordNo,
-      plateNum: record.plate || ctx.plate,
-      carType: ctx.carType,
-      carSubType: ctx.carSubType,
-      enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
-      leaveTime: formatWireTime(leaveAtMs, config.lot.timeZone),
-      payableFee: bill.payableFee,
-      discountFee: bill.discountFee,
+      ...exitBiz(lanes, ctx, record, bill),
       prepaidFee: bill.prepaidFee,
       ...exitPaymentFields({ paidFen, payType: settlement.payType, payTimeMs: settlement.payTimeMs, orderNo: settlement.orderNo }, config.lot.timeZone),
       outChannelid: lanes.configs.get(ctx.laneId)!.channelId,
@@ -163,7 +158,7 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
     paidFen,
     ...(settlement.payType ? { payType: String(settlement.payType) } : {}),
     ...(settlement.orderNo ? { orderNo: settlement.orderNo } : {}),
-    reason: settlement.path === "cash-fallback" ? "cash-fallback" : settlement.releaseType === 3 ? "manual" : settlement.releaseType > 0 ? "free" : "normal",
+    reason: finishReason(settlement),
     ...(settlement.operator ? { operator: settlement.operator } : {}),
     ...(ctx.matchedBy === "fuzzy" ? { exitPlate: ctx.plate } : {}),
     ...(ctx.settledLeftover || doubly

@@ -5,6 +5,7 @@
  */
 import type { PlatformSuccess } from "../platform/client.js";
 import type { PreLeavePaidData } from "../platform/section3.js";
+import { manualSettlement } from "../core/settlement/settlement.js";
 import { emit, show } from "./effects.js";
 import { afterBillFailure, afterPreLeave, billPaid, sendBill } from "./bills.js";
 import { settle } from "./settlement.js";
@@ -62,7 +63,7 @@ async function payCashNow(lanes: LanesState, ctx: ExitCtx, operator: string, rea
   if (!ctx.record && ctx.path === "attendant") {
     // No entry record and nothing billed: the attendant's confirmation is a manual release
     // (leaveNotify releaseType 3 with the operator), not a cash payment of nothing.
-    await settle(lanes, ctx, { releaseType: 3, payType: 0, paidFen: 0, orderNo: "", payTimeMs: null, operator, path: "manual" }, reason || "attendant release");
+    await settle(lanes, ctx, manualSettlement(operator), reason || "attendant release");
     return { ok: true, detail: `released ${ctx.plate} by hand` };
   }
   let blind = false;

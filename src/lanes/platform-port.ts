@@ -4,13 +4,14 @@
  * as the LanePort the section-4 handlers call.
  */
 import type { InParkRecord } from "../store/records.js";
-import type { Bill } from "../core/fees/index.js";
+import { quote } from "../core/exit/bill-inputs.js";
+import { noticeSettlement, remoteSettlement } from "../core/settlement/settlement.js";
 import { normalisePlate } from "../core/plates/index.js";
 import type { FeeQuery, FeeQuote, LaneAnswer, LanePort, PaymentRecord, RemoteControl, UnlicensedEntry } from "../platform/ports.js";
 import { after, emit } from "./effects.js";
 import { openByHand } from "./attendant.js";
 import { freeSpaces } from "./entry-flow.js";
-import { paymentSettlement, settle } from "./settlement.js";
+import { settle } from "./settlement.js";
 import { temporaryTypes, type ExitCtx, type LanesState, type UnlicensedAnswer } from "./lane-state.js";
 
 export function lanePort(lanes: LanesState): LanePort {
@@ -30,7 +31,7 @@ async function feeQuery(lanes: LanesState, query: FeeQuery): Promise<LaneAnswer<
   if (query.payScene === 1) {
     const ctx = laneId ? [...lanes.exits.values()].find((c) => c.laneId === laneId && c.record && c.phase !== "settled") : undefined;
     if (!ctx?.record) return { ok: false, reason: "no-vehicle", msg: "no vehicle is waiting at that exit" };
-    if (ctx.plateId) return { ok: true, value: quote(lanes, ctx.record, ctx.bill!, ctx.atMs, ctx, query.channelId) };
+    if (ctx.plateId) return { ok: true, value: quote(ctx.record, ctx.bill!, ctx.atMs, ctx.dueFen, query.channelId, temporaryTypes(lanes)) };
     record = ctx.record;
   } else {
     if (query.recordNo) record = lanes.deps.store.getInPark(query.recordNo);
@@ -44,12 +45,12 @@ async function feeQuery(lanes: LanesState, query: FeeQuery): Promise<LaneAnswer<
       // 4.1). The camera cannot read a virtual plate, so the stay is handed to the car waiting
       // there unread; the lane then bills it as any exit (pre-leave push, payment, open).
       const ctx = attachUnlicensedExit(lanes, laneId, record);
-      if (ctx?.plateId && ctx.bill) return { ok: true, value: quote(lanes, ctx.record!, ctx.bill, ctx.atMs, ctx, query.channelId) };
+      if (ctx?.plateId && ctx.bill) return { ok: true, value: quote(ctx.record!, ctx.bill, ctx.atMs, ctx.dueFen, query.channelId, temporaryTypes(lanes)) };
     }
     laneId ??= record.laneId;
   }
   const bill = await lanes.billFor(record, now, laneId ?? record.laneId);
-  return { ok: true, value: quote(lanes, record, bill, now, undefined, query.channelId) };
+  return { ok: true, value: quote(record, bill, now, undefined, query.channelId, temporaryTypes(lanes)) };
 }
 
 /**
@@ -67,21 +68,6 @@ function attachUnlicensedExit(lanes: LanesState, laneId: string, record: InParkR
   emit(lanes, { type: "unlicensed-exit", laneId, plate: record.plate, recordNo: record.recordNo });
   runner.feed({ kind: "plate", plate: record.plate, atMs: lanes.deps.clock.now(), source: "unlicensed" });
   return undefined;
-}
-
-function quote(lanes: LanesState, record: InParkRecord, bill: Bill, atMs: number, ctx: ExitCtx | undefined, channelId: string | undefined): FeeQuote {
-  return {
-    recordNo: record.recordNo,
-    plateNum: record.plate,
-    enterTimeMs: record.enterAtMs,
-    leaveTimeMs: atMs,
-    payableFee: bill.payableFee,
-    discountFee: bill.discountFee,
-    paidFee: ctx ? ctx.dueFen : bill.paidFee,
-    carType: record.carType ?? temporaryTypes(lanes).carType,
-    carSubType: record.carSubType ?? temporaryTypes(lanes).carSubType,
-    ...(channelId ? { channelId } : {}),
-  };
 }
 
 async function unlicensedEntry(lanes: LanesState, entry: UnlicensedEntry): Promise<UnlicensedAnswer> {
@@ -140,21 +126,7 @@ async function remoteControl(lanes: LanesState, command: RemoteControl): Promise
       emit(lanes, { type: "remote-cancel", laneId: exit.laneId, plate: exit.plate, operator: command.operator });
       return { ok: true, value: undefined, msg: "操作成功" };
     }
-    const free = command.type === 2;
-    await settle(
-      lanes,
-      exit,
-      {
-        releaseType: free ? (command.openGateCase && command.openGateCase > 1 ? 2 : 1) : 0,
-        payType: 0,
-        paidFen: 0,
-        orderNo: "",
-        payTimeMs: free ? null : atMs,
-        operator: command.operator,
-        path: free ? "remote-free" : "remote",
-      },
-      free ? `free release (case ${command.openGateCase ?? "?"})` : "remote release",
-    );
+    await settle(lanes, exit, remoteSettlement(command, atMs), command.type === 2 ? `free release (case ${command.openGateCase ?? "?"})` : "remote release");
     return { ok: true, value: undefined, msg: "操作成功" };
   }
   if (command.cmd === 1) {
@@ -180,5 +152,5 @@ async function paymentNotified(lanes: LanesState, payment: PaymentRecord): Promi
     emit(lanes, { type: "prepayment", plate: payment.plateNum, recordNo: payment.recordNo, feeFen: payment.amountFen });
     return;
   }
-  await settle(lanes, exit, paymentSettlement(payment), "payment notice");
+  await settle(lanes, exit, noticeSettlement(payment), "payment notice");
 }

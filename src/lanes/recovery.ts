@@ -4,10 +4,13 @@
  * 200), and a car back at an exit on a stay settled earlier is not billed twice.
  */
 import type { InParkRecord } from "../store/records.js";
+import { backoffCeilingMs } from "../kernel/backoff.js";
+import { flatBill } from "../core/exit/bill-inputs.js";
+import { earlierSettlement as earlierSettlementOf, prepaymentsWithSettlement, storedSettlementOf } from "../core/settlement/settlement.js";
 import { after, emit, parseTime, track } from "./effects.js";
 import { preLeaveBiz } from "./bills.js";
 import { exitPassed, queueEntryReport } from "./passage.js";
-import { storedSettlementOf, writeSettlement } from "./settlement.js";
+import { writeSettlement } from "./settlement.js";
 import { rememberExit } from "./stays.js";
 import { newExit, type LanesState, type Settlement, type StoredSettlement } from "./lane-state.js";
 
@@ -42,17 +45,10 @@ export async function recoverAtStart(lanes: LanesState): Promise<void> {
  * the car is billed again from there, as after an in-lot payment (docs/tariffs.md, `postPayment`).
  */
 export async function earlierSettlement(lanes: LanesState, record: InParkRecord, atMs: number): Promise<{ record: InParkRecord; settlement?: StoredSettlement }> {
-  const settlement = storedSettlementOf(record);
-  if (!settlement) return { record };
-  if (atMs - settlement.settledAtMs <= lanes.tariff.postPayment.graceMinutes * 60_000) return { record, settlement };
-  const { settlement: _expired, ...extra } = record.extra ?? {};
-  const prepayments =
-    settlement.paidFen > 0 && !record.prepayments.some((p) => p.orderNo === settlement.orderNo)
-      ? [
-          ...record.prepayments,
-          { orderNo: settlement.orderNo || `${record.recordNo}-exit`, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) },
-        ]
-      : record.prepayments;
+  const earlier = earlierSettlementOf(record, atMs, lanes.tariff.postPayment.graceMinutes);
+  if (earlier.kind === "none") return { record };
+  if (earlier.kind === "within-grace") return { record, settlement: earlier.settlement };
+  const { settlement } = earlier;
   emit(lanes, {
     type: "settled-earlier-expired",
     laneId: settlement.laneId,
@@ -61,7 +57,7 @@ export async function earlierSettlement(lanes: LanesState, record: InParkRecord,
     path: settlement.path,
     settledAtMs: settlement.settledAtMs,
   });
-  return { record: await lanes.deps.store.updateInPark(record.recordNo, { extra, prepayments }) };
+  return { record: await lanes.deps.store.updateInPark(record.recordNo, { extra: earlier.extra, prepayments: earlier.prepayments }) };
 }
 
 /**
@@ -82,11 +78,7 @@ export async function resumeSettledLeftover(lanes: LanesState, plate: string, la
   if (!newest || newest.exit.extra?.settledLeftover !== true) return undefined;
   const settlement = storedSettlementOf(newest);
   if (!settlement || atMs - settlement.settledAtMs > windowMs) return undefined;
-  const orderNo = settlement.orderNo || `${newest.recordNo}-exit`;
-  const prepayments =
-    settlement.paidFen > 0 && !newest.prepayments.some((p) => p.orderNo === orderNo)
-      ? [...newest.prepayments, { orderNo, amountFen: settlement.paidFen, payAtMs: settlement.settledAtMs, payType: String(settlement.payType) }]
-      : newest.prepayments;
+  const prepayments = prepaymentsWithSettlement(newest, settlement);
   const { settlement: _reported, ...extra } = newest.extra ?? {};
   const recordNo = lanes.numbers.recordNo(laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
   const record = await store.addInPark({
@@ -127,7 +119,7 @@ async function finishSettledLeftover(lanes: LanesState, recordNo: string): Promi
     atMs: settlement.billAtMs,
     record,
     matchedBy: "exact",
-    bill: { payableFee: settlement.payableFen, discountFee: settlement.discountFen, paidFee: settlement.paidFen, prepaidFee: settlement.prepaidFen, breakdown: [], discounts: [] },
+    bill: flatBill(settlement),
     dueFen: settlement.paidFen,
     phase: "settled",
     path: settlement.path,
@@ -158,14 +150,12 @@ async function recoverPendingExit(lanes: LanesState, recordNo: string, attempt: 
     atMs: pending.atMs,
     record,
     matchedBy: "exact",
-    bill: {
-      payableFee: pending.payableFen,
-      discountFee: pending.discountFen,
-      paidFee: pending.dueFen,
-      prepaidFee: Math.max(0, pending.payableFen - pending.discountFen - pending.dueFen),
-      breakdown: [],
-      discounts: [],
-    },
+    bill: flatBill({
+      payableFen: pending.payableFen,
+      discountFen: pending.discountFen,
+      paidFen: pending.dueFen,
+      prepaidFen: Math.max(0, pending.payableFen - pending.discountFen - pending.dueFen),
+    }),
     dueFen: pending.dueFen,
     plateId: pending.plateId,
     phase: "awaiting",
@@ -196,7 +186,7 @@ async function recoverPendingExit(lanes: LanesState, recordNo: string, attempt: 
     lanes.log.info({ recordNo, plateId: pending.plateId, code: result.code }, "bill pending at the stop is not paid on the platform");
     return;
   }
-  const delayMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+  const delayMs = backoffCeilingMs(attempt + 1, { baseMs: 1000, capMs: 60_000 });
   lanes.log.warn({ recordNo, plateId: pending.plateId, reason: result.kind, retryInMs: delayMs }, "bill pending at the stop: platform not reachable, asking again later");
   after(lanes, delayMs, () => void track(lanes, recoverPendingExit(lanes, recordNo, attempt + 1)));
 }

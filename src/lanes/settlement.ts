@@ -1,10 +1,9 @@
 /**
  * Settling an exit: how the stay was paid (or released) is written into it, durably and in
- * the order the safety rules need, then the barrier opens (release). Also the settlement a
- * stay holds, read back from its record.
+ * the order the safety rules need, then the barrier opens (release). The settlements
+ * themselves and how a stay keeps one are the core's (core/settlement/settlement.ts).
  */
-import type { InParkRecord } from "../store/records.js";
-import type { PaymentRecord } from "../platform/ports.js";
+import { plateForRelease } from "../core/settlement/settlement-machine.js";
 import { emit, feedDecision, show } from "./effects.js";
 import type { ExitCtx, LanesState, Settlement, StoredSettlement } from "./lane-state.js";
 
@@ -66,9 +65,14 @@ export async function settle(lanes: LanesState, ctx: ExitCtx, settlement: Settle
 
 /** Writes the settlement into the stay, durably (a no-op for a stay already gone). */
 export async function writeSettlement(lanes: LanesState, ctx: ExitCtx, settlement: Settlement): Promise<void> {
+  await writeStored(lanes, ctx, stored(lanes, ctx, settlement));
+}
+
+/** Writes a settlement as the stay keeps it (`extra.settlement`), durably; a no-op for a stay already gone. */
+export async function writeStored(lanes: LanesState, ctx: ExitCtx, settlement: StoredSettlement): Promise<void> {
   const fresh = ctx.record ? lanes.deps.store.getInPark(ctx.record.recordNo) : undefined;
   if (!fresh) return;
-  ctx.record = await lanes.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement: stored(lanes, ctx, settlement) } });
+  ctx.record = await lanes.deps.store.updateInPark(fresh.recordNo, { extra: { ...(fresh.extra ?? {}), settlement } });
 }
 
 function stored(lanes: LanesState, ctx: ExitCtx, settlement: Settlement): StoredSettlement {
@@ -83,12 +87,17 @@ function stored(lanes: LanesState, ctx: ExitCtx, settlement: Settlement): Stored
   };
 }
 
-/** The settled exit opens: the machine is told, the board says paid, the event goes out. */
-function release(lanes: LanesState, ctx: ExitCtx, settlement: Settlement, reason: string): void {
+/** The lane machine opens for the settled exit: its pending decision is answered "allow", else it is told "settle". */
+export function openFor(lanes: LanesState, ctx: ExitCtx, reason: string, operator: string): void {
   const runner = lanes.runners.get(ctx.laneId);
   const decisionPending = runner?.snapshot().pending.some((tx) => tx.txId === ctx.txId && tx.phase === "deciding");
-  if (decisionPending) feedDecision(lanes, ctx, { verdict: "allow", reason: settlement.path });
-  else runner?.feed({ kind: "settle", txId: ctx.txId, reason: settlement.path, atMs: lanes.deps.clock.now(), data: { operator: settlement.operator } });
+  if (decisionPending) feedDecision(lanes, ctx, { verdict: "allow", reason });
+  else runner?.feed({ kind: "settle", txId: ctx.txId, reason, atMs: lanes.deps.clock.now(), data: { operator } });
+}
+
+/** The settled exit opens: the machine is told, the board says paid, the event goes out. */
+function release(lanes: LanesState, ctx: ExitCtx, settlement: Settlement, reason: string): void {
+  openFor(lanes, ctx, settlement.path, settlement.operator);
   show(lanes, ctx.laneId, ctx.paidOnline ? { kind: "paidOnline", plate: ctx.plate } : { kind: "paid", plate: ctx.plate });
   emit(lanes, {
     type: "payment",
@@ -104,11 +113,6 @@ function release(lanes: LanesState, ctx: ExitCtx, settlement: Settlement, reason
   });
 }
 
-/** A payment notice (payNotify) as the settlement of the exit it pays. */
-export function paymentSettlement(payment: PaymentRecord): Settlement {
-  return { releaseType: 0, payType: payment.payType, paidFen: payment.amountFen, orderNo: payment.orderNo, payTimeMs: payment.payTimeMs, operator: "", path: "platform" };
-}
-
 /**
  * A car with no in-park record (noRecord.mode "attendant", or no plate read) released by the
  * attendant: it gets a stay like the "charge" mode makes (entered at the exit read, source
@@ -119,7 +123,7 @@ export function paymentSettlement(payment: PaymentRecord): Settlement {
  */
 export async function stayForUnrecorded(lanes: LanesState, ctx: ExitCtx, settlement: Settlement): Promise<void> {
   if (ctx.record) return;
-  plateForRelease(ctx);
+  ctx.plate = plateForRelease(ctx);
   const { store } = lanes.deps;
   const recordNo = lanes.numbers.recordNo(ctx.laneId, ctx.atMs, (candidate) => store.getInPark(candidate) !== undefined);
   ctx.madeStay = true;
@@ -138,35 +142,4 @@ export async function stayForUnrecorded(lanes: LanesState, ctx: ExitCtx, settlem
   });
   // Logged, not a new event type: the "payment" and "vehicle-left" events carry its recordNo.
   lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, recordNo, operator: settlement.operator }, "stay made at the exit for a car with no entry record");
-}
-
-/** A car released with no plate read gets a virtual one (stayForUnrecorded), from its read time. */
-export function plateForRelease(ctx: ExitCtx): void {
-  if (!ctx.plate) ctx.plate = `无${(ctx.atMs % 36 ** 7).toString(36).toUpperCase().padStart(7, "0")}`;
-}
-
-/** The settlement a stay holds (`extra.settlement`), read defensively: it is free-form extra. */
-export function storedSettlementOf(record: InParkRecord): StoredSettlement | undefined {
-  const raw = record.extra?.settlement as Partial<StoredSettlement> | undefined;
-  if (!raw || typeof raw !== "object") return undefined;
-  if (typeof raw.releaseType !== "number" || typeof raw.payType !== "number" || typeof raw.paidFen !== "number" || typeof raw.path !== "string") return undefined;
-  const num = (value: unknown, fallback: number): number => (typeof value === "number" && Number.isFinite(value) ? value : fallback);
-  // Written before these fields existed: the pending bill says the rest.
-  const pending = record.pendingExit;
-  const settledAtMs = num(raw.settledAtMs, num(raw.payTimeMs, num(pending?.atMs, record.enterAtMs)));
-  return {
-    releaseType: raw.releaseType,
-    payType: raw.payType,
-    paidFen: raw.paidFen,
-    orderNo: typeof raw.orderNo === "string" ? raw.orderNo : "",
-    payTimeMs: typeof raw.payTimeMs === "number" ? raw.payTimeMs : null,
-    operator: typeof raw.operator === "string" ? raw.operator : "",
-    path: raw.path,
-    settledAtMs,
-    laneId: typeof raw.laneId === "string" ? raw.laneId : (pending?.laneId ?? ""),
-    billAtMs: num(raw.billAtMs, num(pending?.atMs, settledAtMs)),
-    payableFen: num(raw.payableFen, num(pending?.payableFen, raw.paidFen)),
-    discountFen: num(raw.discountFen, num(pending?.discountFen, 0)),
-    prepaidFen: num(raw.prepaidFen, 0),
-  };
 }

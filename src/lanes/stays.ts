@@ -1,144 +1,73 @@
 /**
- * The stay a plate read belongs to and its bill: the in-park record by exact plate, then by
- * the fuzzy rule; the bill from the tariff with the stay's prepayments, coupons and the
- * plate's recent stays (the re-entry cap); a registered car's standing (fixed car, group).
+ * What the exit flows read of the lot for the core's stay and bill rules: the stays a plate
+ * read can belong to (core/exit/stay-match.ts), the stay's bill with its registered car and the
+ * plate's recent stays (core/exit/bill-inputs.ts), a registered car's standing
+ * (core/stays/fixed-car-standing.ts); and the re-entry memory those bills count.
  */
 import type { InParkRecord } from "../store/records.js";
-import { matchPlate, normalisePlate } from "../core/plates/index.js";
-import { bill as computeBill, classifyFixedCar, type Bill, type FixedCar, type Tariff, type VehicleType } from "../core/fees/index.js";
-import { clampStay } from "../core/time/stay-clamp.js";
-import { DAY_MS } from "../core/time/zone.js";
+import { normalisePlate } from "../core/plates/index.js";
+import type { Bill } from "../core/fees/index.js";
+import { exitBill, previousStaysFor, type BillPolicy } from "../core/exit/bill-inputs.js";
+import { findStay as matchStay, type StayMatch } from "../core/exit/stay-match.js";
+import { activeVehicle, fixedCarOf, fixedCarStanding, groupKeyOf, type FixedCarStanding } from "../core/stays/fixed-car-standing.js";
+import type { RecentExit } from "../core/stays/stay-views.js";
 import { emit } from "./effects.js";
-import type { ExitCtx, LanesState, RecentExit } from "./lane-state.js";
+import type { LanesState } from "./lane-state.js";
 
-/** The longest re-entry window of the tariff and its vehicle overrides; a day at least. */
-export function reentryWindowMs(tariff: Tariff): number {
-  const overrides = Object.values((tariff as { vehicles?: Record<string, { reentryCap?: { windowHours: number } } | undefined> }).vehicles ?? {});
-  const hours = [tariff.reentryCap?.windowHours, ...overrides.map((pricing) => pricing?.reentryCap?.windowHours)].filter((h): h is number => typeof h === "number");
-  return Math.max(DAY_MS, ...hours.map((h) => h * 3_600_000));
+/** The stay of an exit read: the store's stays of the plate, then (lazily) every stay for the fuzzy rule. */
+export function findStay(lanes: LanesState, plate: string, laneId: string): StayMatch<InParkRecord> {
+  const { store, config } = lanes.deps;
+  const found = matchStay(
+    plate,
+    { exact: plate ? store.findInParkByPlate(plate).concat(store.findInParkByPlate(`无${plate}`)) : [], all: () => store.listInPark().items },
+    config.policy.exit.fuzzy,
+  );
+  if (found.by === "none" && found.ambiguous) lanes.log.warn({ laneId, plate, candidates: found.ambiguous }, "ambiguous fuzzy plate match; treated as no record");
+  return found;
 }
 
-/** Exact match first, then the fuzzy rule (misreads, one character, province). */
-export function findStay(lanes: LanesState, plate: string, laneId: string): { record: InParkRecord | undefined; by: ExitCtx["matchedBy"]; ambiguous?: string[] } {
-  const { store, config } = lanes.deps;
-  if (!plate) return { record: undefined, by: "none" };
-  const exact = store.findInParkByPlate(plate).concat(store.findInParkByPlate(`无${plate}`));
-  if (exact.length > 0) return { record: exact.sort((a, b) => b.enterAtMs - a.enterAtMs)[0], by: "exact" };
-  const fuzzy = config.policy.exit.fuzzy;
-  if (fuzzy.maxDifferences === 0 && !fuzzy.ignoreProvince && !fuzzy.misreads) return { record: undefined, by: "none" };
-  const candidates = store
-    .listInPark()
-    .items.map((r) => normalisePlate(r.plate))
-    .filter((p) => p.length > 0);
-  const match = matchPlate(plate, candidates, {
-    maxDifferences: fuzzy.maxDifferences,
-    ignoreProvince: fuzzy.ignoreProvince,
-    ...(fuzzy.misreads ? {} : { misreadPairs: [] }),
-  });
-  if (match.kind === "exact" || match.kind === "fuzzy") {
-    const record = store.listInPark((r) => normalisePlate(r.plate) === match.plate).items[0];
-    return { record, by: "fuzzy" };
-  }
-  if (match.kind === "ambiguous") {
-    const plates = match.candidates.map((c) => c.plate);
-    lanes.log.warn({ laneId, plate, candidates: plates }, "ambiguous fuzzy plate match; treated as no record");
-    return { record: undefined, by: "none", ambiguous: plates };
-  }
-  return { record: undefined, by: "none" };
+function billPolicy(lanes: LanesState): BillPolicy {
+  const { config } = lanes.deps;
+  return { timeZone: config.lot.timeZone, maxStayDays: config.policy.exit.maxStayDays, defaultVehicleType: config.policy.defaultVehicleType };
 }
 
 /** The bill of a stay read at an exit at `atMs`: the tariff's, with what the stay carries. */
 export async function billFor(lanes: LanesState, record: InParkRecord, atMs: number, laneId: string): Promise<Bill> {
-  const { config } = lanes.deps;
-  const clamped = clampStay(record.enterAtMs, atMs, { maxStayMs: config.policy.exit.maxStayDays * DAY_MS });
-  if (clamped.flagged) emit(lanes, { type: "stay-clamped", laneId, plate: record.plate, recordNo: record.recordNo, reason: clamped.flagged });
-  const leaveAtMs = record.enterAtMs + clamped.durationMs;
-  // A group car that entered beyond its group's spaces pays as a temporary car: its card must
-  // not make the stay free at the exit.
-  const fixed = record.extra?.groupOverflow === true ? undefined : fixedCarRecord(lanes, record.plate);
-  // Not the stay this one resumes (resumeSettledLeftover): its time is this bill's time too.
-  const previous = recentExitsOf(lanes, record.plate, atMs)
-    .filter((stay) => stay.recordNo !== record.recordNo && stay.recordNo !== record.extra?.resumes)
-    // The fee core takes only what prices a stay (its schema is strict).
-    .map(({ enterAtMs, leaveAtMs, payableFee }) => ({ enterAtMs, leaveAtMs, payableFee }));
-  const vehicleType = (["small", "large", "nev"] as const).includes(record.extra?.vehicleClass as VehicleType)
-    ? (record.extra!.vehicleClass as VehicleType)
-    : record.plateColor === 4
-      ? "nev"
-      : config.policy.defaultVehicleType;
-  return computeBill(
+  const vehicle = activeVehicle(lanes.deps.store.vehiclesByPlate(record.plate));
+  const { bill, clamped } = exitBill(
     lanes.tariff,
+    record,
+    atMs,
     {
-      enterAtMs: record.enterAtMs,
-      leaveAtMs,
-      vehicleType: tariffHas(lanes, vehicleType) ? vehicleType : config.policy.defaultVehicleType,
-      timeZone: config.lot.timeZone,
-      plate: record.plate,
-      ...(fixed ? { fixedCar: fixed } : {}),
+      fixedCar: vehicle ? fixedCarOf(vehicle, lanes.deps.config.policy.fixedCarGraceDays) : undefined,
+      previous: previousStaysFor(recentExitsOf(lanes, record.plate, atMs), record, atMs, lanes.reentryWindowMs),
     },
-    {
-      prepayments: record.prepayments.map((p) => ({ feeFen: p.amountFen, atMs: p.payAtMs })),
-      coupons: record.coupons.map((c) =>
-        c.kind === "amount"
-          ? { kind: "amount" as const, fen: Math.round(c.value) }
-          : c.kind === "minutes"
-            ? { kind: "minutes" as const, minutes: Math.round(c.value), from: c.extra?.from === "end" ? "end" : "start" }
-            : c.kind === "percent"
-              ? { kind: "percent" as const, percent: Math.min(100, Math.round(c.value)) }
-              : { kind: "free" as const },
-      ),
-      previousStays: previous,
-    },
+    billPolicy(lanes),
   );
-}
-
-function tariffHas(lanes: LanesState, vehicleType: VehicleType): boolean {
-  const pricing = (lanes.tariff as { vehicles?: Record<string, unknown> }).vehicles;
-  return !pricing || vehicleType in pricing || vehicleType === lanes.deps.config.policy.defaultVehicleType;
-}
-
-function fixedCarRecord(lanes: LanesState, plate: string): FixedCar | undefined {
-  const vehicle = lanes.deps.store.vehiclesByPlate(plate).find((v) => v.state === 1 && !v.frozen);
-  if (!vehicle) return undefined;
-  return {
-    ...(vehicle.timeStartMs === null ? {} : { validFromMs: vehicle.timeStartMs }),
-    validUntilMs: vehicle.timeEndMs ?? Date.UTC(9999, 0, 1),
-    graceDays: lanes.deps.config.policy.fixedCarGraceDays,
-  };
+  if (clamped) emit(lanes, { type: "stay-clamped", laneId, plate: record.plate, recordNo: record.recordNo, reason: clamped });
+  return bill;
 }
 
 /** A registered car's standing now: free or temporary, with its types and group. */
-export function fixedCarFor(
-  lanes: LanesState,
-  plate: string,
-  atMs: number,
-): { pass: "free" | "temporary"; carType: number; carSubType: number; daysLeft: number; groupKey: string | undefined; groupFull: boolean } | undefined {
+export function fixedCarFor(lanes: LanesState, plate: string, atMs: number): FixedCarStanding | undefined {
   const { store, config } = lanes.deps;
-  const vehicle = store.vehiclesByPlate(plate).find((v) => v.state === 1 && !v.frozen);
-  const fixedCar = fixedCarRecord(lanes, plate);
-  if (!vehicle || !fixedCar) return undefined;
-  const status = classifyFixedCar(fixedCar, atMs, config.lot.timeZone, { graceDays: config.policy.fixedCarGraceDays });
-  const groupKey = vehicle.carGroupUuid || (vehicle.carGroupID > 0 ? `#${vehicle.carGroupID}` : undefined);
-  let groupFull = false;
-  if (groupKey) {
-    const group = store.getCarGroup(vehicle.carGroupUuid ? { carGroupUuid: vehicle.carGroupUuid } : { carGroupID: vehicle.carGroupID });
-    if (group?.spaces !== null && group?.spaces !== undefined) {
-      // N spaces shared by M cars: beyond N of the group's cars in the lot, the next pays.
-      const inside = store.listInPark((r) => r.extra?.groupKey === groupKey && r.vehicleType === "monthly").items.length;
-      groupFull = inside >= group.spaces;
-    }
-  }
-  const daysLeft = Math.max(0, Math.floor(((vehicle.timeEndMs ?? atMs) - atMs) / DAY_MS));
-  return { pass: status.pass, carType: Math.floor(vehicle.carTypeCode / 10), carSubType: vehicle.carTypeCode, daysLeft, groupKey, groupFull };
+  const vehicle = activeVehicle(store.vehiclesByPlate(plate));
+  if (!vehicle) return undefined;
+  const groupKey = groupKeyOf(vehicle);
+  const spaces = groupKey ? store.getCarGroup(vehicle.carGroupUuid ? { carGroupUuid: vehicle.carGroupUuid } : { carGroupID: vehicle.carGroupID })?.spaces : undefined;
+  // Counted only for a group with a space limit: the listing is not free.
+  const group =
+    spaces === null || spaces === undefined ? undefined : { spaces, inside: store.listInPark((r) => r.extra?.groupKey === groupKey && r.vehicleType === "monthly").items.length };
+  return fixedCarStanding(vehicle, group, atMs, { timeZone: config.lot.timeZone, graceDays: config.policy.fixedCarGraceDays });
 }
 
-/** Stays of this plate that left within the re-entry cap's window. */
+/** Stays of this plate that left within the re-entry cap's window (older ones are forgotten here). */
 function recentExitsOf(lanes: LanesState, plate: string, atMs: number): RecentExit[] {
   const key = normalisePlate(plate);
   const kept = (lanes.recentExits.get(key) ?? []).filter((stay) => stay.leaveAtMs > atMs - lanes.reentryWindowMs);
   if (kept.length > 0) lanes.recentExits.set(key, kept);
   else lanes.recentExits.delete(key);
-  return kept.map((stay) => ({ ...stay, enterAtMs: Math.min(stay.enterAtMs, stay.leaveAtMs) }));
+  return kept;
 }
 
 /**

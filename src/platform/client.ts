@@ -150,7 +150,7 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     connections: config.client.connections,
     keepAliveTimeout: config.client.keepAliveTimeoutMs,
     keepAliveMaxTimeout: config.client.keepAliveTimeoutMs,
-    // Our own deadline (AbortSignal.timeout) governs; undici's header/body timers fire late
+    // Our own deadline (the exchange window) governs; undici's header/body timers fire late
     // and would only ever be a backstop.
     headersTimeout: 120_000,
     bodyTimeout: 120_000,
@@ -203,8 +203,8 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
     const url = urlFor(serviceName);
     // The exchange lives until the listening window ends or the caller aborts; the deadline
     // only decides when the caller gets its `timeout`.
-    const windowSignal = AbortSignal.timeout(listenMs);
-    const signal = callOptions.signal ? AbortSignal.any([windowSignal, callOptions.signal]) : windowSignal;
+    const lifetime = exchangeWindow(listenMs, callOptions.signal);
+    const signal = lifetime.signal;
     const begun = performance.now();
     const elapsed = (): number => Math.round((performance.now() - begun) * 1000) / 1000;
     counts.calls++;
@@ -243,6 +243,8 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
               ? code
               : `${code}: ${(error as Error).message}`;
         return { ok: false, kind: "refused", detail, elapsedMs: elapsed() };
+      } finally {
+        lifetime.release();
       }
     })();
     let deadlineTimer: NodeJS.Timeout | undefined;
@@ -305,6 +307,33 @@ export function createPlatformClient(options: PlatformClientOptions): PlatformCl
       const done = await Promise.race([closed, new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), CLOSE_GRACE_MS)))]);
       clearTimeout(grace);
       if (!done) await dispatcher.destroy();
+    },
+  };
+}
+
+/**
+ * The signal of one exchange: aborted when its listening window ends or when the caller's
+ * signal aborts, whichever is first. `release()` (the exchange is over) clears the window's
+ * timer and takes its listener off the caller's signal, so a finished call leaves nothing
+ * behind. AbortSignal.timeout + AbortSignal.any did not: the timeout signal and its timer
+ * lived on for the whole window after the answer (5 s for a report, 30 s for a bill: under
+ * load, a thousand of them at a time), and every combined signal was registered on the
+ * caller's long-lived stop signal (nodejs/node#55351: AbortSignal.any leaks when a source
+ * signal is long-lived).
+ */
+function exchangeWindow(listenMs: number, callerSignal: AbortSignal | undefined): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${listenMs} ms`, "TimeoutError")), listenMs);
+  // Like AbortSignal.timeout: the window alone never keeps the process up.
+  timer.unref();
+  const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
+  if (callerSignal?.aborted) onCallerAbort();
+  else callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener("abort", onCallerAbort);
     },
   };
 }

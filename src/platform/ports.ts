@@ -8,6 +8,7 @@
  * The lane-facing part (`lane`) is implemented by the lane flows; until they exist it is a
  * set of injectable callbacks (memory-ports.ts).
  */
+import type { Quote } from "../core/exit/bill-inputs.js";
 
 /** A keyed list: the shape shared by every stored list. */
 export interface ListPort<T> {
@@ -157,19 +158,8 @@ export interface FeeQuery {
   laneId?: string;
 }
 
-/** The bill of one stay at query time, fees in fen (4.1 response). */
-export interface FeeQuote {
-  recordNo: string;
-  plateNum: string;
-  enterTimeMs: number;
-  leaveTimeMs: number;
-  payableFee: number;
-  discountFee: number;
-  /** Amount still due now (the document's name for it). */
-  paidFee: number;
-  carType: number;
-  carSubType: number;
-  channelId?: string;
+/** The bill of one stay at query time, fees in fen (4.1 response; the core's quote). */
+export interface FeeQuote extends Quote {
   orderNo?: string;
 }
 

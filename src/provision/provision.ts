@@ -4,6 +4,7 @@ import { basename, dirname, join } from "node:path";
 import { systemClock, type Clock } from "../kernel/clock.js";
 import { silentLogger, type Logger } from "../kernel/log.js";
 import { validateConfig } from "../config/load.js";
+import { parseJsonText } from "../config/json-errors.js";
 import { writeFileDurable } from "../update/durable.js";
 import { BOX_CONFIG_DIR_MODE, BoxDir, resolveOwner, type BoxOwner } from "./box-dir.js";
 import { diffConfigs, type ConfigChange } from "./diff.js";
@@ -75,14 +76,11 @@ export interface ProvisionResult {
 }
 
 /** A JSON error without the snippet of input V8 puts in its message (it may hold a secret). */
-function jsonErrorWithoutInput(text: string, error: Error): string {
-  const match = /position (\d+)/.exec(error.message);
-  if (!match) return "not valid JSON";
-  const position = Number(match[1]);
-  const before = text.slice(0, position);
-  const line = before.split("\n").length;
-  const column = position - before.lastIndexOf("\n");
-  return `not valid JSON (line ${line}, column ${column})`;
+function jsonErrorWithoutInput(text: string): string {
+  const parsed = parseJsonText(text);
+  if (parsed.ok) return "not valid JSON";
+  const { line, column, reason } = parsed.problem;
+  return `not valid JSON (line ${line}, column ${column}): ${reason}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -219,8 +217,8 @@ async function provision(ctx: Context): Promise<Outcome> {
       let raw: unknown;
       try {
         raw = JSON.parse(configText);
-      } catch (error) {
-        problems.push({ path: stickFiles.config, message: jsonErrorWithoutInput(configText, error as Error) });
+      } catch {
+        problems.push({ path: stickFiles.config, message: jsonErrorWithoutInput(configText) });
       }
       if (raw !== undefined && jsonDepth(raw) > MAX_STICK_JSON_DEPTH) {
         problems.push({ path: stickFiles.config, code: ProvisionErrorCode.StickTooDeep, message: `nests deeper than ${MAX_STICK_JSON_DEPTH} levels` });

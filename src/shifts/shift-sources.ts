@@ -1,7 +1,7 @@
 import type { LotStore } from "../store/lot-store.js";
 import type { HistoryLine } from "../store/history.js";
 import { finishedStaySchema, type InParkRecord } from "../store/records.js";
-import { storedSettlementOf } from "../lanes/settlement.js";
+import { storedSettlementOf } from "../core/settlement/settlement.js";
 import type { RefundEntry } from "../lanes/refunds.js";
 import type { CashItem, OpenItem, ReleaseItem, ReportSources } from "./shift-report.js";
 

@@ -33,6 +33,8 @@ export interface DurableDocOptions<T extends { version: number; seq?: number }> 
   snapshotAfterBytes?: number;
   /** Journal mode: snapshot at the latest this long after the first change since the last one. Default 10 min. */
   snapshotIntervalMs?: number;
+  /** Told of each `commit()` as it settles, with its wall time (the store commit latency metric). */
+  onCommit?: (file: string, elapsedMs: number, ok: boolean) => void;
 }
 
 export interface DurableDocStatus {
@@ -197,6 +199,23 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
 
   /** Writes the changes durably; resolves when they are on disk (see the class comment). */
   async commit(): Promise<void> {
+    const onCommit = this.options.onCommit;
+    if (!onCommit) return this.commitChanges();
+    const startedMs = performance.now();
+    let ok = false;
+    try {
+      await this.commitChanges();
+      ok = true;
+    } finally {
+      try {
+        onCommit(this.file, performance.now() - startedMs, ok);
+      } catch {
+        // A metrics hook must never turn a durable commit into a failed one.
+      }
+    }
+  }
+
+  private async commitChanges(): Promise<void> {
     if (!this.opened) throw new StoreError(StoreErrorCode.Closed, `${this.file} is not open`, this.file);
     if (!this.journalMode) return this.writeWhole();
     const ops = this.pendingOps;

@@ -25,7 +25,7 @@ import type {
   VehicleInput,
 } from "./records.js";
 import { Settings } from "./settings.js";
-import { Stays, type PaymentResult } from "./stays.js";
+import { Stays, type InParkChange, type PaymentResult } from "./stays.js";
 import { prepareStoreDir } from "./store-dir.js";
 import type { StorePart } from "./store-part.js";
 
@@ -73,6 +73,8 @@ export interface LotStoreOptions {
   cronScheduler?: CronScheduler;
   /** Whether start() schedules the daily history prune. Default true. */
   pruneJob?: boolean;
+  /** Told of every durable commit of a document, with its wall time (the commit latency metric). */
+  onCommit?: (file: string, elapsedMs: number, ok: boolean) => void;
 }
 
 /** How long after the store's start its daily prune job is scheduled (node-cron loads then). */
@@ -143,6 +145,7 @@ export class LotStore implements Component {
         ...(options.log ? { log: options.log } : {}),
         retryMs: options.retryMs ?? 5000,
         onWarning: (w: StoreWarning) => this.warningList.push(w),
+        ...(options.onCommit ? { onCommit: options.onCommit } : {}),
       },
     };
     this.history = new History({
@@ -296,6 +299,24 @@ export class LotStore implements Component {
     return this.stays.appendEvent(event);
   }
 
+  /**
+   * Listens to changes of the in-park set, each told after its commit, with its source
+   * ("local" or "lot": see InParkChange). Returns the unsubscribe function.
+   */
+  onInParkChange(listener: (change: InParkChange) => void): () => void {
+    return this.stays.onChange(listener);
+  }
+
+  /** Writes another box's version of a stay here (lot sharing); durable, never reported. */
+  upsertReplica(record: InParkRecord, replicaOf: NonNullable<InParkRecord["replicaOf"]>): Promise<InParkRecord> {
+    return this.stays.upsertReplica(record, replicaOf);
+  }
+
+  /** Removes a stay another box finished; durable, no history line, never reported. */
+  removeReplica(recordNo: string): Promise<boolean> {
+    return this.stays.removeReplica(recordNo);
+  }
+
   // ---- fixed vehicles, car groups, blacklist (lists.ts) --------------------------------
 
   /** Adds or replaces a fixed vehicle (addCar / editCar); E_STORE_DUPLICATE for a registered plate. */
@@ -432,4 +453,4 @@ export class LotStore implements Component {
   }
 }
 
-export type { BlacklistFilter, Page, PageRequest, PaymentResult, VehicleFilter, WriteOptions };
+export type { BlacklistFilter, InParkChange, Page, PageRequest, PaymentResult, VehicleFilter, WriteOptions };

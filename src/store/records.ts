@@ -95,6 +95,17 @@ export const inParkRecordSchema = z.object({
   prepayments: z.array(prepaymentSchema).default([]),
   coupons: z.array(couponSchema).default([]),
   pendingExit: pendingExitSchema.optional(),
+  /**
+   * Set on a replica: a stay another box of the lot entered, copied here from the lot broker
+   * (docs/mqtt.md "Sharing one lot between boxes") so this box's decisions see it. Absent on
+   * this box's own stays. `hlc` is the version held (hybrid logical clock of its last writer).
+   */
+  replicaOf: z
+    .object({
+      deviceId: z.string().min(1).max(64),
+      hlc: z.object({ wallMs: ms, counter: z.int().min(0), deviceId: z.string().min(1).max(64) }),
+    })
+    .optional(),
   extra,
 });
 export type InParkRecord = z.infer<typeof inParkRecordSchema>;

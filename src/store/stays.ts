@@ -49,6 +49,18 @@ export interface PaymentResult {
   appliedTo?: string;
 }
 
+/**
+ * A change of the in-park set, told after its write was committed. `source` says who made
+ * it: "local" (the lanes, the platform, an operator at this box) or "lot" (a replica of
+ * another box's stay applied with upsertReplica / removeReplica), so a listener that shares
+ * the stays with other boxes publishes only its own changes and never echoes theirs.
+ */
+export type InParkChange =
+  | { kind: "upsert"; source: InParkChangeSource; record: InParkRecord }
+  | { kind: "finished"; source: InParkChangeSource; stay: FinishedStay }
+  | { kind: "removed"; source: InParkChangeSource; recordNo: string };
+export type InParkChangeSource = "local" | "lot";
+
 export class Stays {
   readonly doc: DurableDoc<InParkDoc>;
   readonly inPark: Collection<InParkRecord, InParkRecordInput, InParkDoc>;
@@ -58,6 +70,12 @@ export class Stays {
   private historyAlarm: StoreAlarm | null = null;
   private historyRetry: TimerHandle | undefined;
   private readonly byPlate = new PlateIndex(() => this.inPark.values().map((r) => ({ key: r.recordNo, plate: r.plate })));
+  private readonly changeListeners = new Set<(change: InParkChange) => void>();
+  /** Stays changed since the last notification, with who changed them ("local" wins a tie). */
+  private readonly changedKeys = new Map<string, InParkChangeSource>();
+  private changesScheduled = false;
+  /** Set while a replica write runs: the changes it makes are the lot's, not this box's. */
+  private writingReplica = false;
 
   constructor(
     private readonly part: StorePart,
@@ -79,7 +97,11 @@ export class Stays {
       "inPark",
       inParkRecordSchema,
       (r) => r.recordNo,
-      (key, before, after) => this.byPlate.change(key, before?.plate, after?.plate),
+      (key, before, after) => {
+        this.byPlate.change(key, before?.plate, after?.plate);
+        if (key === undefined) for (const k of Object.keys(this.doc.data.inPark)) this.changed(k);
+        else this.changed(key);
+      },
     );
     this.payments = new Collection("payments", this.doc, "payments", paymentSchema, (p) => p.orderNo);
   }
@@ -185,6 +207,7 @@ export class Stays {
       this.doc.del("inPark", recordNo);
       this.doc.set("finishing", recordNo, stay);
       this.byPlate.change(recordNo, record.plate, undefined);
+      this.changed(recordNo);
       await this.doc.commit();
     }
     await this.moveToHistory([stay]);
@@ -232,6 +255,7 @@ export class Stays {
     }
     this.doc.set("payments", payment.orderNo, payment);
     if (stay && !stay.prepayments.some((p) => p.orderNo === payment.orderNo)) {
+      this.changed(stay.recordNo);
       this.doc.set("inPark", stay.recordNo, {
         ...stay,
         prepayments: [
@@ -248,6 +272,105 @@ export class Stays {
     }
     await this.doc.commit();
     return { duplicate: false, payment, ...(stay ? { appliedTo: stay.recordNo } : {}) };
+  }
+
+  // ---- the lot's replicas and the change notification ---------------------------------
+
+  /**
+   * Listens to in-park changes; told once per stay per commit, after the commit (a change
+   * is never told before it is durable, unless the disk refused it: then it is told as the
+   * store holds it in memory). Returns the unsubscribe function.
+   */
+  onChange(listener: (change: InParkChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /**
+   * Writes another box's version of a stay into the in-park set, durably, without a change
+   * told as "local" (no platform report, no re-publishing). A replica holds no pending exit or
+   * settlement of the other box's lane (this box's recovery must not act on them) and is
+   * marked "delivered": its entry report is the other box's to send. A stay of this box's own
+   * keeps its local fields and takes the other box's edits (plate, entry time, types, payments,
+   * coupons).
+   */
+  async upsertReplica(record: InParkRecord, replicaOf: NonNullable<InParkRecord["replicaOf"]>): Promise<InParkRecord> {
+    this.part.ensureOpen();
+    if (Object.hasOwn(this.doc.data.finishing, record.recordNo)) return this.doc.data.finishing[record.recordNo]!;
+    const current = this.inPark.get(record.recordNo);
+    const { pendingExit: _pendingExit, replicaOf: _replicaOf, extra, ...fields } = record;
+    const { settlement: _settlement, ...extraKept } = extra ?? {};
+    const next: InParkRecordInput =
+      current && !current.replicaOf
+        ? {
+            ...current,
+            plate: fields.plate,
+            plateColor: fields.plateColor,
+            enterAtMs: fields.enterAtMs,
+            vehicleType: fields.vehicleType,
+            carType: fields.carType,
+            carSubType: fields.carSubType,
+            prepayments: fields.prepayments,
+            coupons: fields.coupons,
+          }
+        : { ...fields, entryReport: "delivered", replicaOf, ...(Object.keys(extraKept).length > 0 ? { extra: extraKept } : {}) };
+    return this.asReplicaWrite(() => this.inPark.put(next));
+  }
+
+  /**
+   * Removes a stay another box finished (or a replica it withdrew) from the in-park set,
+   * durably, without history (the finishing box keeps it) and without a "local" change.
+   * False when the stay is not here.
+   */
+  removeReplica(recordNo: string): Promise<boolean> {
+    this.part.ensureOpen();
+    return this.asReplicaWrite(() => this.inPark.delete(recordNo));
+  }
+
+  private async asReplicaWrite<T>(write: () => Promise<T>): Promise<T> {
+    // The collection tells its change synchronously inside write(), before its first await.
+    this.writingReplica = true;
+    let pending: Promise<T>;
+    try {
+      pending = write();
+    } finally {
+      this.writingReplica = false;
+    }
+    return pending;
+  }
+
+  private changed(recordNo: string): void {
+    if (this.changeListeners.size === 0) return;
+    const source: InParkChangeSource = this.writingReplica ? "lot" : "local";
+    if (this.changedKeys.get(recordNo) !== "local") this.changedKeys.set(recordNo, source);
+    if (this.changesScheduled) return;
+    this.changesScheduled = true;
+    // The commit that carries the change starts in the same synchronous step as the change;
+    // a microtask later it is in flight, and the listeners hear of it once it is done.
+    queueMicrotask(() => {
+      const told = () => this.tellChanges();
+      const inFlight = this.doc.commitsInFlight();
+      if (inFlight) inFlight.then(told, told);
+      else told();
+    });
+  }
+
+  private tellChanges(): void {
+    this.changesScheduled = false;
+    const keys = [...this.changedKeys];
+    this.changedKeys.clear();
+    for (const [recordNo, source] of keys) {
+      const record = this.inPark.get(recordNo);
+      const finishing = this.doc.data.finishing[recordNo];
+      const change: InParkChange = record ? { kind: "upsert", source, record } : finishing ? { kind: "finished", source, stay: finishing } : { kind: "removed", source, recordNo };
+      for (const listener of this.changeListeners) {
+        try {
+          listener(change);
+        } catch (error) {
+          this.part.log?.error({ err: error, recordNo }, "in-park change listener failed");
+        }
+      }
+    }
   }
 
   // ---- history ------------------------------------------------------------------------

@@ -14,5 +14,11 @@ export interface StorePart {
   ensureOpen(): void;
   isOpen(): boolean;
   /** Spread into every DurableDoc's options. */
-  readonly docOptions: { clock: Clock; log?: Logger; retryMs: number; onWarning: (warning: StoreWarning) => void };
+  readonly docOptions: {
+    clock: Clock;
+    log?: Logger;
+    retryMs: number;
+    onWarning: (warning: StoreWarning) => void;
+    onCommit?: (file: string, elapsedMs: number, ok: boolean) => void;
+  };
 }

@@ -28,7 +28,19 @@ test("API open releases the car awaiting payment: audited with operator and reas
     assert.equal(wrongToken.status, 401);
     const noOperator = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", reason: "x" });
     assert.equal(noOperator.status, 400);
+    // Every open by hand needs a reason, for this car that owes money and for an empty lane alike.
+    for (const [laneId, reason] of [
+      ["out1", undefined],
+      ["out1", "   "],
+      ["in1", ""],
+    ] as const) {
+      const noReason = await lot.api("POST", `/api/lanes/${laneId}/commands`, { command: "open", operator: "张班长", ...(reason === undefined ? {} : { reason }) });
+      assert.equal(noReason.status, 400, JSON.stringify(noReason.body));
+      assert.equal(noReason.body.error.code, "E_REASON_REQUIRED");
+    }
+    assert.equal(lot.find("attendant-command").length, 0, "a refused open is not run, so not audited as one");
     await sleep(100);
+    assert.equal(lot.barrier("in1"), "closed");
     assert.equal(lot.barrier("out1"), "closed", "refused commands change nothing");
 
     const opened = await lot.api("POST", "/api/lanes/out1/commands", { command: "open", operator: "张班长", reason: "driver has no phone" });
@@ -82,7 +94,7 @@ test("API open with no car, then close; cancel of an allowed entry withdraws it 
     await lot.backOut("in1");
     const nothing = await lot.api("POST", "/api/lanes/in1/commands", { command: "cancel", operator: "op1", reason: "again" });
     assert.equal(nothing.status, 409);
-    const unknownLane = await lot.api("POST", "/api/lanes/nope/commands", { command: "open", operator: "op1" });
+    const unknownLane = await lot.api("POST", "/api/lanes/nope/commands", { command: "open", operator: "op1", reason: "test" });
     assert.equal(unknownLane.status, 404);
 
     await lot.drained();

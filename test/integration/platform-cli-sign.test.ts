@@ -49,5 +49,5 @@ test("lanekeeper sign: prints the masked signTemp and the sign, from a file and 
 
   const usage = await runCli(["sign", file]);
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /--key is required/);
+  assert.match(usage.stderr, /--key-file <file> is required/);
 });

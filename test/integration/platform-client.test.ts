@@ -1,5 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
+import { getEventListeners } from "node:events";
 import { systemClock } from "../../src/kernel/clock.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { createPlatformClient, type PlatformAnswer, type PlatformClient } from "../../src/platform/client.js";
@@ -321,6 +323,47 @@ test("keep-alive: twenty calls in a row reuse their connections", async () => {
     } finally {
       await teardown(emulator, client);
     }
+  }
+});
+
+test("a finished call leaves nothing behind: no timer of its listening window, no listener on the caller's long-lived signal", async () => {
+  const { emulator, client } = await setup();
+  // Timers the client made during the calls and not yet fired or cleared when they are over
+  // (the sockets' keep-alive timers are the connections', not the calls'). A call that kept
+  // its window's timer (and signal) until listenMs shows here as one per call.
+  const pending = new Set<number>();
+  const hook = createHook({
+    init: (asyncId, type) => void (type === "Timeout" && /platform[\\/]client\.ts/.test(new Error().stack ?? "") && pending.add(asyncId)),
+    destroy: (asyncId) => void pending.delete(asyncId),
+  });
+  const stop = new AbortController();
+  const calls = 20;
+  try {
+    assert.equal((await client.enterNotify(enter, { signal: stop.signal })).ok, true, "warm: the agent and its sockets exist");
+    const listenersAtStart = getEventListeners(stop.signal, "abort").length;
+    hook.enable();
+    for (let i = 0; i < calls; i++) {
+      const result = await client.enterNotify({ ...enter, recordNo: `W-${i}` }, { signal: stop.signal, deadlineMs: 2000, listenMs: 60_000 });
+      assert.equal(result.ok, true, JSON.stringify(result));
+    }
+    // A bill that times out at its deadline and gets its late answer inside the window.
+    await emulator.setFaults({ delayMs: 150 });
+    let late = 0;
+    const timedOut = await client.preLeaveNotify(bill("粤B12345", "EX-window"), { signal: stop.signal, deadlineMs: 50, listenMs: 60_000, onLateAnswer: () => late++ });
+    assert.equal(!timedOut.ok && timedOut.kind, "timeout");
+    while (late === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    hook.disable();
+    assert.equal(getEventListeners(stop.signal, "abort").length, listenersAtStart, "listeners on the caller's signal back to the start");
+    assert.equal(pending.size, 0, `${pending.size} timers of the client still pending after ${calls + 1} finished calls`);
+    // The caller's signal still reaches a call in flight.
+    await emulator.setFaults({ hang: true });
+    const inFlight = client.enterNotify(enter, { signal: stop.signal, deadlineMs: 5000 });
+    setTimeout(() => stop.abort(), 20);
+    const aborted = await inFlight;
+    assert.equal(!aborted.ok && aborted.kind, "aborted");
+  } finally {
+    hook.disable();
+    await teardown(emulator, client);
   }
 });
 

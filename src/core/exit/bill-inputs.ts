@@ -127,6 +127,7 @@ export interface Quote {
   leaveTimeMs: number;
   payableFee: number;
   discountFee: number;
+  /** Amount still due now (the document's name for it). */
   paidFee: number;
   carType: number;
   carSubType: number;

@@ -46,7 +46,7 @@ export function noticeSettlement(payment: { payType: number; amountFen: number; 
 }
 
 /** The platform's remote release (remoteDev type 0 open, type 2 free; openGateCase > 1 abnormal). */
-export function remoteSettlement(command: { type: number; operator: string; openGateCase?: number | undefined }, atMs: number): Settlement {
+export function remoteSettlement(command: { type: number; operator: string; openGateCase?: number | null | undefined }, atMs: number): Settlement {
   const free = command.type === 2;
   return {
     releaseType: free ? (command.openGateCase && command.openGateCase > 1 ? 2 : 1) : 0,

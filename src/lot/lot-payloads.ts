@@ -1,0 +1,166 @@
+import { z } from "zod";
+import { couponSchema, inParkRecordSchema, prepaymentSchema, type FinishedStay, type InParkRecord } from "../store/records.js";
+import { hlcSchema, type Hlc } from "./hlc.js";
+
+/*
+ * The payloads of the lot's topics (docs/mqtt.md "Sharing one lot between boxes"): what a box
+ * says about itself (`boxes/<deviceId>`) and the version of a stay it wrote
+ * (`stays/<recordNo>`). Both are JSON with `v: 1`; a box reads only what these schemas accept
+ * and rejects the rest with a stable code, counted and logged, without touching its store.
+ */
+
+export const LOT_PAYLOAD_VERSION = 1;
+/** A stay is a few hundred bytes; anything far larger is not one. */
+export const LOT_MAX_PAYLOAD_BYTES = 64 * 1024;
+
+const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+export const boxPayloadSchema = z.strictObject({
+  v: z.literal(LOT_PAYLOAD_VERSION),
+  deviceId: deviceIdSchema,
+  lanes: z.array(z.strictObject({ laneId: z.string().min(1).max(32), direction: z.enum(["in", "out"]) })).max(64),
+  online: z.boolean(),
+  /** When the box said this (its clock): the connect for `online: true` and for the will. */
+  seenAtMs: z.int().min(0),
+});
+export type BoxPayload = z.infer<typeof boxPayloadSchema>;
+
+/** How a finished stay ended, as much as another box needs to show it. */
+const settlementSummarySchema = z.strictObject({
+  exitDeviceId: deviceIdSchema,
+  exitLaneId: z.string().max(32),
+  leaveAtMs: z.int(),
+  payableFen: z.int().min(0),
+  paidFen: z.int().min(0),
+  prepaidFen: z.int().min(0),
+  reason: z.string().max(32),
+});
+
+export const stayPayloadSchema = z.strictObject({
+  v: z.literal(LOT_PAYLOAD_VERSION),
+  recordNo: inParkRecordSchema.shape.recordNo,
+  plate: inParkRecordSchema.shape.plate,
+  plateColor: z.int().min(0).max(99).optional(),
+  enterAtMs: z.int(),
+  enterDeviceId: deviceIdSchema,
+  enterLaneId: z.string().min(1).max(32),
+  vehicleType: z.string().min(1).max(32),
+  carType: z.int().optional(),
+  carSubType: z.int().optional(),
+  source: z.string().max(32).optional(),
+  prepayments: z.array(prepaymentSchema).max(100),
+  coupons: z.array(couponSchema).max(100),
+  state: z.enum(["in-park", "left"]),
+  /** Present when `state` is "left". */
+  settlement: settlementSummarySchema.optional(),
+  hlc: hlcSchema,
+});
+export type StayPayload = z.infer<typeof stayPayloadSchema>;
+
+/** Stable codes of a rejected lot message (logged, and counted under this name). */
+export const LotPayloadError = {
+  TooLarge: "E_LOT_TOO_LARGE",
+  NotJson: "E_LOT_NOT_JSON",
+  Invalid: "E_LOT_INVALID",
+  TopicMismatch: "E_LOT_TOPIC_MISMATCH",
+} as const;
+export type LotPayloadErrorCode = (typeof LotPayloadError)[keyof typeof LotPayloadError];
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; code: LotPayloadErrorCode; message: string };
+
+function decode<T>(schema: z.ZodType<T>, payload: Buffer): Decoded<T> {
+  if (payload.length > LOT_MAX_PAYLOAD_BYTES) return { ok: false, code: LotPayloadError.TooLarge, message: `${payload.length} bytes (limit ${LOT_MAX_PAYLOAD_BYTES})` };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString("utf8"));
+  } catch (error) {
+    return { ok: false, code: LotPayloadError.NotJson, message: (error as Error).message };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    return { ok: false, code: LotPayloadError.Invalid, message: issues.join("; ") };
+  }
+  return { ok: true, value: parsed.data };
+}
+
+/** A `stays/<recordNo>` message; its recordNo must be the topic's. */
+export function decodeStay(payload: Buffer, topicRecordNo: string): Decoded<StayPayload> {
+  const decoded = decode(stayPayloadSchema, payload);
+  if (decoded.ok && decoded.value.recordNo !== topicRecordNo) {
+    return { ok: false, code: LotPayloadError.TopicMismatch, message: `recordNo ${decoded.value.recordNo} on the topic of ${topicRecordNo}` };
+  }
+  return decoded;
+}
+
+/** A `boxes/<deviceId>` message; its deviceId must be the topic's. */
+export function decodeBox(payload: Buffer, topicDeviceId: string): Decoded<BoxPayload> {
+  const decoded = decode(boxPayloadSchema, payload);
+  if (decoded.ok && decoded.value.deviceId !== topicDeviceId) {
+    return { ok: false, code: LotPayloadError.TopicMismatch, message: `deviceId ${decoded.value.deviceId} on the topic of ${topicDeviceId}` };
+  }
+  return decoded;
+}
+
+/** The in-park version of a stay this box holds (its own, or a replica it edited). */
+export function inParkPayload(record: InParkRecord, deviceId: string, hlc: Hlc): StayPayload {
+  return {
+    v: LOT_PAYLOAD_VERSION,
+    recordNo: record.recordNo,
+    plate: record.plate,
+    ...(record.plateColor !== undefined ? { plateColor: record.plateColor } : {}),
+    enterAtMs: record.enterAtMs,
+    enterDeviceId: record.replicaOf?.deviceId ?? deviceId,
+    enterLaneId: record.laneId,
+    vehicleType: record.vehicleType,
+    ...(record.carType !== undefined ? { carType: record.carType } : {}),
+    ...(record.carSubType !== undefined ? { carSubType: record.carSubType } : {}),
+    ...(record.source !== undefined ? { source: record.source } : {}),
+    prepayments: record.prepayments,
+    coupons: record.coupons,
+    state: "in-park",
+    hlc,
+  };
+}
+
+/** The "left" version of a stay this box finished. */
+export function leftPayload(stay: FinishedStay, deviceId: string, hlc: Hlc): StayPayload {
+  return {
+    ...inParkPayload(stay, deviceId, hlc),
+    state: "left",
+    settlement: {
+      exitDeviceId: deviceId,
+      exitLaneId: stay.exit.laneId,
+      leaveAtMs: stay.exit.leaveAtMs,
+      payableFen: stay.exit.payableFen,
+      paidFen: stay.exit.paidFen,
+      prepaidFen: stay.exit.prepaidFen,
+      reason: stay.exit.reason,
+    },
+  };
+}
+
+/** The in-park record a stay payload stands for (what a replica holds). */
+export function recordOfPayload(stay: StayPayload): InParkRecord {
+  return inParkRecordSchema.parse({
+    recordNo: stay.recordNo,
+    plate: stay.plate,
+    ...(stay.plateColor !== undefined ? { plateColor: stay.plateColor } : {}),
+    laneId: stay.enterLaneId,
+    enterAtMs: stay.enterAtMs,
+    vehicleType: stay.vehicleType,
+    ...(stay.carType !== undefined ? { carType: stay.carType } : {}),
+    ...(stay.carSubType !== undefined ? { carSubType: stay.carSubType } : {}),
+    ...(stay.source !== undefined ? { source: stay.source } : {}),
+    entryReport: "delivered",
+    prepayments: stay.prepayments,
+    coupons: stay.coupons,
+  });
+}
+
+/** Whether two versions say the same about the stay (the clocks left aside). */
+export function sameContent(a: StayPayload, b: StayPayload): boolean {
+  // Through the schema: one key order, whichever way each side was made.
+  const canonical = (p: StayPayload) => JSON.stringify(stayPayloadSchema.parse({ ...p, hlc: { wallMs: 0, counter: 0, deviceId: "-" } }));
+  return canonical(a) === canonical(b);
+}
