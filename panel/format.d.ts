@@ -14,3 +14,4 @@ export function outboxSummary(
     { depth?: number; parked?: number; retrying?: number; held?: number; oldestAgeMs?: number; lastRefusal?: { code: number; platformMsg?: string } | null } | null | undefined,
   ui: (key: string) => string,
 ): string;
+export function listOrEmpty(items: HTMLElement[], emptyText: string): HTMLElement[];

@@ -145,3 +145,12 @@ export function outboxSummary(outbox, ui) {
   }
   return text;
 }
+
+/** The list items, or one "empty" item saying so when there are none (for lists on the panel). */
+export function listOrEmpty(items, emptyText) {
+  if (items.length > 0) return items;
+  const li = document.createElement("li");
+  li.className = "empty";
+  li.textContent = emptyText;
+  return [li];
+}

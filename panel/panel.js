@@ -1,6 +1,6 @@
 // The local panel: live lane state over server-sent events, attendant actions with
 // the bearer token, and in sim mode the controls that drive the simulated hardware.
-import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary } from "./format.js";
+import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary, listOrEmpty } from "./format.js";
 import { translator, errorText } from "./i18n.js";
 import { createShiftView } from "./shift.js";
 import { createRecordsView } from "./records.js";
@@ -424,13 +424,7 @@ function renderEvents(s) {
     li.textContent = describeEvent(e, { label: t, zone: zone(), lanes, english: lang === "en" });
     return li;
   });
-  if (items.length === 0) {
-    const li = document.createElement("li");
-    li.className = "empty";
-    li.textContent = ui("noEvents");
-    items.push(li);
-  }
-  $("#events").replaceChildren(...items);
+  $("#events").replaceChildren(...listOrEmpty(items, ui("noEvents")));
 }
 
 function renderClock() {

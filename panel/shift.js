@@ -2,7 +2,7 @@
 // with a "refunded" button each, and a link to the printable report. The status stream says
 // whether a shift is open; the totals are fetched from GET /api/shift only when the stream
 // shows something new (an event, a shift started or ended), so an idle page asks nothing.
-import { yuan, lotTime } from "./format.js";
+import { yuan, lotTime, listOrEmpty } from "./format.js";
 
 /**
  * `deps`: `$` (query), `label(group, key)`, `auth()` ({ token, operator }), `post(path, body,
@@ -91,13 +91,7 @@ export function createShiftView(deps) {
       li.append(text, button);
       return li;
     });
-    if (items.length === 0) {
-      const li = document.createElement("li");
-      li.className = "empty";
-      li.textContent = s("noRefunds");
-      items.push(li);
-    }
-    $("#shift-refunds").replaceChildren(...items);
+    $("#shift-refunds").replaceChildren(...listOrEmpty(items, s("noRefunds")));
   }
 
   function render() {

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import type { IClientOptions } from "mqtt";
 import { z } from "zod";
 
 /** The fleet link over MQTT (docs/mqtt.md). */
@@ -30,3 +32,15 @@ export const mqttConfigSchema = z.strictObject({
   rejectUnauthorized: z.boolean().default(true),
 });
 export type MqttConfig = z.infer<typeof mqttConfigSchema>;
+
+/**
+ * Adds the broker credentials and TLS files of `config` to `options`. Files are read at every
+ * connection attempt, so a rotated certificate is picked up without a restart.
+ */
+export async function addBrokerCredentials(options: IClientOptions, config: MqttConfig): Promise<void> {
+  if (config.username !== undefined) options.username = config.username;
+  if (config.password !== undefined) options.password = config.password;
+  if (config.caFile) options.ca = await readFile(config.caFile);
+  if (config.certFile) options.cert = await readFile(config.certFile);
+  if (config.keyFile) options.key = await readFile(config.keyFile);
+}

@@ -1,11 +1,10 @@
-import { readFile } from "node:fs/promises";
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import { withTimeout } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
 import { backoffDelayMs, type BackoffPolicy } from "../kernel/backoff.js";
 import { MAX_PAYLOAD_BYTES } from "./commands.js";
-import type { MqttConfig } from "./config.js";
+import { addBrokerCredentials, type MqttConfig } from "./config.js";
 import type { Connection, FleetCounters, FleetExtension } from "./extension.js";
 import { inboundFilter, parseInboundTopic, type FleetTopics } from "./topics.js";
 
@@ -243,12 +242,7 @@ export class FleetConnection {
     // packet limit keeps a runaway publisher from filling the box's memory; payloads between
     // MAX_PAYLOAD_BYTES and it still reach us and are answered with an error.
     if (version === 5) options.properties = { sessionExpiryInterval: 0, maximumPacketSize: maxIncomingPacketBytes };
-    if (config.username !== undefined) options.username = config.username;
-    if (config.password !== undefined) options.password = config.password;
-    // Read at every attempt: a rotated certificate is picked up without a restart.
-    if (config.caFile) options.ca = await readFile(config.caFile);
-    if (config.certFile) options.cert = await readFile(config.certFile);
-    if (config.keyFile) options.key = await readFile(config.keyFile);
+    await addBrokerCredentials(options, config);
     return options;
   }
 

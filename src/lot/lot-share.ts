@@ -1,10 +1,9 @@
-import { readFile } from "node:fs/promises";
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import type { Component } from "../kernel/lifecycle.js";
 import { withTimeout } from "../kernel/lifecycle.js";
 import type { Logger } from "../kernel/log.js";
-import type { MqttConfig } from "../fleet/config.js";
+import { addBrokerCredentials, type MqttConfig } from "../fleet/config.js";
 import type { InParkChange, LotStore } from "../store/lot-store.js";
 import type { FinishedStay } from "../store/records.js";
 import { HlcClock } from "./hlc.js";
@@ -173,11 +172,7 @@ export class LotShare implements Component {
       rejectUnauthorized: config.rejectUnauthorized,
     };
     if (version === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
-    if (config.username !== undefined) options.username = config.username;
-    if (config.password !== undefined) options.password = config.password;
-    if (config.caFile) options.ca = await readFile(config.caFile);
-    if (config.certFile) options.cert = await readFile(config.certFile);
-    if (config.keyFile) options.key = await readFile(config.keyFile);
+    await addBrokerCredentials(options, config);
     return options;
   }
 

@@ -453,30 +453,14 @@ function lineOf(piece: Charge): BillPiece {
       feeFen: piece.feeFen,
     };
     if (segment === undefined) delete line.segment;
-  } else if (segment === undefined) {
-    // The stay's first period belongs to no segment.
-    line = {
-      kind: piece.kind,
-      fromMs: piece.startMs,
-      toMs: piece.endMs,
-      units: piece.count,
-      unitMinutes: piece.unitMs / MINUTE_MS,
-      unitPriceFen: piece.unitPriceFen,
-      grossFen: piece.grossFen,
-      feeFen: piece.feeFen,
-    };
   } else {
-    line = {
-      kind: piece.kind,
-      segment,
-      fromMs: piece.startMs,
-      toMs: piece.endMs,
-      units: piece.count,
-      unitMinutes: piece.unitMs / MINUTE_MS,
-      unitPriceFen: piece.unitPriceFen,
-      grossFen: piece.grossFen,
-      feeFen: piece.feeFen,
-    };
+    const { kind, startMs: fromMs, endMs: toMs, count: units, unitPriceFen, grossFen, feeFen } = piece;
+    const unitMinutes = piece.unitMs / MINUTE_MS;
+    // The stay's first period belongs to no segment: its line has no `segment` key at all.
+    line =
+      segment === undefined
+        ? { kind, fromMs, toMs, units, unitMinutes, unitPriceFen, grossFen, feeFen }
+        : { kind, segment, fromMs, toMs, units, unitMinutes, unitPriceFen, grossFen, feeFen };
   }
   if (piece.percent !== undefined) line.percent = piece.percent;
   if (piece.caps) line.caps = piece.caps;
