@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: snapshot, journal and recovery share one file layout and one write
+// queue; the durability rules are checked by reading them together.
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Low } from "lowdb";

@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: the segment files, their plate-index sidecars and crash repair share
+// one append position and one view of which segment is open.
 import { mkdir, open, readdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { systemClock, type Clock } from "../kernel/clock.js";

@@ -1,3 +1,6 @@
+// Over 600 lines on purpose: a job's steps (validate, download, verify, install, switch, restart,
+// health window, commit, rollback) share one durable state and one status stream; apart, each
+// step would have to re-read and re-check what another just wrote.
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// Over 600 lines on purpose: the lane's states and every transition between them, read together.
 /**
  * Lane transaction machine, shared by entry and exit lanes (docs/architecture.md "How one car
  * travels through the box").

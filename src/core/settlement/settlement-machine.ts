@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: every payment path of an exit is one machine; its transitions are read
+// together to see that no bill is paid twice and no payment is lost.
 /**
  * The settlement machine of one exit: `stepSettlement(state, input, settings) → { state, effects }`.
  * Pure, like the lane machine: time arrives as `atMs`, a timer is an effect, and every write,

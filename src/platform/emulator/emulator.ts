@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: one stand-in of the platform, whose services, fault modes and records
+// share one state, as the real platform's do.
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { request } from "undici";
