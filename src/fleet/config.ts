@@ -35,12 +35,16 @@ export type MqttConfig = z.infer<typeof mqttConfigSchema>;
 
 /**
  * Adds the broker credentials and TLS files of `config` to `options`. Files are read at every
- * connection attempt, so a rotated certificate is picked up without a restart.
+ * connection attempt, so a rotated certificate is picked up without a restart. Without files
+ * nothing is awaited (undefined), so a plain connection starts in the same turn as before.
  */
-export async function addBrokerCredentials(options: IClientOptions, config: MqttConfig): Promise<void> {
+export function addBrokerCredentials(options: IClientOptions, config: MqttConfig): Promise<void> | undefined {
   if (config.username !== undefined) options.username = config.username;
   if (config.password !== undefined) options.password = config.password;
-  if (config.caFile) options.ca = await readFile(config.caFile);
-  if (config.certFile) options.cert = await readFile(config.certFile);
-  if (config.keyFile) options.key = await readFile(config.keyFile);
+  if (!config.caFile && !config.certFile && !config.keyFile) return undefined;
+  return (async () => {
+    if (config.caFile) options.ca = await readFile(config.caFile);
+    if (config.certFile) options.cert = await readFile(config.certFile);
+    if (config.keyFile) options.key = await readFile(config.keyFile);
+  })();
 }

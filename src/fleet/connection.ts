@@ -242,7 +242,8 @@ export class FleetConnection {
     // packet limit keeps a runaway publisher from filling the box's memory; payloads between
     // MAX_PAYLOAD_BYTES and it still reach us and are answered with an error.
     if (version === 5) options.properties = { sessionExpiryInterval: 0, maximumPacketSize: maxIncomingPacketBytes };
-    await addBrokerCredentials(options, config);
+    const reading = addBrokerCredentials(options, config);
+    if (reading) await reading;
     return options;
   }
 

@@ -172,7 +172,8 @@ export class LotShare implements Component {
       rejectUnauthorized: config.rejectUnauthorized,
     };
     if (version === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
-    await addBrokerCredentials(options, config);
+    const reading = addBrokerCredentials(options, config);
+    if (reading) await reading;
     return options;
   }
 
