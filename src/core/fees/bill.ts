@@ -581,24 +581,10 @@ function chargeStayFirstPeriod(ctx: Ctx, part: Part, fp: CompiledFirstPeriod, st
 }
 
 function pushStayCharge(state: WalkState, part: Part, startMs: number, count: number, unitMs: number, unitPriceFen: number, endMs: number, block: boolean): void {
+  // An empty run takes no occurrence number: the numbers of the bill's lines stay consecutive.
   if (count <= 0) return;
-  state.charges.push({
-    kind: "first-period",
-    segment: undefined,
-    occurrence: ++state.occurrence,
-    capFen: undefined,
-    startMs,
-    endMs,
-    unitMs,
-    count,
-    unitPriceFen,
-    block,
-    afterPayment: part.afterPayment,
-    grossFen: count * unitPriceFen,
-    feeFen: count * unitPriceFen,
-    percent: undefined,
-    caps: undefined,
-  });
+  const origin: ChargeOrigin = { kind: "first-period", segment: undefined, occurrence: ++state.occurrence, capFen: undefined, afterPayment: part.afterPayment };
+  pushUnits(state, origin, { startMs, endMs, unitMs, count, unitPriceFen, block });
 }
 
 /** Where the scale starts again from the first period (tariff `restart`). */
@@ -717,21 +703,32 @@ function pushCharge(
   endMs: number,
   block: boolean,
 ): void {
-  if (count <= 0) return;
+  const origin: ChargeOrigin = { kind, segment: occ.seg.name, occurrence: occ.id, capFen: occ.seg.capFen, afterPayment: occ.afterPayment };
+  pushUnits(state, origin, { startMs, endMs, unitMs, count, unitPriceFen, block });
+}
+
+/** Where a charge comes from: its kind, segment occurrence and the cap that applies to it. */
+type ChargeOrigin = Pick<Charge, "kind" | "segment" | "occurrence" | "capFen" | "afterPayment">;
+
+/** Appends `count` units as one charge line (nothing for no units); caps and discounts come later. */
+function pushUnits(state: WalkState, origin: ChargeOrigin, units: Pick<Charge, "startMs" | "endMs" | "unitMs" | "count" | "unitPriceFen" | "block">): void {
+  if (units.count <= 0) return;
+  const grossFen = units.count * units.unitPriceFen;
+  // Written out field by field in the interface's order: every charge gets one object shape.
   state.charges.push({
-    kind,
-    segment: occ.seg.name,
-    occurrence: occ.id,
-    capFen: occ.seg.capFen,
-    startMs,
-    endMs,
-    unitMs,
-    count,
-    unitPriceFen,
-    block,
-    afterPayment: occ.afterPayment,
-    grossFen: count * unitPriceFen,
-    feeFen: count * unitPriceFen,
+    kind: origin.kind,
+    segment: origin.segment,
+    occurrence: origin.occurrence,
+    capFen: origin.capFen,
+    startMs: units.startMs,
+    endMs: units.endMs,
+    unitMs: units.unitMs,
+    count: units.count,
+    unitPriceFen: units.unitPriceFen,
+    block: units.block,
+    afterPayment: origin.afterPayment,
+    grossFen,
+    feeFen: grossFen,
     percent: undefined,
     caps: undefined,
   });

@@ -2,7 +2,7 @@ import type { Logger } from "../../kernel/log.js";
 import { SerialLineDevice } from "../serial/line-device.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
 import type { CameraOptions } from "./config.js";
-import { CameraLineParser, formatCameraLine, type CameraLineCounts, type CameraLineFields, type CameraRejectReason } from "./line-parser.js";
+import { CameraLineParser, formatCameraLine, type CameraLineCounts, type CameraLineFields, type CameraLineResult, type CameraRejectReason } from "./line-parser.js";
 import type { PlateRead } from "./plate-read.js";
 
 export type PlateReadListener = (read: PlateRead) => void;
@@ -24,7 +24,7 @@ export interface SerialCameraStatus {
  * A plate camera printing reads on a serial line. Turns link bytes into `PlateRead`s for its
  * lane; a bad line is counted and logged (rate-limited) and never stops the next good one.
  */
-export class SerialCamera extends SerialLineDevice<PlateRead, CameraRejectReason> {
+export class SerialCamera extends SerialLineDevice<PlateRead, CameraRejectReason, { read: PlateRead }> {
   private readonly parser: CameraLineParser;
   private lastReadAtMs: number | null = null;
 
@@ -65,16 +65,14 @@ export class SerialCamera extends SerialLineDevice<PlateRead, CameraRejectReason
     return status;
   }
 
-  protected receive(chunk: Buffer, atMs: number): void {
-    for (const result of this.parser.push(chunk, atMs)) {
-      if (!result.ok) {
-        this.reject(result.reason, result.detail, atMs);
-        continue;
-      }
-      const read: PlateRead = { ...result.read, laneId: this.laneId };
-      this.lastReadAtMs = atMs;
-      this.log.debug({ plate: read.plate, noPlate: read.noPlate === true }, "plate read");
-      this.deliver(read, { plate: read.plate });
-    }
+  protected parse(chunk: Buffer, atMs: number): CameraLineResult[] {
+    return this.parser.push(chunk, atMs);
+  }
+
+  protected accept(parsed: { read: PlateRead }, atMs: number): void {
+    const read: PlateRead = { ...parsed.read, laneId: this.laneId };
+    this.lastReadAtMs = atMs;
+    this.log.debug({ plate: read.plate, noPlate: read.noPlate === true }, "plate read");
+    this.deliver(read, { plate: read.plate });
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "../../kernel/log.js";
 import { SerialLineDevice } from "../serial/line-device.js";
 import type { SerialLink, SerialLinkStatus } from "../serial/serial-link.js";
-import { ScannerCodeParser, maskCode, type PaymentCode, type ScannerRejectReason } from "./code-parser.js";
+import { ScannerCodeParser, maskCode, type PaymentCode, type ScannerLineResult, type ScannerRejectReason } from "./code-parser.js";
 import type { ScannerOptions } from "./config.js";
 
 export type PaymentCodeListener = (code: PaymentCode) => void;
@@ -23,7 +23,7 @@ export interface SerialScannerStatus {
  * The lane's payment-code scanner gun on a serial port (docs/architecture.md "How one car travels through the box", step 4). Emits
  * `PaymentCode`s for the lane's pending exit; codes are never logged in full.
  */
-export class SerialScanner extends SerialLineDevice<PaymentCode, ScannerRejectReason> {
+export class SerialScanner extends SerialLineDevice<PaymentCode, ScannerRejectReason, { code: PaymentCode }> {
   private readonly parser: ScannerCodeParser;
   private lastCode: { masked: string; atMs: number } | undefined;
 
@@ -52,17 +52,15 @@ export class SerialScanner extends SerialLineDevice<PaymentCode, ScannerRejectRe
     return status;
   }
 
-  protected receive(chunk: Buffer, atMs: number): void {
-    for (const result of this.parser.push(chunk, atMs)) {
-      if (!result.ok) {
-        this.reject(result.reason, result.detail, atMs);
-        continue;
-      }
-      const code: PaymentCode = { ...result.code, laneId: this.laneId };
-      const masked = maskCode(code.code);
-      this.lastCode = { masked, atMs };
-      this.log.info({ code: masked }, "payment code scanned");
-      this.deliver(code, { code: masked });
-    }
+  protected parse(chunk: Buffer, atMs: number): ScannerLineResult[] {
+    return this.parser.push(chunk, atMs);
+  }
+
+  protected accept(parsed: { code: PaymentCode }, atMs: number): void {
+    const code: PaymentCode = { ...parsed.code, laneId: this.laneId };
+    const masked = maskCode(code.code);
+    this.lastCode = { masked, atMs };
+    this.log.info({ code: masked }, "payment code scanned");
+    this.deliver(code, { code: masked });
   }
 }

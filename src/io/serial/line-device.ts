@@ -4,13 +4,16 @@ import type { SerialLink } from "./serial-link.js";
 /** Rejections are logged at most this often (a noisy line at 9600 baud is ~1000 lines/s). */
 const rejectLogIntervalMs = 10_000;
 
+/** One parsed line: what the device accepts, or why the line was refused. */
+export type LineOutcome<Parsed, Reason extends string> = ({ ok: true } & Parsed) | { ok: false; reason: Reason; detail: string };
+
 /**
  * What the lane's line-oriented serial devices (the plate camera, the scanner gun) share: the
  * link's start and stop, the listeners of what they parse, and bad lines counted and logged
  * rate-limited, so that one never stops the next good one. A subclass turns link bytes into
- * items (`receive`) and hands each to `deliver` or `reject`.
+ * line outcomes (`parse`) and takes each good one (`accept`), which hands it to `deliver`.
  */
-export abstract class SerialLineDevice<Item, Reason extends string> {
+export abstract class SerialLineDevice<Item, Reason extends string, Parsed extends object = object> {
   readonly name: string;
   protected readonly log: Logger;
   protected lastRejection: { reason: Reason; atMs: number } | undefined;
@@ -41,7 +44,16 @@ export abstract class SerialLineDevice<Item, Reason extends string> {
     await this.link.close();
   }
 
-  protected abstract receive(chunk: Buffer, atMs: number): void;
+  protected abstract parse(chunk: Buffer, atMs: number): ReadonlyArray<LineOutcome<Parsed, Reason>>;
+
+  protected abstract accept(parsed: Parsed, atMs: number): void;
+
+  private receive(chunk: Buffer, atMs: number): void {
+    for (const outcome of this.parse(chunk, atMs)) {
+      if (outcome.ok) this.accept(outcome, atMs);
+      else this.reject(outcome.reason, outcome.detail, atMs);
+    }
+  }
 
   protected listen(listener: (item: Item) => void): () => void {
     this.listeners.add(listener);
