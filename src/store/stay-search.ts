@@ -1,3 +1,4 @@
+import { DAY_MS } from "../core/time/zone.js";
 import type { History, HistoryLine } from "./history.js";
 import { finishedStaySchema, type FinishedStay } from "./records.js";
 
@@ -6,8 +7,6 @@ import { finishedStaySchema, type FinishedStay } from "./records.js";
  * They read what the history already holds (stay lines and event lines, with `recordNo` and
  * `plate` top-level) and never write; bounded like every history query (segments and bytes).
  */
-
-const DAY_MS = 86_400_000;
 
 export interface FinishedSearchOptions {
   /** Only stays that left at or after this instant (also bounds the segments read). */
