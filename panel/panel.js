@@ -4,7 +4,9 @@ import { yuan, lotTime, duration, describeEvent, quietEvents, outboxSummary, lis
 import { translator, errorText } from "./i18n.js";
 import { createShiftView } from "./shift.js";
 import { createRecordsView } from "./records.js";
+import { createLotView } from "./lot.js";
 import { createShortcuts } from "./shortcuts.js";
+import { createExitCard } from "./exit-card.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -41,6 +43,7 @@ function applyLanguage() {
   notice(noticeSpec);
   shiftView.relabel();
   recordsView.relabel();
+  lotView.relabel();
   if (status) render(status);
 }
 
@@ -188,7 +191,16 @@ const shortcuts = createShortcuts({
   enabled: () => $("#view-records").hidden,
   unavailable: (card) => laneResult(card, () => errorText(lang, "E_NO_VEHICLE"), "refused"),
 });
+const exitCard = createExitCard({
+  $,
+  label: (group, key) => t(group, key),
+  zone,
+  auth,
+  post,
+  ask: (card, text) => laneResult(card, () => text, "refused"),
+});
 const recordsView = createRecordsView({ $, $$, label: (group, key) => t(group, key), auth, zone, lang: () => lang, refusalText });
+const lotView = createLotView({ $, label: (group, key) => t(group, key), auth, zone });
 
 function laneOf(laneId) {
   return status?.lanes?.find((lane) => lane.id === laneId);
@@ -283,6 +295,7 @@ function laneCard(lane) {
   $("[data-sim=scanner]", card).addEventListener("click", scan);
   $(".sim-plate", card).addEventListener("keydown", (e) => e.key === "Enter" && sendPlate());
   $(".sim-code", card).addEventListener("keydown", (e) => e.key === "Enter" && scan());
+  exitCard.wire(card, lane.id);
   const pick = $(".reason-pick", card);
   fillReasons(pick);
   pick.addEventListener("change", () => {
@@ -341,6 +354,7 @@ function renderLane(lane, s) {
   pay.dataset.path = vehicle?.paymentPath ?? "";
   setText(pay, vehicle?.paymentPath ? t("path", vehicle.paymentPath) : "—");
   setText($(".display-line", card), (lane.display?.lines ?? []).join("  |  "));
+  exitCard.render(card, lane, new Map((s.lanes ?? []).map((l) => [l.id, l.name ?? l.id])));
 
   for (const el of $$(".exit-only", card)) el.hidden = lane.direction !== "out";
   $("[data-command=cash-paid]", card).disabled = lane.phase !== "awaitingPayment";
@@ -578,3 +592,4 @@ renderAuth();
 applyLanguage();
 setConn("connecting");
 connect();
+lotView.start();

@@ -28,6 +28,10 @@ export const apiErrorCodes = {
   camera: ["E_CAMERA_KEY", "E_CAMERA_KEY_REQUIRED", "E_UNKNOWN_LANE", "E_SHAPE", "E_PLATE"],
   /** Attendant commands: the route's own checks and what the lanes answer. */
   commands: ["E_COMMAND", "E_REASON_REQUIRED", "E_LANE_UNKNOWN", "E_BAD_COMMAND", "E_NOT_EXIT", "E_NO_VEHICLE", "E_PAID_ONLINE"],
+  /** The attendant's plate correction (src/lanes/plate-correction.ts). */
+  corrections: ["E_CORRECTION", "E_BAD_PLATE", "E_SAME_PLATE", "E_NOT_CORRECTABLE"],
+  /** The cameras' photos. */
+  photos: ["E_PHOTO_ID", "E_NO_PHOTO"],
   refunds: ["E_REFUND", "E_REFUND_FILTER", "E_REFUND_NOT_FOUND", "E_REFUND_ALREADY_REFUNDED"],
   shifts: ["E_SHIFT", "E_SHIFT_FILTER", "E_SHIFT_NOT_FOUND", "E_SHIFT_OPEN", "E_NO_OPEN_SHIFT", "E_SHIFT_REPORT_GONE", "E_SHIFTS_NOT_STARTED"],
   records: ["E_RECORDS_QUERY", "E_RECORD_NOT_FOUND"],

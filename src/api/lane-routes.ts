@@ -6,6 +6,7 @@ import type { Outbox } from "../outbox/outbox.js";
 import type { Clock } from "../kernel/clock.js";
 import { RefundError, RefundErrorCode } from "../lanes/refunds.js";
 import { registerRecordsRoutes } from "./records-routes.js";
+import { photoIdPattern, type PhotoRing } from "../io/camera/photo-ring.js";
 
 export const commandSchema = z.strictObject({
   command: z.enum(["open", "close", "cash-paid", "cancel"]),
@@ -23,6 +24,19 @@ function reasonMissing(command: string, reason: string): boolean {
   return command === "open" && reason === "";
 }
 
+export const correctPlateSchema = z.strictObject({
+  /** The plate as the attendant reads it on the car (checked as a plate by the lane). */
+  plate: z.string().trim().min(1, "plate is required").max(16),
+  operator: z.string().trim().min(1, "operator is required").max(64),
+  /** Why: kept in the audit trail and on the stay. */
+  reason: z.string().trim().min(1, "a reason is required").max(200),
+});
+
+/** A refused body's problems, each with where it is: `operator: operator is required; reason: …`. */
+function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+}
+
 export const refundedSchema = z.strictObject({
   /** Who handed the money back. */
   operator: z.string().trim().min(1, "operator is required").max(64),
@@ -30,6 +44,8 @@ export const refundedSchema = z.strictObject({
 
 interface LaneRoutesSource {
   lanes: LaneService;
+  /** The cameras' photos (absent: every photo is 404). */
+  photos?: PhotoRing;
   store: LotStore;
   outbox: Outbox;
   clock: Clock;
@@ -46,7 +62,7 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
     async ({ params, json, send }) => {
       const parsed = commandSchema.safeParse(await json());
       if (!parsed.success) {
-        throw new ApiError(400, "E_COMMAND", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+        throw new ApiError(400, "E_COMMAND", issuesText(parsed.error));
       }
       const { command, operator, reason } = parsed.data;
       if (reasonMissing(command, reason)) throw new ApiError(400, "E_REASON_REQUIRED", "an open by hand needs a reason (1-200 characters)");
@@ -57,6 +73,41 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
     },
     { access: "token" },
   );
+
+  http.route(
+    "POST",
+    "/api/lanes/:laneId/correct-plate",
+    async ({ params, json, send }) => {
+      const parsed = correctPlateSchema.safeParse(await json());
+      if (!parsed.success) {
+        const reasonMissing = parsed.error.issues.some((i) => i.path[0] === "reason");
+        throw new ApiError(400, reasonMissing ? "E_REASON_REQUIRED" : "E_CORRECTION", issuesText(parsed.error));
+      }
+      const result = await app.lanes.correctPlate(params.laneId ?? "", parsed.data);
+      if (!result.ok) throw new ApiError(result.code === "E_LANE_UNKNOWN" ? 404 : result.code === "E_BAD_PLATE" ? 400 : 409, result.code, result.message);
+      send(200, result);
+    },
+    { access: "token" },
+  );
+
+  // The camera's last photos of a lane: `latest`, or a photo by its id (the exit card names them).
+  http.route("GET", "/api/lanes/:laneId/photos/:photoId", async ({ params, res }) => {
+    const laneId = params.laneId ?? "";
+    const wanted = params.photoId ?? "";
+    if (wanted !== "latest" && !photoIdPattern.test(wanted)) throw new ApiError(400, "E_PHOTO_ID", 'a photo id is "latest" or <atMs>-<seq>');
+    const meta = wanted === "latest" ? app.photos?.latest(laneId) : app.photos?.byId(laneId, wanted);
+    const jpeg = meta ? await app.photos?.read(laneId, meta.id) : undefined;
+    if (!meta || !jpeg) throw new ApiError(404, "E_NO_PHOTO", `no photo ${wanted} on lane ${laneId.slice(0, 32)} (a serial camera sends none; the ring keeps the last few)`);
+    res
+      .writeHead(200, {
+        "content-type": "image/jpeg",
+        "content-length": String(jpeg.length),
+        "cache-control": wanted === "latest" ? "no-cache" : "private, max-age=3600",
+        "x-photo-id": meta.id,
+        "x-photo-at-ms": String(meta.atMs),
+      })
+      .end(jpeg);
+  });
 
   // Refunds owed to drivers who paid a stay twice, with totals a shift report can sum.
   http.route("GET", "/api/refunds", async ({ url, send }) => {
@@ -83,7 +134,7 @@ export function registerLaneRoutes(http: HttpServer, app: LaneRoutesSource): voi
     "/api/refunds/:id/refunded",
     async ({ params, json, send }) => {
       const parsed = refundedSchema.safeParse(await json());
-      if (!parsed.success) throw new ApiError(400, "E_REFUND", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+      if (!parsed.success) throw new ApiError(400, "E_REFUND", issuesText(parsed.error));
       try {
         const entry = await app.lanes.refunds.markRefunded(params.id ?? "", parsed.data.operator);
         send(200, { ok: true, refund: entry });

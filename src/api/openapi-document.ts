@@ -74,6 +74,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
           answers.add(answer.json, { id: name });
         }
         content = { "application/json": { schema: componentRef(name) } };
+      } else if (answer.eventData) {
+        // Server-sent events: OpenAPI 3.1 has no place for a frame's shape, so it is named in an extension.
+        const name = names.get(answer.eventData);
+        content = { [answer.contentType ?? "text/event-stream"]: { schema: { type: "string" }, ...(name === undefined ? {} : { "x-event-data": componentRef(name) }) } };
       } else {
         content = { [answer.contentType ?? "text/plain"]: { schema: { type: "string" } } };
       }

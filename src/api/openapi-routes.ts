@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Access } from "./http-server.js";
-import { commandSchema, refundedSchema } from "./lane-routes.js";
+import { commandSchema, correctPlateSchema, refundedSchema } from "./lane-routes.js";
 import { endShiftSchema, startShiftSchema } from "./shift-routes.js";
 import { finishedStaySchema, inParkRecordSchema } from "../store/records.js";
 import { refundEntrySchema } from "../lanes/refunds.js";
@@ -26,6 +26,8 @@ export interface ResponseDoc {
   /** The JSON answer; absent with `contentType` for another media type (a range such as `text/*` allowed). */
   json?: z.ZodType;
   contentType?: string;
+  /** An event stream's frames: the JSON each `data` line holds. */
+  eventData?: z.ZodType;
 }
 
 export interface RouteDoc {
@@ -51,7 +53,30 @@ const epochQuery = z
   .regex(/^-?\d+$/)
   .describe("epoch milliseconds");
 
-const laneStatus = z.looseObject({ id: z.string(), direction: z.enum(["in", "out"]) });
+const photoRef = z.strictObject({ id: z.string(), laneId: z.string(), atMs: epochMs, url: z.string().describe("GET it for the JPEG") });
+/** The booth's exit card of a car waiting at an exit (src/lanes/exit-card.ts). */
+const exitCard = z.strictObject({
+  recordNo: z.string().optional(),
+  enterAtMs: epochMs.optional(),
+  stayMs: z.number().int().min(0).optional(),
+  entryLaneId: z.string().optional(),
+  entryLaneName: z.string().optional(),
+  entryDeviceId: z.string().optional().describe("the other box of the lot the car entered by; its entry photo is kept there"),
+  bill: z
+    .strictObject({
+      payableFen: fen,
+      discountFen: fen,
+      prepaidFen: fen,
+      dueFen: fen,
+      discounts: z.array(z.strictObject({ coupon: z.looseObject({ kind: z.string() }), discountFen: fen, applied: z.boolean(), note: z.string().optional() })),
+    })
+    .optional(),
+  payBy: z.array(z.enum(["platform", "scanner", "cash"])),
+  photos: z.strictObject({ camera: z.enum(["http", "serial"]), exit: photoRef.nullable(), entry: photoRef.nullable() }),
+  readPlate: z.string().optional().describe("the plate the camera read, when an attendant corrected it"),
+});
+const laneVehicle = z.looseObject({ plate: z.string(), readPlate: z.string().optional(), card: exitCard.optional() });
+const laneStatus = z.looseObject({ id: z.string(), direction: z.enum(["in", "out"]), vehicle: laneVehicle.nullable().optional() });
 const statusSchema = z.looseObject({
   deviceId: z.string(),
   version: z.string(),
@@ -112,6 +137,7 @@ export const sharedSchemas: Readonly<Record<string, z.ZodType>> = {
   InParkRecord: inParkRecordSchema,
   FinishedStay: finishedStaySchema,
   RefundEntry: refundEntrySchema,
+  ExitCard: exitCard,
   CameraReply: cameraReply,
   PlatformAnswer: envelopeBody,
 };
@@ -170,6 +196,30 @@ export function routeDocs(platformPath: string): RouteDoc[] {
       summary: "An attendant command (open, close, cash-paid, cancel), audited with operator and reason.",
       body: commandSchema,
       responses: { 200: { description: "done", json: z.strictObject({ ok, command: commandSchema.shape.command, detail: z.unknown().optional() }) } },
+    },
+    {
+      method: "POST",
+      path: "/api/lanes/:laneId/correct-plate",
+      tag: "lanes",
+      access: "token",
+      summary:
+        "The attendant's plate for a misread car waiting at the lane: the lane decides again with it (an exit is matched to the right stay and billed again; a refused entry is decided again). Audited with operator and reason; the stay keeps the plate it replaced.",
+      body: correctPlateSchema,
+      responses: {
+        200: {
+          description: "decided again",
+          json: z.strictObject({ ok, laneId: z.string(), plate: z.string(), readPlate: z.string().describe("the plate the camera read"), detail: z.string() }),
+        },
+      },
+    },
+    {
+      method: "GET",
+      path: "/api/lanes/:laneId/photos/:photoId",
+      tag: "lanes",
+      access: "read",
+      summary:
+        "A camera photo of the lane (JPEG) from the last few kept on disk: `latest`, or by the id the exit card names. 404 E_NO_PHOTO when it is gone from the ring or the lane's camera sends no image.",
+      responses: { 200: { description: "the photo", contentType: "image/jpeg" } },
     },
     {
       method: "GET",
@@ -337,8 +387,8 @@ export function routeDocs(platformPath: string): RouteDoc[] {
       path: "/api/stream",
       tag: "panel",
       access: "read",
-      summary: "Server-sent events: the status whenever it changes.",
-      responses: { 200: { description: "an event stream", contentType: "text/event-stream" } },
+      summary: "Server-sent events: the status whenever it changes. Each `status` event's `data` is one line of JSON shaped as `GET /api/status` answers (the `Status` component).",
+      responses: { 200: { description: "an event stream of `event: status` frames whose data is a `Status`", contentType: "text/event-stream", eventData: statusSchema } },
     },
 
     {

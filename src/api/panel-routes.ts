@@ -12,7 +12,9 @@ const assets: Readonly<Record<string, string>> = {
   "i18n.js": "text/javascript; charset=utf-8",
   "shift.js": "text/javascript; charset=utf-8",
   "records.js": "text/javascript; charset=utf-8",
+  "lot.js": "text/javascript; charset=utf-8",
   "shortcuts.js": "text/javascript; charset=utf-8",
+  "exit-card.js": "text/javascript; charset=utf-8",
   "i18n-errors.js": "text/javascript; charset=utf-8",
   "panel.css": "text/css; charset=utf-8",
 };

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../kernel/log.js";
 import { systemClock, type Clock } from "../kernel/clock.js";
@@ -9,6 +10,7 @@ import { OnoffGpio } from "../io/gpio/onoff-gpio.js";
 import { gpioLinesFromConfig } from "../io/gpio/lines.js";
 import { LaneDevices } from "../io/lane-devices.js";
 import { registerCameraPushRoute, type CameraPushReceiver } from "../io/camera/http-push.js";
+import { PhotoRing } from "../io/camera/photo-ring.js";
 import { registerSimDeviceRoutes } from "../io/sim-device-routes.js";
 import { HttpServer } from "../api/http-server.js";
 import { registerCoreRoutes } from "../api/core-routes.js";
@@ -74,6 +76,8 @@ export class App {
   /** Prometheus metrics (`GET /metrics`): this app's own registry. */
   readonly metrics: BoxMetrics;
   readonly cameraPush: CameraPushReceiver;
+  /** The last camera photos of each HTTP-push lane, on disk (never in the store). */
+  readonly photos: PhotoRing;
   /** The fleet link, once the app has started (never without MQTT in the config). */
   get fleet(): FleetLink | undefined {
     return this.fleetLink;
@@ -145,6 +149,12 @@ export class App {
       if (answer.code === 200) this.outbox.platformAnswered();
     });
     this.devices = new LaneDevices(config, clock, log);
+    this.photos = new PhotoRing(
+      join(config.store.dir, "photos"),
+      config.lanes.filter((lane) => lane.camera === "http").map((lane) => lane.id),
+      config.photos,
+      log,
+    );
     this.lanes = new LaneService({
       config,
       gpio: this.gpio,
@@ -155,6 +165,7 @@ export class App {
       outbox: this.outbox,
       platform: this.platform,
       displays: this.devices.displays,
+      photos: this.photos,
     });
     // Exit reports go out with the double payments the lanes found after the car left.
     this.outbox.setSender(
@@ -183,6 +194,7 @@ export class App {
       lanes: config.lanes.filter((lane) => lane.camera === "http").map((lane) => lane.id),
       ...(config.api.cameraKey === undefined ? {} : { cameraKey: config.api.cameraKey }),
       onRead: (laneId, read) => this.lanes.plateRead(laneId, read),
+      photos: this.photos,
       onHistory: (laneId, read) =>
         void this.store
           .appendEvent({ type: "camera-offline-read", laneId, plate: read.plate, atMs: read.atMs })
@@ -195,7 +207,6 @@ export class App {
       clock,
       log: log.child({ sub: "platform" }),
       timeZone: config.lot.timeZone,
-      lanes: config.lanes,
     });
     const platformHandler = createOpenInterfaceHandler({ config, ports, clock, log: log.child({ sub: "platform" }) });
     this.openInterface = platformHandler;
@@ -237,6 +248,8 @@ export class App {
     // Refunds owed to drivers who paid a stay twice (GET /api/refunds lists them).
     this.addStatus("refunds", () => this.lanes.refunds.totals());
     this.addStatus("shift", () => this.shifts.status());
+    // The cameras' photo rings: kept, refused and evicted per lane.
+    this.addStatus("photos", () => this.photos.status());
     this.addStatus("links", () => ({
       platform: { state: this.outbox.status().link === "up" ? "up" : "down", ...this.platform.stats() },
       mqtt: this.fleet ? { state: this.fleet.state } : { state: "not configured" },

@@ -1,34 +1,17 @@
 import type { Clock } from "../kernel/clock.js";
 import type { Logger } from "../kernel/log.js";
-import type { BlacklistRecord, CarGroupRecord, CouponRecord, InParkRecord, LanePort, ListPort, LotPorts, PaymentRecord, VehicleRecord } from "../platform/ports.js";
+import type { LanePort, ListPort, LotPorts } from "../platform/ports.js";
 import { Refusal } from "../platform/services/common.js";
 import { formatWireTime } from "../platform/wire.js";
 import { StoreErrorCode, isStoreError } from "../store/errors.js";
 import type { LotStore } from "../store/lot-store.js";
-import type { Coupon, InParkRecord as StoreStay } from "../store/records.js";
-import {
-  blacklistFromStore,
-  blacklistToStore,
-  carGroupFromStore,
-  carGroupToStore,
-  couponFromStore,
-  couponToStore,
-  inParkFromStore,
-  inParkPatch,
-  inParkToStore,
-  paymentFromStore,
-  paymentToStore,
-  vehicleFromStore,
-  vehicleToStore,
-  type LaneChannels,
-} from "./store-port-mapping.js";
+import type { BlacklistEntry, CarGroup, InParkRecord, Payment, StayCoupon, Vehicle } from "../store/records.js";
 
 /*
  * The durable LotPorts: the section-4 handlers' lists (src/platform/ports.ts) on top of the
- * LotStore (src/store/lot-store.ts); the field mapping between the two is
- * store-port-mapping.ts. Every put/remove/clear is one of the store's named methods, which
- * resolve after the durable write, so a handler's `code 200` follows the disk
- * (docs/protocol.md §4.2).
+ * LotStore (src/store/lot-store.ts). Both speak the store's records, so nothing is mapped
+ * here: every put/remove/clear is one of the store's named methods, which resolve after the
+ * durable write, so a handler's `code 200` follows the disk (docs/protocol.md §4.2).
  *
  * Store refusals become platform refusals with nothing changed: E_STORE_DUPLICATE (e.g. a
  * plate the store's normalisation finds registered) → conflict, E_STORE_INVALID →
@@ -42,8 +25,24 @@ export interface StorePortsOptions {
   log: Logger;
   /** The lot's zone: times in the log lines read as the platform writes them. */
   timeZone: string;
-  /** Lane ids and platform channel ids (config `lanes`): maps a stay's laneId ↔ inChannelId. */
-  lanes?: LaneChannels;
+}
+
+/** What a platform edit of a stay (4.13.2) may change; the lane's fields (pending exit, prepayments, coupons...) stay as the store holds them. */
+const platformStayFields = ["plate", "plateColor", "carType", "carSubType", "enterAtMs", "inChannelId", "operator", "updatedAtMs"] as const;
+
+/**
+ * The handlers change the records they read before they put them back: they get copies, so
+ * nothing the store holds changes before (or without) a durable put.
+ */
+function copy<T>(record: T): T {
+  return structuredClone(record);
+}
+const copies = <T>(records: readonly T[]): T[] => records.map(copy);
+
+/** A coupon as its stay keeps it (the stay is the one holding it). */
+function heldCoupon(coupon: StayCoupon) {
+  const { recordNo: _stay, ...held } = coupon;
+  return held;
 }
 
 // ---- the ports -----------------------------------------------------------------------------
@@ -82,16 +81,15 @@ function checkIdFree(what: string, key: string, id: number, holder: { key: strin
  */
 export function createStoreLotPorts(store: LotStore, lane: LanePort, options: StorePortsOptions): LotPorts {
   const log = options.log.child({ sub: "store-ports" });
-  const lanes = options.lanes ?? [];
   const wire = (ms: number): string => formatWireTime(ms, options.timeZone);
 
-  const vehicles: ListPort<VehicleRecord> & { clear(): Promise<number> } = {
+  const vehicles: ListPort<Vehicle> & { clear(): Promise<number> } = {
     async list() {
-      return store.listVehicles().items.map(vehicleFromStore);
+      return copies(store.listVehicles().items);
     },
     async get(uuId) {
       const v = uuId === "" ? undefined : store.vehicles.get(uuId);
-      return v && vehicleFromStore(v);
+      return v && copy(v);
     },
     async put(record) {
       checkKey("uuId", record.uuId);
@@ -100,7 +98,7 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
         const holder = store.getVehicle({ id: record.id });
         checkIdFree("vehicle", record.uuId, record.id, holder && { key: holder.uuId });
       }
-      await guarded(() => store.upsertVehicle(vehicleToStore(record, existing)));
+      await guarded(() => store.upsertVehicle(record));
     },
     async remove(uuId) {
       if (uuId === "" || !store.vehicles.has(uuId)) return false;
@@ -111,13 +109,13 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
     },
   };
 
-  const blacklist: ListPort<BlacklistRecord> = {
+  const blacklist: ListPort<BlacklistEntry> = {
     async list() {
-      return store.listBlacklist().items.map(blacklistFromStore);
+      return copies(store.listBlacklist().items);
     },
     async get(uuid) {
       const b = store.blacklist.get(uuid);
-      return b && blacklistFromStore(b);
+      return b && copy(b);
     },
     async put(record) {
       checkKey("uuid", record.uuid);
@@ -126,7 +124,7 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
         const holder = store.blacklist.find((b) => b.id === record.id);
         checkIdFree("blacklist", record.uuid, record.id, holder && { key: holder.uuid });
       }
-      await guarded(() => store.addBlacklist(blacklistToStore(record, existing)));
+      await guarded(() => store.addBlacklist(record));
     },
     async remove(uuid) {
       if (uuid === "" || !store.blacklist.has(uuid)) return false;
@@ -134,22 +132,22 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
     },
   };
 
-  const carGroups: ListPort<CarGroupRecord> = {
+  const carGroups: ListPort<CarGroup> = {
     async list() {
-      return store.listCarGroups().items.map(carGroupFromStore);
+      return copies(store.listCarGroups().items);
     },
     async get(uuid) {
       const g = store.carGroups.get(uuid);
-      return g && carGroupFromStore(g);
+      return g && copy(g);
     },
     async put(record) {
-      checkKey("carGroupUuid", record.uuid);
-      const existing = store.carGroups.get(record.uuid);
-      if (!existing && record.id > 0) {
-        const holder = store.getCarGroup({ carGroupID: record.id });
-        checkIdFree("car group", record.uuid, record.id, holder && { key: holder.carGroupUuid });
+      checkKey("carGroupUuid", record.carGroupUuid);
+      const existing = store.carGroups.get(record.carGroupUuid);
+      if (!existing && record.carGroupID > 0) {
+        const holder = store.getCarGroup({ carGroupID: record.carGroupID });
+        checkIdFree("car group", record.carGroupUuid, record.carGroupID, holder && { key: holder.carGroupUuid });
       }
-      await guarded(() => store.upsertCarGroup(carGroupToStore(record, existing)));
+      await guarded(() => store.upsertCarGroup(record));
     },
     async remove(uuid) {
       if (uuid === "" || !store.carGroups.has(uuid)) return false;
@@ -159,17 +157,19 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
 
   const inPark: ListPort<InParkRecord> = {
     async list() {
-      return store.listInPark().items.map((s) => inParkFromStore(s, lanes));
+      return copies(store.listInPark().items);
     },
     async get(recordNo) {
-      const s = store.getInPark(recordNo);
-      return s && inParkFromStore(s, lanes);
+      const stay = store.getInPark(recordNo);
+      return stay && copy(stay);
     },
     async put(record) {
       checkKey("recordNo", record.recordNo);
-      const existing = store.getInPark(record.recordNo);
-      if (existing) await guarded(() => store.updateInPark(record.recordNo, inParkPatch(record, existing)));
-      else await guarded(() => store.addInPark(inParkToStore(record, lanes)));
+      if (store.getInPark(record.recordNo)) {
+        // 4.13.2: the platform's fields only (an edit sets fields, it never clears one).
+        const patch: Partial<InParkRecord> = Object.fromEntries(platformStayFields.filter((field) => record[field] !== undefined).map((field) => [field, record[field]]));
+        await guarded(() => store.updateInPark(record.recordNo, patch));
+      } else await guarded(() => store.addInPark(record));
     },
     async remove(recordNo) {
       const existing = store.getInPark(recordNo);
@@ -181,58 +181,53 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
     },
   };
 
-  /** The in-park stay holding a coupon, and the coupon. */
-  const findCoupon = (couponNo: string): { stay: StoreStay; coupon: Coupon } | undefined => {
-    for (const stay of store.listInPark().items) {
-      const coupon = stay.coupons.find((c) => c.couponId === couponNo);
-      if (coupon) return { stay, coupon };
-    }
-    return undefined;
-  };
+  /** The in-park stay holding a coupon. */
+  const holderOf = (couponId: string): InParkRecord | undefined => store.listInPark().items.find((stay) => stay.coupons.some((c) => c.couponId === couponId));
 
-  const coupons: ListPort<CouponRecord> = {
+  const coupons: ListPort<StayCoupon> = {
     async list() {
-      return store.listInPark().items.flatMap((stay) => stay.coupons.map((c) => couponFromStore(c, stay)));
+      return store.listInPark().items.flatMap((stay) => stay.coupons.map((c) => ({ ...copy(c), recordNo: stay.recordNo })));
     },
-    async get(couponNo) {
-      const found = findCoupon(couponNo);
-      return found && couponFromStore(found.coupon, found.stay);
+    async get(couponId) {
+      const stay = holderOf(couponId);
+      const coupon = stay?.coupons.find((c) => c.couponId === couponId);
+      return stay && coupon && { ...copy(coupon), recordNo: stay.recordNo };
     },
     async put(record) {
-      const held = findCoupon(record.couponNo);
-      if (held && held.stay.recordNo === record.recordNo) {
-        const replaced = held.stay.coupons.map((c) => (c.couponId === record.couponNo ? couponToStore(record, c) : c));
+      const holder = holderOf(record.couponId);
+      if (holder && holder.recordNo === record.recordNo) {
+        const replaced = holder.coupons.map((c) => (c.couponId === record.couponId ? heldCoupon(record) : c));
         await guarded(() => store.updateInPark(record.recordNo, { coupons: replaced }));
         return;
       }
-      if (!store.getInPark(record.recordNo)) throw new Refusal("notFound", `no in-park stay ${record.recordNo} for coupon ${record.couponNo}`);
-      if (held) {
+      if (!store.getInPark(record.recordNo)) throw new Refusal("notFound", `no in-park stay ${record.recordNo} for coupon ${record.couponId}`);
+      if (holder) {
         // Moved to another stay: two writes; a crash between them loses the coupon from both,
         // and the platform's retry of 4.7 grants it again.
-        await guarded(() => store.updateInPark(held.stay.recordNo, { coupons: held.stay.coupons.filter((c) => c.couponId !== record.couponNo) }));
-        log.warn({ couponNo: record.couponNo, from: held.stay.recordNo, to: record.recordNo }, "coupon moved to another stay");
+        await guarded(() => store.updateInPark(holder.recordNo, { coupons: holder.coupons.filter((c) => c.couponId !== record.couponId) }));
+        log.warn({ couponNo: record.couponId, from: holder.recordNo, to: record.recordNo }, "coupon moved to another stay");
       }
-      await guarded(() => store.addCoupon(record.recordNo, couponToStore(record)));
+      await guarded(() => store.addCoupon(record.recordNo, heldCoupon(record)));
     },
-    async remove(couponNo) {
-      const held = findCoupon(couponNo);
-      if (!held) return false;
-      await store.updateInPark(held.stay.recordNo, { coupons: held.stay.coupons.filter((c) => c.couponId !== couponNo) });
+    async remove(couponId) {
+      const holder = holderOf(couponId);
+      if (!holder) return false;
+      await store.updateInPark(holder.recordNo, { coupons: holder.coupons.filter((c) => c.couponId !== couponId) });
       return true;
     },
   };
 
-  const payments: ListPort<PaymentRecord> = {
+  const payments: ListPort<Payment> = {
     async list() {
-      return store.payments.values().map(paymentFromStore);
+      return copies(store.payments.values());
     },
     async get(orderNo) {
       const p = store.payments.get(orderNo);
-      return p && paymentFromStore(p);
+      return p && copy(p);
     },
     async put(record) {
       checkKey("orderNo", record.orderNo);
-      const result = await guarded(() => store.recordPayment(paymentToStore(record)));
+      const result = await guarded(() => store.recordPayment(record));
       // A payment is never rewritten (money records are append-only); the handlers check for a
       // prior orderNo first, so a duplicate here is a repeat that raced in.
       if (result.duplicate) log.info({ orderNo: record.orderNo }, "payment already recorded; kept as first received");
@@ -246,6 +241,3 @@ export function createStoreLotPorts(store: LotStore, lane: LanePort, options: St
 
   return { vehicles, blacklist, carGroups, coupons, inPark, payments, lane };
 }
-
-// The mapping functions stay importable from here, where the ports have always been.
-export * from "./store-port-mapping.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { photoRingConfigSchema } from "../io/camera/photo-ring.js";
 import { tariffSchema } from "../core/fees/tariff-schema.js";
 import { inputNames, outputNames } from "../core/lane/io-names.js";
 import { platformConfigSchema } from "../platform/config.js";
@@ -138,6 +139,8 @@ export const configSchema = z.strictObject({
   mqtt: mqttConfigSchema.optional(),
   api: apiSchema,
   store: storeSchema,
+  /** The last camera photos of each lane, on disk under `store.dir/photos` (src/io/camera/photo-ring.ts). */
+  photos: photoRingConfigSchema.prefault({}),
   outbox: outboxConfigSchema,
   policy: policyConfigSchema,
   system: systemConfigSchema,

@@ -17,11 +17,18 @@ export const demoPlates = {
 
 const HOUR_MS = 3_600_000;
 
+/** The box whose entry lane the cars come in by, and the one whose exit lane they leave by. */
+export interface DemoGates {
+  entry: App;
+  exit: App;
+}
+
 /**
  * Cars that arrive on their own in the demo lot, so a newcomer watching the log or
  * /api/status sees every path within a minute. It drives the simulated loops, the camera and
  * the scanner through the same code paths as the real devices, and plays the attendant and
- * the cloud (through the platform emulator) where a path needs them.
+ * the cloud (through the platform emulator) where a path needs them. In a lot of two boxes
+ * the cars enter at one box and leave at the other.
  */
 export class DemoTraffic {
   private running = false;
@@ -31,32 +38,43 @@ export class DemoTraffic {
   private readonly scanners: Map<string, SimScannerFeed>;
   private readonly entryLane: string;
   private readonly exitLane: string;
+  /** The box the cars come in by (its store holds their stays; the cloud asks it about them). */
+  private readonly app: App;
+  private readonly exitApp: App;
 
   constructor(
-    private readonly app: App,
+    gates: App | DemoGates,
     private readonly emulator: Emulator,
     /** `pace` scales every pause of a car (1 = the demo's own speed; tests run faster). */
     private readonly options: { pauseMs?: number; pace?: number; say?: (line: string) => void } = {},
   ) {
-    const feeds = app.devices.simFeeds(app.config, app.cameraPush);
-    this.cameras = feeds.cameras;
-    this.scanners = feeds.scanners;
-    this.entryLane = app.config.lanes.find((l) => l.direction === "in")?.id ?? "";
-    this.exitLane = app.config.lanes.find((l) => l.direction === "out")?.id ?? "";
+    this.app = "entry" in gates ? gates.entry : gates;
+    this.exitApp = "entry" in gates ? gates.exit : gates;
+    const feeds = [this.app, this.exitApp].map((app) => app.devices.simFeeds(app.config, app.cameraPush));
+    // Lane ids are unique in the lot, so the two boxes' devices fit in one map.
+    this.cameras = new Map(feeds.flatMap((f) => [...f.cameras]));
+    this.scanners = new Map(feeds.flatMap((f) => [...f.scanners]));
+    this.entryLane = this.app.config.lanes.find((l) => l.direction === "in")?.id ?? "";
+    this.exitLane = this.exitApp.config.lanes.find((l) => l.direction === "out")?.id ?? "";
   }
 
-  /** Registers the demo's monthly car and blacklisted car, and parks the cars that will leave. */
+  /** Registers the demo's monthly car and blacklisted car at every box (lists are each box's own). */
   async seed(): Promise<void> {
-    const { store, clock, config } = this.app;
-    const now = clock.now();
-    if (store.vehiclesByPlate(demoPlates.monthly).length === 0) {
-      await store.upsertVehicle({ carNum: demoPlates.monthly, owner: "张三", carTypeCode: 81, timeStartMs: now - 30 * 24 * HOUR_MS, timeEndMs: now + 200 * 24 * HOUR_MS });
-    }
-    if (store.blacklistFor(demoPlates.blacklisted, now).length === 0) {
-      await store.addBlacklist({ carNum: demoPlates.blacklisted, remark: "demo: unpaid fees", operator: "demo" });
+    for (const { store, clock } of new Set([this.app, this.exitApp])) {
+      const now = clock.now();
+      if (store.vehiclesByPlate(demoPlates.monthly).length === 0) {
+        await store.upsertVehicle({ carNum: demoPlates.monthly, owner: "张三", carTypeCode: 81, timeStartMs: now - 30 * 24 * HOUR_MS, timeEndMs: now + 200 * 24 * HOUR_MS });
+      }
+      if (store.blacklistFor(demoPlates.blacklisted, now).length === 0) {
+        await store.addBlacklist({ carNum: demoPlates.blacklisted, remark: "demo: unpaid fees", operator: "demo" });
+      }
     }
     this.emulator.setPlate(demoPlates.frictionless, "frictionless");
-    void config;
+  }
+
+  /** The box a lane belongs to. */
+  private boxOf(laneId: string): App {
+    return laneId === this.exitLane ? this.exitApp : this.app;
   }
 
   start(): void {
@@ -137,12 +155,12 @@ export class DemoTraffic {
     await this.arrive(outLane, demoPlates.cash);
     await this.waitFor(() => this.awaiting(outLane), 5000);
     await this.sleep(1500);
-    if (this.app.config.lanes.find((l) => l.id === outLane)?.inputs.cashConfirm) {
+    if (this.exitApp.config.lanes.find((l) => l.id === outLane)?.inputs.cashConfirm) {
       await this.set(outLane, "cashConfirm", 1);
       await this.sleep(200);
       await this.set(outLane, "cashConfirm", 0);
     } else {
-      this.app.lanes.command(outLane, "cash-paid", "demo-attendant", "cash");
+      this.exitApp.lanes.command(outLane, "cash-paid", "demo-attendant", "cash");
     }
     await this.passThrough(outLane);
 
@@ -186,7 +204,7 @@ export class DemoTraffic {
     await this.set(laneId, "loopA", 1);
     await this.sleep(300);
     const camera = this.cameras.get(laneId);
-    if (camera) feedSimCamera(camera, laneId, { plate, confidence: 96 }, this.app.clock);
+    if (camera) feedSimCamera(camera, laneId, { plate, confidence: 96 }, this.boxOf(laneId).clock);
   }
 
   /** Waits for the arm to open, then drives over the safety loop and away. */
@@ -206,13 +224,13 @@ export class DemoTraffic {
   }
 
   private barrier(laneId: string): string | undefined {
-    return this.app.lanes.runners.get(laneId)?.snapshot().barrier;
+    return this.boxOf(laneId).lanes.runners.get(laneId)?.snapshot().barrier;
   }
 
   private awaiting(laneId: string): boolean {
     return (
-      this.app.lanes.runners
-        .get(laneId)
+      this.boxOf(laneId)
+        .lanes.runners.get(laneId)
         ?.snapshot()
         .pending.some((tx) => tx.phase === "awaitingPayment") ?? false
     );
@@ -221,7 +239,7 @@ export class DemoTraffic {
   private async set(laneId: string, input: string, level: 0 | 1): Promise<void> {
     // A stopped demo drives nothing more (the service is shutting down around it).
     if (!this.running) throw new TrafficStopped();
-    this.app.simGpio?.setInput(lineKey(laneId, input), level);
+    this.boxOf(laneId).simGpio?.setInput(lineKey(laneId, input), level);
   }
 
   private async waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {

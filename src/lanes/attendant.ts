@@ -5,10 +5,8 @@
  * exit is settled as a manual release.
  */
 import { emit, track } from "./effects.js";
-import { paidOnlineExit, paidOnlineRefusal, payCash } from "./payments.js";
-import { manualSettlement } from "../core/settlement/settlement.js";
-import { plateForRelease } from "../core/settlement/settlement-machine.js";
-import { settle, stayForUnrecorded, writeSettlement } from "./settlement.js";
+import { paidOnlineExit, paidOnlineRefusal } from "./payments.js";
+import { manualRelease, payCash, releaseByHand } from "./settlement-inputs.js";
 import { awaitingExit, billUnanswered, newExit, temporaryTypes, type CommandResult, type EntryCtx, type ExitCtx, type LanesState } from "./lane-state.js";
 
 /** One command at a lane (open, close, cash-paid, cancel; anything else is refused with E_BAD_COMMAND). */
@@ -22,7 +20,7 @@ export function command(lanes: LanesState, laneId: string, name: string, operato
     case "open": {
       const ctx = awaitingExit(lanes, laneId);
       if (ctx) {
-        void track(lanes, settle(lanes, ctx, manualSettlement(operator), reason));
+        void track(lanes, releaseByHand(lanes, ctx, operator, reason));
         return { ok: true, detail: `released ${ctx.plate} by hand` };
       }
       openByHand(lanes, laneId, `manual: ${reason}`, operator);
@@ -95,29 +93,6 @@ export function prepareAttendantOpen(lanes: LanesState, laneId: string, operator
     return lanes.deciding.get(entry.txId)?.then(() => undefined);
   }
   return manualEntry(lanes, entry, operator, reason, lanes.deps.clock.now());
-}
-
-/**
- * An exit released by hand while billed, held or still deciding: settled as a manual release
- * (leaveNotify releaseType 3, nothing collected) with the operator, durably as `settle` does.
- */
-export async function manualRelease(lanes: LanesState, ctx: ExitCtx, operator: string, reason: string): Promise<void> {
-  if (ctx.phase === "settled") return;
-  const settlement = manualSettlement(operator);
-  ctx.phase = "settled";
-  ctx.settlement = settlement;
-  if (!ctx.record && ctx.path === "attendant") ctx.plate = plateForRelease(ctx);
-  emit(lanes, { type: "payment", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record?.recordNo, feeFen: 0, dueFen: ctx.dueFen, path: "manual", reason, operator });
-  if (!ctx.record && ctx.path === "attendant") {
-    // The arm is already moving (the machine opened): the stay follows, and the passage
-    // waits for it (exitPassed awaits pendingWrite).
-    ctx.pendingWrite = stayForUnrecorded(lanes, ctx, settlement).catch((error: unknown) =>
-      lanes.log.error({ err: error, plate: ctx.plate }, "stay for a car with no entry record not written"),
-    );
-    await ctx.pendingWrite;
-    return;
-  }
-  await writeSettlement(lanes, ctx, settlement);
 }
 
 /**

@@ -7,14 +7,12 @@
 import type { RequestDecisionEffect } from "../core/lane/index.js";
 import { flatBill } from "../core/exit/bill-inputs.js";
 import { exitBillOutcome, exitCarTypes, routeExit } from "../core/exit/exit-decision.js";
-import { noticeSettlement } from "../core/settlement/settlement.js";
 import { emit, feedDecision, show } from "./effects.js";
-import { afterBillFailure, afterPreLeave, billPaid, preLeaveBiz, sendBill } from "./bills.js";
+import { preLeaveBiz } from "./bills.js";
 import { platformPlateColor } from "./numbers.js";
 import { queueEntryReport } from "./passage.js";
 import { earlierSettlement, resumeSettledLeftover } from "./recovery.js";
-import { settleNothingDue } from "./effects-executor.js";
-import { settle } from "./settlement.js";
+import { billWithFee, leaveOnHeld, paidByNotice, settleNothingDue } from "./settlement-inputs.js";
 import { findStay, fixedCarFor } from "./stays.js";
 import { newExit, temporaryTypes, type ExitCtx, type LanesState } from "./lane-state.js";
 
@@ -117,8 +115,7 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
       const s = earlier.settlement;
       ctx.bill = flatBill(s);
       ctx.dueFen = s.paidFen;
-      emit(lanes, { type: "settled-earlier", laneId: ctx.laneId, plate: ctx.plate, recordNo: ctx.record.recordNo, path: s.path, settledAtMs: s.settledAtMs });
-      await settle(lanes, ctx, s, "settled earlier", { written: true });
+      await leaveOnHeld(lanes, ctx, s);
       return;
     }
     const record = ctx.record;
@@ -126,19 +123,19 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
     ctx.dueFen = ctx.bill.paidFee;
     Object.assign(ctx, exitCarTypes(record, fixedCarFor(lanes, record.plate, atMs), ctx.dueFen, temporaryTypes(lanes)));
   }
-  await billAtExit(lanes, ctx, request);
+  await billAtExit(lanes, ctx);
 }
 
 /** The exit bill is known: open for nothing due, or start every payment path at once. */
-async function billAtExit(lanes: LanesState, ctx: ExitCtx, request: RequestDecisionEffect): Promise<void> {
-  const { store, config, platform } = lanes.deps;
+async function billAtExit(lanes: LanesState, ctx: ExitCtx): Promise<void> {
+  const { config, platform } = lanes.deps;
   const record = ctx.record!;
   const bill = ctx.bill!;
   // A payment notice that came while this bill was being made (quoting only the recordNo):
   // it settles the exit now, unless the bill already counted it as a prepayment.
   const outcome = exitBillOutcome({ paidFee: ctx.dueFen, prepaidFee: bill.prepaidFee }, record, ctx.earlyPayment, config.policy.exit);
   if (outcome.kind === "early-payment" && ctx.earlyPayment) {
-    await settle(lanes, ctx, noticeSettlement(ctx.earlyPayment), "payment notice");
+    await paidByNotice(lanes, ctx, ctx.earlyPayment, { keptWhileDeciding: true });
     return;
   }
   if (outcome.kind === "nothing-due") {
@@ -156,48 +153,8 @@ async function billAtExit(lanes: LanesState, ctx: ExitCtx, request: RequestDecis
   lanes.byPlateId.set(plateId, ctx);
   // Gone, or released by hand (the manualOpen button) while the bill was being prepared.
   if (!lanes.exits.has(ctx.txId) || ctx.phase !== "deciding") return;
-  ctx.phase = "awaiting";
-  ctx.path = "platform";
-  // The bill goes on the wire first; everything else this decision does waits until it is.
-  // undici writes a request on a reused keep-alive connection from an immediate (it first
-  // lets bytes pending on the idle socket be read); the rest runs from the immediate queued
-  // after it, so neither the disk write's hand-off to the thread pool nor the board delays
-  // the request. The bill's durable copy (with the plateId) is then written while the bill
-  // is in flight: the car waits for the slower of the two, not for both, and a settlement
-  // waits for this write before its own (settle), so the record never moves backwards on
-  // disk. The board, the event and the machine's "await" follow; none of them can be
-  // overtaken by the answer, which arrives on a later turn of the event loop. From here the
-  // scanner, the attendant's cash button and the platform's notices can all settle.
-  const answer = sendBill(lanes, ctx, plateId, "platform", undefined);
-  ctx.pendingWrite = new Promise<void>((written) => {
-    setImmediate(() => {
-      store
-        .updateInPark(record.recordNo, {
-          pendingExit: { laneId: ctx.laneId, plateId, atMs: ctx.atMs, payableFen: bill.payableFee, discountFen: bill.discountFee, dueFen: ctx.dueFen },
-        })
-        .then(
-          () => written(),
-          // Disk trouble: the store keeps the change in memory and retries (an alarm shows);
-          // the lane goes on deciding.
-          (error: unknown) => {
-            lanes.log.error({ err: error, recordNo: record.recordNo }, "pending bill not yet durable");
-            written();
-          },
-        );
-      // Settled (the cash button) or gone (backed off) in the meantime: nothing to show.
-      if (ctx.phase !== "awaiting" || !lanes.exits.has(ctx.txId)) return;
-      show(lanes, ctx.laneId, { kind: "feeDue", plate: ctx.plate, feeFen: ctx.dueFen });
-      emit(lanes, { type: "fee-due", laneId: ctx.laneId, plate: ctx.plate, recordNo: record.recordNo, feeFen: ctx.dueFen, plateId });
-      feedDecision(lanes, request, { verdict: "await", reason: "fee-due", feeFen: ctx.dueFen });
-    });
-  });
-
-  const result = await answer;
-  if (lanes.stopped) return;
-  // Paid while the bill was on its way (cash pressed at once, say): a 200 now is money
-  // taken twice, and billPaid records it.
-  if (result.ok && ctx.phase !== "awaiting") billPaid(lanes, ctx, ctx.bills!.get(plateId)!, result);
-  if (ctx.phase !== "awaiting") return;
-  afterPreLeave(lanes, ctx, result, "platform");
-  afterBillFailure(lanes, ctx, plateId, result);
+  // Through the settlement machine (effects-executor.ts): the bill goes on the wire first, its
+  // durable copy (with the plateId) is written while it is in flight, and the board, the event
+  // and the machine's "await" follow; the answer decides (paid, awaiting payment, cash).
+  await billWithFee(lanes, ctx, bill);
 }

@@ -9,42 +9,21 @@ import type { EventBus } from "../kernel/event-bus.js";
 import type { Config, LaneConfig } from "../config/schema.js";
 import type { Gpio } from "../io/gpio/gpio.js";
 import type { LaneDisplay } from "../io/display/lane-display.js";
+import type { PhotoLookup } from "../io/camera/photo-ring.js";
 import type { LotStore } from "../store/lot-store.js";
 import type { InParkRecord } from "../store/records.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { PlatformClient } from "../platform/client.js";
-import type { LaneAnswer, PaymentRecord } from "../platform/ports.js";
+import type { LaneAnswer, PaymentNotice } from "../platform/ports.js";
 import type { Bill, Tariff } from "../core/fees/index.js";
 import type { RecentExit } from "../core/stays/stay-views.js";
 import type { PaymentPath, Settlement } from "../core/settlement/settlement.js";
+import type { SettlementState } from "../core/settlement/settlement-types.js";
 import type { RefundLedger } from "./refunds.js";
 import type { LaneRunner } from "./runner.js";
 import type { RecordNumbers } from "./numbers.js";
 
 export type { PaymentPath, Settlement, StoredSettlement } from "../core/settlement/settlement.js";
-
-/**
- * One pre-leave bill (a plateId) of an exit and what the lane heard of it. Its calls stay open
- * for the late-answer window: the deadline decides what the lane shows, not what it hears.
- */
-export interface BillCall {
-  plateId: string;
-  path: "platform" | "scanner";
-  /** The scanned code: in memory only while its car waits, so a re-ask sends the same bill. */
-  sweepCode: string | undefined;
-  /** Calls of this bill still open (answered late or not at all yet). */
-  open: number;
-  /** A call failed with no answer (timeout, refused, HTTP error) ... */
-  unanswered: boolean;
-  /** ... and none since answered (200 or a business code). */
-  answered: boolean;
-  /** The last failure: an HTTP answer means the platform is up, so no "at once" re-ask. */
-  lastFailure: string | undefined;
-  reasks: number;
-  reaskTimer: TimerHandle | undefined;
-  /** When the last window of its calls closes (the lane's clock): a late 200 can come until then. */
-  listenUntilMs: number;
-}
 
 export interface ExitCtx {
   laneId: string;
@@ -68,15 +47,28 @@ export interface ExitCtx {
   /** The stay was made at this exit for a car with no entry record (undone if it backs out). */
   madeStay?: boolean | undefined;
   /** A payment notice for this stay that came while the bill was still being made. */
-  earlyPayment?: PaymentRecord | undefined;
+  earlyPayment?: PaymentNotice | undefined;
   /** A settled stay finished as left after a restart (its car was not read again in time). */
   settledLeftover?: boolean | undefined;
-  /** The pre-leave bills of this exit, by plateId. */
-  bills?: Map<string, BillCall> | undefined;
   /** The attendant's cash confirmation while the platform is asked once more (one at a time). */
   cashCheck?: Promise<CommandResult> | undefined;
   /** The board says "paid online" when the exit opens (a 200 after the cash prompt). */
   paidOnline?: boolean | undefined;
+  /**
+   * The exit's settlement machine (effects-executor.ts steps it): what it keeps between inputs
+   * (its bills and their calls, the check before cash). The fields the exit flow owns (phase,
+   * bill, amounts) are copied into it from this exit before each step.
+   */
+  machine?: SettlementState | undefined;
+  /** The machine's timers running for this exit (its bills' re-asks), by the machine's id. */
+  machineTimers?: Map<string, TimerHandle> | undefined;
+  /**
+   * An exit restored at start with no car on a lane (recovery.ts): true once its stay moved on
+   * without it (the car read again, the stay gone); its machine is then told `superseded`.
+   */
+  movedOn?: (() => boolean) | undefined;
+  /** The plate the camera read, when an attendant corrected it (plate-correction.ts). */
+  readPlate?: string | undefined;
 }
 
 export interface EntryCtx {
@@ -90,6 +82,8 @@ export interface EntryCtx {
   confirm?: ((verdict: "allow" | "deny", operator: string) => void) | undefined;
   /** The record an attendant's open is writing for a refused car (the passage waits for it). */
   written?: Promise<unknown> | undefined;
+  /** The plate the camera read, when an attendant corrected it (plate-correction.ts). */
+  readPlate?: string | undefined;
 }
 
 export interface LaneView {
@@ -106,6 +100,8 @@ export interface LaneServiceDeps {
   outbox: Outbox;
   platform: PlatformClient;
   displays: ReadonlyMap<string, LaneDisplay>;
+  /** The cameras' photos, for the exit card (none: no photos shown). */
+  photos?: PhotoLookup | undefined;
 }
 
 export type CommandResult =
@@ -192,5 +188,5 @@ export function awaitingExit(lanes: LanesState, laneId: string): ExitCtx | undef
 
 /** A bill of this exit timed out or failed and the platform has not answered it since. */
 export function billUnanswered(ctx: ExitCtx): boolean {
-  return [...(ctx.bills?.values() ?? [])].some((bill) => bill.unanswered && !bill.answered);
+  return (ctx.machine?.bills ?? []).some((bill) => bill.unanswered && !bill.answered);
 }

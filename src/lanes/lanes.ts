@@ -15,17 +15,19 @@ import type { RequestDecisionEffect, LaneEvent as CoreLaneEvent, DisplayEffect }
 import { reentryWindowMs } from "../core/exit/bill-inputs.js";
 import { RefundLedger } from "./refunds.js";
 import { archive, emit, feedDecision, kebab, show, track } from "./effects.js";
-import { cashPaid, command, manualEntry, manualRelease, prepareAttendantOpen } from "./attendant.js";
-import { reaskNow } from "./bills.js";
+import { cashPaid, command, manualEntry, prepareAttendantOpen } from "./attendant.js";
 import { decideEntry, freeSpaces } from "./entry-flow.js";
 import { decideExit } from "./exit-flow.js";
 import { RecordNumbers } from "./numbers.js";
 import { entryAbandoned, entryPassed, exitAbandoned, exitPassed } from "./passage.js";
-import { payByScanner, payCash } from "./payments.js";
+import { payByScanner } from "./payments.js";
+import { manualRelease, payCash, reaskNow } from "./settlement-inputs.js";
 import { lanePort } from "./platform-port.js";
 import { recoverAtStart } from "./recovery.js";
 import { LaneRunner } from "./runner.js";
 import { billFor } from "./stays.js";
+import { exitCard } from "./exit-card.js";
+import { correctPlate, type CorrectionRequest, type CorrectionResult } from "./plate-correction.js";
 import { awaitingExit, billUnanswered, type BillFor, type CommandResult, type LaneServiceDeps, type LanesState } from "./lane-state.js";
 
 /** How long stop() lets decisions already writing finish (under the lifecycle's 500 ms). */
@@ -120,6 +122,11 @@ export class LaneService implements Component {
     return cashPaid(this.state, laneId, operator, reason);
   }
 
+  /** The attendant's plate for a misread car at the lane: the lane decides again with it (plate-correction.ts). */
+  correctPlate(laneId: string, request: CorrectionRequest): Promise<CorrectionResult> {
+    return correctPlate(this.state, laneId, request);
+  }
+
   // ---- the platform's open interfaces (section 4, platform-port.ts) -------------------------
 
   lanePort(): LanePort {
@@ -172,9 +179,11 @@ export class LaneService implements Component {
               // The panel shows "paid online" and refuses cash for it.
               ...(exit.phase === "settled" && (exit.settlement?.path === "platform" || exit.settlement?.path === "scanner") ? { paidOnline: true } : {}),
               ...(billUnanswered(exit) ? { billUnanswered: true } : {}),
+              // The booth's exit card: entry, stay, the bill's lines, how to pay, photos.
+              card: exitCard(lanes, exit),
             }
           : entry
-            ? { plate: entry.plate, recordNo: entry.recordNo, paymentPath: entry.phase }
+            ? { plate: entry.plate, recordNo: entry.recordNo, paymentPath: entry.phase, ...(entry.readPlate === undefined ? {} : { readPlate: entry.readPlate }) }
             : tx?.plate
               ? { plate: tx.plate }
               : null,

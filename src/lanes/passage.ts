@@ -8,6 +8,7 @@ import { exitPaymentFields } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";
 import { flatBill } from "../core/exit/bill-inputs.js";
 import { finishReason, manualSettlement } from "../core/settlement/settlement.js";
+import { lateWindowEnd } from "../core/settlement/settlement-machine.js";
 import { doublePaymentFields } from "./refunds.js";
 import { emit, kebab, track } from "./effects.js";
 import { answerUnlicensed } from "./entry-flow.js";
@@ -91,22 +92,6 @@ export async function queueEntryReport(lanes: LanesState, record: InParkRecord):
   if (store.getInPark(record.recordNo)) await store.updateInPark(record.recordNo, { entryReport: "queued" });
 }
 
-/**
- * When the exit's report may go: just after the last late-answer window closes of the bills
- * whose call timed out and whose outcome the platform never told (a call still listening,
- * none answered: cash taken blind) — the client starts its window a moment after the lane
- * reads the clock, and a 200 heard at its very end is written to the ledger first.
- * Undefined: no such bill. A bill the platform did answer (200, or "awaiting payment" to the
- * check before cash) was settled knowingly; one still inside its deadline did not time out.
- */
-function lateWindowEnd(ctx: ExitCtx): number | undefined {
-  let endMs: number | undefined;
-  for (const bill of ctx.bills?.values() ?? []) {
-    if (bill.open > 0 && bill.unanswered && !bill.answered) endMs = Math.max(endMs ?? 0, bill.listenUntilMs);
-  }
-  return endMs === undefined ? undefined : endMs + REPORT_AFTER_WINDOW_MS;
-}
-
 export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void> {
   lanes.exits.delete(ctx.txId);
   if (ctx.plateId) lanes.byPlateId.delete(ctx.plateId);
@@ -131,7 +116,10 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
   // platform could not be asked, say): a 200 heard now is a second payment the report must
   // carry. The report is queued durably now and goes once that window is over (the outbox
   // sender adds what the refunds ledger found by then: withDoublePaymentFields).
-  const notBeforeMs = paidFen > 0 ? lateWindowEnd(ctx) : undefined;
+  // (The core's lateWindowEnd: the last late-answer window of a bill whose call timed out and
+  // whose outcome the platform never told, plus REPORT_AFTER_WINDOW_MS; a bill the platform did
+  // answer was settled knowingly.)
+  const notBeforeMs = paidFen > 0 && ctx.machine ? lateWindowEnd(ctx.machine, REPORT_AFTER_WINDOW_MS) : undefined;
   if (notBeforeMs !== undefined) lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs }, "exit report held until its bill's late-answer window closes");
   await outbox.enqueue({
     recordNo: record.recordNo,

@@ -5,13 +5,12 @@
  */
 import type { InParkRecord } from "../store/records.js";
 import { quote } from "../core/exit/bill-inputs.js";
-import { noticeSettlement, remoteSettlement } from "../core/settlement/settlement.js";
 import { normalisePlate } from "../core/plates/index.js";
-import type { FeeQuery, FeeQuote, LaneAnswer, LanePort, PaymentRecord, RemoteControl, UnlicensedEntry } from "../platform/ports.js";
+import type { FeeQuery, FeeQuote, LaneAnswer, LanePort, PaymentNotice, RemoteControl, UnlicensedEntry } from "../platform/ports.js";
 import { after, emit } from "./effects.js";
 import { openByHand } from "./attendant.js";
 import { freeSpaces } from "./entry-flow.js";
-import { settle } from "./settlement.js";
+import { paidByNotice, remoteRelease } from "./settlement-inputs.js";
 import { temporaryTypes, type ExitCtx, type LanesState, type UnlicensedAnswer } from "./lane-state.js";
 
 export function lanePort(lanes: LanesState): LanePort {
@@ -122,11 +121,7 @@ async function remoteControl(lanes: LanesState, command: RemoteControl): Promise
   if (exit) {
     if (exit.laneId !== command.laneId) return { ok: false, reason: "lane-invalid", msg: "that bill belongs to another lane" };
     if (exit.phase !== "awaiting" || !lanes.exits.has(exit.txId)) return { ok: false, reason: "expired", msg: "the vehicle is no longer waiting" };
-    if (command.type === 1) {
-      emit(lanes, { type: "remote-cancel", laneId: exit.laneId, plate: exit.plate, operator: command.operator });
-      return { ok: true, value: undefined, msg: "操作成功" };
-    }
-    await settle(lanes, exit, remoteSettlement(command, atMs), command.type === 2 ? `free release (case ${command.openGateCase ?? "?"})` : "remote release");
+    await remoteRelease(lanes, exit, command, atMs);
     return { ok: true, value: undefined, msg: "操作成功" };
   }
   if (command.cmd === 1) {
@@ -136,7 +131,7 @@ async function remoteControl(lanes: LanesState, command: RemoteControl): Promise
   return { ok: false, reason: "not-found", msg: "unknown or expired plateId" };
 }
 
-async function paymentNotified(lanes: LanesState, payment: PaymentRecord): Promise<void> {
+async function paymentNotified(lanes: LanesState, payment: PaymentNotice): Promise<void> {
   const exit =
     (payment.plateId ? lanes.byPlateId.get(payment.plateId) : undefined) ??
     [...lanes.exits.values()].find((c) => (c.phase === "awaiting" || c.phase === "deciding") && c.record && c.record.recordNo === payment.recordNo);
@@ -152,5 +147,5 @@ async function paymentNotified(lanes: LanesState, payment: PaymentRecord): Promi
     emit(lanes, { type: "prepayment", plate: payment.plateNum, recordNo: payment.recordNo, feeFen: payment.amountFen });
     return;
   }
-  await settle(lanes, exit, noticeSettlement(payment), "payment notice");
+  await paidByNotice(lanes, exit, payment);
 }

@@ -4,15 +4,13 @@
  * 200), and a car back at an exit on a stay settled earlier is not billed twice.
  */
 import type { InParkRecord } from "../store/records.js";
-import { backoffCeilingMs } from "../kernel/backoff.js";
 import { flatBill } from "../core/exit/bill-inputs.js";
 import { earlierSettlement as earlierSettlementOf, prepaymentsWithSettlement, storedSettlementOf } from "../core/settlement/settlement.js";
-import { after, emit, parseTime, track } from "./effects.js";
-import { preLeaveBiz } from "./bills.js";
-import { exitPassed, queueEntryReport } from "./passage.js";
-import { writeSettlement } from "./settlement.js";
+import { emit, track } from "./effects.js";
+import { restoreExit } from "./effects-executor.js";
+import { queueEntryReport } from "./passage.js";
 import { rememberExit } from "./stays.js";
-import { newExit, type LanesState, type Settlement, type StoredSettlement } from "./lane-state.js";
+import { newExit, type LanesState, type StoredSettlement } from "./lane-state.js";
 
 /** At start, after the lane machines run: the re-entry memory, then what a stop cut short. */
 export async function recoverAtStart(lanes: LanesState): Promise<void> {
@@ -30,12 +28,9 @@ export async function recoverAtStart(lanes: LanesState): Promise<void> {
   for (const record of lanes.deps.store.listInPark((r) => r.entryReport === "none" && r.source !== "platform").items) {
     await queueEntryReport(lanes, record).catch((error: unknown) => lanes.log.error({ err: error, recordNo: record.recordNo }, "entry report not queued"));
   }
-  // Exits a stop cut short. A stay that holds its settlement was opened for (or about to be):
-  // it waits for its car to be read again, else it is finished as left. A stay with a bill
-  // the platform may have answered 200 (written after the open) asks the platform again.
+  // Exits a stop cut short, each restarted in its settlement machine (restoreStay).
   for (const record of lanes.deps.store.listInPark((r) => r.pendingExit !== undefined || r.extra?.settlement !== undefined).items) {
-    if (storedSettlementOf(record)) holdSettled(lanes, record.recordNo);
-    else void track(lanes, recoverPendingExit(lanes, record.recordNo, 0));
+    void track(lanes, restoreStay(lanes, record));
   }
 }
 
@@ -100,52 +95,50 @@ export async function resumeSettledLeftover(lanes: LanesState, plate: string, la
   return record;
 }
 
-/** A settled stay found at start: its car gets `settledHoldMs` to be read at an exit. */
-function holdSettled(lanes: LanesState, recordNo: string): void {
-  after(lanes, lanes.deps.config.policy.exit.settledHoldMs, () => void track(lanes, finishSettledLeftover(lanes, recordNo)));
-}
-
-/** The car of a settled stay was not seen since the start: it left during the stop. */
-async function finishSettledLeftover(lanes: LanesState, recordNo: string): Promise<void> {
-  const record = lanes.deps.store.getInPark(recordNo);
-  const settlement = record ? storedSettlementOf(record) : undefined;
-  if (!record || !settlement || exitInProgress(lanes, recordNo)) return;
-  const laneId = lanes.configs.has(settlement.laneId) ? settlement.laneId : [...lanes.configs.values()].find((l) => l.direction === "out")?.id;
-  if (!laneId) return;
-  const ctx = newExit(lanes, {
-    laneId,
-    txId: `leftover-${recordNo}`,
-    plate: record.plate,
-    atMs: settlement.billAtMs,
-    record,
-    matchedBy: "exact",
-    bill: flatBill(settlement),
-    dueFen: settlement.paidFen,
-    phase: "settled",
-    path: settlement.path,
-    settlement,
-    settledLeftover: true,
-  });
-  lanes.log.info({ recordNo, plate: record.plate, path: settlement.path }, "settled stay not seen since the start: finished as left at its bill's time");
-  emit(lanes, { type: "settled-stay-finished", laneId, plate: record.plate, recordNo, path: settlement.path, reason: "not seen since the start" });
-  await exitPassed(lanes, ctx);
-}
-
 /**
- * A stay with a pre-leave bill and no settlement at start: the platform may have answered
- * 200 and the barrier opened before the answer was written (settle, openFirst). The same
- * bill, same plateId, is asked again; 200 settles the stay as the platform says (then held as
- * any settled stay), another code leaves it as it is (the car did not pay that way), and no
- * answer is asked again with backoff until the car is read again or the platform answers.
+ * A stay found at start with its exit cut short, restarted in its settlement machine
+ * (effects-executor.ts restoreExit) on an exit of its own, on no lane:
+ * - holding a settlement: its car gets `settledHoldMs` to be read at an exit (then it leaves on
+ *   it, exit-flow.ts); if not, it left during the stop and is finished as left at its bill's
+ *   time (the machine's report, settledLeftover);
+ * - holding a pre-leave bill and no settlement: the platform may have answered 200 and the
+ *   barrier opened before the answer was written (the 200 opens first). The same bill, same
+ *   plateId, is asked again; 200 settles the stay as the platform says (then held as any
+ *   settled stay), another code leaves it as it is (the car did not pay that way), and no
+ *   answer is asked again with backoff until the platform answers.
+ * Either ends once the stay moves on without it: its car is read again (its new exit decides),
+ * or the stay is gone.
  */
-async function recoverPendingExit(lanes: LanesState, recordNo: string, attempt: number): Promise<void> {
-  const { store, config, platform } = lanes.deps;
-  const record = store.getInPark(recordNo);
-  const pending = record?.pendingExit;
-  if (!record || !pending || storedSettlementOf(record) || exitInProgress(lanes, recordNo) || !lanes.configs.has(pending.laneId)) return;
+async function restoreStay(lanes: LanesState, record: InParkRecord): Promise<void> {
+  const settlement = storedSettlementOf(record);
+  const pending = record.pendingExit;
+  if (settlement) {
+    const laneId = lanes.configs.has(settlement.laneId) ? settlement.laneId : [...lanes.configs.values()].find((l) => l.direction === "out")?.id;
+    if (!laneId) return;
+    const ctx = newExit(lanes, {
+      laneId,
+      txId: `leftover-${record.recordNo}`,
+      plate: record.plate,
+      atMs: settlement.billAtMs,
+      record,
+      matchedBy: "exact",
+      bill: flatBill(settlement),
+      dueFen: settlement.paidFen,
+      phase: "settled",
+      path: settlement.path,
+      settlement,
+    });
+    ctx.movedOn = () => {
+      const now = lanes.deps.store.getInPark(record.recordNo);
+      return !now || !storedSettlementOf(now) || exitInProgress(lanes, record.recordNo);
+    };
+    await restoreExit(lanes, ctx, { recordNo: record.recordNo, plate: record.plate, pendingExit: undefined, settlement });
+    return;
+  }
+  if (!pending || exitInProgress(lanes, record.recordNo) || !lanes.configs.has(pending.laneId)) return;
   const ctx = newExit(lanes, {
     laneId: pending.laneId,
-    txId: `recover-${recordNo}`,
+    txId: `recover-${record.recordNo}`,
     plate: record.plate,
     atMs: pending.atMs,
     record,
@@ -161,34 +154,13 @@ async function recoverPendingExit(lanes: LanesState, recordNo: string, attempt: 
     phase: "awaiting",
     path: "platform",
   });
-  const result = await platform.preLeaveNotify(preLeaveBiz(lanes, ctx, {}), { deadlineMs: config.platform.deadlines.preLeaveMs });
-  // The car was read again meanwhile (its new bill decides), or the stay went.
-  const now = store.getInPark(recordNo);
-  if (!now || now.pendingExit?.plateId !== pending.plateId || exitInProgress(lanes, recordNo)) return;
-  if (result.ok) {
-    const data = (result.data ?? {}) as { payType?: unknown; payTime?: unknown; orderNo?: unknown };
-    const settlement: Settlement = {
-      releaseType: 0,
-      payType: Number(data.payType ?? 0) || 0,
-      paidFen: pending.dueFen,
-      orderNo: typeof data.orderNo === "string" ? data.orderNo : "",
-      payTimeMs: (typeof data.payTime === "string" ? parseTime(lanes, data.payTime) : null) ?? lanes.deps.clock.now(),
-      operator: "",
-      path: "platform",
-    };
-    ctx.record = now;
-    await writeSettlement(lanes, ctx, settlement);
-    emit(lanes, { type: "payment-recovered", laneId: ctx.laneId, plate: record.plate, recordNo, plateId: pending.plateId, feeFen: pending.dueFen, path: "platform" });
-    holdSettled(lanes, recordNo);
-    return;
-  }
-  if (result.kind === "business-code") {
-    lanes.log.info({ recordNo, plateId: pending.plateId, code: result.code }, "bill pending at the stop is not paid on the platform");
-    return;
-  }
-  const delayMs = backoffCeilingMs(attempt + 1, { baseMs: 1000, capMs: 60_000 });
-  lanes.log.warn({ recordNo, plateId: pending.plateId, reason: result.kind, retryInMs: delayMs }, "bill pending at the stop: platform not reachable, asking again later");
-  after(lanes, delayMs, () => void track(lanes, recoverPendingExit(lanes, recordNo, attempt + 1)));
+  // Once its answer settled the stay, it is held like any settled stay (the guard above).
+  ctx.movedOn = () => {
+    const now = lanes.deps.store.getInPark(record.recordNo);
+    if (!now || exitInProgress(lanes, record.recordNo)) return true;
+    return ctx.machine?.phase === "recovering" ? now.pendingExit?.plateId !== pending.plateId || storedSettlementOf(now) !== undefined : !storedSettlementOf(now);
+  };
+  await restoreExit(lanes, ctx, { recordNo: record.recordNo, plate: record.plate, pendingExit: pending, settlement: undefined });
 }
 
 function exitInProgress(lanes: LanesState, recordNo: string): boolean {

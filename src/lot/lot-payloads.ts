@@ -36,10 +36,19 @@ const settlementSummarySchema = z.strictObject({
   reason: z.string().max(32),
 });
 
+/** A plate on the lot link: what a camera reads fits easily; a platform's longer text is cut (payloads stay as docs/mqtt.md shows). */
+const PAYLOAD_PLATE_MAX = 32;
+
+/** `plate` cut to the payload's limit, never inside a surrogate pair. */
+function payloadPlate(plate: string): string {
+  if (plate.length <= PAYLOAD_PLATE_MAX) return plate;
+  return plate.slice(0, /[\uD800-\uDBFF]/.test(plate.charAt(PAYLOAD_PLATE_MAX - 1)) ? PAYLOAD_PLATE_MAX - 1 : PAYLOAD_PLATE_MAX);
+}
+
 export const stayPayloadSchema = z.strictObject({
   v: z.literal(LOT_PAYLOAD_VERSION),
   recordNo: inParkRecordSchema.shape.recordNo,
-  plate: inParkRecordSchema.shape.plate,
+  plate: z.string().max(PAYLOAD_PLATE_MAX),
   plateColor: z.int().min(0).max(99).optional(),
   enterAtMs: z.int(),
   enterDeviceId: deviceIdSchema,
@@ -107,8 +116,9 @@ export function inParkPayload(record: InParkRecord, deviceId: string, hlc: Hlc):
   return {
     v: LOT_PAYLOAD_VERSION,
     recordNo: record.recordNo,
-    plate: record.plate,
-    ...(record.plateColor !== undefined ? { plateColor: record.plateColor } : {}),
+    plate: payloadPlate(record.plate),
+    // A code outside the dictionary (kept as the platform sent it) is not the lot link's to carry.
+    ...(record.plateColor !== undefined && record.plateColor >= 0 && record.plateColor <= 99 ? { plateColor: record.plateColor } : {}),
     enterAtMs: record.enterAtMs,
     enterDeviceId: record.replicaOf?.deviceId ?? deviceId,
     enterLaneId: record.laneId,

@@ -93,7 +93,8 @@ export class LotShare implements Component {
     client.on("connect", () => this.onConnected(client));
     client.on("message", (topic, payload, packet) => this.onMessage(topic, payload, packet));
     client.on("close", () => this.onDisconnected());
-    client.on("error", (error) => this.log.warn({ err: error }, "lot broker error"));
+    // While stopping, an acknowledgement racing the disconnect ("write after end") is expected.
+    client.on("error", (error) => (this.stopping ? this.log.debug({ err: error }, "lot broker error while stopping") : this.log.warn({ err: error }, "lot broker error")));
     this.schedulePrune();
     if (this.options.share.startWaitMs > 0) await this.whenLive(this.options.share.startWaitMs);
   }

@@ -1,4 +1,5 @@
-import type { BlacklistRecord, CarGroupRecord, CouponRecord, InParkRecord, LanePort, ListPort, LotPorts, PaymentRecord, VehicleRecord } from "./ports.js";
+import type { BlacklistEntry, CarGroup, InParkRecord, Payment, StayCoupon, Vehicle } from "../store/records.js";
+import type { LanePort, ListPort, LotPorts } from "./ports.js";
 
 /** A list kept in memory. Records are copied in and out, so only `put` changes state. */
 export class MemoryList<T> implements ListPort<T> {
@@ -55,31 +56,31 @@ export interface MemoryLotPortsOptions {
   /** For the default freeSpaces(): total minus the in-park count. */
   totalSpaces?: number;
   seed?: {
-    vehicles?: VehicleRecord[];
-    blacklist?: BlacklistRecord[];
-    carGroups?: CarGroupRecord[];
-    coupons?: CouponRecord[];
+    vehicles?: Vehicle[];
+    blacklist?: BlacklistEntry[];
+    carGroups?: CarGroup[];
+    coupons?: StayCoupon[];
     inPark?: InParkRecord[];
-    payments?: PaymentRecord[];
+    payments?: Payment[];
   };
 }
 
 export interface MemorySnapshot {
-  vehicles: VehicleRecord[];
-  blacklist: BlacklistRecord[];
-  carGroups: CarGroupRecord[];
-  coupons: CouponRecord[];
+  vehicles: Vehicle[];
+  blacklist: BlacklistEntry[];
+  carGroups: CarGroup[];
+  coupons: StayCoupon[];
   inPark: InParkRecord[];
-  payments: PaymentRecord[];
+  payments: Payment[];
 }
 
 export interface MemoryLotPorts extends LotPorts {
-  vehicles: MemoryList<VehicleRecord>;
-  blacklist: MemoryList<BlacklistRecord>;
-  carGroups: MemoryList<CarGroupRecord>;
-  coupons: MemoryList<CouponRecord>;
+  vehicles: MemoryList<Vehicle>;
+  blacklist: MemoryList<BlacklistEntry>;
+  carGroups: MemoryList<CarGroup>;
+  coupons: MemoryList<StayCoupon>;
   inPark: MemoryList<InParkRecord>;
-  payments: MemoryList<PaymentRecord>;
+  payments: MemoryList<Payment>;
   /** A deep copy of every list. */
   snapshot(): MemorySnapshot;
   /** Writes across all lists. */
@@ -92,12 +93,12 @@ export interface MemoryLotPorts extends LotPorts {
  */
 export function createMemoryLotPorts(options: MemoryLotPortsOptions = {}): MemoryLotPorts {
   const seed = options.seed ?? {};
-  const vehicles = new MemoryList<VehicleRecord>((r) => r.uuId, seed.vehicles);
-  const blacklist = new MemoryList<BlacklistRecord>((r) => r.uuid, seed.blacklist);
-  const carGroups = new MemoryList<CarGroupRecord>((r) => r.uuid, seed.carGroups);
-  const coupons = new MemoryList<CouponRecord>((r) => r.couponNo, seed.coupons);
+  const vehicles = new MemoryList<Vehicle>((r) => r.uuId, seed.vehicles);
+  const blacklist = new MemoryList<BlacklistEntry>((r) => r.uuid, seed.blacklist);
+  const carGroups = new MemoryList<CarGroup>((r) => r.carGroupUuid, seed.carGroups);
+  const coupons = new MemoryList<StayCoupon>((r) => r.couponId, seed.coupons);
   const inPark = new MemoryList<InParkRecord>((r) => r.recordNo, seed.inPark);
-  const payments = new MemoryList<PaymentRecord>((r) => r.orderNo, seed.payments);
+  const payments = new MemoryList<Payment>((r) => r.orderNo, seed.payments);
   const unavailable = { ok: false as const, reason: "unavailable" as const, msg: "lane control is not connected" };
   const lane: LanePort = {
     feeQuery: options.lane?.feeQuery ?? (async () => unavailable),

@@ -1,14 +1,17 @@
 /**
- * The narrow interface the section-4 handlers act through. Everything is a plain record
- * (JSON-serialisable, epoch ms for times, integer fen for money) so a durable store can back
- * it with one collection per list. Every method is async; a `put`/`remove`/`clear` resolves
- * only once the change is durable, because the handler answers `code 200` right after it
- * (docs/protocol.md §4.2: the payment is stored before the 200).
+ * The narrow interface the section-4 handlers act through. The records are the store's own
+ * (src/store/records.ts: epoch ms for times, integer fen for money); the handlers convert
+ * wire ↔ record themselves. Every method is async; a `put`/`remove`/`clear` resolves only
+ * once the change is durable, because the handler answers `code 200` right after it
+ * (docs/protocol.md §4.2: the payment is stored before the 200). The durable store stamps a
+ * list entry's createdAtMs/updatedAtMs with its own clock: the values a `put` carries there
+ * are only what an in-memory list keeps.
  *
- * The lane-facing part (`lane`) is implemented by the lane flows; until they exist it is a
- * set of injectable callbacks (memory-ports.ts).
+ * The lane-facing part (`lane`) is implemented by the lane flows (src/lanes/platform-port.ts);
+ * memory-ports.ts has injectable callbacks for tests.
  */
 import type { Quote } from "../core/exit/bill-inputs.js";
+import type { BlacklistEntry, CarGroup, InParkRecord, Payment, StayCoupon, Vehicle } from "../store/records.js";
 
 /** A keyed list: the shape shared by every stored list. */
 export interface ListPort<T> {
@@ -19,124 +22,6 @@ export interface ListPort<T> {
   put(record: T): Promise<void>;
   /** true when a record was removed; durable before it resolves. */
   remove(key: string): Promise<boolean>;
-}
-
-/** A fixed vehicle (monthly-rent, stored-value...) registered at the lot (4.4, 4.5, 4.11). Key: `uuId`. */
-export interface VehicleRecord {
-  /** Local auto-increment id (the document's `id`, 4.4 `pcardId`). */
-  id: number;
-  /** Global unique id (preferred key; 4.4 `pcardUuid`). */
-  uuId: string;
-  carNum: string;
-  owner: string;
-  /** Concrete vehicle type, e.g. 81 (docs/protocol.md §6); main type = ⌊carTypeCode / 10⌋. */
-  carTypeCode: number;
-  /** Car group: auto-increment id (0 = none) and uuid ("" = none). */
-  carGroupId: number;
-  carGroupUuid: string;
-  /** "vehicle info group" text of 4.11.2. */
-  carGroup: string;
-  region: string;
-  code: string;
-  virtualCardNum: string;
-  tel: string;
-  color: string;
-  carSpaceNum: string;
-  remark: string;
-  balanceFen: number;
-  monthlyRentFen: number;
-  /** Total refunded (4.11.10), fen. */
-  refundFen: number;
-  validFromMs: number | null;
-  validToMs: number | null;
-  /** 4.11 state: false = disabled (0). */
-  enabled: boolean;
-  /** 4.11.7 / 4.11.8. A frozen car is treated as temporary until unfrozen. */
-  frozen: boolean;
-  updatedAtMs: number;
-}
-
-/** 4.9 blacklist record ([SIBLING] data model). Key: `uuid`. */
-export interface BlacklistRecord {
-  id: number;
-  uuid: string;
-  carNum: string;
-  /** 0 traffic-restriction blacklist, 1 coupon blacklist. */
-  type: number;
-  /** End of validity; null = no end. */
-  untilMs: number | null;
-  operator: string;
-  remark: string;
-  denyIn: boolean;
-  denyOut: boolean;
-  inNotify: boolean;
-  createdAtMs: number;
-}
-
-/** 4.10 car group (several cars sharing a number of spaces). Key: `uuid`. */
-export interface CarGroupRecord {
-  id: number;
-  uuid: string;
-  name: string;
-  spaceCount: number;
-  carTypeCode: number;
-  validFromMs: number | null;
-  validToMs: number | null;
-  monthlyRentFen: number;
-  balanceFen: number;
-  remark: string;
-  enabled: boolean;
-  updatedAtMs: number;
-}
-
-/** 4.7 coupon granted to a stay. Key: `couponNo`. */
-export interface CouponRecord {
-  couponNo: string;
-  recordNo: string;
-  plateNum: string;
-  /** amount: `value` fen off; minutes: `value` minutes free; free: whole stay free; percent: `value` % off. */
-  kind: "amount" | "minutes" | "free" | "percent";
-  value: number;
-  expiresAtMs: number | null;
-  operator: string;
-  issuedAtMs: number;
-}
-
-/** A stay in the car park (4.6, 4.13; the lane flows create most of them). Key: `recordNo`. */
-export interface InParkRecord {
-  recordNo: string;
-  plateNum: string;
-  /** Plate colour code (docs/protocol.md §6); null when unknown. */
-  plateColor: number | null;
-  carType: number;
-  carSubType: number;
-  enterTimeMs: number;
-  /** The platform channel id of the entry lane ("" when added by hand). */
-  inChannelId: string;
-  /** Who made it: a lane, the cloud (4.3 / 4.13.4), or a person. */
-  source: "lane" | "unlicensed" | "platform";
-  operator: string;
-  updatedAtMs: number;
-}
-
-/** A payment the cloud reported (4.2, 4.5, 4.10.5, 4.11.6, 4.11.10). Key: `orderNo` (idempotency). */
-export interface PaymentRecord {
-  orderNo: string;
-  /** stay: 4.2; fixed-car: 4.5 / 4.11.6; car-group: 4.10.5; refund: 4.11.10 (amount paid back). */
-  kind: "stay" | "fixed-car" | "car-group" | "refund";
-  recordNo: string;
-  plateNum: string;
-  /** The vehicle or car group the money is for ("" for a stay). */
-  targetUuid: string;
-  payType: number;
-  amountFen: number;
-  payTimeMs: number;
-  /** 4.1 payScene of a stay payment; null otherwise. */
-  payScene: number | null;
-  channelId: string;
-  /** The 3.3 event the payment answers ("" when none). */
-  plateId: string;
-  receivedAtMs: number;
 }
 
 // ---- lane-facing calls ----
@@ -184,6 +69,20 @@ export interface RemoteControl {
   openGateCase: number | null;
 }
 
+/** A stored 4.2 payment notice as the lanes hear it. */
+export interface PaymentNotice {
+  orderNo: string;
+  /** "" when the notice named no stay. */
+  recordNo: string;
+  plateNum: string;
+  /** The platform's pay type code (docs/protocol.md §6). */
+  payType: number;
+  amountFen: number;
+  payTimeMs: number;
+  /** The 3.3 event the payment answers ("" when none). */
+  plateId: string;
+}
+
 export interface LanePort {
   /** 4.1: the bill of a stay now (without charging anything). */
   feeQuery(query: FeeQuery): Promise<LaneAnswer<FeeQuote>>;
@@ -194,16 +93,25 @@ export interface LanePort {
   /** 4.8: spaces now, as absolute numbers (a count the cloud can show as it is, whatever it missed). */
   freeSpaces(): Promise<{ total: number; free: number }>;
   /** After a payment notice (4.2) is stored: let a waiting exit lane settle. Failures are logged only. */
-  paymentNotified(payment: PaymentRecord): Promise<void>;
+  paymentNotified(payment: PaymentNotice): Promise<void>;
 }
 
 /** Everything the section-4 handlers need from the lot. */
 export interface LotPorts {
-  vehicles: ListPort<VehicleRecord> & { clear(): Promise<number> };
-  blacklist: ListPort<BlacklistRecord>;
-  carGroups: ListPort<CarGroupRecord>;
-  coupons: ListPort<CouponRecord>;
+  /** Key: uuId. */
+  vehicles: ListPort<Vehicle> & { clear(): Promise<number> };
+  /** Key: uuid. */
+  blacklist: ListPort<BlacklistEntry>;
+  /** Key: carGroupUuid. */
+  carGroups: ListPort<CarGroup>;
+  /** Key: couponId; a coupon lives in its in-park stay (`recordNo`). */
+  coupons: ListPort<StayCoupon>;
+  /**
+   * Key: recordNo. A put of a new recordNo adds the stay (4.13.4), of a known one edits it
+   * (4.13.2); remove ends it in history as deleted by the platform (4.13.3, no exit report).
+   */
   inPark: ListPort<InParkRecord>;
-  payments: ListPort<PaymentRecord>;
+  /** Key: orderNo; payments are never rewritten. */
+  payments: ListPort<Payment>;
   lane: LanePort;
 }

@@ -16,12 +16,22 @@ const wireTime = z.string().regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, "must
 const wireTimeOrEmpty = z.union([wireTime, z.literal("")]);
 const fen = z.int().min(0);
 const text = (max: number) => z.string().min(1).max(max);
+/** The lot, the stay and its plate: how every push opens. */
+const stayKeys = { parkCode: text(50), recordNo: text(50), plateNum: text(20) };
+/** The stay's bill at the exit: what the exit report (3.2) and the pre-exit bill (3.3) both open with. */
+const exitBillKeys = {
+  ...stayKeys,
+  carType: z.int(),
+  carSubType: z.int(),
+  enterTime: wireTime,
+  leaveTime: wireTime,
+  payableFee: fen,
+  discountFee: fen,
+};
 
 /** 3.1 `enterNotify` [OURS fields; serviceName INFERRED from the test vector]. */
 export const enterNotifySchema = z.strictObject({
-  parkCode: text(50),
-  recordNo: text(50),
-  plateNum: text(20),
+  ...stayKeys,
   /** Plate colour code (docs/protocol.md §6). */
   plateColor: z.int(),
   carType: z.int(),
@@ -37,15 +47,7 @@ export type EnterNotifyBiz = z.infer<typeof enterNotifySchema>;
  * enterNotify, or the platform's own edit of it (4.13 editParkRecord).
  */
 export const leaveNotifySchema = z.strictObject({
-  parkCode: text(50),
-  recordNo: text(50),
-  plateNum: text(20),
-  carType: z.int(),
-  carSubType: z.int(),
-  enterTime: wireTime,
-  leaveTime: wireTime,
-  payableFee: fen,
-  discountFee: fen,
+  ...exitBillKeys,
   /** Paid before the exit (in-lot prepay through the platform). */
   prepaidFee: fen,
   /** Collected at the exit. */
@@ -99,15 +101,7 @@ export function exitPaymentFields(collected: ExitCollection, timeZone: string): 
 /** 3.3 `preLeaveNotify` [DOC]. `paidFee` is the amount still due now. */
 export const preLeaveNotifySchema = z
   .strictObject({
-    parkCode: text(50),
-    recordNo: text(50),
-    plateNum: text(20),
-    carType: z.int(),
-    carSubType: z.int(),
-    enterTime: wireTime,
-    leaveTime: wireTime,
-    payableFee: fen,
-    discountFee: fen,
+    ...exitBillKeys,
     paidFee: fen,
     outChannelid: z.string().max(30).optional(),
     orderNo: z.string().max(50).optional(),
@@ -123,9 +117,7 @@ export type PreLeaveNotifyBiz = z.infer<typeof preLeaveNotifySchema>;
 
 /** 3.4 `preEnterNotify` [OURS]. Its recordNo comes back as `remoteDev.plateId` (4.12). */
 export const preEnterNotifySchema = z.strictObject({
-  parkCode: text(50),
-  recordNo: text(50),
-  plateNum: text(20),
+  ...stayKeys,
   plateColor: z.int(),
   carType: z.int(),
   carSubType: z.int(),

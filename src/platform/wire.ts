@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
 import { localDateTime } from "../core/time/zone.js";
+import { PLATFORM_TEXT_MAX } from "../store/records.js";
 
 /**
  * Wire conventions of the platform protocol (docs/protocol.md §2 and §3): date-times as
@@ -63,11 +64,16 @@ export const wIntOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), 
 /** A number (money as a double); numeric strings are coerced. */
 export const wNum = () => z.preprocess(toNumber, z.number({ error: numberError }));
 export const wNumOpt = () => z.preprocess((v) => toNumber(blankToUndefined(v)), z.number({ error: numberError }).optional());
+/**
+ * Any text the box takes: over a declared length is only a warning (see declaredLengthWarnings),
+ * but past what the box keeps whole (PLATFORM_TEXT_MAX) it is refused, never cut.
+ */
+const wireText = () => z.string({ error: stringError }).max(PLATFORM_TEXT_MAX, `must be at most ${PLATFORM_TEXT_MAX} characters`);
 /** A string; a number is taken as its text (`"channelid": 2`). */
-export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }));
+export const wStr = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), wireText());
 /** A required non-empty string. */
-export const wStrReq = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string({ error: stringError }).trim().min(1, "must not be empty"));
-export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), z.string({ error: stringError }).optional());
+export const wStrReq = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v), wireText().trim().min(1, "must not be empty"));
+export const wStrOpt = () => z.preprocess((v) => (typeof v === "number" ? String(v) : v === null ? undefined : v), wireText().optional());
 
 const canonicalKey = (name: string): string => name.toLowerCase().replace(/_/g, "");
 

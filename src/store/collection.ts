@@ -22,11 +22,17 @@ export interface Page<T> {
 export const MAX_PAGE_SIZE = 1000;
 
 export function paginate<T>(items: readonly T[], request?: PageRequest): Page<T> {
-  if (!request || !(request.pageSize > 0)) {
-    return { currentPage: 1, totalPages: items.length > 0 ? 1 : 0, totalItems: items.length, itemsPerPage: items.length, items: [...items] };
-  }
-  const pageSize = Math.min(Math.floor(request.pageSize), MAX_PAGE_SIZE);
-  const page = Math.max(1, Math.floor(request.page) || 1);
+  if (!request || !(request.pageSize > 0)) return wholePage(items);
+  return pageOf(items, Math.max(1, Math.floor(request.page) || 1), Math.min(Math.floor(request.pageSize), MAX_PAGE_SIZE));
+}
+
+/** Every item as one page. */
+export function wholePage<T>(items: readonly T[]): Page<T> {
+  return { currentPage: 1, totalPages: items.length > 0 ? 1 : 0, totalItems: items.length, itemsPerPage: items.length, items: [...items] };
+}
+
+/** Page `page` (1-based) of `pageSize` items. */
+export function pageOf<T>(items: readonly T[], page: number, pageSize: number): Page<T> {
   const start = (page - 1) * pageSize;
   return {
     currentPage: page,

@@ -637,6 +637,9 @@ export class DurableDoc<T extends { version: number; seq?: number }> {
         this.file,
       );
     }
+    // Keep the parsed document: a replayed value written by an older release gets the
+    // defaults and field moves the schema gives (records.ts).
+    if (applied > 0) this.low.data = checked.data;
     return applied;
   }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { liftCarGroup, liftListEntry, liftPayment, liftStay } from "./legacy-extra.js";
 
 /*
  * The lot's data shapes, one zod schema each (types are inferred from them). Inside the box
@@ -15,18 +16,43 @@ import { z } from "zod";
 const extra = z.record(z.string(), z.unknown()).optional();
 const ms = z.number().int();
 const fen = z.int();
+/**
+ * Free text the platform fills (owner, remark, a plate it sends...). Its declared String(n)
+ * lengths are warnings only (docs/protocol.md §2: its own examples exceed them), so the store
+ * keeps the whole text. The bound, twenty times the longest declared length, only keeps a
+ * document from growing without end: a longer text is refused at the wire (src/platform/wire.ts,
+ * badBizContent naming the field), as no platform field means that much.
+ */
+export const PLATFORM_TEXT_MAX = 1024;
+const platformText = z.string().max(PLATFORM_TEXT_MAX);
 
-/** A payment received for a stay (platform payment notice 4.2, scanner gun, cash). */
+/** What a payment pays for: a stay (4.2), a fixed car (4.5, 4.11.6), a car group (4.10.5), or money paid back (4.11.10). */
+export const paymentKinds = ["stay", "fixed-car", "car-group", "refund"] as const;
+
+/** A payment received: for a stay (platform notice 4.2, scanner gun, cash) or, from the platform, for a fixed car or car group, or a refund. */
 export const paymentSchema = z.object({
   /** The platform's order or transaction number: the idempotency key. */
   orderNo: z.string().min(1).max(64),
-  recordNo: z.string().max(64).optional(),
-  plate: z.string().max(32).optional(),
+  /**
+   * Only a "stay" payment is counted as a prepayment of the stay it names (recordNo, else its
+   * plate's only stay): a monthly fee or a refund names the car, never its current stay.
+   */
+  kind: z.enum(paymentKinds).default("stay"),
+  recordNo: platformText.optional(),
+  plate: platformText.optional(),
+  /** The vehicle's uuId or the car group's uuid the money is for (absent for a stay). */
+  targetUuid: z.string().max(64).optional(),
   amountFen: fen.min(0),
   payAtMs: ms,
   /** Pay type and channel as the platform names them (docs/protocol.md §6). */
   payType: z.string().max(32).optional(),
   payChannel: z.string().max(32).optional(),
+  /** 4.1 payScene of a stay payment the platform reported. */
+  payScene: z.int().optional(),
+  /** The exit lane's platform channel id the platform named (not `payChannel`, the pay channel). */
+  channelId: platformText.optional(),
+  /** The 3.3 pre-exit event the payment answers. */
+  plateId: platformText.optional(),
   /** platform | scanner | cash | manual */
   source: z.string().max(32).default("platform"),
   receivedAtMs: ms,
@@ -51,9 +77,15 @@ export const couponSchema = z.object({
   value: z.number().min(0),
   grantedAtMs: ms,
   source: z.string().max(32).optional(),
+  /** The end of the coupon's validity (4.7 expireTime); absent = no end. */
+  expiresAtMs: ms.optional(),
+  /** Who granted it (4.7 operator). */
+  operator: platformText.optional(),
   extra,
 });
 export type Coupon = z.infer<typeof couponSchema>;
+/** A coupon with the stay holding it: the platform's coupon list (4.7) is keyed by couponId across stays. */
+export type StayCoupon = Coupon & { recordNo: string };
 
 /** The bill pushed with preLeaveNotify while the car waits at the exit (docs/protocol.md §3.3). */
 export const pendingExitSchema = z.object({
@@ -78,10 +110,10 @@ export const entryReportStates = ["none", "queued", "delivered", "parked"] as co
  */
 export const inParkRecordSchema = z.object({
   recordNo: z.string().min(1).max(64),
-  /** As read (or the unlicensed car's virtual plate); may be "" when unread. */
-  plate: z.string().max(32),
-  /** Plate colour code (docs/protocol.md §6). */
-  plateColor: z.int().min(0).max(99).optional(),
+  /** As read (or the unlicensed car's virtual plate, or as the platform sent it); may be "" when unread. */
+  plate: platformText,
+  /** Plate colour code (docs/protocol.md §6), kept as sent even outside the dictionary. */
+  plateColor: z.int().optional(),
   laneId: z.string().min(1).max(32),
   enterAtMs: ms,
   /** temporary | monthly | stored-value | free | visitor | unlicensed (the lane decides). */
@@ -91,6 +123,12 @@ export const inParkRecordSchema = z.object({
   carSubType: z.int().optional(),
   /** camera | unlicensed | manual | platform */
   source: z.string().max(32).optional(),
+  /** The entry lane's platform channel id as the platform named it (4.13.4); absent: the lane's own. */
+  inChannelId: platformText.optional(),
+  /** Who added or last edited the stay by hand (4.13). */
+  operator: platformText.optional(),
+  /** The last edit of the stay's entry fields (4.13.2); absent: never edited, the entry time. */
+  updatedAtMs: ms.optional(),
   entryReport: z.enum(entryReportStates).default("queued"),
   prepayments: z.array(prepaymentSchema).default([]),
   coupons: z.array(couponSchema).default([]),
@@ -143,26 +181,26 @@ export type FinishedStay = z.infer<typeof finishedStaySchema>;
 export const vehicleSchema = z.object({
   id: z.int().min(1),
   uuId: z.string().min(1).max(64),
-  carNum: z.string().min(1).max(32),
-  owner: z.string().max(64).default(""),
-  region: z.string().max(64).default(""),
-  code: z.string().max(64).default(""),
-  virtualCardNum: z.string().max(64).default(""),
+  carNum: platformText.min(1),
+  owner: platformText.default(""),
+  region: platformText.default(""),
+  code: platformText.default(""),
+  virtualCardNum: platformText.default(""),
   /** Concrete vehicle type (sub type, e.g. 81), not the main type. */
   carTypeCode: z.int(),
   carGroupID: z.int().min(0).default(0),
-  carGroupUuid: z.string().max(64).default(""),
-  carGroup: z.string().max(64).default(""),
+  carGroupUuid: platformText.default(""),
+  carGroup: platformText.default(""),
   balanceFen: fen.default(0),
   /** Monthly rent (the platform's carMMoney). */
   carMMoneyFen: fen.min(0).default(0),
   /** Validity (the platform's timeStart/timeEnd); null = open-ended. */
   timeStartMs: ms.nullable().default(null),
   timeEndMs: ms.nullable().default(null),
-  tel: z.string().max(64).default(""),
-  color: z.string().max(64).default(""),
-  carSpaceNum: z.string().max(64).default(""),
-  remark: z.string().max(256).default(""),
+  tel: platformText.default(""),
+  color: platformText.default(""),
+  carSpaceNum: platformText.default(""),
+  remark: platformText.default(""),
   /** 0 = disabled, 1 = enabled. */
   state: z.union([z.literal(0), z.literal(1)]).default(1),
   frozen: z.boolean().default(false),
@@ -182,10 +220,20 @@ export type VehicleInput = Omit<z.input<typeof vehicleSchema>, "id" | "uuId" | "
 export const carGroupSchema = z.object({
   carGroupID: z.int().min(1),
   carGroupUuid: z.string().min(1).max(64),
-  name: z.string().max(64).default(""),
+  name: platformText.default(""),
   /** Spaces the group may occupy at once; null = no limit. */
   spaces: z.int().min(0).nullable().default(null),
-  remark: z.string().max(256).default(""),
+  /** The concrete vehicle type of the group's cars (4.10), as for a vehicle. */
+  carTypeCode: z.int().default(81),
+  /** Monthly rent and balance of the group (4.10.2, 4.10.5). */
+  carMMoneyFen: fen.min(0).default(0),
+  balanceFen: fen.default(0),
+  /** Validity; null = open-ended. */
+  timeStartMs: ms.nullable().default(null),
+  timeEndMs: ms.nullable().default(null),
+  /** 0 = disabled, 1 = enabled. */
+  state: z.union([z.literal(0), z.literal(1)]).default(1),
+  remark: platformText.default(""),
   createdAtMs: ms,
   updatedAtMs: ms,
   extra,
@@ -200,13 +248,13 @@ export type CarGroupInput = Omit<z.input<typeof carGroupSchema>, "carGroupID" | 
 export const blacklistEntrySchema = z.object({
   id: z.int().min(1),
   uuid: z.string().min(1).max(64),
-  carNum: z.string().min(1).max(32),
+  carNum: platformText.min(1),
   /** 0 = traffic-restriction blacklist, 1 = coupon blacklist. */
   type: z.union([z.literal(0), z.literal(1)]).default(0),
   /** The `duration` validity limit; null = until removed. */
   untilMs: ms.nullable().default(null),
-  operator: z.string().max(64).default(""),
-  remark: z.string().max(256).default(""),
+  operator: platformText.default(""),
+  remark: platformText.default(""),
   denyIn: z.boolean().default(true),
   denyOut: z.boolean().default(true),
   inNotify: z.boolean().default(false),
@@ -222,16 +270,18 @@ export type BlacklistInput = Omit<z.input<typeof blacklistEntrySchema>, "id" | "
 
 // ---- the documents --------------------------------------------------------------------
 
+// Records written before a platform field became a field of its own kept it in `extra`; the
+// documents move it on read (legacy-extra.ts), so no version step is needed.
 export const INPARK_DOC_VERSION = 1;
 /** `inpark.json`: what changes with every car. Kept small: it is rewritten on every change. */
 export const inParkDocSchema = z.object({
   version: z.literal(INPARK_DOC_VERSION),
   /** The last journal change this snapshot holds (DurableDoc journal mode). */
   seq: z.int().min(0).default(0),
-  inPark: z.record(z.string(), inParkRecordSchema),
+  inPark: z.record(z.string(), z.preprocess(liftStay, inParkRecordSchema)),
   /** Stays whose exit is durable here and whose history line may not be yet (see finishStay). */
-  finishing: z.record(z.string(), finishedStaySchema),
-  payments: z.record(z.string(), paymentSchema),
+  finishing: z.record(z.string(), z.preprocess(liftStay, finishedStaySchema)),
+  payments: z.record(z.string(), z.preprocess(liftPayment, paymentSchema)),
 });
 export type InParkDoc = z.infer<typeof inParkDocSchema>;
 
@@ -240,9 +290,9 @@ export const LISTS_DOC_VERSION = 1;
 export const listsDocSchema = z.object({
   version: z.literal(LISTS_DOC_VERSION),
   seq: z.int().min(0).default(0),
-  vehicles: z.record(z.string(), vehicleSchema),
-  carGroups: z.record(z.string(), carGroupSchema),
-  blacklist: z.record(z.string(), blacklistEntrySchema),
+  vehicles: z.record(z.string(), z.preprocess(liftListEntry, vehicleSchema)),
+  carGroups: z.record(z.string(), z.preprocess(liftCarGroup, carGroupSchema)),
+  blacklist: z.record(z.string(), z.preprocess(liftListEntry, blacklistEntrySchema)),
   nextId: z.object({ vehicle: z.int().min(1), carGroup: z.int().min(1), blacklist: z.int().min(1) }),
 });
 export type ListsDoc = z.infer<typeof listsDocSchema>;

@@ -238,7 +238,7 @@ export class Stays {
 
   /**
    * Records a payment; idempotent on `orderNo` (a repeated notice changes nothing and says
-   * so). When it names an in-park stay (recordNo, else the only stay of its plate) it is
+   * so). When a "stay" payment names an in-park stay (recordNo, else the only stay of its plate) it is
    * also added to that stay's prepayments, in the same durable write. Reply 200 to the
    * platform only after this resolves (docs/protocol.md §4.2).
    */
@@ -248,7 +248,9 @@ export class Stays {
     if (existing) return { duplicate: true, payment: existing };
     const payment = this.payments.parse({ receivedAtMs: this.part.clock.now(), ...input });
     let stay: InParkRecord | undefined;
-    if (payment.recordNo) stay = this.inPark.get(payment.recordNo);
+    // A monthly fee, a group recharge or a refund names the car, never pays for its stay.
+    if (payment.kind !== "stay") stay = undefined;
+    else if (payment.recordNo) stay = this.inPark.get(payment.recordNo);
     else if (payment.plate) {
       const stays = this.findByPlate(payment.plate);
       if (stays.length === 1) stay = stays[0];

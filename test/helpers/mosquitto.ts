@@ -28,6 +28,8 @@ export interface Mosquitto {
   output(): string;
   /** Stops the broker process; `start()` runs a new one on the same port and config. */
   stop(): Promise<void>;
+  /** Kills it (SIGKILL): no shutdown save of its persistence, the way a power cut ends it. */
+  kill(): Promise<void>;
   start(): Promise<void>;
   /** Stops it and removes its temp dir. */
   close(): Promise<void>;
@@ -79,21 +81,23 @@ export async function startMosquitto(binary: string, options: MosquittoOptions =
       const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`mosquitto exited with ${code} before listening:\n${out}`))));
       await Promise.race([waitForPort(port, 5000), exited]);
     },
-    async stop() {
-      const proc = child;
-      child = undefined;
-      if (!proc || proc.exitCode !== null) return;
-      const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
-      await gone;
-      clearTimeout(timer);
-    },
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL"),
     async close() {
       await handle.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  async function end(signal: NodeJS.Signals): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
+    await gone;
+    clearTimeout(timer);
+  }
   await handle.start();
   return handle;
 }

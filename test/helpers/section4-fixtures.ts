@@ -1,5 +1,5 @@
-import type { CarGroupRecord, InParkRecord, VehicleRecord } from "../../src/platform/ports.js";
 import { parseWireTime } from "../../src/platform/wire.js";
+import type { CarGroup, InParkRecord, Vehicle } from "../../src/store/records.js";
 
 /**
  * The lot the section-4 handler tests run against (test/integration/platform-server.test.ts
@@ -10,14 +10,14 @@ export const zone = "Asia/Shanghai";
 export const t = (text: string): number => parseWireTime(text, zone)!;
 export const nowMs = t("2024-01-15 10:00:00");
 
-// Stamps are "now": the store stamps updatedAtMs with its clock (see src/app/store-ports.ts).
-export const monthly: VehicleRecord = {
+// Stamps are "now": the store stamps createdAtMs/updatedAtMs with its clock (see src/app/store-ports.ts).
+export const monthly: Vehicle = {
   id: 5,
   uuId: "C6B410C4FF634D13AAC544F4B4397418",
   carNum: "粤B12345",
   owner: "张三",
   carTypeCode: 81,
-  carGroupId: 3,
+  carGroupID: 3,
   carGroupUuid: "G0000000000000000000000000000003",
   carGroup: "",
   region: "A",
@@ -28,51 +28,56 @@ export const monthly: VehicleRecord = {
   carSpaceNum: "B2-017",
   remark: "",
   balanceFen: 0,
-  monthlyRentFen: 20050,
+  carMMoneyFen: 20050,
   refundFen: 0,
-  validFromMs: t("2023-12-01 00:00:00"),
-  validToMs: t("2024-11-30 23:59:59"),
-  enabled: true,
+  timeStartMs: t("2023-12-01 00:00:00"),
+  timeEndMs: t("2024-11-30 23:59:59"),
+  state: 1,
   frozen: false,
+  createdAtMs: nowMs,
   updatedAtMs: nowMs,
 };
-export const storedValue: VehicleRecord = {
+export const storedValue: Vehicle = {
   ...monthly,
   id: 2,
   uuId: "5F000000000000000000000000000002",
   carNum: "粤B77777",
   carTypeCode: 71,
-  carGroupId: 0,
+  carGroupID: 0,
   carGroupUuid: "",
   balanceFen: 5000,
-  monthlyRentFen: 0,
-  validFromMs: null,
-  validToMs: null,
+  carMMoneyFen: 0,
+  timeStartMs: null,
+  timeEndMs: null,
 };
-export const group: CarGroupRecord = {
-  id: 3,
-  uuid: "G0000000000000000000000000000003",
+export const group: CarGroup = {
+  carGroupID: 3,
+  carGroupUuid: "G0000000000000000000000000000003",
   name: "Tower B",
-  spaceCount: 2,
+  spaces: 2,
   carTypeCode: 81,
-  validFromMs: null,
-  validToMs: t("2024-12-31 23:59:59"),
-  monthlyRentFen: 40000,
+  timeStartMs: null,
+  timeEndMs: t("2024-12-31 23:59:59"),
+  carMMoneyFen: 40000,
   balanceFen: 0,
   remark: "",
-  enabled: true,
+  state: 1,
+  createdAtMs: nowMs,
   updatedAtMs: nowMs,
 };
-export const emptyGroup: CarGroupRecord = { ...group, id: 4, uuid: "G0000000000000000000000000000004", name: "Empty" };
+export const emptyGroup: CarGroup = { ...group, carGroupID: 4, carGroupUuid: "G0000000000000000000000000000004", name: "Empty" };
+/** A stay the entry lane in1 (channel "1") made. */
 export const stay: InParkRecord = {
   recordNo: "in1_20240115080000000",
-  plateNum: "粤B88888",
+  plate: "粤B88888",
   plateColor: 0,
+  laneId: "in1",
+  enterAtMs: t("2024-01-15 08:00:00"),
+  vehicleType: "temporary",
   carType: 9,
   carSubType: 91,
-  enterTimeMs: t("2024-01-15 08:00:00"),
-  inChannelId: "1",
-  source: "lane",
-  operator: "",
-  updatedAtMs: t("2024-01-15 08:00:00"),
+  source: "camera",
+  entryReport: "delivered",
+  prepayments: [],
+  coupons: [],
 };

@@ -146,6 +146,12 @@ test("a car that entered at A and leaves at B is billed from A's entry: one ente
     const due = await lot.b.waitForEvent("fee-due", { plate: "粤A60003" });
     assert.equal(due.feeFen, FEE_FEN);
     assert.equal(due.recordNo, parked.recordNo);
+    // B's booth card names the box the car came in by: that box keeps the entry photo.
+    const status = await lot.b.api("GET", "/api/status");
+    const card = status.body.lanes.find((lane: { id: string }) => lane.id === "out2").vehicle.card;
+    assert.equal(card.entryDeviceId, lot.a.app.config.deviceId);
+    assert.equal(card.photos.entry, null);
+    assert.equal(card.enterAtMs, parked.enterAtMs);
     await lot.b.pass("out2");
     const leave = await lot.a.emulator.waitFor({ service: "leaveNotify", recordNo: parked.recordNo });
     assert.equal(leave.biz.payableFee, FEE_FEN);

@@ -32,6 +32,23 @@ after(async () => {
   await lot?.stop();
 });
 
+/** The `data` of the first `event: status` frame of a server-sent event stream. */
+async function firstStatusFrame(body: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the stream ended before a status frame: ${text.slice(0, 200)}`);
+    text += decoder.decode(value, { stream: true });
+    const frame = /event: status\ndata: (.*)\n\n/.exec(text);
+    if (frame) {
+      reader.releaseLock();
+      return frame[1]!;
+    }
+  }
+}
+
 const openApiPath = (pattern: string): string => pattern.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
 function routeFor(method: string, path: string): RouteDoc {
@@ -155,6 +172,24 @@ test("real answers of every route match their description, successes and refusal
   await check("POST", "/camera/in1", { raw: push, token: false, status: 200 });
   await check("POST", "/camera/out1", { raw: push, token: false, status: 404 });
   await check("POST", "/camera/in1", { raw: "{nope", token: false, status: 400 });
+  // A push with its picture: the lane's photo ring keeps it and serves it.
+  const withImage = readFileSync(new URL("../fixtures/camera/alarm-with-image.json", import.meta.url), "utf8");
+  await check("POST", "/camera/in1", { raw: withImage, token: false, status: 200 });
+  await lot.until(() => lot.app.photos.latest("in1") !== undefined, 2000, "the photo kept");
+  await check("GET", "/api/lanes/in1/photos/latest", { status: 200 });
+  await check("GET", `/api/lanes/in1/photos/${lot.app.photos.latest("in1")!.id}`, { token: false, status: 200 });
+  await check("GET", "/api/lanes/in1/photos/nope", { status: 400 });
+  await check("GET", "/api/lanes/out1/photos/latest", { status: 404 });
+
+  // A plate correction: refused (no reason, no car, no lane), then a misread at the exit put right.
+  await check("POST", "/api/lanes/out1/correct-plate", { body: { plate: "粤B66666", operator: "王芳" }, status: 400 });
+  await check("POST", "/api/lanes/in1/correct-plate", { body: { plate: "粤B66666", operator: "王芳", reason: "misread" }, status: 409 });
+  await check("POST", "/api/lanes/nosuch/correct-plate", { body: { plate: "粤B66666", operator: "王芳", reason: "misread" }, status: 404 });
+  await lot.arrive("out1", "粤E99999");
+  await lot.awaitingPayment("out1");
+  await check("POST", "/api/lanes/out1/correct-plate", { body: { plate: "粤B66666", operator: "王芳", reason: "misread" }, status: 200 });
+  await check("POST", "/api/lanes/out1/commands", { body: { command: "open", operator: "王芳", reason: "corrected" }, status: 200 });
+  await lot.pass("out1");
   const platform = lot.config.platform;
   const signed = encodeEnvelope({
     pid: platform.pid,
@@ -172,6 +207,19 @@ test("real answers of every route match their description, successes and refusal
   await check("GET", "/api/refunds?state=owed&fromMs=0", { status: 200 });
   await check("GET", "/api/refunds?state=lost", { status: 400 });
   await check("POST", "/api/refunds/no-such-refund/refunded", { body: { operator: "王芳" }, status: 404 });
+  await lot.app.lanes.refunds.add({
+    id: "in1_20260101000000001:EX1out1",
+    kind: "double-payment",
+    laneId: "out1",
+    plate: "粤B60001",
+    recordNo: "in1_20260101000000001",
+    first: { payType: 4, amountFen: 700, orderNo: "TC1", payTimeMs: Date.UTC(2026, 0, 1), path: "cash", operator: "王五" },
+    second: { payType: 1, amountFen: 700, orderNo: "TC1P", payTimeMs: Date.UTC(2026, 0, 1), path: "platform", operator: "" },
+    amountFen: 700,
+    refundVia: "cash",
+  });
+  await check("POST", `/api/refunds/${encodeURIComponent("in1_20260101000000001:EX1out1")}/refunded`, { body: { operator: "王芳" }, status: 200 });
+  await check("POST", `/api/refunds/${encodeURIComponent("in1_20260101000000001:EX1out1")}/refunded`, { body: { operator: "王芳" }, status: 409 });
   await check("GET", "/api/shift", { status: 200 });
   const started = (await check("POST", "/api/shift/start", { body: { operator: "王芳" }, status: 200 })) as { shift: { id: string } };
   await check("POST", "/api/shift/start", { body: { operator: "李雷" }, status: 409 });
@@ -188,12 +236,17 @@ test("real answers of every route match their description, successes and refusal
   await check("POST", "/api/outbox/retry", { body: {}, status: 400 });
   await check("POST", "/api/outbox/discard", { body: { key: "no-such-entry" }, status: 200 });
 
-  // The panel's stream: headers only, then the client goes.
+  // The panel's stream: its first status frame matches the described event data, then the client goes.
   const stream = new AbortController();
   const events = await fetch(`${lot.apiUrl}/api/stream`, { signal: stream.signal });
   assert.equal(events.status, 200);
   assert.match(events.headers.get("content-type") ?? "", /^text\/event-stream/);
+  const frame = await firstStatusFrame(events.body!);
   stream.abort();
+  const eventData = routeFor("GET", "/api/stream").responses[200]!.eventData!;
+  const parsedFrame = eventData.safeParse(JSON.parse(frame));
+  assert.ok(parsedFrame.success, `a status frame of /api/stream matches its description: ${parsedFrame.success ? "" : JSON.stringify(parsedFrame.error.issues.slice(0, 3))}`);
+  assert.ok((JSON.parse(frame) as { lanes: Array<{ vehicle?: unknown }> }).lanes.length > 0);
   checked.set("GET /api/stream", new Set([200]));
 
   const unchecked = lot.app.http

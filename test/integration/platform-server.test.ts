@@ -55,8 +55,8 @@ async function withBox(fn: (box: Box) => Promise<void>, options: { platform?: Pa
           ok: true,
           value: {
             recordNo: stay.recordNo,
-            plateNum: stay.plateNum,
-            enterTimeMs: stay.enterTimeMs,
+            plateNum: stay.plate,
+            enterTimeMs: stay.enterAtMs,
             leaveTimeMs: nowMs,
             payableFee: 500,
             discountFee: 100,
@@ -237,7 +237,7 @@ handlerTest("monthlyPayNotify", "extends the card to the new end and records the
   assertOk(r);
   assert.equal(r.body.data.timeEnd, "2024-12-31 23:59:59");
   const v = box.ports.snapshot().vehicles.find((x) => x.uuId === monthly.uuId)!;
-  assert.equal(v.validToMs, t("2024-12-31 23:59:59"));
+  assert.equal(v.timeEndMs, t("2024-12-31 23:59:59"));
   assert.equal(box.ports.snapshot().payments[0]!.kind, "fixed-car");
   assertRefused(
     await box.send("monthlyPayNotify", {
@@ -324,7 +324,7 @@ handlerTest("queryCarGroupPage", "pages car groups with their member counts", as
   assert.equal(r.body.data.totalPages, 2);
   assert.deepEqual(r.body.data.items[0], {
     carGroupID: 3,
-    carGroupUuid: group.uuid,
+    carGroupUuid: group.carGroupUuid,
     name: "Tower B",
     spaceCount: 2,
     carTypeCode: 81,
@@ -342,7 +342,7 @@ handlerTest("addCarGroup", "creates a group and answers its ids; duplicate names
   const r = await box.send("addCarGroup", { ...P, name: "Visitors", spaceCount: 5, carMMoney: 150.5 });
   assertOk(r);
   assert.equal(r.body.data.carGroupID, 5);
-  assert.equal(box.ports.snapshot().carGroups.find((g) => g.name === "Visitors")!.monthlyRentFen, 15050);
+  assert.equal(box.ports.snapshot().carGroups.find((g) => g.name === "Visitors")!.carMMoneyFen, 15050);
   assertRefused(await box.send("addCarGroup", { ...P, name: "Visitors", spaceCount: 1 }), defaultReturnCodes.conflict, /exists/);
 });
 
@@ -355,16 +355,16 @@ handlerTest("editCarGroup", "replaces the sent fields", async (box) => {
 });
 
 handlerTest("deleteCarGroup", "refuses while vehicles belong to the group, deletes an empty one", async (box) => {
-  assertRefused(await box.send("deleteCarGroup", { ...P, carGroupUuid: group.uuid }), defaultReturnCodes.conflict, /still has 1 vehicle/);
-  assertOk(await box.send("deleteCarGroup", { ...P, carGroupUuid: emptyGroup.uuid }));
+  assertRefused(await box.send("deleteCarGroup", { ...P, carGroupUuid: group.carGroupUuid }), defaultReturnCodes.conflict, /still has 1 vehicle/);
+  assertOk(await box.send("deleteCarGroup", { ...P, carGroupUuid: emptyGroup.carGroupUuid }));
   assert.deepEqual(
-    box.ports.snapshot().carGroups.map((g) => g.id),
+    box.ports.snapshot().carGroups.map((g) => g.carGroupID),
     [3],
   );
 });
 
 handlerTest("rechargeCarGroup", "extends a group once per orderNo", async (box) => {
-  const biz = { ...P, carGroupUuid: group.uuid, orderNo: "TC-G-1", amount: 400, timeEnd: "2025-12-31 23:59:59" };
+  const biz = { ...P, carGroupUuid: group.carGroupUuid, orderNo: "TC-G-1", amount: 400, timeEnd: "2025-12-31 23:59:59" };
   const r = await box.send("rechargeCarGroup", biz);
   assertOk(r);
   assert.equal(r.body.data.timeEnd, "2025-12-31 23:59:59");
@@ -405,8 +405,8 @@ handlerTest("addCar", "the document's example adds a vehicle and answers id and 
   assert.equal(r.body.data.id, 6);
   const v = box.ports.snapshot().vehicles.find((x) => x.carNum === "粤B54321")!;
   assert.equal(v.uuId, r.body.data.uuId);
-  assert.equal(v.monthlyRentFen, 20050);
-  assert.equal(v.validFromMs, t("2023-12-01 00:00:00"));
+  assert.equal(v.carMMoneyFen, 20050);
+  assert.equal(v.timeStartMs, t("2023-12-01 00:00:00"));
   assertRefused(await box.send("addCar", biz), defaultReturnCodes.conflict, /already registered/);
   assertRefused(await box.send("addCar", { ...biz, carNum: "粤B11111", carTypeCode: 8 }), defaultReturnCodes.badBizContent, /concrete type/);
 });
@@ -437,9 +437,9 @@ handlerTest("editCar", "replaces the record found by uuId; a different plate is 
   assertOk(await box.send("editCar", biz));
   const v = box.ports.snapshot().vehicles.find((x) => x.uuId === monthly.uuId)!;
   assert.equal(v.owner, "李四");
-  assert.equal(v.enabled, false);
+  assert.equal(v.state, 0);
   assert.equal(v.carGroupUuid, "", 'carGroupUuid "" clears the group');
-  assert.equal(v.monthlyRentFen, 22000);
+  assert.equal(v.carMMoneyFen, 22000);
   assert.equal(v.tel, "", "an empty string clears a field");
   assertRefused(await box.send("editCar", { ...biz, carNum: "粤B99999" }), defaultReturnCodes.conflict, /changeCarNum/);
 });
@@ -544,8 +544,8 @@ handlerTest("queryParkRecordPage", "pages in-park records, filtered by plate and
 handlerTest("editParkRecord", "fixes a plate read wrongly; a future entry time is refused", async (box) => {
   const r = await box.send("editParkRecord", { ...P, recordNo: stay.recordNo, plateNum: "粤B88889", operator: "ops" });
   assertOk(r);
-  assert.equal(box.ports.snapshot().inPark[0]!.plateNum, "粤B88889");
-  assert.equal(box.ports.snapshot().inPark[0]!.enterTimeMs, stay.enterTimeMs);
+  assert.equal(box.ports.snapshot().inPark[0]!.plate, "粤B88889");
+  assert.equal(box.ports.snapshot().inPark[0]!.enterAtMs, stay.enterAtMs);
   assertRefused(await box.send("editParkRecord", { ...P, recordNo: stay.recordNo, enterTime: "2024-01-16 00:00:00" }), defaultReturnCodes.badBizContent, /future/);
 });
 
@@ -559,7 +559,7 @@ handlerTest("addParkRecord", "adds a stay with a generated recordNo; a car alrea
   const r = await box.send("addParkRecord", { ...P, plateNum: "粤B66666", enterTime: "2024-01-15 09:00:00", inChannelid: "1" });
   assertOk(r);
   assert.equal(r.body.data.recordNo, "in1_20240115090000000");
-  const added = box.ports.snapshot().inPark.find((s) => s.plateNum === "粤B66666")!;
+  const added = box.ports.snapshot().inPark.find((s) => s.plate === "粤B66666")!;
   assert.equal(added.carType, 9);
   assert.equal(added.source, "platform");
   assertRefused(await box.send("addParkRecord", { ...P, plateNum: "粤B88888", enterTime: "2024-01-15 09:00:00" }), defaultReturnCodes.conflict, /already in the park/);

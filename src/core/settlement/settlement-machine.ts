@@ -28,11 +28,13 @@
  *   { kind: "release", operator, reason, atMs }         the attendant releases by hand (the open follows)
  *   { kind: "manualOpened", operator, reason, atMs }    the lane already opened by hand
  *   { kind: "remote", type, operator, openGateCase?, atMs }  the platform's remoteDev on the plateId
- *   { kind: "notice", payment, atMs }                   the platform's payment notice (4.2)
+ *   { kind: "notice", payment, atMs, keptWhileDeciding? }  the platform's payment notice (4.2)
  *   { kind: "platformUp", atMs }                        the platform answered something
  *   { kind: "readAgain", atMs, graceMinutes }           a kept stay's car is read at an exit
+ *   { kind: "heldSettlement", settlement, atMs }        the stay read at this exit holds a settlement within its grace
  *   { kind: "passed", atMs } / { kind: "abandoned", why, atMs }   the lane transaction ended
  *   { kind: "writeFailed", atMs }                       a durable write of this step failed
+ *   { kind: "superseded", atMs }                        a restored machine's stay moved on without it
  *   { kind: "timer", id, atMs }
  *
  * Effects (`SettlementEffect`) run in order; a durable one (writePending, writeSettlement,
@@ -86,6 +88,7 @@ export function initSettlement(exit: { txId: string; plate: string; recordNo: st
     timer: null,
     settledAtMs: undefined,
     madeStay: false,
+    openedBeforeWrite: false,
   };
 }
 
@@ -161,9 +164,10 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
       return settle(state, remoteSettlement(input, input.atMs), reason, { openFirst: false }, input.atMs, settings, effects);
     }
     case "notice":
-      // While the bill is made the lanes keep the notice for it (exitBillOutcome "early-payment").
-      if (state.phase === "deciding") return { state, effects };
-      if (state.phase !== "awaiting")
+      // While the bill is made the lanes keep the notice for it, and feed it again once the bill
+      // says it settles the exit (exitBillOutcome "early-payment", `keptWhileDeciding`).
+      if (state.phase === "deciding" && input.keptWhileDeciding !== true) return { state, effects };
+      if (!isOpenToSettle(state))
         return { state, effects: [{ kind: "emit", event: { type: "prepayment", plate: state.plate, recordNo: state.recordNo, feeFen: input.payment.amountFen } }] };
       return settle(state, noticeSettlement(input.payment), "payment notice", { openFirst: false }, input.atMs, settings, effects);
     case "platformUp": {
@@ -195,6 +199,8 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
       );
       return { state: next, effects };
     }
+    case "heldSettlement":
+      return heldSettlement(state, input.settlement, effects);
     case "passed":
       return passed(state, input.atMs, false, settings, effects);
     case "abandoned": {
@@ -208,8 +214,15 @@ export function stepSettlement(state: SettlementState, input: SettlementInput, s
     }
     case "writeFailed":
       // Not durable: the barrier stays down and the car waits, so the attendant can try again.
-      if (state.phase !== "settled" || state.paidOnline) return { state, effects };
+      // (Opened already, on the platform's 200 or by hand: the settlement stands.)
+      if (state.phase !== "settled" || state.paidOnline || state.openedBeforeWrite) return { state, effects };
       return { state: { ...state, phase: "awaiting", settlement: undefined }, effects };
+    case "superseded":
+      // Restored at start (kept or recovering), and the stay moved on without this machine: a
+      // new exit of its car decides now, or the stay is gone. Nothing more to do here.
+      if (state.phase !== "kept" && state.phase !== "recovering") return { state, effects };
+      if (state.timer) effects.push(cancelTimer(state.timer));
+      return { state: { ...state, phase: "closed", timer: null }, effects };
     case "timer":
       return timer(state, input, settings, effects);
   }
@@ -232,7 +245,7 @@ function billed(state: SettlementState, input: Extract<SettlementInput, { kind: 
   // the board, the event and the lane's "await" follow.
   const sent = send(awaiting, input.plateId, "platform", undefined, "bill", settings.preLeaveMs, settings, input.atMs, effects);
   sent.effects.push(
-    pendingWrite(sent.state, settings),
+    { ...pendingWrite(sent.state, settings), whileBillInFlight: true },
     { kind: "show", message: { kind: "feeDue", plate: state.plate, feeFen: input.dueFen } },
     emitOf(sent.state, "fee-due", { feeFen: input.dueFen, plateId: input.plateId }),
     { kind: "decide", verdict: "await", reason: "fee-due", feeFen: input.dueFen },
@@ -240,7 +253,7 @@ function billed(state: SettlementState, input: Extract<SettlementInput, { kind: 
   return sent;
 }
 
-function pendingWrite(state: SettlementState, settings: SettlementSettings): SettlementEffect {
+function pendingWrite(state: SettlementState, settings: SettlementSettings): Extract<SettlementEffect, { kind: "writePending" }> {
   return {
     kind: "writePending",
     recordNo: state.recordNo ?? "",
@@ -591,10 +604,12 @@ function settle(
     }
     return { state, effects };
   }
+  // A car with no plate read is shown and reported under the virtual plate of its new stay.
+  const shown: SettlementState = write?.kind === "makeStay" ? { ...state, plate: write.plate } : state;
   const opened: SettlementEffect[] = [
     { kind: "open", reason: settlement.path, operator: settlement.operator },
-    { kind: "show", message: state.paidOnline ? { kind: "paidOnline", plate: state.plate } : { kind: "paid", plate: state.plate } },
-    emitOf(state, "payment", {
+    { kind: "show", message: state.paidOnline ? { kind: "paidOnline", plate: shown.plate } : { kind: "paid", plate: shown.plate } },
+    emitOf(shown, "payment", {
       feeFen: settlement.paidFen,
       dueFen: state.dueFen,
       path: settlement.path,
@@ -607,7 +622,16 @@ function settle(
   else effects.push(...(write ? [write] : []), ...opened);
   for (const bill of state.bills) if (bill.reaskTimer) effects.push(cancelTimer(bill.reaskTimer));
   const made = write?.kind === "makeStay";
-  return { state: { ...next, madeStay: made, bills: next.bills.map((b) => ({ ...b, reaskTimer: null })), plate: made ? write.plate : state.plate }, effects };
+  return {
+    state: {
+      ...next,
+      madeStay: made,
+      openedBeforeWrite: how.openFirst && write !== undefined,
+      bills: next.bills.map((b) => ({ ...b, reaskTimer: null })),
+      plate: made ? write.plate : state.plate,
+    },
+    effects,
+  };
 }
 
 /** The lane opened by hand (the machine already moved): settled as a hand release, written after. */
@@ -627,7 +651,34 @@ function manualOpened(
   if (state.recordNo !== undefined) effects.push({ kind: "writeSettlement", recordNo: state.recordNo, settlement: storedNow });
   else if (state.path === "attendant") effects.push({ kind: "makeStay", plate, settlement: storedNow });
   for (const bill of state.bills) if (bill.reaskTimer) effects.push(cancelTimer(bill.reaskTimer));
-  return { state: { ...next, madeStay: state.recordNo === undefined && state.path === "attendant", bills: next.bills.map((b) => ({ ...b, reaskTimer: null })) }, effects };
+  return {
+    state: { ...next, madeStay: state.recordNo === undefined && state.path === "attendant", openedBeforeWrite: true, bills: next.bills.map((b) => ({ ...b, reaskTimer: null })) },
+    effects,
+  };
+}
+
+/**
+ * The stay read at this exit already holds a settlement (a stop cut its passage short, or the
+ * car backed out after paying) and is back within the post-payment grace: it leaves on that
+ * settlement, nothing written again and no second bill; the "payment" event says so.
+ */
+function heldSettlement(state: SettlementState, held: StoredSettlement, effects: SettlementEffect[]): SettlementStep {
+  if (state.phase !== "deciding") return { state, effects };
+  effects.push(emitOf(state, "settled-earlier", { path: held.path, settledAtMs: held.settledAtMs }));
+  if (!state.onLane) return { state, effects };
+  const settlement = settlementOnly(held);
+  effects.push(
+    { kind: "open", reason: held.path, operator: held.operator },
+    { kind: "show", message: { kind: "paid", plate: state.plate } },
+    emitOf(state, "payment", {
+      feeFen: held.paidFen,
+      dueFen: state.dueFen,
+      path: held.path,
+      reason: "settled earlier",
+      ...(held.operator ? { operator: held.operator } : {}),
+    }),
+  );
+  return { state: { ...state, phase: "settled", settlement, path: held.path, settledAtMs: held.settledAtMs }, effects };
 }
 
 /** A car released with no plate read gets a virtual one (7 of [0-9A-Z] after 无), from its read time. */

@@ -91,6 +91,12 @@ export interface SettlementState {
   readonly settledAtMs: number | undefined;
   /** The stay was made at the release (makeStay): a back-out cancels it. */
   readonly madeStay: boolean;
+  /**
+   * The barrier moved before the settlement was written (the platform's 200 to the pre-leave
+   * bill, or a lane opened by hand): a write that fails then cannot hold the car back, so the
+   * settlement stands for its report.
+   */
+  readonly openedBeforeWrite: boolean;
 }
 
 /** The exit report and the stay's finish, as one effect: queued durably, once. */
@@ -119,7 +125,17 @@ export type SettlementMessage =
 
 export type SettlementEffect =
   | { kind: "sendBill"; callId: string; plateId: string; path: "platform" | "scanner"; sweepCode: string | undefined; deadlineMs: number; listenMs: number | undefined }
-  | { kind: "writePending"; recordNo: string; pending: { laneId: string; plateId: string; atMs: number; payableFen: number; discountFen: number; dueFen: number } }
+  /**
+   * `whileBillInFlight`: the new bill's own copy, written while the bill is on the wire; the
+   * board, the event and the lane's "await" do not wait for it (the car waits for the slower of
+   * the two, not both), but every later write and the open do.
+   */
+  | {
+      kind: "writePending";
+      recordNo: string;
+      pending: { laneId: string; plateId: string; atMs: number; payableFen: number; discountFen: number; dueFen: number };
+      whileBillInFlight?: boolean;
+    }
   | { kind: "writeSettlement"; recordNo: string; settlement: StoredSettlement }
   /** A car with no stay released by the attendant: its stay is made, holding the settlement. */
   | { kind: "makeStay"; plate: string; settlement: StoredSettlement }
@@ -154,12 +170,17 @@ export type SettlementInput =
   | { kind: "release"; operator: string; reason: string; atMs: number }
   | { kind: "manualOpened"; operator: string; reason: string; atMs: number }
   | { kind: "remote"; type: number; operator: string; openGateCase?: number; atMs: number }
-  | { kind: "notice"; payment: { payType: number; amountFen: number; orderNo: string; payTimeMs: number }; atMs: number }
+  /** `keptWhileDeciding`: a notice the lanes kept while the bill was made, fed again once the bill says it settles the exit. */
+  | { kind: "notice"; payment: { payType: number; amountFen: number; orderNo: string; payTimeMs: number }; atMs: number; keptWhileDeciding?: boolean }
   | { kind: "platformUp"; atMs: number }
   | { kind: "readAgain"; atMs: number; graceMinutes: number }
+  /** The stay read at this deciding exit holds a settlement within its post-payment grace. */
+  | { kind: "heldSettlement"; settlement: StoredSettlement; atMs: number }
   | { kind: "passed"; atMs: number }
   | { kind: "abandoned"; why: string; atMs: number }
   | { kind: "writeFailed"; atMs: number }
+  /** A restored machine's stay moved on without it (its car read again, or the stay gone). */
+  | { kind: "superseded"; atMs: number }
   | TimerInput;
 
 export interface SettlementStep {

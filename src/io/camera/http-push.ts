@@ -16,7 +16,9 @@ import { colorFromCode, parseColor, type PlateRead } from "./plate-read.js";
  *   versions differ;
  * - `PlateResult` under `AlarmInfoPlate.result` (the documented place) or directly under
  *   `AlarmInfoPlate` (seen on older firmware);
- * - base64 image fields (`imageFile`, `imageFragmentFile`...) are ignored, never decoded;
+ * - the base64 JPEG of a live read (`imageFile`, the full picture, else `imageFragmentFile`, the
+ *   plate crop) goes to the lane's photo ring (photo-ring.ts), which checks its size before
+ *   decoding it; a bad image is refused and counted there, and the read goes on without it;
  * - a `license` holding several plates joined by `|` (cross-border "three-region" vehicles:
  *   a mainland 粤Z plate plus a Hong Kong/Macau one): `plate` is the first part that starts
  *   with a Chinese character (the mainland plate), else the first valid part; the other valid
@@ -39,7 +41,9 @@ export interface CameraDeviceInfo {
   channel?: number;
 }
 
-export type AlarmParseResult = { ok: true; read: PlateRead; device: CameraDeviceInfo } | { ok: false; code: "E_SHAPE" | "E_PLATE"; message: string };
+export type AlarmParseResult =
+  | { ok: true; read: PlateRead; device: CameraDeviceInfo; /** The image field as sent (not decoded here), if any. */ image?: unknown }
+  | { ok: false; code: "E_SHAPE" | "E_PLATE"; message: string };
 
 type Json = Record<string, unknown>;
 
@@ -125,7 +129,8 @@ export function parseAlarmInfoPlate(body: unknown, receivedAtMs: number): AlarmP
   if (ipaddr !== undefined) device.ipaddr = ipaddr;
   const channel = num(root.channel);
   if (channel !== undefined) device.channel = channel;
-  return { ok: true, read, device };
+  const image = result.imageFile ?? result.imageFragmentFile;
+  return { ok: true, read, device, ...(image === undefined || image === "" ? {} : { image }) };
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -153,6 +158,8 @@ export interface AlarmBodyFields {
   atMs: number;
   triggerType?: number;
   offline?: boolean;
+  /** The picture as base64 JPEG (`imageFile`). */
+  imageFile?: string;
 }
 
 /** Builds the body a Vzenith camera posts for a read (simulator, tests). */
@@ -173,6 +180,7 @@ export function buildAlarmInfoPlate(fields: AlarmBodyFields): Record<string, unk
           triggerType: fields.triggerType ?? 8,
           isoffline: fields.offline ? 1 : 0,
           timeStamp: { Timeval: { sec: Math.floor(fields.atMs / 1000), usec: (fields.atMs % 1000) * 1000 } },
+          ...(fields.imageFile === undefined ? {} : { imageFile: fields.imageFile, imageFileLen: Math.floor((fields.imageFile.length * 3) / 4) }),
         },
       },
     },
@@ -240,6 +248,8 @@ export interface CameraPushOptions {
   replyInfo?: "no" | "ok";
   /** Remembered plateids per lane for de-duplication. */
   dedupeCapacity?: number;
+  /** Where a live read's image goes (the lanes' photo ring); without one images are dropped. */
+  photos?: { take(laneId: string, plate: string, atMs: number, field: unknown): unknown };
 }
 
 /**
@@ -301,6 +311,8 @@ export class CameraPushReceiver {
       return { kind: "history", read };
     }
     counts.live++;
+    // The photo first, so the lane's decision finds it.
+    if (parsed.image !== undefined) this.call(() => this.options.photos?.take(laneId, read.plate, read.atMs, parsed.image));
     this.call(() => this.options.onRead(laneId, read));
     return { kind: "live", read };
   }

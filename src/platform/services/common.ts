@@ -3,6 +3,8 @@ import type { z } from "zod";
 import type { Logger } from "../../kernel/log.js";
 import { samePlate } from "../../core/plates/index.js";
 import type { PlatformConfig, ReturnCodeName, Section4ServiceId } from "../config.js";
+import { pageOf, wholePage, type Page } from "../../store/collection.js";
+import type { CarGroup, Payment, Vehicle } from "../../store/records.js";
 import type { LaneRefusalReason, LotPorts } from "../ports.js";
 import { formatWireTime, parseWireTime } from "../wire.js";
 
@@ -80,8 +82,8 @@ export function newUuid(): string {
   return randomUUID().replace(/-/g, "").toUpperCase();
 }
 
-export function nextId(records: ReadonlyArray<{ id: number }>): number {
-  return records.reduce((max, r) => Math.max(max, r.id), 0) + 1;
+export function nextId(ids: readonly number[]): number {
+  return ids.reduce((max, id) => Math.max(max, id), 0) + 1;
 }
 
 export function wireTime(ctx: ServiceContext, ms: number | null): string {
@@ -102,37 +104,18 @@ export function requireTime(ctx: ServiceContext, value: string, field: string): 
   return ms;
 }
 
-export interface Page<T> {
-  currentPage: number;
-  totalPages: number;
-  totalItems: number;
-  itemsPerPage: number;
-  items: T[];
-}
-
 /**
  * One page, 1-based (4.11.1 [INFERRED]). `page`/`pageSize` missing or ≤ 0 returns everything
  * when `allWhenMissing` ([SIBLING] blacklist query); pageSize is clamped to maxPageSize.
  */
 export function paginate<T>(items: readonly T[], page: number | undefined, pageSize: number | undefined, maxPageSize: number, allWhenMissing = false): Page<T> {
-  if (allWhenMissing && (!page || page <= 0 || !pageSize || pageSize <= 0)) {
-    return { currentPage: 1, totalPages: items.length > 0 ? 1 : 0, totalItems: items.length, itemsPerPage: items.length, items: [...items] };
-  }
-  const size = Math.min(Math.max(1, pageSize ?? maxPageSize), maxPageSize);
-  const current = Math.max(1, page ?? 1);
-  const start = (current - 1) * size;
-  return {
-    currentPage: current,
-    totalPages: Math.ceil(items.length / size),
-    totalItems: items.length,
-    itemsPerPage: size,
-    items: items.slice(start, start + size),
-  };
+  if (allWhenMissing && (!page || page <= 0 || !pageSize || pageSize <= 0)) return wholePage(items);
+  return pageOf(items, Math.max(1, page ?? 1), Math.min(Math.max(1, pageSize ?? maxPageSize), maxPageSize));
 }
 
 // Plates compare by the core's one plate key (a virtual plate matches with or without 无, 4.1,
 // 4.3); re-exported so the services keep one import for their helpers.
-export { plateKey, plateMatchesSearch, samePlate } from "../../core/plates/index.js";
+export { plateMatchesSearch, samePlate } from "../../core/plates/index.js";
 
 export function laneByChannel(ctx: ServiceContext, channelId: string): { id: string; channelId: string; direction: "in" | "out" } | undefined {
   return ctx.config.lanes.find((lane) => lane.channelId === channelId.trim());
@@ -145,7 +128,7 @@ export interface VehicleRef {
 }
 
 /** Finds a fixed vehicle by uuId, falling back to id, then plate (4.11.3 edge cases). */
-export async function findVehicle(ctx: ServiceContext, ref: VehicleRef): Promise<import("../ports.js").VehicleRecord> {
+export async function findVehicle(ctx: ServiceContext, ref: VehicleRef): Promise<Vehicle> {
   const uuId = ref.uuId?.trim() ?? "";
   if (uuId !== "") {
     const found = await ctx.ports.vehicles.get(uuId);
@@ -173,7 +156,7 @@ export interface CarGroupRef {
 }
 
 /** Finds a car group by uuid (preferred, 4.11.2) or id; undefined when neither is given. */
-export async function findCarGroup(ctx: ServiceContext, ref: CarGroupRef): Promise<import("../ports.js").CarGroupRecord | undefined> {
+export async function findCarGroup(ctx: ServiceContext, ref: CarGroupRef): Promise<CarGroup | undefined> {
   const uuid = ref.carGroupUuid?.trim() ?? "";
   if (uuid !== "") {
     const found = await ctx.ports.carGroups.get(uuid);
@@ -181,7 +164,7 @@ export async function findCarGroup(ctx: ServiceContext, ref: CarGroupRef): Promi
     return found;
   }
   if (ref.carGroupID !== undefined && ref.carGroupID > 0) {
-    const found = (await ctx.ports.carGroups.list()).find((g) => g.id === ref.carGroupID);
+    const found = (await ctx.ports.carGroups.list()).find((g) => g.carGroupID === ref.carGroupID);
     if (!found) refuse("notFound", `no car group with id ${ref.carGroupID}`);
     return found;
   }
@@ -192,15 +175,35 @@ export async function findCarGroup(ctx: ServiceContext, ref: CarGroupRef): Promi
  * Idempotency on orderNo (docs/protocol.md §4.2): the same notice again is answered 200 and
  * changes nothing; the same orderNo with other content is a conflict.
  */
-export async function priorPayment(ctx: ServiceContext, candidate: Omit<import("../ports.js").PaymentRecord, "receivedAtMs">): Promise<"new" | "duplicate"> {
+export async function priorPayment(ctx: ServiceContext, candidate: Payment): Promise<"new" | "duplicate"> {
   const prior = await ctx.ports.payments.get(candidate.orderNo);
   if (!prior) return "new";
   const same =
     prior.kind === candidate.kind &&
-    prior.recordNo === candidate.recordNo &&
-    prior.targetUuid === candidate.targetUuid &&
+    (prior.recordNo ?? "") === (candidate.recordNo ?? "") &&
+    (prior.targetUuid ?? "") === (candidate.targetUuid ?? "") &&
     prior.amountFen === candidate.amountFen &&
-    samePlate(prior.plateNum, candidate.plateNum);
+    samePlate(prior.plate ?? "", candidate.plate ?? "");
   if (!same) refuse("conflict", `orderNo ${candidate.orderNo} is already recorded with other content`);
   return "duplicate";
+}
+
+/** A payment the platform reported, as the store keeps it (pay type as its decimal text). */
+export function platformPayment(
+  ctx: ServiceContext,
+  fields: { orderNo: string; kind: Payment["kind"]; recordNo?: string; plate?: string; targetUuid?: string; payType: number; amountFen: number; payAtMs: number },
+): Payment {
+  const text = (key: "recordNo" | "plate" | "targetUuid") => (fields[key] ? { [key]: fields[key] } : {});
+  return {
+    orderNo: fields.orderNo,
+    kind: fields.kind,
+    ...text("recordNo"),
+    ...text("plate"),
+    ...text("targetUuid"),
+    amountFen: fields.amountFen,
+    payAtMs: fields.payAtMs,
+    payType: String(fields.payType),
+    source: "platform",
+    receivedAtMs: ctx.nowMs,
+  };
 }

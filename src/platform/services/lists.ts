@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { BlacklistRecord, CarGroupRecord, PaymentRecord } from "../ports.js";
+import type { BlacklistEntry, CarGroup } from "../../store/records.js";
 import { fenToYuan, wIntOpt, wNumOpt, wStrOpt, wStrReq, yuanToFen } from "../wire.js";
 import {
   defineService,
@@ -9,6 +9,7 @@ import {
   ok,
   paginate,
   plateMatchesSearch,
+  platformPayment,
   priorPayment,
   readTime,
   refuse,
@@ -19,7 +20,7 @@ import {
 
 /** Blacklist (4.9, [SIBLING] data model) and car groups (4.10), both [OURS] on the wire. */
 
-function blacklistItem(ctx: ServiceContext, r: BlacklistRecord) {
+function blacklistItem(ctx: ServiceContext, r: BlacklistEntry) {
   return {
     id: r.id,
     uuid: r.uuid,
@@ -84,8 +85,8 @@ export const addBlacklist = defineService({
     const all = await ctx.ports.blacklist.list();
     const uuid = biz.uuid?.trim() ?? "";
     const prior = uuid !== "" ? all.find((r) => r.uuid === uuid) : all.find((r) => samePlate(r.carNum, biz.carNum) && r.type === type);
-    const record: BlacklistRecord = {
-      id: prior?.id ?? nextId(all),
+    const record: BlacklistEntry = {
+      id: prior?.id ?? nextId(all.map((r) => r.id)),
       uuid: prior?.uuid ?? (uuid || newUuid()),
       carNum: biz.carNum.trim(),
       type,
@@ -96,6 +97,7 @@ export const addBlacklist = defineService({
       denyOut: flag(biz.denyOut, true, "denyOut"),
       inNotify: flag(biz.inNotify, false, "inNotify"),
       createdAtMs: prior?.createdAtMs ?? ctx.nowMs,
+      updatedAtMs: ctx.nowMs,
     };
     await ctx.ports.blacklist.put(record);
     ctx.log.info({ uuid: record.uuid, carNum: record.carNum, operator: record.operator, updated: prior !== undefined }, "blacklist entry stored");
@@ -113,7 +115,7 @@ export const deleteBlacklist = defineService({
     const all = await ctx.ports.blacklist.list();
     const uuid = biz.uuid?.trim() ?? "";
     const carNum = biz.carNum?.trim() ?? "";
-    let targets: BlacklistRecord[];
+    let targets: BlacklistEntry[];
     if (uuid !== "") targets = all.filter((r) => r.uuid === uuid);
     else if (biz.id !== undefined && biz.id > 0) targets = all.filter((r) => r.id === biz.id);
     else if (carNum !== "") targets = all.filter((r) => samePlate(r.carNum, carNum));
@@ -127,20 +129,20 @@ export const deleteBlacklist = defineService({
 
 // ---- 4.10 car groups ----
 
-async function carGroupItem(ctx: ServiceContext, g: CarGroupRecord) {
-  const carCount = (await ctx.ports.vehicles.list()).filter((v) => v.carGroupUuid === g.uuid).length;
+async function carGroupItem(ctx: ServiceContext, g: CarGroup) {
+  const carCount = (await ctx.ports.vehicles.list()).filter((v) => v.carGroupUuid === g.carGroupUuid).length;
   return {
-    carGroupID: g.id,
-    carGroupUuid: g.uuid,
+    carGroupID: g.carGroupID,
+    carGroupUuid: g.carGroupUuid,
     name: g.name,
-    spaceCount: g.spaceCount,
+    spaceCount: g.spaces ?? 0,
     carTypeCode: g.carTypeCode,
-    timeStart: wireTime(ctx, g.validFromMs),
-    timeEnd: wireTime(ctx, g.validToMs),
-    carMMoney: fenToYuan(g.monthlyRentFen),
+    timeStart: wireTime(ctx, g.timeStartMs),
+    timeEnd: wireTime(ctx, g.timeEndMs),
+    carMMoney: fenToYuan(g.carMMoneyFen),
     balance: fenToYuan(g.balanceFen),
     remark: g.remark,
-    state: g.enabled ? 1 : 0,
+    state: g.state,
     carCount,
   };
 }
@@ -153,7 +155,7 @@ export const queryCarGroupPage = defineService({
   schema: z.looseObject({ parkCode: wStrReq(), page: wIntOpt(), pageSize: wIntOpt(), name: wStrOpt() }),
   async handle(biz, ctx) {
     const name = biz.name?.trim() ?? "";
-    const groups = (await ctx.ports.carGroups.list()).filter((g) => name === "" || g.name.includes(name)).sort((a, b) => a.id - b.id);
+    const groups = (await ctx.ports.carGroups.list()).filter((g) => name === "" || g.name.includes(name)).sort((a, b) => a.carGroupID - b.carGroupID);
     const page = paginate(groups, biz.page, biz.pageSize, ctx.config.platform.server.maxPageSize);
     const items = [];
     for (const g of page.items) items.push(await carGroupItem(ctx, g));
@@ -177,26 +179,26 @@ const groupFields = {
 };
 const groupSchema = z.looseObject(groupFields);
 
-function applyGroupFields(ctx: ServiceContext, g: CarGroupRecord, biz: z.infer<typeof groupSchema>): void {
+function applyGroupFields(ctx: ServiceContext, g: CarGroup, biz: z.infer<typeof groupSchema>): void {
   if (biz.name !== undefined) {
     if (biz.name.trim() === "") refuse("badBizContent", "name must not be empty");
     g.name = biz.name.trim();
   }
   if (biz.spaceCount !== undefined) {
     if (biz.spaceCount < 1) refuse("badBizContent", "spaceCount must be at least 1");
-    g.spaceCount = biz.spaceCount;
+    g.spaces = biz.spaceCount;
   }
   if (biz.carTypeCode !== undefined) g.carTypeCode = biz.carTypeCode;
-  if (biz.timeStart !== undefined) g.validFromMs = readTime(ctx, biz.timeStart, "timeStart");
-  if (biz.timeEnd !== undefined) g.validToMs = readTime(ctx, biz.timeEnd, "timeEnd");
-  if (g.validFromMs !== null && g.validToMs !== null && g.validToMs < g.validFromMs) refuse("badBizContent", "timeEnd lies before timeStart");
+  if (biz.timeStart !== undefined) g.timeStartMs = readTime(ctx, biz.timeStart, "timeStart");
+  if (biz.timeEnd !== undefined) g.timeEndMs = readTime(ctx, biz.timeEnd, "timeEnd");
+  if (g.timeStartMs !== null && g.timeEndMs !== null && g.timeEndMs < g.timeStartMs) refuse("badBizContent", "timeEnd lies before timeStart");
   if ((biz.carMMoney ?? 0) < 0 || (biz.balance ?? 0) < 0) refuse("badBizContent", "amounts must not be negative");
-  if (biz.carMMoney !== undefined) g.monthlyRentFen = yuanToFen(biz.carMMoney);
+  if (biz.carMMoney !== undefined) g.carMMoneyFen = yuanToFen(biz.carMMoney);
   if (biz.balance !== undefined) g.balanceFen = yuanToFen(biz.balance);
   if (biz.remark !== undefined) g.remark = biz.remark;
   if (biz.state !== undefined) {
     if (biz.state !== 0 && biz.state !== 1) refuse("badBizContent", `state ${biz.state} is not 0 or 1`);
-    g.enabled = biz.state === 1;
+    g.state = biz.state;
   }
   g.updatedAtMs = ctx.nowMs;
 }
@@ -213,29 +215,30 @@ export const addCarGroup = defineService({
     if (biz.spaceCount === undefined) refuse("badBizContent", "spaceCount is required");
     const all = await ctx.ports.carGroups.list();
     const uuid = biz.carGroupUuid?.trim() || newUuid();
-    if (all.some((g) => g.uuid === uuid)) refuse("conflict", `a car group with uuid ${uuid} exists`);
+    if (all.some((g) => g.carGroupUuid === uuid)) refuse("conflict", `a car group with uuid ${uuid} exists`);
     if (all.some((g) => g.name === biz.name!.trim())) refuse("conflict", `a car group named ${biz.name} exists`);
-    const g: CarGroupRecord = {
-      id: nextId(all),
-      uuid,
+    const g: CarGroup = {
+      carGroupID: nextId(all.map((o) => o.carGroupID)),
+      carGroupUuid: uuid,
       name: "",
-      spaceCount: 1,
+      spaces: 1,
       carTypeCode: 81,
-      validFromMs: null,
-      validToMs: null,
-      monthlyRentFen: 0,
+      timeStartMs: null,
+      timeEndMs: null,
+      carMMoneyFen: 0,
       balanceFen: 0,
       remark: "",
-      enabled: true,
+      state: 1,
+      createdAtMs: ctx.nowMs,
       updatedAtMs: ctx.nowMs,
     };
     applyGroupFields(ctx, g, biz);
     await ctx.ports.carGroups.put(g);
-    return ok({ carGroupID: g.id, carGroupUuid: g.uuid });
+    return ok({ carGroupID: g.carGroupID, carGroupUuid: g.carGroupUuid });
   },
 });
 
-async function requireGroup(ctx: ServiceContext, biz: { carGroupUuid?: string | undefined; carGroupID?: number | undefined }): Promise<CarGroupRecord> {
+async function requireGroup(ctx: ServiceContext, biz: { carGroupUuid?: string | undefined; carGroupID?: number | undefined }): Promise<CarGroup> {
   const g = await findCarGroup(ctx, biz);
   if (!g) refuse("badBizContent", "identify the car group by carGroupUuid or carGroupID");
   return g;
@@ -250,7 +253,7 @@ export const editCarGroup = defineService({
   schema: groupSchema,
   async handle(biz, ctx) {
     const g = await requireGroup(ctx, biz);
-    if (biz.name !== undefined && (await ctx.ports.carGroups.list()).some((o) => o.uuid !== g.uuid && o.name === biz.name!.trim())) {
+    if (biz.name !== undefined && (await ctx.ports.carGroups.list()).some((o) => o.carGroupUuid !== g.carGroupUuid && o.name === biz.name!.trim())) {
       refuse("conflict", `a car group named ${biz.name} exists`);
     }
     applyGroupFields(ctx, g, biz);
@@ -267,11 +270,11 @@ export const deleteCarGroup = defineService({
   schema: z.looseObject({ parkCode: wStrReq(), carGroupUuid: wStrOpt(), carGroupID: wIntOpt(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const g = await requireGroup(ctx, biz);
-    const members = (await ctx.ports.vehicles.list()).filter((v) => v.carGroupUuid === g.uuid).length;
+    const members = (await ctx.ports.vehicles.list()).filter((v) => v.carGroupUuid === g.carGroupUuid).length;
     if (members > 0) refuse("conflict", `car group ${g.name} still has ${members} vehicle(s)`);
-    await ctx.ports.carGroups.remove(g.uuid);
-    ctx.log.info({ uuid: g.uuid, operator: biz.operator }, "car group deleted by the platform");
-    return ok({ carGroupID: g.id, carGroupUuid: g.uuid });
+    await ctx.ports.carGroups.remove(g.carGroupUuid);
+    ctx.log.info({ uuid: g.carGroupUuid, operator: biz.operator }, "car group deleted by the platform");
+    return ok({ carGroupID: g.carGroupID, carGroupUuid: g.carGroupUuid });
   },
 });
 
@@ -298,23 +301,17 @@ export const rechargeCarGroup = defineService({
     const to = readTime(ctx, biz.timeEnd, "timeEnd");
     if (to === null && biz.balance === undefined) refuse("badBizContent", "a recharge must carry timeEnd or balance");
     if ((biz.amount ?? 0) < 0 || (biz.balance ?? 0) < 0) refuse("badBizContent", "amounts must not be negative");
-    const payment: PaymentRecord = {
+    const payment = platformPayment(ctx, {
       orderNo: biz.orderNo.trim(),
       kind: "car-group",
-      recordNo: "",
-      plateNum: "",
-      targetUuid: g.uuid,
+      targetUuid: g.carGroupUuid,
       payType: biz.payType ?? 0,
       amountFen: yuanToFen(biz.amount ?? 0),
-      payTimeMs: readTime(ctx, biz.payTime, "payTime") ?? ctx.nowMs,
-      payScene: null,
-      channelId: "",
-      plateId: "",
-      receivedAtMs: ctx.nowMs,
-    };
+      payAtMs: readTime(ctx, biz.payTime, "payTime") ?? ctx.nowMs,
+    });
     if ((await priorPayment(ctx, payment)) === "new") {
-      if (from !== null) g.validFromMs = from;
-      if (to !== null) g.validToMs = to;
+      if (from !== null) g.timeStartMs = from;
+      if (to !== null) g.timeEndMs = to;
       if (biz.balance !== undefined) g.balanceFen = yuanToFen(biz.balance);
       g.updatedAtMs = ctx.nowMs;
       await ctx.ports.carGroups.put(g);

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { wInt, wIntOpt, wNumOpt, wStr, wStrOpt, wStrReq, yuanToFen } from "../wire.js";
-import type { CouponRecord, PaymentRecord } from "../ports.js";
-import { defineService, findVehicle, type ServiceContext, ok, priorPayment, readTime, refuse, requireTime, samePlate, wireTime } from "./common.js";
+import type { Coupon, StayCoupon, Vehicle } from "../../store/records.js";
+import type { PaymentNotice } from "../ports.js";
+import { defineService, findVehicle, type ServiceContext, ok, platformPayment, priorPayment, readTime, refuse, requireTime, samePlate, wireTime } from "./common.js";
 
 /** Money the cloud reports: 4.2 stay payment, 4.5 fixed-car payment, 4.7 coupon. */
 
@@ -26,31 +27,33 @@ export const payNotify = defineService({
   async handle(biz, ctx) {
     if (biz.payFee < 0) refuse("badBizContent", "payFee must not be negative");
     if (![0, 1, 2].includes(biz.payScene)) refuse("badBizContent", `payScene ${biz.payScene} is not 0, 1 or 2`);
-    const payment: PaymentRecord = {
+    const notice: PaymentNotice = {
       orderNo: biz.orderNo.trim(),
-      kind: "stay",
       recordNo: biz.recordNo.trim(),
       plateNum: biz.plateNum.trim(),
-      targetUuid: "",
       payType: biz.payType,
       amountFen: biz.payFee,
       payTimeMs: requireTime(ctx, biz.payTime, "payTime"),
-      payScene: biz.payScene,
-      channelId: biz.outChannelid?.trim() ?? "",
       plateId: biz.plateId?.trim() ?? "",
-      receivedAtMs: ctx.nowMs,
+    };
+    const channelId = biz.outChannelid?.trim() ?? "";
+    const payment = {
+      ...platformPayment(ctx, { ...notice, kind: "stay", plate: notice.plateNum, payAtMs: notice.payTimeMs }),
+      payScene: biz.payScene,
+      ...(channelId !== "" ? { channelId } : {}),
+      ...(notice.plateId !== "" ? { plateId: notice.plateId } : {}),
     };
     if ((await priorPayment(ctx, payment)) === "duplicate") {
       ctx.log.info({ orderNo: payment.orderNo }, "payment notice repeated; already recorded");
       return ok();
     }
-    if (payment.recordNo !== "" && !(await ctx.ports.inPark.get(payment.recordNo))) {
+    if (notice.recordNo !== "" && !(await ctx.ports.inPark.get(notice.recordNo))) {
       // Money was taken: record it anyway, the exit flow matches it by plate.
-      ctx.log.warn({ orderNo: payment.orderNo, recordNo: payment.recordNo }, "payment for a stay not in the park");
+      ctx.log.warn({ orderNo: payment.orderNo, recordNo: notice.recordNo }, "payment for a stay not in the park");
     }
     await ctx.ports.payments.put(payment);
     try {
-      await ctx.ports.lane.paymentNotified(payment);
+      await ctx.ports.lane.paymentNotified(notice);
     } catch (error) {
       ctx.log.error({ err: error, orderNo: payment.orderNo }, "lane did not take the payment notice; it is stored");
     }
@@ -84,23 +87,18 @@ export const monthlyPayNotify = defineService({
     if (validToMs === null && biz.balance === undefined) refuse("badBizContent", "a fixed-car payment must carry timeEnd or balance");
     const vehicle = await findVehicle(ctx, { uuId: biz.pcardUuid, id: biz.pcardId, carNum: biz.plateNum });
     if (!samePlate(vehicle.carNum, biz.plateNum)) refuse("conflict", `card ${vehicle.uuId} belongs to ${vehicle.carNum}, not ${biz.plateNum}`);
-    const payment: PaymentRecord = {
+    const payment = platformPayment(ctx, {
       orderNo: biz.orderNo.trim(),
       kind: "fixed-car",
-      recordNo: "",
-      plateNum: vehicle.carNum,
+      plate: vehicle.carNum,
       targetUuid: vehicle.uuId,
       payType: biz.payType,
       amountFen: biz.payFee,
-      payTimeMs: requireTime(ctx, biz.payTime, "payTime"),
-      payScene: null,
-      channelId: "",
-      plateId: "",
-      receivedAtMs: ctx.nowMs,
-    };
+      payAtMs: requireTime(ctx, biz.payTime, "payTime"),
+    });
     if ((await priorPayment(ctx, payment)) === "duplicate") return ok(vehicleValidity(ctx, vehicle));
-    if (validFromMs !== null) vehicle.validFromMs = validFromMs;
-    if (validToMs !== null) vehicle.validToMs = validToMs;
+    if (validFromMs !== null) vehicle.timeStartMs = validFromMs;
+    if (validToMs !== null) vehicle.timeEndMs = validToMs;
     if (biz.balance !== undefined) vehicle.balanceFen = yuanToFen(biz.balance);
     vehicle.updatedAtMs = ctx.nowMs;
     // Vehicle first, payment last: a crash in between is repaired by the cloud's retry
@@ -111,11 +109,11 @@ export const monthlyPayNotify = defineService({
   },
 });
 
-function vehicleValidity(ctx: ServiceContext, vehicle: { uuId: string; validFromMs: number | null; validToMs: number | null; balanceFen: number }) {
-  return { pcardUuid: vehicle.uuId, timeStart: wireTime(ctx, vehicle.validFromMs), timeEnd: wireTime(ctx, vehicle.validToMs), balance: vehicle.balanceFen / 100 };
+function vehicleValidity(ctx: ServiceContext, vehicle: Pick<Vehicle, "uuId" | "timeStartMs" | "timeEndMs" | "balanceFen">) {
+  return { pcardUuid: vehicle.uuId, timeStart: wireTime(ctx, vehicle.timeStartMs), timeEnd: wireTime(ctx, vehicle.timeEndMs), balance: vehicle.balanceFen / 100 };
 }
 
-const couponKinds: Record<number, CouponRecord["kind"]> = { 1: "amount", 2: "minutes", 3: "free", 4: "percent" };
+const couponKinds: Record<number, Coupon["kind"]> = { 1: "amount", 2: "minutes", 3: "free", 4: "percent" };
 
 /** 4.7 issue a coupon to a stay [OURS]. Idempotent on couponNo. */
 export const issueCoupon = defineService({
@@ -147,30 +145,30 @@ export const issueCoupon = defineService({
     const plateNum = biz.plateNum?.trim() ?? "";
     if (recordNo === "" && plateNum === "") refuse("badBizContent", "recordNo or plateNum is required");
     const stays = await ctx.ports.inPark.list();
-    const stay = recordNo !== "" ? stays.find((s) => s.recordNo === recordNo) : stays.find((s) => samePlate(s.plateNum, plateNum));
+    const stay = recordNo !== "" ? stays.find((s) => s.recordNo === recordNo) : stays.find((s) => samePlate(s.plate, plateNum));
     if (!stay) refuse("notFound", `no stay in the park for ${recordNo || plateNum}`);
-    if (plateNum !== "" && !samePlate(stay.plateNum, plateNum)) refuse("conflict", `stay ${stay.recordNo} is ${stay.plateNum}, not ${plateNum}`);
+    if (plateNum !== "" && !samePlate(stay.plate, plateNum)) refuse("conflict", `stay ${stay.recordNo} is ${stay.plate}, not ${plateNum}`);
 
-    const coupon: CouponRecord = {
-      couponNo: biz.couponNo.trim(),
+    const coupon: StayCoupon = {
+      couponId: biz.couponNo.trim(),
       recordNo: stay.recordNo,
-      plateNum: stay.plateNum,
       kind,
       value,
-      expiresAtMs,
+      ...(expiresAtMs !== null ? { expiresAtMs } : {}),
       operator: biz.operator ?? "",
-      issuedAtMs: ctx.nowMs,
+      grantedAtMs: ctx.nowMs,
+      source: "platform",
     };
     const coupons = await ctx.ports.coupons.list();
-    const prior = coupons.find((c) => c.couponNo === coupon.couponNo);
+    const prior = coupons.find((c) => c.couponId === coupon.couponId);
     if (prior) {
-      if (prior.recordNo === coupon.recordNo && prior.kind === coupon.kind && prior.value === coupon.value) return ok({ couponNo: prior.couponNo, recordNo: prior.recordNo });
-      refuse("conflict", `couponNo ${coupon.couponNo} is already issued with other content`);
+      if (prior.recordNo === coupon.recordNo && prior.kind === coupon.kind && prior.value === coupon.value) return ok({ couponNo: prior.couponId, recordNo: prior.recordNo });
+      refuse("conflict", `couponNo ${coupon.couponId} is already issued with other content`);
     }
     const held = coupons.filter((c) => c.recordNo === stay.recordNo).length;
     if (held >= ctx.config.platform.server.maxCouponsPerStay) refuse("conflict", `stay ${stay.recordNo} already holds ${held} coupon(s)`);
     await ctx.ports.coupons.put(coupon);
-    return ok({ couponNo: coupon.couponNo, recordNo: coupon.recordNo });
+    return ok({ couponNo: coupon.couponId, recordNo: coupon.recordNo });
   },
 });
 

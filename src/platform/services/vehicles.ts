@@ -1,6 +1,7 @@
 import { z } from "zod";
-import type { PaymentRecord, VehicleRecord } from "../ports.js";
+import type { Payment, Vehicle } from "../../store/records.js";
 import { fenToYuan, fenToYuanText, wInt, wIntOpt, wNum, wNumOpt, wStrOpt, wStrReq, yuanToFen } from "../wire.js";
+import { plateKey, plateMatchesSearch, samePlate } from "../../core/plates/index.js";
 import {
   defineService,
   findCarGroup,
@@ -9,12 +10,10 @@ import {
   nextId,
   ok,
   paginate,
-  plateKey,
-  plateMatchesSearch,
+  platformPayment,
   priorPayment,
   readTime,
   refuse,
-  samePlate,
   wireTime,
   type ServiceContext,
 } from "./common.js";
@@ -24,7 +23,7 @@ import {
 const mainType = (carTypeCode: number): number => Math.floor(carTypeCode / 10);
 
 /** A vehicle as 4.11 spells it on the wire (money in yuan, times as wire text). */
-export function vehicleItem(ctx: ServiceContext, v: VehicleRecord) {
+export function vehicleItem(ctx: ServiceContext, v: Vehicle) {
   return {
     id: v.id,
     uuId: v.uuId,
@@ -35,19 +34,19 @@ export function vehicleItem(ctx: ServiceContext, v: VehicleRecord) {
     carNum: v.carNum,
     owner: v.owner,
     carTypeCode: v.carTypeCode,
-    carGroupID: v.carGroupId,
+    carGroupID: v.carGroupID,
     carGroupUuid: v.carGroupUuid,
     carGroup: v.carGroup,
     balance: fenToYuan(v.balanceFen),
-    carMMoney: fenToYuan(v.monthlyRentFen),
-    refund: fenToYuan(v.refundFen),
-    timeStart: wireTime(ctx, v.validFromMs),
-    timeEnd: wireTime(ctx, v.validToMs),
+    carMMoney: fenToYuan(v.carMMoneyFen),
+    refund: fenToYuan(v.refundFen ?? 0),
+    timeStart: wireTime(ctx, v.timeStartMs),
+    timeEnd: wireTime(ctx, v.timeEndMs),
     tel: v.tel,
     color: v.color,
     carSpaceNum: v.carSpaceNum,
     remark: v.remark,
-    state: v.enabled ? 1 : 0,
+    state: v.state,
     frozen: v.frozen ? 1 : 0,
   };
 }
@@ -70,7 +69,7 @@ export const queryMonthlyRent = defineService({
           .filter((p) => p !== ""),
       ),
     ];
-    const wanted = (v: VehicleRecord): boolean => {
+    const wanted = (v: Vehicle): boolean => {
       const t = mainType(v.carTypeCode);
       const monthly = dict.monthlyCarTypes.includes(t);
       const stored = dict.storedValueCarTypes.includes(t);
@@ -87,17 +86,17 @@ export const queryMonthlyRent = defineService({
           pcardId: v.id,
           pcardUuid: v.uuId,
           plateNum: v.carNum,
-          status: v.validToMs !== null && v.validToMs < ctx.nowMs ? 2 : 1,
+          status: v.timeEndMs !== null && v.timeEndMs < ctx.nowMs ? 2 : 1,
           carType,
           carSubType: v.carTypeCode,
-          ...(monthly ? { price: fenToYuanText(v.monthlyRentFen), deadlineDate: wireTime(ctx, v.validToMs) } : { balance: fenToYuan(v.balanceFen) }),
-          state: v.enabled ? 1 : 0,
+          ...(monthly ? { price: fenToYuanText(v.carMMoneyFen), deadlineDate: wireTime(ctx, v.timeEndMs) } : { balance: fenToYuan(v.balanceFen) }),
+          state: v.state,
           frozen: v.frozen ? 1 : 0,
           ...(biz.recharge === 1
             ? {
-                timeStart: wireTime(ctx, v.validFromMs),
-                timeEnd: wireTime(ctx, v.validToMs),
-                carMMoney: fenToYuan(v.monthlyRentFen),
+                timeStart: wireTime(ctx, v.timeStartMs),
+                timeEnd: wireTime(ctx, v.timeEndMs),
+                carMMoney: fenToYuan(v.carMMoneyFen),
                 balance: fenToYuan(v.balanceFen),
                 owner: v.owner,
               }
@@ -140,7 +139,7 @@ export const queryCarPage = defineService({
         has(v.owner, biz.owner) &&
         has(v.tel, biz.tel) &&
         (biz.carTypeCode === undefined || v.carTypeCode === biz.carTypeCode) &&
-        (biz.carGroupID === undefined || biz.carGroupID === 0 || v.carGroupId === biz.carGroupID) &&
+        (biz.carGroupID === undefined || biz.carGroupID === 0 || v.carGroupID === biz.carGroupID) &&
         (from === null || v.updatedAtMs >= from) &&
         (to === null || v.updatedAtMs <= to),
     );
@@ -194,7 +193,7 @@ const vehicleLengths = {
 type VehicleFields = z.infer<z.ZodObject<typeof vehicleFields, z.core.$loose>>;
 
 /** Applies the sent fields of 4.11.2/4.11.3 onto a record. */
-async function applyVehicleFields(ctx: ServiceContext, v: VehicleRecord, biz: VehicleFields): Promise<void> {
+async function applyVehicleFields(ctx: ServiceContext, v: Vehicle, biz: VehicleFields): Promise<void> {
   if (biz.state !== 0 && biz.state !== 1) refuse("badBizContent", `state ${biz.state} is not 0 or 1`);
   if (biz.carTypeCode < 10) refuse("badBizContent", `carTypeCode ${biz.carTypeCode} is a main type; send the concrete type (e.g. 81)`);
   for (const [name, value] of [
@@ -210,47 +209,48 @@ async function applyVehicleFields(ctx: ServiceContext, v: VehicleRecord, biz: Ve
   // carGroupUuid wins over carGroupID (4.11.2, the document's preference).
   const group = await findCarGroup(ctx, { carGroupUuid: biz.carGroupUuid, carGroupID: biz.carGroupID });
   if (group) {
-    v.carGroupId = group.id;
-    v.carGroupUuid = group.uuid;
+    v.carGroupID = group.carGroupID;
+    v.carGroupUuid = group.carGroupUuid;
   } else if (biz.carGroupUuid !== undefined || biz.carGroupID !== undefined) {
-    v.carGroupId = 0;
+    v.carGroupID = 0;
     v.carGroupUuid = "";
   }
   v.owner = biz.owner;
   v.carTypeCode = biz.carTypeCode;
-  v.enabled = biz.state === 1;
+  v.state = biz.state;
   for (const name of ["region", "code", "virtualCardNum", "carGroup", "tel", "color", "carSpaceNum", "remark"] as const) {
     const value = biz[name];
     if (value !== undefined) v[name] = value;
   }
   if (biz.balance !== undefined) v.balanceFen = yuanToFen(biz.balance);
-  if (biz.carMMoney !== undefined) v.monthlyRentFen = yuanToFen(biz.carMMoney);
+  if (biz.carMMoney !== undefined) v.carMMoneyFen = yuanToFen(biz.carMMoney);
   if (biz.refund !== undefined) v.refundFen = yuanToFen(biz.refund);
-  if (biz.timeStart !== undefined || biz.forceTimeStart !== undefined) v.validFromMs = from;
-  if (biz.timeEnd !== undefined) v.validToMs = to;
+  if (biz.timeStart !== undefined || biz.forceTimeStart !== undefined) v.timeStartMs = from;
+  if (biz.timeEnd !== undefined) v.timeEndMs = to;
   v.updatedAtMs = ctx.nowMs;
 }
 
 /** 4.11.2 add vehicle [DOC request, partly]. Answers the new record's id and uuId. */
+/** What addCar and editCar share: the 4.11.2 / 4.11.3 field table. */
+const vehicleWrite = { mutates: true, lengths: vehicleLengths, schema: z.looseObject({ id: wIntOpt(), ...vehicleFields }) };
+
 export const addCar = defineService({
   id: "addCar",
   section: "4.11.2",
-  mutates: true,
-  lengths: vehicleLengths,
-  schema: z.looseObject({ id: wIntOpt(), ...vehicleFields }),
+  ...vehicleWrite,
   async handle(biz, ctx) {
     const all = await ctx.ports.vehicles.list();
     const uuId = biz.uuId?.trim() || newUuid();
     if (all.some((v) => v.uuId === uuId)) refuse("conflict", `a vehicle with uuId ${uuId} exists`);
     const clash = all.find((v) => samePlate(v.carNum, biz.carNum));
     if (clash) refuse("conflict", `plate ${biz.carNum} is already registered (uuId ${clash.uuId}); use editCar`);
-    const v: VehicleRecord = {
-      id: nextId(all),
+    const v: Vehicle = {
+      id: nextId(all.map((o) => o.id)),
       uuId,
       carNum: biz.carNum.trim(),
       owner: "",
       carTypeCode: 0,
-      carGroupId: 0,
+      carGroupID: 0,
       carGroupUuid: "",
       carGroup: "",
       region: "",
@@ -261,12 +261,13 @@ export const addCar = defineService({
       carSpaceNum: "",
       remark: "",
       balanceFen: 0,
-      monthlyRentFen: 0,
+      carMMoneyFen: 0,
       refundFen: 0,
-      validFromMs: null,
-      validToMs: null,
-      enabled: true,
+      timeStartMs: null,
+      timeEndMs: null,
+      state: 1,
       frozen: false,
+      createdAtMs: ctx.nowMs,
       updatedAtMs: ctx.nowMs,
     };
     await applyVehicleFields(ctx, v, biz);
@@ -279,9 +280,7 @@ export const addCar = defineService({
 export const editCar = defineService({
   id: "editCar",
   section: "4.11.3",
-  mutates: true,
-  lengths: vehicleLengths,
-  schema: z.looseObject({ id: wIntOpt(), ...vehicleFields }),
+  ...vehicleWrite,
   async handle(biz, ctx) {
     const v = await findVehicle(ctx, { uuId: biz.uuId, id: biz.id });
     if (!samePlate(v.carNum, biz.carNum)) refuse("conflict", `carNum ${biz.carNum} differs from the stored ${v.carNum}; change plates with changeCarNum`);
@@ -345,15 +344,11 @@ export const rechargeCar = defineService({
     if (to === null && biz.balance === undefined) refuse("badBizContent", "a recharge must carry timeEnd or balance");
     if ((biz.amount ?? 0) < 0 || (biz.balance ?? 0) < 0) refuse("badBizContent", "amounts must not be negative");
     const payment = vehiclePayment(ctx, v, biz.orderNo, "fixed-car", biz.amount ?? 0, biz.payType, biz.payTime);
-    if ((await priorPayment(ctx, payment)) === "new") {
-      if (from !== null) v.validFromMs = from;
-      if (to !== null) v.validToMs = to;
+    return oncePerOrder(ctx, v, payment, () => {
+      if (from !== null) v.timeStartMs = from;
+      if (to !== null) v.timeEndMs = to;
       if (biz.balance !== undefined) v.balanceFen = yuanToFen(biz.balance);
-      v.updatedAtMs = ctx.nowMs;
-      await ctx.ports.vehicles.put(v);
-      await ctx.ports.payments.put(payment);
-    }
-    return ok(vehicleItem(ctx, v));
+    });
   },
 });
 
@@ -369,41 +364,47 @@ export const refundCar = defineService({
     if ((biz.balance ?? 0) < 0) refuse("badBizContent", "balance must not be negative");
     const to = readTime(ctx, biz.timeEnd, "timeEnd");
     const payment = vehiclePayment(ctx, v, biz.orderNo, "refund", biz.refund, biz.payType, biz.payTime);
-    if ((await priorPayment(ctx, payment)) === "new") {
-      v.refundFen += yuanToFen(biz.refund);
-      if (to !== null) v.validToMs = to;
+    return oncePerOrder(ctx, v, payment, () => {
+      v.refundFen = (v.refundFen ?? 0) + yuanToFen(biz.refund);
+      if (to !== null) v.timeEndMs = to;
       if (biz.balance !== undefined) v.balanceFen = yuanToFen(biz.balance);
-      v.updatedAtMs = ctx.nowMs;
-      await ctx.ports.vehicles.put(v);
-      await ctx.ports.payments.put(payment);
-    }
-    return ok(vehicleItem(ctx, v));
+    });
   },
 });
 
+/**
+ * A money order's change to the vehicle, made once per orderNo: a repeat answers the vehicle as
+ * it is. Vehicle first, payment last: a crash between them is repaired by the cloud's retry
+ * (the values are absolute, so applying them twice is harmless).
+ */
+async function oncePerOrder(ctx: ServiceContext, v: Vehicle, payment: Payment, change: () => void) {
+  if ((await priorPayment(ctx, payment)) === "new") {
+    change();
+    v.updatedAtMs = ctx.nowMs;
+    await ctx.ports.vehicles.put(v);
+    await ctx.ports.payments.put(payment);
+  }
+  return ok(vehicleItem(ctx, v));
+}
+
 function vehiclePayment(
   ctx: ServiceContext,
-  v: VehicleRecord,
+  v: Vehicle,
   orderNo: string,
   kind: "fixed-car" | "refund",
   yuan: number,
   payType: number | undefined,
   payTime: string | undefined,
-): PaymentRecord {
-  return {
+): Payment {
+  return platformPayment(ctx, {
     orderNo: orderNo.trim(),
     kind,
-    recordNo: "",
-    plateNum: v.carNum,
+    plate: v.carNum,
     targetUuid: v.uuId,
     payType: payType ?? 0,
     amountFen: yuanToFen(yuan),
-    payTimeMs: readTime(ctx, payTime, "payTime") ?? ctx.nowMs,
-    payScene: null,
-    channelId: "",
-    plateId: "",
-    receivedAtMs: ctx.nowMs,
-  };
+    payAtMs: readTime(ctx, payTime, "payTime") ?? ctx.nowMs,
+  });
 }
 
 function freezeService(id: "freezeCar" | "unfreezeCar", section: string, frozen: boolean) {

@@ -484,10 +484,14 @@ test("the event catalogue covers every event the runtime publishes, and nothing 
   // `type: "x"` inside an `emit(lanes, { ... })` call, wherever the key stands in the literal.
   const serviceTypes = [...service.matchAll(/\bemit\(lanes, \{[^;]*?\btype: "([a-z][a-z0-9-]*)"/g)].map((m) => m[1]!);
   assert.ok(serviceTypes.length >= 20, `read ${serviceTypes.length} lane-service event types`);
+  // The settlement machine's emit effects, which the lanes' executor publishes as they are.
+  const settlement = readFileSync(new URL("../../../src/core/settlement/settlement-machine.ts", import.meta.url), "utf8");
+  const settlementTypes = [...settlement.matchAll(/\bemitOf\([\w.]+, "([a-z][a-z0-9-]*)"|kind: "emit", event: \{ type: "([a-z][a-z0-9-]*)"/g)].map((m) => (m[1] ?? m[2])!);
+  assert.ok(settlementTypes.includes("fee-due") && settlementTypes.length >= 15, `read ${settlementTypes.length} settlement event types`);
 
   // Ask the wiring (src/app/fleet-wiring.ts) which of them it publishes.
   publishAttempts.clear();
-  for (const type of new Set([...machineTypes, ...serviceTypes])) bus.emit({ type, atMs: exampleNowMs, laneId: "in1" });
+  for (const type of new Set([...machineTypes, ...serviceTypes, ...settlementTypes])) bus.emit({ type, atMs: exampleNowMs, laneId: "in1" });
   assert.ok(!publishAttempts.has("presence"), "the wiring publishes presence; the page says it does not");
   const published = new Set([...publishAttempts, "events-dropped"]);
   assert.ok(published.size >= 40, `the wiring published only ${published.size} event types`);

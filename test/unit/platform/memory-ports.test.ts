@@ -1,29 +1,31 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createMemoryLotPorts } from "../../../src/platform/memory-ports.js";
-import type { InParkRecord } from "../../../src/platform/ports.js";
+import type { InParkRecord } from "../../../src/store/records.js";
 
 const stay = (recordNo: string): InParkRecord => ({
   recordNo,
-  plateNum: "粤B12345",
+  plate: "粤B12345",
   plateColor: 0,
+  laneId: "in1",
+  enterAtMs: 1,
+  vehicleType: "temporary",
   carType: 9,
   carSubType: 91,
-  enterTimeMs: 1,
-  inChannelId: "1",
-  source: "lane",
-  operator: "",
-  updatedAtMs: 1,
+  source: "camera",
+  entryReport: "queued",
+  prepayments: [],
+  coupons: [],
 });
 
 test("memory lists copy records in and out: only put changes state", async () => {
   const ports = createMemoryLotPorts();
   await ports.inPark.put(stay("R1"));
   const got = (await ports.inPark.get("R1"))!;
-  got.plateNum = "changed";
-  assert.equal((await ports.inPark.get("R1"))!.plateNum, "粤B12345");
-  (await ports.inPark.list())[0]!.plateNum = "changed";
-  assert.equal(ports.snapshot().inPark[0]!.plateNum, "粤B12345");
+  got.plate = "changed";
+  assert.equal((await ports.inPark.get("R1"))!.plate, "粤B12345");
+  (await ports.inPark.list())[0]!.plate = "changed";
+  assert.equal(ports.snapshot().inPark[0]!.plate, "粤B12345");
   assert.equal(ports.writes(), 1);
   assert.equal(await ports.inPark.remove("nope"), false);
   assert.equal(ports.writes(), 1, "a remove that removed nothing is no write");
