@@ -25,10 +25,12 @@
  *     for its car, then finished as left (`report`, run by the passage); a stay holding a
  *     pending bill asks the platform again with it (same plateId) until answered. Each runs on
  *     an exit of its own, on no lane, and ends (`superseded`) once its stay moves on without it.
- * Not the machine's: the passage itself and a car's back-out (passage.ts).
+ *   - a car's back-out (`abandoned`, from passage.ts): a stay made only to report this exit
+ *     is cancelled once its write is done (`cancelMadeStay`), a pending bill cleared from the
+ *     stay, which stays in the lot and is billed again at its next read (`clearPending`).
+ * Not the machine's: the passage itself (passage.ts), which the machine's `report` calls.
  *
- * An effect kind this executor does not run (`clearPending`, `cancelMadeStay`: the back-out) is
- * refused with E_EFFECT_NOT_WIRED before anything of its step runs, so a path moved here
+ * An effect kind this executor does not run is refused with E_EFFECT_NOT_WIRED before anything of its step runs, so a path moved here
  * half-way fails loudly instead of skipping a write or an open. A durable effect is on disk
  * before the next effect runs, with one exception the machine marks: the new bill's pending
  * copy (`whileBillInFlight`) is written beside the call, and only the next write and the open
@@ -46,7 +48,7 @@ import {
   type SettlementState,
   type SettlementStep,
 } from "../core/settlement/settlement-machine.js";
-import { after, cancelTimer, emit, feedDecision, show, track } from "./effects.js";
+import { after, cancelTimer, emit, feedDecision, kebab, show, track } from "./effects.js";
 import { callBill } from "./bills.js";
 import { refundOwed } from "./double-payment.js";
 import { REPORT_AFTER_WINDOW_MS, exitPassed } from "./passage.js";
@@ -76,6 +78,8 @@ const wired: ReadonlySet<SettlementEffect["kind"]> = new Set([
   "report",
   "startTimer",
   "cancelTimer",
+  "clearPending",
+  "cancelMadeStay",
 ]);
 
 /** What one step left to come: the replies it gave, and the steps its platform calls will feed. */
@@ -120,7 +124,8 @@ export async function restoreExit(lanes: LanesState, ctx: ExitCtx, durableExit: 
   await runStep(lanes, ctx, step.state, step);
 }
 
-async function runStep(lanes: LanesState, ctx: ExitCtx, before: SettlementState, step: SettlementStep): Promise<StepOutcome> {
+/** Runs one step of the exit's machine: refused whole when it holds an effect this executor does not run. */
+export async function runStep(lanes: LanesState, ctx: ExitCtx, before: SettlementState, step: SettlementStep): Promise<StepOutcome> {
   const missing = step.effects.find((effect) => !wired.has(effect.kind));
   if (missing) throw new EffectNotWiredError(missing.kind);
   mirrorBack(lanes, ctx, before, step.state);
@@ -197,8 +202,18 @@ async function runEffects(lanes: LanesState, ctx: ExitCtx, effects: readonly Set
       case "cancelTimer":
         stopMachineTimer(lanes, ctx, effect.id);
         break;
-      default:
-        throw new EffectNotWiredError(effect.kind);
+      case "cancelMadeStay":
+        await cancelMadeStay(lanes, ctx, effect.why);
+        break;
+      case "clearPending":
+        // Best effort: a stale pendingExit is cleared again by the next read at an exit, and the store logs its own write failures.
+        if (lanes.deps.store.getInPark(effect.recordNo)) void lanes.deps.store.updateInPark(effect.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
+        break;
+      default: {
+        // Every kind the machine has is run above (the compiler checks); one it gains later is refused here.
+        const unknown: never = effect;
+        throw new EffectNotWiredError((unknown as SettlementEffect).kind);
+      }
     }
   }
   return outcome;
@@ -247,6 +262,13 @@ async function pendingWhileBillInFlight(lanes: LanesState, ctx: ExitCtx, effect:
     },
   );
   return ctx.phase === "awaiting" && lanes.exits.has(ctx.txId);
+}
+
+/** The stay made to report this exit goes: the car did not leave (once its write, which may still be in flight, is done). */
+async function cancelMadeStay(lanes: LanesState, ctx: ExitCtx, why: string): Promise<void> {
+  await ctx.pendingWrite;
+  const recordNo = ctx.record?.recordNo;
+  if (recordNo && lanes.deps.store.getInPark(recordNo)) await lanes.deps.store.cancelStay(recordNo, { reason: kebab(why) });
 }
 
 /** One call of a bill: its answer by the deadline is fed back as `answer`, and so is a late one. */

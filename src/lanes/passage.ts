@@ -11,6 +11,7 @@ import { finishReason, manualSettlement } from "../core/settlement/settlement.js
 import { lateWindowEnd } from "../core/settlement/settlement-machine.js";
 import { doublePaymentFields } from "./refunds.js";
 import { emit, kebab, track } from "./effects.js";
+import { stepExit } from "./effects-executor.js";
 import { answerUnlicensed } from "./entry-flow.js";
 import { rememberExit } from "./stays.js";
 import { exitBiz } from "./bills.js";
@@ -42,29 +43,20 @@ export async function entryAbandoned(lanes: LanesState, ctx: EntryCtx, why: stri
   answerUnlicensed(lanes, ctx.plate, ctx.laneId, { ok: false, reason: "no-vehicle", msg: "the vehicle left the lane" });
 }
 
+/**
+ * A car left the exit lane without passing (backed out, or the attendant cancelled): its
+ * machine is told (`abandoned`), which undoes what the exit made for it (a stay made only to
+ * report this exit is cancelled, a pending bill is cleared) through the executor.
+ */
 export function exitAbandoned(lanes: LanesState, ctx: ExitCtx, why: string): void {
+  // Stepped while the exit is still on the lane (the machine reads onLane in this turn).
+  const step = stepExit(lanes, ctx, { kind: "abandoned", why, atMs: lanes.deps.clock.now() });
   lanes.exits.delete(ctx.txId);
   if (ctx.plateId) lanes.byPlateId.delete(ctx.plateId);
-  if (ctx.madeStay) {
-    // The stay was only made to report this exit; the car did not leave, so it goes (once
-    // its write, which may still be in flight, is done).
-    void track(
-      lanes,
-      Promise.resolve(ctx.pendingWrite)
-        .then(() => {
-          const recordNo = ctx.record?.recordNo;
-          return recordNo && lanes.deps.store.getInPark(recordNo) ? lanes.deps.store.cancelStay(recordNo, { reason: kebab(why) }) : undefined;
-        })
-        .catch((error: unknown) => lanes.log.warn({ err: error, plate: ctx.plate }, "stay made at the exit not cancelled")),
-    );
-    lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
-    return;
-  }
-  // The stay stays in the lot with its bill; a later read at an exit bills it again.
-  if (ctx.record && lanes.deps.store.getInPark(ctx.record.recordNo)) {
-    // Best effort: a stale pendingExit is cleared again by the next read at an exit, and the store logs its own write failures.
-    void lanes.deps.store.updateInPark(ctx.record.recordNo, { pendingExit: undefined }, { durable: false }).catch(() => undefined);
-  }
+  void track(
+    lanes,
+    step.catch((error: unknown) => lanes.log.warn({ err: error, plate: ctx.plate }, "exit back-out not undone")),
+  );
   lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
 }
 

@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LotHarness } from "../../helpers/lot-harness.js";
-import { EffectNotWiredError, stepExit } from "../../../src/lanes/effects-executor.js";
+import { EffectNotWiredError, runStep, stepExit } from "../../../src/lanes/effects-executor.js";
+import { machineOf } from "../../../src/lanes/settlement-mirror.js";
+import type { SettlementEffect } from "../../../src/core/settlement/settlement-types.js";
 import { payCash, releaseByHand } from "../../../src/lanes/settlement-inputs.js";
 import { awaitingExit, newExit, type ExitCtx, type LanesState } from "../../../src/lanes/lane-state.js";
 
@@ -168,23 +170,67 @@ test("a durable write that fails stops its step (no open, no board, no event) an
     lot.gpio.onWrite = undefined;
   }));
 
-test("an effect not wired (clearing a pending bill: a car's back-out is still the passage's) refuses the whole step with E_EFFECT_NOT_WIRED before anything runs", () =>
+test("a car's back-out through the machine: its pending bill is cleared and the stay stays in the lot", () =>
   withLot(async (lot, lanes) => {
     const stay = await lot.park("粤A70102", 3 * 3_600_000);
-    const writesBefore = lot.durableWrites.length;
-    const ctx: ExitCtx = newExit(lanes, { laneId: "out1", txId: "executor-test", plate: stay.plate, atMs: Date.now(), phase: "deciding", path: "awaiting-payment", record: stay });
+    await lanes.deps.store.updateInPark(stay.recordNo, { pendingExit: { laneId: "out1", plateId: "P-backout", atMs: Date.now(), payableFen: 500, discountFen: 0, dueFen: 500 } });
+    const ctx: ExitCtx = newExit(lanes, { laneId: "out1", txId: "executor-test", plate: stay.plate, atMs: Date.now(), phase: "awaiting", path: "awaiting-payment", record: stay });
     lanes.exits.set(ctx.txId, ctx);
     try {
-      await assert.rejects(
-        stepExit(lanes, ctx, { kind: "abandoned", why: "backedOut", atMs: Date.now() }),
-        (error: unknown) => error instanceof EffectNotWiredError && error.code === "E_EFFECT_NOT_WIRED" && error.kind === "clearPending",
-      );
-      assert.equal(ctx.machine, undefined, "the machine's state did not move");
-      assert.equal(ctx.phase, "deciding", "the exit is left as it was");
+      await stepExit(lanes, ctx, { kind: "abandoned", why: "backedOut", atMs: Date.now() });
     } finally {
       lanes.exits.delete(ctx.txId);
     }
+    await lot.until(() => lot.stayOf(stay.plate)?.pendingExit === undefined, 2000, "the pending bill cleared");
+    assert.equal(ctx.machine?.onLane, false, "the machine knows the car left the lane");
+    assert.ok(lot.stayOf(stay.plate), "the stay is still in the lot, billed again at its next read");
+  }));
+
+test("a car's back-out after a stay was made for it at the exit: that stay is cancelled, once its write is done", () =>
+  withLot(async (lot, lanes) => {
+    const ctx: ExitCtx = newExit(lanes, { laneId: "out1", txId: "executor-made", plate: "粤A70103", atMs: Date.now(), phase: "awaiting", path: "attendant" });
+    lanes.exits.set(ctx.txId, ctx);
+    let recordNo = "";
+    try {
+      // The attendant releases a car with no entry record: a stay is made to report its exit.
+      await releaseByHand(lanes, ctx, "amy", "no record, let out");
+      recordNo = ctx.record?.recordNo ?? "";
+      assert.ok(recordNo !== "" && ctx.madeStay === true, "a stay was made for the release");
+      assert.ok(lanes.deps.store.getInPark(recordNo), "the made stay is in the lot");
+      await stepExit(lanes, ctx, { kind: "abandoned", why: "backedOut", atMs: Date.now() });
+    } finally {
+      lanes.exits.delete(ctx.txId);
+    }
+    assert.equal(lanes.deps.store.getInPark(recordNo), undefined, "the stay made for the exit is gone: the car did not leave");
+  }));
+
+test("a step holding an effect the executor does not run is refused whole, with E_EFFECT_NOT_WIRED, before anything runs", () =>
+  withLot(async (lot, lanes) => {
+    const stay = await lot.park("粤A70104", 3 * 3_600_000);
+    const writesBefore = lot.durableWrites.length;
+    const ctx: ExitCtx = newExit(lanes, {
+      laneId: "out1",
+      txId: "executor-unknown",
+      plate: stay.plate,
+      atMs: Date.now(),
+      phase: "deciding",
+      path: "awaiting-payment",
+      record: stay,
+    });
+    const before = machineOf(lanes, ctx);
+    // A kind a later machine might add, after effects this executor knows: none of them may run.
+    const effects = [
+      { kind: "show", message: { kind: "paid", plate: stay.plate } },
+      { kind: "writeSettlement", settlement: { path: "cash", atMs: Date.now() } },
+      { kind: "printReceipt" },
+    ] as unknown as SettlementEffect[];
+    await assert.rejects(
+      runStep(lanes, ctx, before, { state: { ...before, phase: "settled" }, effects }),
+      (error: unknown) => error instanceof EffectNotWiredError && error.code === "E_EFFECT_NOT_WIRED" && String(error.kind) === "printReceipt",
+    );
+    assert.equal(ctx.machine, undefined, "the machine's state did not move");
+    assert.equal(ctx.phase, "deciding", "the exit is left as it was");
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(lot.durableWrites.length, writesBefore, "nothing written");
-    assert.ok(lot.stayOf(stay.plate), "the stay is still in the lot");
+    assert.equal(lot.stayOf(stay.plate)?.extra?.settlement, undefined);
   }));
