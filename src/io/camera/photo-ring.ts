@@ -1,5 +1,5 @@
-import { mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { readdirSync, statSync, unlinkSync } from "node:fs";
+import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { normalisePlate } from "../../core/plates/normalise.js";
@@ -109,6 +109,8 @@ export class PhotoRing implements PhotoLookup {
   private readonly log: Logger;
   /** File writes and deletions still running. */
   private readonly pending = new Set<Promise<unknown>>();
+  /** Each lane's folder, made once (off the push's turn) rather than at every image. */
+  private readonly madeDirs = new Map<string, Promise<unknown>>();
 
   /** Rebuilds each lane's ring from its folder (synchronously: a few dozen names per lane). */
   constructor(
@@ -205,13 +207,18 @@ export class PhotoRing implements PhotoLookup {
   }
 
   private async write(file: string, jpeg: Buffer): Promise<boolean> {
-    const tmp = join(file, "..", `.tmp-${file.split("/").pop()!}`);
+    const dir = join(file, "..");
+    const tmp = join(dir, `.tmp-${file.split("/").pop()!}`);
     try {
-      mkdirSync(join(file, ".."), { recursive: true });
+      let made = this.madeDirs.get(dir);
+      if (!made) this.madeDirs.set(dir, (made = mkdir(dir, { recursive: true })));
+      await made;
       await writeFile(tmp, jpeg);
       await rename(tmp, file);
       return true;
     } catch (error) {
+      // The folder is made again at the next image (it may be what went missing).
+      this.madeDirs.delete(dir);
       this.log.warn({ err: error, file }, "camera image not written");
       // The temporary file may not exist (the write failed before it); the failure is logged above.
       await unlink(tmp).catch(() => undefined);
