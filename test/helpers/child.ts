@@ -12,9 +12,13 @@ export interface RunningChild {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `lanekeeper <args>` from the sources in a real child process. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningChild {
-  const child = spawn(process.execPath, ["--import", "tsx", cliPath, ...args], {
+/**
+ * Starts `lanekeeper <args>` from the sources in a real child process. `prefix` runs it through
+ * another command that execs it (`ip netns exec <ns>`), so the child is still node itself.
+ */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): RunningChild {
+  const command = [...prefix, process.execPath, "--import", "tsx", cliPath, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
