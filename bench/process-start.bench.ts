@@ -11,13 +11,17 @@
  *    CPU quota or a busy Pi turns into start time;
  *  - idleRssMedianMb: VmRSS after 3 s idle (budget ≤ 64 MB);
  *  - modulesAtReady: ESM and CommonJS modules loaded before the ready line (one more start
- *    with test/fixtures/startup/loaded-at-ready.mjs preloaded; not timed).
+ *    with test/fixtures/startup/loaded-at-ready.mjs preloaded; not timed);
+ *  - unbundled: when dist/cli.js is the bundle (`npm run build` ends with
+ *    scripts/bundle-service.ts), the same three medians for the modules as tsc wrote them,
+ *    started from a launcher beside them, interleaved with the bundled starts: what the bundle
+ *    buys, measured in the same run.
  *
  * The bench reports; it never fails on a missed budget.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +34,8 @@ const BUDGET = { readyMs: 400, cpuMs: 300, idleRssMb: 64 };
 const READY = "local API on";
 
 const base = await mkdtemp(join(tmpdir(), "lk-bench-start-"));
+// A launcher for the unbundled modules of dist/ (what plain tsc leaves as dist/cli.js).
+const unbundledCli = "dist/.bench-unbundled-cli.js";
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function freePort(): Promise<number> {
@@ -94,7 +100,7 @@ async function startOnce(args: string[], env: NodeJS.ProcessEnv, line: string): 
 
 try {
   if (!existsSync("dist/cli.js")) {
-    const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+    const built = spawnSync("npm", ["run", "build"], { stdio: "inherit" });
     if (!existsSync("dist/cli.js")) throw new Error(`dist/cli.js missing and the build failed (${built.status})`);
   }
   const unit = await readFile(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
@@ -109,12 +115,18 @@ try {
     return path;
   };
 
+  // tsc alone rewrites dist/cli.js unbundled; only the bundle's entry imports ./bundle/.
+  const bundled = (await readFile("dist/cli.js", "utf8")).includes('from "./bundle/') && existsSync("dist/cli/main.js");
+  if (bundled) await writeFile(unbundledCli, 'import { runCli } from "./cli/main.js";\nprocess.exitCode = await runCli(process.argv.slice(2));\n');
+
   const load0 = loadavg()[0]!;
   const runs: Start[] = [];
   const bare: Start[] = [];
+  const unbundled: Start[] = [];
   for (let n = 0; n < STARTS; n++) {
     runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], { NODE_OPTIONS: nodeOptions }, READY));
     bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], { NODE_OPTIONS: nodeOptions }, READY));
+    if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], { NODE_OPTIONS: nodeOptions }, READY));
   }
 
   // Which modules: one more start with the preload that lists them (not timed).
@@ -153,6 +165,16 @@ try {
     bareNodeCpuMsAtIdleMedian: bareCpu,
     bareNodeIdleRssMb: round(bareRss, 1),
     ratioToBareNode: { readyMs: round(ready / bareReady, 2), cpuMsAtIdle: round(cpuIdle / bareCpu, 2), idleRss: round(rss / bareRss, 2) },
+    bundled,
+    ...(bundled
+      ? {
+          unbundled: {
+            readyLineMedianMs: round(med(unbundled.map((r) => r.readyMs)), 1),
+            cpuMsAtIdleMedian: med(unbundled.map((r) => r.atIdle.cpuMs)),
+            idleRssMedianMb: round(med(unbundled.map((r) => r.atIdle.rssMb)), 1),
+          },
+        }
+      : {}),
     modulesAtReady: {
       esm: beforeReady.filter((e) => e.startsWith("esm ")).length,
       cjs: beforeReady.filter((e) => e.startsWith("cjs ")).length,
@@ -168,4 +190,5 @@ try {
   process.exitCode = 1;
 } finally {
   await rm(base, { recursive: true, force: true });
+  await unlink(unbundledCli).catch(() => undefined);
 }

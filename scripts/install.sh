@@ -236,8 +236,9 @@ GUARD_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/boot-guard.sh"
 [ -f "$GUARD_SRC" ] || GUARD_SRC="$SRC/scripts/boot-guard.sh"
 [ -f "$GUARD_SRC" ] || die "boot-guard.sh is missing beside install.sh: the unit's ExecStartPre= needs it"
 
-# What makes a release: the code, the lock file standing for node_modules, the shipped units.
-release_payload=(dist package.json package-lock.json systemd hw config scripts/install.sh scripts/boot-guard.sh)
+# What makes a release: the code, the booth panel it serves, the lock file standing for
+# node_modules, the shipped units.
+release_payload=(dist panel package.json package-lock.json systemd hw config scripts/install.sh scripts/boot-guard.sh)
 source_hash() {
   (
     cd "$SRC"

@@ -2,7 +2,7 @@
 // Runs every test file under the given folders (default: test/) with node's test runner and
 // tsx, then prints one closing line that CI reads: "N passed, N failed, N skipped".
 import { spawn } from "node:child_process";
-import { readdirSync, statSync, readFileSync, mkdirSync } from "node:fs";
+import { readdirSync, statSync, readFileSync, mkdirSync, renameSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -22,7 +22,9 @@ if (files.length === 0) {
 }
 
 mkdirSync("test-artifacts", { recursive: true });
-const tapFile = "test-artifacts/results.tap";
+// Each run writes its own TAP file (two runs at once must not count each other's results);
+// the last finished run's is kept as results.tap.
+const tapFile = `test-artifacts/results-${process.pid}.tap`;
 const child = spawn(
   process.execPath,
   [
@@ -51,6 +53,7 @@ child.on("exit", (code, signal) => {
     failed = count("fail");
     skipped = count("skipped");
     todo = count("todo");
+    renameSync(tapFile, "test-artifacts/results.tap");
   } catch {
     failed = 1;
   }

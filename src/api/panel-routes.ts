@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { systemClock, type Clock, type TimerHandle } from "../kernel/clock.js";
+import { projectUrl } from "../kernel/project-dir.js";
 import { ApiError, type HttpServer } from "./http-server.js";
 
 /** The panel's files ship in `panel/` at the package root (no CDN, no build step). */
-const panelDir = new URL("../../panel/", import.meta.url);
+const panelDir = projectUrl("panel/");
 const assets: Readonly<Record<string, string>> = {
   "index.html": "text/html; charset=utf-8",
   "panel.js": "text/javascript; charset=utf-8",

@@ -33,6 +33,8 @@ import { LaneService } from "../lanes/lanes.js";
 import { withDoublePaymentFields } from "../lanes/refunds.js";
 import { ShiftBook } from "../shifts/shift-book.js";
 import { createStoreLotPorts } from "./store-ports.js";
+import { spacesSignsDriver } from "./spaces-signs.js";
+import type { LotPorts, LotRemotePort } from "../platform/ports.js";
 import type { FleetWiringOptions } from "./fleet-wiring.js";
 import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
@@ -166,6 +168,8 @@ export class App {
       platform: this.platform,
       displays: this.devices.displays,
       photos: this.photos,
+      // A no-record exit while the lot is apart is provisional (docs/mqtt.md "Partitions and reconciliation").
+      lotApart: () => this.lotShareLink?.apart() === true,
     });
     // Exit reports go out with the double payments the lanes found after the car left.
     this.outbox.setSender(
@@ -203,11 +207,13 @@ export class App {
       log: log.child({ sub: "camera" }),
     });
 
-    const ports = createStoreLotPorts(this.store, this.lanes.lanePort(), {
-      clock,
-      log: log.child({ sub: "platform" }),
-      timeZone: config.lot.timeZone,
-    });
+    const lanePort = this.lanes.lanePort();
+    // A remoteDev for a channel of another box of the lot goes to that box (docs/mqtt.md "Forwarded remote control").
+    const lotRemote: LotRemotePort = { remoteControl: (command) => this.lotShareLink?.forwardRemoteControl(command) };
+    const ports: LotPorts = {
+      ...createStoreLotPorts(this.store, lanePort, { clock, log: log.child({ sub: "platform" }), timeZone: config.lot.timeZone }),
+      ...(config.lot.share.enabled ? { lotRemote } : {}),
+    };
     const platformHandler = createOpenInterfaceHandler({ config, ports, clock, log: log.child({ sub: "platform" }) });
     this.openInterface = platformHandler;
     registerPlatformRoute(this.http, platformHandler);
@@ -320,8 +326,14 @@ export class App {
               mqtt: lotBroker,
               deviceId: config.deviceId,
               parkCode: config.lot.parkCode,
-              lanes: config.lanes.map((lane) => ({ laneId: lane.id, direction: lane.direction })),
+              lanes: config.lanes.map((lane) => ({ laneId: lane.id, direction: lane.direction, channelId: lane.channelId })),
               store: this.store,
+              // What another box forwards is decided as if the platform had asked this box.
+              remoteControl: (command) => {
+                const lane = config.lanes.find((l) => l.channelId === command.channelId);
+                if (!lane) return Promise.resolve({ ok: false, reason: "lane-invalid", msg: `channel ${command.channelId} is not a lane of ${config.deviceId}` });
+                return lanePort.remoteControl({ ...command, laneId: lane.id });
+              },
               clock,
               log: log.child({ sub: "lot" }),
             });
@@ -335,6 +347,43 @@ export class App {
       this.addStatus("lotShare", () => this.lotShareLink?.status() ?? { view: "stale" });
     }
     this.lifecycle.add(this.lanes);
+    // The remaining-spaces signs follow the in-park set (the whole lot's with lot.share).
+    this.lifecycle.add(spacesSignsDriver([...this.devices.spacesSigns.values()], this.store, () => this.lanes.freeSpaces(), clock));
+    if (config.lot.share.enabled && lotBroker) {
+      // After the lanes (their refunds ledger and bills): what a partition left is reconciled
+      // at every turn of the lot view to live (docs/mqtt.md "Partitions and reconciliation").
+      let provisional: { stop(): Promise<void>; readonly counters: Record<string, number> } | undefined;
+      this.addStatus("lotProvisional", () => ({ ...(provisional?.counters ?? {}) }));
+      this.lifecycle.add(
+        component(
+          "lot-provisional",
+          async () => {
+            const lot = this.lotShareLink;
+            if (!lot) return;
+            const { ProvisionalExits } = await import("../lot/provisional-exits.js");
+            const exits = new ProvisionalExits({
+              deviceId: config.deviceId,
+              share: config.lot.share,
+              lot,
+              store: this.store,
+              outbox: this.outbox,
+              refunds: this.lanes.refunds,
+              billFor: (record, atMs, laneId) => this.lanes.billFor(record, atMs, laneId),
+              fuzzy: config.policy.exit.fuzzy,
+              duplicateEntry: config.policy.entry.duplicateEntry,
+              timeZone: config.lot.timeZone,
+              clock,
+              log: log.child({ sub: "lot-provisional" }),
+            });
+            provisional = exits;
+            await exits.start();
+          },
+          async () => {
+            await provisional?.stop();
+          },
+        ),
+      );
+    }
     // After the lanes (their refunds ledger) and the fleet link (a report kept from it goes now).
     this.lifecycle.add(this.shifts);
     this.lifecycle.add(this.http);

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { runService } from "../app/run.js";
+import { projectUrl } from "../kernel/project-dir.js";
 import { startEmulator, emulatorOptionsFromConfig, type Emulator } from "../platform/emulator/emulator.js";
 import { DemoTraffic } from "../demo/traffic.js";
 import { runLotDemo } from "../demo/lot-demo.js";
@@ -37,7 +38,7 @@ export const demoCommand: CliCommand = {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: demoOptions });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
     if (values.boxes !== "1" && values.boxes !== "2") throw new UsageError(`--boxes takes 1 or 2, not ${JSON.stringify(values.boxes)}`);
-    const configPath = values.config ?? fileURLToPath(new URL("../../config/demo.json", import.meta.url));
+    const configPath = values.config ?? fileURLToPath(projectUrl("config/demo.json"));
     if (values.boxes === "2") return runLotDemo({ configPath, traffic: !values["no-traffic"] });
     let emulator: Emulator | undefined;
     let traffic: DemoTraffic | undefined;

@@ -7,6 +7,7 @@ import { describeError, UpdateErrorCode } from "../update/errors.js";
 import { keyIdFromFileName } from "../update/keys.js";
 import { architectures, type Architecture } from "../update/manifest.js";
 import { ReleaseBuildError, stageRelease } from "../update/stage-release.js";
+import { projectDir } from "../kernel/project-dir.js";
 import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
 
 /**
@@ -15,8 +16,8 @@ import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
  * scripts/ call these same commands.
  */
 
-/** The project this CLI belongs to: two levels above dist/cli/ (or src/cli/ under tsx). */
-const ownProjectDir = resolve(import.meta.dirname, "..", "..");
+/** The project this CLI belongs to. */
+const ownProjectDir = projectDir();
 
 const keygenOptions = {
   out: { type: "string", value: "<dir>", describe: "directory for the two key files; required" },
@@ -170,7 +171,7 @@ export const releaseBuildCommand: CliCommand = {
             log: (line) => console.error(`[${target}] ${line}`),
           });
           const roots: string[] = [];
-          for (const root of ["dist", "package.json", "node_modules"])
+          for (const root of ["dist", "panel", "package.json", "node_modules"])
             if (
               await stat(join(staged.stageDir, root)).then(
                 () => true,

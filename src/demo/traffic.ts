@@ -58,9 +58,13 @@ export class DemoTraffic {
     this.exitLane = this.exitApp.config.lanes.find((l) => l.direction === "out")?.id ?? "";
   }
 
-  /** Registers the demo's monthly car and blacklisted car at every box (lists are each box's own). */
+  /**
+   * Registers the demo's monthly car and blacklisted car: once, at the entry box, when the boxes
+   * share the lot (the lot gives its lists to the other box); else at every box.
+   */
   async seed(): Promise<void> {
-    for (const { store, clock } of new Set([this.app, this.exitApp])) {
+    const boxes = this.app.config.lot.share.enabled && this.exitApp.config.lot.share.enabled ? [this.app] : new Set([this.app, this.exitApp]);
+    for (const { store, clock } of boxes) {
       const now = clock.now();
       if (store.vehiclesByPlate(demoPlates.monthly).length === 0) {
         await store.upsertVehicle({ carNum: demoPlates.monthly, owner: "张三", carTypeCode: 81, timeStartMs: now - 30 * 24 * HOUR_MS, timeEndMs: now + 200 * 24 * HOUR_MS });

@@ -4,6 +4,7 @@
  * late-answer window, and the answer as the machine reads it. What an answer means (paid,
  * awaiting payment, cash fallback, a re-ask, a second payment) is the machine's.
  */
+import { leaveNotBeforeEnter } from "../lot/reconcile.js";
 import type { PlatformClient, PlatformResult } from "../platform/client.js";
 import { formatWireTime } from "../platform/wire.js";
 import type { InParkRecord } from "../store/records.js";
@@ -22,7 +23,9 @@ export function exitBiz(lanes: LanesState, ctx: ExitCtx, record: InParkRecord, b
     carType: ctx.carType,
     carSubType: ctx.carSubType,
     enterTime: formatWireTime(record.enterAtMs, config.lot.timeZone),
-    leaveTime: formatWireTime(ctx.atMs, config.lot.timeZone),
+    // Never before the entry: the entry may carry another box's clock, minutes ahead of this one
+    // (docs/mqtt.md "Partitions and reconciliation"); the stay is then a zero-minute one.
+    leaveTime: formatWireTime(leaveNotBeforeEnter(record.enterAtMs, ctx.atMs).leaveAtMs, config.lot.timeZone),
     payableFee: bill.payableFee,
     discountFee: bill.discountFee,
   };

@@ -78,7 +78,10 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
       feedDecision(lanes, request, { verdict: "await", reason: "no-entry-record" });
       return;
     }
-    // Charge the flat amount: a stay is made for it so the exit report has a recordNo.
+    // Charge the flat amount: a stay is made for it so the exit report has a recordNo. While
+    // the lot is apart the car may have entered at a box this one cannot hear: the stay
+    // is provisional, its reports held until the lot is back (src/lot/provisional-exits.ts).
+    const provisional = lanes.deps.lotApart?.() === true;
     const recordNo = lanes.numbers.recordNo(request.laneId, atMs, (candidate) => store.getInPark(candidate) !== undefined);
     ctx.record = await store.addInPark({
       recordNo,
@@ -92,13 +95,16 @@ export async function decideExit(lanes: LanesState, request: RequestDecisionEffe
       source: "manual",
       entryReport: "none",
       extra: { noEntryRecord: true },
+      ...(provisional ? { provisional: true } : {}),
     });
+    if (provisional) emit(lanes, { type: "lot-provisional-exit", laneId: request.laneId, plate: request.plate, recordNo });
     // Its entry report goes before the bill, so the platform knows the stay it is asked
     // to bill (delivered, or tried once, within a short bound: the car is waiting).
     await queueEntryReport(lanes, ctx.record);
     const { outbox } = lanes.deps;
     let bounded: NodeJS.Timeout | undefined;
-    await Promise.race([outbox.whenIdle(), new Promise((resolve) => (bounded = setTimeout(resolve, Math.min(1000, config.platform.deadlines.preLeaveMs))))]);
+    // (A provisional stay's entry report is held: nothing to wait for.)
+    if (!provisional) await Promise.race([outbox.whenIdle(), new Promise((resolve) => (bounded = setTimeout(resolve, Math.min(1000, config.platform.deadlines.preLeaveMs))))]);
     clearTimeout(bounded);
     if (lanes.stopped) return;
     ctx.record = store.getInPark(ctx.record.recordNo) ?? ctx.record;

@@ -102,6 +102,12 @@ export interface LaneServiceDeps {
   displays: ReadonlyMap<string, LaneDisplay>;
   /** The cameras' photos, for the exit card (none: no photos shown). */
   photos?: PhotoLookup | undefined;
+  /**
+   * True while lot sharing is on and the lot is apart: this box's view is stale or another box
+   * is cut off (docs/mqtt.md "Partitions and reconciliation"). A no-record exit is then
+   * provisional. Absent: no lot.
+   */
+  lotApart?: (() => boolean) | undefined;
 }
 
 export type CommandResult =

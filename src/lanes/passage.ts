@@ -3,6 +3,7 @@
  * an exit's stay finished into history) or left the lane without passing (what was written
  * for it undone). Also the entry report, which a stay gets once.
  */
+import { leaveNotBeforeEnter } from "../lot/reconcile.js";
 import type { InParkRecord } from "../store/records.js";
 import { exitPaymentFields } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";
@@ -60,6 +61,16 @@ export function exitAbandoned(lanes: LanesState, ctx: ExitCtx, why: string): voi
   lanes.log.info({ laneId: ctx.laneId, plate: ctx.plate, why }, "exit transaction ended without passage");
 }
 
+/**
+ * A provisional stay's reports (a no-record exit taken while the lot was apart) are queued
+ * durably but held: the lot's reconciliation (src/lot/provisional-exits.ts) drops them when the
+ * car turns out to have entered at another box, or lets them go; at the latest they go after
+ * `lot.share.provisionalHoldS`.
+ */
+function provisionalHold(lanes: LanesState, record: InParkRecord): { notBeforeMs?: number } {
+  return record.provisional ? { notBeforeMs: lanes.deps.clock.now() + lanes.deps.config.lot.share.provisionalHoldS * 1000 } : {};
+}
+
 export async function queueEntryReport(lanes: LanesState, record: InParkRecord): Promise<void> {
   const { config, outbox, store } = lanes.deps;
   const lane = lanes.configs.get(record.laneId);
@@ -67,6 +78,7 @@ export async function queueEntryReport(lanes: LanesState, record: InParkRecord):
     recordNo: record.recordNo,
     kind: "enter",
     service: config.platform.serviceNames.enterNotify,
+    ...provisionalHold(lanes, record),
     biz: {
       parkCode: config.lot.parkCode,
       recordNo: record.recordNo,
@@ -97,7 +109,8 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
   }
   const settlement = ctx.settlement ?? manualSettlement("");
   const bill = ctx.bill ?? flatBill({ payableFen: 0, discountFen: 0, paidFen: 0, prepaidFen: 0 });
-  const leaveAtMs = ctx.atMs;
+  const { leaveAtMs, skewed } = leaveNotBeforeEnter(record.enterAtMs, ctx.atMs);
+  if (skewed) emit(lanes, { type: "lot-clock-skew", laneId: ctx.laneId, plate: record.plate, recordNo: record.recordNo, enterAtMs: record.enterAtMs, readAtMs: ctx.atMs });
   // The entry report goes first when it never went out: the platform then sees the stay
   // in order, and the exit report alone would still let it rebuild the stay.
   if (record.entryReport === "none" && record.source !== "platform") await queueEntryReport(lanes, record);
@@ -111,7 +124,7 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
   // (The core's lateWindowEnd: the last late-answer window of a bill whose call timed out and
   // whose outcome the platform never told, plus REPORT_AFTER_WINDOW_MS; a bill the platform did
   // answer was settled knowingly.)
-  const notBeforeMs = paidFen > 0 && ctx.machine ? lateWindowEnd(ctx.machine, REPORT_AFTER_WINDOW_MS) : undefined;
+  const notBeforeMs = record.provisional ? provisionalHold(lanes, record).notBeforeMs : paidFen > 0 && ctx.machine ? lateWindowEnd(ctx.machine, REPORT_AFTER_WINDOW_MS) : undefined;
   if (notBeforeMs !== undefined) lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs }, "exit report held until its bill's late-answer window closes");
   await outbox.enqueue({
     recordNo: record.recordNo,

@@ -32,7 +32,12 @@ const paymentSchema = z.strictObject({
 
 export const refundEntrySchema = z.strictObject({
   id: z.string().min(1),
-  kind: z.literal("double-payment"),
+  /**
+   * double-payment: a stay paid twice. provisional-overcharge: the flat no-record amount taken
+   * while the lot was apart was more than the stay it turned out to be (src/lot/provisional-exits.ts);
+   * `first` is that collection, `second` the part of it owed back.
+   */
+  kind: z.enum(["double-payment", "provisional-overcharge"]),
   laneId: z.string(),
   plate: z.string(),
   recordNo: z.string(),
@@ -157,7 +162,8 @@ export class RefundLedger {
   forRecord(recordNo: string): RefundEntry | undefined {
     let first: RefundEntry | undefined;
     for (const e of Object.values(this.doc.data.refunds)) {
-      if (e.recordNo !== recordNo) continue;
+      // An overcharge is no second payment: the exit report carries no double-payment fields for it.
+      if (e.recordNo !== recordNo || e.kind !== "double-payment") continue;
       if (!first || e.foundAtMs < first.foundAtMs || (e.foundAtMs === first.foundAtMs && e.id < first.id)) first = e;
     }
     return first ? structuredClone(first) : undefined;

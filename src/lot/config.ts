@@ -16,5 +16,17 @@ export const lotShareConfigSchema = z.strictObject({
   quietMs: z.int().min(20).max(10_000).default(300),
   /** The lanes start at most this long after the box looks for the lot (a broker down does not stop them). */
   startWaitMs: z.int().min(0).max(60_000).default(2000),
+  /**
+   * Partitions (docs/mqtt.md "Partitions and reconciliation"): a provisional exit no stay of the
+   * lot claimed goes out as an ordinary no-record exit once the view has been live this long
+   * with every box of the lot online.
+   */
+  provisionalWaitMs: z.int().min(0).max(86_400_000).default(300_000),
+  /** The longest a provisional exit's reports are held, whatever the lot says (a box that never hears the lot again). */
+  provisionalHoldS: z.int().min(60).max(604_800).default(86_400),
+  /** How far another box's clock may run ahead: a stay entered up to this much after a provisional exit still matches it. */
+  clockSkewMs: z.int().min(0).max(3_600_000).default(600_000),
+  /** A forwarded `remoteDev` waits this long for the other box's answer: keep it below the platform's own deadline. */
+  forwardWaitMs: z.int().min(200).max(10_000).default(2000),
 });
 export type LotShareConfig = z.infer<typeof lotShareConfigSchema>;

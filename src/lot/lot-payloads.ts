@@ -18,7 +18,16 @@ const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 export const boxPayloadSchema = z.strictObject({
   v: z.literal(LOT_PAYLOAD_VERSION),
   deviceId: deviceIdSchema,
-  lanes: z.array(z.strictObject({ laneId: z.string().min(1).max(32), direction: z.enum(["in", "out"]) })).max(64),
+  lanes: z
+    .array(
+      z.strictObject({
+        laneId: z.string().min(1).max(32),
+        direction: z.enum(["in", "out"]),
+        /** The lane's platform channel id: what a forwarded `remoteDev` names (optional for boxes that do not forward). */
+        channelId: z.string().min(1).max(30).optional(),
+      }),
+    )
+    .max(64),
   online: z.boolean(),
   /** When the box said this (its clock): the connect for `online: true` and for the will. */
   seenAtMs: z.int().min(0),
@@ -57,6 +66,12 @@ export const stayPayloadSchema = z.strictObject({
   carType: z.int().optional(),
   carSubType: z.int().optional(),
   source: z.string().max(32).optional(),
+  /** A platform edit's fields (4.13.2): the entry channel it named, who edited, when. */
+  inChannelId: z.string().max(64).optional(),
+  operator: z.string().max(64).optional(),
+  updatedAtMs: z.int().optional(),
+  /** The car group whose spaces the stay takes (a group's cars in the park are counted lot-wide). */
+  groupKey: z.string().min(1).max(128).optional(),
   prepayments: z.array(prepaymentSchema).max(100),
   coupons: z.array(couponSchema).max(100),
   state: z.enum(["in-park", "left"]),
@@ -77,7 +92,8 @@ export type LotPayloadErrorCode = (typeof LotPayloadError)[keyof typeof LotPaylo
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: LotPayloadErrorCode; message: string };
 
-function decode<T>(schema: z.ZodType<T>, payload: Buffer): Decoded<T> {
+/** A lot payload through its schema: the size limit, JSON, then the schema (E_LOT_* codes). */
+export function decode<T>(schema: z.ZodType<T>, payload: Buffer): Decoded<T> {
   if (payload.length > LOT_MAX_PAYLOAD_BYTES) return { ok: false, code: LotPayloadError.TooLarge, message: `${payload.length} bytes (limit ${LOT_MAX_PAYLOAD_BYTES})` };
   let json: unknown;
   try {
@@ -126,10 +142,22 @@ export function inParkPayload(record: InParkRecord, deviceId: string, hlc: Hlc):
     ...(record.carType !== undefined ? { carType: record.carType } : {}),
     ...(record.carSubType !== undefined ? { carSubType: record.carSubType } : {}),
     ...(record.source !== undefined ? { source: record.source } : {}),
+    ...editFields(record),
     prepayments: record.prepayments,
     coupons: record.coupons,
     state: "in-park",
     hlc,
+  };
+}
+
+/** The platform edit's fields and the car group of a record, as far as the payload carries them. */
+function editFields(record: InParkRecord): Pick<StayPayload, "inChannelId" | "operator" | "updatedAtMs" | "groupKey"> {
+  const groupKey = record.extra?.groupKey;
+  return {
+    ...(record.inChannelId !== undefined && record.inChannelId.length <= 64 ? { inChannelId: record.inChannelId } : {}),
+    ...(record.operator !== undefined && record.operator.length <= 64 ? { operator: record.operator } : {}),
+    ...(record.updatedAtMs !== undefined ? { updatedAtMs: record.updatedAtMs } : {}),
+    ...(typeof groupKey === "string" && groupKey.length > 0 && groupKey.length <= 128 ? { groupKey } : {}),
   };
 }
 
@@ -162,6 +190,10 @@ export function recordOfPayload(stay: StayPayload): InParkRecord {
     ...(stay.carType !== undefined ? { carType: stay.carType } : {}),
     ...(stay.carSubType !== undefined ? { carSubType: stay.carSubType } : {}),
     ...(stay.source !== undefined ? { source: stay.source } : {}),
+    ...(stay.inChannelId !== undefined ? { inChannelId: stay.inChannelId } : {}),
+    ...(stay.operator !== undefined ? { operator: stay.operator } : {}),
+    ...(stay.updatedAtMs !== undefined ? { updatedAtMs: stay.updatedAtMs } : {}),
+    ...(stay.groupKey !== undefined ? { extra: { groupKey: stay.groupKey } } : {}),
     entryReport: "delivered",
     prepayments: stay.prepayments,
     coupons: stay.coupons,

@@ -6,11 +6,15 @@ import type { Logger } from "../kernel/log.js";
 import { addBrokerCredentials, type MqttConfig } from "../fleet/config.js";
 import type { InParkChange, LotStore } from "../store/lot-store.js";
 import type { FinishedStay } from "../store/records.js";
-import { HlcClock } from "./hlc.js";
+import { HlcClock, compareHlc } from "./hlc.js";
 import type { LotShareConfig } from "./config.js";
 import { decodeBox, decodeStay, inParkPayload, leftPayload, recordOfPayload, sameContent, type BoxPayload, type StayPayload } from "./lot-payloads.js";
 import { lotTopics, type LotTopics } from "./lot-topics.js";
 import { LotView, type LotBox } from "./lot-view.js";
+import { lotWhole } from "./reconcile.js";
+import { LotLists } from "./lot-lists.js";
+import { LotRequests, type ForwardedCommand } from "./lot-requests.js";
+import type { LaneAnswer } from "../platform/ports.js";
 
 /** How the share makes its MQTT client; tests may hand in their own. */
 export type LotConnectFn = (url: string, options: IClientOptions) => MqttClient;
@@ -26,6 +30,8 @@ export interface LotShareOptions {
   clock: Clock;
   log: Logger;
   connect?: LotConnectFn;
+  /** Decides a `remoteDev` another box of the lot forwards to this one (docs/mqtt.md "Forwarded remote control"). */
+  remoteControl?: (command: ForwardedCommand) => Promise<LaneAnswer>;
 }
 
 export type LotViewState = "live" | "stale";
@@ -70,9 +76,15 @@ export class LotShare implements Component {
   /** Store writes from the lot, one after the other: versions of a stay land in order. */
   private storeChain: Promise<void> = Promise.resolve();
   private readonly liveWaiters = new Set<() => void>();
+  private readonly liveListeners = new Set<() => void>();
+  /** Other boxes offline, and since when (see noteOffline): how long a box keeps the lot apart. */
+  private readonly offlineSinceMs = new Map<string, number>();
   private unsubscribeStore: (() => void) | undefined;
   private readonly counters: Record<string, number> = { received: 0, applied: 0, published: 0, publishFailed: 0, rejected: 0, storeErrors: 0 };
   private stopping = false;
+  /** The lists the lot shares (blacklist, vehicles, car groups): lot-lists.ts. */
+  private readonly lists: LotLists;
+  private readonly requests: LotRequests;
 
   constructor(private readonly options: LotShareOptions) {
     this.topics = lotTopics(options.mqtt.topicRoot, options.parkCode);
@@ -80,12 +92,46 @@ export class LotShare implements Component {
     this.log = options.log;
     this.clock = options.clock;
     this.staleSinceMs = options.clock.now();
+    this.lists = new LotLists({
+      deviceId: options.deviceId,
+      store: options.store,
+      hlc: this.hlc,
+      clock: options.clock,
+      log: options.log,
+      base: this.topics.base,
+      tombstoneExpiryS: options.share.leftExpiryS,
+      protocolVersion: options.mqtt.protocolVersion,
+      connected: () => this.connected,
+      publish: (topic, text, publishOptions) => this.publishRaw(this.client, topic, text, publishOptions),
+      reject: (topic, code, message) => this.reject(topic, code, message),
+    });
+    this.requests = new LotRequests({
+      deviceId: options.deviceId,
+      base: this.topics.base,
+      view: this.view,
+      link: {
+        protocolVersion: options.mqtt.protocolVersion,
+        connected: () => this.connected,
+        publish: (topic, text, publishOptions) => this.publishRaw(this.client, topic, text, publishOptions),
+        reject: (topic, code, message) => this.reject(topic, code, message),
+      },
+      waitMs: options.share.forwardWaitMs,
+      ...(options.remoteControl ? { remoteControl: options.remoteControl } : {}),
+      clock: options.clock,
+      log: options.log,
+    });
+  }
+
+  /** 4.12 for a channel of another box of the lot; undefined when no box announced it. */
+  forwardRemoteControl(command: ForwardedCommand): Promise<LaneAnswer> | undefined {
+    return this.requests.forward(command);
   }
 
   /** Connects and waits (at most `startWaitMs`) for the lot's retained set; never fails on the broker. */
   async start(): Promise<void> {
     this.stopping = false;
     this.unsubscribeStore = this.options.store.onInParkChange((change) => this.onStoreChange(change));
+    this.lists.start();
     const connect = this.options.connect ?? (await import("mqtt")).connect;
     const options = await this.clientOptions();
     const client = connect(this.options.mqtt.url, options);
@@ -102,6 +148,8 @@ export class LotShare implements Component {
   async stop(): Promise<void> {
     this.stopping = true;
     this.unsubscribeStore?.();
+    this.lists.stop();
+    this.requests.stop();
     for (const timer of [this.quietTimer, this.pruneTimer]) if (timer) this.clock.clearTimeout(timer);
     this.quietTimer = this.pruneTimer = undefined;
     const client = this.client;
@@ -139,9 +187,40 @@ export class LotShare implements Component {
     });
   }
 
+  /** Whether the view is live (the retained set is in and the broker connected) or stale. */
+  get viewNow(): LotViewState {
+    return this.viewState;
+  }
+
+  /**
+   * The lot is apart: this box's view is stale, or another box of the lot is cut off (its will
+   * said offline) — a car may have entered where this box cannot hear (src/lot/reconcile.ts `lotWhole`).
+   */
+  apart(): boolean {
+    if (this.viewState === "stale") return true;
+    const boxes = this.view.allBoxes().map((box) => ({ online: box.online, lastSeenMs: this.offlineSinceMs.get(box.deviceId) ?? box.lastSeenMs }));
+    return !lotWhole(boxes, this.clock.now(), this.options.share.provisionalHoldS * 1000);
+  }
+
+  /**
+   * When another box went offline, by this box's clock: heard live, now; from the retained
+   * set, the time in the status (a clean stop's own time; a will carries its connect time,
+   * the earliest the box can have gone).
+   */
+  private noteOffline(box: BoxPayload, retained: boolean): void {
+    if (box.online) this.offlineSinceMs.delete(box.deviceId);
+    else if (!this.offlineSinceMs.has(box.deviceId)) this.offlineSinceMs.set(box.deviceId, retained ? box.seenAtMs : this.clock.now());
+  }
+
+  /** Calls `listener` at every turn to live (after the box's own stays are reconciled); returns the unsubscribe. */
+  onLive(listener: () => void): () => void {
+    this.liveListeners.add(listener);
+    return () => this.liveListeners.delete(listener);
+  }
+
   /** The store writes of versions received so far are done. */
   drained(): Promise<void> {
-    return this.storeChain;
+    return Promise.all([this.storeChain, this.lists.drained()]).then(() => undefined);
   }
 
   status(): LotShareStatus {
@@ -150,7 +229,7 @@ export class LotShare implements Component {
       ...(this.viewState === "stale" ? { staleSinceMs: this.staleSinceMs } : {}),
       broker: this.connected ? "connected" : "disconnected",
       boxes: this.view.allBoxes(),
-      counters: { ...this.counters },
+      counters: { ...this.counters, ...this.requests.counters(), ...this.lists.counters },
     };
   }
 
@@ -192,14 +271,18 @@ export class LotShare implements Component {
       this.log.warn({ err: error }, "lot box status not published"),
     );
     for (const payload of [...this.unsent.values()]) this.publish(payload);
+    this.lists.sendUnsent();
     // Every subscribe is answered with the retained set: the lot as the broker holds it.
-    client.subscribe({ [this.topics.staysFilter]: { qos: 1 }, [this.topics.boxesFilter]: { qos: 1 } }, (error) => {
-      if (error) {
-        this.log.error({ err: error }, "lot subscriptions refused");
-        return;
-      }
-      this.restartQuietTimer();
-    });
+    client.subscribe(
+      { [this.topics.staysFilter]: { qos: 1 }, [this.topics.boxesFilter]: { qos: 1 }, [this.lists.topics.filter]: { qos: 1 }, ...this.requests.subscriptions() },
+      (error) => {
+        if (error) {
+          this.log.error({ err: error }, "lot subscriptions refused");
+          return;
+        }
+        this.restartQuietTimer();
+      },
+    );
   }
 
   private onDisconnected(): void {
@@ -225,15 +308,23 @@ export class LotShare implements Component {
   }
 
   private async goLive(): Promise<void> {
-    await this.storeChain;
+    await this.drained();
     if (!this.connected) return;
     this.reconcileOwn();
+    this.lists.reconcile();
     this.viewState = "live";
     this.log.info({ stays: this.view.inPark().length, boxes: this.view.allBoxes().length }, "lot view live");
     for (const done of [...this.liveWaiters]) done();
+    for (const listener of [...this.liveListeners]) listener();
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (this.requests.take(topic, payload, packet)) return;
+    if (this.lists.topics.owns(topic)) {
+      this.lists.onMessage(topic, payload, packet.retain);
+      this.restartQuietTimer();
+      return;
+    }
     const what = this.topics.parse(topic);
     // An empty retained message clears a topic (a finished stay whose time is up): nothing to take.
     if (!what || payload.length === 0) return;
@@ -241,7 +332,10 @@ export class LotShare implements Component {
     if (what.kind === "box") {
       const box = decodeBox(payload, what.deviceId);
       if (!box.ok) return this.reject(topic, box.code, box.message);
-      if (box.value.deviceId !== this.options.deviceId) this.view.applyBox(box.value);
+      if (box.value.deviceId !== this.options.deviceId) {
+        this.view.applyBox(box.value);
+        this.noteOffline(box.value, packet.retain);
+      }
       this.restartQuietTimer();
       return;
     }
@@ -271,6 +365,9 @@ export class LotShare implements Component {
     this.storeChain = this.storeChain.then(async () => {
       try {
         if (stay.state === "in-park") {
+          // After a restart the whole retained set comes again: a version the store holds is not rewritten.
+          const held = store.getInPark(stay.recordNo)?.replicaOf;
+          if (held && compareHlc(held.hlc, stay.hlc) === 0) return;
           await store.upsertReplica(recordOfPayload(stay), { deviceId: stay.enterDeviceId, hlc: stay.hlc });
         } else if (store.getInPark(stay.recordNo)) {
           await store.removeReplica(stay.recordNo);

@@ -85,6 +85,7 @@ export const defaultReturnCodes = {
   busy: 4290,
   internal: 5000,
   unavailable: 5030,
+  boxUnreachable: 5040,
 } as const;
 export type ReturnCodeName = keyof typeof defaultReturnCodes;
 

@@ -26,7 +26,7 @@ export interface ListPort<T> {
 
 // ---- lane-facing calls ----
 
-export type LaneRefusalReason = "not-found" | "no-vehicle" | "lane-invalid" | "lot-full" | "busy" | "expired" | "denied" | "unavailable";
+export type LaneRefusalReason = "not-found" | "no-vehicle" | "lane-invalid" | "lot-full" | "busy" | "expired" | "denied" | "unavailable" | "box-unreachable";
 
 /** What the lane answers: done, or refused with a reason (mapped to a configurable code). */
 export type LaneAnswer<T = undefined> = { ok: true; value: T; msg?: string } | { ok: false; reason: LaneRefusalReason; msg: string };
@@ -96,6 +96,15 @@ export interface LanePort {
   paymentNotified(payment: PaymentNotice): Promise<void>;
 }
 
+/**
+ * 4.12 for a channel that is a lane of another box of the same lot (docs/mqtt.md "Forwarded
+ * remote control"): the box that announced the channel decides, and its answer is the answer.
+ */
+export interface LotRemotePort {
+  /** undefined when no other box of the lot announced `channelId`. */
+  remoteControl(command: Omit<RemoteControl, "laneId">): Promise<LaneAnswer> | undefined;
+}
+
 /** Everything the section-4 handlers need from the lot. */
 export interface LotPorts {
   /** Key: uuId. */
@@ -114,4 +123,6 @@ export interface LotPorts {
   /** Key: orderNo; payments are never rewritten. */
   payments: ListPort<Payment>;
   lane: LanePort;
+  /** Only with `lot.share` on. */
+  lotRemote?: LotRemotePort;
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { plateKey, plateMatchesSearch } from "../core/plates/index.js";
-import { Collection, type Page, type PageRequest } from "./collection.js";
+import { Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
 import { DurableDoc } from "./durable-doc.js";
 import { StoreError, StoreErrorCode } from "./errors.js";
+import { ChangeNotices, type ChangeSource } from "./change-notices.js";
 import { PlateIndex } from "./plate-index.js";
 import {
   LISTS_DOC_VERSION,
@@ -24,8 +25,25 @@ import type { StorePart } from "./store-part.js";
 /*
  * The lists: `lists.json` (fixed vehicles, car groups, blacklist), changed by platform
  * commands and read by the lanes on every car. Each change is durable before the method
- * resolves (the platform gets its `200` after that).
+ * resolves (the platform gets its `200` after that), and told to the change listeners after
+ * its commit (the lot shares the lists: docs/mqtt.md "Lists shared by the lot").
  */
+
+/** The three lists, by their names in `lists.json`. */
+export type ListName = "vehicles" | "carGroups" | "blacklist";
+
+/**
+ * A change of one list entry, told after its write was committed: the entry as it is now
+ * (undefined: removed). `source` is "local" (the platform, the local API, provisioning at
+ * this box) or "lot" (another box's version applied with applyFromLot), as for stays.
+ */
+export type ListChange =
+  | { list: "vehicles"; key: string; source: ListChangeSource; entry: Vehicle | undefined }
+  | { list: "carGroups"; key: string; source: ListChangeSource; entry: CarGroup | undefined }
+  | { list: "blacklist"; key: string; source: ListChangeSource; entry: BlacklistEntry | undefined };
+export type ListChangeSource = ChangeSource;
+/** An entry another box wrote (or its removal), to apply here. */
+export type ListEntryFromLot = Omit<ListChange, "source">;
 
 export interface VehicleFilter {
   /** Substring of the plate (case-insensitive for Latin letters). */
@@ -66,6 +84,8 @@ export class Lists {
   private readonly vehiclesByPlateIndex = new PlateIndex(() => this.vehicles.values().map((v) => ({ key: v.uuId, plate: v.carNum })));
   private readonly blacklistByPlate = new PlateIndex(() => this.blacklist.values().map((b) => ({ key: b.uuid, plate: b.carNum })));
   private vehiclesById: Map<number, string> | undefined;
+  /** The list changes told after their commits, with who made them (entries from the lot are the lot's). */
+  private readonly notices: ChangeNotices<{ list: ListName; key: string }, ListChange>;
 
   constructor(
     private readonly part: StorePart,
@@ -80,6 +100,12 @@ export class Lists {
       flushIntervalMs: options.batchFlushMs ?? 60_000,
       journal: true,
     });
+    this.notices = new ChangeNotices(
+      this.doc,
+      ({ list, key }, source) => ({ list, key, source, entry: this.collectionOf(list).get(key) }) as ListChange,
+      ({ list, key }) => `${list} ${key}`,
+      part.log,
+    );
     this.vehicles = new Collection<Vehicle, unknown, ListsDoc>(
       "vehicles",
       this.doc,
@@ -88,6 +114,7 @@ export class Lists {
       (v) => v.uuId,
       (key, before, after) => {
         this.vehiclesByPlateIndex.change(key, before?.carNum, after?.carNum);
+        if (key !== undefined) this.changed("vehicles", key);
         if (!this.vehiclesById) return;
         if (key === undefined) this.vehiclesById = undefined;
         else {
@@ -96,14 +123,26 @@ export class Lists {
         }
       },
     );
-    this.carGroups = new Collection<CarGroup, unknown, ListsDoc>("carGroups", this.doc, "carGroups", carGroupSchema, (g) => g.carGroupUuid);
+    this.carGroups = new Collection<CarGroup, unknown, ListsDoc>(
+      "carGroups",
+      this.doc,
+      "carGroups",
+      carGroupSchema,
+      (g) => g.carGroupUuid,
+      (key) => {
+        if (key !== undefined) this.changed("carGroups", key);
+      },
+    );
     this.blacklist = new Collection<BlacklistEntry, unknown, ListsDoc>(
       "blacklist",
       this.doc,
       "blacklist",
       blacklistEntrySchema,
       (b) => b.uuid,
-      (key, before, after) => this.blacklistByPlate.change(key, before?.carNum, after?.carNum),
+      (key, before, after) => {
+        this.blacklistByPlate.change(key, before?.carNum, after?.carNum);
+        if (key !== undefined) this.changed("blacklist", key);
+      },
     );
   }
 
@@ -183,6 +222,8 @@ export class Lists {
   /** "Clear all vehicles" (platform 4.11.9): destructive, logged. Returns how many. */
   async clearVehicles(): Promise<number> {
     this.part.ensureOpen();
+    // The collection tells a clear without its keys: each removal is told here.
+    for (const v of this.vehicles.values()) this.changed("vehicles", v.uuId);
     const count = await this.vehicles.clear();
     this.part.log?.warn({ count }, "all fixed vehicles cleared");
     return count;
@@ -251,6 +292,7 @@ export class Lists {
     for (const b of doomed) {
       this.doc.del("blacklist", b.uuid);
       this.blacklistByPlate.change(b.uuid, b.carNum, undefined);
+      this.changed("blacklist", b.uuid);
     }
     await this.doc.commit();
     return doomed.length;
@@ -274,6 +316,81 @@ export class Lists {
       .keys(plate)
       .map((k) => this.blacklist.get(k))
       .filter((b): b is BlacklistEntry => !!b && (b.untilMs === null || b.untilMs > atMs));
+  }
+
+  // ---- changes, and entries from the lot -------------------------------------------------
+
+  /**
+   * Listens to list changes; told once per entry per commit, after the commit (as the in-park
+   * changes are). Returns the unsubscribe function.
+   */
+  onChange(listener: (change: ListChange) => void): () => void {
+    return this.notices.listen(listener);
+  }
+
+  /**
+   * Writes other boxes' versions of entries (or their removals) here, in order, in one durable
+   * commit (a lot's first sync is thousands of entries: one fsync, not one each), told as "lot"
+   * changes (never published again). An entry is taken whole, its id and times as its box
+   * wrote them; the next local id moves past its id. A plate registered here under another
+   * uuId stays too (each box then holds both: the lot converges on the same lists) and is
+   * logged. Resolves with how many changed what the store held; an entry the store cannot take
+   * is logged and skipped.
+   */
+  async applyFromLot(changes: readonly ListEntryFromLot[]): Promise<number> {
+    this.part.ensureOpen();
+    let applied = 0;
+    const batched = { durable: false } as const;
+    await this.fromLot(() => {
+      for (const change of changes) {
+        try {
+          if (this.applyOneFromLot(change, batched)) applied++;
+        } catch (error) {
+          this.part.log?.error({ err: error, list: change.list, key: change.key }, "a list entry of the lot cannot be stored; skipped");
+        }
+      }
+      return applied > 0 ? this.doc.commit() : Promise.resolve();
+    });
+    return applied;
+  }
+
+  /** One entry from the lot into the document (committed by the caller); false when it holds exactly this. */
+  private applyOneFromLot(change: ListEntryFromLot, batched: WriteOptions): boolean {
+    const collection = this.collectionOf(change.list) as Collection<Vehicle | CarGroup | BlacklistEntry, unknown, ListsDoc>;
+    const held = collection.get(change.key);
+    if (change.entry === undefined) {
+      if (held === undefined) return false;
+      void collection.delete(change.key, batched);
+      return true;
+    }
+    const entry = collection.parse(change.entry);
+    if (held !== undefined && JSON.stringify(held) === JSON.stringify(entry)) return false;
+    if (change.list === "vehicles") {
+      const vehicle = entry as Vehicle;
+      const others = this.vehiclesByPlate(vehicle.carNum).filter((v) => v.uuId !== vehicle.uuId);
+      if (others.length > 0) this.part.log?.warn({ carNum: vehicle.carNum, uuId: vehicle.uuId, alsoUuId: others[0]!.uuId }, "a plate registered twice in the lot");
+    }
+    this.bumpNextId(change.list, change.list === "carGroups" ? (entry as CarGroup).carGroupID : (entry as Vehicle | BlacklistEntry).id);
+    // Parsed above, so the put cannot fail its validation; with `durable: false` it only batches.
+    void collection.put(entry, batched);
+    return true;
+  }
+
+  private collectionOf(list: ListName) {
+    return list === "vehicles" ? this.vehicles : list === "carGroups" ? this.carGroups : this.blacklist;
+  }
+
+  private bumpNextId(list: ListName, id: number): void {
+    const name = list === "vehicles" ? "vehicle" : list === "carGroups" ? "carGroup" : "blacklist";
+    if (id >= this.doc.data.nextId[name]) this.doc.set("nextId", name, id + 1);
+  }
+
+  private fromLot<T>(write: () => Promise<T>): Promise<T> {
+    return this.notices.fromLot(write);
+  }
+
+  private changed(list: ListName, key: string): void {
+    this.notices.changed({ list, key });
   }
 
   private findVehicleById(id: number): Vehicle | undefined {

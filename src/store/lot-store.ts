@@ -6,7 +6,7 @@ import { type Collection, type Page, type PageRequest, type WriteOptions } from 
 import type { DurableDocStatus } from "./durable-doc.js";
 import { StoreError, StoreErrorCode, type StoreAlarm, type StoreWarning } from "./errors.js";
 import { History, type CronScheduler } from "./history.js";
-import { Lists, type BlacklistFilter, type VehicleFilter } from "./lists.js";
+import { Lists, type BlacklistFilter, type ListChange, type ListEntryFromLot, type VehicleFilter } from "./lists.js";
 import type {
   BlacklistEntry,
   BlacklistInput,
@@ -383,6 +383,19 @@ export class LotStore implements Component {
     return this.lists.blacklistFor(plate, atMs);
   }
 
+  /**
+   * Listens to changes of the lists (vehicles, car groups, blacklist), each told after its
+   * commit with its source ("local" or "lot"). Returns the unsubscribe function.
+   */
+  onListChange(listener: (change: ListChange) => void): () => void {
+    return this.lists.onChange(listener);
+  }
+
+  /** Writes other boxes' versions of list entries (or their removals) here, in one durable commit, never published again; how many changed. */
+  applyListsFromLot(changes: readonly ListEntryFromLot[]): Promise<number> {
+    return this.lists.applyFromLot(changes);
+  }
+
   // ---- batched settings (settings.ts) -------------------------------------------------
 
   /** The next value of a named counter (starts at 1); never reissued after a crash. */
@@ -453,4 +466,4 @@ export class LotStore implements Component {
   }
 }
 
-export type { BlacklistFilter, InParkChange, Page, PageRequest, PaymentResult, VehicleFilter, WriteOptions };
+export type { BlacklistFilter, InParkChange, ListChange, ListEntryFromLot, Page, PageRequest, PaymentResult, VehicleFilter, WriteOptions };

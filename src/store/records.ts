@@ -134,6 +134,12 @@ export const inParkRecordSchema = z.object({
   coupons: z.array(couponSchema).default([]),
   pendingExit: pendingExitSchema.optional(),
   /**
+   * A no-record exit taken while the lot view was stale (docs/mqtt.md "Partitions and
+   * reconciliation"): the car may have entered at a box this one could not hear. Its platform
+   * reports are held until the lot is live again and reconciliation decided what it was.
+   */
+  provisional: z.boolean().optional(),
+  /**
    * Set on a replica: a stay another box of the lot entered, copied here from the lot broker
    * (docs/mqtt.md "Sharing one lot between boxes") so this box's decisions see it. Absent on
    * this box's own stays. `hlc` is the version held (hybrid logical clock of its last writer).

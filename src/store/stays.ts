@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { DAY_MS } from "../core/time/zone.js";
 import type { TimerHandle } from "../kernel/clock.js";
 import { Collection, type Page, type PageRequest, type WriteOptions } from "./collection.js";
+import { ChangeNotices, type ChangeSource } from "./change-notices.js";
 import { DurableDoc } from "./durable-doc.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreAlarm } from "./errors.js";
 import { DEFAULT_CLOCK_FLOOR_MS, type History, type HistoryLine } from "./history.js";
@@ -59,7 +60,7 @@ export type InParkChange =
   | { kind: "upsert"; source: InParkChangeSource; record: InParkRecord }
   | { kind: "finished"; source: InParkChangeSource; stay: FinishedStay }
   | { kind: "removed"; source: InParkChangeSource; recordNo: string };
-export type InParkChangeSource = "local" | "lot";
+export type InParkChangeSource = ChangeSource;
 
 export class Stays {
   readonly doc: DurableDoc<InParkDoc>;
@@ -70,12 +71,8 @@ export class Stays {
   private historyAlarm: StoreAlarm | null = null;
   private historyRetry: TimerHandle | undefined;
   private readonly byPlate = new PlateIndex(() => this.inPark.values().map((r) => ({ key: r.recordNo, plate: r.plate })));
-  private readonly changeListeners = new Set<(change: InParkChange) => void>();
-  /** Stays changed since the last notification, with who changed them ("local" wins a tie). */
-  private readonly changedKeys = new Map<string, InParkChangeSource>();
-  private changesScheduled = false;
-  /** Set while a replica write runs: the changes it makes are the lot's, not this box's. */
-  private writingReplica = false;
+  /** The in-park changes told after their commits, with who made them (replica writes are the lot's). */
+  private readonly notices: ChangeNotices<string, InParkChange>;
 
   constructor(
     private readonly part: StorePart,
@@ -91,6 +88,16 @@ export class Stays {
       flushIntervalMs: options.inParkFlushMs ?? 1000,
       journal: true,
     });
+    this.notices = new ChangeNotices(
+      this.doc,
+      (recordNo: string, source): InParkChange => {
+        const record = this.inPark.get(recordNo);
+        const finishing = this.doc.data.finishing[recordNo];
+        return record ? { kind: "upsert", source, record } : finishing ? { kind: "finished", source, stay: finishing } : { kind: "removed", source, recordNo };
+      },
+      (recordNo) => recordNo,
+      part.log,
+    );
     this.inPark = new Collection(
       "inPark",
       this.doc,
@@ -284,8 +291,7 @@ export class Stays {
    * store holds it in memory). Returns the unsubscribe function.
    */
   onChange(listener: (change: InParkChange) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.notices.listen(listener);
   }
 
   /**
@@ -312,6 +318,9 @@ export class Stays {
             vehicleType: fields.vehicleType,
             carType: fields.carType,
             carSubType: fields.carSubType,
+            inChannelId: fields.inChannelId,
+            operator: fields.operator,
+            updatedAtMs: fields.updatedAtMs,
             prepayments: fields.prepayments,
             coupons: fields.coupons,
           }
@@ -329,50 +338,12 @@ export class Stays {
     return this.asReplicaWrite(() => this.inPark.delete(recordNo));
   }
 
-  private async asReplicaWrite<T>(write: () => Promise<T>): Promise<T> {
-    // The collection tells its change synchronously inside write(), before its first await.
-    this.writingReplica = true;
-    let pending: Promise<T>;
-    try {
-      pending = write();
-    } finally {
-      this.writingReplica = false;
-    }
-    return pending;
+  private asReplicaWrite<T>(write: () => Promise<T>): Promise<T> {
+    return this.notices.fromLot(write);
   }
 
   private changed(recordNo: string): void {
-    if (this.changeListeners.size === 0) return;
-    const source: InParkChangeSource = this.writingReplica ? "lot" : "local";
-    if (this.changedKeys.get(recordNo) !== "local") this.changedKeys.set(recordNo, source);
-    if (this.changesScheduled) return;
-    this.changesScheduled = true;
-    // The commit that carries the change starts in the same synchronous step as the change;
-    // a microtask later it is in flight, and the listeners hear of it once it is done.
-    queueMicrotask(() => {
-      const told = () => this.tellChanges();
-      const inFlight = this.doc.commitsInFlight();
-      if (inFlight) inFlight.then(told, told);
-      else told();
-    });
-  }
-
-  private tellChanges(): void {
-    this.changesScheduled = false;
-    const keys = [...this.changedKeys];
-    this.changedKeys.clear();
-    for (const [recordNo, source] of keys) {
-      const record = this.inPark.get(recordNo);
-      const finishing = this.doc.data.finishing[recordNo];
-      const change: InParkChange = record ? { kind: "upsert", source, record } : finishing ? { kind: "finished", source, stay: finishing } : { kind: "removed", source, recordNo };
-      for (const listener of this.changeListeners) {
-        try {
-          listener(change);
-        } catch (error) {
-          this.part.log?.error({ err: error, recordNo }, "in-park change listener failed");
-        }
-      }
-    }
+    this.notices.changed(recordNo);
   }
 
   // ---- history ------------------------------------------------------------------------

@@ -135,6 +135,13 @@ export async function defaultAppFiles(projectDir: string): Promise<string[]> {
   } catch {
     throw new UpdateError(UpdateErrorCode.BundleFormat, `${join(projectDir, "dist", "cli.js")} is missing; run npm run build first`);
   }
+  // The booth panel is served from the release's own tree (src/api/panel-routes.ts).
+  try {
+    await stat(join(projectDir, "panel", "index.html"));
+    files.push("panel");
+  } catch {
+    // a tree without the panel (a bare build for tests): the box then answers 404 at /
+  }
   let lock: { packages?: Record<string, { dev?: boolean; link?: boolean }> };
   try {
     lock = JSON.parse(await readFile(join(projectDir, "package-lock.json"), "utf8")) as typeof lock;

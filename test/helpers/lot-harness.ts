@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { App } from "../../src/app/app.js";
-import { systemClock } from "../../src/kernel/clock.js";
+import { systemClock, type Clock } from "../../src/kernel/clock.js";
 import { silentLogger } from "../../src/kernel/log.js";
 import type { SequencedEvent } from "../../src/kernel/event-bus.js";
 import type { Config } from "../../src/config/schema.js";
@@ -52,6 +52,8 @@ export interface HarnessOptions {
   emulator?: Emulator;
   /** Start the app (default true). */
   start?: boolean;
+  /** The box's clock (default the system's): a box whose clock runs ahead or behind. */
+  clock?: Clock;
 }
 
 export type EventFilter = Record<string, unknown>;
@@ -119,6 +121,7 @@ export class LotHarness {
       // Probing after an outage starts at 50 ms and never waits more than 400 ms, so a report
       // queued during an outage goes out promptly once the platform is back.
       outboxBackoff: { baseMs: 50, capMs: 400, minMs: 20 },
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     const harness = new LotHarness(app, emulator, gpio, ownsEmulator);
     if (options.start !== false) await app.start();

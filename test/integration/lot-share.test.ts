@@ -82,8 +82,8 @@ test("a car that enters at A is in B's lot view, counts and free spaces within a
       ],
     );
     assert.deepEqual(overview.body.boxes[0].lanes, [
-      { laneId: "in1", direction: "in" },
-      { laneId: "out1", direction: "out" },
+      { laneId: "in1", direction: "in", channelId: "1" },
+      { laneId: "out1", direction: "out", channelId: "2" },
     ]);
 
     // One car through the real entry lane.

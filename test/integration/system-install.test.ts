@@ -18,7 +18,7 @@ const repo = fileURLToPath(new URL("../..", import.meta.url));
 
 function builtTree(version: string): string {
   const src = tempDir("lk-src-");
-  for (const dir of ["systemd", "hw/udev"]) cpSync(join(repo, dir), join(src, dir), { recursive: true });
+  for (const dir of ["systemd", "hw/udev", "panel"]) cpSync(join(repo, dir), join(src, dir), { recursive: true });
   mkdirSync(join(src, "scripts"));
   cpSync(join(repo, "scripts/install.sh"), join(src, "scripts/install.sh"));
   cpSync(join(repo, "scripts/uninstall.sh"), join(src, "scripts/uninstall.sh"));
@@ -67,7 +67,16 @@ test("installs the expected tree into a temp root, touching nothing outside it",
 
   const opt = join(root, "opt/lanekeeper");
   assert.equal(readlinkSync(join(opt, "current")), "releases/1.2.3", "relative link, valid inside and outside the staging root");
-  for (const file of ["dist/cli.js", "package.json", "node_modules/tiny-dep/index.js", "systemd/lanekeeper.service", "scripts/install.sh", ".lanekeeper-release"]) {
+  for (const file of [
+    "dist/cli.js",
+    "panel/index.html",
+    "panel/panel.js",
+    "package.json",
+    "node_modules/tiny-dep/index.js",
+    "systemd/lanekeeper.service",
+    "scripts/install.sh",
+    ".lanekeeper-release",
+  ]) {
     assert.ok(existsSync(join(opt, "releases/1.2.3", file)), file);
   }
   assert.equal((lstatSync(join(root, "etc/lanekeeper")).mode & 0o7777).toString(8), "2770");

@@ -75,6 +75,7 @@ export const laneReasonCode: Record<LaneRefusalReason, ReturnCodeName> = {
   expired: "expired",
   denied: "denied",
   unavailable: "unavailable",
+  "box-unreachable": "boxUnreachable",
 };
 
 /** 32 upper-case hex characters, the shape of the document's uuIds. */

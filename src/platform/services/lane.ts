@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { wInt, wIntOpt, wStrOpt, wStrReq } from "../wire.js";
 import { defineService, laneByChannel, laneReasonCode, ok, refuse, requireTime, wireTime, type Reply } from "./common.js";
-import type { LaneAnswer } from "../ports.js";
+import type { LaneAnswer, RemoteControl } from "../ports.js";
 
 /** The lane-facing interfaces: 4.1, 4.3, 4.8, 4.12. The lane flows decide; we validate and map. */
 
@@ -123,17 +123,15 @@ export const remoteDev = defineService({
     if ((type === 2 || cmd === 1) && biz.openGateCase === undefined) {
       refuse("badBizContent", "openGateCase is required for a free/abnormal release and for a manual raise");
     }
+    const command: Omit<RemoteControl, "laneId" | "channelId"> = { type, plateId: biz.plateId.trim(), operator: biz.operator, cmd, openGateCase: biz.openGateCase ?? null };
     const lane = laneByChannel(ctx, biz.channelid);
-    if (!lane) refuse("laneInvalid", `channel ${biz.channelid} is not a lane of this car park`);
-    const answer = await ctx.ports.lane.remoteControl({
-      channelId: lane.channelId,
-      laneId: lane.id,
-      type,
-      plateId: biz.plateId.trim(),
-      operator: biz.operator,
-      cmd,
-      openGateCase: biz.openGateCase ?? null,
-    });
+    if (!lane) {
+      // A lane of another box of the lot: that box decides, and its answer is ours.
+      const forwarded = ctx.ports.lotRemote?.remoteControl({ channelId: biz.channelid.trim(), ...command });
+      if (!forwarded) refuse("laneInvalid", `channel ${biz.channelid} is not a lane of this car park`);
+      return fromLane(await forwarded, () => ok("操作成功"));
+    }
+    const answer = await ctx.ports.lane.remoteControl({ channelId: lane.channelId, laneId: lane.id, ...command });
     return fromLane(answer, () => ok("操作成功"));
   },
 });

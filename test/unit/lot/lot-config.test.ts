@@ -6,7 +6,16 @@ import { demoRaw } from "../../helpers/demo-config.js";
 test("lot.share is off by default and has its defaults", () => {
   const result = validateConfig(demoRaw());
   assert.ok(result.ok);
-  assert.deepEqual(result.config.lot.share, { enabled: false, leftExpiryS: 86_400, quietMs: 300, startWaitMs: 2000 });
+  assert.deepEqual(result.config.lot.share, {
+    enabled: false,
+    leftExpiryS: 86_400,
+    quietMs: 300,
+    startWaitMs: 2000,
+    forwardWaitMs: 2000,
+    provisionalWaitMs: 300_000,
+    provisionalHoldS: 86_400,
+    clockSkewMs: 600_000,
+  });
 });
 
 test("lot.share on needs a broker: its own, or the box's mqtt section", () => {

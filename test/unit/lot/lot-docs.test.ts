@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { decodeBox, decodeStay } from "../../../src/lot/lot-payloads.js";
 import { lotTopics } from "../../../src/lot/lot-topics.js";
+import { decodeListEntry, listTopics } from "../../../src/lot/lot-list-payloads.js";
+import { decodeRemoteAnswer, decodeRemoteRequest, requestTopics } from "../../../src/lot/lot-requests.js";
 import { compareStayVersions } from "../../../src/lot/lot-view.js";
 import { lotShareConfigSchema } from "../../../src/lot/config.js";
 import { mqttConfigSchema } from "../../../src/fleet/config.js";
@@ -53,6 +55,26 @@ test("every example decodes with its topic's decoder, on the topic the box build
   const stays = [];
   for (const block of blocks()) {
     const topic = `${topicRoot}/${/^Example: `([^`]+)`/.exec(block.heading)![1]!}`;
+    // Forwarded remote control (§12.10): a request to a box, or an answer to the box that asked.
+    const exchange = /\/(requests|responses)\/([^/]+)$/.exec(topic);
+    if (exchange) {
+      const deviceId = decodeURIComponent(exchange[2]!);
+      const isRequest = exchange[1] === "requests";
+      assert.equal(topic, isRequest ? requestTopics(topics.base).request(deviceId) : requestTopics(topics.base).response(deviceId));
+      const decoded = isRequest ? decodeRemoteRequest(Buffer.from(block.text), deviceId) : decodeRemoteAnswer(Buffer.from(block.text));
+      assert.ok(decoded.ok, `${block.heading}: ${decoded.ok ? "" : decoded.message}`);
+      continue;
+    }
+    const lists = listTopics(topics.base);
+    if (lists.owns(topic)) {
+      // Lists shared by the lot (§12.9): a list entry's version, on the topic the box builds for it.
+      const where = lists.parse(topic);
+      assert.ok(where.ok, `${topic} is not a list entry's topic`);
+      assert.equal(lists.entry(where.kind, where.key), topic);
+      const version = decodeListEntry(Buffer.from(block.text), where.kind, where.key);
+      assert.ok(version.ok, `${block.heading}: ${version.ok ? "" : version.message}`);
+      continue;
+    }
     const what = topics.parse(topic);
     assert.ok(what, `${topic} is not a lot topic`);
     const payload = Buffer.from(block.text);

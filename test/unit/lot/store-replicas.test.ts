@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../../helpers/fake-clock.js";
-import { LotStore } from "../../../src/store/lot-store.js";
+import type { LotStore } from "../../../src/store/lot-store.js";
 import type { InParkChange } from "../../../src/store/stays.js";
 import type { InParkRecordInput } from "../../../src/store/records.js";
 import { inParkRecordSchema } from "../../../src/store/records.js";
-import { freshDir, waitUntil } from "../../helpers/store-fixtures.js";
+import { waitUntil, withLotStore } from "../../helpers/store-fixtures.js";
 
 /*
  * The store's side of lot sharing: the in-park change notification (told after the commit,
@@ -20,27 +19,11 @@ function stay(n: number, extra: Partial<InParkRecordInput> = {}): InParkRecordIn
 }
 
 async function withStore(run: (store: LotStore, changes: InParkChange[], reopen: () => Promise<LotStore>) => Promise<void>): Promise<void> {
-  const { dir, cleanup } = await freshDir();
-  const clock = new FakeClock(T0);
-  const stores: LotStore[] = [];
-  const open = async () => {
-    const store = new LotStore({ dir, clock, pruneJob: false });
-    await store.start();
-    stores.push(store);
-    return store;
-  };
-  const changes: InParkChange[] = [];
-  try {
-    const store = await open();
+  await withLotStore(T0, async (store, reopen) => {
+    const changes: InParkChange[] = [];
     store.onInParkChange((change) => changes.push(change));
-    await run(store, changes, async () => {
-      await store.stop();
-      return open();
-    });
-  } finally {
-    for (const s of stores) await s.stop();
-    await cleanup();
-  }
+    await run(store, changes, reopen);
+  });
 }
 
 test("every in-park change is told once, after its commit, as local", async () => {

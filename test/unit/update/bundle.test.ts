@@ -174,6 +174,11 @@ describe("release bundles", () => {
       }),
     );
     assert.deepEqual(await defaultAppFiles(project), ["dist", "package.json", "node_modules/prod", "node_modules/prod/node_modules/nested"]);
+    // The booth panel ships with the code when the tree has it.
+    await mkdir(join(project, "panel"));
+    await writeFile(join(project, "panel", "index.html"), "<!doctype html>");
+    assert.deepEqual(await defaultAppFiles(project), ["dist", "package.json", "panel", "node_modules/prod", "node_modules/prod/node_modules/nested"]);
+    await rm(join(project, "panel"), { recursive: true });
     const built = await buildBundle({ sourceDir: project, outFile: join(work, "project.tar"), privateKeyPem: key.privateKeyPem, keyId: key.id });
     assert.equal(built.manifest.version, "2.0.0");
     assert.deepEqual(
