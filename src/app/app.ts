@@ -22,6 +22,7 @@ import { BoxMetrics, registerMetricsRoute } from "../api/metrics.js";
 import { registerOpenApiRoute } from "../api/openapi.js";
 import { registerLotRoutes } from "../api/lot-routes.js";
 import type { LotShare } from "../lot/lot-share.js";
+import { withDeliveryNotice, type EntryFirst } from "../lot/entry-first.js";
 import { LotStore, lotStoreOptionsFromConfig } from "../store/lot-store.js";
 import { Outbox } from "../outbox/outbox.js";
 import type { BackoffPolicy } from "../kernel/backoff.js";
@@ -90,6 +91,8 @@ export class App {
     return this.lotShareLink;
   }
   private lotShareLink: LotShare | undefined;
+  /** Entry report before exit report across the lot's boxes (only with `lot.share.enabled`). */
+  private entryFirst: EntryFirst | undefined;
   readonly bootAtMs: number;
   private readonly lifecycle: Lifecycle;
   private readonly statusSections = new Map<string, StatusSection>();
@@ -171,9 +174,13 @@ export class App {
       // A no-record exit while the lot is apart is provisional (docs/mqtt.md "Partitions and reconciliation").
       lotApart: () => this.lotShareLink?.apart() === true,
     });
-    // Exit reports go out with the double payments the lanes found after the car left.
+    // Exit reports go out with the double payments the lanes found after the car left; a
+    // delivered entry report is told to the lot (another box's leave report waits for it).
     this.outbox.setSender(
-      withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone),
+      withDeliveryNotice(
+        withDoublePaymentFields(platformOutboxSender(this.platform, { deadlineMs: config.platform.deadlines.reportMs }), this.lanes.refunds, config.lot.timeZone),
+        (entry) => this.entryFirst?.delivered(entry),
+      ),
     );
     this.shifts = new ShiftBook({
       dir: config.store.dir,
@@ -352,37 +359,29 @@ export class App {
     if (config.lot.share.enabled && lotBroker) {
       // After the lanes (their refunds ledger and bills): what a partition left is reconciled
       // at every turn of the lot view to live (docs/mqtt.md "Partitions and reconciliation").
-      let provisional: { stop(): Promise<void>; readonly counters: Record<string, number> } | undefined;
-      this.addStatus("lotProvisional", () => ({ ...(provisional?.counters ?? {}) }));
-      this.lifecycle.add(
-        component(
-          "lot-provisional",
-          async () => {
-            const lot = this.lotShareLink;
-            if (!lot) return;
-            const { ProvisionalExits } = await import("../lot/provisional-exits.js");
-            const exits = new ProvisionalExits({
-              deviceId: config.deviceId,
-              share: config.lot.share,
-              lot,
-              store: this.store,
-              outbox: this.outbox,
-              refunds: this.lanes.refunds,
-              billFor: (record, atMs, laneId) => this.lanes.billFor(record, atMs, laneId),
-              fuzzy: config.policy.exit.fuzzy,
-              duplicateEntry: config.policy.entry.duplicateEntry,
-              timeZone: config.lot.timeZone,
-              clock,
-              log: log.child({ sub: "lot-provisional" }),
-            });
-            provisional = exits;
-            await exits.start();
-          },
-          async () => {
-            await provisional?.stop();
-          },
-        ),
-      );
+      this.addLotPart("lot-provisional", "lotProvisional", async (lot) => {
+        const { ProvisionalExits } = await import("../lot/provisional-exits.js");
+        return new ProvisionalExits({
+          deviceId: config.deviceId,
+          share: config.lot.share,
+          lot,
+          store: this.store,
+          outbox: this.outbox,
+          refunds: this.lanes.refunds,
+          billFor: (record, atMs, laneId) => this.lanes.billFor(record, atMs, laneId),
+          fuzzy: config.policy.exit.fuzzy,
+          duplicateEntry: config.policy.entry.duplicateEntry,
+          timeZone: config.lot.timeZone,
+          clock,
+          log: log.child({ sub: "lot-provisional" }),
+        });
+      });
+      // A leave report held for another box's entry report goes once the lot says it was delivered.
+      this.addLotPart("lot-entry-first", "lotEntryFirst", async (lot) => {
+        const { EntryFirst } = await import("../lot/entry-first.js");
+        this.entryFirst = new EntryFirst({ deviceId: config.deviceId, lot, store: this.store, outbox: this.outbox, log: log.child({ sub: "lot-entry-first" }) });
+        return this.entryFirst;
+      });
     }
     // After the lanes (their refunds ledger) and the fleet link (a report kept from it goes now).
     this.lifecycle.add(this.shifts);
@@ -390,6 +389,29 @@ export class App {
   }
 
   readonly openInterface: ReturnType<typeof createOpenInterfaceHandler>;
+
+  /**
+   * A part of lot sharing made once the lot share has started (loaded only then), stopped
+   * before it; its counters are the status section `statusName`.
+   */
+  private addLotPart(name: string, statusName: string, make: (lot: LotShare) => Promise<Component & { readonly counters: Record<string, number> }>): void {
+    let part: (Component & { readonly counters: Record<string, number> }) | undefined;
+    this.addStatus(statusName, () => ({ ...(part?.counters ?? {}) }));
+    this.lifecycle.add(
+      component(
+        name,
+        async () => {
+          const lot = this.lotShareLink;
+          if (!lot) return;
+          part = await make(lot);
+          await part.start();
+        },
+        async () => {
+          await part?.stop();
+        },
+      ),
+    );
+  }
 
   /** Adds a named section to /api/status and the health report. */
   addStatus(name: string, section: StatusSection): void {

@@ -189,7 +189,9 @@ export class DemoTraffic {
         carType: this.app.config.platform.dictionaries.temporaryCarType,
         carSubType: this.app.config.platform.dictionaries.temporaryCarSubType,
         source: "camera",
-        entryReport: "none",
+        // One box: its exit sends the entry report first. Two gates: the south box cannot, so
+        // the stay counts as reported long ago (its exit report is not held for it, docs/mqtt.md 12.8).
+        entryReport: this.exitApp === this.app ? "none" : "delivered",
       });
     }
   }

@@ -4,6 +4,7 @@
  * for it undone). Also the entry report, which a stay gets once.
  */
 import { leaveNotBeforeEnter } from "../lot/reconcile.js";
+import { entryReportHoldUntil, noteEntryReportHold } from "../lot/entry-first.js";
 import type { InParkRecord } from "../store/records.js";
 import { exitPaymentFields } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";
@@ -124,8 +125,17 @@ export async function exitPassed(lanes: LanesState, ctx: ExitCtx): Promise<void>
   // (The core's lateWindowEnd: the last late-answer window of a bill whose call timed out and
   // whose outcome the platform never told, plus REPORT_AFTER_WINDOW_MS; a bill the platform did
   // answer was settled knowingly.)
-  const notBeforeMs = record.provisional ? provisionalHold(lanes, record).notBeforeMs : paidFen > 0 && ctx.machine ? lateWindowEnd(ctx.machine, REPORT_AFTER_WINDOW_MS) : undefined;
-  if (notBeforeMs !== undefined) lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs }, "exit report held until its bill's late-answer window closes");
+  const lateUntilMs = record.provisional ? provisionalHold(lanes, record).notBeforeMs : paidFen > 0 && ctx.machine ? lateWindowEnd(ctx.machine, REPORT_AFTER_WINDOW_MS) : undefined;
+  if (lateUntilMs !== undefined)
+    lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, notBeforeMs: lateUntilMs }, "exit report held until its bill's late-answer window closes");
+  // A car that entered at another box of the lot: the report also waits for that box's entry
+  // report (src/lot/entry-first.ts releases it), at most lot.share.entryReportWaitS.
+  const entryUntilMs = entryReportHoldUntil(record, config.deviceId, config.lot.share, lanes.deps.clock.now());
+  if (entryUntilMs !== undefined) {
+    await noteEntryReportHold(store, record.recordNo, lateUntilMs);
+    lanes.log.info({ laneId: ctx.laneId, recordNo: record.recordNo, enteredAt: record.replicaOf?.deviceId }, "exit report held until the entering box's entry report is delivered");
+  }
+  const notBeforeMs = entryUntilMs === undefined ? lateUntilMs : Math.max(entryUntilMs, lateUntilMs ?? 0);
   await outbox.enqueue({
     recordNo: record.recordNo,
     kind: "leave",

@@ -26,6 +26,11 @@ export const lotShareConfigSchema = z.strictObject({
   provisionalHoldS: z.int().min(60).max(604_800).default(86_400),
   /** How far another box's clock may run ahead: a stay entered up to this much after a provisional exit still matches it. */
   clockSkewMs: z.int().min(0).max(3_600_000).default(600_000),
+  /**
+   * A car that entered at another box: its leave report waits (held in the outbox) until the
+   * lot says the entering box's entry report was delivered, at most this long; 0 never waits.
+   */
+  entryReportWaitS: z.int().min(0).max(86_400).default(1800),
   /** A forwarded `remoteDev` waits this long for the other box's answer: keep it below the platform's own deadline. */
   forwardWaitMs: z.int().min(200).max(10_000).default(2000),
 });

@@ -38,9 +38,9 @@ const versionFields = {
 
 export const listPayloadSchema = z
   .discriminatedUnion("kind", [
-    z.strictObject({ ...versionFields, kind: z.literal("vehicles"), entry: vehicleSchema.optional() }),
-    z.strictObject({ ...versionFields, kind: z.literal("car-groups"), entry: carGroupSchema.optional() }),
-    z.strictObject({ ...versionFields, kind: z.literal("blacklist"), entry: blacklistEntrySchema.optional() }),
+    z.object({ ...versionFields, kind: z.literal("vehicles"), entry: vehicleSchema.optional() }),
+    z.object({ ...versionFields, kind: z.literal("car-groups"), entry: carGroupSchema.optional() }),
+    z.object({ ...versionFields, kind: z.literal("blacklist"), entry: blacklistEntrySchema.optional() }),
   ])
   .superRefine((payload, ctx) => {
     if (payload.deleted !== (payload.entry === undefined)) {

@@ -7,6 +7,9 @@ import { hlcSchema, type Hlc } from "./hlc.js";
  * says about itself (`boxes/<deviceId>`) and the version of a stay it wrote
  * (`stays/<recordNo>`). Both are JSON with `v: 1`; a box reads only what these schemas accept
  * and rejects the rest with a stable code, counted and logged, without touching its store.
+ * Fields it does not know are dropped, not refused (z.object, not strictObject): a newer
+ * release adds optional fields within `v: 1`, so a lot keeps working while its boxes are
+ * updated one by one; a change an older box must not misread raises `v`.
  */
 
 export const LOT_PAYLOAD_VERSION = 1;
@@ -15,12 +18,12 @@ export const LOT_MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
-export const boxPayloadSchema = z.strictObject({
+export const boxPayloadSchema = z.object({
   v: z.literal(LOT_PAYLOAD_VERSION),
   deviceId: deviceIdSchema,
   lanes: z
     .array(
-      z.strictObject({
+      z.object({
         laneId: z.string().min(1).max(32),
         direction: z.enum(["in", "out"]),
         /** The lane's platform channel id: what a forwarded `remoteDev` names (optional for boxes that do not forward). */
@@ -35,7 +38,7 @@ export const boxPayloadSchema = z.strictObject({
 export type BoxPayload = z.infer<typeof boxPayloadSchema>;
 
 /** How a finished stay ended, as much as another box needs to show it. */
-const settlementSummarySchema = z.strictObject({
+const settlementSummarySchema = z.object({
   exitDeviceId: deviceIdSchema,
   exitLaneId: z.string().max(32),
   leaveAtMs: z.int(),
@@ -54,7 +57,7 @@ function payloadPlate(plate: string): string {
   return plate.slice(0, /[\uD800-\uDBFF]/.test(plate.charAt(PAYLOAD_PLATE_MAX - 1)) ? PAYLOAD_PLATE_MAX - 1 : PAYLOAD_PLATE_MAX);
 }
 
-export const stayPayloadSchema = z.strictObject({
+export const stayPayloadSchema = z.object({
   v: z.literal(LOT_PAYLOAD_VERSION),
   recordNo: inParkRecordSchema.shape.recordNo,
   plate: z.string().max(PAYLOAD_PLATE_MAX),
@@ -77,6 +80,11 @@ export const stayPayloadSchema = z.strictObject({
   state: z.enum(["in-park", "left"]),
   /** Present when `state` is "left". */
   settlement: settlementSummarySchema.optional(),
+  /**
+   * The entering box's entry report (`enterNotify`) was delivered to the platform. Absent:
+   * not known (not yet, or a box that does not say); another box's leave report waits for it.
+   */
+  entryReported: z.literal(true).optional(),
   hlc: hlcSchema,
 });
 export type StayPayload = z.infer<typeof stayPayloadSchema>;
@@ -143,6 +151,8 @@ export function inParkPayload(record: InParkRecord, deviceId: string, hlc: Hlc):
     ...(record.carSubType !== undefined ? { carSubType: record.carSubType } : {}),
     ...(record.source !== undefined ? { source: record.source } : {}),
     ...editFields(record),
+    // The platform knows a stay it made itself (source "platform") without any entry report.
+    ...(record.entryReport === "delivered" || record.source === "platform" ? { entryReported: true as const } : {}),
     prepayments: record.prepayments,
     coupons: record.coupons,
     state: "in-park",
@@ -194,7 +204,8 @@ export function recordOfPayload(stay: StayPayload): InParkRecord {
     ...(stay.operator !== undefined ? { operator: stay.operator } : {}),
     ...(stay.updatedAtMs !== undefined ? { updatedAtMs: stay.updatedAtMs } : {}),
     ...(stay.groupKey !== undefined ? { extra: { groupKey: stay.groupKey } } : {}),
-    entryReport: "delivered",
+    // A replica's entry report is the entering box's to send: "delivered" once the lot says so.
+    entryReport: stay.entryReported === true ? "delivered" : "queued",
     prepayments: stay.prepayments,
     coupons: stay.coupons,
   });

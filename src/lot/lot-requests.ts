@@ -60,8 +60,8 @@ export const remoteRequestSchema = z
 export type RemoteRequest = z.infer<typeof remoteRequestSchema>;
 
 export const remoteAnswerSchema = z.discriminatedUnion("ok", [
-  z.strictObject({ v: z.literal(LOT_PAYLOAD_VERSION), id: requestIdSchema, deviceId: deviceIdSchema, ok: z.literal(true), msg: z.string().max(200).optional() }),
-  z.strictObject({
+  z.object({ v: z.literal(LOT_PAYLOAD_VERSION), id: requestIdSchema, deviceId: deviceIdSchema, ok: z.literal(true), msg: z.string().max(200).optional() }),
+  z.object({
     v: z.literal(LOT_PAYLOAD_VERSION),
     id: requestIdSchema,
     deviceId: deviceIdSchema,

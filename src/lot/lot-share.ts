@@ -77,6 +77,8 @@ export class LotShare implements Component {
   private storeChain: Promise<void> = Promise.resolve();
   private readonly liveWaiters = new Set<() => void>();
   private readonly liveListeners = new Set<() => void>();
+  /** Told every valid version of a stay another box wrote, winning or not (entry-first.ts). */
+  private readonly versionListeners = new Set<(stay: StayPayload) => void>();
   /** Other boxes offline, and since when (see noteOffline): how long a box keeps the lot apart. */
   private readonly offlineSinceMs = new Map<string, number>();
   private unsubscribeStore: (() => void) | undefined;
@@ -218,6 +220,25 @@ export class LotShare implements Component {
     return () => this.liveListeners.delete(listener);
   }
 
+  /** Calls `listener` with every valid version of a stay another box wrote (also one that loses); returns the unsubscribe. */
+  onVersion(listener: (stay: StayPayload) => void): () => void {
+    this.versionListeners.add(listener);
+    return () => this.versionListeners.delete(listener);
+  }
+
+  /**
+   * This box's entry report of its stay `recordNo` was delivered: a version saying so
+   * (`entryReported`), unless the one the lot holds says it already. Also for a stay that has
+   * left at another box meanwhile: the exit box waits for this to send its leave report.
+   */
+  entryReported(recordNo: string): void {
+    const held = this.view.stay(recordNo);
+    if (!held || held.entryReported === true || held.enterDeviceId !== this.options.deviceId) return;
+    // Finished here: its leave report is in this box's outbox, behind the entry report already.
+    if (held.state === "left" && held.settlement?.exitDeviceId === this.options.deviceId) return;
+    this.publishOwn({ ...held, entryReported: true, hlc: this.hlc.now() });
+  }
+
   /** The store writes of versions received so far are done. */
   drained(): Promise<void> {
     return Promise.all([this.storeChain, this.lists.drained()]).then(() => undefined);
@@ -343,6 +364,7 @@ export class LotShare implements Component {
     if (!decoded.ok) return this.reject(topic, decoded.code, decoded.message);
     const stay = decoded.value;
     this.hlc.observe(stay.hlc);
+    if (stay.hlc.deviceId !== this.options.deviceId) for (const listener of [...this.versionListeners]) listener(stay);
     if (stay.state === "left" && packet.retain && this.options.mqtt.protocolVersion === 4 && stay.hlc.wallMs < this.clock.now() - this.options.share.leftExpiryS * 1000) {
       // 3.1.1 has no message expiry: the first box to see an old finished stay clears it.
       this.publishRaw(this.client, topic, "", { qos: 1, retain: true }).catch((error: unknown) => this.log.debug({ err: error, topic }, "expired stay not cleared"));

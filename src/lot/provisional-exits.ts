@@ -55,6 +55,25 @@ const POLL_MS = 5000;
 /** A provisional stay just finished is looked for this long after (its history line is written by then). */
 const FINISHED_LOOK_MS = 500;
 
+/**
+ * Held reports go now, in their order: each queued again under `<key>:released` (behind the
+ * held ones of its record, so it waits for them), then the held ones dropped. `notBeforeMs`:
+ * not before this still (a bill's late-answer window). Also used by entry-first.ts.
+ */
+export async function releaseHeld(outbox: Pick<Outbox, "enqueue" | "discard">, held: readonly OutboxEntry[], reason: string, notBeforeMs?: number): Promise<void> {
+  for (const entry of held) {
+    await outbox.enqueue({
+      recordNo: entry.recordNo,
+      kind: entry.kind,
+      service: entry.service,
+      biz: entry.biz,
+      key: `${entry.key}:released`,
+      ...(notBeforeMs !== undefined ? { notBeforeMs } : {}),
+    });
+  }
+  for (const entry of held) await outbox.discard(entry.key, reason);
+}
+
 export class ProvisionalExits implements Component {
   readonly name = "lot-provisional";
   private wholeSinceMs: number | undefined;
@@ -102,7 +121,8 @@ export class ProvisionalExits implements Component {
   /** A run in `delayMs`, unless one is due sooner already. */
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    const dueAtMs = this.options.clock.now() + delayMs;
+    // Monotonic: after the wall clock steps forward, a run due sooner must still replace a pending poll.
+    const dueAtMs = this.options.clock.monotonicMs() + delayMs;
     if (this.timer && this.timerDueAtMs <= dueAtMs) return;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     this.timerDueAtMs = dueAtMs;
@@ -285,9 +305,7 @@ export class ProvisionalExits implements Component {
   private async release(provisional: FinishedStay): Promise<void> {
     const { outbox, log } = this.options;
     const held = ["enter", "leave"].map((kind) => outbox.get(`${provisional.recordNo}:${kind}`)).filter((e): e is OutboxEntry => e !== undefined);
-    // Queued again behind the held ones (same record: they wait), then the held ones dropped.
-    for (const entry of held) await outbox.enqueue({ recordNo: entry.recordNo, kind: entry.kind, service: entry.service, biz: entry.biz, key: `${entry.key}:released` });
-    for (const entry of held) await outbox.discard(entry.key, "provisional exit released: no stay of the lot claimed it");
+    await releaseHeld(outbox, held, "provisional exit released: no stay of the lot claimed it");
     this.counters.released++;
     await this.options.store.appendEvent({ type: "lot-provisional-released", laneId: provisional.exit.laneId, plate: provisional.plate, recordNo: provisional.recordNo });
     log.info({ recordNo: provisional.recordNo }, "provisional exit reported as a no-record exit");

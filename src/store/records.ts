@@ -101,7 +101,10 @@ export const pendingExitSchema = z.object({
   extra,
 });
 
-/** Delivery state of the stay's entry report (3.1) as the outbox last told us. */
+/**
+ * Delivery state of the stay's entry report (3.1) as the outbox last told us; on a replica
+ * (another box's stay), "delivered" once the lot says that box's report was, else "queued".
+ */
 export const entryReportStates = ["none", "queued", "delivered", "parked"] as const;
 
 /**

@@ -297,8 +297,8 @@ export class Stays {
   /**
    * Writes another box's version of a stay into the in-park set, durably, without a change
    * told as "local" (no platform report, no re-publishing). A replica holds no pending exit or
-   * settlement of the other box's lane (this box's recovery must not act on them) and is
-   * marked "delivered": its entry report is the other box's to send. A stay of this box's own
+   * settlement of the other box's lane (this box's recovery must not act on them); its entry
+   * report is the other box's to send ("delivered" once the lot says it was, else "queued"). A stay of this box's own
    * keeps its local fields and takes the other box's edits (plate, entry time, types, payments,
    * coupons).
    */
@@ -324,7 +324,14 @@ export class Stays {
             prepayments: fields.prepayments,
             coupons: fields.coupons,
           }
-        : { ...fields, entryReport: "delivered", replicaOf, ...(Object.keys(extraKept).length > 0 ? { extra: extraKept } : {}) };
+        : {
+            ...fields,
+            // Once the lot said the entering box's entry report was delivered, it stays so (a
+            // later version from a box that had not heard yet does not take it back).
+            entryReport: fields.entryReport === "delivered" || current?.entryReport === "delivered" ? "delivered" : "queued",
+            replicaOf,
+            ...(Object.keys(extraKept).length > 0 ? { extra: extraKept } : {}),
+          };
     return this.asReplicaWrite(() => this.inPark.put(next));
   }
 

@@ -144,6 +144,16 @@ export class LotBox {
     await this.passThrough(laneId, plate);
   }
 
+  /** A car drives up to `laneId`, is read and refused (the arm stays down); it backs away. */
+  async refused(laneId: string, plate: string): Promise<void> {
+    await this.arrive(laneId, plate);
+    const denied = async () =>
+      (await this.get<{ events: Array<{ type: string; plate?: string }> }>("/api/status")).events.some((e) => e.type === "entry-denied" && e.plate === plate);
+    await until(denied, 5000, `${this.deviceId} ${laneId} refuses ${plate}`);
+    assert.equal(await this.barrier(laneId), "closed");
+    await this.loop(laneId, "loopA", 0);
+  }
+
   /** A car on the lane's first loop, its plate read. */
   async arrive(laneId: string, plate: string): Promise<void> {
     await this.loop(laneId, "loopA", 1);

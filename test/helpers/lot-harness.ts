@@ -112,7 +112,8 @@ export class LotHarness {
       if (ownsEmulator) await emulator.stop();
       throw error;
     }
-    const gpio = new ProbedGpio(gpioLinesFromConfig(config), systemClock);
+    // The edges carry the box's time, as the app's own GPIO adapter stamps them.
+    const gpio = new ProbedGpio(gpioLinesFromConfig(config), options.clock ?? systemClock);
     const app = new App({
       config,
       log: silentLogger(),

@@ -122,7 +122,9 @@ test("a car that enters at A is in B's lot view, counts and free spaces within a
     // Nothing of A's went to the platform from B, nor back to the broker (no echo).
     assert.equal(lot.a.emulator.received({ service: "enterNotify" }).length, 1);
     assert.equal(lot.b.app.lotShare!.status().counters.published, 0, "B published none of A's stays");
-    assert.equal(lot.a.app.lotShare!.status().counters.published, 51);
+    // 51 stays, and one more version of the driven car's: its entry report delivered (entryReported).
+    await lot.a.until(() => lot.a.app.lotShare!.view.stay(stay.recordNo)?.entryReported === true, 2000, "the driven car's entry said reported");
+    assert.equal(lot.a.app.lotShare!.status().counters.published, 52);
   } finally {
     await lot.stop();
   }
@@ -136,8 +138,8 @@ test("a car that entered at A and leaves at B is billed from A's entry: one ente
     const driven = lot.a.stayOf("粤A60002")!;
     const enter = await lot.a.emulator.waitFor({ service: "enterNotify", recordNo: driven.recordNo });
     assert.equal(enter.biz.inChannelid, "1");
-    // A car in for 2.5 h at A (its stay as A's store holds it).
-    const parked = await lot.a.park("粤A60003", STAY_MS);
+    // A car in for 2.5 h at A (its stay as A's store holds it, its entry report long delivered).
+    const parked = await lot.a.park("粤A60003", STAY_MS, { entryReport: "delivered" });
     await lot.b.until(() => lot.b.app.store.getInPark(parked.recordNo) !== undefined && lot.b.app.store.getInPark(driven.recordNo) !== undefined, 1000, "A's stays at B");
 
     // The long stay leaves at B: billed from A's entry time, not the no-record amount.

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { findMosquitto, startMosquitto } from "../helpers/mosquitto.js";
 import { createBoxNamespaces, netnsUnavailable, type Namespaces } from "../helpers/netns.js";
-import { LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
+import { FIRST_HOUR_FEN, LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
 import { tempDir } from "../helpers/demo-config.js";
 import { freePort } from "../helpers/browser.js";
 import { sleep } from "../helpers/lot-harness.js";
@@ -13,7 +13,8 @@ import { startEmulator } from "../../src/platform/emulator/emulator.js";
  * A real network partition: three `lanekeeper run` processes, each in a network namespace of
  * its own, share one lot through a persistent mosquitto (MQTT 5) in the test's namespace. Box B's
  * link to the lot is taken down — no close, no reset, packets just stop — while its lanes go on
- * serving; then the link comes back and the lot heals (docs/mqtt.md §12.6 and §12.8).
+ * serving — a car that entered at A leaves at B as a provisional no-record exit — then the
+ * link comes back and the lot heals into one record per stay (docs/mqtt.md §12.6 and §12.8).
  */
 
 const binary = findMosquitto();
@@ -73,13 +74,23 @@ test("a box cut off by a network partition keeps serving its lanes, and the lot 
     // Apart: each side serves its lanes on what it knows.
     const atA = "粤A70002";
     const atB = "粤B70003";
+    const crossing = "粤A70004";
     await a.drive("in1", atA);
     await b.drive("in2", atB);
+    await a.drive("in1", crossing);
     await emulator.waitFor({ service: "enterNotify", plateNum: atB }, 5000);
     await sleep(300);
-    assert.deepEqual(platesOf(await b.cars()), [before, atB], "B does not know A's new car");
-    assert.deepEqual(platesOf(await a.cars()), [before, atA], "A does not know B's new car");
-    assert.deepEqual(platesOf(await c.cars()), [before, atA]);
+    assert.deepEqual(platesOf(await b.cars()), [before, atB], "B does not know A's new cars");
+    assert.deepEqual(platesOf(await a.cars()), [before, atA, crossing], "A does not know B's new car");
+    assert.deepEqual(platesOf(await c.cars()), [before, atA, crossing]);
+    // A car that came in at A leaves at B, which has no record of it: the no-record amount,
+    // paid through the platform, the exit provisional and its reports held.
+    const crossingStay = (await a.cars()).find((car) => car.plate === crossing)!;
+    emulator.setPlate(crossing, "frictionless");
+    await b.drive("out2", crossing);
+    await sleep(300);
+    assert.equal(emulator.received({ service: "leaveNotify", plateNum: crossing }).length, 0, "nothing of the provisional exit reported while apart");
+    assert.equal(emulator.received({ service: "enterNotify", plateNum: crossing }).length, 1, "only A's entry, no made-up one");
 
     // Healed: one lot again, every box the same, each stay reported once by the box it entered by.
     const healAt = Date.now();
@@ -87,7 +98,18 @@ test("a box cut off by a network partition keeps serving its lanes, and the lot 
     await until(() => sameLot([before, atA, atB].sort()), 30_000, "every box holds the same lot after the heal");
     t.diagnostic(`lot whole at every box ${Date.now() - healAt} ms after the link came back`);
     await until(async () => (await onlineAt(a, "b-box")) === true, 5000, "B online again at A");
-    for (const plate of [before, atA, atB]) assert.equal(emulator.received({ service: "enterNotify", plateNum: plate }).length, 1, `one entry report for ${plate}`);
+    // The crossing car is one record: A's entry, B's exit under A's recordNo, billed from A's
+    // entry; the no-record amount paid it and what it exceeded the true fee by is owed back.
+    const leave = await emulator.waitFor({ service: "leaveNotify", recordNo: crossingStay.recordNo }, 10_000);
+    assert.equal(leave.biz.outChannelid, "4", "reported by B's exit lane");
+    assert.equal(leave.biz.payableFee, FIRST_HOUR_FEN, "billed from A's entry");
+    assert.equal(leave.biz.paidFee, 1000, "the no-record amount counts as paid");
+    const status = await b.get<{ lotProvisional: { reconciled: number; refundsOwed: number } }>("/api/status");
+    assert.equal(status.lotProvisional.reconciled, 1);
+    assert.equal(status.lotProvisional.refundsOwed, 1);
+    await sleep(300);
+    assert.equal(emulator.received({ service: "leaveNotify", plateNum: crossing }).length, 1, "one exit report for the crossing car");
+    for (const plate of [before, atA, atB, crossing]) assert.equal(emulator.received({ service: "enterNotify", plateNum: plate }).length, 1, `one entry report for ${plate}`);
     const byBox = await Promise.all(boxes.map((box) => box.cars()));
     for (const car of byBox[0]!) {
       for (const cars of byBox) assert.equal(cars.find((x) => x.plate === car.plate)?.recordNo, car.recordNo, `${car.plate}: one record lot-wide`);

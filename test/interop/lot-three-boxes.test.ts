@@ -1,15 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import { findMosquitto, startMosquitto } from "../helpers/mosquitto.js";
-import { startCli, type RunningChild } from "../helpers/child.js";
 import { demoRaw, tempDir } from "../helpers/demo-config.js";
-import { freePort } from "../helpers/browser.js";
-import { shortTimers, sleep } from "../helpers/lot-harness.js";
+import { sleep } from "../helpers/lot-harness.js";
+import { FIRST_HOUR_FEN, LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
 import { startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
-import { validateConfig } from "../../src/config/load.js";
 import { formatWireTime } from "../../src/platform/wire.js";
 import { listTopics } from "../../src/lot/lot-list-payloads.js";
 import { lotTopics } from "../../src/lot/lot-topics.js";
@@ -31,113 +27,6 @@ if (!binary && process.env.CI) {
   });
 }
 
-const ZONE = "Asia/Shanghai";
-/** The tariff below: 5 yuan from the first minute. */
-const FIRST_HOUR_FEN = 500;
-
-interface Car {
-  plate: string;
-  recordNo: string;
-  enterDeviceId: string;
-  enterAtMs: number;
-  replica: boolean;
-}
-
-/** One box of the lot: a child process that can be killed and started again on its store. */
-class Box {
-  child: RunningChild | undefined;
-  url = "";
-
-  constructor(
-    readonly deviceId: string,
-    readonly laneIn: string,
-    readonly laneOut: string,
-    readonly configFile: string,
-    readonly token: string,
-    readonly section4Path: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.child = startCli(["run", "--config", this.configFile]);
-    this.url = (await this.child.waitFor(/local API on (http:\/\/[\d.]+:\d+)/, 30_000))[1]!;
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.child.exitCode !== null) return;
-    child.child.kill(signal);
-    const { code } = await child.exited;
-    if (signal === "SIGTERM") assert.equal(code, 0, `${this.deviceId} stops cleanly; stderr:\n${child.stderr()}`);
-  }
-
-  async get<T>(path: string): Promise<T> {
-    const res = await fetch(`${this.url}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
-    assert.equal(res.status, 200, `${this.deviceId} GET ${path}`);
-    return (await res.json()) as T;
-  }
-
-  async post(path: string, body: unknown): Promise<void> {
-    const res = await fetch(`${this.url}${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 200, `${this.deviceId} POST ${path}: ${await res.text()}`);
-  }
-
-  lot(): Promise<{ view: string; boxes: Array<{ deviceId: string; online: boolean }>; cars: number }> {
-    return this.get("/api/lot");
-  }
-
-  async cars(): Promise<Car[]> {
-    return (await this.get<{ cars: Car[] }>("/api/lot/in-park")).cars;
-  }
-
-  private async barrier(laneId: string): Promise<string> {
-    const status = await this.get<{ lanes: Array<{ id: string; barrier: string }> }>("/api/status");
-    return status.lanes.find((l) => l.id === laneId)?.barrier ?? "";
-  }
-
-  private async loop(laneId: string, input: "loopA" | "loopB", level: 0 | 1): Promise<void> {
-    await this.post(`/api/sim/inputs/${laneId}/${input}`, { level });
-    // Past the detector's debounce (minOnMs 20 / minOffMs 40 in shortTimers).
-    await sleep(70);
-  }
-
-  /** A car drives up to `laneId`, is read, waits for the arm and drives through. */
-  async drive(laneId: string, plate: string): Promise<void> {
-    await this.loop(laneId, "loopA", 1);
-    await this.post(`/api/sim/camera/${laneId}`, { plate });
-    await until(async () => (await this.barrier(laneId)) === "open", 8000, `${this.deviceId} ${laneId} open for ${plate}`);
-    await this.loop(laneId, "loopB", 1);
-    await this.loop(laneId, "loopA", 0);
-    await this.loop(laneId, "loopB", 0);
-    await until(async () => (await this.barrier(laneId)) === "closed", 8000, `${this.deviceId} ${laneId} closed after ${plate}`);
-  }
-
-  /** A car drives up to `laneId`, is read and refused (the arm stays down); it backs away. */
-  async refused(laneId: string, plate: string): Promise<void> {
-    await this.loop(laneId, "loopA", 1);
-    await this.post(`/api/sim/camera/${laneId}`, { plate });
-    const denied = async () =>
-      (await this.get<{ events: Array<{ type: string; plate?: string }> }>("/api/status")).events.some((e) => e.type === "entry-denied" && e.plate === plate);
-    await until(denied, 5000, `${this.deviceId} ${laneId} refuses ${plate}`);
-    assert.equal(await this.barrier(laneId), "closed");
-    await this.loop(laneId, "loopA", 0);
-  }
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(40);
-  }
-}
-
-const plates = (cars: Car[]): string[] => cars.map((c) => c.plate).sort();
-
 test(
   "three boxes as processes on a persistent mosquitto (MQTT 5): entry at A billed and reported at B, section 4 at C, a box killed, the broker killed, a list change and lot-wide counts",
   { skip },
@@ -145,33 +34,11 @@ test(
     const dir = tempDir("lk-lot-three-");
     const broker = await startMosquitto(binary!, { extraConfig: ["persistence true", `persistence_location ${dir}/`, "autosave_interval 1"] });
     const emulator: Emulator = await startEmulator({ timeZone: ZONE });
-    const boxes: Box[] = [];
+    const boxes: LotBox[] = [];
     for (const [index, deviceId] of ["a-box", "b-box", "c-box"].entries()) {
-      const raw = demoRaw() as Record<string, any>;
-      shortTimers(raw);
-      raw.deviceId = deviceId;
-      raw.lanes[0].id = `in${index + 1}`;
-      raw.lanes[0].channelId = String(index * 2 + 1);
-      raw.lanes[1].id = `out${index + 1}`;
-      raw.lanes[1].channelId = String(index * 2 + 2);
-      raw.lot.share = { enabled: true, mqtt: { url: broker.url, protocolVersion: 5, keepaliveS: 5 }, quietMs: 100 };
-      raw.platform.baseUrl = emulator.url;
-      raw.api.port = await freePort();
-      raw.store.dir = join(dir, deviceId);
-      mkdirSync(raw.store.dir, { recursive: true });
-      raw.log = { level: "warn" };
-      raw.fees.tariffs.standard = {
-        name: "5 yuan the first hour from the first minute",
-        free: { minutes: 0 },
-        segments: [{ name: "all day", from: "00:00", to: "24:00", firstPeriod: { minutes: 60, priceFen: FIRST_HOUR_FEN }, unitMinutes: 60, unitPriceFen: 100, rounding: "up" }],
-      };
-      const checked = validateConfig(raw);
-      assert.ok(checked.ok, JSON.stringify(!checked.ok && checked.problems));
-      const file = join(dir, `${deviceId}.json`);
-      writeFileSync(file, JSON.stringify(raw));
-      boxes.push(new Box(deviceId, raw.lanes[0].id, raw.lanes[1].id, file, raw.api.token, checked.config.platform.server.path));
+      boxes.push(await LotBox.create({ deviceId, index: index + 1, dir, brokerUrl: broker.url, platformUrl: emulator.url }));
     }
-    const [a, b, c] = boxes as [Box, Box, Box];
+    const [a, b, c] = boxes as [LotBox, LotBox, LotBox];
     const parkCode = (demoRaw() as { lot: { parkCode: string } }).lot.parkCode;
     const allLive = () =>
       until(
@@ -234,12 +101,12 @@ test(
       const firstAnswer = await c.lot();
       t.diagnostic(`C restarted after SIGKILL: its first answer says the view is ${firstAnswer.view}`);
       if (firstAnswer.view === "live") {
-        assert.deepEqual(plates(await c.cars()), [second, third], "live at its first answer: the whole lot");
+        assert.deepEqual(platesOf(await c.cars()), [second, third], "live at its first answer: the whole lot");
       } else {
         assert.equal(firstAnswer.view, "stale", "not live yet: it says so");
         await until(async () => (await c.lot()).view === "live", 10_000, "C live");
       }
-      assert.deepEqual(plates(await c.cars()), [second, third]);
+      assert.deepEqual(platesOf(await c.cars()), [second, third]);
 
       // 4. The broker killed (no shutdown save) and restarted while cars come in at A and B.
       const fromA = ["粤A91001", "粤A91002", "粤A91003"];
@@ -260,7 +127,7 @@ test(
       const everyCar = [second, third, ...fromA, ...fromB].sort();
       await until(
         async () => {
-          for (const box of boxes) if (JSON.stringify(plates(await box.cars())) !== JSON.stringify(everyCar)) return false;
+          for (const box of boxes) if (JSON.stringify(platesOf(await box.cars())) !== JSON.stringify(everyCar)) return false;
           return true;
         },
         15_000,
@@ -287,7 +154,7 @@ test(
       const listed = "粤A93001";
       const added = (await emulator.callBox(`${b.url}${b.section4Path}`, "addBlacklist", { parkCode, carNum: listed })).body as { code: number; data: { uuid: string } };
       assert.equal(added.code, 200);
-      const blacklistAt = async (box: Box) =>
+      const blacklistAt = async (box: LotBox) =>
         ((await emulator.callBox(`${box.url}${box.section4Path}`, "queryBlacklist", { parkCode, carNum: listed })).body as { data: { items: Array<{ uuid: string }> } }).data.items;
       await until(async () => (await blacklistAt(a)).some((x) => x.uuid === added.data.uuid) && (await blacklistAt(c)).length === 1, 3000, "B's entry at A and C");
       await a.refused("in1", listed);

@@ -15,6 +15,7 @@ test("lot.share is off by default and has its defaults", () => {
     provisionalWaitMs: 300_000,
     provisionalHoldS: 86_400,
     clockSkewMs: 600_000,
+    entryReportWaitS: 1800,
   });
 });
 

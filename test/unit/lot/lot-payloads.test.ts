@@ -12,7 +12,7 @@ import {
   sameContent,
   type StayPayload,
 } from "../../../src/lot/lot-payloads.js";
-import { inParkRecordSchema } from "../../../src/store/records.js";
+import { entryReportStates, inParkRecordSchema } from "../../../src/store/records.js";
 import { lotTopics, topicLevel } from "../../../src/lot/lot-topics.js";
 
 const runs = Number(process.env.LK_FUZZ_RUNS ?? 300);
@@ -43,11 +43,57 @@ test("a stay survives the round trip: store record → payload → bytes → dec
   assert.ok(decoded.ok);
   assert.deepEqual(decoded.value, payload);
   const replica = recordOfPayload(decoded.value);
-  assert.equal(replica.entryReport, "delivered", "a replica's entry report is the other box's");
+  assert.equal(replica.entryReport, "queued", "a replica's entry report is the other box's, not said delivered yet");
   assert.equal(replica.pendingExit, undefined, "the other box's lane bookkeeping stays there");
   assert.deepEqual({ ...replica, entryReport: record.entryReport, pendingExit: record.pendingExit }, record);
   assert.ok(sameContent(payload, { ...payload, hlc: { ...hlc, counter: 9 } }), "the clock is not content");
   assert.ok(!sameContent(payload, { ...payload, plate: "粤A99999" }));
+});
+
+test("entryReported: said once the entering box's entry report is delivered, kept through a replica, absent read as unknown", () => {
+  const queued = inParkPayload(record, "north-box", hlc);
+  assert.equal(queued.entryReported, undefined, "a report still queued is not said");
+  const delivered = inParkPayload({ ...record, entryReport: "delivered" }, "north-box", hlc);
+  assert.equal(delivered.entryReported, true);
+  assert.ok(!sameContent(queued, delivered), "the fact is content: its version is published");
+  assert.equal(inParkPayload({ ...record, entryReport: "none", source: "platform" }, "north-box", hlc).entryReported, true, "a stay the platform made itself");
+  const decoded = decodeStay(buf(delivered), record.recordNo);
+  assert.ok(decoded.ok);
+  assert.equal(decoded.value.entryReported, true);
+  const replica = recordOfPayload(decoded.value);
+  assert.equal(replica.entryReport, "delivered");
+  // A box's edit of the replica says it again; its finish too.
+  assert.equal(inParkPayload({ ...replica, replicaOf: { deviceId: "north-box", hlc } }, "south-box", hlc).entryReported, true);
+  const left = leftPayload(
+    { ...replica, exit: { laneId: "out2", leaveAtMs: 2, payableFen: 0, discountFen: 0, prepaidFen: 0, paidFen: 0, reason: "normal" }, finishedAtMs: 3 },
+    "south-box",
+    hlc,
+  );
+  assert.equal(left.entryReported, true);
+  // An older box's version has no such field: unknown, the replica's report not delivered.
+  const { entryReported: _omitted, ...older } = delivered;
+  const olderDecoded = decodeStay(buf(older), record.recordNo);
+  assert.ok(olderDecoded.ok);
+  assert.equal(recordOfPayload(olderDecoded.value).entryReport, "queued");
+  // Only `true` is a value: anything else is refused.
+  for (const bad of [false, "yes", 1, null]) {
+    const refused = decodeStay(buf({ ...delivered, entryReported: bad }), record.recordNo);
+    assert.ok(!refused.ok && refused.code === LotPayloadError.Invalid, `entryReported ${JSON.stringify(bad)} refused`);
+  }
+});
+
+test("entryReported: any record's payload decodes, and says the fact exactly when the report was delivered (property)", () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...entryReportStates), fc.constantFrom("camera", "manual", "platform", undefined), (entryReport, source) => {
+      const payload = inParkPayload({ ...record, entryReport, ...(source !== undefined ? { source } : {}) }, "north-box", hlc);
+      const decoded = decodeStay(buf(payload), record.recordNo);
+      assert.ok(decoded.ok);
+      const said = entryReport === "delivered" || (source ?? record.source) === "platform";
+      assert.equal(decoded.value.entryReported === true, said);
+      assert.equal(recordOfPayload(decoded.value).entryReport, said ? "delivered" : "queued");
+    }),
+    { numRuns: Math.min(runs, 100) },
+  );
 });
 
 test("a finished stay is published with its settlement summary", () => {
@@ -95,7 +141,6 @@ test("malformed stays and boxes are rejected with stable codes", () => {
     [buf({ ...good, enterDeviceId: "a/b" }), LotPayloadError.Invalid],
     [buf({ ...good, prepayments: [{ orderNo: "x", amountFen: 1.5, payAtMs: 1 }] }), LotPayloadError.Invalid],
     [buf({ ...good, state: "gone" }), LotPayloadError.Invalid],
-    [buf({ ...good, surprise: 1 }), LotPayloadError.Invalid],
     [buf({ ...good, recordNo: "in1_other" }), LotPayloadError.TopicMismatch],
     [Buffer.alloc(LOT_MAX_PAYLOAD_BYTES + 1, 32), LotPayloadError.TooLarge],
   ];
@@ -104,7 +149,13 @@ test("malformed stays and boxes are rejected with stable codes", () => {
     assert.ok(!decoded.ok);
     assert.equal(decoded.code, code, payload.toString("utf8", 0, 80));
   }
+  // A field this box does not know (a newer box's, within v 1) is dropped, not a reason to refuse the stay.
+  const newer = decodeStay(buf({ ...good, surprise: 1 }), record.recordNo);
+  const same = decodeStay(buf(good), record.recordNo);
+  assert.ok(newer.ok && same.ok);
+  assert.deepEqual(newer.value, same.value, "the unknown field dropped, the rest as sent");
   const box = { v: 1, deviceId: "north-box", lanes: [{ laneId: "in1", direction: "in" }], online: true, seenAtMs: 1 };
+  assert.ok(decodeBox(buf({ ...box, lanes: [{ laneId: "in1", direction: "in", gateName: "north" }], firmware: "x" }), "north-box").ok, "a newer box's extra fields are ignored");
   assert.ok(decodeBox(buf(box), "north-box").ok);
   assert.equal((decodeBox(buf(box), "south-box") as { code: string }).code, LotPayloadError.TopicMismatch);
   assert.equal((decodeBox(buf({ ...box, lanes: [{ laneId: "in1", direction: "sideways" }] }), "north-box") as { code: string }).code, LotPayloadError.Invalid);

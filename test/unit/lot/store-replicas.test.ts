@@ -57,7 +57,7 @@ test("replicas: written durably, told as the lot's, marked with their box, and r
       extra: { settlement: { x: 1 }, plateRaw: "B" },
     });
     const replica = await store.upsertReplica(record, { deviceId: "north-box", hlc });
-    assert.equal(replica.entryReport, "delivered");
+    assert.equal(replica.entryReport, "queued", "the lot has not said the entering box's report was delivered");
     assert.equal(replica.pendingExit, undefined);
     assert.deepEqual(replica.extra, { plateRaw: "B" });
     assert.deepEqual(replica.replicaOf, { deviceId: "north-box", hlc });
@@ -95,5 +95,17 @@ test("another box's edit of this box's own stay keeps the local fields", async (
     assert.equal(after.plate, "粤B77777");
     assert.equal(after.enterAtMs, T0 - 60_000, "an entry time the platform corrected at the other box");
     assert.equal(after.prepayments[0]?.amountFen, 200);
+  });
+});
+
+test("a replica's entry report said delivered by the lot stays delivered when a version without the fact comes", async () => {
+  await withStore(async (store) => {
+    const reported = inParkRecordSchema.parse({ ...stay(4), entryReport: "delivered" });
+    assert.equal((await store.upsertReplica(reported, { deviceId: "north-box", hlc })).entryReport, "delivered");
+    // Another box's later edit, written before it heard the fact (or an older box that never says it).
+    const later = inParkRecordSchema.parse({ ...stay(4), entryReport: "queued", prepayments: [{ orderNo: "P4", amountFen: 100, payAtMs: T0 }] });
+    const after = await store.upsertReplica(later, { deviceId: "north-box", hlc: { ...hlc, counter: hlc.counter + 1 } });
+    assert.equal(after.entryReport, "delivered");
+    assert.equal(after.prepayments[0]?.amountFen, 100, "the edit itself is taken");
   });
 });
