@@ -30,6 +30,11 @@ async function withStore(run: (store: LotStore, changes: ListChange[], reopen: (
 
 const told = (changes: ListChange[]) => changes.map((c) => `${c.source} ${c.list} ${c.entry === undefined ? "-" : "+"}`);
 
+/** The lists side of a box called "here" on park P1 at T0, with the broker parts a test gives. */
+function listsOn(store: LotStore, parts: Pick<ConstructorParameters<typeof LotLists>[0], "tombstoneExpiryS" | "protocolVersion" | "connected" | "publish" | "reject">): LotLists {
+  return new LotLists({ deviceId: "here", store, hlc: new HlcClock("here", () => T0), clock: new FakeClock(T0), log: silentLogger(), base: "lanekeeper/v1/lot/P1", ...parts });
+}
+
 test("every write path of the lists tells its change once, after its commit, as local", async () => {
   await withStore(async (store, changes) => {
     const vehicle = await store.upsertVehicle({ carNum: "粤B10001", carTypeCode: 81 });
@@ -122,13 +127,7 @@ test("fuzz: whatever arrives on a lists topic, a malformed message is rejected a
     const before = JSON.stringify([store.listBlacklist().items, store.listVehicles().items, store.listCarGroups().items]);
     const rejected: string[] = [];
     const base = "lanekeeper/v1/lot/P1";
-    const lists = new LotLists({
-      deviceId: "here",
-      store,
-      hlc: new HlcClock("here", () => T0),
-      clock: new FakeClock(T0),
-      log: silentLogger(),
-      base,
+    const lists = listsOn(store, {
       tombstoneExpiryS: 86_400,
       protocolVersion: 5,
       connected: () => false,
@@ -175,13 +174,7 @@ test("MQTT 3.1.1: an expired retained tombstone is cleared by the first box that
   await withLotStore(T0, async (store) => {
     const cleared: string[] = [];
     const base = "lanekeeper/v1/lot/P1";
-    const lists = new LotLists({
-      deviceId: "here",
-      store,
-      hlc: new HlcClock("here", () => T0),
-      clock: new FakeClock(T0),
-      log: silentLogger(),
-      base,
+    const lists = listsOn(store, {
       tombstoneExpiryS: 3600,
       protocolVersion: 4,
       connected: () => true,
