@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startCli, type RunningChild } from "./child.js";
 import { demoRaw } from "./demo-config.js";
@@ -35,6 +35,11 @@ export interface LotBoxSpec {
   apiHost?: string;
   /** Runs the box through this command (`ip netns exec <ns>`). */
   exec?: string[];
+  /**
+   * Runs the box with its wall clock moved by libfaketime (`"+4m"`, `"-3m"`; the monotonic
+   * clock left alone, as NTP would leave it). Needs `libfakeTimeLibrary()`.
+   */
+  clockOffset?: string;
   /** Edits the raw config after the lot's settings. */
   mutate?: (raw: Record<string, any>) => void;
 }
@@ -52,6 +57,7 @@ export class LotBox {
     readonly token: string,
     readonly section4Path: string,
     private readonly exec: string[],
+    private readonly env: NodeJS.ProcessEnv,
   ) {}
 
   /** Writes the box's config (validated) into `spec.dir`; `start()` runs it. */
@@ -86,11 +92,16 @@ export class LotBox {
     assert.ok(checked.ok, JSON.stringify(!checked.ok && checked.problems));
     const file = join(spec.dir, `${deviceId}.json`);
     writeFileSync(file, JSON.stringify(raw));
-    return new LotBox(deviceId, raw.lanes[0].id, raw.lanes[1].id, file, raw.api.token, checked.config.platform.server.path, spec.exec ?? []);
+    // Preloaded into node itself rather than through the faketime command, which forks and
+    // would not pass the test's signals on to the box.
+    const library = spec.clockOffset ? libfaketime() : undefined;
+    if (spec.clockOffset && !library) throw new Error("libfaketime is not installed");
+    const env = library ? { LD_PRELOAD: library, FAKETIME: spec.clockOffset!, FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {};
+    return new LotBox(deviceId, raw.lanes[0].id, raw.lanes[1].id, file, raw.api.token, checked.config.platform.server.path, spec.exec ?? [], env);
   }
 
   async start(): Promise<void> {
-    this.child = startCli(["run", "--config", this.configFile], {}, this.exec);
+    this.child = startCli(["run", "--config", this.configFile], this.env, this.exec);
     this.url = (await this.child.waitFor(/local API on (http:\/\/[\d.]+:\d+)/, 30_000))[1]!;
   }
 
@@ -167,6 +178,23 @@ export class LotBox {
     await this.loop(laneId, "loopB", 0);
     await until(async () => (await this.barrier(laneId)) === "closed", 8000, `${this.deviceId} ${laneId} closed after ${plate}`);
   }
+}
+
+/** libfaketime's shared library (Debian's faketime package), or undefined. */
+export function libfaketime(): string | undefined {
+  for (const dir of ["/usr/lib", "/usr/local/lib"]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue; // no such directory on this system
+    }
+    for (const name of ["", ...names]) {
+      const candidate = join(dir, name, "faketime", "libfaketime.so.1");
+      if (existsSync(candidate)) return candidate;
+    }
+  }
+  return undefined;
 }
 
 export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

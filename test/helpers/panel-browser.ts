@@ -144,7 +144,17 @@ export class PanelFixture {
     await this.loop(laneId, "loopB", 1);
     await this.loop(laneId, "loopA", 0);
     await this.loop(laneId, "loopB", 0);
-    await until(async () => (await this.events()).some((e) => e.type === leftEvent && e.plate === plate), `${leftEvent} ${plate}`);
+    // The status keeps the last 50 events: remember every one seen, so a burst between two
+    // polls on a loaded machine cannot hide the one awaited; the box may be slow, not wrong.
+    const seen: Array<{ type: string; plate?: string }> = [];
+    await until(
+      async () => {
+        seen.push(...(await this.events()));
+        return seen.some((e) => e.type === leftEvent && e.plate === plate);
+      },
+      `${leftEvent} ${plate}`,
+      20_000,
+    );
   }
 }
 

@@ -186,6 +186,37 @@ test("a car that entered at A and leaves at B is billed from A's entry: one ente
   }
 });
 
+test("a plate misread at B's exit is matched with A's stay (fuzzy matching across the lot); queryFreeSpace at B counts the lot", async () => {
+  const lot = await twoBoxes();
+  try {
+    const parked = await lot.a.park("粤A60004", STAY_MS, { entryReport: "delivered" });
+    await lot.b.until(() => lot.b.app.store.getInPark(parked.recordNo) !== undefined, 1000, "A's stay at B");
+    // Section 4 at B: the lot's spaces, A's car counted.
+    const free = (await lot.b.callBox("queryFreeSpace", {})).body as { code: number; data: { totalSpaces: number; freeSpaces: number } };
+    assert.equal(free.code, 200);
+    assert.deepEqual(free.data, { totalSpaces: 50, freeSpaces: 49 });
+
+    // B's camera reads one character wrong in the middle of the plate.
+    for (const plate of ["粤A60004", "粤A60094"]) lot.a.emulator.setPlate(plate, "frictionless");
+    await lot.b.arrive("out2", "粤A60094");
+    const matched = await lot.b.waitForEvent("plate-fuzzy-matched", { plate: "粤A60094" });
+    assert.equal(matched.recordNo, parked.recordNo);
+    assert.equal(matched.matched, "粤A60004");
+    const due = await lot.b.waitForEvent("fee-due", { plate: "粤A60094" });
+    assert.equal(due.recordNo, parked.recordNo);
+    assert.equal(due.feeFen, FEE_FEN, "billed from A's entry");
+    await lot.b.pass("out2");
+    const leave = await lot.a.emulator.waitFor({ service: "leaveNotify", recordNo: parked.recordNo });
+    assert.equal(leave.biz.enterTime, lot.a.wireTime(parked.enterAtMs));
+    assert.equal(lot.a.emulator.received({ service: "enterNotify" }).length, 0, "no entry made up for the misread plate");
+    await lot.a.until(() => lot.a.app.store.getInPark(parked.recordNo) === undefined, 1000, "the stay gone at A");
+    const after = (await lot.a.callBox("queryFreeSpace", {})).body as { data: { freeSpaces: number } };
+    assert.equal(after.data.freeSpaces, 50, "the space free again at A");
+  } finally {
+    await lot.stop();
+  }
+});
+
 test("duplicate entry at B of a plate in through A: denied lot-wide under the deny rule, one stay under replace", async () => {
   const deny = await twoBoxes({ policy: { entry: { confirmWaitMs: 1200, duplicateEntry: "deny" } } });
   try {

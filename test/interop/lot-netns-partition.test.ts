@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { findMosquitto, startMosquitto } from "../helpers/mosquitto.js";
 import { createBoxNamespaces, netnsUnavailable, type Namespaces } from "../helpers/netns.js";
-import { FIRST_HOUR_FEN, LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
+import { FIRST_HOUR_FEN, libfaketime, LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
 import { tempDir } from "../helpers/demo-config.js";
 import { freePort } from "../helpers/browser.js";
 import { sleep } from "../helpers/lot-harness.js";
@@ -15,12 +15,22 @@ import { startEmulator } from "../../src/platform/emulator/emulator.js";
  * link to the lot is taken down — no close, no reset, packets just stop — while its lanes go on
  * serving — a car that entered at A leaves at B as a provisional no-record exit — then the
  * link comes back and the lot heals into one record per stay (docs/mqtt.md §12.6 and §12.8).
+ * With faketime installed, A's clock runs 4 minutes ahead and B's 3 minutes behind.
  */
 
 const binary = findMosquitto();
 const netnsReason = await netnsUnavailable();
 const skip = !binary ? "mosquitto not installed; .ci/run installs it" : (netnsReason ?? false);
 if (netnsReason) console.log(`# lot-partition: skipped — ${netnsReason}`);
+/** Box A's clock runs 4 minutes ahead and B's 3 minutes behind (within the platform's 5-minute signature window). */
+const skewed = libfaketime() !== undefined;
+const CLOCK_OFFSETS = skewed ? ["+4m", "-3m", undefined] : [undefined, undefined, undefined];
+
+if (!skewed && process.env.CI) {
+  test("faketime is installed on CI", () => {
+    assert.fail("libfaketime not installed (Debian package faketime); .ci/run installs it, so CI without it is a broken image");
+  });
+}
 
 test("a box cut off by a network partition keeps serving its lanes, and the lot heals when the link is back", { skip }, async (t) => {
   const dir = tempDir("lk-lot-partition-");
@@ -43,6 +53,7 @@ test("a box cut off by a network partition keeps serving its lanes, and the lot 
           platformUrl: `http://${ns.siteGateway}:${emulatorPort}/`,
           apiHost: ns.siteAddress,
           exec: ns.exec,
+          ...(CLOCK_OFFSETS[i] ? { clockOffset: CLOCK_OFFSETS[i] } : {}),
         }),
       );
     }
@@ -57,6 +68,7 @@ test("a box cut off by a network partition keeps serving its lanes, and the lot 
       return true;
     };
 
+    if (!skewed) t.diagnostic("libfaketime not installed: the boxes run on one clock, the skew part is not exercised");
     await Promise.all(boxes.map((box) => box.start()));
     await until(() => sameLot([]), 20_000, "every box live on an empty lot");
 
@@ -102,7 +114,17 @@ test("a box cut off by a network partition keeps serving its lanes, and the lot 
     // entry; the no-record amount paid it and what it exceeded the true fee by is owed back.
     const leave = await emulator.waitFor({ service: "leaveNotify", recordNo: crossingStay.recordNo }, 10_000);
     assert.equal(leave.biz.outChannelid, "4", "reported by B's exit lane");
-    assert.equal(leave.biz.payableFee, FIRST_HOUR_FEN, "billed from A's entry");
+    const enter = emulator.received({ service: "enterNotify", recordNo: crossingStay.recordNo })[0]!;
+    assert.equal(leave.biz.enterTime, enter.biz.enterTime, "billed from A's entry");
+    assert.ok(String(leave.biz.leaveTime) >= String(leave.biz.enterTime), `never a leave before its entry, whatever the clocks: ${String(leave.biz.leaveTime)}`);
+    assert.ok(enter.seq < leave.seq, "A's entry report reached the platform before B's exit report");
+    if (skewed) {
+      // B's clock reads the exit 7 minutes before A's clock read the entry: a zero-minute stay.
+      assert.equal(leave.biz.leaveTime, leave.biz.enterTime);
+      t.diagnostic(`A 4 min ahead, B 3 min behind: the crossing car left at its entry time ${String(leave.biz.enterTime)}, payable ${String(leave.biz.payableFee)} fen`);
+    } else {
+      assert.equal(leave.biz.payableFee, FIRST_HOUR_FEN);
+    }
     assert.equal(leave.biz.paidFee, 1000, "the no-record amount counts as paid");
     const status = await b.get<{ lotProvisional: { reconciled: number; refundsOwed: number } }>("/api/status");
     assert.equal(status.lotProvisional.reconciled, 1);
