@@ -4,7 +4,7 @@
  * for it undone). Also the entry report, which a stay gets once.
  */
 import { leaveNotBeforeEnter } from "../lot/reconcile.js";
-import { entryReportHoldUntil, noteEntryReportHold } from "../lot/entry-first.js";
+import { entryReportHoldUntil, noteEntryReportHold } from "../lot/entry-report-hold.js";
 import type { InParkRecord } from "../store/records.js";
 import { exitPaymentFields } from "../platform/section3.js";
 import { formatWireTime } from "../platform/wire.js";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { entryReportHoldUntil, withDeliveryNotice } from "../../../src/lot/entry-first.js";
+import { entryReportHoldUntil, withDeliveryNotice } from "../../../src/lot/entry-report-hold.js";
 import { lotShareConfigSchema } from "../../../src/lot/config.js";
 import { inParkRecordSchema } from "../../../src/store/records.js";
 import type { OutboxEntry, SendResult } from "../../../src/outbox/outbox.js";
