@@ -5,7 +5,7 @@
  *
  *  - lane-entry-open: plate read (car on loopA, nothing to pay) → relayOpen written, p50/p99
  *    over 1,000 passages, next to the raw fsync of the same directory measured in the same run
- *    (budget: p99 ≤ 1 fsync + 2 ms), with the fsyncs each decision waited for;
+ *    (budget: p99 ≤ 1 fsync + 1 ms), with the fsyncs each decision waited for;
  *  - lane-exit-platform-200: plate read at the exit → relayOpen written with the emulator
  *    answering 200, minus a bare undici POST of the same signed preLeaveNotify envelope to the
  *    same emulator in the same run (budget: p99 overhead ≤ 1 fsync + 2 ms: the bill's one durable
@@ -24,6 +24,8 @@
  *    (budget: p99 ≤ 1 fsync + 2 ms, the raw fsync measured beside each exit in the same run);
  *
  * Start-up time, CPU and idle RSS are bench/process-start.bench.ts's figures.
+ * This bench runs with the unit's node options (scripts/run-bench.mjs: the V8 flags of
+ * systemd/lanekeeper.service), so the latencies include the box's small young generation.
  *
  * Every latency line also splits the window into legs around the durable writes made inside
  * it (the file-handle calls are wrapped to time them) and the platform call, so a missed
@@ -349,7 +351,7 @@ try {
     const raw = stats(rawInterleaved.slice(WARMUP));
     const s = stats(samples);
     const fsyncsMedian = percentile(durableOps, 50);
-    const budgetP99 = raw.p99 + 2;
+    const budgetP99 = raw.p99 + 1;
     report("lane-entry-open", {
       what: "plate read at in1 (car on loopA, temporary car, nothing to pay) → in1.relayOpen written; App on config/demo.json, FakeClock timers, real fsync",
       passages: samples.length,
@@ -370,7 +372,7 @@ try {
       p50AsFsyncsPlusMs: `${fsyncsMedian} fsync + ${round(s.p50 - fsyncsMedian * raw.p50, 2)} ms`,
       p99AsFsyncsPlusMs: `${fsyncsMedian} fsync + ${round(s.p99 - fsyncsMedian * raw.p99, 2)} ms`,
       legs: { readToDurableWriteMs: leg(beforeDisk), durableWriteMs: leg(onDisk), durableWriteToRelayMs: leg(afterDisk) },
-      budget: "≤ 1 fsync + 2 ms: p99 ≤ raw fsync p99 + 2 ms, one durable write per decision",
+      budget: "≤ 1 fsync + 1 ms: p99 ≤ raw fsync p99 + 1 ms, one durable write per decision",
       budgetP99Ms: round(budgetP99),
       withinBudget: s.p99 <= budgetP99 && fsyncsMedian <= 1,
       inParkAtEnd: app.store.inParkCount(),

@@ -82,7 +82,12 @@ export class Collection<T, I = T, D extends { version: number; seq?: number } = 
   }
 
   count(): number {
-    return Object.keys(this.items).length;
+    return this.doc.size(this.mapKey);
+  }
+
+  /** Every item's key, in insertion order. */
+  keys(): string[] {
+    return Object.keys(this.items);
   }
 
   /** All items in insertion order. */

