@@ -1,3 +1,4 @@
+import { commonJsExports } from "../kernel/commonjs-exports.js";
 import type { Counter, Histogram, Registry } from "prom-client";
 import type { EventBus, SequencedEvent } from "../kernel/event-bus.js";
 import type { PlatformAnswer, PlatformClient, PlatformResult } from "../platform/client.js";
@@ -281,7 +282,7 @@ export class BoxMetrics {
   }
 
   private async load(): Promise<Live> {
-    const prom = await import("prom-client");
+    const prom = commonJsExports(await import("prom-client"), "Registry");
     const registry = new prom.Registry();
     prom.collectDefaultMetrics({ register: registry });
     const counters = new Map<SpecKey, Counter>();

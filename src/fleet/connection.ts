@@ -1,3 +1,4 @@
+import { commonJsExports } from "../kernel/commonjs-exports.js";
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import { withTimeout } from "../kernel/lifecycle.js";
@@ -117,7 +118,7 @@ export class FleetConnection {
   }
 
   async prepare(): Promise<void> {
-    this.connectFn ??= (await import("mqtt")).connect;
+    this.connectFn ??= commonJsExports(await import("mqtt"), "connect").connect;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { commonJsExports } from "../kernel/commonjs-exports.js";
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { Clock, TimerHandle } from "../kernel/clock.js";
 import type { Component } from "../kernel/lifecycle.js";
@@ -134,7 +135,7 @@ export class LotShare implements Component {
     this.stopping = false;
     this.unsubscribeStore = this.options.store.onInParkChange((change) => this.onStoreChange(change));
     this.lists.start();
-    const connect = this.options.connect ?? (await import("mqtt")).connect;
+    const connect = this.options.connect ?? commonJsExports(await import("mqtt"), "connect").connect;
     const options = await this.clientOptions();
     const client = connect(this.options.mqtt.url, options);
     this.client = client;

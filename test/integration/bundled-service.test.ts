@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { bundleService } from "../../scripts/bundle-service.js";
+import { startAedes } from "../helpers/aedes-broker.js";
 
 /**
  * The bundled service (scripts/bundle-service.ts, the last step of `npm run build`), built into
@@ -59,11 +60,17 @@ test("the bundled CLI answers --version from package.json and --help with every 
   assert.match(wrong.stderr, /unknown option --no-such-flag/);
 });
 
-test("the bundled service starts with the unit's node options, answers /healthz, serves the panel and stops cleanly", async () => {
+test("the bundled service starts with the unit's node options, answers /healthz and /metrics, serves the panel, joins its fleet and lot brokers and stops cleanly", async (t) => {
+  // The packages the service loads lazily (mqtt for the fleet link and the shared lot,
+  // prom-client at the first scrape) are chunks of the bundle: they must work from there.
+  const broker = await startAedes();
+  t.after(() => broker.close());
   const raw = JSON.parse(readFileSync(join(repo, "config", "demo.json"), "utf8")) as Record<string, Record<string, unknown>>;
   raw.store!.dir = join(root, "store");
   raw.api!.port = 0;
   raw.platform!.baseUrl = "http://127.0.0.1:9/";
+  raw.mqtt = { url: broker.url, protocolVersion: 4 };
+  raw.lot!.share = { enabled: true, mqtt: { url: broker.url, protocolVersion: 4, keepaliveS: 5 }, quietMs: 100 };
   const config = join(root, "lanekeeper.json");
   writeFileSync(config, JSON.stringify(raw));
   const unit = readFileSync(join(repo, "systemd", "lanekeeper.service"), "utf8");
@@ -107,6 +114,14 @@ test("the bundled service starts with the unit's node options, answers /healthz,
     assert.equal(script.status, 200);
     assert.match(script.headers.get("content-type") ?? "", /javascript/);
     await script.arrayBuffer();
+    const metrics = await fetch(`${url}/metrics`);
+    const exposition = await metrics.text();
+    assert.equal(metrics.status, 200, exposition.slice(0, 300));
+    assert.match(exposition, /^# TYPE lanekeeper_\w+ (counter|histogram)$/m);
+    // Two MQTT clients of the box: its fleet link and its share of the lot.
+    const deadline = Date.now() + 10_000;
+    while (broker.clientIds().length < 2 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+    assert.equal(broker.clientIds().length, 2, `clients connected: ${JSON.stringify(broker.clientIds())}; stderr:\n${stderr}`);
   } finally {
     child.kill("SIGTERM");
   }
