@@ -10,7 +10,10 @@ import { checkTariffSemantics, pricingFor, vehicleTypes, type FirstPeriod, type 
  *
  * One file on purpose, though long: the steps below share the billing parts, the scale's
  * running position and the breakdown lines, and the hot loop stays allocation-free only while
- * they are not passed between modules.
+ * they are not passed between modules. For the same reason the working records (parts,
+ * charges, the walk's position) are kept in this module and reused from bill to bill (see
+ * ChargeList): the box bills with a 1 MB young generation, where every byte a bill allocates
+ * costs scavenges. What a bill returns is always built fresh.
  *
  * How a bill is made, in order (docs/tariffs.md says the same for operators):
  * 1. The stay is cut into billing parts: the part up to the first in-lot payment, and after a
@@ -95,10 +98,11 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
   const ex = normaliseExtras(extras, stay);
   let prepaidFee = 0;
   for (const p of ex.prepayments) prepaidFee += p.feeFen;
-  const base = payableOf(ctx, stay.enterAtMs, stay.leaveAtMs, ex.prepayments, ex.previousStays, true);
+  const breakdown: BillPiece[] = [];
+  const payableFee = payableOf(ctx, stay.enterAtMs, stay.leaveAtMs, ex.prepayments, ex.previousStays, breakdown);
 
   const discounts: DiscountLine[] = [];
-  let remaining = base.payableFee;
+  let remaining = payableFee;
   const coupons = ex.coupons;
   const honouredCount = Math.min(coupons.length, tariff.coupons.maxPerStay);
   for (let index = honouredCount; index < coupons.length; index++) {
@@ -118,8 +122,9 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
         else endMinutes += coupon.minutes;
         const enter = stay.enterAtMs + startMinutes * MINUTE_MS;
         const leave = stay.leaveAtMs - endMinutes * MINUTE_MS;
-        // Only the fee of the shorter stay counts: no breakdown is built for it.
-        const shorter = leave > enter ? payableOf(ctx, enter, leave, clampPrepayments(ex.prepayments, enter, leave), ex.previousStays, false).payableFee : 0;
+        // Only the fee of the shorter stay counts: no breakdown is built for it. Its
+        // prepayments are moved inside it (billingParts clamps them).
+        const shorter = leave > enter ? payableOf(ctx, enter, leave, ex.prepayments, ex.previousStays, undefined) : 0;
         discountFen = remaining - Math.min(remaining, shorter);
       } else if (coupon.kind === "free") {
         discountFen = remaining;
@@ -134,11 +139,11 @@ export function bill(tariff: Tariff, stay: Stay, extras: BillExtras = {}): Bill 
   }
   if (discounts.length > 1) discounts.sort(byIndex);
   return {
-    payableFee: base.payableFee,
-    discountFee: base.payableFee - remaining,
+    payableFee,
+    discountFee: payableFee - remaining,
     paidFee: Math.max(0, remaining - prepaidFee),
     prepaidFee,
-    breakdown: base.breakdown,
+    breakdown,
     discounts,
   };
 }
@@ -193,9 +198,8 @@ const compiledCache = new WeakMap<Tariff, Map<VehicleType, CompiledPricing>>();
 
 function prepare(tariff: Tariff, stay: Stay): Ctx {
   if (!stay || typeof stay !== "object") throw new BillError("invalid-stay", "a stay object is required", "stay");
-  for (const key of ["enterAtMs", "leaveAtMs"] as const) {
-    if (!Number.isSafeInteger(stay[key])) throw new BillError("invalid-instant", `must be whole epoch milliseconds, got ${String(stay[key])}`, `stay.${key}`);
-  }
+  checkInstant(stay, "enterAtMs");
+  checkInstant(stay, "leaveAtMs");
   if (!(vehicleTypes as readonly string[]).includes(stay.vehicleType)) {
     throw new BillError("unknown-vehicle-type", `unknown vehicle type ${JSON.stringify(stay.vehicleType)}; expected one of ${vehicleTypes.join(", ")}`, "stay.vehicleType");
   }
@@ -216,6 +220,10 @@ function prepare(tariff: Tariff, stay: Stay): Ctx {
     );
   }
   return { tariff, stay, tz: stay.timeZone, compiled, graceMs: tariff.postPayment.graceMinutes * MINUTE_MS };
+}
+
+function checkInstant(stay: Stay, key: "enterAtMs" | "leaveAtMs"): void {
+  if (!Number.isSafeInteger(stay[key])) throw new BillError("invalid-instant", `must be whole epoch milliseconds, got ${String(stay[key])}`, `stay.${key}`);
 }
 
 function compile(tariff: Tariff, vehicleType: VehicleType): CompiledPricing {
@@ -292,7 +300,7 @@ function normaliseExtras(extras: BillExtras, stay: Stay): NormalisedExtras {
   }
   // The lists are fresh copies (reader and schema alike): sorted in place.
   if (prepayments.length > 1) prepayments.sort(byPaidAt);
-  return { prepayments, coupons: data.coupons, previousStays: data.previousStays };
+  return data;
 }
 
 const byPaidAt = (a: Prepayment, b: Prepayment): number => a.atMs - b.atMs;
@@ -301,10 +309,6 @@ function extrasError(issues: ReadonlyArray<{ path: PropertyKey[]; message: strin
   const pathOf = (issue: { path: PropertyKey[] }): string => `${root}${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
   const first = issues[0];
   return new BillError("invalid-extras", issues.map((issue) => `${pathOf(issue)}: ${issue.message}`).join("; "), first ? pathOf(first) : root);
-}
-
-function clampPrepayments(prepayments: readonly Prepayment[], enter: number, leave: number): Prepayment[] {
-  return prepayments.map((p) => ({ feeFen: p.feeFen, atMs: Math.min(leave, Math.max(enter, p.atMs)) }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +320,25 @@ interface Part {
   /** The free minutes apply (only the part that starts at the entry). */
   free: boolean;
   afterPayment: boolean;
+}
+
+/** Reused parts, like the charges (ChargeList). */
+interface PartList {
+  items: Part[];
+  length: number;
+}
+
+function addPart(list: PartList, fromMs: number, toMs: number, free: boolean, afterPayment: boolean): void {
+  let part = list.items[list.length];
+  if (part === undefined) {
+    part = { fromMs: Number.NaN, toMs: Number.NaN, free: false, afterPayment: false };
+    list.items.push(part);
+  }
+  list.length++;
+  part.fromMs = fromMs;
+  part.toMs = toMs;
+  part.free = free;
+  part.afterPayment = afterPayment;
 }
 
 interface Charge {
@@ -343,43 +366,104 @@ interface Charge {
 }
 
 interface WalkState {
-  charges: Charge[];
-  free: BillPiece[];
+  charges: ChargeList;
+  /** The free lines; undefined when no breakdown is built (a minutes coupon's shorter stay). */
+  free: BillPiece[] | undefined;
   occurrence: number;
 }
 
+/**
+ * Charges are scratch records, reused from bill to bill: a worst-case bill makes dozens, and
+ * under the box's 1 MB young generation (systemd/lanekeeper.service, NODE_OPTIONS) making them
+ * fresh each time had the scavenger take a fifth of the bill's time. The engine is synchronous
+ * and calls no outside code, so payableOf never runs inside itself and one list of each kind is
+ * enough; nothing in them outlives the call (bill lines are built fresh from them). A list
+ * keeps the most records one bill needed.
+ */
+interface ChargeList {
+  items: Charge[];
+  length: number;
+}
+
+const walkCharges: ChargeList = { items: [], length: 0 };
+const splitPieces: ChargeList = { items: [], length: 0 };
+/** The parts of the stay (billingParts), and what a fixed car leaves of them: scratch too. */
+const stayParts: PartList = { items: [], length: 0 };
+const fixedCarParts: PartList = { items: [], length: 0 };
+/** Fen used so far per segment occurrence, per cap day: scratch like the lists above. */
+const usedByOccurrence: number[] = [];
+const usedByDay: number[] = [];
+
+/** The next record of `list`, every field to be set by the caller. */
+function nextCharge(list: ChargeList): Charge {
+  let charge = list.items[list.length];
+  if (charge === undefined) {
+    // NaN, not 0: the instants are doubles from the start, so their fields never change kind.
+    charge = {
+      kind: "units",
+      segment: undefined,
+      occurrence: 0,
+      capFen: undefined,
+      startMs: Number.NaN,
+      endMs: Number.NaN,
+      unitMs: 0,
+      count: 0,
+      unitPriceFen: 0,
+      block: false,
+      afterPayment: false,
+      grossFen: 0,
+      feeFen: 0,
+      percent: undefined,
+      caps: undefined,
+    };
+    list.items.push(charge);
+  }
+  list.length++;
+  return charge;
+}
+
+/** The payable fee of [enterMs, leaveMs); its bill lines are appended to `breakdown` when given. */
 function payableOf(
   ctx: Ctx,
   enterMs: number,
   leaveMs: number,
   prepayments: readonly Prepayment[],
   previousStays: readonly PreviousStay[],
-  withBreakdown: boolean,
-): { payableFee: number; breakdown: BillPiece[] } {
-  const state: WalkState = { charges: [], free: [], occurrence: 0 };
+  breakdown: BillPiece[] | undefined,
+): number {
+  walkCharges.length = 0;
+  const state: WalkState = { charges: walkCharges, free: breakdown ? [] : undefined, occurrence: 0 };
   let parts = billingParts(ctx, enterMs, leaveMs, prepayments, state.free);
   if (ctx.stay.fixedCar) parts = withoutFixedCarTime(ctx, parts, enterMs, leaveMs, state.free);
-  for (const part of parts) billPart(ctx, part, state);
+  for (let i = 0; i < parts.length; i++) billPart(ctx, parts.items[i]!, state);
 
   const pricing = ctx.compiled.pricing;
   const cuts = cutInstants(ctx, pricing, enterMs, leaveMs, previousStays);
-  const pieces: Charge[] = [];
-  for (const charge of state.charges) splitCharge(charge, cuts.all, pieces);
+  let pieces = walkCharges;
+  if (cuts.all.length > 0) {
+    pieces = splitPieces;
+    pieces.length = 0;
+    for (let i = 0; i < walkCharges.length; i++) splitCharge(walkCharges.items[i]!, cuts.all, pieces);
+  }
+  const items = pieces.items;
+  const count = pieces.length;
 
   // 1. Segment caps, per occurrence of a segment.
-  const usedBySegment = new Map<number, number>();
-  for (const piece of pieces) {
+  for (let i = 0; i <= state.occurrence; i++) usedByOccurrence[i] = 0;
+  for (let i = 0; i < count; i++) {
+    const piece = items[i]!;
     if (piece.capFen === undefined) continue;
-    const used = usedBySegment.get(piece.occurrence) ?? 0;
+    const used = usedByOccurrence[piece.occurrence]!;
     const fee = Math.min(piece.feeFen, Math.max(0, piece.capFen - used));
     if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "segment", capFen: piece.capFen });
     piece.feeFen = fee;
-    usedBySegment.set(piece.occurrence, used + fee);
+    usedByOccurrence[piece.occurrence] = used + fee;
   }
   // 2. Percent bands (new-energy relief), by the minute after the entry where a unit starts.
   const bands = pricing.percentBands;
   if (bands.length > 0) {
-    for (const piece of pieces) {
+    for (let i = 0; i < count; i++) {
+      const piece = items[i]!;
       const minute = (piece.startMs - enterMs) / MINUTE_MS;
       for (const band of bands) {
         if (minute < band.fromMinutes || (band.toMinutes !== undefined && minute >= band.toMinutes)) continue;
@@ -393,21 +477,23 @@ function payableOf(
   // 3. Daily cap, per day (24 h from the entry, or natural day) in which a unit starts.
   if (pricing.dailyCap) {
     const cap = pricing.dailyCap.capFen;
-    const usedByDay = new Map<number, number>();
-    for (const piece of pieces) {
+    for (let i = 0; i <= cuts.dayStarts.length; i++) usedByDay[i] = 0;
+    for (let i = 0; i < count; i++) {
+      const piece = items[i]!;
       const day = dayIndex(cuts.dayStarts, piece.startMs);
-      const used = usedByDay.get(day) ?? 0;
+      const used = usedByDay[day]!;
       const fee = Math.min(piece.feeFen, Math.max(0, cap - used));
       if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "day", capFen: cap });
       piece.feeFen = fee;
-      usedByDay.set(day, used + fee);
+      usedByDay[day] = used + fee;
     }
   }
   // 4. Re-entry cap: what earlier stays in the window paid counts against it.
   if (pricing.reentryCap && cuts.reentryEndMs !== undefined) {
     const cap = pricing.reentryCap.capFen;
     let room = Math.max(0, cap - cuts.reentryPaidFen);
-    for (const piece of pieces) {
+    for (let i = 0; i < count; i++) {
+      const piece = items[i]!;
       if (piece.startMs >= cuts.reentryEndMs) continue;
       const fee = Math.min(piece.feeFen, room);
       if (fee < piece.feeFen) (piece.caps ??= []).push({ kind: "reentry", capFen: cap });
@@ -417,20 +503,21 @@ function payableOf(
   }
 
   let payableFee = 0;
-  if (!withBreakdown) {
-    for (const piece of pieces) payableFee += piece.feeFen;
-    return { payableFee, breakdown: [] };
+  if (!breakdown) {
+    for (let i = 0; i < count; i++) payableFee += items[i]!.feeFen;
+    return payableFee;
   }
-  const breakdown: BillPiece[] = [];
-  for (const piece of pieces) {
+  for (let i = 0; i < count; i++) {
+    const piece = items[i]!;
     payableFee += piece.feeFen;
     breakdown.push(lineOf(piece));
   }
-  if (state.free.length > 0) {
-    for (const free of state.free) breakdown.push(free);
+  const free = state.free!;
+  if (free.length > 0) {
+    for (const line of free) breakdown.push(line);
     breakdown.sort(byTime);
   }
-  return { payableFee, breakdown };
+  return payableFee;
 }
 
 /**
@@ -457,6 +544,13 @@ function lineOf(piece: Charge): BillPiece {
     const { kind, startMs: fromMs, endMs: toMs, count: units, unitPriceFen, grossFen, feeFen } = piece;
     const unitMinutes = piece.unitMs / MINUTE_MS;
     // The stay's first period belongs to no segment: its line has no `segment` key at all.
+    if (piece.afterPayment && piece.percent === undefined && !piece.caps) {
+      // The usual line after an in-lot payment, in one literal: a key added later costs the line
+      // a second allocation for its properties.
+      return segment === undefined
+        ? { kind, fromMs, toMs, units, unitMinutes, unitPriceFen, grossFen, feeFen, afterPayment: true }
+        : { kind, segment, fromMs, toMs, units, unitMinutes, unitPriceFen, grossFen, feeFen, afterPayment: true };
+    }
     line =
       segment === undefined
         ? { kind, fromMs, toMs, units, unitMinutes, unitPriceFen, grossFen, feeFen }
@@ -473,48 +567,58 @@ function byTime(a: BillPiece, b: BillPiece): number {
   return a.fromMs - b.fromMs || (a.kind === "free" ? -1 : 0) - (b.kind === "free" ? -1 : 0);
 }
 
-/** The stay cut at in-lot payments (docs/tariffs.md `postPayment`). */
-function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: readonly Prepayment[], free: BillPiece[]): Part[] {
-  if (prepayments.length === 0) return [{ fromMs: enterMs, toMs: leaveMs, free: true, afterPayment: false }];
+/**
+ * The stay cut at in-lot payments (docs/tariffs.md `postPayment`). Payments (sorted) are
+ * moved inside [enterMs, leaveMs]: a no-op for the stay itself, where they were checked to
+ * lie, and what a minutes coupon's shorter stay needs. Free lines go to `free` when given.
+ */
+function billingParts(ctx: Ctx, enterMs: number, leaveMs: number, prepayments: readonly Prepayment[], free: BillPiece[] | undefined): PartList {
+  const parts = stayParts;
+  parts.length = 0;
+  if (prepayments.length === 0) {
+    addPart(parts, enterMs, leaveMs, true, false);
+    return parts;
+  }
   const graceMs = ctx.graceMs;
   const fromGraceEnd = ctx.tariff.postPayment.restartFrom === "grace-end";
-  const parts: Part[] = [{ fromMs: enterMs, toMs: prepayments[0]!.atMs, free: true, afterPayment: false }];
-  let anchor = prepayments[0]!.atMs;
+  let anchor = Math.min(leaveMs, Math.max(enterMs, prepayments[0]!.atMs));
+  // Empty parts are left out.
+  if (anchor > enterMs) addPart(parts, enterMs, anchor, true, false);
   for (let i = 1; i <= prepayments.length; i++) {
     // Each payment's grace runs until the next payment, the last one's until the exit.
-    const endMs = i < prepayments.length ? prepayments[i]!.atMs : leaveMs;
+    const endMs = i < prepayments.length ? Math.min(leaveMs, Math.max(enterMs, prepayments[i]!.atMs)) : leaveMs;
     if (endMs > anchor + graceMs) {
       // Past the grace: billing starts again from the first period, without free minutes.
       const restartMs = fromGraceEnd ? anchor + graceMs : anchor;
-      if (restartMs > anchor) free.push(freePiece(anchor, restartMs, "post-payment-grace"));
-      parts.push({ fromMs: restartMs, toMs: endMs, free: false, afterPayment: true });
+      if (restartMs > anchor) free?.push(freePiece(anchor, restartMs, "post-payment-grace"));
+      if (endMs > restartMs) addPart(parts, restartMs, endMs, false, true);
     } else if (endMs > anchor) {
-      free.push(freePiece(anchor, endMs, "post-payment-grace"));
+      free?.push(freePiece(anchor, endMs, "post-payment-grace"));
     }
     anchor = endMs;
   }
-  return parts.filter(isNonEmptyPart);
+  return parts;
 }
 
-const isNonEmptyPart = (p: Part): boolean => p.toMs > p.fromMs;
-
 /** Cuts a fixed car's free time out of the parts; each remaining piece is priced on its own. */
-function withoutFixedCarTime(ctx: Ctx, parts: Part[], enterMs: number, leaveMs: number, free: BillPiece[]): Part[] {
+function withoutFixedCarTime(ctx: Ctx, parts: PartList, enterMs: number, leaveMs: number, free: BillPiece[] | undefined): PartList {
   const car = ctx.stay.fixedCar!;
   const freeSpans = fixedCarFreeIntervals(car, enterMs, leaveMs, ctx.tz, { graceDays: ctx.tariff.fixedCars.graceDays });
   if (freeSpans.length === 0) return parts;
-  for (const [a, b] of freeSpans) free.push(freePiece(a, b, "fixed-car"));
-  const out: Part[] = [];
-  for (const part of parts) {
+  if (free) for (const [a, b] of freeSpans) free.push(freePiece(a, b, "fixed-car"));
+  const out = fixedCarParts;
+  out.length = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts.items[i]!;
     let cursor = part.fromMs;
     let first = true;
     for (const [a, b] of freeSpans) {
       if (b <= cursor || a >= part.toMs) continue;
-      if (a > cursor) out.push({ ...part, fromMs: cursor, toMs: a, free: part.free && first });
+      if (a > cursor) addPart(out, cursor, a, part.free && first, part.afterPayment);
       first = false;
       cursor = Math.max(cursor, b);
     }
-    if (cursor < part.toMs) out.push({ ...part, fromMs: cursor, toMs: part.toMs, free: part.free && first });
+    if (cursor < part.toMs) addPart(out, cursor, part.toMs, part.free && first, part.afterPayment);
   }
   return out;
 }
@@ -524,17 +628,35 @@ function billPart(ctx: Ctx, part: Part, state: WalkState): void {
   const { free } = ctx.compiled.pricing;
   const stayFirstPeriod = ctx.compiled.firstPeriod;
   const freeMs = free.minutes * MINUTE_MS;
-  const runs = scaleRuns(ctx, part.fromMs, part.toMs);
-  for (let k = 0; k < runs.length; k++) {
-    const [runStart, runEnd] = runs[k]!;
+  const restart = ctx.compiled.pricing.restart;
+  // The scale's runs: where it starts again from the first period (tariff `restart`).
+  let nextDay = restart === "natural-day" ? localDayNumber(part.fromMs, ctx.tz) + 1 : 0;
+  let runEnd = part.fromMs;
+  for (let k = 0; runEnd < part.toMs; k++) {
+    const runStart = runEnd;
+    if (restart === "never") runEnd = part.toMs;
+    else if (restart === "every-24h") runEnd = Math.min(part.toMs, runStart + DAY_MS);
+    else {
+      // The next local midnight inside (fromMs, toMs), else the part's end.
+      runEnd = part.toMs;
+      for (; ; nextDay++) {
+        const midnight = instantsAtLocalMinute(nextDay, 0, ctx.tz)[0]!;
+        if (midnight >= part.toMs) break;
+        if (midnight > part.fromMs) {
+          runEnd = midnight;
+          nextDay++;
+          break;
+        }
+      }
+    }
     let billStart = runStart;
     if (part.free && freeMs > 0 && (k === 0 || free.againEachDay)) {
       if (runEnd - runStart <= freeMs) {
-        if (runEnd > runStart) state.free.push(freePiece(runStart, runEnd, "free-minutes"));
+        if (runEnd > runStart) state.free?.push(freePiece(runStart, runEnd, "free-minutes"));
         continue;
       }
       if (!free.billedOnceExceeded) {
-        state.free.push(freePiece(runStart, runStart + freeMs, "free-minutes"));
+        state.free?.push(freePiece(runStart, runStart + freeMs, "free-minutes"));
         billStart = runStart + freeMs;
       }
     }
@@ -575,7 +697,7 @@ function chargeStayFirstPeriod(ctx: Ctx, part: Part, fp: CompiledFirstPeriod, st
   if (seg.rounding === "up") pushStayCharge(state, part, startMs, full + 1, fp.unitMs, fp.unitPriceFen, to, false);
   else {
     pushStayCharge(state, part, startMs, full, fp.unitMs, fp.unitPriceFen, partStart, false);
-    state.free.push(freePiece(partStart, to, "part-unit"));
+    state.free?.push(freePiece(partStart, to, "part-unit"));
   }
   return runEnd;
 }
@@ -583,27 +705,7 @@ function chargeStayFirstPeriod(ctx: Ctx, part: Part, fp: CompiledFirstPeriod, st
 function pushStayCharge(state: WalkState, part: Part, startMs: number, count: number, unitMs: number, unitPriceFen: number, endMs: number, block: boolean): void {
   // An empty run takes no occurrence number: the numbers of the bill's lines stay consecutive.
   if (count <= 0) return;
-  const origin: ChargeOrigin = { kind: "first-period", segment: undefined, occurrence: ++state.occurrence, capFen: undefined, afterPayment: part.afterPayment };
-  pushUnits(state, origin, { startMs, endMs, unitMs, count, unitPriceFen, block });
-}
-
-/** Where the scale starts again from the first period (tariff `restart`). */
-function scaleRuns(ctx: Ctx, fromMs: number, toMs: number): Array<[number, number]> {
-  const restart = ctx.compiled.pricing.restart;
-  if (toMs <= fromMs) return [];
-  if (restart === "never") return [[fromMs, toMs]];
-  const runs: Array<[number, number]> = [];
-  if (restart === "every-24h") {
-    for (let start = fromMs; start < toMs; start += DAY_MS) runs.push([start, Math.min(toMs, start + DAY_MS)]);
-    return runs;
-  }
-  let start = fromMs;
-  for (const midnight of midnightsBetween(fromMs, toMs, ctx.tz)) {
-    runs.push([start, midnight]);
-    start = midnight;
-  }
-  runs.push([start, toMs]);
-  return runs;
+  addCharge(state.charges, "first-period", undefined, ++state.occurrence, undefined, part.afterPayment, startMs, endMs, unitMs, count, unitPriceFen, block);
 }
 
 /**
@@ -618,7 +720,20 @@ function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, sta
   // handful of segments, a set beyond.
   let firstPeriodMask = 0;
   let firstPeriodUsed: Set<number> | undefined;
-  const occ: Occurrence = { seg: segments[0]!, id: 0, afterPayment: part.afterPayment, runEnd, finishUnit, endMs: Number.POSITIVE_INFINITY };
+  const occ = (walkScratch ??= {
+    seg: segments[0]!,
+    id: 0,
+    afterPayment: false,
+    runEnd: Number.NaN,
+    finishUnit: false,
+    endMs: Number.NaN,
+    fromMs: Number.NaN,
+    toMs: Number.NaN,
+    nextMs: Number.NaN,
+  });
+  occ.afterPayment = part.afterPayment;
+  occ.runEnd = runEnd;
+  occ.finishUnit = finishUnit;
   let t = startMs;
   let guard = 0;
   while (t < runEnd) {
@@ -666,8 +781,10 @@ function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, sta
         cursor = fpEnd;
       } else {
         const to = Math.min(fpEnd, limit);
-        const next = chargeUnits(state, occ, "first-period", cursor, to, fp.unitMs, fp.unitPriceFen, atEnd && to === limit);
-        if (next === undefined) return;
+        occ.fromMs = cursor;
+        occ.toMs = to;
+        if (!chargeUnits(state, occ, "first-period", fp.unitMs, fp.unitPriceFen, atEnd && to === limit)) return;
+        const next = occ.nextMs;
         if (to === limit || next > fpEnd) {
           t = next;
           continue;
@@ -675,13 +792,19 @@ function walkSegments(ctx: Ctx, part: Part, startMs: number, runEnd: number, sta
         cursor = fpEnd;
       }
     }
-    const next = chargeUnits(state, occ, "units", cursor, limit, seg.unitMs, seg.unitPriceFen, atEnd);
-    if (next === undefined) return;
-    t = next;
+    occ.fromMs = cursor;
+    occ.toMs = limit;
+    if (!chargeUnits(state, occ, "units", seg.unitMs, seg.unitPriceFen, atEnd)) return;
+    t = occ.nextMs;
   }
 }
 
-/** The segment occurrence being walked. */
+/**
+ * The segment occurrence being walked, and the span of it chargeUnits charges. The instants
+ * travel in this record, not as arguments or return values: epoch milliseconds are no small
+ * integers, and such a number passed to or returned from a call that is not inlined costs an
+ * allocation each time.
+ */
 interface Occurrence {
   seg: CompiledSegment;
   id: number;
@@ -690,7 +813,15 @@ interface Occurrence {
   finishUnit: boolean;
   /** Where the occurrence ends (set by locateOccurrence). */
   endMs: number;
+  /** The span chargeUnits charges next. */
+  fromMs: number;
+  toMs: number;
+  /** Where the next occurrence starts (set by chargeUnits when the run goes on). */
+  nextMs: number;
 }
+
+/** One record for every walk, changed in place (walkSegments never runs inside itself). */
+let walkScratch: Occurrence | undefined;
 
 function pushCharge(
   state: WalkState,
@@ -703,48 +834,60 @@ function pushCharge(
   endMs: number,
   block: boolean,
 ): void {
-  const origin: ChargeOrigin = { kind, segment: occ.seg.name, occurrence: occ.id, capFen: occ.seg.capFen, afterPayment: occ.afterPayment };
-  pushUnits(state, origin, { startMs, endMs, unitMs, count, unitPriceFen, block });
-}
-
-/** Where a charge comes from: its kind, segment occurrence and the cap that applies to it. */
-type ChargeOrigin = Pick<Charge, "kind" | "segment" | "occurrence" | "capFen" | "afterPayment">;
-
-/** Appends `count` units as one charge line (nothing for no units); caps and discounts come later. */
-function pushUnits(state: WalkState, origin: ChargeOrigin, units: Pick<Charge, "startMs" | "endMs" | "unitMs" | "count" | "unitPriceFen" | "block">): void {
-  if (units.count <= 0) return;
-  const grossFen = units.count * units.unitPriceFen;
-  // Written out field by field in the interface's order: every charge gets one object shape.
-  state.charges.push({
-    kind: origin.kind,
-    segment: origin.segment,
-    occurrence: origin.occurrence,
-    capFen: origin.capFen,
-    startMs: units.startMs,
-    endMs: units.endMs,
-    unitMs: units.unitMs,
-    count: units.count,
-    unitPriceFen: units.unitPriceFen,
-    block: units.block,
-    afterPayment: origin.afterPayment,
-    grossFen,
-    feeFen: grossFen,
-    percent: undefined,
-    caps: undefined,
-  });
+  addCharge(state.charges, kind, occ.seg.name, occ.id, occ.seg.capFen, occ.afterPayment, startMs, endMs, unitMs, count, unitPriceFen, block);
 }
 
 /**
- * Units from `cursor` to `to` (the end of the stay or run when `endsHere`, else a segment
- * boundary). Returns where the next occurrence starts, or undefined when the run is done.
+ * Appends `count` units as one charge line (nothing for no units); caps and discounts come
+ * later. Every field is set: the record is reused (nextCharge).
  */
-function chargeUnits(state: WalkState, occ: Occurrence, kind: Charge["kind"], cursor: number, to: number, unitMs: number, priceFen: number, endsHere: boolean): number | undefined {
+function addCharge(
+  list: ChargeList,
+  kind: Charge["kind"],
+  segment: string | undefined,
+  occurrence: number,
+  capFen: number | undefined,
+  afterPayment: boolean,
+  startMs: number,
+  endMs: number,
+  unitMs: number,
+  count: number,
+  unitPriceFen: number,
+  block: boolean,
+): void {
+  if (count <= 0) return;
+  const charge = nextCharge(list);
+  charge.kind = kind;
+  charge.segment = segment;
+  charge.occurrence = occurrence;
+  charge.capFen = capFen;
+  charge.startMs = startMs;
+  charge.endMs = endMs;
+  charge.unitMs = unitMs;
+  charge.count = count;
+  charge.unitPriceFen = unitPriceFen;
+  charge.block = block;
+  charge.afterPayment = afterPayment;
+  charge.grossFen = count * unitPriceFen;
+  charge.feeFen = charge.grossFen;
+  charge.percent = undefined;
+  charge.caps = undefined;
+}
+
+/**
+ * Units over [occ.fromMs, occ.toMs) (up to the end of the stay or run when `endsHere`, else a
+ * segment boundary). Returns false when the run is done, else true with occ.nextMs set to
+ * where the next occurrence starts.
+ */
+function chargeUnits(state: WalkState, occ: Occurrence, kind: Charge["kind"], unitMs: number, priceFen: number, endsHere: boolean): boolean {
+  const cursor = occ.fromMs;
+  const to = occ.toMs;
   const span = to - cursor;
   const full = Math.floor(span / unitMs);
   const rest = span - full * unitMs;
   if (rest === 0) {
     pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, to, false);
-    return endsHere ? undefined : to;
+    return continuesAt(occ, endsHere, to);
   }
   const roundUp = occ.seg.rounding === "up";
   if (endsHere || !occ.finishUnit) {
@@ -752,24 +895,31 @@ function chargeUnits(state: WalkState, occ: Occurrence, kind: Charge["kind"], cu
     if (roundUp) pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, to, false);
     else {
       pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, cursor + full * unitMs, false);
-      state.free.push(freePiece(cursor + full * unitMs, to, "part-unit", occ.seg.name));
+      state.free?.push(freePiece(cursor + full * unitMs, to, "part-unit", occ.seg.name));
     }
-    return endsHere ? undefined : to;
+    return continuesAt(occ, endsHere, to);
   }
   // finish-unit: the unit under way at the boundary is finished at this segment's rate and
   // length; the next segment starts where it ends (Beijing's boundary rule, docs/tariffs.md `boundary`).
   const carriedEnd = cursor + (full + 1) * unitMs;
   if (carriedEnd <= occ.runEnd) {
     pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, carriedEnd, false);
-    return carriedEnd < occ.runEnd ? carriedEnd : undefined;
+    return continuesAt(occ, carriedEnd >= occ.runEnd, carriedEnd);
   }
   // The stay ends inside the finished unit: it is the stay's last part unit.
   if (roundUp) pushCharge(state, occ, kind, cursor, full + 1, unitMs, priceFen, occ.runEnd, false);
   else {
     pushCharge(state, occ, kind, cursor, full, unitMs, priceFen, cursor + full * unitMs, false);
-    state.free.push(freePiece(cursor + full * unitMs, occ.runEnd, "part-unit", occ.seg.name));
+    state.free?.push(freePiece(cursor + full * unitMs, occ.runEnd, "part-unit", occ.seg.name));
   }
-  return undefined;
+  return false;
+}
+
+/** chargeUnits' answer: done, or going on at `nextMs`. */
+function continuesAt(occ: Occurrence, done: boolean, nextMs: number): boolean {
+  if (done) return false;
+  occ.nextMs = nextMs;
+  return true;
 }
 
 /** The segment in force at minute `minute` of the local day. */
@@ -793,9 +943,11 @@ function locateOccurrence(segments: readonly CompiledSegment[], t: number, tz: s
   const instants = instantsAtLocalMinute(startDay, seg.startMin + seg.lengthMin, tz);
   let endMs = t + MINUTE_MS;
   // Only a DST change can leave no later instant; a minute's progress keeps the walk moving.
-  for (const instant of instants) {
-    if (instant > t) {
-      endMs = instant;
+  // By index, not for…of: the iterator was not optimised away here and cost an allocation
+  // per occurrence.
+  for (let i = 0; i < instants.length; i++) {
+    if (instants[i]! > t) {
+      endMs = instants[i]!;
       break;
     }
   }
@@ -815,14 +967,18 @@ function midnightsBetween(fromMs: number, toMs: number, tz: string): number[] {
 
 interface Cuts {
   /** Every instant where a unit run is split for accounting. */
-  all: number[];
+  all: readonly number[];
   /** Start of each cap day after the first (sorted). */
-  dayStarts: number[];
+  dayStarts: readonly number[];
   reentryEndMs: number | undefined;
   reentryPaidFen: number;
 }
 
+/** A tariff without percent bands and caps across segments cuts nothing. */
+const noCuts: Cuts = { all: [], dayStarts: [], reentryEndMs: undefined, reentryPaidFen: 0 };
+
 function cutInstants(ctx: Ctx, pricing: Pricing, enterMs: number, leaveMs: number, previousStays: readonly PreviousStay[]): Cuts {
+  if (pricing.percentBands.length === 0 && !pricing.dailyCap && !pricing.reentryCap) return noCuts;
   const all: number[] = [];
   for (const band of pricing.percentBands) {
     all.push(enterMs + band.fromMinutes * MINUTE_MS);
@@ -848,9 +1004,11 @@ function cutInstants(ctx: Ctx, pricing: Pricing, enterMs: number, leaveMs: numbe
     reentryEndMs = windowStart + windowMs;
     all.push(reentryEndMs);
   }
-  all.sort((a, b) => a - b);
+  all.sort(ascending);
   return { all, dayStarts, reentryEndMs, reentryPaidFen };
 }
+
+const ascending = (a: number, b: number): number => a - b;
 
 function dayIndex(dayStarts: readonly number[], ms: number): number {
   let index = 0;
@@ -859,43 +1017,27 @@ function dayIndex(dayStarts: readonly number[], ms: number): number {
 }
 
 /** Splits a unit run at the given instants, by where each unit starts; appends to `out`. */
-function splitCharge(charge: Charge, cuts: readonly number[], out: Charge[]): void {
-  if (charge.block || charge.count <= 1 || cuts.length === 0) {
-    out.push(charge);
-    return;
+function splitCharge(charge: Charge, cuts: readonly number[], out: ChargeList): void {
+  let startMs = charge.startMs;
+  let count = charge.count;
+  if (!charge.block && count > 1) {
+    for (const cut of cuts) {
+      if (cut <= startMs) continue;
+      const lastStart = startMs + (count - 1) * charge.unitMs;
+      if (cut > lastStart) break;
+      const before = Math.ceil((cut - startMs) / charge.unitMs);
+      const splitAt = startMs + before * charge.unitMs;
+      addSlice(out, charge, startMs, before, splitAt);
+      startMs = splitAt;
+      count -= before;
+    }
   }
-  let rest = charge;
-  for (const cut of cuts) {
-    if (cut <= rest.startMs) continue;
-    const lastStart = rest.startMs + (rest.count - 1) * rest.unitMs;
-    if (cut > lastStart) break;
-    const before = Math.ceil((cut - rest.startMs) / rest.unitMs);
-    const splitAt = rest.startMs + before * rest.unitMs;
-    out.push(slice(rest, rest.startMs, before, splitAt));
-    rest = slice(rest, splitAt, rest.count - before, rest.endMs);
-  }
-  out.push(rest);
+  addSlice(out, charge, startMs, count, charge.endMs);
 }
 
-/** `count` units of `charge` from `startMs` (same fields, same shape). */
-function slice(charge: Charge, startMs: number, count: number, endMs: number): Charge {
-  return {
-    kind: charge.kind,
-    segment: charge.segment,
-    occurrence: charge.occurrence,
-    capFen: charge.capFen,
-    startMs,
-    endMs,
-    unitMs: charge.unitMs,
-    count,
-    unitPriceFen: charge.unitPriceFen,
-    block: charge.block,
-    afterPayment: charge.afterPayment,
-    grossFen: count * charge.unitPriceFen,
-    feeFen: count * charge.unitPriceFen,
-    percent: undefined,
-    caps: undefined,
-  };
+/** `count` units of `charge` from `startMs`, appended to `out`. */
+function addSlice(out: ChargeList, charge: Charge, startMs: number, count: number, endMs: number): void {
+  addCharge(out, charge.kind, charge.segment, charge.occurrence, charge.capFen, charge.afterPayment, startMs, endMs, charge.unitMs, count, charge.unitPriceFen, charge.block);
 }
 
 function freePiece(fromMs: number, toMs: number, reason: FreeReason, segment?: string): BillPiece {
