@@ -40,6 +40,7 @@ import type { LotPorts, LotRemotePort } from "../platform/ports.js";
 import type { FleetWiringOptions } from "./fleet-wiring.js";
 import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
+import { adoptSystemZone } from "../config/time-zone.js";
 
 export interface AppOptions {
   config: Config;
@@ -107,6 +108,10 @@ export class App {
     const clock = this.clock;
     this.bootAtMs = clock.now();
     this.lifecycle = new Lifecycle(log.child({ sub: "lifecycle" }));
+    // The lot's zone from tzdata (the config check usually read it already): fees, wire times
+    // and the log's clock then never map ICU's zone data. Without it, Intl answers as before.
+    const zone = adoptSystemZone(config.lot.timeZone);
+    if (!zone.ok) log.warn({ code: zone.code, timeZone: config.lot.timeZone }, `${zone.message}; the time zone's offsets come from Intl instead`);
     this.bus = new EventBus((error, event) => log.error({ err: error, event: event.type }, "event listener failed"));
 
     // Every lane event is one log line (journald keeps them); presence edges only at debug.

@@ -9,6 +9,8 @@ import type { FleetLink } from "../fleet/index.js";
 import { VERSION } from "../version.js";
 import { ProvisionStatus } from "../provision/last-report.js";
 import { preloadUndici } from "../platform/undici-core.js";
+import { zoneOffsetMs } from "../core/time/zone.js";
+import { adoptSystemZone } from "../config/time-zone.js";
 
 /** The process is gone this long after the stop signal at the latest (the promise is 2 s). */
 const EXIT_BOUND_MS = 1950;
@@ -38,7 +40,11 @@ export async function runService(options: RunOptions): Promise<number> {
   }
   const config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
   // JSON for journald; human lines, on the lot's clock, when a person runs it at a terminal.
-  const log = createLogger({ level: config.log.level, format: "auto", timeZone: config.lot.timeZone });
+  // The clock's offsets are the fees': the zone's tzdata rules (read here before the first line;
+  // App logs it when they cannot be), else Intl.
+  const timeZone = config.lot.timeZone;
+  adoptSystemZone(timeZone);
+  const log = createLogger({ level: config.log.level, format: "auto", timeZone, zoneOffsetMs: (ms) => zoneOffsetMs(ms, timeZone) });
   try {
     await options.beforeStart?.(config);
   } catch (error) {

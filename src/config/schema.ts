@@ -10,6 +10,7 @@ import { systemConfigSchema } from "../system/config.js";
 import { updateConfigSchema } from "../update/config.js";
 import { policyConfigSchema } from "../lanes/policy-schema.js";
 import { outboxConfigSchema } from "../outbox/config.js";
+import { isKnownTimeZone } from "./time-zone.js";
 
 /** The config format this build writes and reads; older files are migrated (migrate.ts). */
 export const CONFIG_VERSION = 1;
@@ -23,17 +24,9 @@ const lineSchema = z.strictObject({
   activeLow: z.boolean().default(false),
 });
 
-const timeZoneSchema = z.string().refine(
-  (zone) => {
-    try {
-      new Intl.DateTimeFormat("en", { timeZone: zone });
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "is not an IANA time zone (e.g. Asia/Shanghai)" },
-);
+// Checked against the system's tzdata first (which also reads the zone's rules for the fees and
+// the log's clock), Intl only for a zone tzdata lacks: time-zone.ts.
+const timeZoneSchema = z.string().refine(isKnownTimeZone, { message: "is not an IANA time zone (e.g. Asia/Shanghai)" });
 
 const detectorSchema = z.strictObject({
   /** presence: output held while occupied; pulse: a short pulse on arrival/departure. */

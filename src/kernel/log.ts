@@ -31,7 +31,16 @@ export interface LoggerOptions {
   format?: LogFormat | "auto";
   /** IANA zone of the human format's times (the lot's); default the system's. */
   timeZone?: string;
+  /**
+   * The UTC offset of that zone at an instant (local = UTC + offset). Given, the human format
+   * reads its clock from it instead of building an Intl formatter (the service hands in the
+   * offsets it read from tzdata, so ICU's zone data is never mapped for the log).
+   */
+  zoneOffsetMs?: (ms: number) => number;
 }
+
+/** The clock of the human format: an IANA zone read through Intl, or a zone's offset at an instant. */
+export type LogClock = string | ((ms: number) => number);
 
 /** The format `auto` resolves to, and the mistake in LK_LOG_FORMAT if there is one. */
 export function resolveLogFormat(env: NodeJS.ProcessEnv, stdoutIsTty: boolean): { format: LogFormat; invalid?: string } {
@@ -55,13 +64,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level,
       base: options.base ?? { app: "lanekeeper" },
       redact: { paths: redactedPaths, censor: "HIDDEN" },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => `,"time":"${isoTimestamp(Date.now())}"`,
       formatters: { level: (label) => ({ level: label }) },
     },
-    resolved.format === "human" ? humanDestination(out, options.timeZone) : out,
+    resolved.format === "human" ? humanDestination(out, options.zoneOffsetMs ?? options.timeZone) : out,
   );
   if ("invalid" in resolved) log.warn({ code: "E_LOG_FORMAT", value: resolved.invalid }, `LK_LOG_FORMAT is json or human; using ${resolved.format}`);
   return log;
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, "0");
+
+/**
+ * `2024-05-06T08:00:00.000Z`, as pino's isoTime writes, for years 0..9999. Built from the UTC
+ * getters because Date#toISOString makes V8 set up its local-time-zone cache, which maps
+ * ICU's zone data (about 0.6 MB) in a process that otherwise never needs it.
+ */
+export function isoTimestamp(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
 }
 
 /** A logger that drops everything, for tests that do not look at logs. */
@@ -74,8 +95,8 @@ export function silentLogger(): Logger {
  * transport such as pino-pretty's would cost start-up time and memory on the box), fed the
  * JSON line pino already built, so redaction and serializers apply as for journald.
  */
-function humanDestination(out: DestinationStream, timeZone: string | undefined): DestinationStream {
-  const zone = timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+function humanDestination(out: DestinationStream, clock: LogClock | undefined): DestinationStream {
+  const zone = clock ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   return { write: (line: string) => out.write(`${formatHumanLine(line, zone)}\n`) };
 }
 
@@ -85,8 +106,15 @@ const shownInHead = new Set(["time", "level", "msg", "sub", "laneId", "app", "pi
 // One formatter per zone: building an Intl.DateTimeFormat costs far more than using one.
 const clockFormats = new Map<string, Intl.DateTimeFormat>();
 
-/** `HH:MM:SS.mmm` of instant `ms` on the wall clock of `timeZone`. */
-function wallClock(ms: number, timeZone: string): string {
+/** `HH:MM:SS.mmm` of instant `ms` on the wall clock of `clock`; throws for a time out of Date's range. */
+function wallClock(ms: number, clock: LogClock): string {
+  const millis = String(((ms % 1000) + 1000) % 1000).padStart(3, "0");
+  if (typeof clock === "function") {
+    const local = new Date(ms + clock(ms));
+    if (Number.isNaN(local.getTime())) throw new RangeError(`${ms} is not a time`);
+    return `${pad(local.getUTCHours(), 2)}:${pad(local.getUTCMinutes(), 2)}:${pad(local.getUTCSeconds(), 2)}.${millis}`;
+  }
+  const timeZone = clock;
   let format = clockFormats.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
@@ -94,7 +122,7 @@ function wallClock(ms: number, timeZone: string): string {
   }
   const parts = format.formatToParts(ms);
   const part = (type: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === type)?.value ?? "--";
-  return `${part("hour")}:${part("minute")}:${part("second")}.${String(((ms % 1000) + 1000) % 1000).padStart(3, "0")}`;
+  return `${part("hour")}:${part("minute")}:${part("second")}.${millis}`;
 }
 
 // Control characters, those JSON.stringify leaves as they are included: DEL, the C1 set (0x9b
@@ -127,7 +155,7 @@ function inline(text: string): string {
  * the lot's clock; an error's stack follows on indented lines. A line that is not a JSON
  * object (never from pino) is passed through as it is.
  */
-export function formatHumanLine(jsonLine: string, timeZone: string): string {
+export function formatHumanLine(jsonLine: string, clock: LogClock): string {
   let entry: unknown;
   try {
     entry = JSON.parse(jsonLine);
@@ -137,11 +165,11 @@ export function formatHumanLine(jsonLine: string, timeZone: string): string {
   if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return jsonLine.trimEnd();
   const record = entry as Record<string, unknown>;
   const ms = typeof record.time === "string" ? Date.parse(record.time) : typeof record.time === "number" ? record.time : Number.NaN;
-  let clock = "--:--:--.---";
+  let time = "--:--:--.---";
   try {
-    clock = wallClock(ms, timeZone);
+    time = wallClock(ms, clock);
   } catch {
-    // Not a time Intl can place (out of Date's range): the line is printed without one
+    // Not a time the clock can place (out of Date's range): the line is printed without one
     // rather than a log call throwing.
   }
   const level = inline(typeof record.level === "string" ? record.level : String(record.level ?? ""))
@@ -167,7 +195,7 @@ export function formatHumanLine(jsonLine: string, timeZone: string): string {
     }
     fields.push(`${inline(key)}=${fieldText(value)}`);
   }
-  const head = `${clock} ${level} ${where}${where === "" ? "" : ": "}${message}`.trimEnd();
+  const head = `${time} ${level} ${where}${where === "" ? "" : ": "}${message}`.trimEnd();
   const body = fields.length === 0 ? head : `${head} ${fields.join(" ")}`;
   // The stack's first line repeats the message; the frames are what a developer needs.
   const frames = stack

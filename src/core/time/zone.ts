@@ -7,6 +7,11 @@
  * local times that do not exist (spring forward) or exist twice (fall back) are resolved the
  * way Temporal's "compatible" disambiguation does: a skipped time moves forward by the gap, a
  * repeated time takes its earlier instant.
+ *
+ * Offsets come from zone rules handed in with `useZoneRules` when there are some for the zone
+ * (the service reads them from the system's tzdata at start: src/kernel/tzif.ts), else from
+ * Intl. Asking Intl maps megabytes of ICU data and costs milliseconds on the box; a rules table
+ * is a binary search. Both give the same answers (test/unit/kernel/tzif.test.ts checks).
  */
 
 export const MINUTE_MS = 60_000;
@@ -53,10 +58,58 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** True for a zone name Intl knows (e.g. "Asia/Shanghai", "UTC"). */
+/**
+ * A zone's offsets as a table: `offsetsMs[0]` before the first transition, `offsetsMs[i + 1]`
+ * from `transitionsMs[i]` on (ascending instants, ms; local = UTC + offset). Instants from
+ * `untilMs` on are not covered (Intl answers them); Infinity covers all time.
+ */
+export interface ZoneRules {
+  readonly transitionsMs: readonly number[];
+  readonly offsetsMs: readonly number[];
+  readonly untilMs: number;
+}
+
+const zoneRules = new Map<string, ZoneRules>();
+const MAX_DATE_MS = 8.64e15;
+
+/** Hands in the rules of zone `timeZone`; from now on its offsets come from them, not from Intl. */
+export function useZoneRules(timeZone: string, rules: ZoneRules): void {
+  const { transitionsMs, offsetsMs } = rules;
+  if (offsetsMs.length !== transitionsMs.length + 1) throw new RangeError(`zone rules of ${timeZone}: ${offsetsMs.length} offsets for ${transitionsMs.length} transitions`);
+  for (let i = 1; i < transitionsMs.length; i++) {
+    if (!(transitionsMs[i]! >= transitionsMs[i - 1]!)) throw new RangeError(`zone rules of ${timeZone}: transition ${i} is before the one before it`);
+  }
+  zoneRules.set(timeZone, rules);
+  // Offsets memoised from Intl before are dropped: every answer now comes from the rules.
+  offsetCache.delete(timeZone);
+  minuteCache.delete(timeZone);
+  lastZoneName = "";
+}
+
+/** True when zone `timeZone` has rules handed in by useZoneRules. */
+export function hasZoneRules(timeZone: string): boolean {
+  return zoneRules.has(timeZone);
+}
+
+/** The offset the rules give at `ms`, or undefined when they do not cover it. */
+function offsetFromRules(rules: ZoneRules, ms: number): number | undefined {
+  if (!(ms < rules.untilMs)) return undefined;
+  const transitions = rules.transitionsMs;
+  // lo ends as the number of transitions at or before ms: offsetsMs[lo] is in force then.
+  let lo = 0;
+  let hi = transitions.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (transitions[mid]! <= ms) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return rules.offsetsMs[lo];
+}
+
+/** True for a zone name the zone rules or Intl know (e.g. "Asia/Shanghai", "UTC"). */
 export function isValidTimeZone(timeZone: string): boolean {
   if (typeof timeZone !== "string" || timeZone === "") return false;
-  if (formatters.has(timeZone)) return true;
+  if (zoneRules.has(timeZone) || formatters.has(timeZone)) return true;
   try {
     formatter(timeZone);
     return true;
@@ -114,8 +167,15 @@ export function zoneOffsetMs(ms: number, timeZone: string): number {
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
 
-/** Asks Intl for the offset: "longOffset" text ("…, GMT+08:00") is several times cheaper than formatToParts. */
+/**
+ * The zone rules' offset when they cover `ms`; else Intl's: "longOffset" text ("…, GMT+08:00")
+ * is several times cheaper than formatToParts.
+ */
 function rawOffsetMs(ms: number, timeZone: string): number {
+  const rules = zoneRules.get(timeZone);
+  // Outside Date's range (and NaN) Intl throws; so the rules leave those to it.
+  const fromRules = rules === undefined || !(Math.abs(ms) <= MAX_DATE_MS) ? undefined : offsetFromRules(rules, ms);
+  if (fromRules !== undefined) return fromRules;
   let f = offsetFormatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" });

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { DestinationStream } from "pino";
-import { createLogger, formatHumanLine, resolveLogFormat } from "../../../src/kernel/log.js";
-import { localDateTime } from "../../../src/core/time/zone.js";
+import { createLogger, formatHumanLine, isoTimestamp, resolveLogFormat } from "../../../src/kernel/log.js";
+import { localDateTime, zoneOffsetMs } from "../../../src/core/time/zone.js";
 
 /** The human log format: one readable line per entry on the lot's clock. LK_FUZZ_RUNS=N for more cases. */
 
@@ -88,5 +88,39 @@ test("property: any line is formatted without throwing, on one line unless an er
       }
     }),
     { numRuns: runs },
+  );
+});
+
+test("property: the JSON lines' time is Date#toISOString's, without it (it maps ICU's zone data)", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: Date.parse("0000-01-01T00:00:00Z"), max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }), (ms) => {
+      assert.equal(isoTimestamp(ms), new Date(ms).toISOString());
+    }),
+    { numRuns: runs },
+  );
+  const out = capture();
+  const before = Date.now();
+  createLogger({ format: "json", destination: out }).info("stamped");
+  const time = (JSON.parse(out.lines[0]!) as { time: string }).time;
+  assert.match(time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.ok(Date.parse(time) >= before && Date.parse(time) <= Date.now(), time);
+});
+
+test("property: the human clock read from a zone's offsets is the one Intl shows for the zone", () => {
+  const zones = ["Asia/Shanghai", "America/St_Johns", "Asia/Kathmandu", "Europe/Berlin"];
+  fc.assert(
+    fc.property(fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) }), fc.constantFrom(...zones), (ms, zone) => {
+      const line = JSON.stringify({ time: ms, level: "info", msg: "m" });
+      assert.equal(
+        formatHumanLine(line, (at) => zoneOffsetMs(at, zone)),
+        formatHumanLine(line, zone),
+      );
+    }),
+    { numRuns: runs },
+  );
+  // A time out of Date's range prints without a clock either way.
+  assert.match(
+    formatHumanLine(JSON.stringify({ time: 9e15, msg: "far" }), () => 0),
+    /^--:--:--\.--- /,
   );
 });
