@@ -7,9 +7,12 @@
  *
  *  - readyLineMedianMs: spawn → the "local API on" stdout line (budget ≤ 400 ms on the box);
  *  - cpuMsAtReadyMedian: utime + stime of the process when that line arrives (/proc, 10 ms
- *    ticks); cpuMsAtIdleMedian: the same after 3 s idle (budget ≤ 300 ms): CPU is what a
+ *    ticks); cpuMsAtIdleMedian: the same after 12 s idle (budget ≤ 300 ms): CPU is what a
  *    CPU quota or a busy Pi turns into start time;
- *  - idleRssMedianMb: VmRSS after 3 s idle (budget ≤ 64 MB);
+ *  - idleRssMedianMb: VmRSS after 12 s idle (budget ≤ 64 MB). Twelve seconds, not three: what
+ *    the service does after its ready line (undici's modules, the first clock-sync check, the
+ *    daily job's timer, V8's memory reducer about 8 s in) belongs to the figure; a job that
+ *    once loaded 5 s after the start hid 6 MB and 100 ms from a 3 s sample;
  *  - modulesAtReady: ESM and CommonJS modules loaded before the ready line (one more start
  *    with test/fixtures/startup/loaded-at-ready.mjs preloaded; not timed);
  *  - unbundled: when dist/cli.js is the bundle (`npm run build` ends with
@@ -29,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import { percentile, report, round } from "./lib.js";
 
 const STARTS = 5;
-const IDLE_MS = 3000;
+const IDLE_MS = 12_000;
 const BUDGET = { readyMs: 400, cpuMs: 300, idleRssMb: 64 };
 const READY = "local API on";
 
@@ -150,7 +153,7 @@ try {
   const bareCpu = med(bare.map((r) => r.atIdle.cpuMs));
   const bareRss = med(bare.map((r) => r.atIdle.rssMb));
   report("process-start", {
-    what: "node dist/cli.js run --config <demo config, temp store, platform at a closed port>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' line; CPU (utime+stime) at that line and after 3 s idle; VmRSS after 3 s idle; bare node with the same options beside each start",
+    what: "node dist/cli.js run --config <demo config, temp store, platform at a closed port>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' line; CPU (utime+stime) at that line and after 12 s idle; VmRSS after 12 s idle; bare node with the same options beside each start",
     nodeOptions,
     starts: runs.length,
     readyLineMedianMs: round(ready, 1),

@@ -12,7 +12,7 @@
 //
 // Left outside the bundle, loaded from node_modules as before: native addons (serialport,
 // onoff/epoll), packages that find their own files on disk at run time (thread-stream's
-// worker, node-cron's background process), undici (loaded by path after ready,
+// worker), undici (loaded by path after ready,
 // src/platform/undici-core.ts), iconv-lite (its code tables load when a display first needs
 // them, which a bundle would parse at every start) and the dev-only packages (aedes,
 // playwright-core). pino is inside: the box's logger writes to stdout with no transport (a
@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Plugin } from "esbuild";
 
-const EXTERNAL = ["serialport", "@serialport/*", "onoff", "epoll", "thread-stream", "node-cron", "undici", "iconv-lite", "aedes", "playwright-core"];
+const EXTERNAL = ["serialport", "@serialport/*", "onoff", "epoll", "thread-stream", "undici", "iconv-lite", "aedes", "playwright-core"];
 
 /**
  * zod's `z.locales` namespace carries the error messages of some forty languages (a third of

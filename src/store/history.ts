@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { systemClock, type Clock } from "../kernel/clock.js";
 import type { Logger } from "../kernel/log.js";
 import { AppendLog } from "./append-log.js";
+import { parseDailyExpression, scheduleDaily } from "./daily-job.js";
 import { StoreError, StoreErrorCode, storeErrorFromFs, type StoreWarning } from "./errors.js";
 import {
   IndexEntries,
@@ -60,7 +61,7 @@ export interface PruneResult {
   refused?: string;
 }
 
-/** The cron scheduler seam (node-cron by default; tests can hand in their own). */
+/** The scheduler seam (src/store/daily-job.ts by default; tests can hand in their own). */
 export type CronScheduler = (expression: string, run: () => void) => { stop(): void };
 
 export interface HistoryOptions {
@@ -71,7 +72,7 @@ export interface HistoryOptions {
   segmentMaxBytes?: number;
   retentionDays?: number;
   clockFloorMs?: number;
-  /** Cron expression, evaluated in UTC. */
+  /** When the daily prune runs: "M H * * *" (minute, hour), UTC. */
   pruneSchedule?: string;
   /** Whether the wall clock is known good (NTP synchronised). Pruning waits until it is. */
   clockTrusted?: () => boolean;
@@ -153,7 +154,6 @@ export class History {
   private rebuilding: Promise<void> | undefined;
   private closing = false;
   /** Opens so far: a prune job scheduled for an earlier open is not scheduled late. */
-  private openCount = 0;
   private indexCounters = { built: 0, indexedQueries: 0, scannedSegments: 0 };
 
   constructor(private readonly options: HistoryOptions) {
@@ -193,7 +193,6 @@ export class History {
     });
     this.log = opened.log;
     this.closing = false;
-    this.openCount++;
     this.openIndex = { name: first.name, baseBytes: opened.log.sizeBytes, base: undefined, appended: new IndexEntries() };
     if (opened.repairedBytes > 0) {
       this.warn({ code: "torn-tail", file: first.name, detail: `cut ${opened.repairedBytes} bytes of an append interrupted by a crash` });
@@ -354,19 +353,19 @@ export class History {
   }
 
   /**
-   * Schedules the daily prune (node-cron, in UTC). node-cron is loaded here, not at import:
-   * the store opens without it and the service reaches ready first (the job's first run is
-   * hours away). Resolves once the job is scheduled; a store closed meanwhile schedules none.
+   * Schedules the daily prune (UTC, `pruneSchedule`). Idempotent; resolves once the job is
+   * scheduled (a bad schedule rejects with E_STORE_INVALID).
    */
   startPruneJob(): Promise<void> {
-    if (this.cronTask) return Promise.resolve();
-    this.pruneJobLoad ??= this.schedulePruneJob().finally(() => (this.pruneJobLoad = undefined));
-    return this.pruneJobLoad;
+    if (this.cronTask || this.closing) return Promise.resolve();
+    // A promise, so a caller chains its log the same way whatever the scheduler.
+    return new Promise((resolve) => {
+      this.schedulePruneJob();
+      resolve();
+    });
   }
 
-  private pruneJobLoad: Promise<void> | undefined;
-
-  private async schedulePruneJob(): Promise<void> {
+  private schedulePruneJob(): void {
     const expression = this.options.pruneSchedule ?? DEFAULT_PRUNE_SCHEDULE;
     const run = (): void => {
       // The clock read here, not the time cron thinks it is: a catch-up run after a jump
@@ -375,17 +374,11 @@ export class History {
     };
     if (this.options.scheduler) {
       this.cronTask = this.options.scheduler(expression, run);
-    } else {
-      const opened = this.openCount;
-      const { default: cron } = await import("node-cron");
-      if (this.closing || opened !== this.openCount || this.cronTask) return;
-      if (!cron.validate(expression)) {
-        throw new StoreError(StoreErrorCode.Invalid, `history prune schedule "${expression}" is not a cron expression`);
-      }
-      const task = cron.schedule(expression, run, { timezone: "Etc/UTC", name: "lanekeeper-history-prune", noOverlap: true });
-      // destroy(), not stop(): it also leaves node-cron's task registry.
-      this.cronTask = { stop: () => void task.destroy() };
+      return;
     }
+    const at = parseDailyExpression(expression);
+    if (!at) throw new StoreError(StoreErrorCode.Invalid, `history prune schedule "${expression}" is not a daily "M H * * *" expression`);
+    this.cronTask = scheduleDaily(this.clock, at, run);
   }
 
   warnings(): readonly StoreWarning[] {

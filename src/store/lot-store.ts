@@ -77,9 +77,6 @@ export interface LotStoreOptions {
   onCommit?: (file: string, elapsedMs: number, ok: boolean) => void;
 }
 
-/** How long after the store's start its daily prune job is scheduled (node-cron loads then). */
-export const PRUNE_JOB_DELAY_MS = 5000;
-
 /** The config section (src/config/schema.ts `store`) mapped onto the options. */
 export function lotStoreOptionsFromConfig(
   store: { dir: string; historyRetentionDays: number; historySegmentMaxBytes: number },
@@ -130,7 +127,6 @@ export class LotStore implements Component {
   private readonly clock: Clock;
   private readonly warningList: StoreWarning[] = [];
   private open = false;
-  private pruneJobTimer: NodeJS.Timeout | undefined;
   private indexesWarm: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LotStoreOptions) {
@@ -211,14 +207,7 @@ export class LotStore implements Component {
     // lookup or list change (with 5,000 vehicles that was one 11–17 ms stall here).
     this.indexesWarm = Promise.all([this.lists.warmIndexes(), this.stays.warmIndexes()]).then(() => undefined);
     if (this.options.pruneJob !== false) {
-      const schedule = (): void => {
-        this.pruneJobTimer = undefined;
-        this.history.startPruneJob().catch((error: unknown) => this.options.log?.error({ err: error }, "history prune job not scheduled"));
-      };
-      // node-cron loads a while after the start, not on the way to ready (the first prune is
-      // hours away); a scheduler handed in has nothing to load.
-      if (this.options.cronScheduler) schedule();
-      else this.pruneJobTimer = setTimeout(schedule, PRUNE_JOB_DELAY_MS).unref();
+      this.history.startPruneJob().catch((error: unknown) => this.options.log?.error({ err: error }, "history prune job not scheduled"));
     }
   }
 
@@ -231,8 +220,6 @@ export class LotStore implements Component {
   async stop(): Promise<void> {
     if (!this.open) return;
     this.open = false;
-    clearTimeout(this.pruneJobTimer);
-    this.pruneJobTimer = undefined;
     await this.stays.close();
     await this.lists.doc.close();
     await this.settings.doc.close();

@@ -39,7 +39,7 @@ async function loadedAtReady(mutate?: (raw: Record<string, any>) => void): Promi
 
 const loaded = (modules: string[], pattern: RegExp): string[] => modules.filter((line) => pattern.test(line));
 
-test("without MQTT the service reaches ready without the fleet, update, emulator, console, mqtt, undici or node-cron", async () => {
+test("without MQTT the service reaches ready without the fleet, update, emulator, console, mqtt or undici", async () => {
   const modules = await loadedAtReady();
   // The list is real: the composition and the logger are in it.
   assert.ok(loaded(modules, /^esm .*\/src\/app\/run\.ts$/).length === 1, "src/app/run.ts is listed");
@@ -54,7 +54,6 @@ test("without MQTT the service reaches ready without the fleet, update, emulator
     ["other commands", /\/src\/cli\/(?!run\.ts$|command\.ts$|commands\.ts$|main\.ts$)/],
     ["mqtt", /\/node_modules\/mqtt\//],
     ["undici (before the first send)", /\/node_modules\/undici\//],
-    ["node-cron", /\/node_modules\/node-cron\//],
     ["prom-client (loads at the first scrape of /metrics)", /\/node_modules\/prom-client\//],
     ["the OpenAPI document (built at the first request)", /\/src\/api\/openapi-(document|routes)\.ts$/],
     ["serialport (simulated serial devices)", /\/node_modules\/(@serialport|serialport)\//],

@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import cron from "node-cron";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { History, segmentName, utcDay, type HistoryOptions } from "../../../src/store/history.js";
 import { freshDir } from "../../helpers/store-fixtures.js";
@@ -198,16 +197,23 @@ test("a forward clock jump (and the cron catch-up after it) does not age the his
   });
 });
 
-test("the real node-cron job is scheduled in UTC and released on close", async () => {
-  await withHistory(async (h) => {
-    const ours = () => [...cron.getTasks().values()].filter((t) => t.name === "lanekeeper-history-prune");
-    // node-cron loads on the first call (off the start-up path); both calls share one job.
+test("the built-in daily job prunes at 03:23 UTC, once a day, and is released on close", async () => {
+  await withHistory(async (h, { clock }) => {
     await Promise.all([h.startPruneJob(), h.startPruneJob()]);
     await h.startPruneJob(); // idempotent once scheduled
-    assert.equal(ours().length, 1);
-    const next = ours()[0]!.getNextRun();
-    assert.ok(next && next.getUTCHours() === 3 && next.getUTCMinutes() === 23, `next run ${next?.toISOString()} is 03:23 UTC`);
+    assert.equal(h.status().lastPrune, undefined);
+    // T0 is 12:00 UTC: the next run is 15 h 23 min away.
+    await clock.advance(15 * 3_600_000 + 22 * 60_000);
+    assert.equal(h.status().lastPrune, undefined, "not before 03:23");
+    await clock.advance(60_000);
+    await h.prune(); // joins the run in progress, if any
+    const first = h.status().lastPrune?.atMs;
+    assert.ok(first !== undefined && new Date(first).getUTCHours() === 3 && new Date(first).getUTCMinutes() === 23, `ran at ${first}`);
+    await clock.advance(DAY - 60_000);
+    assert.equal(h.status().lastPrune?.atMs, first, "once a day");
+    await clock.advance(60_000);
+    assert.equal(h.status().lastPrune?.atMs, first + DAY);
     await h.close();
-    assert.equal(ours().length, 0, "no cron task (and no timer) is left behind");
+    assert.equal(clock.pendingTimers(), 0, "no timer is left behind");
   });
 });
