@@ -1,4 +1,4 @@
-import { openSync, writeSync, fsyncSync, closeSync, mkdtempSync, rmSync } from "node:fs";
+import { openSync, writeSync, fsyncSync, closeSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -41,4 +41,14 @@ export function measureRawFsync(dir?: string, iterations = 200): { p50: number; 
     if (!dir) rmSync(base, { recursive: true, force: true });
   }
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/**
+ * The environment systemd/lanekeeper.service gives the service (its `Environment=` lines:
+ * NODE_OPTIONS, MALLOC_ARENA_MAX, …), for benches that start it, or a bare node beside it, as
+ * the box does.
+ */
+export function unitEnvironment(): Record<string, string> {
+  const unit = readFileSync(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
+  return Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
 }

@@ -29,7 +29,7 @@ import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { percentile, report, round } from "./lib.js";
+import { percentile, report, round, unitEnvironment } from "./lib.js";
 
 const STARTS = 5;
 const IDLE_MS = 12_000;
@@ -106,8 +106,8 @@ try {
     const built = spawnSync("npm", ["run", "build"], { stdio: "inherit" });
     if (!existsSync("dist/cli.js")) throw new Error(`dist/cli.js missing and the build failed (${built.status})`);
   }
-  const unit = await readFile(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
-  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
+  const unitEnv = unitEnvironment();
+  const nodeOptions = unitEnv.NODE_OPTIONS ?? "";
   const raw = JSON.parse(await readFile(new URL("../config/demo.json", import.meta.url), "utf8")) as Record<string, Record<string, unknown>>;
   const configFor = async (n: number | string): Promise<string> => {
     raw.store!.dir = join(base, `store-${n}`);
@@ -127,15 +127,19 @@ try {
   const bare: Start[] = [];
   const unbundled: Start[] = [];
   for (let n = 0; n < STARTS; n++) {
-    runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], { NODE_OPTIONS: nodeOptions }, READY));
-    bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], { NODE_OPTIONS: nodeOptions }, READY));
-    if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], { NODE_OPTIONS: nodeOptions }, READY));
+    runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], unitEnv, READY));
+    bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], unitEnv, READY));
+    if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], unitEnv, READY));
   }
 
   // Which modules: one more start with the preload that lists them (not timed).
   const listFile = join(base, "loaded.txt");
   const preload = fileURLToPath(new URL("../test/fixtures/startup/loaded-at-ready.mjs", import.meta.url));
-  await startOnce(["dist/cli.js", "run", "--config", await configFor("modules")], { NODE_OPTIONS: `${nodeOptions} --import ${preload}`, LK_LOADED_LOG: listFile }, READY);
+  await startOnce(
+    ["dist/cli.js", "run", "--config", await configFor("modules")],
+    { ...unitEnv, NODE_OPTIONS: `${nodeOptions} --import ${preload}`, LK_LOADED_LOG: listFile },
+    READY,
+  );
   const listed = (await readFile(listFile, "utf8")).split("\n");
   const beforeReady = listed.slice(0, listed.indexOf("ready"));
   const packages = new Map<string, number>();
@@ -155,6 +159,7 @@ try {
   report("process-start", {
     what: "node dist/cli.js run --config <demo config, temp store, platform at a closed port>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' line; CPU (utime+stime) at that line and after 12 s idle; VmRSS after 12 s idle; bare node with the same options beside each start",
     nodeOptions,
+    unitEnvironment: unitEnv,
     starts: runs.length,
     readyLineMedianMs: round(ready, 1),
     readyLineMaxMs: round(Math.max(...runs.map((r) => r.readyMs)), 1),

@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { report, round } from "./lib.js";
+import { report, round, unitEnvironment } from "./lib.js";
 
 /** LK_BENCH_PASSAGES shortens a trial run; the figure is defined at 1,000. */
 const PASSAGES = Number(process.env.LK_BENCH_PASSAGES ?? 1000);
@@ -29,16 +29,11 @@ const BUDGET_MB = 96;
 if (process.argv[2] === "--child") await runChild(process.argv[3]!);
 else await runParent();
 
-async function unitNodeOptions(): Promise<string> {
-  const unit = await readFile(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
-  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
-}
-
 /** Runs `node <options> --expose-gc --import tsx <args>` and collects its JSON stdout lines. */
 async function child(nodeOptions: string, args: string[], tsx = true): Promise<Record<string, unknown>[]> {
   const proc = spawn(process.execPath, ["--expose-gc", ...(tsx ? ["--import", "tsx"] : []), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    env: { ...process.env, ...unitEnvironment(), NODE_OPTIONS: nodeOptions },
   });
   let out = "";
   proc.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
@@ -51,7 +46,7 @@ async function child(nodeOptions: string, args: string[], tsx = true): Promise<R
 }
 
 async function runParent(): Promise<void> {
-  const nodeOptions = await unitNodeOptions();
+  const nodeOptions = unitEnvironment().NODE_OPTIONS ?? "";
   const demo = JSON.parse(await readFile(new URL("../config/demo.json", import.meta.url), "utf8")) as { platform: { pid: string; key: string } };
   const emulator = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./emulator-process.ts", import.meta.url)), demo.platform.pid, demo.platform.key], {
     stdio: ["ignore", "pipe", "inherit"],

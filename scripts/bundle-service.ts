@@ -19,7 +19,7 @@
 // transport's worker is found by path and would need pino outside). Everything else of dist/
 // stays as tsc wrote it: plain `tsc` (without this step) leaves a working unbundled
 // dist/cli.js, and the benches and tests that import dist/ modules find them.
-import { chmod, mkdir, mkdtemp, rename, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -90,10 +90,30 @@ export async function bundleService(projectDir: string, outDir: string): Promise
     );
     await rename(join(work, "cli.js"), entry);
     await chmod(entry, mode);
+    for (const file of [entry, ...(await readdir(join(outDir, "bundle"))).map((name) => join(outDir, "bundle", name))]) await keepAscii(file, esbuild);
     return { entry, chunks };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * V8 keeps the source text of every module it loaded, one byte a character when the text is
+ * all Latin-1 and two otherwise. esbuild escapes non-ASCII characters in strings but keeps the
+ * comments it carries over (our `—`, `→`, `≤`), so the largest chunks were held as two-byte
+ * strings: about 1 MB of the idle service's memory. Escaping them (`\uXXXX`) is safe in a
+ * comment and changes nothing else only if the chunk's code, comments aside, is the same: that
+ * is checked by comparing esbuild's minified output of both (a regular expression or a raw
+ * template literal with such a character would differ, and its chunk is left as it was).
+ */
+export async function keepAscii(file: string, esbuild: typeof import("esbuild")): Promise<void> {
+  if (!file.endsWith(".js")) return;
+  const text = await readFile(file, "utf8");
+  if (!/[^\x00-\x7F]/.test(text)) return;
+  const escaped = text.replace(/[^\x00-\x7F]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const code = async (source: string): Promise<string> =>
+    (await esbuild.transform(source, { minify: true, format: "esm", platform: "node", charset: "ascii", logLevel: "silent" })).code;
+  if ((await code(text)) === (await code(escaped))) await writeFile(file, escaped);
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from "node:fs";
 // A bench whose header says "runs with the unit's node options" measures in-process what the
 // box does, so it runs under the same V8 flags as systemd/lanekeeper.service (its 1 MB young
 // generation changes latencies and throughput).
-const unitNodeOptions = (/^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync("systemd/lanekeeper.service", "utf8"))?.[1] ?? "").split(/\s+/).filter(Boolean);
+const unitEnv = Object.fromEntries([...readFileSync("systemd/lanekeeper.service", "utf8").matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+const unitNodeOptions = (unitEnv.NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean);
 
 const filter = process.argv[2];
 const benches = readdirSync("bench")
@@ -16,7 +17,10 @@ const benches = readdirSync("bench")
 let failed = 0;
 for (const file of benches) {
   const flags = readFileSync(`bench/${file}`, "utf8").includes("runs with the unit's node options") ? unitNodeOptions : [];
-  const result = spawnSync(process.execPath, [...flags, "--import", "tsx", "--expose-gc", `bench/${file}`], { stdio: "inherit" });
+  // The unit's other variables (MALLOC_ARENA_MAX, …) too; its node options are the flags above.
+  const unitVariables = Object.fromEntries(Object.entries(unitEnv).filter(([name]) => name !== "NODE_OPTIONS"));
+  const env = flags.length > 0 ? { ...process.env, ...unitVariables } : process.env;
+  const result = spawnSync(process.execPath, [...flags, "--import", "tsx", "--expose-gc", `bench/${file}`], { stdio: "inherit", env });
   if (result.status !== 0) {
     failed++;
     console.log(JSON.stringify({ figure: "bench-failed", bench: file, status: result.status }));

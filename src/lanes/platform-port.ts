@@ -35,7 +35,8 @@ async function feeQuery(lanes: LanesState, query: FeeQuery): Promise<LaneAnswer<
   } else {
     if (query.recordNo) record = lanes.deps.store.getInPark(query.recordNo);
     if (!record && query.plateNum) {
-      const plate = normalisePlate(query.plateNum.replace(/^无/, ""));
+      // Without a leading 无 (written escaped: the bundle keeps its code ASCII).
+      const plate = normalisePlate(query.plateNum.replace(/^\u65E0/, ""));
       record = lanes.deps.store.findInParkByPlate(plate).concat(lanes.deps.store.findInParkByPlate(`无${plate}`), lanes.deps.store.findInParkByPlate(query.plateNum))[0];
     }
     if (!record) return { ok: false, reason: "not-found", msg: "no such stay in the car park" };

@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { bundleService } from "../../scripts/bundle-service.js";
+import { bundleService, keepAscii } from "../../scripts/bundle-service.js";
 import { startAedes } from "../helpers/aedes-broker.js";
 
 /**
@@ -42,6 +42,32 @@ test("the bundle is an entry and its chunks; no emulator or release code in what
   const all = chunks.map((name) => readFileSync(join(root, "dist", "bundle", name), "utf8")).join("\n");
   assert.doesNotMatch(all, /node_modules\/zod\/v4\/locales\/de\.js/);
   assert.match(all, /node_modules\/zod\/v4\/locales\/en\.js/);
+  // All ASCII, so V8 holds each chunk's source one byte a character.
+  assert.doesNotMatch(all + entry, /[^\x00-\x7F]/u);
+});
+
+test("non-ASCII comments are escaped; a chunk whose code would change (a regular expression, a raw template) is left as it was", async () => {
+  const esbuild = await import("esbuild");
+  const dir = mkdtempSync(join(tmpdir(), "lk-ascii-"));
+  try {
+    const files = {
+      comment: ['// 车牌 — a comment\nexport const a = "x";\n', true],
+      regex: ["export const r = /^无+/u; // 无\n", false],
+      raw: ["export const t = String.raw`无`; // 无\n", false],
+    } as const;
+    for (const [name, [text, escaped]] of Object.entries(files)) {
+      const file = join(dir, `${name}.js`);
+      writeFileSync(file, text);
+      await keepAscii(file, esbuild);
+      const after = readFileSync(file, "utf8");
+      if (escaped) {
+        assert.doesNotMatch(after, /[^\x00-\x7F]/u, name);
+        assert.ok(after.includes("\\u8f66\\u724c"), after);
+      } else assert.equal(after, text, name);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the bundled CLI answers --version from package.json and --help with every command", () => {

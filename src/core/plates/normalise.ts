@@ -60,7 +60,7 @@ export function isNoPlate(normalised: string): boolean {
 export function plateKey(raw: string): string {
   const normalised = normalisePlate(raw);
   if (isNoPlate(normalised)) return "";
-  const key = normalised.replace(/^无+/u, "");
+  const key = normalised.replace(/^\u65E0+/u, ""); // leading 无 (escaped: the bundle keeps its code ASCII);
   return isNoPlate(key) ? "" : key;
 }
 

@@ -64,7 +64,7 @@ export const queryMonthlyRent = defineService({
     const plates = [
       ...new Set(
         biz.plateNums
-          .split(/[,，]/)
+          .split(/[,\uFF0C]/) // "," or the full-width one (escaped: the bundle keeps its code ASCII)
           .map(plateKey)
           .filter((p) => p !== ""),
       ),
