@@ -4,7 +4,7 @@ import { formatFen } from "../core/fees/money.js";
 import { couponSchema } from "../core/fees/stay.js";
 import { vehicleTypes, type Tariff } from "../core/fees/tariff-schema.js";
 import { validateTariff } from "../core/fees/validate-tariff.js";
-import { isValidTimeZone } from "../core/time/zone.js";
+import { isKnownTimeZone } from "../config/time-zone.js";
 import { formatWireTime, parseWireTime } from "../core/time/wire-time.js";
 import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
 import { problemLines, readJsonFile } from "../config/load.js";
@@ -53,7 +53,7 @@ export const feeCommand: CliCommand = {
     }
 
     const timeZone = values.tz ?? loaded.timeZone ?? DEFAULT_ZONE;
-    if (!isValidTimeZone(timeZone)) throw new UsageError(`--tz: "${timeZone}" is not an IANA time zone (e.g. Asia/Shanghai)`);
+    if (!isKnownTimeZone(timeZone)) throw new UsageError(`--tz: "${timeZone}" is not an IANA time zone (e.g. Asia/Shanghai)`);
     const enterAtMs = readTime("--enter", values.enter, timeZone);
     const leaveAtMs = readTime("--leave", values.leave, timeZone);
     if (leaveAtMs < enterAtMs) throw new UsageError(`--leave (${values.leave}) is before --enter (${values.enter})`);
