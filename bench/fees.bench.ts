@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { bill } from "../src/core/fees/bill.js";
 import type { BillExtras, Stay } from "../src/core/fees/stay.js";
 import type { Tariff, VehicleType } from "../src/core/fees/tariff-schema.js";
 import { validateTariff } from "../src/core/fees/validate-tariff.js";
 import { billCases, loadTariff, STAY_HOURS, stays, timeBills, worstCase, type BillFn } from "./fees-cases.js";
-import { percentile, report, round } from "./lib.js";
+import { percentile, report, round, unitEnvironment } from "./lib.js";
 
 /**
  * Fee engine throughput: bills per second for a 3-day stay. A lane needs one bill per car; the
@@ -98,8 +98,7 @@ if (existsSync(compiled)) {
   const differing = stays("small").filter((stay) => JSON.stringify(compiledBill(tariff, stay, worstCase(stay))) !== JSON.stringify(bill(tariff, stay, worstCase(stay)))).length;
   if (differing > 0) throw new Error(`dist/ bills differ from the sources' on ${differing} of 512 stays: rebuild dist/`);
 
-  const unit = readFileSync(new URL("../systemd/lanekeeper.service", import.meta.url), "utf8");
-  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
+  const nodeOptions = unitEnvironment().NODE_OPTIONS ?? "";
   const asTheBox: ChildFigures[] = [];
   const defaults: ChildFigures[] = [];
   for (let r = 0; r < ROUNDS; r++) {
