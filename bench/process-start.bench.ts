@@ -18,7 +18,11 @@
  *  - unbundled: when dist/cli.js is the bundle (`npm run build` ends with
  *    scripts/bundle-service.ts), the same three medians for the modules as tsc wrote them,
  *    started from a launcher beside them, interleaved with the bundled starts: what the bundle
- *    buys, measured in the same run.
+ *    buys, measured in the same run;
+ *  - defaultTiering: the same three medians for the bundle started with V8's default
+ *    `--interrupt-budget` on the command line, which keeps the service from deferring V8's
+ *    optimising compiler until it is ready (src/kernel/start-up-tiering.ts), interleaved too:
+ *    what the deferral buys.
  *
  * The bench reports; it never fails on a missed budget.
  */
@@ -126,10 +130,12 @@ try {
   const runs: Start[] = [];
   const bare: Start[] = [];
   const unbundled: Start[] = [];
+  const defaultTiering: Start[] = [];
   for (let n = 0; n < STARTS; n++) {
     runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], unitEnv, READY));
     bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], unitEnv, READY));
     if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], unitEnv, READY));
+    defaultTiering.push(await startOnce(["--interrupt-budget=67584", "dist/cli.js", "run", "--config", await configFor(`t${n}`)], unitEnv, READY));
   }
 
   // Which modules: one more start with the preload that lists them (not timed).
@@ -183,6 +189,11 @@ try {
           },
         }
       : {}),
+    defaultTiering: {
+      readyLineMedianMs: round(med(defaultTiering.map((r) => r.readyMs)), 1),
+      cpuMsAtIdleMedian: med(defaultTiering.map((r) => r.atIdle.cpuMs)),
+      idleRssMedianMb: round(med(defaultTiering.map((r) => r.atIdle.rssMb)), 1),
+    },
     modulesAtReady: {
       esm: beforeReady.filter((e) => e.startsWith("esm ")).length,
       cjs: beforeReady.filter((e) => e.startsWith("cjs ")).length,

@@ -11,6 +11,7 @@ import { ProvisionStatus } from "../provision/last-report.js";
 import { preloadUndici } from "../platform/undici-core.js";
 import { zoneOffsetMs } from "../core/time/zone.js";
 import { adoptSystemZone } from "../config/time-zone.js";
+import { optimiseAsUsual } from "../kernel/start-up-tiering.js";
 
 /** The process is gone this long after the stop signal at the latest (the promise is 2 s). */
 const EXIT_BOUND_MS = 1950;
@@ -115,6 +116,8 @@ export async function runService(options: RunOptions): Promise<number> {
   log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
   console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
   await system.ready(`${config.lanes.length} lane(s) up, API on ${host}:${port}`);
+  // The start's run-once code is behind us: V8 optimises the lanes' code as it normally does.
+  optimiseAsUsual();
   // undici's modules load now that the lanes are up, before the first car needs a platform
   // call (they stay off the start-up path; the first call would load them otherwise).
   if (config.platform.enabled) setImmediate(preloadUndici);
