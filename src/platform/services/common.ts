@@ -55,8 +55,23 @@ export interface ServiceDef<S extends z.ZodObject = z.ZodObject> {
   handle(biz: z.infer<S>, ctx: ServiceContext): Promise<Reply>;
 }
 
-export function defineService<S extends z.ZodObject>(def: ServiceDef<S>): ServiceDef<S> {
-  return def;
+/**
+ * A service as its module declares it: the schema as a function, built at the first request
+ * for the service rather than when the box starts. The services' schemas are over half of the
+ * zod schemas the service would otherwise build at start-up (src/kernel/start-up-tiering.ts
+ * says why start-up work counts), for requests most boxes see rarely or never.
+ */
+export type ServiceSpec<S extends z.ZodObject> = Omit<ServiceDef<S>, "schema"> & { readonly schema: () => S };
+
+export function defineService<S extends z.ZodObject>(spec: ServiceSpec<S>): ServiceDef<S> {
+  const { schema: build, ...rest } = spec;
+  let built: S | undefined;
+  return {
+    ...rest,
+    get schema(): S {
+      return (built ??= build());
+    },
+  };
 }
 
 export const ok = (data?: unknown, msg?: string): Reply => {

@@ -35,7 +35,7 @@ export const queryInPark = defineService({
   section: "4.6",
   mutates: false,
   lengths: { parkCode: 50, plateNum: 20 },
-  schema: z.looseObject({ parkCode: wStrReq(), plateNum: wStrReq() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), plateNum: wStrReq() }),
   async handle(biz, ctx) {
     const stays = (await ctx.ports.inPark.list()).filter((r) => samePlate(r.plate, biz.plateNum));
     const latest = stays.sort((a, b) => b.enterAtMs - a.enterAtMs)[0];
@@ -49,14 +49,15 @@ export const queryParkRecordPage = defineService({
   id: "queryParkRecordPage",
   section: "4.13.1",
   mutates: false,
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    plateNum: wStrOpt(),
-    startTime: wStrOpt(),
-    stopTime: wStrOpt(),
-    page: wIntOpt(),
-    pageSize: wIntOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      plateNum: wStrOpt(),
+      startTime: wStrOpt(),
+      stopTime: wStrOpt(),
+      page: wIntOpt(),
+      pageSize: wIntOpt(),
+    }),
   async handle(biz, ctx) {
     const from = readTime(ctx, biz.startTime, "startTime");
     const to = readTime(ctx, biz.stopTime, "stopTime");
@@ -78,16 +79,17 @@ export const editParkRecord = defineService({
   section: "4.13.2",
   mutates: true,
   lengths: { recordNo: 50, plateNum: 20, operator: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    recordNo: wStrReq(),
-    plateNum: wStrOpt(),
-    plateColor: wIntOpt(),
-    carType: wIntOpt(),
-    carSubType: wIntOpt(),
-    enterTime: wStrOpt(),
-    operator: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      recordNo: wStrReq(),
+      plateNum: wStrOpt(),
+      plateColor: wIntOpt(),
+      carType: wIntOpt(),
+      carSubType: wIntOpt(),
+      enterTime: wStrOpt(),
+      operator: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     const record = await ctx.ports.inPark.get(biz.recordNo.trim());
     if (!record) refuse("notFound", `no in-park record ${biz.recordNo}`);
@@ -112,7 +114,7 @@ export const deleteParkRecord = defineService({
   id: "deleteParkRecord",
   section: "4.13.3",
   mutates: true,
-  schema: z.looseObject({ parkCode: wStrReq(), recordNo: wStrReq(), operator: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), recordNo: wStrReq(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const removed = await ctx.ports.inPark.remove(biz.recordNo.trim());
     if (!removed) refuse("notFound", `no in-park record ${biz.recordNo}`);
@@ -127,17 +129,18 @@ export const addParkRecord = defineService({
   section: "4.13.4",
   mutates: true,
   lengths: { recordNo: 50, plateNum: 20, inChannelid: 30, operator: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    recordNo: wStrOpt(),
-    plateNum: wStrReq(),
-    plateColor: wIntOpt(),
-    carType: wIntOpt(),
-    carSubType: wIntOpt(),
-    enterTime: wStrReq(),
-    inChannelid: wStrOpt(),
-    operator: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      recordNo: wStrOpt(),
+      plateNum: wStrReq(),
+      plateColor: wIntOpt(),
+      carType: wIntOpt(),
+      carSubType: wIntOpt(),
+      enterTime: wStrReq(),
+      inChannelid: wStrOpt(),
+      operator: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     const enterTimeMs = requireTime(ctx, biz.enterTime, "enterTime");
     if (enterTimeMs > ctx.nowMs) refuse("badBizContent", "enterTime lies in the future");

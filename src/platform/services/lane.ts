@@ -18,13 +18,14 @@ export const queryParkFee = defineService({
   section: "4.1",
   mutates: false,
   lengths: { parkCode: 50, plateNum: 20, recordNo: 50, outChannelid: 30 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    payScene: wInt(),
-    plateNum: wStrOpt(),
-    recordNo: wStrOpt(),
-    outChannelid: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      payScene: wInt(),
+      plateNum: wStrOpt(),
+      recordNo: wStrOpt(),
+      outChannelid: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     const scene = biz.payScene;
     if (scene !== 0 && scene !== 1 && scene !== 2) refuse("badBizContent", `payScene ${scene} is not 0, 1 or 2`);
@@ -69,12 +70,13 @@ export const unlicensedReq = defineService({
   section: "4.3",
   mutates: true,
   lengths: { parkCode: 50, plateNum: 20, channelid: 30, requestTime: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    plateNum: wStrReq(),
-    channelid: wStrReq(),
-    requestTime: wStrReq(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      plateNum: wStrReq(),
+      channelid: wStrReq(),
+      requestTime: wStrReq(),
+    }),
   async handle(biz, ctx) {
     const raw = biz.plateNum.trim();
     const plateNum = raw.startsWith("无") ? raw.slice(1) : raw;
@@ -93,7 +95,7 @@ export const queryFreeSpace = defineService({
   id: "queryFreeSpace",
   section: "4.8",
   mutates: false,
-  schema: z.looseObject({ parkCode: wStrReq() }),
+  schema: () => z.looseObject({ parkCode: wStrReq() }),
   async handle(_biz, ctx) {
     const { total, free } = await ctx.ports.lane.freeSpaces();
     return ok({ totalSpaces: total, freeSpaces: free });
@@ -106,15 +108,16 @@ export const remoteDev = defineService({
   section: "4.12",
   mutates: true,
   lengths: { parkCode: 50, channelid: 20, plateId: 20, operator: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    channelid: wStrReq(),
-    type: wInt(),
-    plateId: wStrReq(),
-    operator: wStrReq(),
-    cmd: wIntOpt(),
-    openGateCase: wIntOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      channelid: wStrReq(),
+      type: wInt(),
+      plateId: wStrReq(),
+      operator: wStrReq(),
+      cmd: wIntOpt(),
+      openGateCase: wIntOpt(),
+    }),
   async handle(biz, ctx) {
     const type = biz.type;
     const cmd = biz.cmd ?? 0;

@@ -47,7 +47,7 @@ export const queryBlacklist = defineService({
   id: "queryBlacklist",
   section: "4.9.1",
   mutates: false,
-  schema: z.looseObject({ parkCode: wStrReq(), carNum: wStrOpt(), startTime: wStrOpt(), stopTime: wStrOpt(), page: wIntOpt(), pageSize: wIntOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), carNum: wStrOpt(), startTime: wStrOpt(), stopTime: wStrOpt(), page: wIntOpt(), pageSize: wIntOpt() }),
   async handle(biz, ctx) {
     const from = readTime(ctx, biz.startTime, "startTime");
     const to = readTime(ctx, biz.stopTime, "stopTime");
@@ -66,18 +66,19 @@ export const addBlacklist = defineService({
   section: "4.9.2",
   mutates: true,
   lengths: { uuid: 32, carNum: 20, operator: 20, remark: 50 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    uuid: wStrOpt(),
-    carNum: wStrReq(),
-    type: wIntOpt(),
-    duration: wStrOpt(),
-    operator: wStrOpt(),
-    remark: wStrOpt(),
-    denyIn: wIntOpt(),
-    denyOut: wIntOpt(),
-    inNotify: wIntOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      uuid: wStrOpt(),
+      carNum: wStrReq(),
+      type: wIntOpt(),
+      duration: wStrOpt(),
+      operator: wStrOpt(),
+      remark: wStrOpt(),
+      denyIn: wIntOpt(),
+      denyOut: wIntOpt(),
+      inNotify: wIntOpt(),
+    }),
   async handle(biz, ctx) {
     const type = biz.type ?? 0;
     if (type !== 0 && type !== 1) refuse("badBizContent", `type ${type} is not 0 (restriction) or 1 (coupon)`);
@@ -110,7 +111,7 @@ export const deleteBlacklist = defineService({
   id: "deleteBlacklist",
   section: "4.9.3",
   mutates: true,
-  schema: z.looseObject({ parkCode: wStrReq(), uuid: wStrOpt(), id: wIntOpt(), carNum: wStrOpt(), operator: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), uuid: wStrOpt(), id: wIntOpt(), carNum: wStrOpt(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const all = await ctx.ports.blacklist.list();
     const uuid = biz.uuid?.trim() ?? "";
@@ -152,7 +153,7 @@ export const queryCarGroupPage = defineService({
   id: "queryCarGroupPage",
   section: "4.10.1",
   mutates: false,
-  schema: z.looseObject({ parkCode: wStrReq(), page: wIntOpt(), pageSize: wIntOpt(), name: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), page: wIntOpt(), pageSize: wIntOpt(), name: wStrOpt() }),
   async handle(biz, ctx) {
     const name = biz.name?.trim() ?? "";
     const groups = (await ctx.ports.carGroups.list()).filter((g) => name === "" || g.name.includes(name)).sort((a, b) => a.carGroupID - b.carGroupID);
@@ -163,7 +164,7 @@ export const queryCarGroupPage = defineService({
   },
 });
 
-const groupFields = {
+const groupFields = () => ({
   parkCode: wStrReq(),
   carGroupUuid: wStrOpt(),
   carGroupID: wIntOpt(),
@@ -176,10 +177,10 @@ const groupFields = {
   balance: wNumOpt(),
   remark: wStrOpt(),
   state: wIntOpt(),
-};
-const groupSchema = z.looseObject(groupFields);
+});
+const groupSchema = () => z.looseObject(groupFields());
 
-function applyGroupFields(ctx: ServiceContext, g: CarGroup, biz: z.infer<typeof groupSchema>): void {
+function applyGroupFields(ctx: ServiceContext, g: CarGroup, biz: z.infer<ReturnType<typeof groupSchema>>): void {
   if (biz.name !== undefined) {
     if (biz.name.trim() === "") refuse("badBizContent", "name must not be empty");
     g.name = biz.name.trim();
@@ -267,7 +268,7 @@ export const deleteCarGroup = defineService({
   id: "deleteCarGroup",
   section: "4.10.4",
   mutates: true,
-  schema: z.looseObject({ parkCode: wStrReq(), carGroupUuid: wStrOpt(), carGroupID: wIntOpt(), operator: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), carGroupUuid: wStrOpt(), carGroupID: wIntOpt(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const g = await requireGroup(ctx, biz);
     const members = (await ctx.ports.vehicles.list()).filter((v) => v.carGroupUuid === g.carGroupUuid).length;
@@ -283,18 +284,19 @@ export const rechargeCarGroup = defineService({
   id: "rechargeCarGroup",
   section: "4.10.5",
   mutates: true,
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    carGroupUuid: wStrOpt(),
-    carGroupID: wIntOpt(),
-    orderNo: wStrReq(),
-    payType: wIntOpt(),
-    payTime: wStrOpt(),
-    amount: wNumOpt(),
-    timeStart: wStrOpt(),
-    timeEnd: wStrOpt(),
-    balance: wNumOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      carGroupUuid: wStrOpt(),
+      carGroupID: wIntOpt(),
+      orderNo: wStrReq(),
+      payType: wIntOpt(),
+      payTime: wStrOpt(),
+      amount: wNumOpt(),
+      timeStart: wStrOpt(),
+      timeEnd: wStrOpt(),
+      balance: wNumOpt(),
+    }),
   async handle(biz, ctx) {
     const g = await requireGroup(ctx, biz);
     const from = readTime(ctx, biz.timeStart, "timeStart");

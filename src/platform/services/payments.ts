@@ -12,18 +12,19 @@ export const payNotify = defineService({
   section: "4.2",
   mutates: true,
   lengths: { parkCode: 50, recordNo: 50, plateNum: 20, orderNo: 50, outChannelid: 30 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    recordNo: wStr(),
-    plateNum: wStrReq(),
-    orderNo: wStrReq(),
-    payType: wInt(),
-    payFee: wInt(),
-    payTime: wStrReq(),
-    payScene: wInt(),
-    outChannelid: wStrOpt(),
-    plateId: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      recordNo: wStr(),
+      plateNum: wStrReq(),
+      orderNo: wStrReq(),
+      payType: wInt(),
+      payFee: wInt(),
+      payTime: wStrReq(),
+      payScene: wInt(),
+      outChannelid: wStrOpt(),
+      plateId: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     if (biz.payFee < 0) refuse("badBizContent", "payFee must not be negative");
     if (![0, 1, 2].includes(biz.payScene)) refuse("badBizContent", `payScene ${biz.payScene} is not 0, 1 or 2`);
@@ -67,19 +68,20 @@ export const monthlyPayNotify = defineService({
   section: "4.5",
   mutates: true,
   lengths: { parkCode: 50, orderNo: 50, plateNum: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    orderNo: wStrReq(),
-    pcardUuid: wStrOpt(),
-    pcardId: wIntOpt(),
-    plateNum: wStrReq(),
-    payType: wInt(),
-    payFee: wInt(),
-    payTime: wStrReq(),
-    timeStart: wStrOpt(),
-    timeEnd: wStrOpt(),
-    balance: wNumOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      orderNo: wStrReq(),
+      pcardUuid: wStrOpt(),
+      pcardId: wIntOpt(),
+      plateNum: wStrReq(),
+      payType: wInt(),
+      payFee: wInt(),
+      payTime: wStrReq(),
+      timeStart: wStrOpt(),
+      timeEnd: wStrOpt(),
+      balance: wNumOpt(),
+    }),
   async handle(biz, ctx) {
     if (biz.payFee < 0) refuse("badBizContent", "payFee must not be negative");
     const validFromMs = readTime(ctx, biz.timeStart, "timeStart");
@@ -121,16 +123,17 @@ export const issueCoupon = defineService({
   section: "4.7",
   mutates: true,
   lengths: { parkCode: 50, couponNo: 50, recordNo: 50, plateNum: 20, operator: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    couponNo: wStrReq(),
-    recordNo: wStrOpt(),
-    plateNum: wStrOpt(),
-    couponType: wInt(),
-    value: wIntOpt(),
-    expireTime: wStrOpt(),
-    operator: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      couponNo: wStrReq(),
+      recordNo: wStrOpt(),
+      plateNum: wStrOpt(),
+      couponType: wInt(),
+      value: wIntOpt(),
+      expireTime: wStrOpt(),
+      operator: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     const kind = couponKinds[biz.couponType];
     if (!kind) refuse("badBizContent", `couponType ${biz.couponType} is not 1 (amount), 2 (minutes), 3 (free) or 4 (percent)`);

@@ -57,7 +57,7 @@ export const queryMonthlyRent = defineService({
   section: "4.4",
   mutates: false,
   lengths: { parkCode: 50 },
-  schema: z.looseObject({ parkCode: wStrReq(), plateNums: wStrReq(), queryType: wInt(), recharge: wIntOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), plateNums: wStrReq(), queryType: wInt(), recharge: wIntOpt() }),
   async handle(biz, ctx) {
     if (![0, 1, 2].includes(biz.queryType)) refuse("badBizContent", `queryType ${biz.queryType} is not 0, 1 or 2`);
     const dict = ctx.config.platform.dictionaries;
@@ -113,19 +113,20 @@ export const queryCarPage = defineService({
   section: "4.11.1",
   mutates: false,
   lengths: { parkCode: 50, carNum: 20, carSpaceNum: 50, owner: 20, tel: 20 },
-  schema: z.looseObject({
-    parkCode: wStrReq(),
-    page: wInt(),
-    pageSize: wInt(),
-    carNum: wStrOpt(),
-    carSpaceNum: wStrOpt(),
-    owner: wStrOpt(),
-    carTypeCode: wIntOpt(),
-    carGroupID: wIntOpt(),
-    tel: wStrOpt(),
-    startTime: wStrOpt(),
-    stopTime: wStrOpt(),
-  }),
+  schema: () =>
+    z.looseObject({
+      parkCode: wStrReq(),
+      page: wInt(),
+      pageSize: wInt(),
+      carNum: wStrOpt(),
+      carSpaceNum: wStrOpt(),
+      owner: wStrOpt(),
+      carTypeCode: wIntOpt(),
+      carGroupID: wIntOpt(),
+      tel: wStrOpt(),
+      startTime: wStrOpt(),
+      stopTime: wStrOpt(),
+    }),
   async handle(biz, ctx) {
     if (biz.page < 1) refuse("badBizContent", "page starts at 1");
     if (biz.pageSize < 1) refuse("badBizContent", "pageSize must be at least 1");
@@ -150,7 +151,7 @@ export const queryCarPage = defineService({
 });
 
 /** The 4.11.2 / 4.11.3 field table; on edit, a field left out keeps its value (see docs/protocol.md). */
-const vehicleFields = {
+const vehicleFields = () => ({
   parkCode: wStrReq(),
   uuId: wStrOpt(),
   region: wStrOpt(),
@@ -173,7 +174,7 @@ const vehicleFields = {
   state: wInt(),
   refund: wNumOpt(),
   forceTimeStart: wStrOpt(),
-};
+});
 const vehicleLengths = {
   parkCode: 50,
   uuId: 50,
@@ -190,7 +191,7 @@ const vehicleLengths = {
   remark: 50,
 };
 
-type VehicleFields = z.infer<z.ZodObject<typeof vehicleFields, z.core.$loose>>;
+type VehicleFields = z.infer<z.ZodObject<ReturnType<typeof vehicleFields>, z.core.$loose>>;
 
 /** Applies the sent fields of 4.11.2/4.11.3 onto a record. */
 async function applyVehicleFields(ctx: ServiceContext, v: Vehicle, biz: VehicleFields): Promise<void> {
@@ -232,7 +233,7 @@ async function applyVehicleFields(ctx: ServiceContext, v: Vehicle, biz: VehicleF
 
 /** 4.11.2 add vehicle [DOC request, partly]. Answers the new record's id and uuId. */
 /** What addCar and editCar share: the 4.11.2 / 4.11.3 field table. */
-const vehicleWrite = { mutates: true, lengths: vehicleLengths, schema: z.looseObject({ id: wIntOpt(), ...vehicleFields }) };
+const vehicleWrite = { mutates: true, lengths: vehicleLengths, schema: () => z.looseObject({ id: wIntOpt(), ...vehicleFields() }) };
 
 export const addCar = defineService({
   id: "addCar",
@@ -290,14 +291,14 @@ export const editCar = defineService({
   },
 });
 
-const vehicleRef = { parkCode: wStrReq(), uuId: wStrOpt(), id: wIntOpt(), carNum: wStrOpt() };
+const vehicleRef = () => ({ parkCode: wStrReq(), uuId: wStrOpt(), id: wIntOpt(), carNum: wStrOpt() });
 
 /** 4.11.4 delete vehicle [OURS]. */
 export const deleteCar = defineService({
   id: "deleteCar",
   section: "4.11.4",
   mutates: true,
-  schema: z.looseObject({ ...vehicleRef, operator: wStrOpt() }),
+  schema: () => z.looseObject({ ...vehicleRef(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const v = await findVehicle(ctx, biz);
     await ctx.ports.vehicles.remove(v.uuId);
@@ -312,7 +313,7 @@ export const changeCarNum = defineService({
   section: "4.11.5",
   mutates: true,
   lengths: { newCarNum: 50 },
-  schema: z.looseObject({ parkCode: wStrReq(), uuId: wStrOpt(), id: wIntOpt(), carNum: wStrOpt(), newCarNum: wStrReq(), operator: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), uuId: wStrOpt(), id: wIntOpt(), carNum: wStrOpt(), newCarNum: wStrReq(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     const v = await findVehicle(ctx, { uuId: biz.uuId, id: biz.id, carNum: biz.uuId || biz.id ? undefined : biz.carNum });
     if (biz.carNum !== undefined && biz.carNum.trim() !== "" && !samePlate(v.carNum, biz.carNum)) {
@@ -329,14 +330,14 @@ export const changeCarNum = defineService({
   },
 });
 
-const moneyOrder = { orderNo: wStrReq(), payType: wIntOpt(), payTime: wStrOpt(), timeStart: wStrOpt(), timeEnd: wStrOpt(), balance: wNumOpt() };
+const moneyOrder = () => ({ orderNo: wStrReq(), payType: wIntOpt(), payTime: wStrOpt(), timeStart: wStrOpt(), timeEnd: wStrOpt(), balance: wNumOpt() });
 
 /** 4.11.6 recharge / extend [OURS]: absolute new validity and/or balance; idempotent on orderNo. */
 export const rechargeCar = defineService({
   id: "rechargeCar",
   section: "4.11.6",
   mutates: true,
-  schema: z.looseObject({ ...vehicleRef, ...moneyOrder, amount: wNumOpt() }),
+  schema: () => z.looseObject({ ...vehicleRef(), ...moneyOrder(), amount: wNumOpt() }),
   async handle(biz, ctx) {
     const v = await findVehicle(ctx, biz);
     const from = readTime(ctx, biz.timeStart, "timeStart");
@@ -357,7 +358,7 @@ export const refundCar = defineService({
   id: "refundCar",
   section: "4.11.10",
   mutates: true,
-  schema: z.looseObject({ ...vehicleRef, ...moneyOrder, refund: wNum() }),
+  schema: () => z.looseObject({ ...vehicleRef(), ...moneyOrder(), refund: wNum() }),
   async handle(biz, ctx) {
     const v = await findVehicle(ctx, biz);
     if (biz.refund <= 0) refuse("badBizContent", "refund must be positive");
@@ -412,7 +413,7 @@ function freezeService(id: "freezeCar" | "unfreezeCar", section: string, frozen:
     id,
     section,
     mutates: true,
-    schema: z.looseObject({ ...vehicleRef, operator: wStrOpt(), remark: wStrOpt() }),
+    schema: () => z.looseObject({ ...vehicleRef(), operator: wStrOpt(), remark: wStrOpt() }),
     async handle(biz, ctx) {
       const v = await findVehicle(ctx, biz);
       if (v.frozen !== frozen) {
@@ -436,7 +437,7 @@ export const clearCar = defineService({
   id: "clearCar",
   section: "4.11.9",
   mutates: true,
-  schema: z.looseObject({ parkCode: wStrReq(), operator: wStrOpt() }),
+  schema: () => z.looseObject({ parkCode: wStrReq(), operator: wStrOpt() }),
   async handle(biz, ctx) {
     if (!ctx.config.platform.server.allowClearAllVehicles) {
       ctx.log.warn({ operator: biz.operator }, "platform asked to clear all vehicles; refused (platform.server.allowClearAllVehicles is off)");
