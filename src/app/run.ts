@@ -116,7 +116,7 @@ export async function runService(options: RunOptions): Promise<number> {
   log.info({ url: `http://${host}:${port}`, lanes: config.lanes.map((l) => l.id) }, "ready");
   console.log(`lanekeeper ready: local API on http://${host}:${port} (GET /healthz, GET /api/status)`);
   await system.ready(`${config.lanes.length} lane(s) up, API on ${host}:${port}`);
-  // The start's run-once code is behind us: V8 optimises the lanes' code as it normally does.
+  // The start's run-once code is behind us: V8's default optimising budget from here on.
   optimiseAsUsual();
   // undici's modules load now that the lanes are up, before the first car needs a platform
   // call (they stay off the start-up path; the first call would load them otherwise).

@@ -5,10 +5,11 @@ import { setFlagsFromString } from "node:v8";
  * budget of bytecode (`--interrupt-budget`). While the service starts, the code that runs
  * most is code that runs once: building the config's schemas at import, checking the config,
  * resolving paths. At V8's default budget about fifteen such functions were optimised on V8's
- * threads before the service was idle: about 50 ms of CPU and 1.3 MB of the compiler's memory,
- * plus about 3.5 MB of node's own compiler code paged in, all for code never run again. So the
- * service starts with eight times the budget and goes back to V8's default once it is ready:
- * what the lanes run for every car is optimised exactly as before.
+ * threads before the service was idle, for code never run again. So the service starts with
+ * eight times the budget and goes back to V8's default once it is ready. A function gets its
+ * budget when it first runs and again each time the budget is spent: code first run after the
+ * ready line (most of what a car runs through) is optimised as before; code that also ran
+ * during the start spends one eight-fold budget first, a few more cars.
  *
  * The default is V8 11.3's (Node 20). V8 offers no way to read a flag back, so on another V8
  * (whose default may differ) nothing is changed, nor when node was started with its own
