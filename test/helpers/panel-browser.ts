@@ -58,10 +58,20 @@ export class PanelFixture {
 
   static async open(prefix: string, options: PanelConfigOptions = {}): Promise<PanelFixture> {
     const dir = tempDir(prefix);
-    const apiPort = await freePort();
-    const file = await writePanelConfig(dir, apiPort, options, "lanekeeper.json");
-    const [box, browser] = await Promise.all([startBox(file), launchChromium()]);
-    return new PanelFixture(dir, apiPort, box, browser);
+    // Port 0: the box takes a free port itself and names it in its ready line. A port picked
+    // here and handed over could be taken by a test running beside this one in between.
+    const file = await writePanelConfig(dir, 0, options, "lanekeeper.json");
+    const [box, browser] = await Promise.allSettled([startBox(file), launchChromium()]);
+    if (box.status === "rejected" || browser.status === "rejected") {
+      // Whichever did start is ended, or it keeps the test file alive until its timeout.
+      if (browser.status === "fulfilled") await browser.value.close().catch(() => undefined);
+      if (box.status === "fulfilled" && box.value.child.child.exitCode === null) {
+        box.value.child.child.kill("SIGTERM");
+        await box.value.child.exited;
+      }
+      throw box.status === "rejected" ? box.reason : (browser as PromiseRejectedResult).reason;
+    }
+    return new PanelFixture(dir, Number(new URL(box.value.base).port), box.value, browser.value);
   }
 
   get base(): string {
