@@ -57,9 +57,9 @@ export interface ServiceDef<S extends z.ZodObject = z.ZodObject> {
 
 /**
  * A service as its module declares it: the schema as a function, built at the first request
- * for the service rather than when the box starts. The services' schemas are over half of the
- * zod schemas the service would otherwise build at start-up (src/kernel/start-up-tiering.ts
- * says why start-up work counts), for requests most boxes see rarely or never.
+ * for the service rather than when the box starts. The services' schemas were over a third of
+ * the zod schemas built before the ready line (docs/architecture.md, start-up budgets), for
+ * requests most boxes see rarely or never.
  */
 export type ServiceSpec<S extends z.ZodObject> = Omit<ServiceDef<S>, "schema"> & { readonly schema: () => S };
 
