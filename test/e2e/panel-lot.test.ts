@@ -34,7 +34,9 @@ after(async () => {
 /** A demo config of its own ports and store; `edit` adds the lot share and the box's identity. */
 async function writeConfig(name: string, edit: (raw: Record<string, any>) => void): Promise<string> {
   const raw = demoRaw() as Record<string, any>;
-  raw.api.port = await freePort();
+  // Port 0: each box takes a free port itself and names it in its ready line (a port picked
+  // here could be taken by a test beside this one before the box listens).
+  raw.api.port = 0;
   raw.platform.baseUrl = `http://127.0.0.1:${await freePort()}/`;
   raw.store.dir = join(dir, name, "store");
   raw.log = { level: "warn" };

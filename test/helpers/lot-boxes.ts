@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startCli, type RunningChild } from "./child.js";
 import { demoRaw } from "./demo-config.js";
-import { freePort } from "./browser.js";
 import { shortTimers, sleep } from "./lot-harness.js";
 import { validateConfig } from "../../src/config/load.js";
 
@@ -72,8 +71,9 @@ export class LotBox {
     raw.lanes[1].channelId = String(index * 2);
     raw.lot.share = { enabled: true, mqtt: { url: spec.brokerUrl, protocolVersion: 5, keepaliveS: 5 }, quietMs: 100 };
     raw.platform.baseUrl = spec.platformUrl;
-    // Another box's port on loopback says nothing about a port in another namespace: ask there.
-    raw.api.port = await freePort();
+    // Port 0: the box takes a free port itself (in its own namespace, if it has one) and names
+    // it in its ready line, which `start()` reads at every start.
+    raw.api.port = 0;
     if (spec.apiHost) {
       raw.api.host = spec.apiHost;
       // The entry lane takes camera pushes: off loopback the push needs a key.

@@ -5,7 +5,6 @@ import { findMosquitto, startMosquitto } from "../helpers/mosquitto.js";
 import { createBoxNamespaces, netnsUnavailable, type Namespaces } from "../helpers/netns.js";
 import { FIRST_HOUR_FEN, libfaketime, LotBox, platesOf, until, ZONE } from "../helpers/lot-boxes.js";
 import { tempDir } from "../helpers/demo-config.js";
-import { freePort } from "../helpers/browser.js";
 import { sleep } from "../helpers/lot-harness.js";
 import { startEmulator } from "../../src/platform/emulator/emulator.js";
 
@@ -34,8 +33,8 @@ if (!skewed && process.env.CI) {
 
 test("a box cut off by a network partition keeps serving its lanes, and the lot heals when the link is back", { skip }, async (t) => {
   const dir = tempDir("lk-lot-partition-");
-  const lotPort = await freePort();
-  const broker = await startMosquitto(binary!, { extraConfig: [`listener ${lotPort}`, "persistence true", `persistence_location ${dir}/`, "autosave_interval 1"] });
+  const broker = await startMosquitto(binary!, { extraListeners: 1, extraConfig: ["persistence true", `persistence_location ${dir}/`, "autosave_interval 1"] });
+  const lotPort = broker.extraPorts[0]!;
   const emulator = await startEmulator({ timeZone: ZONE, host: "0.0.0.0" });
   const emulatorPort = new URL(emulator.url).port;
   let spaces: Namespaces | undefined;
