@@ -22,7 +22,11 @@
  *  - defaultTiering: the same three medians for the bundle started with V8's default
  *    `--interrupt-budget` on the command line, which keeps the service from deferring V8's
  *    optimising compiler until it is ready (src/kernel/start-up-tiering.ts), interleaved too:
- *    what the deferral buys.
+ *    what the deferral buys;
+ *  - nodeFloor: the same three medians for a bare node that loads the built-ins the service
+ *    loaded (their number in `builtins`) and listens with node:http, interleaved too; and
+ *    aboveNodeFloor, the service's CPU and idle RSS above that floor: the part our code and
+ *    packages decide.
  *
  * The bench reports; it never fails on a missed budget.
  */
@@ -39,6 +43,16 @@ const STARTS = 5;
 const IDLE_MS = 12_000;
 const BUDGET = { readyMs: 400, cpuMs: 300, idleRssMb: 64 };
 const READY = "local API on";
+/**
+ * The node floor: a bare node that loads the public built-ins the service had loaded after its
+ * 12 s idle (listed by the preload's start) and listens with node:http, as the local API does.
+ * No code of ours: what node itself costs for what the service takes from it.
+ */
+const FLOOR_SCRIPT = [
+  'for (const name of (process.env.LK_FLOOR_BUILTINS ?? "").split(",").filter(Boolean)) await import(`node:${name}`);',
+  'const { createServer } = await import("node:http");',
+  `createServer((_, res) => res.end()).listen(0, "127.0.0.1", () => console.log("${READY}"));`,
+].join("\n");
 
 const base = await mkdtemp(join(tmpdir(), "lk-bench-start-"));
 // A launcher for the unbundled modules of dist/ (what plain tsc leaves as dist/cli.js).
@@ -126,19 +140,8 @@ try {
   const bundled = (await readFile("dist/cli.js", "utf8")).includes('from "./bundle/') && existsSync("dist/cli/main.js");
   if (bundled) await writeFile(unbundledCli, 'import { runCli } from "./cli/main.js";\nprocess.exitCode = await runCli(process.argv.slice(2));\n');
 
-  const load0 = loadavg()[0]!;
-  const runs: Start[] = [];
-  const bare: Start[] = [];
-  const unbundled: Start[] = [];
-  const defaultTiering: Start[] = [];
-  for (let n = 0; n < STARTS; n++) {
-    runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], unitEnv, READY));
-    bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], unitEnv, READY));
-    if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], unitEnv, READY));
-    defaultTiering.push(await startOnce(["--interrupt-budget=67584", "dist/cli.js", "run", "--config", await configFor(`t${n}`)], unitEnv, READY));
-  }
-
-  // Which modules: one more start with the preload that lists them (not timed).
+  // Which modules: one start with the preload that lists them (not timed), first: the floor
+  // below loads the built-ins it names.
   const listFile = join(base, "loaded.txt");
   const preload = fileURLToPath(new URL("../test/fixtures/startup/loaded-at-ready.mjs", import.meta.url));
   await startOnce(
@@ -147,11 +150,28 @@ try {
     READY,
   );
   const listed = (await readFile(listFile, "utf8")).split("\n");
+  // Written at its exit, after the 12 s idle: the built-ins it loaded after its ready line too.
+  const builtins = listed.filter((entry) => entry.startsWith("builtin ")).map((entry) => entry.slice("builtin ".length));
+  if (builtins.length === 0) throw new Error(`the listing start named no built-ins (${listFile})`);
   const beforeReady = listed.slice(0, listed.indexOf("ready"));
   const packages = new Map<string, number>();
   for (const entry of beforeReady) {
     const name = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(entry)?.[1];
     if (name) packages.set(name, (packages.get(name) ?? 0) + 1);
+  }
+
+  const load0 = loadavg()[0]!;
+  const runs: Start[] = [];
+  const bare: Start[] = [];
+  const unbundled: Start[] = [];
+  const defaultTiering: Start[] = [];
+  const floor: Start[] = [];
+  for (let n = 0; n < STARTS; n++) {
+    runs.push(await startOnce(["dist/cli.js", "run", "--config", await configFor(n)], unitEnv, READY));
+    bare.push(await startOnce(["-e", `console.log("${READY}"); setTimeout(() => {}, 60_000)`], unitEnv, READY));
+    if (bundled) unbundled.push(await startOnce([unbundledCli, "run", "--config", await configFor(`u${n}`)], unitEnv, READY));
+    defaultTiering.push(await startOnce(["--interrupt-budget=67584", "dist/cli.js", "run", "--config", await configFor(`t${n}`)], unitEnv, READY));
+    floor.push(await startOnce(["--input-type=module", "-e", FLOOR_SCRIPT], { ...unitEnv, LK_FLOOR_BUILTINS: builtins.join(",") }, READY));
   }
 
   const med = (xs: number[]) => percentile(xs, 50);
@@ -162,6 +182,8 @@ try {
   const bareReady = med(bare.map((r) => r.readyMs));
   const bareCpu = med(bare.map((r) => r.atIdle.cpuMs));
   const bareRss = med(bare.map((r) => r.atIdle.rssMb));
+  const floorCpu = med(floor.map((r) => r.atIdle.cpuMs));
+  const floorRss = med(floor.map((r) => r.atIdle.rssMb));
   report("process-start", {
     what: "node dist/cli.js run --config <demo config, temp store, platform at a closed port>, NODE_OPTIONS as in systemd/lanekeeper.service: spawn → 'local API on' line; CPU (utime+stime) at that line and after 12 s idle; VmRSS after 12 s idle; bare node with the same options beside each start",
     nodeOptions,
@@ -194,6 +216,13 @@ try {
       cpuMsAtIdleMedian: med(defaultTiering.map((r) => r.atIdle.cpuMs)),
       idleRssMedianMb: round(med(defaultTiering.map((r) => r.atIdle.rssMb)), 1),
     },
+    nodeFloor: {
+      builtins: builtins.length,
+      readyLineMedianMs: round(med(floor.map((r) => r.readyMs)), 1),
+      cpuMsAtIdleMedian: floorCpu,
+      idleRssMedianMb: round(floorRss, 1),
+    },
+    aboveNodeFloor: { cpuMsAtIdle: cpuIdle - floorCpu, idleRssMb: round(rss - floorRss, 1) },
     modulesAtReady: {
       esm: beforeReady.filter((e) => e.startsWith("esm ")).length,
       cjs: beforeReady.filter((e) => e.startsWith("cjs ")).length,
