@@ -21,8 +21,11 @@ export interface RunOptions {
   /** Called after start, before signals are awaited (the demo starts its emulator here). */
   onStarted?: (app: App) => Promise<void> | void;
   beforeStop?: () => Promise<void>;
-  /** Called after the config is loaded, before the app is built (the demo starts its emulator). */
-  beforeStart?: (config: Config) => Promise<void>;
+  /**
+   * Called after the config is loaded, before the app is built (the demo starts its emulator);
+   * a config it returns is the one the app is built with.
+   */
+  beforeStart?: (config: Config) => Promise<Config | void>;
   afterStop?: () => Promise<void>;
   transformConfig?: (config: Config) => Config;
 }
@@ -39,7 +42,7 @@ export async function runService(options: RunOptions): Promise<number> {
     for (const line of problemLines(loaded.problems)) console.error(line);
     return 1;
   }
-  const config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
+  let config = options.transformConfig ? options.transformConfig(loaded.config) : loaded.config;
   // JSON for journald; human lines, on the lot's clock, when a person runs it at a terminal.
   // The clock's offsets are the fees': the zone's tzdata rules (read here before the first line;
   // App logs it when they cannot be), else Intl.
@@ -47,7 +50,7 @@ export async function runService(options: RunOptions): Promise<number> {
   adoptSystemZone(timeZone);
   const log = createLogger({ level: config.log.level, format: "auto", timeZone, zoneOffsetMs: (ms) => zoneOffsetMs(ms, timeZone) });
   try {
-    await options.beforeStart?.(config);
+    config = (await options.beforeStart?.(config)) ?? config;
   } catch (error) {
     console.error(`cannot start: ${(error as Error).message}`);
     return 1;

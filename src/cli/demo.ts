@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { runService } from "../app/run.js";
 import { projectUrl } from "../kernel/project-dir.js";
-import { startEmulator, emulatorOptionsFromConfig, type Emulator } from "../platform/emulator/emulator.js";
+import { startEmulator, emulatorOptionsFromConfig, onEmulatorPort, type Emulator } from "../platform/emulator/emulator.js";
 import { DemoTraffic } from "../demo/traffic.js";
 import { runLotDemo } from "../demo/lot-demo.js";
 import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
@@ -52,6 +52,7 @@ export const demoCommand: CliCommand = {
         const port = Number(new URL(config.platform.baseUrl).port || 80);
         emulator = await startEmulator(emulatorOptionsFromConfig(config.platform, { timeZone: config.lot.timeZone, port }));
         console.log(`platform emulator on ${emulator.url} (GET ${emulator.url.replace(/\/$/, "")}/_emulator/received shows what the lot reported)`);
+        return onEmulatorPort(config, emulator);
       },
       onStarted: async (app) => {
         traffic = new DemoTraffic(app, emulator!, { say: (line) => app.log.info({ sub: "demo" }, line) });

@@ -4,7 +4,7 @@ import { App } from "../app/app.js";
 import { readJsonFile, problemLines, validateConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createLogger } from "../kernel/log.js";
-import { startEmulator, emulatorOptionsFromConfig, type Emulator } from "../platform/emulator/emulator.js";
+import { startEmulator, emulatorOptionsFromConfig, onEmulatorPort, type Emulator } from "../platform/emulator/emulator.js";
 import { DemoTraffic } from "./traffic.js";
 
 /*
@@ -128,7 +128,7 @@ export async function runLotDemo(options: { configPath: string; traffic: boolean
     for (const line of loaded.lines) console.error(line);
     return 1;
   }
-  const [north, south] = loaded.configs as [Config, Config];
+  let [north, south] = loaded.configs as [Config, Config];
   const log = createLogger({ level: north.log.level, format: "auto", timeZone: north.lot.timeZone });
   let emulator: Emulator | undefined;
   const apps: App[] = [];
@@ -164,6 +164,8 @@ export async function runLotDemo(options: { configPath: string; traffic: boolean
   try {
     const port = Number(new URL(north.platform.baseUrl).port || 80);
     emulator = await startEmulator(emulatorOptionsFromConfig(north.platform, { timeZone: north.lot.timeZone, port }));
+    north = onEmulatorPort(north, emulator);
+    south = onEmulatorPort(south, emulator);
     console.log(`platform emulator on ${emulator.url} (GET ${emulator.url.replace(/\/$/, "")}/_emulator/received shows what the lot reported)`);
     console.log(`lot broker (embedded, MQTT 3.1.1) on ${broker.url}`);
     for (const [index, config] of [north, south].entries()) {

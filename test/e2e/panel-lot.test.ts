@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { runCli, startCli, type RunningChild } from "../helpers/child.js";
 import { demoRaw, tempDir } from "../helpers/demo-config.js";
-import { browserUnavailable, freePort, launchChromium, screenshot } from "../helpers/browser.js";
+import { browserUnavailable, launchChromium, screenshot } from "../helpers/browser.js";
 import { startAedes, type AedesBroker } from "../helpers/aedes-broker.js";
 
 const unavailable = browserUnavailable();
@@ -37,7 +37,8 @@ async function writeConfig(name: string, edit: (raw: Record<string, any>) => voi
   // Port 0: each box takes a free port itself and names it in its ready line (a port picked
   // here could be taken by a test beside this one before the box listens).
   raw.api.port = 0;
-  raw.platform.baseUrl = `http://127.0.0.1:${await freePort()}/`;
+  // Port 0: the demo's platform emulator takes a free port and the box is pointed at it.
+  raw.platform.baseUrl = "http://127.0.0.1:0/";
   raw.store.dir = join(dir, name, "store");
   raw.log = { level: "warn" };
   edit(raw);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { startCli, type RunningChild } from "./child.js";
 import { demoRaw, tempDir } from "./demo-config.js";
-import { browserUnavailable, freePort, launchChromium } from "./browser.js";
+import { browserUnavailable, launchChromium } from "./browser.js";
 
 /*
  * What the booth panel's browser tests share: the real box in a child process (`lanekeeper
@@ -176,7 +176,8 @@ async function writePanelConfig(dir: string, apiPort: number, options: PanelConf
   const raw = demoRaw() as Record<string, any>;
   raw.api.port = apiPort;
   if (options.openReads) raw.api.openReads = options.openReads;
-  raw.platform.baseUrl = `http://127.0.0.1:${await freePort()}/`;
+  // Port 0: the demo's platform emulator takes a free port and the box is pointed at it.
+  raw.platform.baseUrl = "http://127.0.0.1:0/";
   raw.store.dir = join(dir, "store");
   raw.log = { level: "warn" };
   raw.fees.tariffs.standard = {

@@ -2,7 +2,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { localDateTime } from "../../src/core/time/zone.js";
 import { prepareCli, type CliCommand } from "../helpers/console-cli.js";
@@ -26,21 +25,14 @@ after(async () => {
   await cli.cleanup();
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** A demo config on ephemeral ports, in a fresh store, in the lot zone above. */
 async function demoConfigFile(): Promise<string> {
   const raw = demoRaw() as Record<string, any>;
   raw.store.dir = tempDir("lk-logfmt-store-");
   raw.api.port = 0;
   raw.lot.timeZone = lotZone;
-  raw.platform.baseUrl = `http://127.0.0.1:${await freePort()}/`;
+  // Port 0: the demo's platform emulator takes a free port and the box is pointed at it.
+  raw.platform.baseUrl = "http://127.0.0.1:0/";
   return writeConfigFile(raw);
 }
 

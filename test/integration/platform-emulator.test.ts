@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "undici";
-import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import { demoCredentials, onEmulatorPort, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import type { PlatformConfig } from "../../src/platform/config.js";
 import { encodeEnvelope, timestampText } from "../../src/platform/envelope.js";
 import { sampleEnter as enter } from "../helpers/platform-fixtures.js";
 import { rawRequest, requestBytes } from "../helpers/raw-http.js";
@@ -35,6 +36,24 @@ async function withEmulator(fn: (emulator: Emulator) => Promise<void>): Promise<
     await emulator.stop();
   }
 }
+
+test("a config whose platform URL names port 0 is pointed at the emulator's port; any other port is left alone", () =>
+  withEmulator(async (emulator) => {
+    const port = new URL(emulator.url).port;
+    assert.notEqual(port, "0");
+    const platform = (baseUrl: string) => ({ platform: { baseUrl } as PlatformConfig, deviceId: "box-1" });
+    const anyPort = platform("http://127.0.0.1:0/lane/api?x=1");
+    const pointed = onEmulatorPort(anyPort, emulator);
+    assert.equal(pointed.platform.baseUrl, `http://127.0.0.1:${port}/lane/api?x=1`, "the port only: host, path and query kept");
+    assert.equal(pointed.deviceId, "box-1", "the rest of the config kept");
+    assert.equal(anyPort.platform.baseUrl, "http://127.0.0.1:0/lane/api?x=1", "the config given is not changed");
+    const fixed = platform("http://127.0.0.1:8090/");
+    assert.equal(onEmulatorPort(fixed, emulator), fixed);
+    // The pointed URL reaches the emulator.
+    const res = await request(`${pointed.platform.baseUrl.replace(/lane\/api\?x=1$/, "")}_emulator/received`);
+    assert.equal(res.statusCode, 200);
+    await res.body.dump();
+  }));
 
 test("strict checks of every section-3 push: types, required fields, conditional fields", () =>
   withEmulator(async (emulator) => {
