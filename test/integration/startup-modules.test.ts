@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { demoRaw, tempDir, writeConfigFile } from "../helpers/demo-config.js";
@@ -13,7 +14,8 @@ import { startCli } from "../helpers/child.js";
  */
 const preload = fileURLToPath(new URL("../fixtures/startup/loaded-at-ready.mjs", import.meta.url));
 
-async function loadedAtReady(mutate?: (raw: Record<string, any>) => void): Promise<string[]> {
+/** The modules loaded before the ready line, and the public node built-ins loaded by the exit (the start-up bench's node floor loads those). */
+async function loadedAtReady(mutate?: (raw: Record<string, any>) => void): Promise<{ modules: string[]; builtinsAtExit: string[] }> {
   const raw = demoRaw() as Record<string, any>;
   raw.api.port = 0;
   raw.store.dir = tempDir("lk-store-");
@@ -34,13 +36,21 @@ async function loadedAtReady(mutate?: (raw: Record<string, any>) => void): Promi
   const lines = readFileSync(logFile, "utf8").split("\n");
   const ready = lines.indexOf("ready");
   assert.ok(ready > 0, "the ready line was seen by the preload");
-  return lines.slice(0, ready);
+  const builtinsAtExit = lines.filter((line) => line.startsWith("builtin ")).map((line) => line.slice("builtin ".length));
+  return { modules: lines.slice(0, ready), builtinsAtExit };
 }
 
 const loaded = (modules: string[], pattern: RegExp): string[] => modules.filter((line) => pattern.test(line));
 
 test("without MQTT the service reaches ready without the fleet, update, emulator, console, mqtt or undici", async () => {
-  const modules = await loadedAtReady();
+  const { modules, builtinsAtExit } = await loadedAtReady();
+  // The built-ins listed at the exit: the local API's http and net among them, no internal module.
+  for (const name of ["http", "net", "fs"]) assert.ok(builtinsAtExit.includes(name), `${name} among ${builtinsAtExit.join(", ")}`);
+  assert.deepEqual(
+    builtinsAtExit.filter((name) => !builtinModules.includes(name)),
+    [],
+    "only public built-ins",
+  );
   // The list is real: the composition and the logger are in it.
   assert.ok(loaded(modules, /^esm .*\/src\/app\/run\.ts$/).length === 1, "src/app/run.ts is listed");
   assert.ok(loaded(modules, /^cjs .*\/node_modules\/pino\/pino\.js$/).length === 1, "pino is listed");
@@ -63,7 +73,7 @@ test("without MQTT the service reaches ready without the fleet, update, emulator
 });
 
 test("with MQTT configured the fleet link and the update agent load at start (and the box still gets ready with the broker down)", async () => {
-  const modules = await loadedAtReady((raw) => {
+  const { modules } = await loadedAtReady((raw) => {
     raw.mqtt = { url: "mqtt://127.0.0.1:9", protocolVersion: 4 };
   });
   assert.equal(loaded(modules, /\/src\/fleet\/fleet-link\.ts$/).length, 1, "the fleet link is loaded");
