@@ -16,13 +16,24 @@ function runProbe(extraFlags: string[] = []): { deferred: boolean; marked: strin
   return { deferred: result.deferred, marked: [...new Set(marked)].sort() };
 }
 
+/** The V8 whose default budget the service knows (Node 20's); on another, the service changes nothing. */
+const knownV8 = process.versions.v8.startsWith("11.3.");
+
 test("while the start is deferred V8 leaves a hot function to the interpreter; after optimiseAsUsual an equally hot one is optimised", () => {
   const probed = runProbe();
-  assert.equal(probed.deferred, true, "this node's V8 is the one whose default budget is known");
-  assert.deepEqual(probed.marked, ["hotWhenReady"]);
+  if (knownV8) {
+    assert.equal(probed.deferred, true);
+    assert.deepEqual(probed.marked, ["hotWhenReady"]);
+  } else {
+    // Another V8 (Node 22's 12.4 has no --interrupt-budget at all): nothing deferred, both optimised.
+    assert.equal(probed.deferred, false, `V8 ${process.versions.v8} is left alone`);
+    assert.deepEqual(probed.marked, ["hotDuringStart", "hotWhenReady"]);
+  }
 });
 
-test("the control: with node's own --interrupt-budget nothing is deferred and both functions are optimised", () => {
+const controlSkip = knownV8 ? false : `V8 ${process.versions.v8} has no --interrupt-budget flag to start node with; the test above checks that this V8 is left alone`;
+
+test("the control: with node's own --interrupt-budget nothing is deferred and both functions are optimised", { skip: controlSkip }, () => {
   const probed = runProbe(["--interrupt-budget=67584"]);
   assert.equal(probed.deferred, false);
   assert.deepEqual(probed.marked, ["hotDuringStart", "hotWhenReady"]);
