@@ -10,8 +10,10 @@ const probe = fileURLToPath(new URL("../../fixtures/startup/tiering-probe.ts", i
 function runProbe(extraFlags: string[] = []): { deferred: boolean; marked: string[] } {
   const run = spawnSync(process.execPath, ["--import", "tsx", "--trace-opt", ...extraFlags, probe], { encoding: "utf8" });
   assert.equal(run.status, 0, run.stderr);
-  const lines = run.stdout.split("\n");
-  const result = JSON.parse(lines.find((line) => line.startsWith("{"))!) as { deferred: boolean };
+  // The probe's result is on stderr, apart from V8's trace on stdout.
+  const resultLine = run.stderr.split("\n").find((line) => line.startsWith("{"));
+  assert.ok(resultLine, `the probe's result line; stderr:\n${run.stderr}`);
+  const result = JSON.parse(resultLine) as { deferred: boolean };
   const marked = [...run.stdout.matchAll(/^\[marking \S+ <JSFunction (hotDuringStart|hotWhenReady) /gm)].map((m) => m[1]!);
   return { deferred: result.deferred, marked: [...new Set(marked)].sort() };
 }
