@@ -119,6 +119,7 @@ test("the lot card on box A lists box B online, a car B let in, and B offline af
     }),
   ]);
   let bRunning = true;
+  let stops: Array<PromiseSettledResult<void>> = [];
   try {
     const a = (await boxA.waitFor(/local API on (http:\/\/[\d.]+:\d+)/, 30_000))[1]!;
     const b = (await boxB.waitFor(/local API on (http:\/\/[\d.]+:\d+)/, 30_000))[1]!;
@@ -149,8 +150,12 @@ test("the lot card on box A lists box B online, a car B let in, and B offline af
     await screenshot(page, "panel-lot-b-offline");
     await page.context().close();
   } finally {
-    if (bRunning) await stopped(boxB, "SIGTERM");
-    await stopped(boxA, "SIGTERM");
+    // Both stopped and the broker closed whatever happened: a box whose stop fails must not
+    // leave the other running.
+    stops = await Promise.allSettled([bRunning ? stopped(boxB, "SIGTERM") : Promise.resolve(), stopped(boxA, "SIGTERM")]);
     await broker.close();
   }
+  // Reached only when the test itself passed: then a failed stop fails it.
+  const failedStop = stops.find((result) => result.status === "rejected");
+  if (failedStop) throw failedStop.reason;
 });
