@@ -3,7 +3,8 @@ import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { runService } from "../app/run.js";
 import { projectUrl } from "../kernel/project-dir.js";
-import { startEmulator, emulatorOptionsFromConfig, onEmulatorPort, type Emulator } from "../platform/emulator/emulator.js";
+import type { Emulator } from "../platform/emulator/emulator.js";
+import { onEmulatorPort, startDemoEmulator } from "../demo/demo-emulator.js";
 import { DemoTraffic } from "../demo/traffic.js";
 import { runLotDemo } from "../demo/lot-demo.js";
 import { UsageError, type CliCommand, type OptionSpecs } from "./command.js";
@@ -49,9 +50,7 @@ export const demoCommand: CliCommand = {
         // (a missing one means the data partition is not mounted).
         await mkdir(config.store.dir, { recursive: true });
         // The cloud side of the demo: a real HTTP server on the platform URL of the config.
-        const port = Number(new URL(config.platform.baseUrl).port || 80);
-        emulator = await startEmulator(emulatorOptionsFromConfig(config.platform, { timeZone: config.lot.timeZone, port }));
-        console.log(`platform emulator on ${emulator.url} (GET ${emulator.url.replace(/\/$/, "")}/_emulator/received shows what the lot reported)`);
+        emulator = await startDemoEmulator(config);
         return onEmulatorPort(config, emulator);
       },
       onStarted: async (app) => {

@@ -4,7 +4,8 @@ import { App } from "../app/app.js";
 import { readJsonFile, problemLines, validateConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { createLogger } from "../kernel/log.js";
-import { startEmulator, emulatorOptionsFromConfig, onEmulatorPort, type Emulator } from "../platform/emulator/emulator.js";
+import type { Emulator } from "../platform/emulator/emulator.js";
+import { onEmulatorPort, startDemoEmulator } from "./demo-emulator.js";
 import { DemoTraffic } from "./traffic.js";
 
 /*
@@ -162,11 +163,9 @@ export async function runLotDemo(options: { configPath: string; traffic: boolean
   };
 
   try {
-    const port = Number(new URL(north.platform.baseUrl).port || 80);
-    emulator = await startEmulator(emulatorOptionsFromConfig(north.platform, { timeZone: north.lot.timeZone, port }));
+    emulator = await startDemoEmulator(north);
     north = onEmulatorPort(north, emulator);
     south = onEmulatorPort(south, emulator);
-    console.log(`platform emulator on ${emulator.url} (GET ${emulator.url.replace(/\/$/, "")}/_emulator/received shows what the lot reported)`);
     console.log(`lot broker (embedded, MQTT 3.1.1) on ${broker.url}`);
     for (const [index, config] of [north, south].entries()) {
       await mkdir(config.store.dir, { recursive: true });

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "undici";
-import { demoCredentials, onEmulatorPort, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import { demoCredentials, startEmulator, type Emulator } from "../../src/platform/emulator/emulator.js";
+import { onEmulatorPort } from "../../src/demo/demo-emulator.js";
 import type { PlatformConfig } from "../../src/platform/config.js";
 import { encodeEnvelope, timestampText } from "../../src/platform/envelope.js";
 import { sampleEnter as enter } from "../helpers/platform-fixtures.js";

@@ -189,17 +189,6 @@ const bodyLimitBytes = 64 * 1024;
  * (docs/protocol.md §3, §7). It checks everything a strict cloud would check, keeps what it
  * accepted, de-duplicates by idempotency key, and misbehaves on demand.
  */
-/**
- * `config` pointed at `emulator` when its platform URL names port 0 ("any free port", which the
- * emulator took when it started); otherwise `config` as it is.
- */
-export function onEmulatorPort<C extends { platform: PlatformConfig }>(config: C, emulator: Emulator): C {
-  const url = new URL(config.platform.baseUrl);
-  if (url.port !== "0") return config;
-  url.port = new URL(emulator.url).port;
-  return { ...config, platform: { ...config.platform, baseUrl: url.toString() } };
-}
-
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const clock = options.clock ?? systemClock;
   const log = (options.log ?? silentLogger()).child({ sub: "emulator" });
